@@ -1,0 +1,307 @@
+"""Pure functions over arrays: the math of Gaussians and their mixtures.
+
+Shapes: ``n`` samples (rows), ``k`` components, ``d`` features; ``d_in`` and
+``d_out`` the input and output dimensions of a conditioning. Every function
+evaluates all k components together with batched linear algebra and walks
+over rows in fixed-size chunks so that temporaries stay small. Nothing here
+validates input: :mod:`gaussmix._validation` has done that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from ._linalg import inverse_cholesky, log_det_from_cholesky, safe_cholesky, symmetrize
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+# Rows per chunk are chosen so that one (rows, k * d) temporary holds about
+# this many float64 numbers (2 MiB): large enough for efficient BLAS calls,
+# small enough to stay in cache and keep memory flat in n.
+_CHUNK_ELEMENTS = 1 << 18
+
+
+def row_chunks(n_rows: int, row_width: int, target: int = _CHUNK_ELEMENTS) -> Iterator[slice]:
+    """Yield slices of at most ``target // row_width`` rows (at least 64) covering n_rows."""
+    step = max(64, target // max(1, row_width))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+# --------------------------------------------------------------------------
+# Densities
+# --------------------------------------------------------------------------
+def whitening_operators(means: np.ndarray, chol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stacked whitening maps of all components for one GEMM.
+
+    Component j whitens x as ``z_j = L_j^-1 (x - mu_j)``. Returns ``W`` of
+    shape (d, k * d) and ``b`` of shape (k * d,) such that ``x @ W - b`` holds
+    all k whitened vectors side by side.
+    """
+    k, d = means.shape
+    inv = inverse_cholesky(chol)  # (k, d, d)
+    weights = inv.transpose(2, 0, 1).reshape(d, k * d)
+    offsets = np.einsum("kij,kj->ki", inv, means).reshape(k * d)
+    return weights, offsets
+
+
+def squared_mahalanobis(X: np.ndarray, means: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of every row to every component.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    means : ndarray, shape (k, d)
+    chol : ndarray, shape (k, d, d)
+        Lower Cholesky factors of the covariances.
+
+    Returns
+    -------
+    dist2 : ndarray, shape (n, k)
+    """
+    n = X.shape[0]
+    k, d = means.shape
+    weights, offsets = whitening_operators(means, chol)
+    out = np.empty((n, k))
+    with np.errstate(over="ignore"):
+        for rows in row_chunks(n, k * d):
+            z = X[rows] @ weights
+            z -= offsets
+            np.square(z, out=z)
+            out[rows] = z.reshape(-1, k, d).sum(axis=2)
+    return out
+
+
+def log_normalizers(chol: np.ndarray) -> np.ndarray:
+    """log of each component's normalization constant, -d/2 log 2pi - 1/2 log|Sigma|; (k,)."""
+    d = chol.shape[-1]
+    return -0.5 * (d * LOG_2PI + log_det_from_cholesky(chol))
+
+
+def component_log_densities(X: np.ndarray, means: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """log N(x_i | mu_j, Sigma_j) for all rows i and components j; shape (n, k)."""
+    return log_normalizers(chol) - 0.5 * squared_mahalanobis(X, means, chol)
+
+
+def normalize_log_weights(log_weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-sum-exp normalization across components.
+
+    Parameters
+    ----------
+    log_weighted : ndarray, shape (n, k)
+        log prior + log density per row and component.
+
+    Returns
+    -------
+    log_norm : ndarray, shape (n,)
+        log sum_j exp(log_weighted[:, j]): the mixture's log density.
+    log_resp : ndarray, shape (n, k)
+        Normalized log responsibilities; each row's exp sums to one.
+
+    Notes
+    -----
+    A row whose every entry is -inf (a point so far from all components that
+    every density underflows) gets uniform responsibilities over the
+    components with a finite prior instead of NaN, and log_norm -inf.
+    """
+    row_max = log_weighted.max(axis=1, keepdims=True)
+    lost = ~np.isfinite(row_max[:, 0])
+    if lost.any():
+        row_max = np.where(np.isfinite(row_max), row_max, 0.0)
+    with np.errstate(under="ignore", divide="ignore"):
+        shifted = log_weighted - row_max
+        log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_resp = shifted - log_sum
+    log_norm = (row_max + log_sum)[:, 0]
+    if lost.any():
+        log_resp[lost] = -np.log(log_weighted.shape[1])
+        log_norm[lost] = -np.inf
+    return log_norm, log_resp
+
+
+def mixture_log_density(
+    X: np.ndarray, priors: np.ndarray, means: np.ndarray, chol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log density of a mixture and log responsibilities of its components.
+
+    Returns
+    -------
+    log_density : ndarray, shape (n,)
+    log_resp : ndarray, shape (n, k)
+    """
+    with np.errstate(divide="ignore"):
+        log_priors = np.log(priors)
+    return normalize_log_weights(component_log_densities(X, means, chol) + log_priors)
+
+
+# --------------------------------------------------------------------------
+# Conditioning: p(y | x) of every component at once
+# --------------------------------------------------------------------------
+class Conditioner(NamedTuple):
+    """Everything needed to condition all components on the same input dims.
+
+    ``coef`` (k, d_out, d_in) are the regression coefficients
+    Sigma_oi Sigma_ii^-1, ``cond_cov`` (k, d_out, d_out) the conditional
+    covariances Sigma_oo - Sigma_oi Sigma_ii^-1 Sigma_io (they do not depend on
+    x), ``in_means`` (k, d_in) and ``in_chol`` (k, d_in, d_in) describe the
+    inputs' marginals, ``out_means`` (k, d_out) the outputs' means.
+    """
+
+    coef: np.ndarray
+    cond_cov: np.ndarray
+    in_means: np.ndarray
+    in_chol: np.ndarray
+    out_means: np.ndarray
+
+
+def make_conditioner(
+    means: np.ndarray, covariances: np.ndarray, in_idx: np.ndarray, out_idx: np.ndarray
+) -> Conditioner:
+    """Schur complements of all components (Bishop 2006, eqs. 2.81-2.82)."""
+    cov_ii = covariances[:, in_idx][:, :, in_idx]
+    cov_oi = covariances[:, out_idx][:, :, in_idx]
+    cov_oo = covariances[:, out_idx][:, :, out_idx]
+    in_chol = safe_cholesky(cov_ii)
+    inv = inverse_cholesky(in_chol)
+    # G = Sigma_oi L^-T, so that coef = G L^-1 and the Schur complement is
+    # Sigma_oo - G G^T: symmetric and positive semi-definite by construction.
+    half = cov_oi @ np.swapaxes(inv, -1, -2)
+    coef = half @ inv
+    cond_cov = symmetrize(cov_oo - half @ np.swapaxes(half, -1, -2))
+    return Conditioner(coef, cond_cov, means[:, in_idx], in_chol, means[:, out_idx])
+
+
+def conditional_log_weights(
+    X_in: np.ndarray, priors: np.ndarray, cond: Conditioner
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior component weights given the inputs.
+
+    Returns
+    -------
+    log_weights : ndarray, shape (n, k)
+        log p(j | x): priors reweighted by each component's marginal
+        likelihood of x, normalized in log space.
+    log_marginal : ndarray, shape (n,)
+        log p(x) under the mixture's marginal of the input dimensions.
+    """
+    log_marginal, log_weights = mixture_log_density(X_in, priors, cond.in_means, cond.in_chol)
+    return log_weights, log_marginal
+
+
+def conditional_means(X_in: np.ndarray, cond: Conditioner) -> np.ndarray:
+    """mu_o + coef (x - mu_i) for every row and component; shape (n, k, d_out)."""
+    k, d_out, d_in = cond.coef.shape
+    stacked = cond.coef.transpose(2, 0, 1).reshape(d_in, k * d_out)
+    offsets = cond.out_means - np.einsum("koi,ki->ko", cond.coef, cond.in_means)
+    return (X_in @ stacked).reshape(-1, k, d_out) + offsets
+
+
+def predict_conditional(
+    X_in: np.ndarray,
+    priors: np.ndarray,
+    cond: Conditioner,
+    *,
+    return_covariance: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean (and covariance) of the conditional mixture p(y | x) for every row.
+
+    The covariance follows the law of total covariance,
+    Cov = sum_j w_j (C_j + m_j m_j^T) - m m^T, computed around m for accuracy.
+
+    Returns
+    -------
+    mean : ndarray, shape (n, d_out)
+    covariance : ndarray, shape (n, d_out, d_out) or None
+    """
+    n = X_in.shape[0]
+    k, d_out, _ = cond.coef.shape
+    mean = np.empty((n, d_out))
+    cov = np.empty((n, d_out, d_out)) if return_covariance else None
+    flat_cond_cov = cond.cond_cov.reshape(k, d_out * d_out)
+    for rows in row_chunks(n, k * max(d_out, X_in.shape[1]) * (d_out if return_covariance else 1)):
+        log_w, _ = conditional_log_weights(X_in[rows], priors, cond)
+        w = np.exp(log_w)
+        means_k = conditional_means(X_in[rows], cond)
+        m = np.einsum("nk,nko->no", w, means_k)
+        mean[rows] = m
+        if cov is not None:
+            dev = (means_k - m[:, None, :]) * np.sqrt(w)[:, :, None]
+            between = np.swapaxes(dev, 1, 2) @ dev
+            cov[rows] = (w @ flat_cond_cov).reshape(-1, d_out, d_out) + between
+    return mean, cov
+
+
+# --------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------
+def sample_components(
+    rng, means: np.ndarray, chol: np.ndarray, labels: np.ndarray, standard: np.ndarray
+) -> np.ndarray:
+    """x = mu_label + L_label z for each row (z given in ``standard``, (n, d))."""
+    n, d = standard.shape
+    out = np.empty((n, d))
+    for rows in row_chunks(n, d * d):
+        lab = labels[rows]
+        out[rows] = means[lab] + np.einsum("nij,nj->ni", chol[lab], standard[rows])
+    return out
+
+
+def uniform_directions(rng, n: int, d: int) -> np.ndarray:
+    """n unit vectors drawn uniformly from the sphere in R^d; shape (n, d)."""
+    z = rng.standard_normal((n, d))
+    norms = np.linalg.norm(z, axis=1, keepdims=True)
+    # A zero vector has probability zero; guard against it anyway.
+    bad = norms[:, 0] == 0
+    if bad.any():
+        z[bad] = 0.0
+        z[bad, 0] = 1.0
+        norms[bad] = 1.0
+    return z / norms
+
+
+def truncated_chi2_radii(rng, n: int, d: int, alpha: float) -> np.ndarray:
+    """Radii r with r^2 ~ chi2(d) truncated to its lower ``alpha`` quantile; shape (n,).
+
+    Inverse-CDF sampling: r^2 = F^-1(u * alpha) with u ~ U(0, 1).
+    """
+    from scipy.stats import chi2
+
+    u = rng.uniform(0.0, 1.0, size=n)
+    return np.sqrt(chi2.ppf(u * alpha, d))
+
+
+def confidence_region_samples(
+    rng, means: np.ndarray, chol: np.ndarray, labels: np.ndarray, alpha: float
+) -> np.ndarray:
+    """Exact samples of N(mu_label, Sigma_label) restricted to its alpha region.
+
+    A Gaussian is a whitened radius times a uniform direction; restricting it
+    to {squared Mahalanobis <= chi2.ppf(alpha, d)} truncates only the radius.
+    """
+    n = labels.shape[0]
+    d = means.shape[1]
+    standard = uniform_directions(rng, n, d) * truncated_chi2_radii(rng, n, d, alpha)[:, None]
+    return sample_components(rng, means, chol, labels, standard)
+
+
+def gaussian_sigma_points(mean: np.ndarray, covariance: np.ndarray, alpha: float, kappa: float):
+    """Sigma points of the unscented transform (Julier & Uhlmann 2004); (2d+1, d)."""
+    from ._linalg import sqrtm_psd
+
+    d = mean.shape[0]
+    lam = alpha**2 * (d + kappa) - d
+    offsets = sqrtm_psd((d + lam) * covariance)
+    return np.vstack([mean, mean + offsets, mean - offsets])
+
+
+def unscented_weights(d: int, alpha: float, beta: float, kappa: float):
+    """Mean and covariance weights of the 2d+1 sigma points."""
+    lam = alpha**2 * (d + kappa) - d
+    mean_w = np.full(2 * d + 1, 1.0 / (2.0 * (d + lam)))
+    cov_w = mean_w.copy()
+    mean_w[0] = lam / (d + lam)
+    cov_w[0] = lam / (d + lam) + (1.0 - alpha**2 + beta)
+    return mean_w, cov_w

@@ -1,0 +1,521 @@
+"""Expectation maximization for Gaussian mixtures, built on additive statistics.
+
+One EM iteration is one pass over the rows in fixed-size chunks. For each
+chunk we build quadratic features of the shifted data ``y = x - shift``,
+
+    full / tied:     phi(y) = [vech(y y^T), y, 1]      (d(d+1)/2 + d + 1 columns)
+    diag / spherical: phi(y) = [y * y, y, 1]            (2d + 1 columns)
+
+so that every component's log prior + log density is linear in phi
+(the natural parameters of the Gaussian). The E-step of a chunk is then one
+GEMM ``phi @ theta`` (all k components at once) followed by a log-sum-exp,
+and the M-step statistics of the chunk are a second GEMM ``resp^T @ phi``,
+which yields the responsibility sums, the weighted first moments and the
+weighted second moments of all components together. The statistics of the
+chunks are added up (:class:`SufficientStats`) and turned into new
+parameters by :func:`m_step`. Because the statistics are additive, the same
+code runs on the chunks of a Dask array on remote workers.
+
+Memory is the data plus a few chunk-sized buffers: nothing of size n * k or
+n * d^2 is ever allocated. The shift (the data's weighted mean) keeps the
+uncentred second moments well conditioned.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ._core import LOG_2PI
+from ._linalg import (
+    inverse_cholesky,
+    log_det_from_cholesky,
+    safe_cholesky,
+    symmetrize,
+)
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``n_iter`` before its convergence criterion was met."""
+
+
+# Rows per chunk: the (rows, features) buffer then holds about 2^19 float64
+# numbers (4 MiB), which keeps both GEMMs cache-friendly.
+_CHUNK_ELEMENTS = 1 << 19
+
+
+def default_chunk_rows(n_features_phi: int) -> int:
+    return int(max(256, min(1 << 16, _CHUNK_ELEMENTS // n_features_phi)))
+
+
+def _uses_full_features(covariance_type: str) -> bool:
+    return covariance_type in ("full", "tied")
+
+
+def n_phi_features(d: int, covariance_type: str) -> int:
+    """Number of quadratic-feature columns for d features."""
+    if _uses_full_features(covariance_type):
+        return d * (d + 1) // 2 + d + 1
+    return 2 * d + 1
+
+
+class Features:
+    """Reusable buffer that turns row chunks into quadratic features."""
+
+    def __init__(self, d: int, covariance_type: str, rows: int, dtype=np.float64):
+        self.d = d
+        self.full = _uses_full_features(covariance_type)
+        self.width = n_phi_features(d, covariance_type)
+        self.buffer = np.empty((rows, self.width), dtype=dtype)
+        self.buffer[:, -1] = 1.0
+        self.dtype = dtype
+        if self.full:
+            # Column blocks of vech(y y^T): row i of the upper triangle is
+            # y_i * y[i:], contiguous in this layout.
+            starts = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))])
+            self.blocks = [(i, int(starts[i]), int(starts[i + 1])) for i in range(d)]
+        self.quad_width = d * (d + 1) // 2 if self.full else d
+
+    def __call__(self, X_chunk: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        m = X_chunk.shape[0]
+        phi = self.buffer[:m]
+        d, q = self.d, self.quad_width
+        y = phi[:, q : q + d]
+        np.subtract(X_chunk, shift, out=y, casting="unsafe")
+        if self.full:
+            # A loop over the d feature rows of the triangle (not over
+            # samples or components): each step is one vectorized product.
+            for i, start, stop in self.blocks:
+                np.multiply(y[:, i : i + 1], y[:, i:], out=phi[:, start:stop])
+        else:
+            np.multiply(y, y, out=phi[:, :d])
+        return phi
+
+
+def natural_parameters(
+    priors: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    shift: np.ndarray,
+    covariance_type: str,
+) -> np.ndarray:
+    """theta (n_phi, k) with phi(x - shift) @ theta = log prior + log N(x | mu, Sigma).
+
+    For full and tied covariances the quadratic block holds the upper triangle
+    of -P/2 with off-diagonal entries doubled (P = Sigma^-1); for diag and
+    spherical it holds -diag(P)/2. The linear block is P c with c = mu - shift
+    and the constant is log prior - (c^T P c + log|Sigma| + d log 2pi) / 2.
+    """
+    k, d = means.shape
+    centred = means - shift
+    with np.errstate(divide="ignore"):
+        log_priors = np.log(priors)
+    if _uses_full_features(covariance_type):
+        chol = safe_cholesky(covariances)
+        inv = inverse_cholesky(chol)
+        prec = np.swapaxes(inv, -1, -2) @ inv
+        log_det = log_det_from_cholesky(chol)
+        iu, ju = np.triu_indices(d)
+        quad = -0.5 * prec[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
+        lin = np.einsum("kij,kj->ki", prec, centred)
+    else:
+        var = np.diagonal(covariances, axis1=1, axis2=2)
+        var = np.where(var > 0, var, _tiny_variance(var))
+        prec_diag = 1.0 / var
+        log_det = np.log(var).sum(axis=1)
+        quad = -0.5 * prec_diag
+        lin = prec_diag * centred
+    const = log_priors - 0.5 * (np.einsum("ki,ki->k", lin, centred) + log_det + d * LOG_2PI)
+    return np.concatenate([quad, lin, const[:, None]], axis=1).T.copy()
+
+
+def _tiny_variance(var: np.ndarray) -> np.ndarray:
+    scale = np.where(var.max(axis=1, keepdims=True) > 0, var.max(axis=1, keepdims=True), 1.0)
+    return 1e-10 * scale
+
+
+@dataclass
+class SufficientStats:
+    """Additive statistics of a set of rows under fixed parameters.
+
+    Attributes
+    ----------
+    resp_sum : (k,) sum_i w_i r_ij
+    resp_sq_sum : (k,) sum_i w_i r_ij^2 (effective sample sizes for OAS)
+    moments : (k, n_phi) sum_i w_i r_ij phi(x_i - shift): second moments,
+        first moments and (last column) resp_sum again
+    log_lik_sum : sum_i w_i log p(x_i)
+    weight_sum : sum_i w_i
+    resp_change_sq : sum_ij (r_ij - r_ij^prev)^2, gmr's convergence measure
+    """
+
+    resp_sum: np.ndarray
+    resp_sq_sum: np.ndarray
+    moments: np.ndarray
+    log_lik_sum: float
+    weight_sum: float
+    resp_change_sq: float
+
+    @classmethod
+    def zeros(cls, k: int, n_phi: int) -> SufficientStats:
+        return cls(np.zeros(k), np.zeros(k), np.zeros((k, n_phi)), 0.0, 0.0, 0.0)
+
+    def __iadd__(self, other: SufficientStats) -> SufficientStats:
+        self.resp_sum += other.resp_sum
+        self.resp_sq_sum += other.resp_sq_sum
+        self.moments += other.moments
+        self.log_lik_sum += other.log_lik_sum
+        self.weight_sum += other.weight_sum
+        self.resp_change_sq += other.resp_change_sq
+        return self
+
+
+def _softmax_rows(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In-place row softmax of (m, k) logits; returns (resp, log_norm)."""
+    row_max = logits.max(axis=1, keepdims=True)
+    # Rows with every logit -inf cannot occur for finite data and finite
+    # parameters, but guard so that they never produce NaN.
+    np.nan_to_num(row_max, copy=False, neginf=0.0, posinf=0.0)
+    logits -= row_max
+    np.exp(logits, out=logits)
+    total = logits.sum(axis=1, keepdims=True)
+    logits /= total
+    return logits, (np.log(total) + row_max)[:, 0]
+
+
+def chunk_statistics(
+    phi: np.ndarray,
+    theta: np.ndarray,
+    weights: np.ndarray | None,
+    theta_prev: np.ndarray | None = None,
+) -> SufficientStats:
+    """E-step of one chunk and its M-step statistics (two GEMMs)."""
+    k = theta.shape[1]
+    if theta_prev is not None:
+        logits_all = phi @ np.concatenate([theta, theta_prev], axis=1)
+        logits, logits_prev = logits_all[:, :k], logits_all[:, k:]
+    else:
+        logits = phi @ theta
+    resp, log_norm = _softmax_rows(logits)
+    change = 0.0
+    if theta_prev is not None:
+        resp_prev, _ = _softmax_rows(logits_prev)
+        change = float(np.square(resp - resp_prev).sum())
+    if weights is None:
+        log_lik_sum = float(log_norm.sum())
+        weight_sum = float(phi.shape[0])
+        resp_sq = np.einsum("ij,ij->j", resp, resp)
+    else:
+        log_lik_sum = float(weights @ log_norm)
+        weight_sum = float(weights.sum())
+        resp_sq = weights @ (resp * resp)
+        resp *= weights[:, None]
+    moments = resp.T @ phi
+    resp_sum = moments[:, -1].astype(np.float64)
+    return SufficientStats(
+        resp_sum,
+        resp_sq.astype(np.float64),
+        moments.astype(np.float64),
+        log_lik_sum,
+        weight_sum,
+        change,
+    )
+
+
+def accumulate_statistics(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    theta: np.ndarray,
+    shift: np.ndarray,
+    features: Features,
+    theta_prev: np.ndarray | None = None,
+) -> SufficientStats:
+    """Sum of :func:`chunk_statistics` over all row chunks of X."""
+    n = X.shape[0]
+    rows = features.buffer.shape[0]
+    theta = theta.astype(features.dtype, copy=False)
+    if theta_prev is not None:
+        theta_prev = theta_prev.astype(features.dtype, copy=False)
+    total = SufficientStats.zeros(theta.shape[1], features.width)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        phi = features(X[start:stop], shift)
+        w = None if weights is None else weights[start:stop]
+        total += chunk_statistics(phi, theta, w, theta_prev)
+    return total
+
+
+def m_step(
+    stats: SufficientStats,
+    shift: np.ndarray,
+    covariance_type: str,
+    reg_covar: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """New (priors, means, covariances) from summed statistics.
+
+    Follows scikit-learn's estimators exactly: N_j = sum r + 10 eps,
+    mu_j = sum r x / N_j, Sigma_j = sum r (x - mu_j)(x - mu_j)^T / N_j
+    + reg_covar I (tied: the sum over components divided by sum N_j; diag:
+    only the diagonal; spherical: the mean of the diagonal), priors N_j / sum N.
+    Covariances are always returned as full (k, d, d) matrices.
+    """
+    d = shift.shape[0]
+    resp_sum = stats.resp_sum
+    nk = resp_sum + 10.0 * np.finfo(np.float64).eps
+    full = _uses_full_features(covariance_type)
+    q = d * (d + 1) // 2 if full else d
+    first = stats.moments[:, q : q + d]
+    second = stats.moments[:, :q]
+    centred_means = first / nk[:, None]
+    means = centred_means + shift
+    priors = nk / nk.sum()
+    k = nk.shape[0]
+    eye = np.eye(d)
+    if full:
+        iu, ju = np.triu_indices(d)
+        scatter = np.zeros((k, d, d))
+        scatter[:, iu, ju] = second
+        scatter[:, ju, iu] = second
+        # sum r (y - c)(y - c)^T = S2 - c s1^T - s1 c^T + (sum r) c c^T
+        outer_cs = centred_means[:, :, None] * first[:, None, :]
+        scatter += (
+            -outer_cs
+            - np.swapaxes(outer_cs, 1, 2)
+            + resp_sum[:, None, None] * centred_means[:, :, None] * centred_means[:, None, :]
+        )
+        if covariance_type == "full":
+            covariances = symmetrize(scatter / nk[:, None, None]) + reg_covar * eye
+        else:
+            tied = symmetrize(scatter.sum(axis=0) / nk.sum()) + reg_covar * eye
+            covariances = np.broadcast_to(tied, (k, d, d)).copy()
+    else:
+        var = (second - 2.0 * centred_means * first + resp_sum[:, None] * centred_means**2) / nk[
+            :, None
+        ]
+        var = np.maximum(var, 0.0) + reg_covar
+        if covariance_type == "spherical":
+            var = np.repeat(var.mean(axis=1, keepdims=True), d, axis=1)
+        covariances = var[:, :, None] * eye
+    return priors, means, covariances
+
+
+def project_covariances(
+    covariances: np.ndarray, priors: np.ndarray, covariance_type: str
+) -> np.ndarray:
+    """Impose a covariance structure on full (k, d, d) starting covariances."""
+    k, d, _ = covariances.shape
+    if covariance_type == "full":
+        return covariances
+    if covariance_type == "tied":
+        tied = np.einsum("k,kij->ij", priors, covariances) / priors.sum()
+        return np.broadcast_to(tied, (k, d, d)).copy()
+    var = np.diagonal(covariances, axis1=1, axis2=2)
+    if covariance_type == "spherical":
+        var = np.repeat(var.mean(axis=1, keepdims=True), d, axis=1)
+    return var[:, :, None] * np.eye(d)
+
+
+def oas_shrinkage(covariances: np.ndarray, n_samples_eff: np.ndarray) -> np.ndarray:
+    """Oracle approximating shrinkage of every covariance at once.
+
+    Chen, Wiesel, Eldar & Hero, "Shrinkage Algorithms for MMSE Covariance
+    Estimation", IEEE Trans. Signal Process. 58(10), 2010, eq. 23, in the
+    form used by gmr and scikit-learn's ``oas``.
+    """
+    k, d, _ = covariances.shape
+    mu = np.trace(covariances, axis1=1, axis2=2) / d
+    alpha = np.mean(covariances**2, axis=(1, 2))
+    num = alpha + mu**2
+    den = (n_samples_eff + 1.0) * (alpha - mu**2 / d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrinkage = np.where(den == 0, 1.0, np.minimum(num / np.where(den == 0, 1, den), 1.0))
+    return (1.0 - shrinkage)[:, None, None] * covariances + (shrinkage * mu)[
+        :, None, None
+    ] * np.eye(d)
+
+
+class EMResult(NamedTuple):
+    priors: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    converged: bool
+    n_iter: int
+    lower_bound: float
+    history: list
+
+
+def weighted_mean(X: np.ndarray, weights: np.ndarray | None, chunk: int = 1 << 16) -> np.ndarray:
+    """Column means of X (optionally weighted), chunked and in float64."""
+    total = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], chunk):
+        block = X[start : start + chunk].astype(np.float64, copy=False)
+        if weights is None:
+            total += block.sum(axis=0)
+        else:
+            total += weights[start : start + chunk] @ block
+    return total / (X.shape[0] if weights is None else weights.sum())
+
+
+def run_em(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    priors: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    *,
+    covariance_type: str,
+    reg_covar: float,
+    n_iter: int,
+    tol: float | None,
+    r_diff: float | None,
+    oas: bool,
+    verbose: int,
+    dtype=np.float64,
+    chunk_rows: int | None = None,
+    shift: np.ndarray | None = None,
+) -> EMResult:
+    """Iterate EM from the given parameters.
+
+    Convergence: with ``tol`` a float, stop after the iteration whose mean
+    log-likelihood changed by less than ``tol`` (scikit-learn's rule); with
+    ``r_diff`` a positive float, stop as soon as the Frobenius norm of the
+    change of the responsibilities falls below it, before the M-step (gmr's
+    rule); with both None, run exactly ``n_iter`` iterations.
+    """
+    k, d = means.shape
+    if shift is None:
+        shift = weighted_mean(X, weights)
+    phi_width = n_phi_features(d, covariance_type)
+    rows = chunk_rows or default_chunk_rows(phi_width)
+    features = Features(d, covariance_type, min(rows, X.shape[0]), dtype=dtype)
+    covariances = project_covariances(covariances, priors, covariance_type)
+    use_rdiff = r_diff is not None and r_diff > 0
+    theta = natural_parameters(priors, means, covariances, shift, covariance_type)
+    theta_prev = None
+    lower_bound = -np.inf
+    converged = False
+    history: list[float] = []
+    iteration = 0
+    start_time = time.perf_counter()
+    for iteration in range(1, n_iter + 1):
+        stats = accumulate_statistics(
+            X, weights, theta, shift, features, theta_prev if use_rdiff else None
+        )
+        previous = lower_bound
+        lower_bound = stats.log_lik_sum / stats.weight_sum
+        history.append(lower_bound)
+        change = lower_bound - previous
+        if verbose:
+            _report(iteration, lower_bound, change, time.perf_counter() - start_time)
+        if use_rdiff and theta_prev is not None and np.sqrt(stats.resp_change_sq) < r_diff:
+            converged = True
+            if verbose:
+                print("EM converged.", file=sys.stdout)
+            break
+        priors, means, covariances = m_step(stats, shift, covariance_type, reg_covar)
+        if oas:
+            n_eff = stats.resp_sum**2 / np.maximum(stats.resp_sq_sum, np.finfo(float).tiny)
+            covariances = oas_shrinkage(covariances, n_eff)
+        theta_prev = theta
+        theta = natural_parameters(priors, means, covariances, shift, covariance_type)
+        if tol is not None and abs(change) < tol:
+            converged = True
+            if verbose:
+                print("EM converged.", file=sys.stdout)
+            break
+    return EMResult(priors, means, covariances, converged, iteration, lower_bound, history)
+
+
+def _report(iteration: int, lower_bound: float, change: float, elapsed: float) -> None:
+    print(
+        f"EM iteration {iteration:4d}  mean log-likelihood {lower_bound: .8g}  "
+        f"change {change: .3e}  time {elapsed:.3f}s",
+        file=sys.stdout,
+        flush=True,
+    )
+
+
+def warn_not_converged(n_iter: int, criterion: str) -> None:
+    warnings.warn(
+        f"EM did not converge within n_iter={n_iter} iterations ({criterion}); "
+        "increase n_iter, loosen the tolerance, or check the data's scaling.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+# --------------------------------------------------------------------------
+# Initialization
+# --------------------------------------------------------------------------
+def kmeans_plus_plus(
+    X: np.ndarray, n_components: int, rng, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Indices of k-means++ seeds (Arthur & Vassilvitskii 2007).
+
+    The first seed is drawn uniformly (or proportionally to ``weights``);
+    each next seed is drawn with probability proportional to the squared
+    distance to its **closest** already chosen seed. When every remaining
+    point coincides with a seed, the next one is drawn uniformly among the
+    points not yet chosen.
+    """
+    n = X.shape[0]
+    base = np.ones(n) if weights is None else weights.astype(np.float64)
+    chosen = np.empty(n_components, dtype=np.intp)
+    chosen[0] = rng.choice(n, p=base / base.sum())
+    closest_sq = _squared_distances_to(X, X[chosen[0]])
+    for j in range(1, n_components):
+        # Loop over the k seeds (k-means++ is sequential by definition); each
+        # step is vectorized over all samples.
+        prob = closest_sq * base
+        prob[chosen[:j]] = 0.0
+        total = prob.sum()
+        if not total > 0:
+            prob = (base > 0).astype(np.float64)
+            prob[chosen[:j]] = 0.0
+            if not prob.sum() > 0:
+                prob = np.ones(n)
+                prob[chosen[:j]] = 0.0
+            total = prob.sum()
+        chosen[j] = rng.choice(n, p=prob / total)
+        np.minimum(closest_sq, _squared_distances_to(X, X[chosen[j]]), out=closest_sq)
+    return chosen
+
+
+def _squared_distances_to(X: np.ndarray, center: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    out = np.empty(X.shape[0])
+    for start in range(0, X.shape[0], chunk):
+        diff = X[start : start + chunk] - center
+        out[start : start + chunk] = np.einsum("ij,ij->i", diff, diff)
+    return out
+
+
+def mean_pairwise_abs_difference(X: np.ndarray) -> np.ndarray:
+    """Mean |x_a - x_b| over all pairs a < b, per column, in O(n log n).
+
+    For sorted values s_0 <= ... <= s_{n-1}, sum_{a<b} (s_b - s_a) =
+    sum_i (2 i - n + 1) s_i.
+    """
+    n = X.shape[0]
+    if n < 2:
+        return np.zeros(X.shape[1])
+    ordered = np.sort(X.astype(np.float64, copy=False), axis=0)
+    coeff = 2.0 * np.arange(n) - n + 1.0
+    return (coeff @ ordered) / (n * (n - 1) / 2.0)
+
+
+def random_initial_means(
+    X: np.ndarray, n_components: int, rng, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Means drawn from the data rows, without replacement (weighted if given)."""
+    n = X.shape[0]
+    p = None
+    if weights is not None:
+        positive = int((weights > 0).sum())
+        p = weights / weights.sum() if positive >= n_components else None
+    idx = rng.choice(n, size=n_components, replace=False, p=p)
+    return X[idx].astype(np.float64)

@@ -1,0 +1,122 @@
+"""Batched linear algebra for stacks of covariance matrices.
+
+Everything here works on arrays of shape (..., d, d) at once, so that all k
+components of a mixture are handled by one LAPACK/BLAS call each.
+
+Regularization rule
+-------------------
+A covariance that is not numerically positive definite (a collapsed
+component, a constant feature, duplicated rows, a user-supplied singular
+matrix) cannot be factorized. Instead of failing, :func:`safe_cholesky`
+adds ``delta * I`` to each such matrix, with
+
+    delta = max(0, 1e-10 * scale - lambda_min),
+
+where lambda are the eigenvalues of that matrix and ``scale`` is
+lambda_max (or 1 when lambda_max <= 0, e.g. an all-zero matrix), and multiplies ``delta`` by 10 until the
+factorization succeeds. Matrices that factorize are left untouched. This is
+the only implicit regularization in gaussmix; EM additionally adds the
+explicit ``reg_covar`` to every diagonal, as scikit-learn does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_REL_JITTER = 1e-10
+_MAX_JITTER_TRIES = 12
+
+
+def safe_cholesky(covariances: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of covariances, regularized if needed.
+
+    Parameters
+    ----------
+    covariances : ndarray, shape (..., d, d)
+        Symmetric matrices.
+
+    Returns
+    -------
+    chol : ndarray, shape (..., d, d)
+        Lower-triangular ``L`` with ``L @ L.T == covariances (+ delta * I)``.
+
+    Raises
+    ------
+    ValueError
+        If a matrix contains NaN or infinite values.
+    """
+    try:
+        return np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        pass
+    if not np.isfinite(covariances).all():
+        raise ValueError("covariance matrices contain NaN or infinite values")
+    stack = covariances.reshape((-1, *covariances.shape[-2:]))
+    d = stack.shape[-1]
+    eigvals = np.linalg.eigvalsh(stack)
+    scale = np.where(eigvals[:, -1] > 0, eigvals[:, -1], 1.0)
+    delta = np.maximum(_REL_JITTER * scale - eigvals[:, 0], 0.0)
+    eye = np.eye(d)
+    chol = np.empty_like(stack)
+    todo = np.ones(stack.shape[0], dtype=bool)
+    for _ in range(_MAX_JITTER_TRIES):
+        # Each pass factorizes every matrix still failing, all at once; the
+        # loop is over jitter sizes (at most a dozen), never over components.
+        idx = np.flatnonzero(todo)
+        trial = stack[idx] + delta[idx, None, None] * eye
+        ok, factors = _cholesky_where_possible(trial)
+        chol[idx[ok]] = factors[ok]
+        todo[idx[ok]] = False
+        if not todo.any():
+            return chol.reshape(covariances.shape)
+        delta[todo] = np.maximum(delta[todo] * 10.0, _REL_JITTER * scale[todo])
+    raise ValueError("a covariance matrix could not be regularized to positive definiteness")
+
+
+def _cholesky_where_possible(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Factorize a stack; return which succeeded and their factors (others NaN)."""
+    try:
+        return np.ones(stack.shape[0], dtype=bool), np.linalg.cholesky(stack)
+    except np.linalg.LinAlgError:
+        pass
+    # Fall back to eigen-based check to find the failing members in one call.
+    eigvals = np.linalg.eigvalsh(stack)
+    ok = eigvals[:, 0] > 0
+    factors = np.full_like(stack, np.nan)
+    if ok.any():
+        try:
+            factors[ok] = np.linalg.cholesky(stack[ok])
+        except np.linalg.LinAlgError:
+            ok[:] = False
+    return ok, factors
+
+
+def log_det_from_cholesky(chol: np.ndarray) -> np.ndarray:
+    """log |Sigma| from its Cholesky factor, shape (...,)."""
+    return 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+
+
+def inverse_cholesky(chol: np.ndarray) -> np.ndarray:
+    """Inverse of lower-triangular factors, shape (..., d, d) (lower-triangular)."""
+    d = chol.shape[-1]
+    eye = np.broadcast_to(np.eye(d), chol.shape)
+    return np.linalg.solve(chol, eye)
+
+
+def precisions_from_cholesky(chol: np.ndarray) -> np.ndarray:
+    """Precision matrices Sigma^-1 = L^-T L^-1 from Cholesky factors."""
+    inv = inverse_cholesky(chol)
+    return np.swapaxes(inv, -1, -2) @ inv
+
+
+def symmetrize(matrices: np.ndarray) -> np.ndarray:
+    """(A + A^T) / 2 over the last two axes."""
+    return 0.5 * (matrices + np.swapaxes(matrices, -1, -2))
+
+
+def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root B sqrt(D) B^T of a PSD matrix; negative eigenvalues clipped to 0."""
+    eigvals, eigvecs = np.linalg.eigh(matrix)
+    return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))[..., None, :]) @ np.swapaxes(
+        eigvecs, -1, -2
+    )

@@ -1,0 +1,306 @@
+"""Checks and conversions of user input, in one place.
+
+Every public function validates its arguments here, once, and hands plain
+float arrays of known shape to the math core, which trusts them. Messages
+name the argument, say what was given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from typing import Any
+
+import numpy as np
+
+COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
+INIT_PARAMS = ("random", "kmeans++")
+
+
+def _describe_shape(array: np.ndarray) -> str:
+    return f"shape {array.shape}" if array.ndim else "a scalar"
+
+
+def as_float_array(
+    value: Any,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    allow_nan: bool = False,
+    dtype: Any = None,
+) -> np.ndarray:
+    """Convert ``value`` to a float array and check dimensionality and finiteness.
+
+    Integer and boolean input become float64; float32 stays float32 unless
+    ``dtype`` says otherwise. Complex, object and string input is refused.
+    """
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic array-likes
+        raise TypeError(f"{name} must be array-like of numbers; got {type(value).__name__}") from exc
+    if array.dtype.kind in "iub":
+        array = array.astype(np.float64)
+    elif array.dtype.kind == "f":
+        if array.dtype not in (np.float32, np.float64):
+            array = array.astype(np.float64)
+    elif array.dtype.kind == "O":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} must contain real numbers; got an object array that "
+                "cannot be converted to float"
+            ) from exc
+    else:
+        raise TypeError(f"{name} must contain real numbers; got dtype {array.dtype}")
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if array.ndim not in allowed:
+            wanted = " or ".join(f"{n}-D" for n in allowed)
+            raise ValueError(f"{name} must be {wanted}; got {_describe_shape(array)}")
+    if array.size and not allow_nan and not np.isfinite(array).all():
+        kind = "NaN" if np.isnan(array).any() else "infinite values"
+        raise ValueError(f"{name} contains {kind}; only finite numbers are allowed")
+    if allow_nan and np.isinf(array).any():
+        raise ValueError(f"{name} contains infinite values; only finite numbers or NaN are allowed")
+    return array
+
+
+def check_samples(
+    X: Any,
+    name: str = "X",
+    *,
+    n_features: int | None = None,
+    allow_nan: bool = False,
+    min_samples: int = 1,
+    dtype: Any = None,
+) -> np.ndarray:
+    """Check a data matrix of shape (n_samples, n_features)."""
+    X = as_float_array(X, name, ndim=2, allow_nan=allow_nan, dtype=dtype)
+    if X.shape[0] < min_samples:
+        raise ValueError(
+            f"{name} must have at least {min_samples} row(s); got shape {X.shape}"
+        )
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column; got shape {X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} columns but the model expects {n_features}"
+        )
+    return X
+
+
+def check_points(x: Any, n_features: int, name: str = "x") -> tuple[np.ndarray, bool]:
+    """Accept one point (d,) or many points (n, d); return (2-D array, was_single)."""
+    array = as_float_array(x, name, ndim=(0, 1, 2))
+    if array.ndim == 0:
+        array = array.reshape(1)
+    single = array.ndim == 1
+    array = np.atleast_2d(array)
+    if array.shape[1] != n_features:
+        raise ValueError(
+            f"{name} must have {n_features} feature(s) per point; got shape "
+            f"{np.shape(x) if np.ndim(x) else '()'}"
+        )
+    return array, single
+
+
+def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """Check an integer argument (bool refused), optionally bounded below."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    value = operator.index(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return value
+
+
+def check_float(
+    value: Any,
+    name: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+) -> float:
+    """Check a finite real scalar within optional bounds."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    low_ok = minimum is None or (value >= minimum if min_inclusive else value > minimum)
+    high_ok = maximum is None or (value <= maximum if max_inclusive else value < maximum)
+    if not (low_ok and high_ok):
+        lo = "-inf" if minimum is None else repr(minimum)
+        hi = "inf" if maximum is None else repr(maximum)
+        lb = "[" if min_inclusive and minimum is not None else "("
+        rb = "]" if max_inclusive and maximum is not None else ")"
+        raise ValueError(f"{name} must be in {lb}{lo}, {hi}{rb}; got {value}")
+    return value
+
+
+def check_alpha(alpha: Any) -> float:
+    """Probability mass of a confidence region, strictly between 0 and 1... or 1 excluded."""
+    return check_float(alpha, "alpha", minimum=0.0, maximum=1.0, max_inclusive=False)
+
+
+def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
+    """n_components must be a positive integer no larger than the number of samples."""
+    if isinstance(n_components, bool | np.bool_) or not isinstance(n_components, numbers.Integral):
+        raise TypeError(f"n_components must be a positive integer; got {n_components!r}")
+    n_components = int(n_components)
+    if n_components <= 0:
+        raise ValueError(f"n_components must be a positive integer; got {n_components}")
+    if n_samples is not None and n_components > n_samples:
+        raise ValueError(
+            f"n_components={n_components} is larger than n_samples={n_samples}; "
+            f"use at most {n_samples} components."
+        )
+    return n_components
+
+
+def check_choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
+    """A string option from a fixed set."""
+    if not isinstance(value, str) or value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {options}; got {value!r}")
+    return value
+
+
+def check_indices(indices: Any, n_features: int, name: str = "indices") -> np.ndarray:
+    """Feature indices: integers in [-n_features, n_features), no duplicates.
+
+    Negative indices count from the end as in numpy. Returns non-negative int
+    indices in the order given.
+    """
+    array = np.asarray(indices)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of integers; got shape {array.shape}")
+    if array.dtype.kind == "b":
+        if array.shape[0] != n_features:
+            raise ValueError(
+                f"{name} given as a boolean mask must have length {n_features}; "
+                f"got {array.shape[0]}"
+            )
+        array = np.flatnonzero(array)
+    elif array.size == 0:
+        array = array.astype(np.intp)
+    elif array.dtype.kind not in "iu":
+        if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+            array = array.astype(np.intp)
+        else:
+            raise TypeError(f"{name} must contain integers; got dtype {array.dtype}")
+    array = array.astype(np.intp)
+    if array.size and (array.min() < -n_features or array.max() >= n_features):
+        raise ValueError(
+            f"{name} must lie in [0, {n_features}) for a model with {n_features} "
+            f"features; got {array.tolist()}"
+        )
+    array = np.where(array < 0, array + n_features, array)
+    if np.unique(array).size != array.size:
+        raise ValueError(f"{name} must not contain duplicates; got {array.tolist()}")
+    return array
+
+
+def split_indices(indices: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (input indices, output indices) for conditioning on ``indices``."""
+    in_idx = check_indices(indices, n_features)
+    if in_idx.size == 0:
+        raise ValueError("indices must name at least one input dimension; got an empty list")
+    if in_idx.size >= n_features:
+        raise ValueError(
+            f"indices must leave at least one output dimension; the model has "
+            f"{n_features} features and indices names {in_idx.size}"
+        )
+    mask = np.ones(n_features, dtype=bool)
+    mask[in_idx] = False
+    return in_idx, np.flatnonzero(mask)
+
+
+def check_conditioning_values(x: Any, n_inputs: int, name: str = "x") -> np.ndarray:
+    """Values for conditioning: scalar, list, 1-D (m,) or (n, m); returns (n, m)."""
+    array = as_float_array(x, name, ndim=(0, 1, 2))
+    if array.ndim < 2:
+        array = array.reshape(1, -1)
+    if array.shape[1] != n_inputs:
+        if array.ndim == 2 and array.shape[0] == n_inputs and array.shape[1] == 1:
+            array = array.T
+        else:
+            raise ValueError(
+                f"{name} must hold {n_inputs} value(s) per row, one per index in "
+                f"indices; got shape {np.shape(x)}"
+            )
+    return array
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """Non-negative finite weights of length n_samples with a positive sum."""
+    if sample_weight is None:
+        return None
+    weights = as_float_array(sample_weight, "sample_weight", ndim=1, dtype=np.float64)
+    if weights.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have length n_samples={n_samples}; got {weights.shape[0]}"
+        )
+    if (weights < 0).any():
+        raise ValueError("sample_weight must be non-negative; got negative entries")
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight must have a positive sum; got all zeros")
+    return weights
+
+
+def check_mean_covariance(mean: Any, covariance: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (d,) and covariance (d, d) of one Gaussian, finite and symmetric."""
+    mean = as_float_array(mean, "mean", ndim=(0, 1), dtype=np.float64).reshape(-1)
+    covariance = as_float_array(covariance, "covariance", ndim=(0, 1, 2), dtype=np.float64)
+    d = mean.shape[0]
+    if covariance.ndim < 2:
+        covariance = covariance.reshape(1, 1) if covariance.size == 1 and d == 1 else covariance
+    if covariance.shape != (d, d):
+        raise ValueError(
+            f"covariance must have shape ({d}, {d}) to match mean of length {d}; "
+            f"got {_describe_shape(np.asarray(covariance))}"
+        )
+    _check_symmetric(covariance[None], "covariance")
+    return mean, covariance
+
+
+def check_mixture(
+    priors: Any, means: Any, covariances: Any, n_components: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Priors (k,), means (k, d), covariances (k, d, d) that agree with each other."""
+    priors = as_float_array(priors, "priors", ndim=1, dtype=np.float64)
+    means = as_float_array(means, "means", ndim=2, dtype=np.float64)
+    covariances = as_float_array(covariances, "covariances", ndim=3, dtype=np.float64)
+    k, d = means.shape
+    if k != n_components:
+        raise ValueError(
+            f"means has {k} rows but n_components={n_components}; give one mean per component"
+        )
+    if priors.shape != (k,):
+        raise ValueError(f"priors must have shape ({k},); got {priors.shape}")
+    if covariances.shape != (k, d, d):
+        raise ValueError(f"covariances must have shape ({k}, {d}, {d}); got {covariances.shape}")
+    if (priors < 0).any():
+        raise ValueError("priors must be non-negative")
+    total = priors.sum()
+    if not np.isclose(total, 1.0, rtol=0, atol=1e-6 * max(1, k)):
+        raise ValueError(f"priors must sum to 1; they sum to {total!r}")
+    _check_symmetric(covariances, "covariances")
+    return priors, means, covariances
+
+
+def _check_symmetric(covariances: np.ndarray, name: str) -> None:
+    asym = np.abs(covariances - np.swapaxes(covariances, -1, -2))
+    scale = np.abs(covariances).max(axis=(-1, -2), keepdims=True) + np.finfo(float).tiny
+    if (asym > 1e-8 * scale).any():
+        raise ValueError(f"{name} must be symmetric")
+    diag = np.diagonal(covariances, axis1=-2, axis2=-1)
+    if (diag < 0).any():
+        raise ValueError(f"{name} must have non-negative variances on the diagonal")

@@ -1,0 +1,676 @@
+"""Gaussian mixture models (gmr-compatible ``GMM``) and their initializers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.stats import chi2
+
+from . import _core, _em
+from ._em import ConvergenceWarning
+from ._linalg import safe_cholesky, symmetrize
+from ._validation import (
+    COVARIANCE_TYPES,
+    INIT_PARAMS,
+    as_float_array,
+    check_alpha,
+    check_choice,
+    check_conditioning_values,
+    check_float,
+    check_indices,
+    check_int,
+    check_mixture,
+    check_n_components,
+    check_points,
+    check_sample_weight,
+    check_samples,
+    split_indices,
+)
+from .mvn import MVN
+from .utils import check_random_state
+
+__all__ = [
+    "GMM",
+    "ConvergenceWarning",
+    "covariance_initialization",
+    "kmeansplusplus_initialization",
+    "plot_error_ellipses",
+]
+
+_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<not given>"})()
+
+
+def kmeansplusplus_initialization(
+    X: ArrayLike, n_components: int, random_state: Any = None
+) -> np.ndarray:
+    """k-means++ initialization of the means of a GMM.
+
+    The first center is a uniformly drawn sample; every next center is drawn
+    with probability proportional to the squared distance to the **closest**
+    center chosen so far (Arthur & Vassilvitskii, 2007).
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+        Data.
+    n_components : int
+        Number of centers, 1 <= n_components <= n_samples.
+    random_state : None, int, RandomState or Generator, optional
+
+    Returns
+    -------
+    initial_means : ndarray, shape (n_components, n_features)
+
+    Raises
+    ------
+    ValueError
+        If n_components is not in [1, n_samples] or X is not finite 2-D.
+    """
+    X = check_samples(X, dtype=np.float64)
+    k = check_n_components(n_components, X.shape[0])
+    rng = check_random_state(random_state)
+    return X[_em.kmeans_plus_plus(X, k, rng)].copy()
+
+
+def covariance_initialization(X: ArrayLike, n_components: int) -> np.ndarray:
+    """Diagonal initial covariances from the spread of the data.
+
+    The standard deviation along each dimension is the average absolute
+    difference between all pairs of samples in that dimension divided by
+    n_components (computed in O(n log n), not from the n^2 pairs).
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+    n_components : int
+
+    Returns
+    -------
+    initial_covariances : ndarray, shape (n_components, n_features, n_features)
+    """
+    X = check_samples(X, dtype=np.float64)
+    k = check_n_components(n_components)
+    std = _em.mean_pairwise_abs_difference(X) / k
+    return np.broadcast_to(np.diag(std**2), (k, X.shape[1], X.shape[1])).copy()
+
+
+class GMM:
+    """Gaussian mixture model.
+
+    sum_j priors[j] * N(x | means[j], covariances[j]), with the methods of
+    gmr's ``GMM`` (fit by EM, sample, densities, conditioning, regression)
+    plus scikit-learn's EM options, scores and information criteria.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of Gaussians.
+    priors : array-like, shape (n_components,), optional
+        Mixture weights (non-negative, summing to one).
+    means : array-like, shape (n_components, n_features), optional
+    covariances : array-like, shape (n_components, n_features, n_features), optional
+        Parameters given here are the starting point of :meth:`from_samples`.
+    verbose : int, default=0
+        With 1 or more, EM prints one line per iteration.
+    random_state : None, int, RandomState or Generator, optional
+        Source of randomness for initialization and sampling.
+
+    Attributes
+    ----------
+    converged_ : bool
+        Whether the last :meth:`from_samples` met its convergence criterion.
+    n_iter_ : int
+        EM iterations run by the best initialization.
+    lower_bound_ : float
+        Mean log-likelihood of the training data at the last E-step.
+    covariance_type_ : str
+        Covariance structure imposed by the last fit ("full" before a fit).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import GMM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-2, 0.5, (200, 2)), rng.normal(2, 0.5, (200, 2))])
+    >>> gmm = GMM(n_components=2, random_state=0).from_samples(X)
+    >>> gmm.predict([0], [[2.0]]).round(1)
+    array([[2.]])
+    """
+
+    def __init__(
+        self,
+        n_components: int,
+        priors: ArrayLike | None = None,
+        means: ArrayLike | None = None,
+        covariances: ArrayLike | None = None,
+        verbose: int = 0,
+        random_state: Any = None,
+    ) -> None:
+        self.n_components = check_n_components(n_components)
+        self.priors = None if priors is None else np.asarray(priors, dtype=float)
+        self.means = None if means is None else np.asarray(means, dtype=float)
+        self.covariances = None if covariances is None else np.asarray(covariances, dtype=float)
+        self.verbose = verbose
+        self.random_state = check_random_state(random_state)
+        self.covariance_type_ = "full"
+
+    def __repr__(self) -> str:
+        d = "?" if self.means is None else np.shape(self.means)[-1]
+        return f"GMM(n_components={self.n_components}, n_features={d})"
+
+    # ------------------------------------------------------------------
+    def _params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        missing = [
+            name
+            for name in ("priors", "means", "covariances")
+            if getattr(self, name) is None
+        ]
+        if missing:
+            raise ValueError(
+                f"GMM is not initialized: {', '.join(missing)} not set; call "
+                "from_samples(X) or pass priors, means and covariances"
+            )
+        return check_mixture(self.priors, self.means, self.covariances, self.n_components)
+
+    def _params_chol(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        priors, means, covs = self._params()
+        return priors, means, safe_cholesky(covs)
+
+    @property
+    def n_features(self) -> int:
+        """Dimension of the modelled space."""
+        return self._params()[1].shape[1]
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+    def from_samples(
+        self,
+        X: ArrayLike,
+        R_diff: float = 1e-4,
+        n_iter: int = 100,
+        init_params: str = "random",
+        oracle_approximating_shrinkage: bool = False,
+        *,
+        covariance_type: str = "full",
+        n_init: int = 1,
+        reg_covar: float = 1e-6,
+        tol: float | None = _UNSET,
+        sample_weight: ArrayLike | None = None,
+        dtype: Any = None,
+        chunk_size: int | None = None,
+    ) -> GMM:
+        """Fit the mixture to data with expectation maximization.
+
+        Priors, means and covariances already set on this object (by the
+        constructor or a previous fit) are the starting point; the missing
+        ones are initialized with ``init_params``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Training data (float32 data is not copied: it is converted chunk
+            by chunk).
+        R_diff : float, default=1e-4
+            gmr's convergence criterion: stop when the Frobenius norm of the
+            change of the responsibility matrix between two E-steps is below
+            it. Used only when ``tol`` is not given.
+        n_iter : int, default=100
+            Maximum number of EM iterations.
+        init_params : {"random", "kmeans++"}, default="random"
+            "random": means drawn from the data rows, identity covariances;
+            "kmeans++": k-means++ means and :func:`covariance_initialization`.
+        oracle_approximating_shrinkage : bool, default=False
+            Shrink every covariance with OAS after each M-step.
+        covariance_type : {"full", "diag", "spherical", "tied"}, default="full"
+            Structure imposed in the M-step (scikit-learn's definitions);
+            ``covariances`` stays a (k, d, d) array.
+        n_init : int, default=1
+            Number of initializations; the one with the highest final mean
+            log-likelihood is kept. The first starts from parameters already
+            set, if any.
+        reg_covar : float, default=1e-6
+            Added to the diagonal of every covariance in the M-step.
+        tol : float or None, optional
+            scikit-learn's criterion: stop after the iteration whose mean
+            log-likelihood changed by less than ``tol``. When given, it
+            replaces ``R_diff``; ``tol=None`` disables every criterion and
+            runs exactly ``n_iter`` iterations.
+        sample_weight : array-like, shape (n_samples,), optional
+            Non-negative weights; integer weights give the same fit as
+            repeated rows.
+        dtype : {None, numpy.float64, numpy.float32}, optional
+            Precision of the E-step and M-step matrix products. Default
+            float64 whatever the input; float32 roughly doubles the speed at
+            about 1e-6 relative accuracy of the statistics (they are still
+            accumulated in float64).
+        chunk_size : int, optional
+            Rows per chunk (default: chosen so a chunk's features hold 4 MiB).
+
+        Returns
+        -------
+        self : GMM
+
+        Raises
+        ------
+        ValueError
+            For non-finite or non-2-D X, n_components > n_samples, unknown
+            ``init_params`` or ``covariance_type``, bad weights or options.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When a convergence criterion is active and n_iter is reached.
+        """
+        init_params = check_choice(init_params, "init_params", INIT_PARAMS)
+        covariance_type = check_choice(covariance_type, "covariance_type", COVARIANCE_TYPES)
+        compute_dtype = _check_compute_dtype(dtype)
+        X = check_samples(X)
+        n, d = X.shape
+        k = check_n_components(self.n_components, n)
+        n_iter = check_int(n_iter, "n_iter", minimum=1)
+        n_init = check_int(n_init, "n_init", minimum=1)
+        reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
+        if tol is _UNSET:
+            r_diff = check_float(R_diff, "R_diff", minimum=0.0) if R_diff is not None else None
+            tol_value = None
+            criterion = f"R_diff={R_diff}" if r_diff else None
+        else:
+            r_diff = None
+            tol_value = None if tol is None else check_float(tol, "tol", minimum=0.0)
+            criterion = None if tol is None else f"tol={tol}"
+        weights = check_sample_weight(sample_weight, n)
+        if chunk_size is not None:
+            chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        start = self._starting_point(d)
+        shift = _em.weighted_mean(X, weights)
+
+        best = None
+        for run in range(n_init):
+            init = self._initial_parameters(X, weights, init_params, start if run == 0 else None)
+            result = _em.run_em(
+                X,
+                weights,
+                *init,
+                covariance_type=covariance_type,
+                reg_covar=reg_covar,
+                n_iter=n_iter,
+                tol=tol_value,
+                r_diff=r_diff,
+                oas=bool(oracle_approximating_shrinkage),
+                verbose=self.verbose,
+                dtype=compute_dtype,
+                chunk_rows=chunk_size,
+                shift=shift,
+            )
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+        assert best is not None
+        self.priors, self.means, self.covariances = best.priors, best.means, best.covariances
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bound_ = best.lower_bound
+        self.covariance_type_ = covariance_type
+        if criterion is not None and not best.converged:
+            _em.warn_not_converged(n_iter, criterion)
+        return self
+
+    def _starting_point(self, d: int) -> tuple:
+        """Parameters already set on the object, validated against d and k."""
+        k = self.n_components
+        priors = means = covs = None
+        if self.priors is not None:
+            priors = as_float_array(self.priors, "priors", ndim=1, dtype=np.float64)
+            if priors.shape != (k,):
+                raise ValueError(f"priors must have shape ({k},); got {priors.shape}")
+            if (priors < 0).any() or not np.isclose(priors.sum(), 1.0, atol=1e-6 * k):
+                raise ValueError("priors must be non-negative and sum to 1")
+        if self.means is not None:
+            means = as_float_array(self.means, "means", ndim=2, dtype=np.float64)
+            if means.shape != (k, d):
+                raise ValueError(
+                    f"means must have shape ({k}, {d}) to match n_components and X; "
+                    f"got {means.shape}"
+                )
+        if self.covariances is not None:
+            covs = as_float_array(self.covariances, "covariances", ndim=3, dtype=np.float64)
+            if covs.shape != (k, d, d):
+                raise ValueError(
+                    f"covariances must have shape ({k}, {d}, {d}) to match n_components "
+                    f"and X; got {covs.shape}"
+                )
+            covs = symmetrize(covs)
+        return priors, means, covs
+
+    def _initial_parameters(self, X, weights, init_params, start) -> tuple:
+        k, d = self.n_components, X.shape[1]
+        priors, means, covs = start if start is not None else (None, None, None)
+        if priors is None:
+            priors = np.full(k, 1.0 / k)
+        if means is None:
+            if init_params == "random":
+                means = _em.random_initial_means(X, k, self.random_state, weights)
+            else:
+                means = X[_em.kmeans_plus_plus(X, k, self.random_state, weights)].astype(
+                    np.float64
+                )
+        if covs is None:
+            if init_params == "random":
+                covs = np.broadcast_to(np.eye(d), (k, d, d)).copy()
+            else:
+                std = _em.mean_pairwise_abs_difference(_subsample(X, self.random_state)) / k
+                covs = np.broadcast_to(np.diag(std**2), (k, d, d)).copy()
+        return priors, means, covs
+
+    def apply_oracle_approximating_shrinkage(self, n_samples_eff: float | ArrayLike) -> GMM:
+        """Shrink every covariance with Oracle Approximating Shrinkage.
+
+        Chen et al., "Shrinkage Algorithms for MMSE Covariance Estimation",
+        IEEE Trans. Signal Process. 58(10), 2010.
+
+        Parameters
+        ----------
+        n_samples_eff : float or array-like, shape (n_components,)
+            Effective number of samples behind each covariance, e.g.
+            sum(r)^2 / sum(r^2) for responsibilities r.
+
+        Returns
+        -------
+        self : GMM
+        """
+        _, _, covs = self._params()
+        n_eff = as_float_array(n_samples_eff, "n_samples_eff", ndim=(0, 1), dtype=np.float64)
+        n_eff = np.broadcast_to(n_eff, (self.n_components,)) if n_eff.ndim == 0 else n_eff
+        if n_eff.shape != (self.n_components,) or (n_eff <= 0).any():
+            raise ValueError(
+                f"n_samples_eff must be a positive number or {self.n_components} positive numbers"
+            )
+        self.covariances = _em.oas_shrinkage(covs, n_eff)
+        return self
+
+    # ------------------------------------------------------------------
+    # Densities and scores
+    # ------------------------------------------------------------------
+    def _log_density_and_resp(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        priors, means, chol = self._params_chol()
+        X, _ = check_points(X, means.shape[1], "X")
+        return _core.mixture_log_density(X, priors, means, chol)
+
+    def to_responsibilities(self, X: ArrayLike) -> np.ndarray:
+        """Posterior probability of each component for each sample.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        R : ndarray, shape (n_samples, n_components)
+            Rows sum to one; computed in log space, so far outliers get
+            finite values.
+        """
+        return np.exp(self._log_density_and_resp(X)[1])
+
+    def to_probability_density(self, X: ArrayLike) -> np.ndarray:
+        """Mixture density at each sample; shape (n_samples,)."""
+        return np.exp(self.score_samples(X))
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log density log p(x) of each sample; shape (n_samples,)."""
+        return self._log_density_and_resp(X)[0]
+
+    def score(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Mean (optionally weighted) log-likelihood of the samples."""
+        log_p = self.score_samples(X)
+        weights = check_sample_weight(sample_weight, log_p.shape[0])
+        return float(np.average(log_p, weights=weights))
+
+    def _n_parameters(self) -> int:
+        k, d = self.n_components, self._params()[1].shape[1]
+        cov_params = {
+            "full": k * d * (d + 1) // 2,
+            "diag": k * d,
+            "spherical": k,
+            "tied": d * (d + 1) // 2,
+        }[self.covariance_type_]
+        return cov_params + k * d + k - 1
+
+    def bic(self, X: ArrayLike) -> float:
+        """Bayesian information criterion, -2 log L + p log n (lower is better).
+
+        p counts the free parameters of ``covariance_type_``.
+        """
+        log_p = self.score_samples(X)
+        return float(-2.0 * log_p.sum() + self._n_parameters() * np.log(log_p.shape[0]))
+
+    def aic(self, X: ArrayLike) -> float:
+        """Akaike information criterion, -2 log L + 2 p (lower is better)."""
+        log_p = self.score_samples(X)
+        return float(-2.0 * log_p.sum() + 2.0 * self._n_parameters())
+
+    # ------------------------------------------------------------------
+    # Sampling and confidence regions
+    # ------------------------------------------------------------------
+    def _labels(self, priors: np.ndarray, n: int) -> np.ndarray:
+        return self.random_state.choice(self.n_components, size=n, p=priors / priors.sum())
+
+    def sample(self, n_samples: int) -> np.ndarray:
+        """Draw samples from the mixture.
+
+        Returns
+        -------
+        X : ndarray, shape (n_samples, n_features)
+        """
+        priors, means, chol = self._params_chol()
+        n = check_int(n_samples, "n_samples", minimum=0)
+        labels = self._labels(priors, n)
+        standard = self.random_state.standard_normal((n, means.shape[1]))
+        return _core.sample_components(self.random_state, means, chol, labels, standard)
+
+    def sample_confidence_region(self, n_samples: int, alpha: float) -> np.ndarray:
+        """Samples from the ``alpha`` confidence regions of the components.
+
+        Each sample picks a component by its prior and is then drawn exactly
+        from that Gaussian restricted to its alpha region (see
+        :meth:`MVN.sample_confidence_region`).
+
+        Returns
+        -------
+        X : ndarray, shape (n_samples, n_features)
+        """
+        priors, means, chol = self._params_chol()
+        n = check_int(n_samples, "n_samples", minimum=0)
+        alpha = check_alpha(alpha)
+        labels = self._labels(priors, n)
+        return _core.confidence_region_samples(self.random_state, means, chol, labels, alpha)
+
+    def is_in_confidence_region(self, x: ArrayLike, alpha: float) -> bool | np.ndarray:
+        """Whether x lies in the alpha region of its closest component.
+
+        The closest component is the one with the smallest Mahalanobis
+        distance; the threshold is chi2.ppf(alpha, d) with d the dimension.
+
+        Parameters
+        ----------
+        x : array-like, shape (n_features,) or (n_points, n_features)
+        alpha : float in (0, 1)
+
+        Returns
+        -------
+        inside : bool or ndarray of bool, shape (n_points,)
+        """
+        _, means, chol = self._params_chol()
+        alpha = check_alpha(alpha)
+        points, single = check_points(x, means.shape[1])
+        dist2 = _core.squared_mahalanobis(points, means, chol).min(axis=1)
+        inside = dist2 <= chi2.ppf(alpha, means.shape[1])
+        return bool(inside[0]) if single else inside
+
+    # ------------------------------------------------------------------
+    # Marginals, conditionals, regression
+    # ------------------------------------------------------------------
+    def marginalize(self, indices: ArrayLike) -> GMM:
+        """Marginal mixture of the dimensions in ``indices``.
+
+        Parameters
+        ----------
+        indices : array-like of int
+            Dimensions to keep.
+
+        Returns
+        -------
+        marginal : GMM
+            Same priors; means and covariances restricted to ``indices``.
+        """
+        priors, means, covs = self._params()
+        idx = check_indices(indices, means.shape[1])
+        if idx.size == 0:
+            raise ValueError("indices must name at least one dimension to keep")
+        return GMM(
+            self.n_components,
+            priors=priors.copy(),
+            means=means[:, idx],
+            covariances=covs[:, idx][:, :, idx],
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
+
+    def condition(self, indices: ArrayLike, x: ArrayLike) -> GMM:
+        """Conditional mixture p(others | given = x).
+
+        Parameters
+        ----------
+        indices : array-like of int, shape (n_given,)
+            Dimensions whose values are known.
+        x : float or array-like, shape (n_given,) or (1, n_given)
+            Their values.
+
+        Returns
+        -------
+        conditional : GMM
+            Over the remaining dimensions (increasing order); priors are the
+            original ones reweighted by each component's marginal likelihood
+            of x, means and covariances the components' conditionals.
+        """
+        priors, means, covs = self._params()
+        in_idx, out_idx = split_indices(indices, means.shape[1])
+        X_in = check_conditioning_values(x, in_idx.size)
+        if X_in.shape[0] != 1:
+            raise ValueError(
+                f"x must be a single point for condition(); got {X_in.shape[0]} rows "
+                "(use predict(indices, X) for many)"
+            )
+        cond = _core.make_conditioner(means, covs, in_idx, out_idx)
+        log_w, _ = _core.conditional_log_weights(X_in, priors, cond)
+        return GMM(
+            self.n_components,
+            priors=np.exp(log_w[0]),
+            means=_core.conditional_means(X_in, cond)[0],
+            covariances=cond.cond_cov,
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
+
+    def predict(self, indices: ArrayLike, X: ArrayLike) -> np.ndarray:
+        """Conditional means E[others | given = x] for many inputs (GMR).
+
+        Parameters
+        ----------
+        indices : array-like of int, shape (n_features_in,)
+            Dimensions whose values are known.
+        X : array-like, shape (n_samples, n_features_in)
+            Their values, one row per query.
+
+        Returns
+        -------
+        Y : ndarray, shape (n_samples, n_features_out)
+            Means of the conditional mixtures.
+        """
+        priors, means, covs = self._params()
+        in_idx, out_idx = split_indices(indices, means.shape[1])
+        X_in = check_conditioning_values(X, in_idx.size, "X")
+        cond = _core.make_conditioner(means, covs, in_idx, out_idx)
+        return _core.predict_conditional(X_in, priors, cond)[0]
+
+    # ------------------------------------------------------------------
+    # Summaries
+    # ------------------------------------------------------------------
+    def to_ellipses(self, factor: float = 1.0) -> list:
+        """Error ellipses of all components of a 2-D mixture.
+
+        Returns
+        -------
+        ellipses : list of (mean, (angle, width, height))
+            One per component; width and height are semi-axes (largest first).
+        """
+        priors, means, covs = self._params()
+        if means.shape[1] != 2:
+            raise ValueError(f"to_ellipses needs a 2-D GMM; this one has {means.shape[1]} dimensions")
+        factor = check_float(factor, "factor", minimum=0.0)
+        vals, vecs = np.linalg.eigh(covs)
+        angles = np.arctan2(vecs[:, 1, 1], vecs[:, 0, 1])
+        semi = factor * np.sqrt(np.clip(vals[:, ::-1], 0.0, None))
+        return [
+            (means[j], (float(angles[j]), float(semi[j, 0]), float(semi[j, 1])))
+            for j in range(self.n_components)
+        ]
+
+    def to_mvn(self) -> MVN:
+        """Single Gaussian with the mixture's mean and covariance (moment matching)."""
+        priors, means, covs = self._params()
+        mean = priors @ means
+        dev = means - mean
+        cov = np.einsum("k,kij->ij", priors, covs) + (dev * priors[:, None]).T @ dev
+        return MVN(mean=mean, covariance=symmetrize(cov), verbose=self.verbose,
+                   random_state=self.random_state)
+
+    def extract_mvn(self, component_idx: int) -> MVN:
+        """The ``component_idx``-th Gaussian of the mixture as an MVN.
+
+        Raises
+        ------
+        ValueError
+            If component_idx is not in [0, n_components).
+        """
+        _, means, covs = self._params()
+        idx = check_int(component_idx, "component_idx")
+        if not 0 <= idx < self.n_components:
+            raise ValueError(
+                f"component_idx must be in [0, {self.n_components}); got {component_idx}"
+            )
+        return MVN(mean=means[idx], covariance=covs[idx], verbose=self.verbose,
+                   random_state=self.random_state)
+
+
+def _subsample(X: np.ndarray, rng, limit: int = 100_000) -> np.ndarray:
+    """At most ``limit`` rows of X for initialization statistics."""
+    if X.shape[0] <= limit:
+        return X
+    return X[np.sort(rng.choice(X.shape[0], size=limit, replace=False))]
+
+
+def _check_compute_dtype(dtype: Any) -> Any:
+    if dtype is None:
+        return np.float64
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}") from exc
+    if resolved not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}")
+    return resolved.type
+
+
+def plot_error_ellipses(
+    ax: Any,
+    gmm: GMM,
+    colors: Any = None,
+    alpha: float = 0.25,
+    factors: ArrayLike = np.linspace(0.25, 2.0, 8),  # noqa: B008 - gmr's default, never mutated
+) -> list:
+    """Plot error ellipses of all components (see :func:`gaussmix.plot.plot_error_ellipses`)."""
+    from .plot import plot_error_ellipses as _plot
+
+    return _plot(ax, gmm, colors=colors, alpha=alpha, factors=factors)
