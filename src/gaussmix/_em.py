@@ -111,7 +111,7 @@ def natural_parameters(
     spherical it holds -diag(P)/2. The linear block is P c with c = mu - shift
     and the constant is log prior - (c^T P c + log|Sigma| + d log 2pi) / 2.
     """
-    k, d = means.shape
+    _k, d = means.shape
     centred = means - shift
     with np.errstate(divide="ignore"):
         log_priors = np.log(priors)
@@ -327,7 +327,7 @@ def oas_shrinkage(covariances: np.ndarray, n_samples_eff: np.ndarray) -> np.ndar
     Estimation", IEEE Trans. Signal Process. 58(10), 2010, eq. 23, in the
     form used by gmr and scikit-learn's ``oas``.
     """
-    k, d, _ = covariances.shape
+    _k, d, _ = covariances.shape
     mu = np.trace(covariances, axis1=1, axis2=2) / d
     alpha = np.mean(covariances**2, axis=(1, 2))
     num = alpha + mu**2
@@ -387,7 +387,7 @@ def run_em(
     change of the responsibilities falls below it, before the M-step (gmr's
     rule); with both None, run exactly ``n_iter`` iterations.
     """
-    k, d = means.shape
+    _k, d = means.shape
     if shift is None:
         shift = weighted_mean(X, weights)
     phi_width = n_phi_features(d, covariance_type)

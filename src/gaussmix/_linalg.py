@@ -12,11 +12,11 @@ adds ``delta * I`` to each such matrix, with
 
     delta = max(0, 1e-10 * scale - lambda_min),
 
-where lambda are the eigenvalues of that matrix and ``scale`` is
-lambda_max (or 1 when lambda_max <= 0, e.g. an all-zero matrix), and multiplies ``delta`` by 10 until the
-factorization succeeds. Matrices that factorize are left untouched. This is
-the only implicit regularization in gaussmix; EM additionally adds the
-explicit ``reg_covar`` to every diagonal, as scikit-learn does.
+where lambda are the eigenvalues of that matrix and ``scale`` is lambda_max
+(or 1 when lambda_max <= 0, e.g. an all-zero matrix), and multiplies
+``delta`` by 10 until the factorization succeeds. Matrices that factorize
+are left untouched. This is the only implicit regularization in gaussmix;
+EM additionally adds the explicit ``reg_covar`` to every diagonal, as scikit-learn does.
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ def as_float_array(
     try:
         array = np.asarray(value)
     except Exception as exc:  # pragma: no cover - exotic array-likes
-        raise TypeError(f"{name} must be array-like of numbers; got {type(value).__name__}") from exc
+        raise TypeError(
+            f"{name} must be array-like of numbers; got {type(value).__name__}"
+        ) from exc
     if array.dtype.kind in "iub":
         array = array.astype(np.float64)
     elif array.dtype.kind == "f":
@@ -64,7 +66,9 @@ def as_float_array(
         kind = "NaN" if np.isnan(array).any() else "infinite values"
         raise ValueError(f"{name} contains {kind}; only finite numbers are allowed")
     if allow_nan and np.isinf(array).any():
-        raise ValueError(f"{name} contains infinite values; only finite numbers or NaN are allowed")
+        raise ValueError(
+            f"{name} contains infinite values; only finite numbers or NaN are allowed"
+        )
     return array
 
 
@@ -80,15 +84,11 @@ def check_samples(
     """Check a data matrix of shape (n_samples, n_features)."""
     X = as_float_array(X, name, ndim=2, allow_nan=allow_nan, dtype=dtype)
     if X.shape[0] < min_samples:
-        raise ValueError(
-            f"{name} must have at least {min_samples} row(s); got shape {X.shape}"
-        )
+        raise ValueError(f"{name} must have at least {min_samples} row(s); got shape {X.shape}")
     if X.shape[1] == 0:
         raise ValueError(f"{name} must have at least one column; got shape {X.shape}")
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {X.shape[1]} columns but the model expects {n_features}"
-        )
+        raise ValueError(f"{name} has {X.shape[1]} columns but the model expects {n_features}")
     return X
 
 
@@ -192,7 +192,11 @@ def check_indices(indices: Any, n_features: int, name: str = "indices") -> np.nd
     elif array.size == 0:
         array = array.astype(np.intp)
     elif array.dtype.kind not in "iu":
-        if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+        if (
+            array.dtype.kind == "f"
+            and np.all(np.isfinite(array))
+            and np.all(array == np.round(array))
+        ):
             array = array.astype(np.intp)
         else:
             raise TypeError(f"{name} must contain integers; got dtype {array.dtype}")

@@ -163,9 +163,7 @@ class GMM:
     # ------------------------------------------------------------------
     def _params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         missing = [
-            name
-            for name in ("priors", "means", "covariances")
-            if getattr(self, name) is None
+            name for name in ("priors", "means", "covariances") if getattr(self, name) is None
         ]
         if missing:
             raise ValueError(
@@ -269,7 +267,7 @@ class GMM:
         compute_dtype = _check_compute_dtype(dtype)
         X = check_samples(X)
         n, d = X.shape
-        k = check_n_components(self.n_components, n)
+        check_n_components(self.n_components, n)
         n_iter = check_int(n_iter, "n_iter", minimum=1)
         n_init = check_int(n_init, "n_init", minimum=1)
         reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
@@ -605,9 +603,11 @@ class GMM:
         ellipses : list of (mean, (angle, width, height))
             One per component; width and height are semi-axes (largest first).
         """
-        priors, means, covs = self._params()
+        _priors, means, covs = self._params()
         if means.shape[1] != 2:
-            raise ValueError(f"to_ellipses needs a 2-D GMM; this one has {means.shape[1]} dimensions")
+            raise ValueError(
+                f"to_ellipses needs a 2-D GMM; this one has {means.shape[1]} dimensions"
+            )
         factor = check_float(factor, "factor", minimum=0.0)
         vals, vecs = np.linalg.eigh(covs)
         angles = np.arctan2(vecs[:, 1, 1], vecs[:, 0, 1])
@@ -623,8 +623,12 @@ class GMM:
         mean = priors @ means
         dev = means - mean
         cov = np.einsum("k,kij->ij", priors, covs) + (dev * priors[:, None]).T @ dev
-        return MVN(mean=mean, covariance=symmetrize(cov), verbose=self.verbose,
-                   random_state=self.random_state)
+        return MVN(
+            mean=mean,
+            covariance=symmetrize(cov),
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
 
     def extract_mvn(self, component_idx: int) -> MVN:
         """The ``component_idx``-th Gaussian of the mixture as an MVN.
@@ -640,8 +644,12 @@ class GMM:
             raise ValueError(
                 f"component_idx must be in [0, {self.n_components}); got {component_idx}"
             )
-        return MVN(mean=means[idx], covariance=covs[idx], verbose=self.verbose,
-                   random_state=self.random_state)
+        return MVN(
+            mean=means[idx],
+            covariance=covs[idx],
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
 
 
 def _subsample(X: np.ndarray, rng, limit: int = 100_000) -> np.ndarray:
@@ -657,7 +665,9 @@ def _check_compute_dtype(dtype: Any) -> Any:
     try:
         resolved = np.dtype(dtype)
     except TypeError as exc:
-        raise TypeError(f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}") from exc
+        raise TypeError(
+            f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}"
+        ) from exc
     if resolved not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}")
     return resolved.type

@@ -258,8 +258,12 @@ class MVN:
         idx = check_indices(indices, mean.shape[0])
         if idx.size == 0:
             raise ValueError("indices must name at least one dimension to keep")
-        return MVN(mean=mean[idx], covariance=cov[np.ix_(idx, idx)], verbose=self.verbose,
-                   random_state=self.random_state)
+        return MVN(
+            mean=mean[idx],
+            covariance=cov[np.ix_(idx, idx)],
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
 
     def condition(self, indices: ArrayLike, x: ArrayLike) -> MVN:
         """Conditional distribution of the other dimensions given x at ``indices``.
@@ -287,8 +291,12 @@ class MVN:
             )
         cond = _core.make_conditioner(mean[None], cov[None], in_idx, out_idx)
         cond_mean = _core.conditional_means(X_in, cond)[0, 0]
-        return MVN(mean=cond_mean, covariance=cond.cond_cov[0], verbose=self.verbose,
-                   random_state=self.random_state)
+        return MVN(
+            mean=cond_mean,
+            covariance=cond.cond_cov[0],
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
 
     def predict(self, indices: ArrayLike, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Conditional means and covariance for many inputs.
@@ -348,7 +356,9 @@ class MVN:
         """
         mean, cov = self._params()
         if mean.shape[0] != 2:
-            raise ValueError(f"to_ellipse needs a 2-D MVN; this one has {mean.shape[0]} dimensions")
+            raise ValueError(
+                f"to_ellipse needs a 2-D MVN; this one has {mean.shape[0]} dimensions"
+            )
         factor = check_float(factor, "factor", minimum=0.0)
         vals, vecs = np.linalg.eigh(cov)
         major = vecs[:, 1]

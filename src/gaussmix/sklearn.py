@@ -16,8 +16,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without sklearn
     raise ImportError(
-        "gaussmix.sklearn needs scikit-learn; install it with "
-        "`pip install gaussmix[sklearn]`"
+        "gaussmix.sklearn needs scikit-learn; install it with `pip install gaussmix[sklearn]`"
     ) from exc
 
 from .gmm import GMM
@@ -101,7 +100,10 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         )
         self.indices_ = np.arange(X.shape[1])
         self.gmm_.from_samples(
-            np.hstack([X, y2]), R_diff=self.R_diff, n_iter=self.n_iter, init_params=self.init_params
+            np.hstack([X, y2]),
+            R_diff=self.R_diff,
+            n_iter=self.n_iter,
+            init_params=self.init_params,
         )
         return self
 
