@@ -571,7 +571,9 @@ class GMM:
             random_state=self.random_state,
         )
 
-    def predict(self, indices: ArrayLike, X: ArrayLike) -> np.ndarray:
+    def predict(
+        self, indices: ArrayLike, X: ArrayLike, return_covariance: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Conditional means E[others | given = x] for many inputs (GMR).
 
         Parameters
@@ -580,17 +582,27 @@ class GMM:
             Dimensions whose values are known.
         X : array-like, shape (n_samples, n_features_in)
             Their values, one row per query.
+        return_covariance : bool, default=False
+            Also return the covariance of each conditional mixture (law of
+            total covariance: the weighted component covariances plus the
+            spread of the component means).
 
         Returns
         -------
         Y : ndarray, shape (n_samples, n_features_out)
-            Means of the conditional mixtures.
+            Means of the conditional mixtures, outputs in increasing index
+            order.
+        covariances : ndarray, shape (n_samples, n_features_out, n_features_out)
+            Only with ``return_covariance=True``.
         """
         priors, means, covs = self._params()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = _core.make_conditioner(means, covs, in_idx, out_idx)
-        return _core.predict_conditional(X_in, priors, cond)[0]
+        mean, cov = _core.predict_conditional(
+            X_in, priors, cond, return_covariance=bool(return_covariance)
+        )
+        return (mean, cov) if return_covariance else mean
 
     # ------------------------------------------------------------------
     # Summaries
@@ -650,6 +662,36 @@ class GMM:
             verbose=self.verbose,
             random_state=self.random_state,
         )
+
+
+    # ------------------------------------------------------------------
+    # Persistence (formats and validation live in gaussmix.io)
+    # ------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Parameters as a JSON-ready dict (see :mod:`gaussmix.io` for the schema)."""
+        from .io import model_to_dict
+
+        return model_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GMM:
+        """Rebuild a GMM from :meth:`to_dict` output, validating every field."""
+        from .io import model_from_dict
+
+        return model_from_dict(data, expected=cls)
+
+    def save(self, path: Any) -> None:
+        """Save to ``path`` (.json or .npz, chosen by extension); never pickles."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> GMM:
+        """Load a GMM saved by :meth:`save`; the file is validated, no code runs."""
+        from .io import load_model
+
+        return load_model(path, expected=cls)
 
 
 def _subsample(X: np.ndarray, rng, limit: int = 100_000) -> np.ndarray:

@@ -430,6 +430,35 @@ class MVN:
         rng = self.random_state if random_state is None else random_state
         return MVN(mean=new_mean, covariance=new_cov, verbose=self.verbose, random_state=rng)
 
+    # ------------------------------------------------------------------
+    # Persistence (formats and validation live in gaussmix.io)
+    # ------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Parameters as a JSON-ready dict (see :mod:`gaussmix.io` for the schema)."""
+        from .io import model_to_dict
+
+        return model_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MVN:
+        """Rebuild an MVN from :meth:`to_dict` output, validating every field."""
+        from .io import model_from_dict
+
+        return model_from_dict(data, expected=cls)
+
+    def save(self, path: Any) -> None:
+        """Save to ``path`` (.json or .npz, chosen by extension); never pickles."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> MVN:
+        """Load an MVN saved by :meth:`save`; the file is validated, no code runs."""
+        from .io import load_model
+
+        return load_model(path, expected=cls)
+
 
 def plot_error_ellipse(
     ax: Any,
