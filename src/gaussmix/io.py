@@ -1,0 +1,625 @@
+"""Safe persistence of :class:`~gaussmix.GMM` and :class:`~gaussmix.MVN` models.
+
+A model is stored as plain numbers in one of two formats, chosen by the
+file's extension. Loading reads numbers and strings only: it never unpickles,
+imports or evaluates anything, so a model file from anyone is safe to open.
+Every field is validated and a malformed file raises :class:`ValueError`
+naming the field and what is wrong.
+
+Schema (format version 1)
+-------------------------
+``.json`` files hold one JSON object; ``.npz`` files (``numpy.savez``, read
+with ``allow_pickle=False``) hold one array per field with the same names.
+
+==================== ========== ===================================================
+field                required   value
+==================== ========== ===================================================
+``format``           yes        the string ``"gaussmix"``
+``format_version``   yes        integer; this version writes and reads ``1``
+``model``            yes        ``"GMM"`` or ``"MVN"``
+``priors``           GMM        k non-negative numbers summing to 1 (tolerance 1e-6·k)
+``means``            GMM        k × d numbers
+``covariances``      GMM        k × d × d numbers; each matrix symmetric positive
+                                semi-definite
+``mean``             MVN        d numbers
+``covariance``       MVN        d × d numbers, symmetric positive semi-definite
+``n_components``     no         integer k (checked against the arrays if present)
+``n_features``       no         integer d (checked against the arrays if present)
+``covariance_type_`` no (GMM)   ``"full"``, ``"diag"``, ``"spherical"`` or ``"tied"``
+``converged_``       no (GMM)   boolean from the last fit
+``n_iter_``          no (GMM)   non-negative integer from the last fit
+``lower_bound_``     no (GMM)   mean log-likelihood of the training data (number)
+``gaussmix_version`` no         version string of the writer (informational)
+==================== ========== ===================================================
+
+All numbers must be finite (JSON ``NaN``/``Infinity`` are refused); d ≥ 1 and
+k ≥ 1. Fields not in this table are refused, as are fields of the other model
+type. In ``.npz`` files strings are unicode arrays (never object arrays) and
+scalars are 0-d arrays. A file written with a newer ``format_version`` is
+refused with a message asking for a newer gaussmix; files written by this
+version will be read by every later version.
+
+Example of a ``.json`` file (a 1-component, 2-D mixture)::
+
+    {
+      "format": "gaussmix",
+      "format_version": 1,
+      "model": "GMM",
+      "gaussmix_version": "0.1.0",
+      "n_components": 1,
+      "n_features": 2,
+      "covariance_type_": "full",
+      "priors": [1.0],
+      "means": [[0.0, 1.0]],
+      "covariances": [[[1.0, 0.5], [0.5, 2.0]]]
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "load_model",
+    "model_from_dict",
+    "model_to_dict",
+    "save_model",
+]
+
+FORMAT_NAME = "gaussmix"
+FORMAT_VERSION = 1
+_SUPPORTED_VERSIONS = (1,)
+_COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
+_EXTENSIONS = (".json", ".npz")
+_ARTICLE = {"GMM": "a", "MVN": "an"}
+
+_COMMON_FIELDS = ("format", "format_version", "model", "gaussmix_version", "n_features")
+_FIELDS = {
+    "GMM": (
+        *_COMMON_FIELDS,
+        "n_components",
+        "priors",
+        "means",
+        "covariances",
+        "covariance_type_",
+        "converged_",
+        "n_iter_",
+        "lower_bound_",
+    ),
+    "MVN": (*_COMMON_FIELDS, "mean", "covariance"),
+}
+_STRING_FIELDS = ("format", "model", "gaussmix_version", "covariance_type_")
+_INT_FIELDS = ("format_version", "n_components", "n_features", "n_iter_")
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return str(__version__)
+
+
+def _model_classes() -> tuple[type, type]:
+    from .gmm import GMM
+    from .mvn import MVN
+
+    return GMM, MVN
+
+
+# ----------------------------------------------------------------------
+# Model -> dict
+# ----------------------------------------------------------------------
+def model_to_dict(model: Any) -> dict:
+    """Parameters of a model as a JSON-ready dict following the schema above.
+
+    Parameters
+    ----------
+    model : GMM or MVN
+        An initialized model (parameters set or fitted).
+
+    Returns
+    -------
+    data : dict
+        Plain Python values (str, int, float, bool, nested lists of floats).
+
+    Raises
+    ------
+    ValueError
+        If the model is not initialized or its parameters are invalid (not
+        finite, shapes disagree, priors not summing to 1, ...).
+    TypeError
+        If ``model`` is neither a GMM nor an MVN.
+    """
+    GMM, MVN = _model_classes()
+    if isinstance(model, GMM):
+        priors, means, covariances = model._params()
+        data: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "model": "GMM",
+            "gaussmix_version": _package_version(),
+            "n_components": int(means.shape[0]),
+            "n_features": int(means.shape[1]),
+            "covariance_type_": str(getattr(model, "covariance_type_", "full")),
+        }
+        if getattr(model, "converged_", None) is not None:
+            data["converged_"] = bool(model.converged_)
+        if getattr(model, "n_iter_", None) is not None:
+            data["n_iter_"] = int(model.n_iter_)
+        lower_bound = getattr(model, "lower_bound_", None)
+        if lower_bound is not None and np.isfinite(lower_bound):
+            data["lower_bound_"] = float(lower_bound)
+        data["priors"] = priors.tolist()
+        data["means"] = means.tolist()
+        data["covariances"] = covariances.tolist()
+    elif isinstance(model, MVN):
+        mean, covariance = model._params()
+        data = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "model": "MVN",
+            "gaussmix_version": _package_version(),
+            "n_features": int(mean.shape[0]),
+            "mean": mean.tolist(),
+            "covariance": covariance.tolist(),
+        }
+    else:
+        raise TypeError(f"model must be a GMM or an MVN; got {type(model).__name__}")
+    # Validate what we are about to write so that a saved file always loads.
+    _validate(data, source="model")
+    return data
+
+
+# ----------------------------------------------------------------------
+# dict -> model
+# ----------------------------------------------------------------------
+def model_from_dict(data: Any, expected: type | None = None) -> Any:
+    """Build a model from a dict following the schema, validating every field.
+
+    Parameters
+    ----------
+    data : dict
+        As produced by :func:`model_to_dict` or read from a ``.json`` file.
+    expected : {GMM, MVN, None}, optional
+        The class the caller wants; None accepts either.
+
+    Returns
+    -------
+    model : GMM or MVN
+
+    Raises
+    ------
+    ValueError
+        If a field is missing, unknown, of the wrong type or shape, not
+        finite, or the parameters are not a valid model (see the schema), or
+        if the model type differs from ``expected``.
+    """
+    return _build(_validate(data, source="data"), expected, source="data")
+
+
+def _build(fields: dict, expected: type | None, source: str) -> Any:
+    GMM, MVN = _model_classes()
+    cls = GMM if fields["model"] == "GMM" else MVN
+    if expected is not None and not (isinstance(expected, type) and issubclass(cls, expected)):
+        wanted = getattr(expected, "__name__", repr(expected))
+        raise ValueError(
+            f"{source} holds {_ARTICLE[fields['model']]} {fields['model']} model, but "
+            f"{_ARTICLE.get(wanted, 'a')} {wanted} was expected; "
+            f"use {fields['model']}.load or gaussmix.io.load_model"
+        )
+    if cls is MVN:
+        return MVN(mean=fields["mean"], covariance=fields["covariance"])
+    model = GMM(
+        n_components=fields["means"].shape[0],
+        priors=fields["priors"],
+        means=fields["means"],
+        covariances=fields["covariances"],
+    )
+    model.covariance_type_ = fields.get("covariance_type_", "full")
+    for name in ("converged_", "n_iter_", "lower_bound_"):
+        if name in fields:
+            setattr(model, name, fields[name])
+    return model
+
+
+def _validate(data: Any, source: str) -> dict:
+    """Check ``data`` against the schema; return fields as Python/numpy values."""
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{source} must be a dict (a JSON object) following the gaussmix schema; "
+            f"got {type(data).__name__}"
+        )
+    for key in data:
+        if not isinstance(key, str):
+            raise ValueError(f"{source} has a non-string field name {key!r}")
+    fmt = data.get("format")
+    if fmt is None:
+        raise ValueError(
+            f"{source} is missing the field 'format'; a gaussmix model file has "
+            f"format={FORMAT_NAME!r}"
+        )
+    if fmt != FORMAT_NAME:
+        raise ValueError(f"{source} has format={fmt!r}; expected {FORMAT_NAME!r}")
+    if "format_version" not in data:
+        raise ValueError(f"{source} is missing the field 'format_version'")
+    version = _as_int(data["format_version"], "format_version", source)
+    if version not in _SUPPORTED_VERSIONS:
+        newer = " (written by a newer gaussmix; upgrade to read it)" if version > 1 else ""
+        raise ValueError(
+            f"{source} has format_version={version}{newer}; this gaussmix "
+            f"({_package_version()}) reads format_version "
+            f"{', '.join(map(str, _SUPPORTED_VERSIONS))}"
+        )
+    model_type = data.get("model")
+    if model_type not in _FIELDS:
+        raise ValueError(f"{source} has model={model_type!r}; expected 'GMM' or 'MVN'")
+    allowed = _FIELDS[model_type]
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{source} has unknown field(s) {', '.join(map(repr, unknown))} for a "
+            f"{model_type}; allowed fields: {', '.join(allowed)}"
+        )
+
+    fields: dict[str, Any] = {"model": model_type, "format_version": version}
+    for name in _STRING_FIELDS:
+        if name in data and name not in fields:
+            value = data[name]
+            if not isinstance(value, str):
+                raise ValueError(
+                    f"{source} field {name!r} must be a string; got {type(value).__name__}"
+                )
+            fields[name] = value
+    for name in _INT_FIELDS:
+        if name in data and name not in fields:
+            fields[name] = _as_int(data[name], name, source)
+    if "converged_" in data:
+        value = data["converged_"]
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{source} field 'converged_' must be true or false; got {value!r}")
+        fields["converged_"] = bool(value)
+    if "lower_bound_" in data:
+        fields["lower_bound_"] = float(_as_array(data["lower_bound_"], "lower_bound_", 0, source))
+    if "n_iter_" in fields and fields["n_iter_"] < 0:
+        raise ValueError(f"{source} field 'n_iter_' must be >= 0; got {fields['n_iter_']}")
+    if "covariance_type_" in fields and fields["covariance_type_"] not in _COVARIANCE_TYPES:
+        raise ValueError(
+            f"{source} field 'covariance_type_' is {fields['covariance_type_']!r}; "
+            f"expected one of {', '.join(_COVARIANCE_TYPES)}"
+        )
+
+    if model_type == "GMM":
+        _require(data, ("priors", "means", "covariances"), source)
+        priors = _as_array(data["priors"], "priors", 1, source)
+        means = _as_array(data["means"], "means", 2, source)
+        covariances = _as_array(data["covariances"], "covariances", 3, source)
+        k, d = means.shape
+        if k < 1 or d < 1:
+            raise ValueError(
+                f"{source} field 'means' must have at least one component and one "
+                f"feature; got shape {means.shape}"
+            )
+        _check_declared(fields, "n_components", k, source)
+        _check_declared(fields, "n_features", d, source)
+        if priors.shape != (k,):
+            raise ValueError(
+                f"{source} field 'priors' must have shape ({k},) to match 'means' "
+                f"{means.shape}; got {priors.shape}"
+            )
+        if covariances.shape != (k, d, d):
+            raise ValueError(
+                f"{source} field 'covariances' must have shape ({k}, {d}, {d}) to match "
+                f"'means' {means.shape}; got {covariances.shape}"
+            )
+        if (priors < 0).any():
+            raise ValueError(f"{source} field 'priors' must be non-negative; got {priors.min()!r}")
+        total = float(priors.sum())
+        if abs(total - 1.0) > 1e-6 * k:
+            raise ValueError(f"{source} field 'priors' must sum to 1; they sum to {total!r}")
+        _check_covariances(covariances, "covariances", source)
+        fields.update(priors=priors, means=means, covariances=covariances)
+    else:
+        _require(data, ("mean", "covariance"), source)
+        mean = _as_array(data["mean"], "mean", 1, source)
+        covariance = _as_array(data["covariance"], "covariance", 2, source)
+        d = mean.shape[0]
+        if d < 1:
+            raise ValueError(f"{source} field 'mean' must not be empty")
+        _check_declared(fields, "n_features", d, source)
+        if covariance.shape != (d, d):
+            raise ValueError(
+                f"{source} field 'covariance' must have shape ({d}, {d}) to match 'mean' "
+                f"of length {d}; got {covariance.shape}"
+            )
+        _check_covariances(covariance[None], "covariance", source)
+        fields.update(mean=mean, covariance=covariance)
+    return fields
+
+
+def _require(data: dict, names: tuple[str, ...], source: str) -> None:
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise ValueError(
+            f"{source} is missing the field(s) {', '.join(map(repr, missing))} of a "
+            f"{data['model']}"
+        )
+
+
+def _check_declared(fields: dict, name: str, actual: int, source: str) -> None:
+    if name in fields and fields[name] != actual:
+        raise ValueError(
+            f"{source} field {name!r} is {fields[name]} but the parameters have {actual}"
+        )
+
+
+def _as_int(value: Any, name: str, source: str) -> int:
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0 or value.dtype.kind not in "iu":
+            raise ValueError(
+                f"{source} field {name!r} must be an integer; got dtype {value.dtype} "
+                f"with shape {value.shape}"
+            )
+        return int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{source} field {name!r} must be an integer; got {value!r}")
+    return int(value)
+
+
+def _as_array(value: Any, name: str, ndim: int, source: str) -> np.ndarray:
+    """Finite float64 array of exactly ``ndim`` dimensions from numbers only."""
+    if isinstance(value, np.ndarray):
+        array = value
+    else:
+        _check_numeric_tree(value, name, source)
+        try:
+            array = np.array(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{source} field {name!r} must be a regular {ndim}-D array of numbers "
+                f"(nested lists of equal lengths)"
+            ) from exc
+    if array.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{source} field {name!r} must contain real numbers; got dtype {array.dtype}"
+        )
+    if array.ndim != ndim:
+        raise ValueError(
+            f"{source} field {name!r} must be a {ndim}-D array; got {array.ndim}-D "
+            f"with shape {array.shape}"
+        )
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{source} field {name!r} contains NaN or infinite values")
+    return array
+
+
+def _check_numeric_tree(value: Any, name: str, source: str) -> None:
+    """Refuse anything but (nested lists of) int/float: no bools, strings, None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, (bool, np.bool_)) or not isinstance(
+            item, (int, float, np.integer, np.floating)
+        ):
+            raise ValueError(f"{source} field {name!r} must contain only numbers; found {item!r}")
+
+
+def _check_covariances(covariances: np.ndarray, name: str, source: str) -> None:
+    """Each (d, d) matrix symmetric and positive semi-definite, with relative tolerances."""
+    scale = np.abs(covariances).max(axis=(1, 2))
+    asym = np.abs(covariances - np.swapaxes(covariances, 1, 2)).max(axis=(1, 2))
+    label = (lambda j: name) if name == "covariance" else (lambda j: f"{name}[{j}]")
+    bad = np.flatnonzero(asym > 1e-8 * scale)
+    if bad.size:
+        raise ValueError(f"{source} field {label(bad[0])!r} is not symmetric")
+    bad = np.flatnonzero(scale == 0)
+    if bad.size:
+        raise ValueError(f"{source} field {label(bad[0])!r} is all zeros")
+    eigvals = np.linalg.eigvalsh(0.5 * (covariances + np.swapaxes(covariances, 1, 2)))
+    bad = np.flatnonzero(eigvals[:, 0] < -1e-10 * np.abs(eigvals).max(axis=1))
+    if bad.size:
+        j = bad[0]
+        raise ValueError(
+            f"{source} field {label(j)!r} is not positive semi-definite (smallest "
+            f"eigenvalue {eigvals[j, 0]:.3g})"
+        )
+
+
+# ----------------------------------------------------------------------
+# Files
+# ----------------------------------------------------------------------
+def _extension(path: Any) -> str:
+    try:
+        suffix = Path(os.fspath(path)).suffix.lower()
+    except TypeError as exc:
+        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}") from exc
+    if suffix not in _EXTENSIONS:
+        raise ValueError(
+            f"path must end with .json or .npz (the format is chosen by extension); "
+            f"got {os.fspath(path)!r}"
+        )
+    return suffix
+
+
+def _to_json_text(data: dict) -> str:
+    # One field per line, arrays on one line each: readable and diff-friendly.
+    lines = [
+        f"  {json.dumps(key)}: {json.dumps(value, allow_nan=False)}" for key, value in data.items()
+    ]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def _to_npz_arrays(data: dict) -> dict[str, np.ndarray]:
+    arrays = {}
+    for key, value in data.items():
+        if isinstance(value, str):
+            arrays[key] = np.array(value, dtype=np.str_)
+        elif isinstance(value, bool):
+            arrays[key] = np.array(value, dtype=np.bool_)
+        elif isinstance(value, int):
+            arrays[key] = np.array(value, dtype=np.int64)
+        else:
+            arrays[key] = np.asarray(value, dtype=np.float64)
+    return arrays
+
+
+def save_model(model: Any, path: str | os.PathLike) -> None:
+    """Save a GMM or MVN to ``path``, format chosen by its extension.
+
+    ``.json`` writes a human-readable JSON object, ``.npz`` a NumPy archive
+    of plain arrays (floats are stored exactly in both). The file is written
+    to a temporary name and moved into place, so a crash never leaves a
+    half-written model.
+
+    Parameters
+    ----------
+    model : GMM or MVN
+        An initialized model.
+    path : str or os.PathLike
+        Destination ending in ``.json`` or ``.npz``.
+
+    Raises
+    ------
+    ValueError
+        If the extension is not .json/.npz or the model is not initialized.
+    OSError
+        If the file cannot be written.
+    """
+    suffix = _extension(path)
+    data = model_to_dict(model)
+    target = Path(os.fspath(path))
+    # A unique temporary name opened with open(): the file gets the usual umask
+    # permissions (mkstemp would make it private).
+    tmp_name = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp_name, "xb") as handle:
+            if suffix == ".json":
+                handle.write(_to_json_text(data).encode("utf-8"))
+            else:
+                np.savez(handle, **_to_npz_arrays(data))
+        os.replace(tmp_name, target)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed; model parameters must be finite numbers")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"field {key!r} appears more than once")
+        data[key] = value
+    return data
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a gaussmix .json model (not UTF-8 text)") from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def _read_npz(path: Path) -> dict:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{path}: not a valid .npz archive ({exc})") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not a .npz archive (a single .npy array?)")
+    data = {}
+    with archive:
+        for key in archive.files:
+            try:
+                value = archive[key]
+            except ValueError as exc:
+                # allow_pickle=False: object arrays are refused before unpickling.
+                raise ValueError(
+                    f"{path}: array {key!r} cannot be read without unpickling ({exc}); "
+                    "gaussmix files hold plain numbers and strings only"
+                ) from exc
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise ValueError(f"{path}: array {key!r} is corrupt ({exc})") from exc
+            if value.dtype.kind not in "biufU":
+                raise ValueError(
+                    f"{path}: array {key!r} has unsupported dtype {value.dtype}; gaussmix "
+                    "files hold plain numbers and strings only"
+                )
+            if value.dtype.kind == "U":
+                if value.ndim != 0:
+                    raise ValueError(f"{path}: array {key!r} must be a single string")
+                value = str(value)
+            elif value.dtype.kind == "b":
+                if value.ndim != 0:
+                    raise ValueError(f"{path}: array {key!r} must be a single boolean")
+                value = bool(value)
+            elif value.ndim == 0 and value.dtype.kind in "iu":
+                value = int(value)
+            data[key] = value
+    return data
+
+
+def load_model(path: str | os.PathLike, expected: type | None = None) -> Any:
+    """Load a model saved by :func:`save_model`, validating every field.
+
+    Nothing in the file is executed or unpickled: ``.json`` is parsed as
+    JSON, ``.npz`` is opened with ``allow_pickle=False``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.json`` or ``.npz`` file.
+    expected : {GMM, MVN, None}, optional
+        The class the caller wants; None accepts either.
+
+    Returns
+    -------
+    model : GMM or MVN
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the extension is unsupported, the file is malformed, or any field
+        breaks the schema (the message names the file and the field).
+
+    Examples
+    --------
+    >>> from gaussmix import GMM
+    >>> gmm = GMM(1, priors=[1.0], means=[[0.0]], covariances=[[[1.0]]])
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.json")
+    >>> gmm.save(path)
+    >>> GMM.load(path).means
+    array([[0.]])
+    """
+    suffix = _extension(path)
+    file_path = Path(os.fspath(path))
+    if not file_path.exists():
+        raise FileNotFoundError(f"model file not found: {file_path}")
+    if file_path.is_dir():
+        raise ValueError(f"{file_path} is a directory, not a model file")
+    data = _read_json(file_path) if suffix == ".json" else _read_npz(file_path)
+    source = str(file_path)
+    return _build(_validate(data, source=source), expected, source=source)
