@@ -569,9 +569,7 @@ def _read_npz(path: Path) -> dict:
                 if value.ndim != 0:
                     raise ValueError(f"{path}: array {key!r} must be a single string")
                 value = str(value)
-            elif value.dtype.kind == "b":
-                if value.ndim != 0:
-                    raise ValueError(f"{path}: array {key!r} must be a single boolean")
+            elif value.dtype.kind == "b" and value.ndim == 0:
                 value = bool(value)
             elif value.ndim == 0 and value.dtype.kind in "iu":
                 value = int(value)
