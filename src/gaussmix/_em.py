@@ -65,35 +65,41 @@ def n_phi_features(d: int, covariance_type: str) -> int:
 
 
 class Features:
-    """Reusable buffer that turns row chunks into quadratic features."""
+    """Reusable buffer that turns row chunks into quadratic features.
+
+    The buffer is laid out transposed, (n_phi, rows): every feature is one
+    contiguous row, so building the features and the softmax over components
+    are elementwise operations along long contiguous rows.
+    """
 
     def __init__(self, d: int, covariance_type: str, rows: int, dtype=np.float64):
         self.d = d
         self.full = _uses_full_features(covariance_type)
         self.width = n_phi_features(d, covariance_type)
-        self.buffer = np.empty((rows, self.width), dtype=dtype)
-        self.buffer[:, -1] = 1.0
+        self.rows = rows
+        self.buffer = np.empty((self.width, rows), dtype=dtype)
+        self.buffer[-1] = 1.0
         self.dtype = dtype
-        if self.full:
-            # Column blocks of vech(y y^T): row i of the upper triangle is
-            # y_i * y[i:], contiguous in this layout.
-            starts = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))])
-            self.blocks = [(i, int(starts[i]), int(starts[i + 1])) for i in range(d)]
         self.quad_width = d * (d + 1) // 2 if self.full else d
+        # Row blocks of vech(y y^T): block i holds y_i * y[i:], so that the
+        # upper triangle is stored row by row (numpy's triu_indices order).
+        starts = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))]).astype(int)
+        self.blocks = [(i, int(starts[i]), int(starts[i + 1])) for i in range(d)]
 
     def __call__(self, X_chunk: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """Features of ``X_chunk - shift``; a (n_phi, m) view into the buffer."""
         m = X_chunk.shape[0]
-        phi = self.buffer[:m]
+        phi = self.buffer[:, :m] if m < self.rows else self.buffer
         d, q = self.d, self.quad_width
-        y = phi[:, q : q + d]
-        np.subtract(X_chunk, shift, out=y, casting="unsafe")
+        y = phi[q : q + d]
+        np.subtract(X_chunk.T, shift[:, None], out=y, casting="unsafe")
         if self.full:
-            # A loop over the d feature rows of the triangle (not over
-            # samples or components): each step is one vectorized product.
+            # A loop over the d rows of the triangle (never over samples or
+            # components); each step is one contiguous vectorized product.
             for i, start, stop in self.blocks:
-                np.multiply(y[:, i : i + 1], y[:, i:], out=phi[:, start:stop])
+                np.multiply(y[i], y[i:], out=phi[start:stop])
         else:
-            np.multiply(y, y, out=phi[:, :d])
+            np.multiply(y, y, out=phi[:d])
         return phi
 
 
@@ -104,7 +110,7 @@ def natural_parameters(
     shift: np.ndarray,
     covariance_type: str,
 ) -> np.ndarray:
-    """theta (n_phi, k) with phi(x - shift) @ theta = log prior + log N(x | mu, Sigma).
+    """theta (k, n_phi) with theta @ phi(x - shift) = log prior + log N(x | mu, Sigma).
 
     For full and tied covariances the quadratic block holds the upper triangle
     of -P/2 with off-diagonal entries doubled (P = Sigma^-1); for diag and
@@ -131,7 +137,7 @@ def natural_parameters(
         quad = -0.5 * prec_diag
         lin = prec_diag * centred
     const = log_priors - 0.5 * (np.einsum("ki,ki->k", lin, centred) + log_det + d * LOG_2PI)
-    return np.concatenate([quad, lin, const[:, None]], axis=1).T.copy()
+    return np.concatenate([quad, lin, const[:, None]], axis=1)
 
 
 def _tiny_variance(var: np.ndarray) -> np.ndarray:
@@ -175,17 +181,17 @@ class SufficientStats:
         return self
 
 
-def _softmax_rows(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """In-place row softmax of (m, k) logits; returns (resp, log_norm)."""
-    row_max = logits.max(axis=1, keepdims=True)
-    # Rows with every logit -inf cannot occur for finite data and finite
+def _softmax_columns(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In-place softmax over components of (k, m) logits; returns (resp, log_norm)."""
+    col_max = logits.max(axis=0)
+    # Columns with every logit -inf cannot occur for finite data and finite
     # parameters, but guard so that they never produce NaN.
-    np.nan_to_num(row_max, copy=False, neginf=0.0, posinf=0.0)
-    logits -= row_max
+    np.nan_to_num(col_max, copy=False, neginf=0.0, posinf=0.0)
+    logits -= col_max
     np.exp(logits, out=logits)
-    total = logits.sum(axis=1, keepdims=True)
+    total = logits.sum(axis=0)
     logits /= total
-    return logits, (np.log(total) + row_max)[:, 0]
+    return logits, np.log(total) + col_max
 
 
 def chunk_statistics(
@@ -193,34 +199,50 @@ def chunk_statistics(
     theta: np.ndarray,
     weights: np.ndarray | None,
     theta_prev: np.ndarray | None = None,
+    need_resp_sq: bool = True,
 ) -> SufficientStats:
-    """E-step of one chunk and its M-step statistics (two GEMMs)."""
-    k = theta.shape[1]
+    """E-step of one chunk and its M-step statistics (two GEMMs).
+
+    Parameters
+    ----------
+    phi : ndarray, shape (n_phi, m)
+        Transposed features of the chunk's m rows.
+    theta : ndarray, shape (k, n_phi)
+        Natural parameters of all components.
+    weights : ndarray, shape (m,), optional
+    theta_prev : ndarray, shape (k, n_phi), optional
+        Previous parameters, to measure the change of the responsibilities.
+    need_resp_sq : bool
+        Whether to compute sum r^2 (only OAS shrinkage uses it).
+    """
+    k = theta.shape[0]
     if theta_prev is not None:
-        logits_all = phi @ np.concatenate([theta, theta_prev], axis=1)
-        logits, logits_prev = logits_all[:, :k], logits_all[:, k:]
+        logits_all = np.concatenate([theta, theta_prev], axis=0) @ phi
+        logits, logits_prev = logits_all[:k], logits_all[k:]
     else:
-        logits = phi @ theta
-    resp, log_norm = _softmax_rows(logits)
+        logits = theta @ phi
+    resp, log_norm = _softmax_columns(logits)
     change = 0.0
     if theta_prev is not None:
-        resp_prev, _ = _softmax_rows(logits_prev)
+        resp_prev, _ = _softmax_columns(logits_prev)
         change = float(np.square(resp - resp_prev).sum())
+    resp_sq = np.zeros(k)
     if weights is None:
         log_lik_sum = float(log_norm.sum())
-        weight_sum = float(phi.shape[0])
-        resp_sq = np.einsum("ij,ij->j", resp, resp)
+        weight_sum = float(phi.shape[1])
+        if need_resp_sq:
+            resp_sq = np.einsum("ij,ij->i", resp, resp)
     else:
-        log_lik_sum = float(weights @ log_norm)
+        log_lik_sum = float(log_norm @ weights)
         weight_sum = float(weights.sum())
-        resp_sq = weights @ (resp * resp)
-        resp *= weights[:, None]
-    moments = resp.T @ phi
-    resp_sum = moments[:, -1].astype(np.float64)
+        if need_resp_sq:
+            resp_sq = (resp * resp) @ weights
+        resp *= weights
+    moments = (resp @ phi.T).astype(np.float64, copy=False)
     return SufficientStats(
-        resp_sum,
-        resp_sq.astype(np.float64),
-        moments.astype(np.float64),
+        moments[:, -1].copy(),
+        resp_sq.astype(np.float64, copy=False),
+        moments,
         log_lik_sum,
         weight_sum,
         change,
@@ -234,19 +256,20 @@ def accumulate_statistics(
     shift: np.ndarray,
     features: Features,
     theta_prev: np.ndarray | None = None,
+    need_resp_sq: bool = True,
 ) -> SufficientStats:
     """Sum of :func:`chunk_statistics` over all row chunks of X."""
     n = X.shape[0]
-    rows = features.buffer.shape[0]
+    rows = features.rows
     theta = theta.astype(features.dtype, copy=False)
     if theta_prev is not None:
         theta_prev = theta_prev.astype(features.dtype, copy=False)
-    total = SufficientStats.zeros(theta.shape[1], features.width)
+    total = SufficientStats.zeros(theta.shape[0], features.width)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         phi = features(X[start:stop], shift)
         w = None if weights is None else weights[start:stop]
-        total += chunk_statistics(phi, theta, w, theta_prev)
+        total += chunk_statistics(phi, theta, w, theta_prev, need_resp_sq)
     return total
 
 
@@ -404,7 +427,7 @@ def run_em(
     start_time = time.perf_counter()
     for iteration in range(1, n_iter + 1):
         stats = accumulate_statistics(
-            X, weights, theta, shift, features, theta_prev if use_rdiff else None
+            X, weights, theta, shift, features, theta_prev if use_rdiff else None, oas
         )
         previous = lower_bound
         lower_bound = stats.log_lik_sum / stats.weight_sum
