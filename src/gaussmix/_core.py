@@ -305,3 +305,110 @@ def unscented_weights(d: int, alpha: float, beta: float, kappa: float):
     mean_w[0] = lam / (d + lam)
     cov_w[0] = lam / (d + lam) + (1.0 - alpha**2 + beta)
     return mean_w, cov_w
+
+
+# --------------------------------------------------------------------------
+# Batched conditional mixtures: one p(y | x_i) per query row
+# --------------------------------------------------------------------------
+def conditional_mixture_log_density(
+    Y: np.ndarray, log_weights: np.ndarray, cond_means: np.ndarray, cond_chol: np.ndarray
+) -> np.ndarray:
+    """log p(y_i | x_i) of row-specific mixtures sharing component covariances.
+
+    Parameters
+    ----------
+    Y : ndarray, shape (n, d_out)
+    log_weights : ndarray, shape (n, k)
+    cond_means : ndarray, shape (n, k, d_out)
+    cond_chol : ndarray, shape (k, d_out, d_out)
+
+    Returns
+    -------
+    log_density : ndarray, shape (n,)
+    """
+    inv = inverse_cholesky(cond_chol)  # (k, d, d)
+    dev = Y[:, None, :] - cond_means  # (n, k, d)
+    z = np.einsum("kij,nkj->nki", inv, dev)
+    log_comp = log_normalizers(cond_chol) - 0.5 * np.einsum("nki,nki->nk", z, z)
+    return normalize_log_weights(log_comp + log_weights)[0]
+
+
+def mixture_modes(
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    *,
+    max_iter: int = 200,
+    tol: float = 1e-10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local maxima of many Gaussian mixtures at once by fixed-point iteration.
+
+    Each of the n mixtures (weights (n, k), means (n, k, d), covariances
+    (k, d, d) shared) is searched from every component mean. The update
+    x <- (sum_j q_j P_j)^-1 sum_j q_j P_j mu_j with q_j the posterior of
+    component j at x is the mean-shift / fixed-point iteration for Gaussian
+    mixtures (Carreira-Perpinan 2000, 2007); its fixed points are the
+    stationary points of the density.
+
+    Returns
+    -------
+    points : ndarray, shape (n, k, d)
+        Converged points of the k starts of each mixture.
+    log_density : ndarray, shape (n, k)
+        Log density of each mixture at its points.
+    converged : ndarray of bool, shape (n, k)
+    """
+    n, k, _d = means.shape
+    chol = safe_cholesky(covariances)
+    inv = inverse_cholesky(chol)
+    prec = np.swapaxes(inv, -1, -2) @ inv  # (k, d, d)
+    prec_means = np.einsum("kij,nkj->nki", prec, means)  # (n, k, d)
+    with np.errstate(divide="ignore"):
+        log_w = np.log(weights)
+    log_norm = log_normalizers(chol)
+    x = means.copy()  # (n, s=k starts, d)
+    converged = np.zeros((n, k), dtype=bool)
+    scale = np.sqrt(np.diagonal(covariances, axis1=1, axis2=2).min())
+    for _ in range(max_iter):
+        # posterior q (n, s, k) of every component at every current point
+        dev = x[:, :, None, :] - means[:, None, :, :]  # (n, s, k, d)
+        z = np.einsum("kij,nskj->nski", inv, dev)
+        log_q = log_w[:, None, :] + log_norm - 0.5 * np.einsum("nski,nski->nsk", z, z)
+        log_q -= log_q.max(axis=2, keepdims=True)
+        q = np.exp(log_q)
+        q /= q.sum(axis=2, keepdims=True)
+        lhs = np.einsum("nsk,kij->nsij", q, prec)
+        rhs = np.einsum("nsk,nki->nsi", q, prec_means)
+        new_x = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+        step = np.abs(new_x - x).max(axis=2)
+        x = new_x
+        converged = step <= tol * max(scale, 1e-300) + tol * np.abs(x).max(axis=2)
+        if converged.all():
+            break
+    dev = x[:, :, None, :] - means[:, None, :, :]
+    z = np.einsum("kij,nskj->nski", inv, dev)
+    log_terms = log_w[:, None, :] + log_norm - 0.5 * np.einsum("nski,nski->nsk", z, z)
+    top = log_terms.max(axis=2, keepdims=True)
+    log_density = (top + np.log(np.exp(log_terms - top).sum(axis=2, keepdims=True)))[..., 0]
+    return x, log_density, converged
+
+
+def merge_modes(
+    points: np.ndarray, log_density: np.ndarray, radius: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the converged starts of each mixture into distinct modes.
+
+    A start is a duplicate when an earlier start of the same mixture lies
+    within ``radius`` (n,) of it. Returns the modes sorted by density,
+    padded with NaN: (n, k, d) and their log densities (n, k) (-inf padding).
+    """
+    _n, s, _d = points.shape
+    dist = np.sqrt(((points[:, :, None, :] - points[:, None, :, :]) ** 2).sum(-1))  # (n, s, s)
+    earlier = np.tril(np.ones((s, s), dtype=bool), k=-1)  # [a, b]: b < a
+    duplicate = ((dist <= radius[:, None, None]) & earlier).any(axis=2)
+    keyed = np.where(duplicate, -np.inf, log_density)
+    order = np.argsort(-keyed, axis=1, kind="stable")
+    sorted_points = np.take_along_axis(points, order[:, :, None], axis=1)
+    sorted_logd = np.take_along_axis(keyed, order, axis=1)
+    sorted_points[~np.isfinite(sorted_logd)] = np.nan
+    return sorted_points, sorted_logd

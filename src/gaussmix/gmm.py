@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
-from . import _core, _em
+from . import _core, _em, _missing
 from ._em import ConvergenceWarning
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
@@ -199,6 +199,7 @@ class GMM:
         sample_weight: ArrayLike | None = None,
         dtype: Any = None,
         chunk_size: int | None = None,
+        allow_missing: bool = False,
     ) -> GMM:
         """Fit the mixture to data with expectation maximization.
 
@@ -246,6 +247,14 @@ class GMM:
             accumulated in float64).
         chunk_size : int, optional
             Rows per chunk (default: chosen so a chunk's features hold 4 MiB).
+        allow_missing : bool, default=False
+            Accept NaN entries in X and fit with the EM for incomplete data
+            of Ghahramani & Jordan (1994): each row contributes the
+            likelihood of its observed entries and the conditional
+            expectations of its missing ones (rows grouped by missing
+            pattern). Rows with nothing observed are ignored. Every
+            covariance type is supported; ``dtype`` and ``chunk_size`` do
+            not apply.
 
         Returns
         -------
@@ -265,7 +274,13 @@ class GMM:
         init_params = check_choice(init_params, "init_params", INIT_PARAMS)
         covariance_type = check_choice(covariance_type, "covariance_type", COVARIANCE_TYPES)
         compute_dtype = _check_compute_dtype(dtype)
-        X = check_samples(X)
+        X = check_samples(X, allow_nan=True)
+        missing = bool(np.isnan(X).any())
+        if missing and not allow_missing:
+            raise ValueError(
+                "X contains NaN (missing values); pass allow_missing=True to fit with "
+                "the EM for incomplete data, or remove or impute them first"
+            )
         n, d = X.shape
         check_n_components(self.n_components, n)
         n_iter = check_int(n_iter, "n_iter", minimum=1)
@@ -283,26 +298,46 @@ class GMM:
         if chunk_size is not None:
             chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
         start = self._starting_point(d)
-        shift = _em.weighted_mean(X, weights)
+        if missing:
+            X_init, shift = _prepare_incomplete(X, weights)
+        else:
+            X_init, shift = X, _em.weighted_mean(X, weights)
 
         best = None
         for run in range(n_init):
-            init = self._initial_parameters(X, weights, init_params, start if run == 0 else None)
-            result = _em.run_em(
-                X,
-                weights,
-                *init,
-                covariance_type=covariance_type,
-                reg_covar=reg_covar,
-                n_iter=n_iter,
-                tol=tol_value,
-                r_diff=r_diff,
-                oas=bool(oracle_approximating_shrinkage),
-                verbose=self.verbose,
-                dtype=compute_dtype,
-                chunk_rows=chunk_size,
-                shift=shift,
+            init = self._initial_parameters(
+                X_init, weights, init_params, start if run == 0 else None
             )
+            if missing:
+                result = _missing.run_em_incomplete(
+                    X,
+                    weights,
+                    *init,
+                    covariance_type=covariance_type,
+                    reg_covar=reg_covar,
+                    n_iter=n_iter,
+                    tol=tol_value,
+                    r_diff=r_diff,
+                    oas=bool(oracle_approximating_shrinkage),
+                    verbose=self.verbose,
+                    shift=shift,
+                )
+            else:
+                result = _em.run_em(
+                    X,
+                    weights,
+                    *init,
+                    covariance_type=covariance_type,
+                    reg_covar=reg_covar,
+                    n_iter=n_iter,
+                    tol=tol_value,
+                    r_diff=r_diff,
+                    oas=bool(oracle_approximating_shrinkage),
+                    verbose=self.verbose,
+                    dtype=compute_dtype,
+                    chunk_rows=chunk_size,
+                    shift=shift,
+                )
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         assert best is not None
@@ -604,6 +639,74 @@ class GMM:
         )
         return (mean, cov) if return_covariance else mean
 
+    def condition_batch(self, indices: ArrayLike, X: ArrayLike) -> ConditionalGMM:
+        """Conditional mixtures p(others | given = x_i) of many inputs at once.
+
+        The batched form of :meth:`condition`: instead of one GMM per query,
+        one object holding all of them as arrays, from which the mean,
+        covariance, samples, densities and modes of every p(y | x_i) are
+        computed without Python loops over rows or components.
+
+        Parameters
+        ----------
+        indices : array-like of int, shape (n_features_in,)
+            Dimensions whose values are known.
+        X : array-like, shape (n_queries, n_features_in)
+            Their values, one row per query (a single point may be 1-D).
+
+        Returns
+        -------
+        conditional : ConditionalGMM
+            With ``priors`` (n_queries, k), ``means`` (n_queries, k, d_out)
+            and ``covariances`` (k, d_out, d_out).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gaussmix import GMM
+        >>> gmm = GMM(2, priors=[0.5, 0.5], means=[[0, -1], [0, 1]],
+        ...           covariances=[np.eye(2) * 0.1] * 2, random_state=0)
+        >>> cond = gmm.condition_batch([0], [[0.0], [0.1]])
+        >>> cond.priors.shape, cond.means.shape, cond.covariances.shape
+        ((2, 2), (2, 2, 1), (2, 1, 1))
+        >>> [m.ravel().round(3).tolist() for m in cond.modes()]
+        [[-1.0, 1.0], [-1.0, 1.0]]
+        """
+        priors, means, covs = self._params()
+        in_idx, out_idx = split_indices(indices, means.shape[1])
+        X_in = check_conditioning_values(X, in_idx.size, "X")
+        cond = _core.make_conditioner(means, covs, in_idx, out_idx)
+        log_w, _ = _core.conditional_log_weights(X_in, priors, cond)
+        return ConditionalGMM(
+            np.exp(log_w),
+            _core.conditional_means(X_in, cond),
+            cond.cond_cov,
+            output_indices=out_idx,
+            random_state=self.random_state,
+        )
+
+    def impute(self, X: ArrayLike) -> np.ndarray:
+        """Fill missing entries with their conditional means.
+
+        Each NaN is replaced by E[x_missing | x_observed] of its row under
+        the mixture (the conditional mixture's mean, computed for all rows
+        sharing a missing pattern at once). Observed entries are returned
+        unchanged; a row with nothing observed gets the mixture's mean.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Data with NaN marking missing entries.
+
+        Returns
+        -------
+        X_filled : ndarray, shape (n_samples, n_features)
+            A new array; X is not modified.
+        """
+        priors, means, covs = self._params()
+        X = check_samples(X, n_features=means.shape[1], allow_nan=True, dtype=np.float64)
+        return _missing.impute(X, priors, means, covs)
+
     # ------------------------------------------------------------------
     # Summaries
     # ------------------------------------------------------------------
@@ -663,7 +766,6 @@ class GMM:
             random_state=self.random_state,
         )
 
-
     # ------------------------------------------------------------------
     # Persistence (formats and validation live in gaussmix.io)
     # ------------------------------------------------------------------
@@ -692,6 +794,171 @@ class GMM:
         from .io import load_model
 
         return load_model(path, expected=cls)
+
+
+class ConditionalGMM:
+    """Many conditional mixtures p(y | x_i), one per query row, as arrays.
+
+    Returned by :meth:`GMM.condition_batch`. Row i is the mixture
+    sum_j priors[i, j] N(y | means[i, j], covariances[j]); the component
+    covariances of a Gaussian conditional do not depend on x.
+
+    Parameters
+    ----------
+    priors : ndarray, shape (n_queries, k)
+        Posterior component weights given each query; rows sum to one.
+    means : ndarray, shape (n_queries, k, d_out)
+        Conditional means of every component for every query.
+    covariances : ndarray, shape (k, d_out, d_out)
+        Conditional covariances of the components.
+    output_indices : ndarray of int, shape (d_out,)
+        Dimensions of the joint model that y holds.
+    random_state : None, int, RandomState or Generator, optional
+    """
+
+    def __init__(
+        self,
+        priors: np.ndarray,
+        means: np.ndarray,
+        covariances: np.ndarray,
+        output_indices: np.ndarray | None = None,
+        random_state: Any = None,
+    ) -> None:
+        self.priors = priors
+        self.means = means
+        self.covariances = covariances
+        self.output_indices = output_indices
+        self.random_state = check_random_state(random_state)
+
+    def __len__(self) -> int:
+        return self.priors.shape[0]
+
+    def __repr__(self) -> str:
+        n, k, d = self.means.shape
+        return f"ConditionalGMM(n_queries={n}, n_components={k}, n_outputs={d})"
+
+    def __getitem__(self, i: int) -> GMM:
+        """The conditional mixture of query ``i`` as a :class:`GMM`."""
+        idx = check_int(i, "i")
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"query index {i} out of range for {n} queries")
+        return GMM(
+            self.priors.shape[1],
+            priors=self.priors[idx],
+            means=self.means[idx],
+            covariances=self.covariances,
+            random_state=self.random_state,
+        )
+
+    def mean(self) -> np.ndarray:
+        """E[y | x_i] for every query; shape (n_queries, d_out)."""
+        return np.einsum("nk,nkd->nd", self.priors, self.means)
+
+    def covariance(self) -> np.ndarray:
+        """Cov[y | x_i] for every query (law of total covariance); (n_queries, d_out, d_out)."""
+        mean = self.mean()
+        dev = (self.means - mean[:, None, :]) * np.sqrt(self.priors)[:, :, None]
+        k, d, _ = self.covariances.shape
+        within = (self.priors @ self.covariances.reshape(k, d * d)).reshape(-1, d, d)
+        return within + np.swapaxes(dev, 1, 2) @ dev
+
+    def sample(self, n_samples: int = 1) -> np.ndarray:
+        """Draw ``n_samples`` from each conditional mixture.
+
+        Returns
+        -------
+        Y : ndarray, shape (n_queries, n_samples, d_out)
+        """
+        s = check_int(n_samples, "n_samples", minimum=0)
+        n, k, d = self.means.shape
+        # Inverse-CDF choice of a component per draw, vectorized over queries.
+        cdf = np.cumsum(self.priors, axis=1)
+        u = self.random_state.uniform(0.0, 1.0, size=(n, s)) * cdf[:, -1:]
+        labels = np.minimum((u[:, :, None] > cdf[:, None, :]).sum(axis=2), k - 1)
+        chol = safe_cholesky(self.covariances)
+        z = self.random_state.standard_normal((n, s, d))
+        comp_means = np.take_along_axis(self.means, labels[:, :, None], axis=1)
+        return comp_means + np.einsum("nsij,nsj->nsi", chol[labels], z)
+
+    def score_samples(self, Y: ArrayLike) -> np.ndarray:
+        """log p(y_i | x_i) of one output row per query; shape (n_queries,)."""
+        n, _k, d = self.means.shape
+        Y = check_samples(Y, "Y", n_features=d, dtype=np.float64)
+        if Y.shape[0] != n:
+            raise ValueError(f"Y must have one row per query ({n}); got {Y.shape[0]}")
+        with np.errstate(divide="ignore"):
+            log_w = np.log(self.priors)
+        return _core.conditional_mixture_log_density(
+            Y, log_w, self.means, safe_cholesky(self.covariances)
+        )
+
+    def to_probability_density(self, Y: ArrayLike) -> np.ndarray:
+        """p(y_i | x_i) of one output row per query; shape (n_queries,)."""
+        return np.exp(self.score_samples(Y))
+
+    def modes(
+        self,
+        *,
+        min_relative_density: float = 1e-3,
+        return_density: bool = False,
+        max_iter: int = 200,
+    ) -> list:
+        """Local maxima of each p(y | x_i): the answers of a multimodal regression.
+
+        Every query's mixture is climbed from each component mean with the
+        fixed-point (mean-shift) iteration for Gaussian mixtures; starts
+        that reach the same point are merged.
+
+        Parameters
+        ----------
+        min_relative_density : float, default=1e-3
+            Drop modes whose density is below this fraction of the query's
+            highest mode (spurious bumps of negligible components).
+        return_density : bool, default=False
+            Also return the density at each mode.
+        max_iter : int, default=200
+            Iterations of the fixed-point search.
+
+        Returns
+        -------
+        modes : list of ndarray, one (m_i, d_out) array per query
+            Sorted by decreasing density.
+        densities : list of ndarray, one (m_i,) array per query
+            Only with ``return_density=True``.
+        """
+        rel = check_float(min_relative_density, "min_relative_density", minimum=0.0, maximum=1.0)
+        max_iter = check_int(max_iter, "max_iter", minimum=1)
+        n, k, d = self.means.shape
+        all_modes = np.full((n, k, d), np.nan)
+        all_logd = np.full((n, k), -np.inf)
+        spread = np.sqrt(np.diagonal(self.covariances, axis1=1, axis2=2).min(axis=1).min())
+        for rows in _core.row_chunks(n, k * k * d * 4):
+            points, log_d, _ = _core.mixture_modes(
+                self.priors[rows], self.means[rows], self.covariances, max_iter=max_iter
+            )
+            radius = np.full(points.shape[0], 1e-3 * max(spread, 1e-12))
+            all_modes[rows], all_logd[rows] = _core.merge_modes(points, log_d, radius)
+        keep = all_logd >= all_logd[:, :1] + np.log(max(rel, 1e-300))
+        counts = keep.sum(axis=1)
+        modes = np.split(all_modes[keep], np.cumsum(counts)[:-1])
+        if not return_density:
+            return modes
+        return modes, np.split(np.exp(all_logd[keep]), np.cumsum(counts)[:-1])
+
+
+def _prepare_incomplete(X: np.ndarray, weights: np.ndarray | None):
+    """Mean-filled copy of incomplete data for initialization, and the shift."""
+    observed = ~np.isnan(X)
+    if not observed.any(axis=0).all():
+        empty = np.flatnonzero(~observed.any(axis=0)).tolist()
+        raise ValueError(f"X has columns with no observed value: {empty}; drop them")
+    if not observed.any(axis=1).any():
+        raise ValueError("X has no row with an observed value")
+    w = np.ones(X.shape[0]) if weights is None else weights
+    wo = observed * w[:, None]
+    col_mean = (np.nan_to_num(X) * wo).sum(axis=0) / wo.sum(axis=0)
+    return np.where(observed, X, col_mean), col_mean
 
 
 def _subsample(X: np.ndarray, rng, limit: int = 100_000) -> np.ndarray:
