@@ -174,9 +174,10 @@ def _grid(values: Any, gmm: Any, index: int, n_points: int, name: str, even: boo
     if values is None:
         return _default_grid(gmm, index, n_points)
     grid = np.asarray(values, dtype=float)
-    if grid.ndim != 1 or grid.size < 2:
+    minimum = 2 if even else 1
+    if grid.ndim != 1 or grid.size < minimum:
         raise ValueError(
-            f"{name} must be a 1-D array of at least 2 values; got shape {grid.shape}"
+            f"{name} must be a 1-D array of at least {minimum} value(s); got shape {grid.shape}"
         )
     if not np.isfinite(grid).all():
         raise ValueError(f"{name} must contain finite values only")
