@@ -863,6 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     debug = os.environ.get("GAUSSMIX_DEBUG", "") not in ("", "0")
     parser = build_parser()
+    args = None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -878,7 +879,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if debug:
             raise
-        print(exc, file=sys.stderr)
+        message = str(exc)
+        if not message.startswith("gaussmix"):  # raised by a subcommand, not by argparse
+            command = getattr(args, "command", None)
+            prog = "gaussmix" if command is None else f"gaussmix {command}"
+            message = f"{prog}: error: {message} (see '{prog} --help')"
+        print(message, file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader of our standard output went away (e.g. `| head`): stop quietly.

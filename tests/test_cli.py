@@ -1,0 +1,351 @@
+"""The ``gaussmix`` command: every subcommand, file formats, exit codes and messages."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from gaussmix import GMM, MVN
+from gaussmix.cli import fit_gmm, main, read_data
+from gaussmix.io import model_from_dict
+
+
+def data_2d(n: int = 200) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.vstack([rng.normal(-2, 0.5, (n // 2, 2)), rng.normal(2, 0.7, (n - n // 2, 2))])
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    path = tmp_path / "data.csv"
+    X = data_2d()
+    path.write_text("x,y\n" + "\n".join(f"{a!r},{b!r}" for a, b in X.tolist()) + "\n")
+    return path
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    gmm = GMM(
+        2,
+        priors=[0.4, 0.6],
+        means=[[-2.0, -2.0, 0.0], [2.0, 2.0, 1.0]],
+        covariances=[np.eye(3) * 0.5, [[1.0, 0.3, 0.1], [0.3, 1.0, 0.2], [0.1, 0.2, 0.5]]],
+    )
+    path = tmp_path / "model.json"
+    gmm.save(path)
+    return path
+
+
+def read_csv_output(text: str) -> tuple[list[str], np.ndarray]:
+    lines = text.strip().splitlines()
+    return lines[0].split(","), np.array(
+        [[float(v) for v in line.split(",")] for line in lines[1:]]
+    )
+
+
+# ----------------------------------------------------------------------
+# fit
+# ----------------------------------------------------------------------
+def test_fit_saves_the_same_model_as_the_library(capsys, csv_file, tmp_path):
+    out = tmp_path / "m.npz"
+    status, stdout, stderr = run(capsys, "fit", csv_file, "-k", 2, "-o", out, "--seed", 3)
+    assert status == 0 and stdout == ""
+    assert "fitted GMM: 2 components (full) on 200 samples x 2 features" in stderr
+    loaded = GMM.load(out)
+    expected = GMM(2, random_state=3).from_samples(
+        data_2d(), init_params="kmeans++", tol=1e-3, n_iter=100
+    )
+    np.testing.assert_array_equal(loaded.means, expected.means)
+    np.testing.assert_array_equal(loaded.covariances, expected.covariances)
+    assert loaded.converged_ and loaded.covariance_type_ == "full"
+
+
+def test_fit_without_output_prints_json(capsys, csv_file):
+    status, stdout, _ = run(
+        capsys, "fit", csv_file, "-k", 2, "--covariance-type", "diag", "--init", "random",
+        "--n-init", 2, "--seed", 0, "--no-progress",
+    )  # fmt: skip
+    assert status == 0
+    gmm = model_from_dict(json.loads(stdout))
+    assert gmm.covariance_type_ == "diag"
+    off_diagonal = gmm.covariances[:, 0, 1]
+    np.testing.assert_array_equal(off_diagonal, 0.0)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+@pytest.mark.parametrize("tol", [1e-3, None])
+def test_stepped_fit_for_progress_equals_one_call(covariance_type, tol):
+    X = data_2d(120)
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kwargs = dict(
+            covariance_type=covariance_type,
+            n_iter=15,
+            n_init=2,
+            tol=tol,
+            seed=7,
+            init_params="random",
+        )
+        one = fit_gmm(X, 3, **kwargs)
+        stepped = fit_gmm(X, 3, callback=lambda *a: calls.append(a), **kwargs)
+    np.testing.assert_allclose(stepped.priors, one.priors, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(stepped.means, one.means, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(stepped.covariances, one.covariances, rtol=1e-9, atol=1e-12)
+    assert (stepped.n_iter_, stepped.converged_) == (one.n_iter_, one.converged_)
+    np.testing.assert_allclose(stepped.lower_bound_, one.lower_bound_, rtol=1e-12)
+    assert {run for run, *_ in calls} == {0, 1}
+    assert calls[0][1] == 1 and np.isinf(calls[0][3])
+
+
+def test_fit_progress_bar_and_convergence_warning(capsys, csv_file, tmp_path):
+    status, _, stderr = run(
+        capsys, "fit", csv_file, "-k", 3, "--n-iter", 2, "--tol", "1e-12", "--progress",
+        "--seed", 0, "-o", tmp_path / "m.json",
+    )  # fmt: skip
+    assert status == 0
+    assert "EM [" in stderr and "2/2" in stderr and "mean log-likelihood" in stderr
+    assert "gaussmix: warning: EM did not converge within n_iter=2" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_fit_reads_npy_and_stdin(capsys, tmp_path, monkeypatch):
+    np.save(tmp_path / "d.npy", data_2d())
+    status, stdout, _ = run(capsys, "fit", tmp_path / "d.npy", "-k", 1)
+    assert status == 0 and model_from_dict(json.loads(stdout)).n_components == 1
+    monkeypatch.setattr(sys, "stdin", io.StringIO("1 2\n3 5\n# comment\n4 4\n"))
+    status, stdout, _ = run(capsys, "fit", "-", "-k", 1)
+    np.testing.assert_allclose(model_from_dict(json.loads(stdout)).means, [[8 / 3, 11 / 3]])
+
+
+# ----------------------------------------------------------------------
+# predict
+# ----------------------------------------------------------------------
+def test_predict_means_and_std_columns(capsys, model_file, tmp_path):
+    X = np.array([[-2.0], [0.0], [1.5]])
+    np.savetxt(tmp_path / "in.csv", X, delimiter=",")
+    gmm = GMM.load(model_file)
+    mean, cov = gmm.predict([0], X, return_covariance=True)
+
+    status, stdout, _ = run(capsys, "predict", model_file, tmp_path / "in.csv", "--given", "0")
+    header, values = read_csv_output(stdout)
+    assert status == 0 and header == ["dim1", "dim2"]
+    np.testing.assert_array_equal(values, gmm.predict([0], X))  # repr round-trips exactly
+
+    status, stdout, _ = run(
+        capsys, "predict", model_file, tmp_path / "in.csv", "--given", "0", "--std"
+    )
+    header, values = read_csv_output(stdout)
+    assert header == ["dim1", "dim2", "std_dim1", "std_dim2"]
+    np.testing.assert_allclose(values[:, :2], mean, rtol=1e-12)
+    np.testing.assert_allclose(values[:, 2:], np.sqrt(np.diagonal(cov, axis1=1, axis2=2)))
+
+
+def test_predict_given_order_and_npy_output(capsys, model_file, tmp_path):
+    X = np.array([[0.5, -1.0], [1.0, 2.0]])  # columns hold dimensions 2 and 0
+    np.save(tmp_path / "in.npy", X)
+    out = tmp_path / "out.npy"
+    status, stdout, _ = run(
+        capsys, "predict", model_file, tmp_path / "in.npy", "--given", "2,0", "-o", out, "--std"
+    )
+    assert status == 0 and stdout == ""
+    mean, cov = GMM.load(model_file).predict([2, 0], X, return_covariance=True)
+    np.testing.assert_allclose(np.load(out), np.hstack([mean, np.sqrt(cov[:, :, 0])]))
+    status, _, _ = run(
+        capsys, "predict", model_file, tmp_path / "in.npy", "--given", "2,0", "-o",
+        tmp_path / "out.csv",
+    )  # fmt: skip
+    header, values = read_csv_output((tmp_path / "out.csv").read_text())
+    assert header == ["dim1"]
+    np.testing.assert_allclose(values, mean)
+
+
+# ----------------------------------------------------------------------
+# sample, score, plot, demo
+# ----------------------------------------------------------------------
+def test_sample_is_reproducible(capsys, model_file, tmp_path):
+    status, first, _ = run(capsys, "sample", model_file, "-n", 40, "--seed", 5)
+    _, second, _ = run(capsys, "sample", model_file, "-n", 40, "--seed", 5)
+    assert status == 0 and first == second
+    header, values = read_csv_output(first)
+    assert header == ["dim0", "dim1", "dim2"] and values.shape == (40, 3)
+    run(capsys, "sample", model_file, "-n", 1000, "--seed", 1, "-o", tmp_path / "s.npy")
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (1000, 3)
+    assert abs(samples[:, 0].mean() - (0.4 * -2 + 0.6 * 2)) < 0.25
+
+
+def test_score_matches_the_library(capsys, csv_file, tmp_path):
+    gmm = GMM(2, random_state=0).from_samples(data_2d(), tol=1e-3)
+    gmm.save(tmp_path / "m.json")
+    status, stdout, _ = run(capsys, "score", tmp_path / "m.json", csv_file)
+    assert status == 0
+    values = dict(line.split(": ") for line in stdout.strip().splitlines())
+    assert int(values["samples"]) == 200
+    X = data_2d()
+    np.testing.assert_allclose(float(values["mean log-likelihood"]), gmm.score(X), rtol=1e-9)
+    np.testing.assert_allclose(float(values["BIC"]), gmm.bic(X), rtol=1e-9)
+    np.testing.assert_allclose(float(values["AIC"]), gmm.aic(X), rtol=1e-9)
+
+
+def test_score_and_sample_accept_an_mvn_model(capsys, tmp_path):
+    MVN(mean=[0.0, 0.0], covariance=np.eye(2)).save(tmp_path / "mvn.npz")
+    np.savetxt(tmp_path / "zeros.csv", np.zeros((3, 2)), delimiter=",")
+    status, stdout, _ = run(capsys, "score", tmp_path / "mvn.npz", tmp_path / "zeros.csv")
+    assert status == 0 and f"{-np.log(2 * np.pi):.10g}" in stdout
+    status, stdout, _ = run(capsys, "sample", tmp_path / "mvn.npz", "-n", 3)
+    assert status == 0 and len(stdout.splitlines()) == 4
+
+
+def test_plot_writes_an_image(capsys, csv_file, tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    gmm = GMM(2, random_state=0).from_samples(data_2d(), tol=1e-3)
+    gmm.save(tmp_path / "m.json")
+    status, _, stderr = run(
+        capsys, "plot", tmp_path / "m.json", csv_file, "-o", tmp_path / "p.png"
+    )
+    assert status == 0 and "wrote" in stderr
+    image = imread(tmp_path / "p.png")
+    assert image.ndim == 3 and image.shape[0] > 100 and image[..., :3].std() > 0.05
+    status, _, _ = run(
+        capsys, "plot", tmp_path / "m.json", "-o", tmp_path / "q.svg", "--dims", "1"
+    )
+    assert status == 0 and "<svg" in (tmp_path / "q.svg").read_text()
+
+
+def test_demo_prints_a_summary_and_writes_a_png(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    status, stdout, _ = run(capsys, "demo", "--output", tmp_path / "figures")
+    assert status == 0
+    assert "GMM with 6 components" in stdout and "modes at y =" in stdout
+    # Three branches of the inverse problem at x = 0.5.
+    modes = stdout.split("modes at y = ")[1].splitlines()[0].split(", ")
+    assert len(modes) == 3
+    png = tmp_path / "figures" / "gaussmix_demo.png"
+    assert png.stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------------
+# Errors: one line, right exit status, no traceback
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        ([], 2, "required: COMMAND"),
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (["fit", "{csv}"], 2, "the following arguments are required: -k"),
+        (["fit", "{csv}", "-k", "0"], 2, "expected a positive integer; got 0"),
+        (["fit", "{csv}", "-k", "2", "--init", "best"], 2, "invalid choice: 'best'"),
+        (["fit", "{csv}", "-k", "2", "-o", "{tmp}/m.pkl"], 2, "MODEL '{tmp}/m.pkl' must end"),
+        (["fit", "{csv}", "-k", "2", "-o", "{tmp}/no/m.json"], 1, "does not exist"),
+        (["fit", "{csv}", "-k", "500"], 1, "n_components=500 is larger than n_samples=200"),
+        (["fit", "{tmp}/absent.csv", "-k", "2"], 1, "data file not found"),
+        (["fit", "{tmp}/data.xlsx", "-k", "2"], 2, "must end with .csv or .txt or .npy"),
+        (["fit", "{tmp}/bad.csv", "-k", "1"], 1, "bad.csv: line 3: 'abc' is not a number"),
+        (["fit", "{tmp}/ragged.csv", "-k", "1"], 1, "line 2 has 1 columns; expected 2"),
+        (["fit", "{tmp}/nan.csv", "-k", "1"], 1, "row 2, column 1 is nan"),
+        (["fit", "{tmp}/header.csv", "-k", "1"], 1, "only a header row"),
+        (["predict", "{tmp}/absent.json", "{csv}", "--given", "0"], 1, "model file not found"),
+        (["predict", "{model}", "{csv}", "--given", "x"], 2, "--given must be comma-separated"),
+        (["predict", "{model}", "{csv}", "--given", "0,5"], 2, "dimension(s) [5]"),
+        (["predict", "{model}", "{csv}", "--given", "0,0"], 2, "must not repeat"),
+        (["predict", "{model}", "{csv}", "--given", "0,1,2"], 2, "at least one of the model's 3"),
+        (
+            ["predict", "{model}", "{csv}", "--given", "0"],
+            1,
+            "has 2 column(s) but --given names 1",
+        ),
+        (["predict", "{model}", "{csv}"], 2, "required: --given"),
+        (["predict", "{model}", "{csv}", "--given", "0", "-o", "{tmp}/o.txt"], 2, "OUT"),
+        (["predict", "{tmp}/m.yaml", "{csv}", "--given", "0"], 2, "MODEL '{tmp}/m.yaml'"),
+        (["predict", "{tmp}/broken.json", "{csv}", "--given", "0"], 1, "not valid JSON"),
+        (["predict", "{tmp}/bad_model.json", "{csv}", "--given", "0"], 1, "must sum to 1"),
+        (["score", "{model}", "{csv}"], 1, "has 2 column(s) but the model has 3"),
+        (["sample", "{model}", "-n", "-3"], 2, "expected an integer >= 0"),
+        (["plot", "{model}", "-o", "{tmp}/p.jpg"], 2, "PNG '{tmp}/p.jpg' must end with .png"),
+        (["plot", "{model}", "{csv}", "-o", "{tmp}/p.png"], 1, "has 2 column(s)"),
+        (["plot", "{model}", "-o", "{tmp}/p.png", "--dims", "0,7"], 2, "--dims must name"),
+        (["plot", "{model}"], 2, "required: -o"),
+    ],
+)
+def test_errors_are_one_line_with_exit_status(
+    capsys, tmp_path, csv_file, model_file, argv, status, message
+):
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,abc\n")
+    (tmp_path / "ragged.csv").write_text("1,2\n3\n")
+    (tmp_path / "nan.csv").write_text("1,2\nnan,3\n")
+    (tmp_path / "header.csv").write_text("a,b\n")
+    (tmp_path / "broken.json").write_text("{")
+    bad = GMM(1, priors=[1.0], means=[[0.0]], covariances=[[[1.0]]]).to_dict()
+    bad["priors"] = [0.5]
+    (tmp_path / "bad_model.json").write_text(json.dumps(bad))
+    fill = {"{csv}": str(csv_file), "{model}": str(model_file), "{tmp}": str(tmp_path)}
+
+    def expand(text: str) -> str:
+        for key, value in fill.items():
+            text = text.replace(key, value)
+        return text
+
+    code, stdout, stderr = run(capsys, *[expand(a) for a in argv])
+    assert code == status
+    assert stdout == ""
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert expand(message) in stderr
+    assert "Traceback" not in stderr
+    assert stderr.startswith("gaussmix")
+
+
+def test_debug_environment_variable_shows_the_exception(monkeypatch, tmp_path):
+    monkeypatch.setenv("GAUSSMIX_DEBUG", "1")
+    with pytest.raises(Exception, match="data file not found"):
+        main(["fit", str(tmp_path / "absent.csv"), "-k", "1"])
+
+
+# ----------------------------------------------------------------------
+# Help and entry points
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["demo", "fit", "predict", "sample", "score", "plot"])
+def test_every_subcommand_has_help(capsys, command):
+    status, stdout, _ = run(capsys, command, "--help")
+    assert status == 0 and f"usage: gaussmix {command}" in stdout
+
+
+def test_predict_help_documents_the_column_layout(capsys):
+    _, stdout, _ = run(capsys, "predict", "--help")
+    assert "std_dim" in stdout and "--given 0 -> columns dim1,dim2[,std_dim1,std_dim2]" in stdout
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "gaussmix", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and result.stdout.startswith("gaussmix ")
+
+
+# ----------------------------------------------------------------------
+# Reading data
+# ----------------------------------------------------------------------
+def test_read_data_formats(tmp_path):
+    (tmp_path / "a.csv").write_text("# made by hand\ntime, value\n0, 1.5\n1, -2e3  # note\n")
+    np.testing.assert_array_equal(read_data(str(tmp_path / "a.csv")), [[0, 1.5], [1, -2000]])
+    (tmp_path / "b.txt").write_text("1 2 3\n4 5 6\n")
+    assert read_data(str(tmp_path / "b.txt")).shape == (2, 3)
+    np.save(tmp_path / "c.npy", np.arange(4))
+    assert read_data(str(tmp_path / "c.npy")).shape == (4, 1)
+    np.save(tmp_path / "d.npy", np.array(["a", "b"]))
+    with pytest.raises(Exception, match="numeric array"):
+        read_data(str(tmp_path / "d.npy"))
