@@ -872,7 +872,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status = args.handler(args)
             finally:
                 for warning in caught:
-                    print(f"gaussmix: warning: {warning.message}", file=sys.stderr)
+                    # Our own advice (e.g. ConvergenceWarning); library deprecations stay quiet.
+                    if issubclass(warning.category, (UserWarning, RuntimeWarning)):
+                        print(f"gaussmix: warning: {warning.message}", file=sys.stderr)
         return status
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
