@@ -214,12 +214,6 @@ def test_fit_equals_sklearn_far_from_centre(covariance_type, scale):
     assert_same_fit(gmm, sk, covariance_type)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: moments about the data's global mean lose precision as (distance/spread)^2 * "
-    "eps: components 1e4-1e5 from the centre (unit spread) give covariances ~1e-5 off "
-    "scikit-learn's per-component-centred result",
-)
 def test_fit_equals_sklearn_very_far_from_centre_full():
     # scikit-learn's full M-step centres on each component's mean, so it is
     # exact here (it changes by ~1e-13 under a translation of the data); its

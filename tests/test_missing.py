@@ -260,11 +260,6 @@ def test_rows_entirely_nan_are_ignored():
     assert_allclose(b.covariances, a.covariances, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: all-NaN rows are ignored by the fit but still counted as samples in the "
-    "n_components <= n_samples check, so 3 components are fitted to 2 usable rows",
-)
 def test_n_components_checked_against_rows_with_observed_entries():
     X = np.random.default_rng(0).normal(size=(5, 3))
     X[:3] = np.nan  # 2 usable rows

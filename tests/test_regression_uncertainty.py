@@ -261,11 +261,6 @@ def test_predict_rejects_bad_indices_and_widths(model4, indices, X):
         gmm.condition_batch(indices, X)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: predict on zero query rows raises 'range() arg 3 must not be zero' "
-    "(chunking); gmr 2.0.3 and condition_batch return empty arrays",
-)
 def test_predict_on_zero_rows_returns_empty_arrays(model4):
     gmm = make_gmm(*model4)
     mean, cov = gmm.predict(IDX_IN, np.zeros((0, 2)), return_covariance=True)
@@ -532,22 +527,12 @@ def test_modes_drop_negligible_components_by_relative_density():
     assert_allclose(np.sort(kept[:, 0]), [-3.0, 3.0], atol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: zero queries give a list with one empty (0, d_out) array instead of []",
-)
 def test_modes_of_zero_queries_is_an_empty_list(model4):
     cond = make_gmm(*model4).condition_batch(IDX_IN, np.zeros((0, 2)))
     assert len(cond) == 0
     assert len(cond.modes()) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: near a flat top (two equal components 1.98 sd apart, unimodal) the "
-    "default max_iter=200 fixed-point iterations stop at y=+-0.0043 and both unconverged "
-    "points are returned as two 'modes'; max_iter=2000 gives the single mode 0",
-)
 def test_modes_of_nearly_flat_unimodal_density_is_single():
     a = 0.99  # y-means +-a with unit variances: separation 1.98 < 2 sd, one mode at 0
     params = (np.array([0.5, 0.5]), np.array([[0.0, a], [0.0, -a]]), np.array([np.eye(2)] * 2))

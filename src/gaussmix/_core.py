@@ -111,10 +111,10 @@ def normalize_log_weights(log_weighted: np.ndarray) -> tuple[np.ndarray, np.ndar
     lost = ~np.isfinite(row_max[:, 0])
     if lost.any():
         row_max = np.where(np.isfinite(row_max), row_max, 0.0)
-    with np.errstate(under="ignore", divide="ignore"):
+    with np.errstate(under="ignore", divide="ignore", invalid="ignore"):
         shifted = log_weighted - row_max
         log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    log_resp = shifted - log_sum
+        log_resp = shifted - log_sum
     log_norm = (row_max + log_sum)[:, 0]
     if lost.any():
         log_resp[lost] = -np.log(log_weighted.shape[1])
@@ -127,6 +127,10 @@ def mixture_log_density(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log density of a mixture and log responsibilities of its components.
 
+    Rows so far out that every squared distance overflows get the
+    responsibilities of the limit |x| -> inf (:func:`far_log_weights`) and
+    log density -inf.
+
     Returns
     -------
     log_density : ndarray, shape (n,)
@@ -134,7 +138,147 @@ def mixture_log_density(
     """
     with np.errstate(divide="ignore"):
         log_priors = np.log(priors)
-    return normalize_log_weights(component_log_densities(X, means, chol) + log_priors)
+    log_density, log_resp = normalize_log_weights(
+        component_log_densities(X, means, chol) + log_priors
+    )
+    lost = ~np.isfinite(log_density)
+    if lost.any():
+        log_resp[lost] = far_log_weights(X[lost], log_priors, means, chol)
+    return log_density, log_resp
+
+
+def far_log_weights(
+    X: np.ndarray, log_priors: np.ndarray, means: np.ndarray, chol: np.ndarray
+) -> np.ndarray:
+    """Log responsibilities in the limit of points infinitely far away.
+
+    Writes z_j = L_j^-1 (x - mu_j) = s * u_j with s = max |x - mu|: the log
+    density is -s^2 |u_j|^2 / 2 + const_j, so as s grows the components with
+    the smallest |u_j| take all the weight, shared by prior times normalizer.
+    Works for rows whose squared distances overflow float64.
+
+    Returns
+    -------
+    log_resp : ndarray, shape (n, k)
+    """
+    inv = inverse_cholesky(chol)
+    scale = np.abs(X).max(axis=1, keepdims=True) + np.abs(means).max()
+    scale = np.where(scale > 0, scale, 1.0)
+    scaled = X / scale  # (n, d)
+    u = np.einsum("kij,nkj->nki", inv, scaled[:, None, :] - means[None] / scale[:, :, None])
+    dist2 = np.einsum("nki,nki->nk", u, u)
+    closest = dist2 <= dist2.min(axis=1, keepdims=True) * (1.0 + 1e-12)
+    with np.errstate(divide="ignore"):
+        logits = np.where(closest, log_priors + log_normalizers(chol), -np.inf)
+    return normalize_log_weights(logits)[1]
+
+
+# --------------------------------------------------------------------------
+# Quadratic features: log densities of all components as one GEMM
+# --------------------------------------------------------------------------
+def uses_full_features(covariance_type: str) -> bool:
+    return covariance_type in ("full", "tied")
+
+
+def n_phi_features(d: int, covariance_type: str) -> int:
+    """Number of quadratic-feature columns for d features."""
+    if uses_full_features(covariance_type):
+        return d * (d + 1) // 2 + d + 1
+    return 2 * d + 1
+
+
+class Features:
+    """Reusable buffer that turns row chunks into quadratic features.
+
+    The buffer is laid out transposed, (n_phi, rows): every feature is one
+    contiguous row, so building the features and the softmax over components
+    are elementwise operations along long contiguous rows.
+    """
+
+    def __init__(self, d: int, covariance_type: str, rows: int, dtype=np.float64):
+        self.d = d
+        self.full = uses_full_features(covariance_type)
+        self.width = n_phi_features(d, covariance_type)
+        self.rows = rows
+        self.buffer = np.empty((self.width, rows), dtype=dtype)
+        self.buffer[-1] = 1.0
+        self.dtype = dtype
+        self.quad_width = d * (d + 1) // 2 if self.full else d
+        # Row blocks of vech(y y^T): block i holds y_i * y[i:], so that the
+        # upper triangle is stored row by row (numpy's triu_indices order).
+        starts = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))]).astype(int)
+        self.blocks = [(i, int(starts[i]), int(starts[i + 1])) for i in range(d)]
+
+    def __call__(self, X_chunk: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """Features of ``X_chunk - shift``; a (n_phi, m) view into the buffer."""
+        m = X_chunk.shape[0]
+        phi = self.buffer[:, :m] if m < self.rows else self.buffer
+        d, q = self.d, self.quad_width
+        y = phi[q : q + d]
+        np.subtract(X_chunk.T, shift[:, None], out=y, casting="unsafe")
+        if self.full:
+            # A loop over the d rows of the triangle (never over samples or
+            # components); each step is one contiguous vectorized product.
+            for i, start, stop in self.blocks:
+                np.multiply(y[i], y[i:], out=phi[start:stop])
+        else:
+            np.multiply(y, y, out=phi[:d])
+        return phi
+
+
+def natural_parameters(
+    priors: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    shift: np.ndarray,
+    covariance_type: str,
+) -> np.ndarray:
+    """theta (k, n_phi) with theta @ phi(x - shift) = log prior + log N(x | mu, Sigma).
+
+    For full and tied covariances the quadratic block holds the upper triangle
+    of -P/2 with off-diagonal entries doubled (P = Sigma^-1); for diag and
+    spherical it holds -diag(P)/2. The linear block is P c with c = mu - shift
+    and the constant is log prior - (c^T P c + log|Sigma| + d log 2pi) / 2.
+    """
+    _k, d = means.shape
+    centred = means - shift
+    with np.errstate(divide="ignore"):
+        log_priors = np.log(priors)
+    if uses_full_features(covariance_type):
+        chol = safe_cholesky(covariances)
+        inv = inverse_cholesky(chol)
+        prec = np.swapaxes(inv, -1, -2) @ inv
+        log_det = log_det_from_cholesky(chol)
+        iu, ju = np.triu_indices(d)
+        quad = -0.5 * prec[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
+        lin = np.einsum("kij,kj->ki", prec, centred)
+    else:
+        var = np.diagonal(covariances, axis1=1, axis2=2)
+        var = np.where(var > 0, var, _tiny_variance(var))
+        prec_diag = 1.0 / var
+        log_det = np.log(var).sum(axis=1)
+        quad = -0.5 * prec_diag
+        lin = prec_diag * centred
+    const = log_priors - 0.5 * (np.einsum("ki,ki->k", lin, centred) + log_det + d * LOG_2PI)
+    return np.concatenate([quad, lin, const[:, None]], axis=1)
+
+
+def _tiny_variance(var: np.ndarray) -> np.ndarray:
+    scale = np.where(var.max(axis=1, keepdims=True) > 0, var.max(axis=1, keepdims=True), 1.0)
+    return 1e-10 * scale
+
+
+def softmax_columns(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In-place softmax over components of (k, m) logits; returns (resp, log_norm)."""
+    col_max = logits.max(axis=0)
+    # Columns with every logit -inf cannot occur for finite data and finite
+    # parameters, but guard so that they never produce NaN.
+    np.nan_to_num(col_max, copy=False, neginf=0.0, posinf=0.0)
+    logits -= col_max
+    np.exp(logits, out=logits)
+    total = logits.sum(axis=0)
+    logits /= total
+    return logits, np.log(total) + col_max
 
 
 # --------------------------------------------------------------------------
@@ -208,29 +352,104 @@ def predict_conditional(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Mean (and covariance) of the conditional mixture p(y | x) for every row.
 
-    The covariance follows the law of total covariance,
-    Cov = sum_j w_j (C_j + m_j m_j^T) - m m^T, computed around m for accuracy.
+    Works on chunks of rows in a transposed layout (features x rows): the
+    posterior weights of all components come from one GEMM of quadratic
+    input features against the inputs' natural parameters, the component
+    conditional means from one GEMM of the inputs against all regression
+    coefficients, and the mixing is elementwise along contiguous rows. The
+    covariance follows the law of total covariance,
+    Cov = sum_j w_j C_j + sum_j w_j (m_j - m)(m_j - m)^T.
+
+    Parameters
+    ----------
+    X_in : ndarray, shape (n, d_in)
+    priors : ndarray, shape (k,)
+    cond : Conditioner
+    return_covariance : bool
 
     Returns
     -------
     mean : ndarray, shape (n, d_out)
     covariance : ndarray, shape (n, d_out, d_out) or None
     """
-    n = X_in.shape[0]
+    n, d_in = X_in.shape
     k, d_out, _ = cond.coef.shape
+    shift = priors @ cond.in_means
+    in_covariances = cond.in_chol @ np.swapaxes(cond.in_chol, -1, -2)
+    with np.errstate(divide="ignore"):
+        log_priors = np.log(priors)
+    theta = natural_parameters(priors, cond.in_means, in_covariances, shift, "full")
+    coef = cond.coef.reshape(k * d_out, d_in)
+    offsets = cond.out_means - np.einsum("koi,ki->ko", cond.coef, cond.in_means - shift)
+    offsets = offsets.reshape(k * d_out, 1)
+    flat_cond_cov_t = cond.cond_cov.reshape(k, d_out * d_out).T
+    width = k * max(d_out, d_in) * (3 if return_covariance else 1) + theta.shape[1]
+    rows_per_chunk = max(256, _CHUNK_ELEMENTS // width)
+    features = Features(d_in, "full", max(1, min(rows_per_chunk, n)))
+    q = features.quad_width
     mean = np.empty((n, d_out))
     cov = np.empty((n, d_out, d_out)) if return_covariance else None
-    flat_cond_cov = cond.cond_cov.reshape(k, d_out * d_out)
-    for rows in row_chunks(n, k * max(d_out, X_in.shape[1]) * (d_out if return_covariance else 1)):
-        log_w, _ = conditional_log_weights(X_in[rows], priors, cond)
-        w = np.exp(log_w)
-        means_k = conditional_means(X_in[rows], cond)
-        m = np.einsum("nk,nko->no", w, means_k)
-        mean[rows] = m
-        if cov is not None:
-            dev = (means_k - m[:, None, :]) * np.sqrt(w)[:, :, None]
-            between = np.swapaxes(dev, 1, 2) @ dev
-            cov[rows] = (w @ flat_cond_cov).reshape(-1, d_out, d_out) + between
+    # The mean: sum_j w_j (A_j y + b_j) = sum_i y_i (A_[:, :, i] w) + B w, one
+    # GEMM of all coefficients against the weights, then d_in elementwise
+    # multiply-adds along contiguous rows.
+    coef_by_input = cond.coef.transpose(2, 1, 0).reshape(d_in * d_out, k)
+    offsets_t = offsets.reshape(k, d_out).T.copy()
+    coef_rows = coef.T.copy()  # (d_in, k * d_out): inputs against all conditional means
+    offsets_row = offsets.reshape(1, k * d_out)
+    rows = features.rows
+    # Buffers reused across chunks: fresh large temporaries cost page faults.
+    logits_buf = np.empty((k, rows))
+    per_input_buf = np.empty((d_in * d_out, rows))
+    mixed_buf = np.empty((d_out, rows))
+    extra_buf = np.empty((d_out, rows))
+    if cov is not None:
+        dev_buf = np.empty((rows, k * d_out))
+        weighted_buf = np.empty((rows, k, d_out))
+        between_buf = np.empty((rows, d_out, d_out))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        m = stop - start
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            phi = features(X_in[start:stop], shift)
+            logits = logits_buf[:, :m]
+            np.matmul(theta, phi, out=logits)
+            weights, log_norm = softmax_columns(logits)  # (k, m)
+        lost = ~np.isfinite(log_norm)
+        if lost.any():
+            # Inputs so large that their squares overflow: weights of the
+            # limit |x| -> inf, and the linear part recomputed without phi.
+            weights[:, lost] = np.exp(
+                far_log_weights(X_in[start:stop][lost], log_priors, cond.in_means, cond.in_chol).T
+            )
+            phi[q : q + d_in] = (X_in[start:stop] - shift).T
+        y = phi[q : q + d_in]
+        per_input = per_input_buf[:, :m]
+        np.matmul(coef_by_input, weights, out=per_input)
+        per_input3 = per_input.reshape(d_in, d_out, m)
+        per_input3 *= y[:, None, :]
+        mixed = mixed_buf[:, :m]
+        np.sum(per_input3, axis=0, out=mixed)
+        extra = extra_buf[:, :m]
+        np.matmul(offsets_t, weights, out=extra)
+        mixed += extra
+        mean[start:stop] = mixed.T
+        if cov is None:
+            continue
+        # Law of total covariance in row-major layout, so that the spread of
+        # the component means is one batched (d_out x k) @ (k x d_out) product.
+        weights_rows = weights.T  # (m, k)
+        dev_flat = dev_buf[:m]
+        np.matmul(y.T, coef_rows, out=dev_flat)
+        dev_flat += offsets_row
+        dev = dev_flat.reshape(m, k, d_out)
+        dev -= mean[start:stop, None, :]
+        weighted_dev = weighted_buf[:m]
+        np.multiply(dev, weights_rows[:, :, None], out=weighted_dev)
+        between = between_buf[:m]
+        np.matmul(np.swapaxes(weighted_dev, 1, 2), dev, out=between)
+        out = cov[start:stop].reshape(m, d_out * d_out)
+        np.matmul(weights_rows, flat_cond_cov_t.T, out=out)
+        out += between.reshape(m, d_out * d_out)
     return mean, cov
 
 

@@ -31,13 +31,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._core import LOG_2PI
-from ._linalg import (
-    inverse_cholesky,
-    log_det_from_cholesky,
-    safe_cholesky,
-    symmetrize,
+from ._core import (
+    Features,
+    mixture_log_density,
+    n_phi_features,
+    natural_parameters,
+    softmax_columns,
+    uses_full_features,
 )
+from ._linalg import safe_cholesky, symmetrize
 
 
 class ConvergenceWarning(UserWarning):
@@ -51,98 +53,6 @@ _CHUNK_ELEMENTS = 1 << 19
 
 def default_chunk_rows(n_features_phi: int) -> int:
     return int(max(256, min(1 << 16, _CHUNK_ELEMENTS // n_features_phi)))
-
-
-def _uses_full_features(covariance_type: str) -> bool:
-    return covariance_type in ("full", "tied")
-
-
-def n_phi_features(d: int, covariance_type: str) -> int:
-    """Number of quadratic-feature columns for d features."""
-    if _uses_full_features(covariance_type):
-        return d * (d + 1) // 2 + d + 1
-    return 2 * d + 1
-
-
-class Features:
-    """Reusable buffer that turns row chunks into quadratic features.
-
-    The buffer is laid out transposed, (n_phi, rows): every feature is one
-    contiguous row, so building the features and the softmax over components
-    are elementwise operations along long contiguous rows.
-    """
-
-    def __init__(self, d: int, covariance_type: str, rows: int, dtype=np.float64):
-        self.d = d
-        self.full = _uses_full_features(covariance_type)
-        self.width = n_phi_features(d, covariance_type)
-        self.rows = rows
-        self.buffer = np.empty((self.width, rows), dtype=dtype)
-        self.buffer[-1] = 1.0
-        self.dtype = dtype
-        self.quad_width = d * (d + 1) // 2 if self.full else d
-        # Row blocks of vech(y y^T): block i holds y_i * y[i:], so that the
-        # upper triangle is stored row by row (numpy's triu_indices order).
-        starts = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))]).astype(int)
-        self.blocks = [(i, int(starts[i]), int(starts[i + 1])) for i in range(d)]
-
-    def __call__(self, X_chunk: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """Features of ``X_chunk - shift``; a (n_phi, m) view into the buffer."""
-        m = X_chunk.shape[0]
-        phi = self.buffer[:, :m] if m < self.rows else self.buffer
-        d, q = self.d, self.quad_width
-        y = phi[q : q + d]
-        np.subtract(X_chunk.T, shift[:, None], out=y, casting="unsafe")
-        if self.full:
-            # A loop over the d rows of the triangle (never over samples or
-            # components); each step is one contiguous vectorized product.
-            for i, start, stop in self.blocks:
-                np.multiply(y[i], y[i:], out=phi[start:stop])
-        else:
-            np.multiply(y, y, out=phi[:d])
-        return phi
-
-
-def natural_parameters(
-    priors: np.ndarray,
-    means: np.ndarray,
-    covariances: np.ndarray,
-    shift: np.ndarray,
-    covariance_type: str,
-) -> np.ndarray:
-    """theta (k, n_phi) with theta @ phi(x - shift) = log prior + log N(x | mu, Sigma).
-
-    For full and tied covariances the quadratic block holds the upper triangle
-    of -P/2 with off-diagonal entries doubled (P = Sigma^-1); for diag and
-    spherical it holds -diag(P)/2. The linear block is P c with c = mu - shift
-    and the constant is log prior - (c^T P c + log|Sigma| + d log 2pi) / 2.
-    """
-    _k, d = means.shape
-    centred = means - shift
-    with np.errstate(divide="ignore"):
-        log_priors = np.log(priors)
-    if _uses_full_features(covariance_type):
-        chol = safe_cholesky(covariances)
-        inv = inverse_cholesky(chol)
-        prec = np.swapaxes(inv, -1, -2) @ inv
-        log_det = log_det_from_cholesky(chol)
-        iu, ju = np.triu_indices(d)
-        quad = -0.5 * prec[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
-        lin = np.einsum("kij,kj->ki", prec, centred)
-    else:
-        var = np.diagonal(covariances, axis1=1, axis2=2)
-        var = np.where(var > 0, var, _tiny_variance(var))
-        prec_diag = 1.0 / var
-        log_det = np.log(var).sum(axis=1)
-        quad = -0.5 * prec_diag
-        lin = prec_diag * centred
-    const = log_priors - 0.5 * (np.einsum("ki,ki->k", lin, centred) + log_det + d * LOG_2PI)
-    return np.concatenate([quad, lin, const[:, None]], axis=1)
-
-
-def _tiny_variance(var: np.ndarray) -> np.ndarray:
-    scale = np.where(var.max(axis=1, keepdims=True) > 0, var.max(axis=1, keepdims=True), 1.0)
-    return 1e-10 * scale
 
 
 @dataclass
@@ -181,25 +91,13 @@ class SufficientStats:
         return self
 
 
-def _softmax_columns(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """In-place softmax over components of (k, m) logits; returns (resp, log_norm)."""
-    col_max = logits.max(axis=0)
-    # Columns with every logit -inf cannot occur for finite data and finite
-    # parameters, but guard so that they never produce NaN.
-    np.nan_to_num(col_max, copy=False, neginf=0.0, posinf=0.0)
-    logits -= col_max
-    np.exp(logits, out=logits)
-    total = logits.sum(axis=0)
-    logits /= total
-    return logits, np.log(total) + col_max
-
-
 def chunk_statistics(
     phi: np.ndarray,
     theta: np.ndarray,
     weights: np.ndarray | None,
     theta_prev: np.ndarray | None = None,
     need_resp_sq: bool = True,
+    workspace: np.ndarray | None = None,
 ) -> SufficientStats:
     """E-step of one chunk and its M-step statistics (two GEMMs).
 
@@ -214,18 +112,22 @@ def chunk_statistics(
         Previous parameters, to measure the change of the responsibilities.
     need_resp_sq : bool
         Whether to compute sum r^2 (only OAS shrinkage uses it).
+    workspace : ndarray, shape (>= k or 2k, >= m), optional
+        Reused buffer for the logits: fresh large temporaries cost page
+        faults on every chunk.
     """
-    k = theta.shape[0]
-    if theta_prev is not None:
-        logits_all = np.concatenate([theta, theta_prev], axis=0) @ phi
-        logits, logits_prev = logits_all[:k], logits_all[k:]
-    else:
-        logits = theta @ phi
-    resp, log_norm = _softmax_columns(logits)
+    k, m = theta.shape[0], phi.shape[1]
+    stacked = theta if theta_prev is None else np.concatenate([theta, theta_prev], axis=0)
+    if workspace is None:
+        workspace = np.empty((stacked.shape[0], m), dtype=phi.dtype)
+    logits_all = workspace[: stacked.shape[0], :m]
+    np.matmul(stacked, phi, out=logits_all)
+    resp, log_norm = softmax_columns(logits_all[:k])
     change = 0.0
     if theta_prev is not None:
-        resp_prev, _ = _softmax_columns(logits_prev)
-        change = float(np.square(resp - resp_prev).sum())
+        resp_prev, _ = softmax_columns(logits_all[k:])
+        resp_prev -= resp
+        change = float(np.einsum("ij,ij->", resp_prev, resp_prev))
     resp_sq = np.zeros(k)
     if weights is None:
         log_lik_sum = float(log_norm.sum())
@@ -265,11 +167,89 @@ def accumulate_statistics(
     if theta_prev is not None:
         theta_prev = theta_prev.astype(features.dtype, copy=False)
     total = SufficientStats.zeros(theta.shape[0], features.width)
+    workspace = np.empty((2 * theta.shape[0], rows), dtype=features.dtype)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         phi = features(X[start:stop], shift)
         w = None if weights is None else weights[start:stop]
-        total += chunk_statistics(phi, theta, w, theta_prev, need_resp_sq)
+        total += chunk_statistics(phi, theta, w, theta_prev, need_resp_sq, workspace)
+    return total
+
+
+# Precision guard. Moments about one shared point lose about
+# eps * |mu_j - shift|^2 * ||P_j|| of relative precision in component j
+# (cancellation in E[x x^T] - mu mu^T and in the E-step's quadratic form). When
+# that exceeds this threshold for some component, the iteration uses
+# :func:`centred_statistics` instead: moments about each component's own mean.
+_PRECISION_LIMIT = 1e-10
+
+
+def shared_shift_error(means: np.ndarray, covariances: np.ndarray, shift: np.ndarray) -> float:
+    """Largest relative error the shared-shift statistics can carry; a float."""
+    dist2 = np.square(means - shift).sum(axis=1)
+    # ||P|| = 1 / smallest eigenvalue; a covariance that is not positive
+    # definite is itself a sign of lost precision.
+    smallest = np.linalg.eigvalsh(covariances)[:, 0]
+    if not (smallest > 0).all():
+        return np.inf
+    return float((np.finfo(np.float64).eps * dist2 / smallest).max())
+
+
+def centred_statistics(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    priors: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    covariance_type: str,
+    rows: int,
+    prev_params: tuple | None = None,
+) -> SufficientStats:
+    """Sufficient statistics about each component's own mean (precise path).
+
+    The E-step evaluates every component through its whitening map
+    (``x @ W - b``, one GEMM for all components) and the second moments
+    sum r (x - mu_j)(x - mu_j)^T are one batched product over components,
+    so no precision is lost when components lie far from each other
+    relative to their spread. Costs about twice the shared-shift path; used
+    only when :func:`shared_shift_error` says it is needed. The moments use
+    the layout of :func:`m_step` with ``shift = means`` (k, d).
+    """
+    k, d = means.shape
+    full = uses_full_features(covariance_type)
+    iu, ju = np.triu_indices(d)
+    chol = safe_cholesky(covariances)
+    total = SufficientStats.zeros(k, n_phi_features(d, covariance_type))
+    step = max(64, rows // max(1, k))
+    for start in range(0, X.shape[0], step):
+        chunk = X[start : start + step].astype(np.float64, copy=False)
+        log_norm, log_resp = mixture_log_density(chunk, priors, means, chol)
+        resp = np.exp(log_resp)
+        change = 0.0
+        if prev_params is not None:
+            prev_resp = np.exp(mixture_log_density(chunk, *prev_params)[1])
+            change = float(np.square(resp - prev_resp).sum())
+        w = None if weights is None else weights[start : start + step]
+        resp_sq = np.einsum("mk,mk->k", resp, resp) if w is None else (resp * resp).T @ w
+        if w is not None:
+            resp *= w[:, None]
+        centred = chunk[None, :, :] - means[:, None, :]  # (k, m, d)
+        weighted = centred * resp.T[:, :, None]
+        first = weighted.sum(axis=1)
+        resp_sum = resp.sum(axis=0)
+        if full:
+            quad = (np.swapaxes(weighted, 1, 2) @ centred)[:, iu, ju]
+        else:
+            quad = np.einsum("kmd,kmd->kd", weighted, centred)
+        moments = np.concatenate([quad, first, resp_sum[:, None]], axis=1)
+        total += SufficientStats(
+            resp_sum,
+            resp_sq,
+            moments,
+            float(log_norm.sum() if w is None else w @ log_norm),
+            float(chunk.shape[0] if w is None else w.sum()),
+            change,
+        )
     return total
 
 
@@ -285,12 +265,14 @@ def m_step(
     mu_j = sum r x / N_j, Sigma_j = sum r (x - mu_j)(x - mu_j)^T / N_j
     + reg_covar I (tied: the sum over components divided by sum N_j; diag:
     only the diagonal; spherical: the mean of the diagonal), priors N_j / sum N.
-    Covariances are always returned as full (k, d, d) matrices.
+    Covariances are always returned as full (k, d, d) matrices. ``shift`` is
+    the point the moments were taken about: (d,) for all components, or
+    (k, d), one per component (the precise path, :func:`centred_statistics`).
     """
-    d = shift.shape[0]
+    d = shift.shape[-1]
     resp_sum = stats.resp_sum
     nk = resp_sum + 10.0 * np.finfo(np.float64).eps
-    full = _uses_full_features(covariance_type)
+    full = uses_full_features(covariance_type)
     q = d * (d + 1) // 2 if full else d
     first = stats.moments[:, q : q + d]
     second = stats.moments[:, :q]
@@ -425,10 +407,24 @@ def run_em(
     history: list[float] = []
     iteration = 0
     start_time = time.perf_counter()
+    prev_params = None
     for iteration in range(1, n_iter + 1):
-        stats = accumulate_statistics(
-            X, weights, theta, shift, features, theta_prev if use_rdiff else None, oas
-        )
+        precise = shared_shift_error(means, covariances, shift) > _PRECISION_LIMIT
+        if not precise:
+            stats = accumulate_statistics(
+                X, weights, theta, shift, features, theta_prev if use_rdiff else None, oas
+            )
+        else:
+            stats = centred_statistics(
+                X,
+                weights,
+                priors,
+                means,
+                covariances,
+                covariance_type,
+                rows,
+                prev_params if use_rdiff else None,
+            )
         previous = lower_bound
         lower_bound = stats.log_lik_sum / stats.weight_sum
         history.append(lower_bound)
@@ -440,7 +436,17 @@ def run_em(
             if verbose:
                 print("EM converged.", file=sys.stdout)
             break
-        priors, means, covariances = m_step(stats, shift, covariance_type, reg_covar)
+        prev_params = (priors, means, safe_cholesky(covariances))
+        new = m_step(stats, means if precise else shift, covariance_type, reg_covar)
+        if not precise and shared_shift_error(new[1], new[2], shift) > _PRECISION_LIMIT:
+            # The new parameters are beyond what the shared-shift moments can
+            # resolve (e.g. a component collapsed onto a far outlier): redo
+            # this iteration's statistics about each component's mean.
+            stats = centred_statistics(
+                X, weights, priors, means, covariances, covariance_type, rows
+            )
+            new = m_step(stats, means, covariance_type, reg_covar)
+        priors, means, covariances = new
         if oas:
             n_eff = stats.resp_sum**2 / np.maximum(stats.resp_sq_sum, np.finfo(float).tiny)
             covariances = oas_shrinkage(covariances, n_eff)

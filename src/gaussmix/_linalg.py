@@ -45,12 +45,12 @@ def safe_cholesky(covariances: np.ndarray) -> np.ndarray:
     ValueError
         If a matrix contains NaN or infinite values.
     """
+    if not np.isfinite(covariances).all():
+        raise ValueError("covariance matrices contain NaN or infinite values")
     try:
         return np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
         pass
-    if not np.isfinite(covariances).all():
-        raise ValueError("covariance matrices contain NaN or infinite values")
     stack = covariances.reshape((-1, *covariances.shape[-2:]))
     d = stack.shape[-1]
     eigvals = np.linalg.eigvalsh(stack)

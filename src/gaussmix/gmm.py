@@ -299,6 +299,8 @@ class GMM:
             chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
         start = self._starting_point(d)
         if missing:
+            usable = int((~np.isnan(X)).any(axis=1).sum())
+            check_n_components(self.n_components, usable)
             X_init, shift = _prepare_incomplete(X, weights)
         else:
             X_init, shift = X, _em.weighted_mean(X, weights)
@@ -902,7 +904,7 @@ class ConditionalGMM:
         *,
         min_relative_density: float = 1e-3,
         return_density: bool = False,
-        max_iter: int = 200,
+        max_iter: int = 1000,
     ) -> list:
         """Local maxima of each p(y | x_i): the answers of a multimodal regression.
 
@@ -917,8 +919,9 @@ class ConditionalGMM:
             highest mode (spurious bumps of negligible components).
         return_density : bool, default=False
             Also return the density at each mode.
-        max_iter : int, default=200
-            Iterations of the fixed-point search.
+        max_iter : int, default=1000
+            Iterations of the fixed-point search (it converges linearly, slowly
+            on flat peaks).
 
         Returns
         -------
@@ -930,6 +933,8 @@ class ConditionalGMM:
         rel = check_float(min_relative_density, "min_relative_density", minimum=0.0, maximum=1.0)
         max_iter = check_int(max_iter, "max_iter", minimum=1)
         n, k, d = self.means.shape
+        if n == 0:
+            return ([], []) if return_density else []
         all_modes = np.full((n, k, d), np.nan)
         all_logd = np.full((n, k), -np.inf)
         spread = np.sqrt(np.diagonal(self.covariances, axis1=1, axis2=2).min(axis=1).min())
@@ -937,7 +942,7 @@ class ConditionalGMM:
             points, log_d, _ = _core.mixture_modes(
                 self.priors[rows], self.means[rows], self.covariances, max_iter=max_iter
             )
-            radius = np.full(points.shape[0], 1e-3 * max(spread, 1e-12))
+            radius = np.full(points.shape[0], 1e-2 * max(spread, 1e-12))
             all_modes[rows], all_logd[rows] = _core.merge_modes(points, log_d, radius)
         keep = all_logd >= all_logd[:, :1] + np.log(max(rel, 1e-300))
         counts = keep.sum(axis=1)
