@@ -257,7 +257,7 @@ def test_demo_prints_a_summary_and_writes_a_png(capsys, tmp_path):
         (["fit", "{tmp}/data.xlsx", "-k", "2"], 2, "must end with .csv or .txt or .npy"),
         (["fit", "{tmp}/bad.csv", "-k", "1"], 1, "bad.csv: line 3: 'abc' is not a number"),
         (["fit", "{tmp}/ragged.csv", "-k", "1"], 1, "line 2 has 1 columns; expected 2"),
-        (["fit", "{tmp}/nan.csv", "-k", "1"], 1, "row 2, column 1 is nan"),
+        (["fit", "{tmp}/nan.csv", "-k", "1"], 1, "contains NaN; pass --allow-missing"),
         (["fit", "{tmp}/header.csv", "-k", "1"], 1, "only a header row"),
         (["predict", "{tmp}/absent.json", "{csv}", "--given", "0"], 1, "model file not found"),
         (["predict", "{model}", "{csv}", "--given", "x"], 2, "--given must be comma-separated"),
@@ -349,3 +349,25 @@ def test_read_data_formats(tmp_path):
     np.save(tmp_path / "d.npy", np.array(["a", "b"]))
     with pytest.raises(Exception, match="numeric array"):
         read_data(str(tmp_path / "d.npy"))
+
+
+def test_fit_allow_missing_matches_the_library(capsys, tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 3)) @ np.array([[1.0, 0.6, 0.0], [0.0, 1.0, 0.4], [0, 0, 1.0]])
+    X[rng.random(X.shape) < 0.2] = np.nan
+    data = tmp_path / "missing.npy"
+    np.save(data, X)
+    status, _, err = run(capsys, "fit", data, "-k", "2", "-o", tmp_path / "m.json", "--seed", "1")
+    assert status == 1
+    assert "--allow-missing" in err and "Traceback" not in err
+    model_path = tmp_path / "m.json"
+    status, _, _ = run(
+        capsys, "fit", data, "-k", "2", "-o", model_path, "--seed", "1", "--allow-missing"
+    )
+    assert status == 0
+    expected = GMM(2, random_state=1).from_samples(
+        X, init_params="kmeans++", tol=1e-3, allow_missing=True
+    )
+    loaded = GMM.load(model_path)
+    np.testing.assert_allclose(loaded.means, expected.means, rtol=1e-12)
+    np.testing.assert_allclose(loaded.covariances, expected.covariances, rtol=1e-12)

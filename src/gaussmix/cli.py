@@ -250,6 +250,7 @@ def fit_gmm(
     reg_covar: float = 1e-6,
     seed: int | None = None,
     callback: Callable[[int, int, float, float], None] | None = None,
+    allow_missing: bool = False,
 ) -> Any:
     """Fit a GMM by EM, optionally reporting every iteration.
 
@@ -270,6 +271,8 @@ def fit_gmm(
     callback : callable, optional
         ``callback(run, iteration, mean_log_likelihood, change)`` after every
         iteration (run counts from 0, iteration from 1).
+    allow_missing : bool, default=False
+        Fit data with NaN entries (see :meth:`GMM.from_samples`).
 
     Returns
     -------
@@ -288,6 +291,7 @@ def fit_gmm(
         "init_params": init_params,
         "covariance_type": covariance_type,
         "reg_covar": reg_covar,
+        "allow_missing": allow_missing,
     }
     if callback is None:
         return GMM(n_components, random_state=seed).from_samples(
@@ -336,7 +340,17 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .io import _to_json_text, model_to_dict, save_model
 
     _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
-    X = _finite(read_data(args.data), args.data)
+    X = read_data(args.data)
+    if args.allow_missing:
+        # NaN marks a missing entry; infinities are still refused.
+        _finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), args.data)
+    elif np.isnan(X).any():
+        raise DataError(
+            f"{args.data} contains NaN; pass --allow-missing to treat NaN entries as "
+            "missing values"
+        )
+    else:
+        X = _finite(X, args.data)
     bar = None
     callback = None
     if _show_progress(args):
@@ -360,6 +374,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             reg_covar=args.reg_covar,
             seed=args.seed,
             callback=callback,
+            allow_missing=args.allow_missing,
         )
     finally:
         if bar is not None:
@@ -370,7 +385,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(
         f"fitted GMM: {args.k} components ({args.covariance_type}) on {n} samples x {d} "
         f"features, {gmm.n_iter_} EM iterations ({status}) in {elapsed:.2f}s, mean "
-        f"log-likelihood {gmm.lower_bound_:.6g}, BIC {gmm.bic(X):.6g}",
+        f"log-likelihood {gmm.lower_bound_:.6g}"
+        + ("" if args.allow_missing else f", BIC {gmm.bic(X):.6g}"),
         file=sys.stderr,
     )
     if args.output is None:
@@ -743,6 +759,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1e-6,
         metavar="R",
         help="added to every covariance's diagonal (default: 1e-6)",
+    )
+    fit.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="treat NaN entries of DATA as missing values and fit with the EM for "
+        "incomplete data (Ghahramani & Jordan 1994)",
     )
     fit.add_argument(
         "--seed",
