@@ -24,27 +24,6 @@ from gaussmix import GMM
 from gaussmix.datasets import make_clusters
 
 
-def impute(gmm: GMM, X: np.ndarray) -> np.ndarray:
-    """Conditional-mean imputation, with GMM.impute or by grouping missing patterns."""
-    if hasattr(gmm, "impute"):
-        return gmm.impute(X)
-    filled = X.copy()
-    missing = np.isnan(X)
-    patterns, groups = np.unique(missing, axis=0, return_inverse=True)
-    for pattern_id, pattern in enumerate(patterns):
-        rows = np.flatnonzero(groups.ravel() == pattern_id)
-        if not pattern.any():
-            continue
-        if pattern.all():
-            filled[rows] = gmm.to_mvn().mean
-            continue
-        observed = np.flatnonzero(~pattern)
-        filled[np.ix_(rows, np.flatnonzero(pattern))] = gmm.predict(
-            observed, X[np.ix_(rows, observed)]
-        )
-    return filled
-
-
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else argv
     fast = "--fast" in argv or os.environ.get("GAUSSMIX_FAST") == "1"
@@ -65,7 +44,7 @@ def main(argv: list[str] | None = None) -> Path:
     gmm = GMM(n_components=3, random_state=0).from_samples(
         X, n_iter=300, init_params="kmeans++", tol=1e-5, allow_missing=True
     )
-    X_gmm = impute(gmm, X)
+    X_gmm = gmm.impute(X)
     X_mean = np.where(missing, np.nanmean(X, axis=0), X)
     rmse_gmm = np.sqrt(((X_gmm - X_true)[missing] ** 2).mean())
     rmse_mean = np.sqrt(((X_mean - X_true)[missing] ** 2).mean())
