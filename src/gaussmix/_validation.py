@@ -144,8 +144,10 @@ def check_float(
 
 
 def check_alpha(alpha: Any) -> float:
-    """Probability mass of a confidence region, strictly between 0 and 1... or 1 excluded."""
-    return check_float(alpha, "alpha", minimum=0.0, maximum=1.0, max_inclusive=False)
+    """Probability mass of a confidence region, strictly between 0 and 1."""
+    return check_float(
+        alpha, "alpha", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False
+    )
 
 
 def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
