@@ -281,7 +281,7 @@ def test_bad_conditioning_arguments(obj):
 
 
 @pytest.mark.parametrize("obj", [_mvn, _gmm], ids=["mvn", "gmm"])
-@pytest.mark.parametrize("alpha", [1.0, -0.1, 1.5, np.nan])
+@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.1, 1.5, np.nan])
 def test_alpha_out_of_range(obj, alpha):
     model = obj()
     with pytest.raises(ValueError, match="alpha"):
