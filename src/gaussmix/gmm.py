@@ -246,7 +246,7 @@ class GMM:
             about 1e-6 relative accuracy of the statistics (they are still
             accumulated in float64).
         chunk_size : int, optional
-            Rows per chunk (default: chosen so a chunk's features hold 4 MiB).
+            Rows per chunk (default: about 2 MiB of features, at least 2048 rows).
         allow_missing : bool, default=False
             Accept NaN entries in X and fit with the EM for incomplete data
             of Ghahramani & Jordan (1994): each row contributes the
