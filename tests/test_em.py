@@ -628,9 +628,9 @@ def captured_start(monkeypatch):
     calls = []
     original = _em.run_em
 
-    def spy(X, weights, priors, means, covariances, **kwargs):
+    def spy(source, priors, means, covariances, **kwargs):
         calls.append((priors.copy(), means.copy(), covariances.copy()))
-        return original(X, weights, priors, means, covariances, **kwargs)
+        return original(source, priors, means, covariances, **kwargs)
 
     monkeypatch.setattr(_em, "run_em", spy)
     return calls

@@ -367,9 +367,75 @@ def weighted_mean(X: np.ndarray, weights: np.ndarray | None, chunk: int = 1 << 1
     return total / (X.shape[0] if weights is None else weights.sum())
 
 
+class CompleteData:
+    """Statistics source of :func:`run_em` for data without missing entries.
+
+    Uses the shared-shift GEMM path (:func:`accumulate_statistics`) while
+    :func:`shared_shift_error` allows it, and :func:`centred_statistics`
+    otherwise.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    weights : ndarray, shape (n,), optional
+    covariance_type : str
+    shift : ndarray, shape (d,)
+        Point the shared moments are taken about (the data's mean).
+    dtype : numpy float type
+        Precision of the feature GEMMs.
+    chunk_rows : int, optional
+    """
+
+    def __init__(self, X, weights, covariance_type, shift, dtype=np.float64, chunk_rows=None):
+        d = X.shape[1]
+        self.X, self.weights, self.covariance_type, self.shift = X, weights, covariance_type, shift
+        self.rows = chunk_rows or default_chunk_rows(n_phi_features(d, covariance_type))
+        self.features = Features(d, covariance_type, max(1, min(self.rows, X.shape[0])), dtype)
+
+    def _theta(self, params: tuple) -> np.ndarray:
+        return natural_parameters(*params, self.shift, self.covariance_type)
+
+    def statistics(
+        self, params: tuple, prev_params: tuple | None, need_resp_sq: bool
+    ) -> tuple[SufficientStats, np.ndarray]:
+        """Summed statistics under ``params`` and the point they are taken about."""
+        means, covariances = params[1], params[2]
+        if shared_shift_error(means, covariances, self.shift) <= _PRECISION_LIMIT:
+            theta_prev = None if prev_params is None else self._theta(prev_params)
+            stats = accumulate_statistics(
+                self.X,
+                self.weights,
+                self._theta(params),
+                self.shift,
+                self.features,
+                theta_prev,
+                need_resp_sq,
+            )
+            return stats, self.shift
+        return self._centred(params, prev_params), means
+
+    def _centred(self, params: tuple, prev_params: tuple | None) -> SufficientStats:
+        prev = None
+        if prev_params is not None:
+            prev = (prev_params[0], prev_params[1], safe_cholesky(prev_params[2]))
+        return centred_statistics(
+            self.X, self.weights, *params, self.covariance_type, self.rows, prev
+        )
+
+    def refine(self, params: tuple, stats_shift: np.ndarray, new: tuple, reg_covar: float):
+        """Redo an M-step whose result the shared-shift moments cannot resolve."""
+        if stats_shift is self.shift and (
+            shared_shift_error(new[1], new[2], self.shift) > _PRECISION_LIMIT
+        ):
+            # e.g. a component collapsed onto a far outlier: recompute this
+            # iteration's statistics about each component's own mean.
+            stats = self._centred(params, None)
+            return m_step(stats, params[1], self.covariance_type, reg_covar), stats
+        return new, None
+
+
 def run_em(
-    X: np.ndarray,
-    weights: np.ndarray | None,
+    source,
     priors: np.ndarray,
     means: np.ndarray,
     covariances: np.ndarray,
@@ -381,11 +447,11 @@ def run_em(
     r_diff: float | None,
     oas: bool,
     verbose: int,
-    dtype=np.float64,
-    chunk_rows: int | None = None,
-    shift: np.ndarray | None = None,
 ) -> EMResult:
     """Iterate EM from the given parameters.
+
+    ``source`` computes the E-step statistics: :class:`CompleteData`, or
+    :class:`gaussmix._missing.IncompleteData` for data with NaN entries.
 
     Convergence: with ``tol`` a float, stop after the iteration whose mean
     log-likelihood changed by less than ``tol`` (scikit-learn's rule); with
@@ -393,72 +459,41 @@ def run_em(
     change of the responsibilities falls below it, before the M-step (gmr's
     rule); with both None, run exactly ``n_iter`` iterations.
     """
-    _k, d = means.shape
-    if shift is None:
-        shift = weighted_mean(X, weights)
-    phi_width = n_phi_features(d, covariance_type)
-    rows = chunk_rows or default_chunk_rows(phi_width)
-    features = Features(d, covariance_type, min(rows, X.shape[0]), dtype=dtype)
-    covariances = project_covariances(covariances, priors, covariance_type)
+    params = (priors, means, project_covariances(covariances, priors, covariance_type))
     use_rdiff = r_diff is not None and r_diff > 0
-    theta = natural_parameters(priors, means, covariances, shift, covariance_type)
-    theta_prev = None
+    prev_params = None
     lower_bound = -np.inf
     converged = False
     history: list[float] = []
     iteration = 0
     start_time = time.perf_counter()
-    prev_params = None
     for iteration in range(1, n_iter + 1):
-        precise = shared_shift_error(means, covariances, shift) > _PRECISION_LIMIT
-        if not precise:
-            stats = accumulate_statistics(
-                X, weights, theta, shift, features, theta_prev if use_rdiff else None, oas
-            )
-        else:
-            stats = centred_statistics(
-                X,
-                weights,
-                priors,
-                means,
-                covariances,
-                covariance_type,
-                rows,
-                prev_params if use_rdiff else None,
-            )
+        stats, stats_shift = source.statistics(
+            params, prev_params if use_rdiff else None, need_resp_sq=oas
+        )
         previous = lower_bound
         lower_bound = stats.log_lik_sum / stats.weight_sum
         history.append(lower_bound)
         change = lower_bound - previous
         if verbose:
             _report(iteration, lower_bound, change, time.perf_counter() - start_time)
-        if use_rdiff and theta_prev is not None and np.sqrt(stats.resp_change_sq) < r_diff:
+        if use_rdiff and prev_params is not None and np.sqrt(stats.resp_change_sq) < r_diff:
             converged = True
-            if verbose:
-                print("EM converged.", file=sys.stdout)
             break
-        prev_params = (priors, means, safe_cholesky(covariances))
-        new = m_step(stats, means if precise else shift, covariance_type, reg_covar)
-        if not precise and shared_shift_error(new[1], new[2], shift) > _PRECISION_LIMIT:
-            # The new parameters are beyond what the shared-shift moments can
-            # resolve (e.g. a component collapsed onto a far outlier): redo
-            # this iteration's statistics about each component's mean.
-            stats = centred_statistics(
-                X, weights, priors, means, covariances, covariance_type, rows
-            )
-            new = m_step(stats, means, covariance_type, reg_covar)
-        priors, means, covariances = new
+        new = m_step(stats, stats_shift, covariance_type, reg_covar)
+        if hasattr(source, "refine"):
+            new, redone = source.refine(params, stats_shift, new, reg_covar)
+            stats = redone if redone is not None else stats
         if oas:
             n_eff = stats.resp_sum**2 / np.maximum(stats.resp_sq_sum, np.finfo(float).tiny)
-            covariances = oas_shrinkage(covariances, n_eff)
-        theta_prev = theta
-        theta = natural_parameters(priors, means, covariances, shift, covariance_type)
+            new = (new[0], new[1], oas_shrinkage(new[2], n_eff))
+        prev_params, params = params, new
         if tol is not None and abs(change) < tol:
             converged = True
-            if verbose:
-                print("EM converged.", file=sys.stdout)
             break
-    return EMResult(priors, means, covariances, converged, iteration, lower_bound, history)
+    if converged and verbose:
+        print("EM converged.", file=sys.stdout)
+    return EMResult(*params, converged, iteration, lower_bound, history)
 
 
 def _report(iteration: int, lower_bound: float, change: float, elapsed: float) -> None:

@@ -18,9 +18,6 @@ reused unchanged.
 
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
 
 from . import _core, _em
@@ -123,66 +120,37 @@ def incomplete_statistics(
     return total
 
 
-def run_em_incomplete(
-    X: np.ndarray,
-    weights: np.ndarray | None,
-    priors: np.ndarray,
-    means: np.ndarray,
-    covariances: np.ndarray,
-    *,
-    covariance_type: str,
-    reg_covar: float,
-    n_iter: int,
-    tol: float | None,
-    r_diff: float | None,
-    oas: bool,
-    verbose: int,
-    shift: np.ndarray,
-) -> _em.EMResult:
-    """EM for data with NaN entries; same convergence rules as :func:`_em.run_em`."""
-    groups = list(_pattern_groups(np.isnan(X)))
-    covariances = _em.project_covariances(covariances, priors, covariance_type)
-    use_rdiff = r_diff is not None and r_diff > 0
-    prev = None
-    lower_bound = -np.inf
-    converged = False
-    history: list[float] = []
-    iteration = 0
-    start_time = time.perf_counter()
-    for iteration in range(1, n_iter + 1):
+class IncompleteData:
+    """Statistics source of :func:`gaussmix._em.run_em` for data with NaN entries.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        Data; NaN marks a missing entry.
+    weights : ndarray, shape (n,), optional
+    covariance_type : str
+    shift : ndarray, shape (d,)
+        Point the moments are taken about (the observed column means).
+    """
+
+    def __init__(self, X, weights, covariance_type, shift):
+        self.X, self.weights, self.covariance_type, self.shift = X, weights, covariance_type, shift
+        self.groups = list(_pattern_groups(np.isnan(X)))
+
+    def statistics(
+        self, params: tuple, prev_params: tuple | None, need_resp_sq: bool
+    ) -> tuple[_em.SufficientStats, np.ndarray]:
+        """Expected statistics under ``params`` and the point they are taken about."""
         stats = incomplete_statistics(
-            X,
-            weights,
-            priors,
-            means,
-            covariances,
-            shift,
-            covariance_type,
-            groups,
-            prev if use_rdiff else None,
+            self.X,
+            self.weights,
+            *params,
+            self.shift,
+            self.covariance_type,
+            self.groups,
+            prev_params,
         )
-        previous = lower_bound
-        lower_bound = stats.log_lik_sum / stats.weight_sum
-        history.append(lower_bound)
-        change = lower_bound - previous
-        if verbose:
-            _em._report(iteration, lower_bound, change, time.perf_counter() - start_time)
-        if use_rdiff and prev is not None and np.sqrt(stats.resp_change_sq) < r_diff:
-            converged = True
-            if verbose:
-                print("EM converged.", file=sys.stdout)
-            break
-        prev = (priors, means, covariances)
-        priors, means, covariances = _em.m_step(stats, shift, covariance_type, reg_covar)
-        if oas:
-            n_eff = stats.resp_sum**2 / np.maximum(stats.resp_sq_sum, np.finfo(float).tiny)
-            covariances = _em.oas_shrinkage(covariances, n_eff)
-        if tol is not None and abs(change) < tol:
-            converged = True
-            if verbose:
-                print("EM converged.", file=sys.stdout)
-            break
-    return _em.EMResult(priors, means, covariances, converged, iteration, lower_bound, history)
+        return stats, self.shift
 
 
 def impute(X: np.ndarray, priors: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:

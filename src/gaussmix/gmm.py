@@ -302,44 +302,29 @@ class GMM:
             usable = int((~np.isnan(X)).any(axis=1).sum())
             check_n_components(self.n_components, usable)
             X_init, shift = _prepare_incomplete(X, weights)
+            source = _missing.IncompleteData(X, weights, covariance_type, shift)
         else:
             X_init, shift = X, _em.weighted_mean(X, weights)
+            source = _em.CompleteData(
+                X, weights, covariance_type, shift, dtype=compute_dtype, chunk_rows=chunk_size
+            )
 
         best = None
         for run in range(n_init):
             init = self._initial_parameters(
                 X_init, weights, init_params, start if run == 0 else None
             )
-            if missing:
-                result = _missing.run_em_incomplete(
-                    X,
-                    weights,
-                    *init,
-                    covariance_type=covariance_type,
-                    reg_covar=reg_covar,
-                    n_iter=n_iter,
-                    tol=tol_value,
-                    r_diff=r_diff,
-                    oas=bool(oracle_approximating_shrinkage),
-                    verbose=self.verbose,
-                    shift=shift,
-                )
-            else:
-                result = _em.run_em(
-                    X,
-                    weights,
-                    *init,
-                    covariance_type=covariance_type,
-                    reg_covar=reg_covar,
-                    n_iter=n_iter,
-                    tol=tol_value,
-                    r_diff=r_diff,
-                    oas=bool(oracle_approximating_shrinkage),
-                    verbose=self.verbose,
-                    dtype=compute_dtype,
-                    chunk_rows=chunk_size,
-                    shift=shift,
-                )
+            result = _em.run_em(
+                source,
+                *init,
+                covariance_type=covariance_type,
+                reg_covar=reg_covar,
+                n_iter=n_iter,
+                tol=tol_value,
+                r_diff=r_diff,
+                oas=bool(oracle_approximating_shrinkage),
+                verbose=self.verbose,
+            )
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         assert best is not None
