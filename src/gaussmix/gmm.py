@@ -28,6 +28,7 @@ from ._validation import (
     check_samples,
     split_indices,
 )
+from .io import Persistent
 from .mvn import MVN
 from .utils import check_random_state
 
@@ -96,7 +97,7 @@ def covariance_initialization(X: ArrayLike, n_components: int) -> np.ndarray:
     return np.broadcast_to(np.diag(std**2), (k, X.shape[1], X.shape[1])).copy()
 
 
-class GMM:
+class GMM(Persistent):
     """Gaussian mixture model.
 
     sum_j priors[j] * N(x | means[j], covariances[j]), with the methods of
@@ -752,35 +753,6 @@ class GMM:
             verbose=self.verbose,
             random_state=self.random_state,
         )
-
-    # ------------------------------------------------------------------
-    # Persistence (formats and validation live in gaussmix.io)
-    # ------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        """Parameters as a JSON-ready dict (see :mod:`gaussmix.io` for the schema)."""
-        from .io import model_to_dict
-
-        return model_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> GMM:
-        """Rebuild a GMM from :meth:`to_dict` output, validating every field."""
-        from .io import model_from_dict
-
-        return model_from_dict(data, expected=cls)
-
-    def save(self, path: Any) -> None:
-        """Save to ``path`` (.json or .npz, chosen by extension); never pickles."""
-        from .io import save_model
-
-        save_model(self, path)
-
-    @classmethod
-    def load(cls, path: Any) -> GMM:
-        """Load a GMM saved by :meth:`save`; the file is validated, no code runs."""
-        from .io import load_model
-
-        return load_model(path, expected=cls)
 
 
 class ConditionalGMM:

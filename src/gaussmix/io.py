@@ -621,3 +621,29 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Any:
     data = _read_json(file_path) if suffix == ".json" else _read_npz(file_path)
     source = str(file_path)
     return _build(_validate(data, source=source), expected, source=source)
+
+
+class Persistent:
+    """Save/load methods shared by :class:`gaussmix.GMM` and :class:`gaussmix.MVN`.
+
+    Formats and validation are those of :func:`save_model` and
+    :func:`load_model`; loading never unpickles or executes anything.
+    """
+
+    def to_dict(self) -> dict:
+        """Parameters as a JSON-ready dict (see :mod:`gaussmix.io` for the schema)."""
+        return model_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Any:
+        """Rebuild a model of this class from :meth:`to_dict` output, validating every field."""
+        return model_from_dict(data, expected=cls)
+
+    def save(self, path: Any) -> None:
+        """Save to ``path`` (.json or .npz, chosen by the extension); never pickles."""
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> Any:
+        """Load a model of this class saved by :meth:`save`; the file is validated."""
+        return load_model(path, expected=cls)

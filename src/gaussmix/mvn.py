@@ -22,6 +22,7 @@ from ._validation import (
     check_samples,
     split_indices,
 )
+from .io import Persistent
 from .utils import check_random_state
 
 __all__ = ["MVN", "invert_indices", "plot_error_ellipse"]
@@ -47,7 +48,7 @@ def invert_indices(n_features: int, indices: ArrayLike) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-class MVN:
+class MVN(Persistent):
     """Multivariate normal distribution N(mean, covariance).
 
     A thin object that holds a mean and a covariance and answers questions
@@ -429,35 +430,6 @@ class MVN:
         new_cov = symmetrize((dev * cov_w[:, None]).T @ dev)
         rng = self.random_state if random_state is None else random_state
         return MVN(mean=new_mean, covariance=new_cov, verbose=self.verbose, random_state=rng)
-
-    # ------------------------------------------------------------------
-    # Persistence (formats and validation live in gaussmix.io)
-    # ------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        """Parameters as a JSON-ready dict (see :mod:`gaussmix.io` for the schema)."""
-        from .io import model_to_dict
-
-        return model_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> MVN:
-        """Rebuild an MVN from :meth:`to_dict` output, validating every field."""
-        from .io import model_from_dict
-
-        return model_from_dict(data, expected=cls)
-
-    def save(self, path: Any) -> None:
-        """Save to ``path`` (.json or .npz, chosen by extension); never pickles."""
-        from .io import save_model
-
-        save_model(self, path)
-
-    @classmethod
-    def load(cls, path: Any) -> MVN:
-        """Load an MVN saved by :meth:`save`; the file is validated, no code runs."""
-        from .io import load_model
-
-        return load_model(path, expected=cls)
 
 
 def plot_error_ellipse(
