@@ -9,6 +9,7 @@ covariance type. Densities are checked against ``scipy.stats``.
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 
@@ -627,10 +628,12 @@ def captured_start(monkeypatch):
 
     calls = []
     original = _em.run_em
+    signature = inspect.signature(original)
 
-    def spy(source, priors, means, covariances, **kwargs):
-        calls.append((priors.copy(), means.copy(), covariances.copy()))
-        return original(source, priors, means, covariances, **kwargs)
+    def spy(*args, **kwargs):
+        given = signature.bind(*args, **kwargs).arguments
+        calls.append(tuple(given[name].copy() for name in ("priors", "means", "covariances")))
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(_em, "run_em", spy)
     return calls

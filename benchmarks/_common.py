@@ -1,0 +1,179 @@
+"""Shared helpers of the benchmark scripts: machine description, timing, tables."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> dict:
+    """Commit of the checkout that the imported gaussmix comes from, and whether its src/ differs.
+
+    Run with ``PYTHONPATH=<clean clone>/src`` to measure an exact commit while
+    others edit the main working tree.
+    """
+    import gaussmix
+
+    package_dir = Path(gaussmix.__file__).resolve().parent
+
+    def run(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=package_dir, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    top = run("rev-parse", "--show-toplevel")
+
+    diff = run("diff", "HEAD", "--", top + "/src") if top else ""
+    return {
+        "gaussmix_file": str(package_dir / "__init__.py"),
+        "checkout": top,
+        "commit": run("rev-parse", "HEAD"),
+        "src_dirty": bool(run("status", "--porcelain", "--", top + "/src")) if top else None,
+        # Identifies uncommitted changes to src/ that were measured, if any.
+        "src_diff_sha1": hashlib.sha1(diff.encode()).hexdigest() if diff else None,
+    }
+
+
+def package_versions(*names: str) -> dict:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "scipy", *names):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def blas_info() -> list:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover
+        return []
+    keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "architecture")
+    return [{key: lib.get(key) for key in keep} for lib in threadpool_info()]
+
+
+def machine_info(*packages: str) -> dict:
+    return {
+        "cpu_model": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "versions": package_versions(*packages),
+        "blas": blas_info(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "load_average_1_5_15min": list(os.getloadavg()),
+        "git": git_commit(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    return repeat_times(fn, repeats, warmup)["median"]
+
+
+def repeat_times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> dict:
+    """Median and minimum wall time of ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = [timed(fn) for _ in range(repeats)]
+    return {"median": statistics.median(times), "min": min(times), "times": times}
+
+
+def gemm_rate_square(size: int = 4000, repeats: int = 5) -> float:
+    """float64 GEMM rate (flop/s) of a square size x size product, best of repeats."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size))
+    b = rng.standard_normal((size, size))
+    out = np.empty((size, size))
+    np.dot(a, b, out=out)
+    best = min(timed(lambda: np.dot(a, b, out=out)) for _ in range(repeats))
+    return 2.0 * size**3 / best
+
+
+def gemm_rate_chunked(
+    n: int, inner: int, outer: int, chunk: int = 8192, repeats: int = 3
+) -> float:
+    """float64 GEMM rate of n rows (n, inner) @ (inner, outer), streamed in row chunks.
+
+    This is the shape of an EM that multiplies the data by all components'
+    factors at once (inner = d, outer = k d): ``n`` is processed ``chunk`` rows
+    at a time into one reused output buffer, as a memory-bounded EM would.
+    """
+    rng = np.random.default_rng(1)
+    rows = min(chunk, n)
+    a = rng.standard_normal((rows, inner))
+    b = rng.standard_normal((inner, outer))
+    out = np.empty((rows, outer))
+    n_chunks = max(1, n // rows)
+
+    def run() -> None:
+        for _ in range(n_chunks):
+            np.dot(a, b, out=out)
+
+    run()
+    best = min(timed(run) for _ in range(repeats))
+    return 2.0 * n_chunks * rows * inner * outer / best
+
+
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    def cell(value: object) -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, float):
+            if value == 0 or 1e-3 <= abs(value) < 1e4:
+                return f"{value:.4g}"
+            return f"{value:.3g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
