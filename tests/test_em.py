@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
@@ -745,3 +745,28 @@ def test_full_fit_equals_gmr_from_same_start(R_diff, n_iter):
     if R_diff > 0:
         assert gmm.converged_
         assert gmm.n_iter_ < n_iter
+
+
+def test_threads_give_the_same_fit_as_one_thread():
+    """n_jobs splits the row chunks over threads; only summation order may differ."""
+    pytest.importorskip("threadpoolctl")
+    X = blobs(n_per=3000, d=3, k=3, seed=5)
+    start = dict(
+        priors=np.full(3, 1 / 3),
+        means=X[[0, 3000, 6000]] + 0.1,
+        covariances=np.broadcast_to(np.eye(3), (3, 3, 3)).copy(),
+    )
+    one = GMM(3, **start).from_samples(X, n_iter=15, tol=None, chunk_size=512, n_jobs=1)
+    two = GMM(3, **start).from_samples(X, n_iter=15, tol=None, chunk_size=512, n_jobs=2)
+    assert_allclose(two.means, one.means, rtol=1e-10)
+    assert_allclose(two.covariances, one.covariances, rtol=1e-9, atol=1e-12)
+    assert_allclose(two.lower_bound_, one.lower_bound_, rtol=1e-12)
+    again = GMM(3, **start).from_samples(X, n_iter=15, tol=None, chunk_size=512, n_jobs=2)
+    assert_array_equal(again.means, two.means)
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, "2"])
+def test_n_jobs_must_be_a_nonzero_integer(bad):
+    X = blobs(n_per=20, d=2, k=2, seed=1)
+    with pytest.raises((ValueError, TypeError), match="n_jobs"):
+        GMM(2).from_samples(X, n_jobs=bad)

@@ -40,6 +40,7 @@ from ._core import (
     uses_full_features,
 )
 from ._linalg import safe_cholesky, symmetrize
+from ._parallel import map_blocks
 
 
 class ConvergenceWarning(UserWarning):
@@ -386,11 +387,24 @@ class CompleteData:
     chunk_rows : int, optional
     """
 
-    def __init__(self, X, weights, covariance_type, shift, dtype=np.float64, chunk_rows=None):
+    def __init__(
+        self, X, weights, covariance_type, shift, dtype=np.float64, chunk_rows=None, n_jobs=1
+    ):
         d = X.shape[1]
         self.X, self.weights, self.covariance_type, self.shift = X, weights, covariance_type, shift
         self.rows = chunk_rows or default_chunk_rows(n_phi_features(d, covariance_type))
-        self.features = Features(d, covariance_type, max(1, min(self.rows, X.shape[0])), dtype)
+        self.rows = max(1, min(self.rows, X.shape[0]))
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        self._buffers: list[Features] = []
+
+    def _features(self, block: int) -> Features:
+        # One reusable feature buffer per worker block.
+        while len(self._buffers) <= block:
+            self._buffers.append(
+                Features(self.X.shape[1], self.covariance_type, self.rows, self.dtype)
+            )
+        return self._buffers[block]
 
     def _theta(self, params: tuple) -> np.ndarray:
         return natural_parameters(*params, self.shift, self.covariance_type)
@@ -400,19 +414,28 @@ class CompleteData:
     ) -> tuple[SufficientStats, np.ndarray]:
         """Summed statistics under ``params`` and the point they are taken about."""
         means, covariances = params[1], params[2]
-        if shared_shift_error(means, covariances, self.shift) <= _PRECISION_LIMIT:
-            theta_prev = None if prev_params is None else self._theta(prev_params)
-            stats = accumulate_statistics(
-                self.X,
-                self.weights,
-                self._theta(params),
+        if shared_shift_error(means, covariances, self.shift) > _PRECISION_LIMIT:
+            return self._centred(params, prev_params), means
+        theta = self._theta(params)
+        theta_prev = None if prev_params is None else self._theta(prev_params)
+
+        def work(rows: slice, block: int) -> SufficientStats:
+            weights = None if self.weights is None else self.weights[rows]
+            return accumulate_statistics(
+                self.X[rows],
+                weights,
+                theta,
                 self.shift,
-                self.features,
+                self._features(block),
                 theta_prev,
                 need_resp_sq,
             )
-            return stats, self.shift
-        return self._centred(params, prev_params), means
+
+        parts = map_blocks(work, self.X.shape[0], self.rows, self.n_jobs)
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        return total, self.shift
 
     def _centred(self, params: tuple, prev_params: tuple | None) -> SufficientStats:
         prev = None

@@ -11,6 +11,7 @@ from scipy.stats import chi2
 from . import _core, _em, _missing
 from ._em import ConvergenceWarning
 from ._linalg import safe_cholesky, symmetrize
+from ._parallel import resolve_n_jobs
 from ._validation import (
     COVARIANCE_TYPES,
     INIT_PARAMS,
@@ -201,6 +202,7 @@ class GMM(Persistent):
         dtype: Any = None,
         chunk_size: int | None = None,
         allow_missing: bool = False,
+        n_jobs: int | None = None,
     ) -> GMM:
         """Fit the mixture to data with expectation maximization.
 
@@ -256,6 +258,12 @@ class GMM(Persistent):
             pattern). Rows with nothing observed are ignored. Every
             covariance type is supported; ``dtype`` and ``chunk_size`` do
             not apply.
+        n_jobs : int or None, default=None
+            Threads that share the row chunks of every iteration (None: all
+            cores; -1 likewise, -2 all but one). Needs ``threadpoolctl``
+            (installed with scikit-learn) to keep BLAS single-threaded inside
+            each thread; without it EM runs in one thread. The result does
+            not depend on n_jobs beyond the order of floating-point sums.
 
         Returns
         -------
@@ -298,6 +306,10 @@ class GMM(Persistent):
         weights = check_sample_weight(sample_weight, n)
         if chunk_size is not None:
             chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        if n_jobs is not None:
+            n_jobs = check_int(n_jobs, "n_jobs")
+            if n_jobs == 0:
+                raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
         start = self._starting_point(d)
         if missing:
             usable = int((~np.isnan(X)).any(axis=1).sum())
@@ -307,7 +319,13 @@ class GMM(Persistent):
         else:
             X_init, shift = X, _em.weighted_mean(X, weights)
             source = _em.CompleteData(
-                X, weights, covariance_type, shift, dtype=compute_dtype, chunk_rows=chunk_size
+                X,
+                weights,
+                covariance_type,
+                shift,
+                dtype=compute_dtype,
+                chunk_rows=chunk_size,
+                n_jobs=resolve_n_jobs(n_jobs),
             )
 
         best = None

@@ -1,0 +1,91 @@
+"""Run the row-chunk loops of EM and prediction on several cores.
+
+The chunk loops are dominated by skinny GEMMs and elementwise passes, which
+the BLAS library barely parallelizes by itself. Splitting the rows into one
+contiguous block per core and running the blocks in threads (numpy releases
+the GIL) uses all cores, provided BLAS is kept to one thread per block: that
+needs ``threadpoolctl`` (installed with scikit-learn, ``gaussmix[sklearn]``).
+Without it, or for small inputs, everything runs in the calling thread.
+
+Results are combined in block order, so a given number of workers always
+gives the same bits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+_controller: Any = None
+_executor: ThreadPoolExecutor | None = None
+_executor_workers = 0
+
+
+def _blas_controller() -> Any:
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()
+    return _controller
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """Number of worker threads: ``None`` means every core (when usable)."""
+    cores = os.cpu_count() or 1
+    if n_jobs is None:
+        n_jobs = cores
+    elif n_jobs < 0:
+        n_jobs = max(1, cores + 1 + n_jobs)
+    if n_jobs > 1 and not _blas_controller():
+        return 1
+    return max(1, int(n_jobs))
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    controller = _blas_controller()
+    with controller.limit(limits=1, user_api="blas") if controller else nullcontext():
+        yield
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _executor, _executor_workers
+    if _executor is None or _executor_workers < workers:
+        if _executor is not None:
+            _executor.shutdown(wait=True)
+        _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gaussmix")
+        _executor_workers = workers
+    return _executor
+
+
+def row_blocks(n_rows: int, chunk_rows: int, workers: int) -> list[slice]:
+    """Split rows into at most ``workers`` contiguous blocks of whole chunks."""
+    n_chunks = -(-n_rows // chunk_rows)
+    workers = max(1, min(workers, n_chunks // 2 if n_chunks >= 4 else 1))
+    per_block = -(-n_chunks // workers)
+    blocks = []
+    for start_chunk in range(0, n_chunks, per_block):
+        start = start_chunk * chunk_rows
+        blocks.append(slice(start, min(n_rows, start + per_block * chunk_rows)))
+    return blocks
+
+
+def map_blocks(
+    work: Callable[[slice, int], Any], n_rows: int, chunk_rows: int, n_jobs: int
+) -> list:
+    """Apply ``work(rows, block_index)`` to each row block; results in block order."""
+    blocks = row_blocks(n_rows, chunk_rows, n_jobs)
+    if len(blocks) == 1:
+        return [work(blocks[0], 0)]
+    with _single_threaded_blas():
+        futures = [
+            _pool(len(blocks)).submit(work, rows, index) for index, rows in enumerate(blocks)
+        ]
+        return [future.result() for future in futures]
