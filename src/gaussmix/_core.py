@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._linalg import inverse_cholesky, log_det_from_cholesky, safe_cholesky, symmetrize
+from ._parallel import map_blocks
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -364,6 +365,7 @@ def predict_conditional(
     cond: Conditioner,
     *,
     return_covariance: bool = False,
+    n_jobs: int = 1,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Mean (and covariance) of the conditional mixture p(y | x) for every row.
 
@@ -381,6 +383,8 @@ def predict_conditional(
     priors : ndarray, shape (k,)
     cond : Conditioner
     return_covariance : bool
+    n_jobs : int
+        Threads sharing the row blocks (see :mod:`gaussmix._parallel`).
 
     Returns
     -------
@@ -400,8 +404,7 @@ def predict_conditional(
     flat_cond_cov_t = cond.cond_cov.reshape(k, d_out * d_out).T
     width = k * max(d_out, d_in) * (3 if return_covariance else 1) + theta.shape[1]
     rows_per_chunk = max(256, _CHUNK_ELEMENTS // width)
-    features = Features(d_in, "full", max(1, min(rows_per_chunk, n)))
-    q = features.quad_width
+    rows = max(1, min(rows_per_chunk, n))
     mean = np.empty((n, d_out))
     cov = np.empty((n, d_out, d_out)) if return_covariance else None
     # The mean: sum_j w_j (A_j y + b_j) = sum_i y_i (A_[:, :, i] w) + B w, one
@@ -411,60 +414,68 @@ def predict_conditional(
     offsets_t = offsets.reshape(k, d_out).T.copy()
     coef_rows = coef.T.copy()  # (d_in, k * d_out): inputs against all conditional means
     offsets_row = offsets.reshape(1, k * d_out)
-    rows = features.rows
-    # Buffers reused across chunks: fresh large temporaries cost page faults.
-    logits_buf = np.empty((k, rows))
-    per_input_buf = np.empty((d_in * d_out, rows))
-    mixed_buf = np.empty((d_out, rows))
-    extra_buf = np.empty((d_out, rows))
-    if cov is not None:
-        dev_buf = np.empty((rows, k * d_out))
-        weighted_buf = np.empty((rows, k, d_out))
-        between_buf = np.empty((rows, d_out, d_out))
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        m = stop - start
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            phi = features(X_in[start:stop], shift)
-            logits = logits_buf[:, :m]
-            np.matmul(theta, phi, out=logits)
-            weights, log_norm = softmax_columns(logits)  # (k, m)
-        lost = ~np.isfinite(log_norm)
-        if lost.any():
-            # Inputs so large that their squares overflow: weights of the
-            # limit |x| -> inf, and the linear part recomputed without phi.
-            weights[:, lost] = np.exp(
-                far_log_weights(X_in[start:stop][lost], log_priors, cond.in_means, cond.in_chol).T
-            )
-            phi[q : q + d_in] = (X_in[start:stop] - shift).T
-        y = phi[q : q + d_in]
-        per_input = per_input_buf[:, :m]
-        np.matmul(coef_by_input, weights, out=per_input)
-        per_input3 = per_input.reshape(d_in, d_out, m)
-        per_input3 *= y[:, None, :]
-        mixed = mixed_buf[:, :m]
-        np.sum(per_input3, axis=0, out=mixed)
-        extra = extra_buf[:, :m]
-        np.matmul(offsets_t, weights, out=extra)
-        mixed += extra
-        mean[start:stop] = mixed.T
-        if cov is None:
-            continue
-        # Law of total covariance in row-major layout, so that the spread of
-        # the component means is one batched (d_out x k) @ (k x d_out) product.
-        weights_rows = weights.T  # (m, k)
-        dev_flat = dev_buf[:m]
-        np.matmul(y.T, coef_rows, out=dev_flat)
-        dev_flat += offsets_row
-        dev = dev_flat.reshape(m, k, d_out)
-        dev -= mean[start:stop, None, :]
-        weighted_dev = weighted_buf[:m]
-        np.multiply(dev, weights_rows[:, :, None], out=weighted_dev)
-        between = between_buf[:m]
-        np.matmul(np.swapaxes(weighted_dev, 1, 2), dev, out=between)
-        out = cov[start:stop].reshape(m, d_out * d_out)
-        np.matmul(weights_rows, flat_cond_cov_t.T, out=out)
-        out += between.reshape(m, d_out * d_out)
+
+    def work(block: slice, _index: int) -> None:
+        features = Features(d_in, "full", rows)
+        q = features.quad_width
+        # Buffers reused across chunks: fresh large temporaries cost page faults.
+        logits_buf = np.empty((k, rows))
+        per_input_buf = np.empty((d_in * d_out, rows))
+        mixed_buf = np.empty((d_out, rows))
+        extra_buf = np.empty((d_out, rows))
+        if cov is not None:
+            dev_buf = np.empty((rows, k * d_out))
+            weighted_buf = np.empty((rows, k, d_out))
+            between_buf = np.empty((rows, d_out, d_out))
+        for start in range(block.start, block.stop, rows):
+            stop = min(start + rows, block.stop)
+            m = stop - start
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                phi = features(X_in[start:stop], shift)
+                logits = logits_buf[:, :m]
+                np.matmul(theta, phi, out=logits)
+                weights, log_norm = softmax_columns(logits)  # (k, m)
+            lost = ~np.isfinite(log_norm)
+            if lost.any():
+                # Inputs so large that their squares overflow: weights of the
+                # limit |x| -> inf, and the linear part recomputed without phi.
+                far = far_log_weights(
+                    X_in[start:stop][lost], log_priors, cond.in_means, cond.in_chol
+                )
+                weights[:, lost] = np.exp(far.T)
+                phi[q : q + d_in] = (X_in[start:stop] - shift).T
+            y = phi[q : q + d_in]
+            per_input = per_input_buf[:, :m]
+            np.matmul(coef_by_input, weights, out=per_input)
+            per_input3 = per_input.reshape(d_in, d_out, m)
+            per_input3 *= y[:, None, :]
+            mixed = mixed_buf[:, :m]
+            np.sum(per_input3, axis=0, out=mixed)
+            extra = extra_buf[:, :m]
+            np.matmul(offsets_t, weights, out=extra)
+            mixed += extra
+            mean[start:stop] = mixed.T
+            if cov is None:
+                continue
+            # Law of total covariance in row-major layout, so that the spread
+            # of the component means is one batched (d_out x k) @ (k x d_out)
+            # product.
+            weights_rows = weights.T  # (m, k)
+            dev_flat = dev_buf[:m]
+            np.matmul(y.T, coef_rows, out=dev_flat)
+            dev_flat += offsets_row
+            dev = dev_flat.reshape(m, k, d_out)
+            dev -= mean[start:stop, None, :]
+            weighted_dev = weighted_buf[:m]
+            np.multiply(dev, weights_rows[:, :, None], out=weighted_dev)
+            between = between_buf[:m]
+            np.matmul(np.swapaxes(weighted_dev, 1, 2), dev, out=between)
+            out = cov[start:stop].reshape(m, d_out * d_out)
+            np.matmul(weights_rows, flat_cond_cov_t.T, out=out)
+            out += between.reshape(m, d_out * d_out)
+
+    if n:
+        map_blocks(work, n, rows, n_jobs)
     return mean, cov
 
 

@@ -641,7 +641,11 @@ class GMM(Persistent):
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = _core.make_conditioner(means, covs, in_idx, out_idx)
         mean, cov = _core.predict_conditional(
-            X_in, priors, cond, return_covariance=bool(return_covariance)
+            X_in,
+            priors,
+            cond,
+            return_covariance=bool(return_covariance),
+            n_jobs=resolve_n_jobs(None),
         )
         return (mean, cov) if return_covariance else mean
 
