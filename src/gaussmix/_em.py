@@ -7,18 +7,23 @@ chunk we build quadratic features of the shifted data ``y = x - shift``,
     diag / spherical: phi(y) = [y * y, y, 1]            (2d + 1 columns)
 
 so that every component's log prior + log density is linear in phi
-(the natural parameters of the Gaussian). The E-step of a chunk is then one
-GEMM ``phi @ theta`` (all k components at once) followed by a log-sum-exp,
-and the M-step statistics of the chunk are a second GEMM ``resp^T @ phi``,
-which yields the responsibility sums, the weighted first moments and the
-weighted second moments of all components together. The statistics of the
-chunks are added up (:class:`SufficientStats`) and turned into new
-parameters by :func:`m_step`. Because the statistics are additive, the same
-code runs on the chunks of a Dask array on remote workers.
+(the natural parameters of the Gaussian). The features are stored
+transposed, (n_phi, rows). The E-step of a chunk is then one GEMM
+``theta @ phi`` (all k components at once) followed by a log-sum-exp over
+components, and the M-step statistics of the chunk are a second GEMM
+``resp @ phi^T``, which yields the responsibility sums, the weighted first
+moments and the weighted second moments of all components together. The
+statistics of the chunks are added up (:class:`SufficientStats`) and turned
+into new parameters by :func:`m_step`. Because the statistics are additive,
+blocks of chunks run in parallel threads (:mod:`gaussmix._parallel`), and the
+same code can run on the chunks of a Dask array on remote workers.
 
-Memory is the data plus a few chunk-sized buffers: nothing of size n * k or
-n * d^2 is ever allocated. The shift (the data's weighted mean) keeps the
-uncentred second moments well conditioned.
+Memory is the data plus a few chunk-sized buffers per thread: nothing of size
+n * k or n * d^2 is ever allocated. The shift (the data's weighted mean)
+keeps the moments well conditioned; when components lie so far from it that
+shared moments would lose precision (:func:`shared_shift_error`), an
+iteration uses moments about each component's own mean instead
+(:func:`centred_statistics`).
 """
 
 from __future__ import annotations
