@@ -282,3 +282,20 @@ def test_zero_covariance_component():
     gmm = GMM(2, priors=[0.5, 0.5], means=[[0.0], [1.0]], covariances=[[[0.0]], [[1.0]]])
     R = gmm.to_responsibilities([[0.0], [0.5], [2.0]])
     _assert_valid_responsibilities(R, 3, 2)
+
+
+def test_predict_with_a_component_far_from_the_others_matches_gmr():
+    """Regression: predict about one shared point lost the near components' weights
+    when another component sat ~1e150 away (condition_batch and gmr were right)."""
+    import gmr
+
+    priors = np.array([0.9975, 0.0025])
+    means = np.array([[2.0, 2.0, 2.0], [1e150, 0.0, 0.0]])
+    covs = np.stack([np.eye(3) + 0.5, np.eye(3)])
+    gmm = GMM(2, priors=priors, means=means, covariances=covs)
+    X = np.array([[1.0], [2.5], [-3.0]])
+    expected = gmr.GMM(2, priors=priors, means=means, covariances=covs).predict([0], X)
+    assert_allclose(gmm.predict([0], X), expected, rtol=1e-12)
+    mean, cov = gmm.predict([0], X, return_covariance=True)
+    assert_allclose(mean, gmm.condition_batch([0], X).mean(), rtol=1e-12)
+    assert_allclose(cov, gmm.condition_batch([0], X).covariance(), rtol=1e-12)

@@ -361,3 +361,15 @@ def test_sklearn_regressor_misuse():
     reg = GaussianMixtureRegressor(2, random_state=0).fit(X2, X2[:, 0])
     with pytest.raises(ValueError):
         reg.predict(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("model", ["gmm", "mvn"])
+def test_indefinite_covariance_is_refused(model):
+    indefinite = [[1.0, 2.0], [2.0, 1.0]]  # eigenvalues 3 and -1
+    obj = (
+        GMM(1, priors=[1.0], means=[[0.0, 0.0]], covariances=[indefinite])
+        if model == "gmm"
+        else MVN(mean=[0.0, 0.0], covariance=indefinite)
+    )
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        obj.to_probability_density([[0.0, 0.0]])

@@ -359,6 +359,48 @@ def conditional_means(X_in: np.ndarray, cond: Conditioner) -> np.ndarray:
     return (X_in @ stacked).reshape(-1, k, d_out) + offsets
 
 
+# Precision guard shared with EM. Quadratic features about one shared point
+# lose about eps * |mu_j - shift|^2 * ||P_j|| of relative precision in
+# component j; beyond this limit the computation is done about each
+# component's own mean instead.
+PRECISION_LIMIT = 1e-10
+
+
+def shared_shift_error(means: np.ndarray, covariances: np.ndarray, shift: np.ndarray) -> float:
+    """Largest relative error of quadratic features about ``shift``; a float.
+
+    Returns inf when a covariance is not positive definite.
+    """
+    dist2 = np.square(means - shift).sum(axis=1)
+    # ||P|| = 1 / smallest eigenvalue; a covariance that is not positive
+    # definite is itself a sign of lost precision.
+    smallest = np.linalg.eigvalsh(covariances)[:, 0]
+    if not (smallest > 0).all():
+        return np.inf
+    return float((np.finfo(np.float64).eps * dist2 / smallest).max())
+
+
+def _predict_conditional_centred(
+    X_in: np.ndarray, priors: np.ndarray, cond: Conditioner, return_covariance: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`predict_conditional` about each component's own mean (precise, slower)."""
+    n = X_in.shape[0]
+    k, d_out, _ = cond.coef.shape
+    mean = np.empty((n, d_out))
+    cov = np.empty((n, d_out, d_out)) if return_covariance else None
+    flat_cond_cov = cond.cond_cov.reshape(k, d_out * d_out)
+    for rows in row_chunks(n, k * max(d_out * d_out, X_in.shape[1])):
+        weights = np.exp(conditional_log_weights(X_in[rows], priors, cond)[0])  # (m, k)
+        comp_means = conditional_means(X_in[rows], cond)  # (m, k, d_out)
+        mixed = np.einsum("mk,mko->mo", weights, comp_means)
+        mean[rows] = mixed
+        if cov is not None:
+            dev = (comp_means - mixed[:, None, :]) * np.sqrt(weights)[:, :, None]
+            between = np.swapaxes(dev, 1, 2) @ dev
+            cov[rows] = (weights @ flat_cond_cov).reshape(-1, d_out, d_out) + between
+    return mean, cov
+
+
 def predict_conditional(
     X_in: np.ndarray,
     priors: np.ndarray,
@@ -395,6 +437,8 @@ def predict_conditional(
     k, d_out, _ = cond.coef.shape
     shift = priors @ cond.in_means
     in_covariances = cond.in_chol @ np.swapaxes(cond.in_chol, -1, -2)
+    if shared_shift_error(cond.in_means, in_covariances, shift) > PRECISION_LIMIT:
+        return _predict_conditional_centred(X_in, priors, cond, return_covariance)
     with np.errstate(divide="ignore"):
         log_priors = np.log(priors)
     theta = natural_parameters(priors, cond.in_means, in_covariances, shift, "full")

@@ -37,10 +37,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ._core import (
+    PRECISION_LIMIT,
     Features,
     mixture_log_density,
     n_phi_features,
     natural_parameters,
+    shared_shift_error,
     softmax_columns,
     uses_full_features,
 )
@@ -181,25 +183,6 @@ def accumulate_statistics(
         w = None if weights is None else weights[start:stop]
         total += chunk_statistics(phi, theta, w, theta_prev, need_resp_sq, workspace)
     return total
-
-
-# Precision guard. Moments about one shared point lose about
-# eps * |mu_j - shift|^2 * ||P_j|| of relative precision in component j
-# (cancellation in E[x x^T] - mu mu^T and in the E-step's quadratic form). When
-# that exceeds this threshold for some component, the iteration uses
-# :func:`centred_statistics` instead: moments about each component's own mean.
-_PRECISION_LIMIT = 1e-10
-
-
-def shared_shift_error(means: np.ndarray, covariances: np.ndarray, shift: np.ndarray) -> float:
-    """Largest relative error the shared-shift statistics can carry; a float."""
-    dist2 = np.square(means - shift).sum(axis=1)
-    # ||P|| = 1 / smallest eigenvalue; a covariance that is not positive
-    # definite is itself a sign of lost precision.
-    smallest = np.linalg.eigvalsh(covariances)[:, 0]
-    if not (smallest > 0).all():
-        return np.inf
-    return float((np.finfo(np.float64).eps * dist2 / smallest).max())
 
 
 def centred_statistics(
@@ -419,7 +402,7 @@ class CompleteData:
     ) -> tuple[SufficientStats, np.ndarray]:
         """Summed statistics under ``params`` and the point they are taken about."""
         means, covariances = params[1], params[2]
-        if shared_shift_error(means, covariances, self.shift) > _PRECISION_LIMIT:
+        if shared_shift_error(means, covariances, self.shift) > PRECISION_LIMIT:
             return self._centred(params, prev_params), means
         theta = self._theta(params)
         theta_prev = None if prev_params is None else self._theta(prev_params)
@@ -453,7 +436,7 @@ class CompleteData:
     def refine(self, params: tuple, stats_shift: np.ndarray, new: tuple, reg_covar: float):
         """Redo an M-step whose result the shared-shift moments cannot resolve."""
         if stats_shift is self.shift and (
-            shared_shift_error(new[1], new[2], self.shift) > _PRECISION_LIMIT
+            shared_shift_error(new[1], new[2], self.shift) > PRECISION_LIMIT
         ):
             # e.g. a component collapsed onto a far outlier: recompute this
             # iteration's statistics about each component's own mean.

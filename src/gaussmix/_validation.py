@@ -303,6 +303,7 @@ def check_mixture(
 
 
 def _check_symmetric(covariances: np.ndarray, name: str) -> None:
+    """Symmetric and positive semi-definite (up to rounding), else ValueError."""
     asym = np.abs(covariances - np.swapaxes(covariances, -1, -2))
     scale = np.abs(covariances).max(axis=(-1, -2), keepdims=True) + np.finfo(float).tiny
     if (asym > 1e-8 * scale).any():
@@ -310,3 +311,17 @@ def _check_symmetric(covariances: np.ndarray, name: str) -> None:
     diag = np.diagonal(covariances, axis1=-2, axis2=-1)
     if (diag < 0).any():
         raise ValueError(f"{name} must have non-negative variances on the diagonal")
+    with np.errstate(over="ignore", invalid="ignore"):
+        eigvals = np.linalg.eigvalsh(0.5 * (covariances + np.swapaxes(covariances, -1, -2)))
+    # Rounding makes the eigenvalues of a singular matrix slightly negative;
+    # anything beyond that is an invalid (indefinite) covariance.
+    tolerance = 1e-8 * np.maximum(eigvals[..., -1], np.finfo(float).tiny)
+    bad = eigvals[..., 0] < -tolerance
+    if bad.any():
+        index = np.argwhere(bad.reshape(-1))[0, 0]
+        where = f"{name}[{index}]" if covariances.shape[0] > 1 or name.endswith("s") else name
+        raise ValueError(
+            f"{where} is not positive semi-definite (smallest eigenvalue "
+            f"{eigvals.reshape(-1, eigvals.shape[-1])[index, 0]:.3g}); a covariance must be "
+            "symmetric with non-negative eigenvalues"
+        )
