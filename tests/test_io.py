@@ -280,7 +280,7 @@ def test_npz_with_object_array_is_refused_without_unpickling(tmp_path):
     arrays["means"] = np.array([_Exploit(str(marker))], dtype=object)
     path = tmp_path / "evil.npz"
     np.savez(path, **arrays, allow_pickle=True)
-    with pytest.raises(ValueError, match="'means' cannot be read without unpickling"):
+    with pytest.raises(ValueError, match="'means' holds Python objects"):
         load_model(path)
     assert not marker.exists()
 
@@ -325,3 +325,61 @@ def test_npz_field_checks(tmp_path):
     np.savez(path, **{**arrays, "means": np.ones((2, 2), dtype=complex)})
     with pytest.raises(ValueError, match="unsupported dtype complex128"):
         load_model(path)
+
+
+def _good_gmm_dict():
+    return GMM(1, priors=[1.0], means=[[0.0, 1.0]], covariances=[np.eye(2)]).to_dict()
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(model=["GMM"]),
+        lambda d: d.update(model={"a": 1}),
+        lambda d: d.update(format=["gaussmix"]),
+        lambda d: d.update(priors="[1.0]"),
+    ],
+)
+def test_field_of_the_wrong_json_type_is_a_value_error(tmp_path, mutate):
+    data = _good_gmm_dict()
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"bad\.json"):
+        GMM.load(path)
+
+
+def test_deeply_nested_json_is_a_value_error(tmp_path):
+    path = tmp_path / "deep.json"
+    text = json.dumps(_good_gmm_dict()).replace(
+        '"priors": [1.0]', '"priors": ' + "[" * 100_000 + "]" * 100_000
+    )
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"deep\.json"):
+        GMM.load(path)
+
+
+def test_npz_member_that_is_not_npy_or_declares_huge_shape(tmp_path):
+    import zipfile
+
+    good = tmp_path / "good.npz"
+    GMM(1, priors=[1.0], means=[[0.0, 1.0]], covariances=[np.eye(2)]).save(good)
+    raw = tmp_path / "raw.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(raw, "w") as dst:
+        for item in src.infolist():
+            payload = src.read(item.filename)
+            dst.writestr(
+                item.filename.replace(".npy", "") if "format" in item.filename else item.filename,
+                b"gaussmix" if "format" in item.filename else payload,
+            )
+    with pytest.raises(ValueError, match=r"not a readable \.npy array"):
+        GMM.load(raw)
+    huge = tmp_path / "huge.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(huge, "w") as dst:
+        for item in src.infolist():
+            payload = src.read(item.filename)
+            if item.filename == "means.npy":
+                payload = payload.replace(b"(1, 2)", b"(1000000, 1000000)")
+            dst.writestr(item.filename, payload)
+    with pytest.raises(ValueError, match="declares shape"):
+        GMM.load(huge)

@@ -202,7 +202,10 @@ def model_from_dict(data: Any, expected: type | None = None) -> Any:
         finite, or the parameters are not a valid model (see the schema), or
         if the model type differs from ``expected``.
     """
-    return _build(_validate(data, source="data"), expected, source="data")
+    try:
+        return _build(_validate(data, source="data"), expected, source="data")
+    except _MALFORMED as exc:
+        raise ValueError(f"data: malformed gaussmix model ({exc})") from exc
 
 
 def _build(fields: dict, expected: type | None, source: str) -> Any:
@@ -425,7 +428,8 @@ def _check_covariances(covariances: np.ndarray, name: str, source: str) -> None:
     bad = np.flatnonzero(scale == 0)
     if bad.size:
         raise ValueError(f"{source} field {label(bad[0])!r} is all zeros")
-    eigvals = np.linalg.eigvalsh(0.5 * (covariances + np.swapaxes(covariances, 1, 2)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        eigvals = np.linalg.eigvalsh(0.5 * (covariances + np.swapaxes(covariances, 1, 2)))
     bad = np.flatnonzero(eigvals[:, 0] < -1e-10 * np.abs(eigvals).max(axis=1))
     if bad.size:
         j = bad[0]
@@ -536,6 +540,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise ValueError(f"{path}: JSON nested too deeply for a gaussmix model") from exc
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
 
@@ -550,16 +556,19 @@ def _read_npz(path: Path) -> dict:
     data = {}
     with archive:
         for key in archive.files:
+            _check_npy_member(archive, key, path)
             try:
                 value = archive[key]
             except ValueError as exc:
                 # allow_pickle=False: object arrays are refused before unpickling.
                 raise ValueError(
-                    f"{path}: array {key!r} cannot be read without unpickling ({exc}); "
-                    "gaussmix files hold plain numbers and strings only"
+                    f"{path}: array {key!r} cannot be read ({exc}); gaussmix files hold "
+                    "plain numbers and strings only"
                 ) from exc
             except (OSError, zipfile.BadZipFile, EOFError) as exc:
                 raise ValueError(f"{path}: array {key!r} is corrupt ({exc})") from exc
+            if not isinstance(value, np.ndarray):
+                raise ValueError(f"{path}: member {key!r} is not a .npy array")
             if value.dtype.kind not in "biufU":
                 raise ValueError(
                     f"{path}: array {key!r} has unsupported dtype {value.dtype}; gaussmix "
@@ -575,6 +584,39 @@ def _read_npz(path: Path) -> dict:
                 value = int(value)
             data[key] = value
     return data
+
+
+def _check_npy_member(archive: Any, key: str, path: Path) -> None:
+    """Refuse a member whose header declares more data than the member holds.
+
+    Reading such a header would otherwise allocate the declared (possibly
+    enormous) array before failing.
+    """
+    name = key if key in archive.zip.namelist() else f"{key}.npy"
+    try:
+        info = archive.zip.getinfo(name)
+        with archive.zip.open(name) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{path}: member {key!r} is not a readable .npy array ({exc})") from exc
+    if dtype.hasobject:
+        raise ValueError(
+            f"{path}: array {key!r} holds Python objects; gaussmix files hold plain numbers "
+            "and strings only, and are never unpickled"
+        )
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared > info.file_size:
+        raise ValueError(
+            f"{path}: array {key!r} declares shape {shape} ({declared} bytes) but its member "
+            f"holds {info.file_size} bytes"
+        )
+
+
+_MALFORMED = (TypeError, AttributeError, KeyError, IndexError, RecursionError, OverflowError)
 
 
 def load_model(path: str | os.PathLike, expected: type | None = None) -> Any:
@@ -618,9 +660,14 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Any:
         raise FileNotFoundError(f"model file not found: {file_path}")
     if file_path.is_dir():
         raise ValueError(f"{file_path} is a directory, not a model file")
-    data = _read_json(file_path) if suffix == ".json" else _read_npz(file_path)
     source = str(file_path)
-    return _build(_validate(data, source=source), expected, source=source)
+    try:
+        data = _read_json(file_path) if suffix == ".json" else _read_npz(file_path)
+        return _build(_validate(data, source=source), expected, source=source)
+    except _MALFORMED as exc:
+        # A safety net: whatever the validation did not foresee is still a
+        # malformed file, reported as such.
+        raise ValueError(f"{source}: malformed gaussmix model file ({exc})") from exc
 
 
 class Persistent:
