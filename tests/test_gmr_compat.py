@@ -355,3 +355,34 @@ def test_regressor_equals_gmr_from_same_start():
     # gmr's regressor leaves R_diff active: both stop after <= 5 iterations; the
     # difference is gaussmix's reg_covar = 1e-6 only.
     assert_allclose(ours.predict(x).ravel(), theirs.predict(x).ravel(), atol=1e-4)
+
+
+def test_module_level_conditioning_functions_match_gmr():
+    """gmr.mvn exposes regression_coefficients and condition; so does gaussmix.mvn."""
+    import gmr.mvn
+
+    import gaussmix.mvn
+
+    rng = np.random.default_rng(11)
+    A = rng.normal(size=(4, 4))
+    cov = A @ A.T + np.eye(4)
+    mean = rng.normal(size=4)
+    X = rng.normal(size=(6, 2))
+    out, inp = [0, 3], [1, 2]
+    np.testing.assert_allclose(
+        gaussmix.mvn.regression_coefficients(cov, out, inp),
+        gmr.mvn.regression_coefficients(cov, out, inp),
+        rtol=1e-12,
+    )
+    ours, theirs = (
+        gaussmix.mvn.condition(mean, cov, out, inp, X),
+        gmr.mvn.condition(mean, cov, out, inp, X),
+    )
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-12)
+
+
+def test_conditional_gmm_is_importable_from_the_top_level():
+    import gaussmix
+
+    assert gaussmix.ConditionalGMM is gaussmix.gmm.ConditionalGMM

@@ -373,3 +373,24 @@ def test_indefinite_covariance_is_refused(model):
     )
     with pytest.raises(ValueError, match="not positive semi-definite"):
         obj.to_probability_density([[0.0, 0.0]])
+
+
+def test_degenerate_unscented_transform_names_kappa():
+    mvn = MVN(mean=np.zeros(3), covariance=np.eye(3))
+    with pytest.raises(ValueError, match="kappa"):
+        mvn.sigma_points(kappa=-3.0)
+    with pytest.raises(ValueError, match="kappa"):
+        mvn.estimate_from_sigma_points(np.zeros((7, 3)), kappa=-5.0)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_out_of_range_seed_names_random_state(seed):
+    with pytest.raises(ValueError, match="random_state"):
+        GMM(2, random_state=seed)
+
+
+def test_non_numeric_parameters_name_the_argument():
+    with pytest.raises(TypeError, match="priors"):
+        GMM(1, priors=["a"])
+    with pytest.raises(TypeError, match="mean"):
+        MVN(mean=["x", "y"])

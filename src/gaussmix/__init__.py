@@ -8,6 +8,7 @@ from . import gmm, mvn, utils
 from ._em import ConvergenceWarning
 from .gmm import (
     GMM,
+    ConditionalGMM,
     covariance_initialization,
     kmeansplusplus_initialization,
     plot_error_ellipses,
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GMM",
     "MVN",
+    "ConditionalGMM",
     "ConvergenceWarning",
     "covariance_initialization",
     "gmm",

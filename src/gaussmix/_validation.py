@@ -206,7 +206,8 @@ def check_indices(indices: Any, n_features: int, name: str = "indices") -> np.nd
     if array.size and (array.min() < -n_features or array.max() >= n_features):
         raise ValueError(
             f"{name} must lie in [0, {n_features}) for a model with {n_features} "
-            f"features; got {array.tolist()}"
+            f"features (negative values count from the end, down to -{n_features}); "
+            f"got {array.tolist()}"
         )
     array = np.where(array < 0, array + n_features, array)
     if np.unique(array).size != array.size:

@@ -35,6 +35,7 @@ from .utils import check_random_state
 
 __all__ = [
     "GMM",
+    "ConditionalGMM",
     "ConvergenceWarning",
     "covariance_initialization",
     "kmeansplusplus_initialization",
@@ -151,9 +152,11 @@ class GMM(Persistent):
         random_state: Any = None,
     ) -> None:
         self.n_components = check_n_components(n_components)
-        self.priors = None if priors is None else np.asarray(priors, dtype=float)
-        self.means = None if means is None else np.asarray(means, dtype=float)
-        self.covariances = None if covariances is None else np.asarray(covariances, dtype=float)
+        self.priors = None if priors is None else as_float_array(priors, "priors")
+        self.means = None if means is None else as_float_array(means, "means")
+        self.covariances = (
+            None if covariances is None else as_float_array(covariances, "covariances")
+        )
         self.verbose = verbose
         self.random_state = check_random_state(random_state)
         self.covariance_type_ = "full"

@@ -25,7 +25,7 @@ from ._validation import (
 from .io import Persistent
 from .utils import check_random_state
 
-__all__ = ["MVN", "invert_indices", "plot_error_ellipse"]
+__all__ = ["MVN", "condition", "invert_indices", "plot_error_ellipse", "regression_coefficients"]
 
 
 def invert_indices(n_features: int, indices: ArrayLike) -> np.ndarray:
@@ -85,8 +85,8 @@ class MVN(Persistent):
         verbose: int = 0,
         random_state: Any = None,
     ) -> None:
-        self.mean = None if mean is None else np.asarray(mean, dtype=float)
-        self.covariance = None if covariance is None else np.asarray(covariance, dtype=float)
+        self.mean = None if mean is None else as_float_array(mean, "mean")
+        self.covariance = None if covariance is None else as_float_array(covariance, "covariance")
         self.verbose = verbose
         self.random_state = check_random_state(random_state)
 
@@ -384,8 +384,7 @@ class MVN(Persistent):
             then mean - those columns, lambda = alpha^2 (d + kappa) - d.
         """
         mean, cov = self._params()
-        alpha = check_float(alpha, "alpha", minimum=0.0, min_inclusive=False)
-        kappa = check_float(kappa, "kappa")
+        alpha, kappa = _check_unscented(alpha, kappa, mean.shape[0])
         return _core.gaussian_sigma_points(mean, cov, alpha, kappa)
 
     def estimate_from_sigma_points(
@@ -421,15 +420,89 @@ class MVN(Persistent):
                 f"transformed_sigma_points must have 2 * {d} + 1 = {2 * d + 1} rows; "
                 f"got {points.shape[0]}"
             )
-        alpha = check_float(alpha, "alpha", minimum=0.0, min_inclusive=False)
+        alpha, kappa = _check_unscented(alpha, kappa, d)
         beta = check_float(beta, "beta")
-        kappa = check_float(kappa, "kappa")
         mean_w, cov_w = _core.unscented_weights(d, alpha, beta, kappa)
         new_mean = mean_w @ points
         dev = points - new_mean
         new_cov = symmetrize((dev * cov_w[:, None]).T @ dev)
         rng = self.random_state if random_state is None else random_state
         return MVN(mean=new_mean, covariance=new_cov, verbose=self.verbose, random_state=rng)
+
+
+def _check_unscented(alpha: Any, kappa: Any, d: int) -> tuple[float, float]:
+    alpha = check_float(alpha, "alpha", minimum=0.0, min_inclusive=False)
+    kappa = check_float(kappa, "kappa")
+    if d + kappa <= 0:
+        raise ValueError(
+            f"kappa={kappa} gives a degenerate unscented transform for d={d}: the spread "
+            f"alpha^2 (d + kappa) must be positive, so use kappa > {-d}"
+        )
+    return alpha, kappa
+
+
+def regression_coefficients(
+    covariance: ArrayLike,
+    i_out: ArrayLike,
+    i_in: ArrayLike,
+    cov_12: ArrayLike | None = None,
+) -> np.ndarray:
+    """Regression coefficients Sigma_oi Sigma_ii^-1 of a Gaussian (gmr's function).
+
+    Parameters
+    ----------
+    covariance : array-like, shape (d, d)
+    i_out : array-like of int, shape (d_out,)
+        Output dimensions.
+    i_in : array-like of int, shape (d_in,)
+        Input dimensions.
+    cov_12 : array-like, shape (d_out, d_in), optional
+        The block Sigma_oi, if already extracted (gmr compatibility).
+
+    Returns
+    -------
+    coefficients : ndarray, shape (d_out, d_in)
+        E[x_out | x_in] = mean_out + coefficients @ (x_in - mean_in).
+    """
+    cov = as_float_array(covariance, "covariance", ndim=2, dtype=np.float64)
+    d = cov.shape[0]
+    out_idx = check_indices(i_out, d, "i_out")
+    in_idx = check_indices(i_in, d, "i_in")
+    mean = np.zeros(d)
+    coef = _core.make_conditioner(mean[None], cov[None], in_idx, out_idx).coef[0]
+    if cov_12 is not None:
+        cov_oi = as_float_array(cov_12, "cov_12", ndim=2, dtype=np.float64)
+        chol = safe_cholesky(cov[np.ix_(in_idx, in_idx)][None])[0]
+        coef = np.linalg.solve(chol.T, np.linalg.solve(chol, cov_oi.T)).T
+    return coef
+
+
+def condition(
+    mean: ArrayLike, covariance: ArrayLike, i_out: ArrayLike, i_in: ArrayLike, X: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional means and covariance of a Gaussian (gmr's function).
+
+    Parameters
+    ----------
+    mean : array-like, shape (d,)
+    covariance : array-like, shape (d, d)
+    i_out, i_in : array-like of int
+        Output and input dimensions.
+    X : array-like, shape (n, d_in) or (d_in,)
+        Input values.
+
+    Returns
+    -------
+    means : ndarray, shape (n, d_out)
+    covariance : ndarray, shape (d_out, d_out)
+    """
+    mean, cov = check_mean_covariance(mean, covariance)
+    d = mean.shape[0]
+    out_idx = check_indices(i_out, d, "i_out")
+    in_idx = check_indices(i_in, d, "i_in")
+    X_in = check_conditioning_values(X, in_idx.size, "X")
+    cond = _core.make_conditioner(mean[None], cov[None], in_idx, out_idx)
+    return _core.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0]
 
 
 def plot_error_ellipse(

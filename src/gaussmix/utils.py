@@ -39,6 +39,11 @@ def check_random_state(seed: Any) -> np.random.RandomState | np.random.Generator
     if seed is None or seed is np.random:
         return np.random.mtrand._rand
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if not 0 <= int(seed) < 2**32:
+            raise ValueError(
+                f"random_state={seed} is not a valid seed; use an integer in [0, 2**32 - 1], "
+                "None, a numpy.random.RandomState or a numpy.random.Generator"
+            )
         return np.random.RandomState(int(seed))
     if isinstance(seed, np.random.RandomState | np.random.Generator):
         return seed
