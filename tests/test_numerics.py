@@ -299,3 +299,16 @@ def test_predict_with_a_component_far_from_the_others_matches_gmr():
     mean, cov = gmm.predict([0], X, return_covariance=True)
     assert_allclose(mean, gmm.condition_batch([0], X).mean(), rtol=1e-12)
     assert_allclose(cov, gmm.condition_batch([0], X).covariance(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("far", [1e12, 1e150])
+def test_fit_without_reg_covar_and_a_far_outlier_does_not_crash(far):
+    """Regression: with reg_covar=0 the outlier's component collapses to a covariance
+    of denormal numbers, whose jitter underflowed to zero ('could not be regularized')."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(200, 3), rng.randn(200, 3) + 4, [[far, 0.0, 0.0]]])
+    gmm = GMM(2, random_state=0).from_samples(X, reg_covar=0, tol=1e-8, n_iter=300)
+    R = gmm.to_responsibilities(X)
+    assert np.isfinite(R).all()
+    assert_allclose(R.sum(axis=1), 1.0, rtol=1e-12)
+    assert np.all(np.linalg.eigvalsh(gmm.covariances) >= 0)

@@ -10,7 +10,7 @@ component, a constant feature, duplicated rows, a user-supplied singular
 matrix) cannot be factorized. Instead of failing, :func:`safe_cholesky`
 adds ``delta * I`` to each such matrix, with
 
-    delta = max(0, 1e-10 * scale - lambda_min),
+    delta = max(1e-290, 1e-10 * scale - lambda_min),
 
 where lambda are the eigenvalues of that matrix and ``scale`` is lambda_max
 (or 1 when lambda_max <= 0, e.g. an all-zero matrix), and multiplies
@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 _REL_JITTER = 1e-10
+_MIN_JITTER = 1e-290
 _MAX_JITTER_TRIES = 12
 
 
@@ -55,7 +56,9 @@ def safe_cholesky(covariances: np.ndarray) -> np.ndarray:
     d = stack.shape[-1]
     eigvals = np.linalg.eigvalsh(stack)
     scale = np.where(eigvals[:, -1] > 0, eigvals[:, -1], 1.0)
-    delta = np.maximum(_REL_JITTER * scale - eigvals[:, 0], 0.0)
+    # The absolute floor keeps the jitter from underflowing to zero for a
+    # matrix of denormal entries (a component collapsed onto one point).
+    delta = np.maximum(_REL_JITTER * scale - eigvals[:, 0], _MIN_JITTER)
     eye = np.eye(d)
     chol = np.empty_like(stack)
     todo = np.ones(stack.shape[0], dtype=bool)
