@@ -456,15 +456,68 @@ class GMM(Persistent):
         return np.exp(self._log_density_and_resp(X)[1])
 
     def to_probability_density(self, X: ArrayLike) -> np.ndarray:
-        """Mixture density at each sample; shape (n_samples,)."""
+        """Mixture density p(x) at each sample.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features) or (n_features,)
+            A single point is treated as one sample.
+
+        Returns
+        -------
+        p : ndarray, shape (n_samples,)
+            exp(:meth:`score_samples`); underflows to 0 far from every
+            component.
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized or X has the wrong number of
+            features or non-finite entries.
+        """
         return np.exp(self.score_samples(X))
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
-        """Log density log p(x) of each sample; shape (n_samples,)."""
+        """Log density log p(x) of each sample, computed in log space.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features) or (n_features,)
+            A single point is treated as one sample.
+
+        Returns
+        -------
+        log_p : ndarray, shape (n_samples,)
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized or X has the wrong number of
+            features or non-finite entries.
+        """
         return self._log_density_and_resp(X)[0]
 
     def score(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
-        """Mean (optionally weighted) log-likelihood of the samples."""
+        """Mean (optionally weighted) log-likelihood of the samples.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features) or (n_features,)
+        sample_weight : array-like, shape (n_samples,), optional
+            Non-negative weights with a positive sum; None weighs all
+            samples equally.
+
+        Returns
+        -------
+        score : float
+            The (weighted) average of :meth:`score_samples`.
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized, X is invalid, or the weights
+            have the wrong length, negative entries or a zero sum.
+        """
         log_p = self.score_samples(X)
         weights = check_sample_weight(sample_weight, log_p.shape[0])
         return float(np.average(log_p, weights=weights))
@@ -482,13 +535,45 @@ class GMM(Persistent):
     def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion, -2 log L + p log n (lower is better).
 
-        p counts the free parameters of ``covariance_type_``.
+        p counts the free parameters of ``covariance_type_``: the
+        covariance parameters, k * d means and k - 1 priors.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Data whose total log-likelihood L is used; n is its row count.
+
+        Returns
+        -------
+        bic : float
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized or X is invalid.
         """
         log_p = self.score_samples(X)
         return float(-2.0 * log_p.sum() + self._n_parameters() * np.log(log_p.shape[0]))
 
     def aic(self, X: ArrayLike) -> float:
-        """Akaike information criterion, -2 log L + 2 p (lower is better)."""
+        """Akaike information criterion, -2 log L + 2 p (lower is better).
+
+        p counts the free parameters of ``covariance_type_`` (see :meth:`bic`).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Data whose total log-likelihood L is used.
+
+        Returns
+        -------
+        aic : float
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized or X is invalid.
+        """
         log_p = self.score_samples(X)
         return float(-2.0 * log_p.sum() + 2.0 * self._n_parameters())
 
@@ -501,9 +586,24 @@ class GMM(Persistent):
     def sample(self, n_samples: int) -> np.ndarray:
         """Draw samples from the mixture.
 
+        Each sample picks a component with probability ``priors`` and is
+        drawn from that Gaussian, using ``random_state``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples (>= 0).
+
         Returns
         -------
         X : ndarray, shape (n_samples, n_features)
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized or n_samples is negative.
+        TypeError
+            If n_samples is not an integer.
         """
         priors, means, chol = self._params_chol()
         n = check_int(n_samples, "n_samples", minimum=0)
@@ -518,9 +618,22 @@ class GMM(Persistent):
         from that Gaussian restricted to its alpha region (see
         :meth:`MVN.sample_confidence_region`).
 
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples (>= 0).
+        alpha : float in (0, 1)
+            Probability mass of each component's region.
+
         Returns
         -------
         X : ndarray, shape (n_samples, n_features)
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized, n_samples is negative or alpha
+            is not strictly between 0 and 1.
         """
         priors, means, chol = self._params_chol()
         n = check_int(n_samples, "n_samples", minimum=0)
@@ -726,10 +839,23 @@ class GMM(Persistent):
     def to_ellipses(self, factor: float = 1.0) -> list:
         """Error ellipses of all components of a 2-D mixture.
 
+        Parameters
+        ----------
+        factor : float, default=1.0
+            Multiple of the standard deviations (>= 0).
+
         Returns
         -------
         ellipses : list of (mean, (angle, width, height))
-            One per component; width and height are semi-axes (largest first).
+            One per component: ``mean`` is an ndarray of shape (2,),
+            ``angle`` the rotation (radians) of the major axis from the first
+            axis, ``width`` and ``height`` the semi-axes (largest first).
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized, is not 2-D, or factor is
+            negative.
         """
         _priors, means, covs = self._params()
         if means.shape[1] != 2:
@@ -746,7 +872,20 @@ class GMM(Persistent):
         ]
 
     def to_mvn(self) -> MVN:
-        """Single Gaussian with the mixture's mean and covariance (moment matching)."""
+        """Single Gaussian with the mixture's mean and covariance (moment matching).
+
+        Returns
+        -------
+        mvn : MVN
+            Mean sum_j priors[j] means[j]; covariance the law of total
+            covariance (weighted component covariances plus the spread of the
+            means). It shares this model's ``verbose`` and ``random_state``.
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized.
+        """
         priors, means, covs = self._params()
         mean = priors @ means
         dev = means - mean
@@ -761,10 +900,24 @@ class GMM(Persistent):
     def extract_mvn(self, component_idx: int) -> MVN:
         """The ``component_idx``-th Gaussian of the mixture as an MVN.
 
+        Parameters
+        ----------
+        component_idx : int
+            Index of the component, in [0, n_components).
+
+        Returns
+        -------
+        mvn : MVN
+            With ``means[component_idx]`` and ``covariances[component_idx]``;
+            it shares this model's ``verbose`` and ``random_state``.
+
         Raises
         ------
         ValueError
-            If component_idx is not in [0, n_components).
+            If the model is not initialized or component_idx is not in
+            [0, n_components).
+        TypeError
+            If component_idx is not an integer.
         """
         _, means, covs = self._params()
         idx = check_int(component_idx, "component_idx")
@@ -822,7 +975,26 @@ class ConditionalGMM:
         return f"ConditionalGMM(n_queries={n}, n_components={k}, n_outputs={d})"
 
     def __getitem__(self, i: int) -> GMM:
-        """The conditional mixture of query ``i`` as a :class:`GMM`."""
+        """The conditional mixture of query ``i`` as a :class:`GMM`.
+
+        Parameters
+        ----------
+        i : int
+            Query index; negative values count from the end.
+
+        Returns
+        -------
+        gmm : GMM
+            p(y | x_i) with priors (k,), means (k, d_out) and covariances
+            (k, d_out, d_out); it shares this object's ``random_state``.
+
+        Raises
+        ------
+        IndexError
+            If i is not in [-n_queries, n_queries).
+        TypeError
+            If i is not an integer.
+        """
         idx = check_int(i, "i")
         n = len(self)
         if not -n <= idx < n:
@@ -836,11 +1008,24 @@ class ConditionalGMM:
         )
 
     def mean(self) -> np.ndarray:
-        """E[y | x_i] for every query; shape (n_queries, d_out)."""
+        """E[y | x_i] for every query.
+
+        Returns
+        -------
+        mean : ndarray, shape (n_queries, d_out)
+            The prior-weighted average of the component means.
+        """
         return np.einsum("nk,nkd->nd", self.priors, self.means)
 
     def covariance(self) -> np.ndarray:
-        """Cov[y | x_i] for every query (law of total covariance); (n_queries, d_out, d_out)."""
+        """Cov[y | x_i] for every query (law of total covariance).
+
+        Returns
+        -------
+        covariance : ndarray, shape (n_queries, d_out, d_out)
+            The weighted component covariances plus the spread of the
+            component means.
+        """
         mean = self.mean()
         dev = (self.means - mean[:, None, :]) * np.sqrt(self.priors)[:, :, None]
         k, d, _ = self.covariances.shape
@@ -850,9 +1035,21 @@ class ConditionalGMM:
     def sample(self, n_samples: int = 1) -> np.ndarray:
         """Draw ``n_samples`` from each conditional mixture.
 
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Samples per query (>= 0).
+
         Returns
         -------
         Y : ndarray, shape (n_queries, n_samples, d_out)
+
+        Raises
+        ------
+        ValueError
+            If n_samples is negative.
+        TypeError
+            If n_samples is not an integer.
         """
         s = check_int(n_samples, "n_samples", minimum=0)
         n, k, d = self.means.shape
@@ -866,7 +1063,23 @@ class ConditionalGMM:
         return comp_means + np.einsum("nsij,nsj->nsi", chol[labels], z)
 
     def score_samples(self, Y: ArrayLike) -> np.ndarray:
-        """log p(y_i | x_i) of one output row per query; shape (n_queries,)."""
+        """log p(y_i | x_i) of one output row per query.
+
+        Parameters
+        ----------
+        Y : array-like, shape (n_queries, d_out)
+            Row i is evaluated under the conditional mixture of query i.
+
+        Returns
+        -------
+        log_p : ndarray, shape (n_queries,)
+
+        Raises
+        ------
+        ValueError
+            If Y is not a finite 2-D array with d_out columns and one row per
+            query.
+        """
         n, _k, d = self.means.shape
         Y = check_samples(Y, "Y", n_features=d, dtype=np.float64)
         if Y.shape[0] != n:
@@ -878,7 +1091,24 @@ class ConditionalGMM:
         )
 
     def to_probability_density(self, Y: ArrayLike) -> np.ndarray:
-        """p(y_i | x_i) of one output row per query; shape (n_queries,)."""
+        """p(y_i | x_i) of one output row per query.
+
+        Parameters
+        ----------
+        Y : array-like, shape (n_queries, d_out)
+            Row i is evaluated under the conditional mixture of query i.
+
+        Returns
+        -------
+        p : ndarray, shape (n_queries,)
+            exp(:meth:`score_samples`).
+
+        Raises
+        ------
+        ValueError
+            If Y is not a finite 2-D array with d_out columns and one row per
+            query.
+        """
         return np.exp(self.score_samples(Y))
 
     def modes(
@@ -976,7 +1206,29 @@ def plot_error_ellipses(
     alpha: float = 0.25,
     factors: ArrayLike = np.linspace(0.25, 2.0, 8),  # noqa: B008 - gmr's default, never mutated
 ) -> list:
-    """Plot error ellipses of all components (see :func:`gaussmix.plot.plot_error_ellipses`)."""
+    """Plot error ellipses of all components of a 2-D GMM (gmr's function).
+
+    Same as :func:`gaussmix.plot.plot_error_ellipses`; needs matplotlib.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes to draw on.
+    gmm : GMM
+        A two-dimensional mixture.
+    colors : sequence of colors, optional
+        Cycled over the drawn ellipses (component by component, factor by
+        factor, as in gmr).
+    alpha : float, default=0.25
+        Opacity of each ellipse.
+    factors : array-like, default=np.linspace(0.25, 2.0, 8)
+        Multiples of the standard deviations to draw.
+
+    Returns
+    -------
+    ellipses : list of matplotlib.patches.Ellipse
+        The added patches, n_factors * n_components of them.
+    """
     from .plot import plot_error_ellipses as _plot
 
     return _plot(ax, gmm, colors=colors, alpha=alpha, factors=factors)

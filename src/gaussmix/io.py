@@ -62,7 +62,7 @@ import os
 import secrets
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -670,6 +670,9 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Any:
         raise ValueError(f"{source}: malformed gaussmix model file ({exc})") from exc
 
 
+_PersistentT = TypeVar("_PersistentT", bound="Persistent")
+
+
 class Persistent:
     """Save/load methods shared by :class:`gaussmix.GMM` and :class:`gaussmix.MVN`.
 
@@ -678,19 +681,85 @@ class Persistent:
     """
 
     def to_dict(self) -> dict:
-        """Parameters as a JSON-ready dict (see :mod:`gaussmix.io` for the schema)."""
+        """Parameters as a JSON-ready dict (see :mod:`gaussmix.io` for the schema).
+
+        Returns
+        -------
+        data : dict
+            Plain Python values (str, int, float, bool, nested lists of
+            floats), as :func:`model_to_dict` returns.
+
+        Raises
+        ------
+        ValueError
+            If the model is not initialized or its parameters are invalid.
+        """
         return model_to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Any:
-        """Rebuild a model of this class from :meth:`to_dict` output, validating every field."""
+    def from_dict(cls: type[_PersistentT], data: dict) -> _PersistentT:
+        """Rebuild a model of this class from :meth:`to_dict` output, validating every field.
+
+        Parameters
+        ----------
+        data : dict
+            As produced by :meth:`to_dict` or read from a ``.json`` file.
+
+        Returns
+        -------
+        model : instance of this class
+
+        Raises
+        ------
+        ValueError
+            If a field is missing, unknown, of the wrong type or shape, not
+            finite, or the parameters are not a valid model, or if ``data``
+            describes the other model type.
+        """
         return model_from_dict(data, expected=cls)
 
-    def save(self, path: Any) -> None:
-        """Save to ``path`` (.json or .npz, chosen by the extension); never pickles."""
+    def save(self, path: str | os.PathLike) -> None:
+        """Save to ``path`` (.json or .npz, chosen by the extension); never pickles.
+
+        The file is written to a temporary name and moved into place.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination ending in ``.json`` or ``.npz``.
+
+        Raises
+        ------
+        ValueError
+            If the extension is not .json/.npz or the model is not initialized.
+        TypeError
+            If ``path`` is not a str or os.PathLike.
+        OSError
+            If the file cannot be written.
+        """
         save_model(self, path)
 
     @classmethod
-    def load(cls, path: Any) -> Any:
-        """Load a model of this class saved by :meth:`save`; the file is validated."""
+    def load(cls: type[_PersistentT], path: str | os.PathLike) -> _PersistentT:
+        """Load a model of this class saved by :meth:`save`; the file is validated.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.json`` or ``.npz`` file.
+
+        Returns
+        -------
+        model : instance of this class
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        ValueError
+            If the extension is unsupported, the file is malformed, a field
+            breaks the schema, or the file holds the other model type.
+        TypeError
+            If ``path`` is not a str or os.PathLike.
+        """
         return load_model(path, expected=cls)

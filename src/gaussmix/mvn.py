@@ -225,7 +225,23 @@ class MVN(Persistent):
         return float(np.exp(_core.log_normalizers(chol)[0])), exponents
 
     def to_log_probability_density(self, X: ArrayLike) -> np.ndarray:
-        """Log density at each row of X; shape (n_samples,)."""
+        """Log density at each row of X.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features) or (n_features,)
+            A single point is treated as one sample.
+
+        Returns
+        -------
+        log_p : ndarray, shape (n_samples,)
+
+        Raises
+        ------
+        ValueError
+            If mean or covariance is not set, or X has the wrong number of
+            features or non-finite entries.
+        """
         mean, cov = self._params()
         X, _ = check_points(X, mean.shape[0], "X")
         return _core.component_log_densities(X, mean[None], self._chol(cov))[:, 0]
@@ -512,7 +528,28 @@ def plot_error_ellipse(
     alpha: float = 0.25,
     factors: ArrayLike = np.linspace(0.25, 2.0, 8),  # noqa: B008 - gmr's default, immutable use
 ) -> list:
-    """Plot error ellipses of a 2-D MVN (see :func:`gaussmix.plot.plot_error_ellipse`)."""
+    """Plot error ellipses of a 2-D MVN, one per factor (gmr's function).
+
+    Same as :func:`gaussmix.plot.plot_error_ellipse`; needs matplotlib.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes to draw on.
+    mvn : MVN
+        A two-dimensional Gaussian.
+    color : color, optional
+        Face and edge color of the ellipses.
+    alpha : float, default=0.25
+        Opacity of each ellipse.
+    factors : array-like, default=np.linspace(0.25, 2.0, 8)
+        Multiples of the standard deviations to draw.
+
+    Returns
+    -------
+    ellipses : list of matplotlib.patches.Ellipse
+        The added patches, one per factor.
+    """
     from .plot import plot_error_ellipse as _plot
 
     return _plot(ax, mvn, color=color, alpha=alpha, factors=factors)
