@@ -168,7 +168,16 @@ def _format_rows(array: np.ndarray) -> list[str]:
 
 
 def write_table(array: np.ndarray, path: str | None, columns: Sequence[str]) -> None:
-    """Write a 2-D array as CSV (with a header row) or .npy; CSV to stdout when path is None."""
+    """Write a 2-D array as CSV (with a header row) or .npy; CSV to stdout when path is None.
+
+    Parameters
+    ----------
+    array : ndarray, shape (n_rows, n_columns)
+    path : str or None
+        Output file; the extension (.csv or .npy) picks the format.
+    columns : sequence of str
+        Header of the CSV, one name per column.
+    """
     if path is not None and Path(path).suffix.lower() == ".npy":
         np.save(path, array)
         return
@@ -215,7 +224,17 @@ def _columns(indices: Sequence[int], prefix: str = "") -> list[str]:
 # Fitting with an optional progress bar
 # ----------------------------------------------------------------------
 class ProgressBar:
-    """A one-line progress bar redrawn in place on a terminal stream."""
+    """A one-line progress bar redrawn in place on a terminal stream.
+
+    Parameters
+    ----------
+    total : int
+        Number of steps of a full bar.
+    stream : text stream
+        Where to draw (standard error for the CLI).
+    width : int, default=30
+        Characters of the bar itself.
+    """
 
     def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
         self.total = total
@@ -224,6 +243,19 @@ class ProgressBar:
         self._last = 0.0
 
     def update(self, label: str, done: int, text: str, force: bool = False) -> None:
+        """Redraw the bar (at most every 0.1 s unless ``force`` or finished).
+
+        Parameters
+        ----------
+        label : str
+            Text before the bar.
+        done : int
+            Steps completed, out of ``total``.
+        text : str
+            Text after the bar.
+        force : bool, default=False
+            Redraw even if the last redraw was less than 0.1 s ago.
+        """
         now = time.monotonic()
         if not force and now - self._last < 0.1 and done < self.total:
             return
@@ -234,6 +266,7 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
+        """End the bar's line."""
         self.stream.write("\n")
         self.stream.flush()
 
@@ -652,7 +685,13 @@ _OUT_HELP = "output file, .csv or .npy by extension (default: CSV on standard ou
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``gaussmix`` command."""
+    """The argument parser of the ``gaussmix`` command.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        With one subparser per subcommand (demo, fit, predict, sample, score, plot).
+    """
     from . import __version__
 
     parser = _Parser(
