@@ -54,14 +54,14 @@ class ConvergenceWarning(UserWarning):
     """EM stopped at ``n_iter`` before its convergence criterion was met."""
 
 
-# Rows per chunk: the (features, rows) buffer then holds about 2^18 float64
-# numbers (2 MiB), which keeps both GEMMs and the softmax cache-friendly.
-_CHUNK_ELEMENTS = 1 << 18
+# Rows per chunk: the (features, rows) buffer then holds about 2^19 float64
+# numbers (4 MiB), which keeps both GEMMs efficient and the softmax in cache.
+_CHUNK_ELEMENTS = 1 << 19
 
 
 def default_chunk_rows(n_features_phi: int) -> int:
-    """Rows per chunk: ~2 MiB of features, at least 2048 rows (BLAS efficiency)."""
-    return int(max(2048, min(1 << 14, _CHUNK_ELEMENTS // n_features_phi)))
+    """Rows per chunk: ~4 MiB of features, between 4096 and 8192 rows (measured best)."""
+    return int(max(4096, min(8192, _CHUNK_ELEMENTS // n_features_phi)))
 
 
 @dataclass

@@ -252,7 +252,7 @@ class GMM(Persistent):
             about 1e-6 relative accuracy of the statistics (they are still
             accumulated in float64).
         chunk_size : int, optional
-            Rows per chunk (default: about 2 MiB of features, at least 2048 rows).
+            Rows per chunk (default: about 4 MiB of features, 4096 to 8192 rows).
         allow_missing : bool, default=False
             Accept NaN entries in X and fit with the EM for incomplete data
             of Ghahramani & Jordan (1994): each row contributes the
