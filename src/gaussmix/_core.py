@@ -23,6 +23,9 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 # this many float64 numbers (2 MiB): large enough for efficient BLAS calls,
 # small enough to stay in cache and keep memory flat in n.
 _CHUNK_ELEMENTS = 1 << 18
+# predict's per-chunk buffers (k * d_out values per row and more) are larger;
+# about 8 MiB per chunk measured fastest for 100k queries.
+_PREDICT_CHUNK_ELEMENTS = 1 << 20
 
 
 def row_chunks(n_rows: int, row_width: int, target: int = _CHUNK_ELEMENTS) -> Iterator[slice]:
@@ -447,7 +450,7 @@ def predict_conditional(
     offsets = offsets.reshape(k * d_out, 1)
     flat_cond_cov_t = cond.cond_cov.reshape(k, d_out * d_out).T
     width = k * max(d_out, d_in) * (3 if return_covariance else 1) + theta.shape[1]
-    rows_per_chunk = max(256, _CHUNK_ELEMENTS // width)
+    rows_per_chunk = max(256, _PREDICT_CHUNK_ELEMENTS // width)
     rows = max(1, min(rows_per_chunk, n))
     mean = np.empty((n, d_out))
     cov = np.empty((n, d_out, d_out)) if return_covariance else None
