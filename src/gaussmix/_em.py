@@ -487,7 +487,8 @@ def run_em(
         history.append(lower_bound)
         change = lower_bound - previous
         if verbose:
-            _report(iteration, lower_bound, change, time.perf_counter() - start_time)
+            r_change = np.sqrt(stats.resp_change_sq) if use_rdiff and prev_params else None
+            _report(iteration, lower_bound, change, time.perf_counter() - start_time, r_change)
         if use_rdiff and prev_params is not None and np.sqrt(stats.resp_change_sq) < r_diff:
             converged = True
             break
@@ -507,10 +508,15 @@ def run_em(
     return EMResult(*params, converged, iteration, lower_bound, history)
 
 
-def _report(iteration: int, lower_bound: float, change: float, elapsed: float) -> None:
+def _report(
+    iteration: int, lower_bound: float, change: float, elapsed: float, r_change=None
+) -> None:
+    # Under gmr's rule the change of the responsibilities decides convergence:
+    # show it too.
+    r_text = "" if r_change is None else f"  R change {r_change:.3e}"
     print(
         f"EM iteration {iteration:4d}  mean log-likelihood {lower_bound: .8g}  "
-        f"change {change: .3e}  time {elapsed:.3f}s",
+        f"change {change: .3e}{r_text}  time {elapsed:.3f}s",
         file=sys.stdout,
         flush=True,
     )
