@@ -62,6 +62,112 @@ def _group_posterior(X_obs, priors, means, covs, obs, mis):
     return log_norm, log_resp, x_hat, cond.cond_cov
 
 
+# Patterns shared by fewer rows than this are not worth a conditioner of
+# their own: their rows are handled together, each with its own masked
+# covariance (:func:`_masked_posterior`), so the cost stays vectorized even
+# when almost every row has a different missing pattern.
+_MIN_GROUP_ROWS = 32
+
+
+def _masked_posterior(X_rows, priors, means, covs):
+    """Posterior quantities of rows with arbitrary missing patterns, all at once.
+
+    For row r with observed mask o, the masked covariance
+    S = Sigma * (o o^T) + diag(1 - o) is Sigma_oo on the observed block and
+    the identity elsewhere, so that S^-1 restricted to o is Sigma_oo^-1 and
+    log|S| = log|Sigma_oo|. Batched over (rows, components).
+
+    Returns
+    -------
+    log_norm : (m,), log_resp : (m, k), x_hat : (m, k, d)
+        Log-likelihood of the observed entries, responsibilities and the
+        completed rows E[x | x_o, j].
+    cond_cov : (m, k, d, d)
+        Cov[x | x_o, j], nonzero on the missing block only.
+    """
+    d = X_rows.shape[1]
+    observed = ~np.isnan(X_rows)
+    o = observed.astype(np.float64)
+    missing = 1.0 - o
+    filled = np.where(observed, X_rows, 0.0)
+    eye = np.eye(d)
+    masked = covs[None] * (o[:, None, :, None] * o[:, None, None, :])
+    masked += eye * missing[:, None, None, :]  # (m, k, d, d)
+    chol = safe_cholesky(masked)
+    dev = (filled[:, None, :] - means[None]) * o[:, None, :]  # (m, k, d)
+    solved = np.linalg.solve(masked, dev[..., None])[..., 0]  # S^-1 dev, zero where missing
+    quad = np.einsum("mkd,mkd->mk", dev, solved)
+    log_det = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+    n_obs = o.sum(axis=1)[:, None]
+    with np.errstate(divide="ignore"):
+        log_priors = np.log(priors)
+    log_comp = log_priors - 0.5 * (n_obs * _core.LOG_2PI + log_det + quad)
+    log_norm, log_resp = _core.normalize_log_weights(log_comp)
+    # E[x_m | x_o] = mu_m + Sigma_mo Sigma_oo^-1 (x_o - mu_o)
+    regressed = means[None] + np.einsum("kij,mkj->mki", covs, solved)
+    x_hat = np.where(observed[:, None, :], filled[:, None, :], regressed)
+    # Cov[x_m | x_o] = Sigma_mm - Sigma_mo Sigma_oo^-1 Sigma_om
+    obs_to_mis = covs[None] * (o[:, None, :, None] * missing[:, None, None, :])
+    gain = np.linalg.solve(masked, obs_to_mis)
+    cond_cov = covs[None] - np.swapaxes(obs_to_mis, -1, -2) @ gain
+    cond_cov *= missing[:, None, :, None] * missing[:, None, None, :]
+    return log_norm, log_resp, x_hat, cond_cov
+
+
+def _posteriors(X, params, groups, scattered):
+    """Yield (rows, log_norm, log_resp, x_hat, cov_sum) for every group of rows.
+
+    ``cov_sum(wresp)`` returns sum_r wresp[r, j] Cov[x | x_o, j] as (k, d, d).
+    """
+    priors, means, covs = params
+    k, d = means.shape
+    for pattern, rows_all in groups:
+        obs = np.flatnonzero(~pattern)
+        mis = np.flatnonzero(pattern)
+        for rows in _core.row_chunks(rows_all.size, k * d * d):
+            idx = rows_all[rows]
+            X_obs = X[np.ix_(idx, obs)].astype(np.float64)
+            log_norm, log_resp, x_hat, cond_cov = _group_posterior(
+                X_obs, priors, means, covs, obs, mis
+            )
+
+            def cov_sum(wresp, cond_cov=cond_cov, mis=mis):
+                out = np.zeros((k, d, d))
+                if cond_cov is not None:
+                    weight = wresp.sum(axis=0)[:, None, None]
+                    out[:, mis[:, None], mis[None, :]] = weight * cond_cov
+                return out
+
+            yield idx, log_norm, log_resp, x_hat, cov_sum
+    for rows in _core.row_chunks(scattered.size, 4 * k * d * d):
+        idx = scattered[rows]
+        log_norm, log_resp, x_hat, cond_cov = _masked_posterior(
+            X[idx].astype(np.float64), priors, means, covs
+        )
+
+        def cov_sum(wresp, cond_cov=cond_cov):
+            return np.einsum("mk,mkij->kij", wresp, cond_cov)
+
+        yield idx, log_norm, log_resp, x_hat, cov_sum
+
+
+def split_patterns(X: np.ndarray) -> tuple[list, np.ndarray]:
+    """Pattern groups with enough rows, and the rows of rare patterns.
+
+    Rows with nothing observed carry no information and are dropped.
+    """
+    groups, scattered = [], []
+    for pattern, rows in _pattern_groups(np.isnan(X)):
+        if pattern.all():
+            continue
+        if rows.size >= _MIN_GROUP_ROWS or not pattern.any():
+            groups.append((pattern, rows))
+        else:
+            scattered.append(rows)
+    rare = np.sort(np.concatenate(scattered)) if scattered else np.zeros(0, dtype=np.intp)
+    return groups, rare
+
+
 def incomplete_statistics(
     X: np.ndarray,
     weights: np.ndarray | None,
@@ -71,52 +177,48 @@ def incomplete_statistics(
     shift: np.ndarray,
     covariance_type: str,
     groups: list,
+    scattered: np.ndarray,
     prev_params: tuple | None = None,
 ) -> _em.SufficientStats:
-    """Expected sufficient statistics of incomplete data, grouped by pattern."""
+    """Expected sufficient statistics of incomplete data.
+
+    Rows of frequent missing patterns are handled pattern by pattern (one
+    conditioner per pattern); rows of rare patterns all together with masked
+    covariances.
+    """
     k, d = means.shape
     full = covariance_type in ("full", "tied")
     iu, ju = np.triu_indices(d)
     total = _em.SufficientStats.zeros(k, _em.n_phi_features(d, covariance_type))
-    for pattern, rows_all in groups:
-        obs = np.flatnonzero(~pattern)
-        mis = np.flatnonzero(pattern)
-        if obs.size == 0:
-            continue  # a row with nothing observed carries no information
-        for rows in _core.row_chunks(rows_all.size, k * d * d):
-            idx = rows_all[rows]
-            X_obs = X[np.ix_(idx, obs)].astype(np.float64)
-            log_norm, log_resp, x_hat, cond_cov = _group_posterior(
-                X_obs, priors, means, covs, obs, mis
-            )
-            resp = np.exp(log_resp)
-            change = 0.0
-            if prev_params is not None:
-                _, prev_log_resp, _, _ = _group_posterior(X_obs, *prev_params, obs, mis)
-                change = float(np.square(resp - np.exp(prev_log_resp)).sum())
-            w = np.ones(idx.size) if weights is None else weights[idx]
-            wresp = resp * w[:, None]
-            y = x_hat - shift  # (n, k, d)
-            resp_sum = wresp.sum(axis=0)
-            first = np.einsum("nk,nkd->kd", wresp, y)
-            if full:
-                second = np.einsum("nk,nki,nkj->kij", wresp, y, y)
-                if cond_cov is not None:
-                    second[:, mis[:, None], mis[None, :]] += resp_sum[:, None, None] * cond_cov
-                quad = second[:, iu, ju]
-            else:
-                quad = np.einsum("nk,nkd->kd", wresp, y * y)
-                if cond_cov is not None:
-                    quad[:, mis] += resp_sum[:, None] * np.diagonal(cond_cov, axis1=1, axis2=2)
-            moments = np.concatenate([quad, first, resp_sum[:, None]], axis=1)
-            total += _em.SufficientStats(
-                resp_sum,
-                np.einsum("n,nk->k", w, resp * resp),
-                moments,
-                float(w @ log_norm),
-                float(w.sum()),
-                change,
-            )
+    params = (priors, means, covs)
+    prev_units = None if prev_params is None else _posteriors(X, prev_params, groups, scattered)
+    for idx, log_norm, log_resp, x_hat, cov_sum in _posteriors(X, params, groups, scattered):
+        resp = np.exp(log_resp)
+        change = 0.0
+        if prev_units is not None:
+            prev_log_resp = next(prev_units)[2]
+            change = float(np.square(resp - np.exp(prev_log_resp)).sum())
+        w = np.ones(idx.size) if weights is None else weights[idx]
+        wresp = resp * w[:, None]
+        y = x_hat - shift  # (n, k, d)
+        resp_sum = wresp.sum(axis=0)
+        first = np.einsum("nk,nkd->kd", wresp, y)
+        conditional = cov_sum(wresp)
+        if full:
+            second = np.einsum("nk,nki,nkj->kij", wresp, y, y) + conditional
+            quad = second[:, iu, ju]
+        else:
+            quad = np.einsum("nk,nkd->kd", wresp, y * y)
+            quad += np.diagonal(conditional, axis1=1, axis2=2)
+        moments = np.concatenate([quad, first, resp_sum[:, None]], axis=1)
+        total += _em.SufficientStats(
+            resp_sum,
+            np.einsum("n,nk->k", w, resp * resp),
+            moments,
+            float(w @ log_norm),
+            float(w.sum()),
+            change,
+        )
     return total
 
 
@@ -135,7 +237,7 @@ class IncompleteData:
 
     def __init__(self, X, weights, covariance_type, shift):
         self.X, self.weights, self.covariance_type, self.shift = X, weights, covariance_type, shift
-        self.groups = list(_pattern_groups(np.isnan(X)))
+        self.groups, self.scattered = split_patterns(X)
 
     def statistics(
         self, params: tuple, prev_params: tuple | None, need_resp_sq: bool
@@ -148,6 +250,7 @@ class IncompleteData:
             self.shift,
             self.covariance_type,
             self.groups,
+            self.scattered,
             prev_params,
         )
         return stats, self.shift
@@ -156,23 +259,31 @@ class IncompleteData:
 def impute(X: np.ndarray, priors: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
     """Replace NaN entries by E[x_m | x_o] under the mixture; observed entries untouched.
 
-    Rows with nothing observed get the mixture's mean.
+    Frequent missing patterns are handled pattern by pattern, rare ones all
+    together with masked covariances. Rows with nothing observed get the
+    mixture's mean.
     """
     out = np.array(X, dtype=np.float64, copy=True)
     mask = np.isnan(out)
     incomplete = np.flatnonzero(mask.any(axis=1))
     if incomplete.size == 0:
         return out
-    mixture_mean = priors @ means
-    for pattern, rows_local in _pattern_groups(mask[incomplete]):
+    nothing = mask[incomplete].all(axis=1)
+    out[incomplete[nothing]] = priors @ means
+    incomplete = incomplete[~nothing]
+    groups, scattered = split_patterns(X[incomplete])
+    for pattern, rows_local in groups:
         rows_all = incomplete[rows_local]
         obs = np.flatnonzero(~pattern)
         mis = np.flatnonzero(pattern)
-        if obs.size == 0:
-            out[rows_all] = mixture_mean
-            continue
         cond = _core.make_conditioner(means, covs, obs, mis)
-        X_obs = out[np.ix_(rows_all, obs)]
-        mean, _ = _core.predict_conditional(X_obs, priors, cond)
+        mean, _ = _core.predict_conditional(out[np.ix_(rows_all, obs)], priors, cond)
         out[np.ix_(rows_all, mis)] = mean
+    k, d = means.shape
+    rare = incomplete[scattered]
+    for rows in _core.row_chunks(rare.size, 4 * k * d * d):
+        idx = rare[rows]
+        _, log_resp, x_hat, _ = _masked_posterior(out[idx], priors, means, covs)
+        completed = np.einsum("mk,mkd->md", np.exp(log_resp), x_hat)
+        out[idx] = np.where(mask[idx], completed, out[idx])
     return out
