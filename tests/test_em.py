@@ -770,3 +770,70 @@ def test_n_jobs_must_be_a_nonzero_integer(bad):
     X = blobs(n_per=20, d=2, k=2, seed=1)
     with pytest.raises((ValueError, TypeError), match="n_jobs"):
         GMM(2).from_samples(X, n_jobs=bad)
+
+
+def test_parallel_sections_from_several_user_threads_are_safe():
+    """Regression: concurrent fits with different n_jobs shut down the shared pool
+    ('cannot schedule new futures after shutdown') and left BLAS single-threaded."""
+    import threading
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [info["num_threads"] for info in threadpoolctl.threadpool_info()]
+    X = blobs(n_per=4000, d=3, k=3, seed=9)
+    errors = []
+
+    def fit(n_jobs):
+        try:
+            for _ in range(3):
+                GMM(3, random_state=0).from_samples(
+                    X, n_iter=2, tol=None, n_jobs=n_jobs, chunk_size=500
+                )
+        except Exception as exc:  # pragma: no cover - the failure being tested
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fit, args=(n,)) for n in (2, 3, 4, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [info["num_threads"] for info in threadpoolctl.threadpool_info()] == before
+
+
+def test_fit_after_fork_does_not_hang():
+    """Regression: a forked child inherited the thread pool object without its threads."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    X = blobs(n_per=4000, d=3, k=3, seed=9)
+    GMM(3, random_state=0).from_samples(X, n_iter=2, tol=None, n_jobs=2, chunk_size=500)
+    with mp.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(_fit_lower_bound, (X,)).get(timeout=60)
+    assert np.isfinite(result)
+
+
+def _fit_lower_bound(X):
+    return (
+        GMM(3, random_state=0)
+        .from_samples(X, n_iter=2, tol=None, n_jobs=2, chunk_size=500)
+        .lower_bound_
+    )
+
+
+@pytest.mark.parametrize("allow_missing", [False, True])
+def test_collapsed_component_without_reg_covar_gives_a_usable_model(allow_missing):
+    """Regression: with reg_covar=0 a component on duplicated rows had variances of
+    -1e-21, and every later call refused the model."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([np.repeat(rng.normal(size=(1, 3)) * 3, 50, axis=0), rng.normal(size=(50, 3))])
+    if allow_missing:
+        X[::5, 0] = np.nan
+    for covariance_type in ("full", "diag", "tied"):
+        gmm = GMM(2, random_state=0).from_samples(
+            X, reg_covar=0, n_iter=50, covariance_type=covariance_type, allow_missing=allow_missing
+        )
+        assert np.linalg.eigvalsh(gmm.covariances).min() >= -1e-12
+        filled = gmm.impute(X)
+        assert np.isfinite(filled).all()
+        assert np.isfinite(gmm.predict([0], filled[:5, :1])).all()

@@ -542,3 +542,19 @@ def test_rare_patterns_batched_with_masked_covariances_equal_per_pattern(
     assert_allclose(fits[0].means, fits[1].means, rtol=1e-9)
     assert_allclose(fits[0].covariances, fits[1].covariances, rtol=1e-9, atol=1e-12)
     assert_allclose(fits[0].lower_bound_, fits[1].lower_bound_, rtol=1e-12)
+
+
+def test_impute_of_rare_patterns_handles_singular_and_far_rows():
+    """Regression: the masked path solved unregularized covariances (LinAlgError) and
+    gave 50/50 weights when every squared distance overflowed."""
+    singular = GMM(
+        2, priors=[0.5, 0.5], means=[[0, 0], [5, 5]], covariances=[np.zeros((2, 2)), np.eye(2)]
+    )
+    filled = singular.impute([[0.0, np.nan], [5.0, np.nan]])
+    assert np.isfinite(filled).all()
+    assert_allclose(filled[1, 1], 5.0, rtol=1e-9)
+    model = GMM(
+        2, priors=[0.5, 0.5], means=[[0, 0], [5, 5]], covariances=[[[2, 1], [1, 2]], np.eye(2)]
+    )
+    far = model.impute([[1e160, np.nan]])
+    assert_allclose(far[0, 1], model.predict([0], [[1e160]])[0, 0], rtol=1e-9)

@@ -284,10 +284,20 @@ def m_step(
             + resp_sum[:, None, None] * centred_means[:, :, None] * centred_means[:, None, :]
         )
         if covariance_type == "full":
-            covariances = symmetrize(scatter / nk[:, None, None]) + reg_covar * eye
+            covariances = symmetrize(scatter / nk[:, None, None])
         else:
-            tied = symmetrize(scatter.sum(axis=0) / nk.sum()) + reg_covar * eye
+            tied = symmetrize(scatter.sum(axis=0) / nk.sum())
             covariances = np.broadcast_to(tied, (k, d, d)).copy()
+        # A collapsed component's scatter can round to a matrix with tiny
+        # negative eigenvalues (-1e-21): project those onto zero, since a
+        # covariance is positive semi-definite.
+        eigvals, eigvecs = np.linalg.eigh(covariances)
+        if (eigvals[:, 0] < 0).any():
+            covariances = symmetrize(
+                (eigvecs * np.maximum(eigvals, 0.0)[:, None, :]) @ np.swapaxes(eigvecs, 1, 2)
+            )
+        diagonal = np.einsum("kii->ki", covariances)
+        diagonal += reg_covar
     else:
         var = (second - 2.0 * centred_means * first + resp_sum[:, None] * centred_means**2) / nk[
             :, None

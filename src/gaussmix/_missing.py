@@ -93,9 +93,9 @@ def _masked_posterior(X_rows, priors, means, covs):
     eye = np.eye(d)
     masked = covs[None] * (o[:, None, :, None] * o[:, None, None, :])
     masked += eye * missing[:, None, None, :]  # (m, k, d, d)
-    chol = safe_cholesky(masked)
+    chol = safe_cholesky(masked)  # regularized like every other covariance
     dev = (filled[:, None, :] - means[None]) * o[:, None, :]  # (m, k, d)
-    solved = np.linalg.solve(masked, dev[..., None])[..., 0]  # S^-1 dev, zero where missing
+    solved = _chol_solve(chol, dev[..., None])[..., 0]  # S^-1 dev, zero where missing
     quad = np.einsum("mkd,mkd->mk", dev, solved)
     log_det = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
     n_obs = o.sum(axis=1)[:, None]
@@ -108,10 +108,36 @@ def _masked_posterior(X_rows, priors, means, covs):
     x_hat = np.where(observed[:, None, :], filled[:, None, :], regressed)
     # Cov[x_m | x_o] = Sigma_mm - Sigma_mo Sigma_oo^-1 Sigma_om
     obs_to_mis = covs[None] * (o[:, None, :, None] * missing[:, None, None, :])
-    gain = np.linalg.solve(masked, obs_to_mis)
+    gain = _chol_solve(chol, obs_to_mis)
     cond_cov = covs[None] - np.swapaxes(obs_to_mis, -1, -2) @ gain
     cond_cov *= missing[:, None, :, None] * missing[:, None, None, :]
     return log_norm, log_resp, x_hat, cond_cov
+
+
+def _scattered_posterior(X_rows, priors, means, covs):
+    """:func:`_masked_posterior`, with rows too far out for it redone exactly.
+
+    A row whose squared distances overflow float64 (|x| ~ 1e155) gets -inf
+    log-likelihoods from the masked formula; such rows (an exceptional case)
+    go one by one through the per-pattern path, which handles the limit.
+    """
+    log_norm, log_resp, x_hat, cond_cov = _masked_posterior(X_rows, priors, means, covs)
+    for r in np.flatnonzero(~np.isfinite(log_norm)):
+        pattern = np.isnan(X_rows[r])
+        obs, mis = np.flatnonzero(~pattern), np.flatnonzero(pattern)
+        row_norm, row_resp, row_hat, row_cov = _group_posterior(
+            X_rows[r : r + 1, obs], priors, means, covs, obs, mis
+        )
+        log_norm[r], log_resp[r], x_hat[r] = row_norm[0], row_resp[0], row_hat[0]
+        cond_cov[r] = 0.0
+        if row_cov is not None:
+            cond_cov[r][:, mis[:, None], mis[None, :]] = row_cov
+    return log_norm, log_resp, x_hat, cond_cov
+
+
+def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve (L L^T) x = rhs for stacks of lower-triangular L; rhs (..., d, r)."""
+    return np.linalg.solve(np.swapaxes(chol, -1, -2), np.linalg.solve(chol, rhs))
 
 
 def _posteriors(X, params, groups, scattered):
@@ -141,7 +167,7 @@ def _posteriors(X, params, groups, scattered):
             yield idx, log_norm, log_resp, x_hat, cov_sum
     for rows in _core.row_chunks(scattered.size, 4 * k * d * d):
         idx = scattered[rows]
-        log_norm, log_resp, x_hat, cond_cov = _masked_posterior(
+        log_norm, log_resp, x_hat, cond_cov = _scattered_posterior(
             X[idx].astype(np.float64), priors, means, covs
         )
 
@@ -283,7 +309,7 @@ def impute(X: np.ndarray, priors: np.ndarray, means: np.ndarray, covs: np.ndarra
     rare = incomplete[scattered]
     for rows in _core.row_chunks(rare.size, 4 * k * d * d):
         idx = rare[rows]
-        _, log_resp, x_hat, _ = _masked_posterior(out[idx], priors, means, covs)
+        _, log_resp, x_hat, _ = _scattered_posterior(out[idx], priors, means, covs)
         completed = np.einsum("mk,mkd->md", np.exp(log_resp), x_hat)
         out[idx] = np.where(mask[idx], completed, out[idx])
     return out

@@ -14,6 +14,7 @@ gives the same bits.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -21,7 +22,22 @@ from typing import Any
 
 _controller: Any = None
 _executor: ThreadPoolExecutor | None = None
-_executor_workers = 0
+# One parallel section at a time: BLAS limits set by threadpoolctl are
+# process-wide, so overlapping sections from different user threads would
+# restore them in the wrong order. A caller that finds the lock taken runs
+# its blocks in its own thread instead of waiting.
+_section = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    # A forked child inherits the executor object but not its threads.
+    global _executor, _section
+    _executor = None
+    _section = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _blas_controller() -> Any:
@@ -55,13 +71,13 @@ def _single_threaded_blas() -> Iterator[None]:
         yield
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    global _executor, _executor_workers
-    if _executor is None or _executor_workers < workers:
-        if _executor is not None:
-            _executor.shutdown(wait=True)
+def _pool() -> ThreadPoolExecutor:
+    # Created once with one worker per core and never shut down while in use;
+    # more blocks than workers simply queue.
+    global _executor
+    if _executor is None:
+        workers = max(2, os.cpu_count() or 1)
         _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gaussmix")
-        _executor_workers = workers
     return _executor
 
 
@@ -82,10 +98,11 @@ def map_blocks(
 ) -> list:
     """Apply ``work(rows, block_index)`` to each row block; results in block order."""
     blocks = row_blocks(n_rows, chunk_rows, n_jobs)
-    if len(blocks) == 1:
-        return [work(blocks[0], 0)]
-    with _single_threaded_blas():
-        futures = [
-            _pool(len(blocks)).submit(work, rows, index) for index, rows in enumerate(blocks)
-        ]
-        return [future.result() for future in futures]
+    if len(blocks) == 1 or not _section.acquire(blocking=False):
+        return [work(rows, index) for index, rows in enumerate(blocks)]
+    try:
+        with _single_threaded_blas():
+            futures = [_pool().submit(work, rows, index) for index, rows in enumerate(blocks)]
+            return [future.result() for future in futures]
+    finally:
+        _section.release()

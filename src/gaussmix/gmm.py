@@ -830,7 +830,9 @@ class GMM(Persistent):
             A new array; X is not modified.
         """
         priors, means, covs = self._params()
-        X = check_samples(X, n_features=means.shape[1], allow_nan=True, dtype=np.float64)
+        X = check_samples(
+            X, n_features=means.shape[1], allow_nan=True, dtype=np.float64, min_samples=0
+        )
         return _missing.impute(X, priors, means, covs)
 
     # ------------------------------------------------------------------
@@ -1060,9 +1062,11 @@ class ConditionalGMM:
         chol = safe_cholesky(self.covariances)
         z = self.random_state.standard_normal((n, s, d))
         out = np.take_along_axis(self.means, labels[:, :, None], axis=1)
-        # Gathering one Cholesky factor per draw costs d^2 per draw: chunk it.
-        for rows in _core.row_chunks(n, max(1, s) * d * d):
-            out[rows] += np.einsum("nsij,nsj->nsi", chol[labels[rows]], z[rows])
+        # Gathering one Cholesky factor per draw costs d^2 per draw: go through
+        # the draws in chunks so that the gather stays small.
+        flat_out, flat_labels, flat_z = out.reshape(-1, d), labels.reshape(-1), z.reshape(-1, d)
+        for draws in _core.row_chunks(flat_labels.size, d * d):
+            flat_out[draws] += np.einsum("nij,nj->ni", chol[flat_labels[draws]], flat_z[draws])
         return out
 
     def score_samples(self, Y: ArrayLike) -> np.ndarray:
@@ -1084,7 +1088,7 @@ class ConditionalGMM:
             query.
         """
         n, _k, d = self.means.shape
-        Y = check_samples(Y, "Y", n_features=d, dtype=np.float64)
+        Y = check_samples(Y, "Y", n_features=d, dtype=np.float64, min_samples=0)
         if Y.shape[0] != n:
             raise ValueError(f"Y must have one row per query ({n}); got {Y.shape[0]}")
         with np.errstate(divide="ignore"):
