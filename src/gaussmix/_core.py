@@ -380,7 +380,8 @@ def shared_shift_error(means: np.ndarray, covariances: np.ndarray, shift: np.nda
     smallest = np.linalg.eigvalsh(covariances)[:, 0]
     if not (smallest > 0).all():
         return np.inf
-    return float((np.finfo(np.float64).eps * dist2 / smallest).max())
+    with np.errstate(over="ignore"):
+        return float((np.finfo(np.float64).eps * dist2 / smallest).max())
 
 
 def _predict_conditional_centred(
