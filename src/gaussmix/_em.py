@@ -351,7 +351,6 @@ class EMResult(NamedTuple):
     converged: bool
     n_iter: int
     lower_bound: float
-    history: list
 
 
 def weighted_mean(X: np.ndarray, weights: np.ndarray | None, chunk: int = 1 << 16) -> np.ndarray:
@@ -485,7 +484,6 @@ def run_em(
     prev_params = None
     lower_bound = -np.inf
     converged = False
-    history: list[float] = []
     iteration = 0
     start_time = time.perf_counter()
     for iteration in range(1, n_iter + 1):
@@ -494,7 +492,6 @@ def run_em(
         )
         previous = lower_bound
         lower_bound = stats.log_lik_sum / stats.weight_sum
-        history.append(lower_bound)
         change = lower_bound - previous
         if verbose:
             r_change = np.sqrt(stats.resp_change_sq) if use_rdiff and prev_params else None
@@ -515,7 +512,7 @@ def run_em(
             break
     if converged and verbose:
         print("EM converged.", file=sys.stdout)
-    return EMResult(*params, converged, iteration, lower_bound, history)
+    return EMResult(*params, converged, iteration, lower_bound)
 
 
 def _report(
