@@ -358,3 +358,14 @@ def test_imputer_then_gaussian_mixture_regressor_pipeline():
     assert mean.shape == std.shape == (10,)
     assert np.all(np.isfinite(mean)) and np.all(std > 0)
     assert pipe.score(X, y) > 0.5
+
+
+def test_imputer_keeps_float32():
+    from gaussmix.sklearn import GaussianMixtureImputer
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    filled = GaussianMixtureImputer(random_state=0).fit(X).transform(X)
+    assert filled.dtype == np.float32
+    assert not np.isnan(filled).any()

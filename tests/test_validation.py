@@ -394,3 +394,10 @@ def test_non_numeric_parameters_name_the_argument():
         GMM(1, priors=["a"])
     with pytest.raises(TypeError, match="mean"):
         MVN(mean=["x", "y"])
+
+
+def test_warm_start_from_an_indefinite_covariance_is_refused():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    gmm = GMM(1, priors=[1.0], means=[[0.0, 0.0]], covariances=[[[1.0, 2.0], [2.0, 1.0]]])
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        gmm.from_samples(X)

@@ -384,6 +384,7 @@ class GMM(Persistent):
                     f"and X; got {covs.shape}"
                 )
             covs = symmetrize(covs)
+            check_mixture(np.full(k, 1.0 / k), np.zeros((k, d)), covs, k)
         return priors, means, covs
 
     def _initial_parameters(self, X, weights, init_params, start) -> tuple:

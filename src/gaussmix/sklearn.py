@@ -271,6 +271,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     def fit(self, X: ArrayLike, y: Any = None) -> GaussianMixtureImputer:
@@ -312,4 +313,6 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         """
         check_is_fitted(self, "gmm_")
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES, ensure_all_finite="allow-nan")
-        return self.gmm_.impute(X)
+        # Computed in float64; returned in the input's precision, as
+        # scikit-learn's imputers do.
+        return self.gmm_.impute(X).astype(X.dtype, copy=False)
