@@ -460,8 +460,9 @@ def predict_conditional(
     # multiply-adds along contiguous rows.
     coef_by_input = cond.coef.transpose(2, 1, 0).reshape(d_in * d_out, k)
     offsets_t = offsets.reshape(k, d_out).T.copy()
-    coef_rows = coef.T.copy()  # (d_in, k * d_out): inputs against all conditional means
-    offsets_row = offsets.reshape(1, k * d_out)
+    # [y; 1] (the last d_in + 1 feature rows) against all conditional means and
+    # their offsets: one GEMM gives every component's conditional mean.
+    coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])
 
     def work(block: slice, _index: int) -> None:
         features = Features(d_in, "full", rows)
@@ -510,8 +511,7 @@ def predict_conditional(
             # product.
             weights_rows = weights.T  # (m, k)
             dev_flat = dev_buf[:m]
-            np.matmul(y.T, coef_rows, out=dev_flat)
-            dev_flat += offsets_row
+            np.matmul(phi[q:].T, coef_rows, out=dev_flat)
             dev = dev_flat.reshape(m, k, d_out)
             dev -= mean[start:stop, None, :]
             weighted_dev = weighted_buf[:m]
