@@ -384,6 +384,34 @@ def shared_shift_error(means: np.ndarray, covariances: np.ndarray, shift: np.nda
         return float((np.finfo(np.float64).eps * dist2 / smallest).max())
 
 
+def mixture_moments(
+    weights: np.ndarray, comp_means: np.ndarray, covariances: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean and covariance of row-specific mixtures sharing component covariances.
+
+    Law of total covariance, computed around the mixture mean:
+    Cov = sum_j w_j C_j + sum_j w_j (m_j - m)(m_j - m)^T.
+
+    Parameters
+    ----------
+    weights : ndarray, shape (n, k)
+    comp_means : ndarray, shape (n, k, d)
+    covariances : ndarray, shape (k, d, d), or None for the mean only
+
+    Returns
+    -------
+    mean : ndarray, shape (n, d)
+    covariance : ndarray, shape (n, d, d) or None
+    """
+    mean = np.einsum("nk,nkd->nd", weights, comp_means)
+    if covariances is None:
+        return mean, None
+    k, d, _ = covariances.shape
+    dev = (comp_means - mean[:, None, :]) * np.sqrt(weights)[:, :, None]
+    within = (weights @ covariances.reshape(k, d * d)).reshape(-1, d, d)
+    return mean, within + np.swapaxes(dev, 1, 2) @ dev
+
+
 def _predict_conditional_centred(
     X_in: np.ndarray, priors: np.ndarray, cond: Conditioner, return_covariance: bool
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -392,16 +420,13 @@ def _predict_conditional_centred(
     k, d_out, _ = cond.coef.shape
     mean = np.empty((n, d_out))
     cov = np.empty((n, d_out, d_out)) if return_covariance else None
-    flat_cond_cov = cond.cond_cov.reshape(k, d_out * d_out)
+    component_covs = cond.cond_cov if return_covariance else None
     for rows in row_chunks(n, k * max(d_out * d_out, X_in.shape[1])):
         weights = np.exp(conditional_log_weights(X_in[rows], priors, cond)[0])  # (m, k)
         comp_means = conditional_means(X_in[rows], cond)  # (m, k, d_out)
-        mixed = np.einsum("mk,mko->mo", weights, comp_means)
-        mean[rows] = mixed
+        mean[rows], chunk_cov = mixture_moments(weights, comp_means, component_covs)
         if cov is not None:
-            dev = (comp_means - mixed[:, None, :]) * np.sqrt(weights)[:, :, None]
-            between = np.swapaxes(dev, 1, 2) @ dev
-            cov[rows] = (weights @ flat_cond_cov).reshape(-1, d_out, d_out) + between
+            cov[rows] = chunk_cov
     return mean, cov
 
 

@@ -1018,7 +1018,7 @@ class ConditionalGMM:
         mean : ndarray, shape (n_queries, d_out)
             The prior-weighted average of the component means.
         """
-        return np.einsum("nk,nkd->nd", self.priors, self.means)
+        return _core.mixture_moments(self.priors, self.means, None)[0]
 
     def covariance(self) -> np.ndarray:
         """Cov[y | x_i] for every query (law of total covariance).
@@ -1029,11 +1029,7 @@ class ConditionalGMM:
             The weighted component covariances plus the spread of the
             component means.
         """
-        mean = self.mean()
-        dev = (self.means - mean[:, None, :]) * np.sqrt(self.priors)[:, :, None]
-        k, d, _ = self.covariances.shape
-        within = (self.priors @ self.covariances.reshape(k, d * d)).reshape(-1, d, d)
-        return within + np.swapaxes(dev, 1, 2) @ dev
+        return _core.mixture_moments(self.priors, self.means, self.covariances)[1]
 
     def sample(self, n_samples: int = 1) -> np.ndarray:
         """Draw ``n_samples`` from each conditional mixture.
