@@ -474,7 +474,6 @@ def predict_conditional(
     coef = cond.coef.reshape(k * d_out, d_in)
     offsets = cond.out_means - np.einsum("koi,ki->ko", cond.coef, cond.in_means - shift)
     offsets = offsets.reshape(k * d_out, 1)
-    flat_cond_cov_t = cond.cond_cov.reshape(k, d_out * d_out).T
     width = k * max(d_out, d_in) * (3 if return_covariance else 1) + theta.shape[1]
     rows_per_chunk = max(256, _PREDICT_CHUNK_ELEMENTS // width)
     rows = max(1, min(rows_per_chunk, n))
@@ -485,9 +484,20 @@ def predict_conditional(
     # multiply-adds along contiguous rows.
     coef_by_input = cond.coef.transpose(2, 1, 0).reshape(d_in * d_out, k)
     offsets_t = offsets.reshape(k, d_out).T.copy()
-    # [y; 1] (the last d_in + 1 feature rows) against all conditional means and
-    # their offsets: one GEMM gives every component's conditional mean.
-    coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])
+    if return_covariance:
+        # [y; 1; m] against [coefficients; offsets; -1]: for each output
+        # dimension a, one GEMM gives every component's conditional mean minus
+        # the row's mixture mean m, (rows, k), so that the weighting by w_j is
+        # one broadcast along long contiguous rows.
+        coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])  # (d_in + 1, k * d_out)
+        dev_coef = np.concatenate(
+            [
+                coef_rows.reshape(d_in + 1, k, d_out).transpose(2, 0, 1),
+                np.broadcast_to(-np.eye(d_out)[:, :, None], (d_out, d_out, k)),
+            ],
+            axis=1,
+        ).copy()  # (d_out, d_in + 1 + d_out, k)
+        cond_cov_flat = cond.cond_cov.reshape(k, d_out * d_out)
 
     def work(block: slice, _index: int) -> None:
         features = Features(d_in, "full", rows)
@@ -498,8 +508,10 @@ def predict_conditional(
         mixed_buf = np.empty((d_out, rows))
         extra_buf = np.empty((d_out, rows))
         if cov is not None:
-            dev_buf = np.empty((rows, k * d_out))
-            weighted_buf = np.empty((rows, k, d_out))
+            inputs_buf = np.empty((d_in + 1 + d_out, rows))
+            dev_buf = np.empty((d_out, rows, k))
+            weights_rows_buf = np.empty((rows, k))
+            weighted_buf = np.empty((d_out, rows, k))
             between_buf = np.empty((rows, d_out, d_out))
         for start in range(block.start, block.stop, rows):
             stop = min(start + rows, block.stop)
@@ -531,20 +543,27 @@ def predict_conditional(
             mean[start:stop] = mixed.T
             if cov is None:
                 continue
-            # Law of total covariance in row-major layout, so that the spread
-            # of the component means is one batched (d_out x k) @ (k x d_out)
-            # product.
-            weights_rows = weights.T  # (m, k)
-            dev_flat = dev_buf[:m]
-            np.matmul(phi[q:].T, coef_rows, out=dev_flat)
-            dev = dev_flat.reshape(m, k, d_out)
-            dev -= mean[start:stop, None, :]
-            weighted_dev = weighted_buf[:m]
-            np.multiply(dev, weights_rows[:, :, None], out=weighted_dev)
+            # Law of total covariance, Cov = sum_j w_j C_j + D W D^T with the
+            # columns of D (d_out, k) equal to m_j - m: centred on the row's
+            # mean, so nothing cancels.
+            inputs = inputs_buf[:, :m]
+            inputs[: d_in + 1] = phi[q:]
+            inputs[d_in + 1 :] = mixed
+            dev = dev_buf[:, :m]  # (d_out, m, k)
+            for a in range(d_out):  # a loop over output dimensions, not rows
+                np.matmul(inputs.T, dev_coef[a], out=dev[a])
+            weights_rows = weights_rows_buf[:m]
+            weights_rows[...] = weights.T
+            weighted = weighted_buf[:, :m]
+            np.multiply(dev, weights_rows, out=weighted)
             between = between_buf[:m]
-            np.matmul(np.swapaxes(weighted_dev, 1, 2), dev, out=between)
+            # Per row (d_out x k) @ (k x d_out) on strided views (BLAS takes
+            # the leading dimension). Distinct operands on purpose: numpy
+            # sends A @ A^T to syrk, which OpenBLAS may multithread even for
+            # such tiny matrices.
+            np.matmul(weighted.transpose(1, 0, 2), dev.transpose(1, 2, 0), out=between)
             out = cov[start:stop].reshape(m, d_out * d_out)
-            np.matmul(weights_rows, flat_cond_cov_t.T, out=out)
+            np.matmul(weights_rows, cond_cov_flat, out=out)
             out += between.reshape(m, d_out * d_out)
 
     if n:
