@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _compiled
 from ._core import (
     PRECISION_LIMIT,
     Features,
@@ -418,9 +419,30 @@ class CompleteData:
             return self._centred(params, prev_params), means
         theta = self._theta(params)
         theta_prev = None if prev_params is None else self._theta(prev_params)
+        compiled = None
+        if (
+            _compiled.available()
+            and self.dtype == np.float64
+            and self.X.dtype == np.float64
+            and uses_full_features(self.covariance_type)
+        ):
+            compiled = (
+                _compiled.padded_parameters(theta),
+                None if theta_prev is None else _compiled.padded_parameters(theta_prev),
+            )
 
         def work(rows: slice, block: int) -> SufficientStats:
             weights = None if self.weights is None else self.weights[rows]
+            if compiled is not None:
+                result = _compiled.em_statistics(
+                    self.X[rows], weights, compiled[0], theta.shape[0], self.shift,
+                    compiled[1], need_resp_sq,
+                )  # fmt: skip
+                if result is not None:
+                    moments, resp_sq, log_lik_sum, weight_sum, change = result
+                    return SufficientStats(
+                        moments[:, -1].copy(), resp_sq, moments, log_lik_sum, weight_sum, change
+                    )
             return accumulate_statistics(
                 self.X[rows],
                 weights,

@@ -1,0 +1,290 @@
+/*
+ * Fused EM statistics for quadratic features (optional compiled kernel).
+ *
+ * The numpy path of gaussmix._em streams every row chunk through five passes:
+ * build the features phi(y) = [vech(y y^T), y, 1] of y = x - shift, one GEMM
+ * theta @ phi for the logits of all components, a softmax over components,
+ * and one GEMM phi @ resp^T for the M-step sums. Each pass reads and writes
+ * (n_phi x rows) or (k x rows) buffers, so on small machines the iteration is
+ * bound by memory traffic, not arithmetic. This kernel does the same
+ * arithmetic a few rows at a time with every intermediate in L1 cache:
+ *
+ *     features of B rows -> logits (B x k) -> softmax -> moments += resp^T phi
+ *
+ * The formulas are exactly those of gaussmix._em.chunk_statistics (same
+ * feature order, same clipping of shifted logits at -700, same statistics),
+ * only summed in another order. There is no loop over components in Python and
+ * no Python at all here: the module is loaded with ctypes (which releases the
+ * GIL), so gaussmix._parallel runs blocks of rows on several cores.
+ *
+ * Built by setup.py as an optional extension: where no C compiler is found,
+ * gaussmix uses the numpy path. On x86-64 Linux with GCC the hot function is
+ * compiled for AVX-512, AVX2 and baseline x86-64 and the loader picks the best
+ * one for the running CPU.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define GM_CLONES \
+    __attribute__((flatten, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define GM_CLONES
+#endif
+
+/* Rows handled together: the features of GM_BLOCK rows (n_phi x GM_BLOCK) and
+ * their logits stay in L1 for feature widths up to a few hundred. */
+#define GM_BLOCK 8 /* gm_moments spells out these 8 rows */
+
+/* Shifted logits below this are clipped, as in gaussmix._core.softmax_columns:
+ * exp(-700) ~ 1e-304 is still a normal number. */
+#define GM_EXP_FLOOR (-700.0)
+
+/*
+ * exp(x) for x in [GM_EXP_FLOOR, 0], written so that compilers vectorize it:
+ * x = n ln2 + r with |r| <= ln2 / 2, exp(r) by its Taylor polynomial of degree
+ * 13 (truncation error below 1e-17), and 2^n added to the exponent bits.
+ * n is found by the 1.5 * 2^52 rounding trick; ln2 is split in two so that
+ * n * ln2_hi is exact for |n| < 2^21.
+ */
+static inline double gm_exp_nonpositive(double x)
+{
+    const double log2e = 1.4426950408889634;
+    const double ln2_hi = 0.6931471803691238;     /* 0x3fe62e42fee00000 */
+    const double ln2_lo = 1.9082149292705877e-10; /* ln 2 - ln2_hi */
+    const double shifter = 6755399441055744.0;    /* 1.5 * 2^52 */
+    double t, kd, r, p;
+    uint64_t kbits, pbits;
+
+    x = x < GM_EXP_FLOOR ? GM_EXP_FLOOR : x;
+    t = x * log2e;
+    kd = t + shifter;
+    memcpy(&kbits, &kd, sizeof kbits);
+    kd -= shifter;
+    r = x - kd * ln2_hi;
+    r -= kd * ln2_lo;
+    p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    /* The low bits of kbits hold n (two's complement); shifting by 52 drops
+     * the shifter's bits and leaves n in the exponent field. */
+    memcpy(&pbits, &p, sizeof pbits);
+    pbits += kbits << 52;
+    memcpy(&p, &pbits, sizeof p);
+    return p;
+}
+
+/* Quadratic features of rows [0, nb) of a block, feature-major:
+ * phi[f * GM_BLOCK + b], in the order of gaussmix._core.Features. */
+static inline void gm_features(const double *x, int64_t row_stride, int64_t nb, int64_t d,
+                               const double *shift, double *phi, double *y)
+{
+    int64_t b, i, j, f = 0;
+    for (b = 0; b < nb; ++b)
+        for (i = 0; i < d; ++i)
+            y[i * GM_BLOCK + b] = x[b * row_stride + i] - shift[i];
+    for (b = nb; b < GM_BLOCK; ++b) /* a last, partial block: harmless zeros */
+        for (i = 0; i < d; ++i)
+            y[i * GM_BLOCK + b] = 0.0;
+    for (i = 0; i < d; ++i) {
+        for (j = i; j < d; ++j, ++f) {
+            const double *yi = y + i * GM_BLOCK, *yj = y + j * GM_BLOCK;
+            double *out = phi + f * GM_BLOCK;
+            for (b = 0; b < GM_BLOCK; ++b)
+                out[b] = yi[b] * yj[b];
+        }
+    }
+    memcpy(phi + f * GM_BLOCK, y, sizeof(double) * (size_t)(d * GM_BLOCK));
+    f += d;
+    for (b = 0; b < GM_BLOCK; ++b)
+        phi[f * GM_BLOCK + b] = 1.0;
+}
+
+/* Components are handled in tiles of GM_TILE = one vector of 8 doubles (GCC
+ * and Clang vector extensions: one AVX-512 register, two AVX or four SSE2
+ * registers elsewhere): the GM_BLOCK x GM_TILE accumulators then stay in
+ * registers. The caller pads the number of components to a multiple of
+ * GM_TILE (zero parameters, left out of the softmax). */
+#define GM_TILE 8
+typedef double gm_vec __attribute__((vector_size(64), aligned(8)));
+
+/* logits[b * kp + j] = sum_f phi[f, b] theta_t[f, j] for b < nb, j < kp. */
+static inline void gm_logits(const double *phi, const double *theta_t, int64_t n_phi, int64_t kp,
+                             int64_t nb, double *logits)
+{
+    int64_t j0, f, b;
+    for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+        gm_vec acc[GM_BLOCK];
+        for (b = 0; b < GM_BLOCK; ++b)
+            acc[b] = (gm_vec){0.0};
+        for (f = 0; f < n_phi; ++f) {
+            const gm_vec th = *(const gm_vec *)(theta_t + f * kp + j0);
+            const double *ph = phi + f * GM_BLOCK;
+            for (b = 0; b < GM_BLOCK; ++b)
+                acc[b] += ph[b] * th;
+        }
+        for (b = 0; b < nb; ++b)
+            *(gm_vec *)(logits + b * kp + j0) = acc[b];
+    }
+}
+
+/* moments_t[f * kp + j] += sum_b phi[f, b] weighted[b * kp + j]; rows
+ * b >= nb of weighted must be zero. */
+static inline void gm_moments(const double *phi, const double *weighted, int64_t n_phi,
+                              int64_t kp, double *moments_t)
+{
+    int64_t j0, f, b;
+    for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+        gm_vec resp[GM_BLOCK];
+        for (b = 0; b < GM_BLOCK; ++b)
+            resp[b] = *(const gm_vec *)(weighted + b * kp + j0);
+        for (f = 0; f < n_phi; ++f) {
+            double *mo = moments_t + f * kp + j0;
+            const double *ph = phi + f * GM_BLOCK;
+            /* Four independent sums, so that consecutive FMAs do not wait
+             * for each other. */
+            gm_vec s0 = ph[0] * resp[0], s1 = ph[1] * resp[1];
+            gm_vec s2 = ph[2] * resp[2], s3 = ph[3] * resp[3];
+            s0 += ph[4] * resp[4];
+            s1 += ph[5] * resp[5];
+            s2 += ph[6] * resp[6];
+            s3 += ph[7] * resp[7];
+            *(gm_vec *)mo += (s0 + s1) + (s2 + s3);
+        }
+    }
+}
+
+/* In-place softmax of each row of logits (b < nb); writes log p(x_b) to
+ * log_norm. Returns the number of rows whose largest logit is not finite. */
+static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t nb,
+                                 double *log_norm)
+{
+    int64_t b, j, lost = 0;
+    for (b = 0; b < nb; ++b) {
+        double *lg = logits + b * kp;
+        double top = lg[0], total = 0.0, scale;
+        for (j = 1; j < k; ++j)
+            top = lg[j] > top ? lg[j] : top;
+        if (!isfinite(top)) {
+            ++lost;
+            top = 0.0;
+        }
+        for (j = 0; j < k; ++j) {
+            lg[j] = gm_exp_nonpositive(lg[j] - top);
+            total += lg[j];
+        }
+        scale = 1.0 / total;
+        for (j = 0; j < k; ++j)
+            lg[j] *= scale;
+        log_norm[b] = log(total) + top;
+    }
+    return lost;
+}
+
+/*
+ * Statistics of n rows of X (row-major, row_stride elements apart) under the
+ * natural parameters theta_t (n_phi x kp: the transpose of
+ * gaussmix._core.natural_parameters, its k columns padded with zeros to kp, a
+ * multiple of GM_TILE). Accumulates into the caller's arrays:
+ *
+ *   moments_t (n_phi x kp) += sum_i w_i r_ij phi(x_i - shift)   (padding stays 0)
+ *   resp_sq   (k)          += sum_i w_i r_ij^2                  (when not NULL)
+ *   totals[0] += sum_i w_i log p(x_i); totals[1] += sum_i w_i;
+ *   totals[2] += sum_ij (r_ij - r'_ij)^2, r' under theta_prev_t (when not NULL)
+ *
+ * weights may be NULL (all ones). work must hold
+ * GM_BLOCK * (n_phi + d + 3 kp + 2) doubles. Returns the number of rows whose
+ * logits overflowed (their statistics are meaningless; the caller redoes the
+ * rows on its numpy path), or -1 for bad sizes.
+ */
+GM_CLONES
+int64_t gm_em_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
+                         const double *shift, const double *theta_t,
+                         const double *theta_prev_t, const double *weights, int64_t k,
+                         int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                         double *work)
+{
+    const int64_t n_phi = d * (d + 1) / 2 + d + 1;
+    double *phi = work;
+    double *y = phi + n_phi * GM_BLOCK;
+    double *resp = y + d * GM_BLOCK;
+    double *resp_prev = resp + kp * GM_BLOCK;
+    double *weighted = resp_prev + kp * GM_BLOCK;
+    double *log_norm = weighted + kp * GM_BLOCK;
+    double *log_norm_prev = log_norm + GM_BLOCK;
+    double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
+    int64_t start, lost = 0;
+
+    if (n < 0 || d < 1 || k < 1 || kp < k || kp % GM_TILE != 0 || row_stride < d)
+        return -1;
+    memset(weighted, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
+    for (start = 0; start < n; start += GM_BLOCK) {
+        const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
+        int64_t b, j;
+        gm_features(X + start * row_stride, row_stride, nb, d, shift, phi, y);
+        gm_logits(phi, theta_t, n_phi, kp, nb, resp);
+        lost += gm_softmax(resp, k, kp, nb, log_norm);
+        if (theta_prev_t != NULL) {
+            gm_logits(phi, theta_prev_t, n_phi, kp, nb, resp_prev);
+            gm_softmax(resp_prev, k, kp, nb, log_norm_prev);
+            for (b = 0; b < nb; ++b)
+                for (j = 0; j < k; ++j) {
+                    const double diff = resp[b * kp + j] - resp_prev[b * kp + j];
+                    change += diff * diff;
+                }
+        }
+        for (b = 0; b < nb; ++b) {
+            const double w = weights != NULL ? weights[start + b] : 1.0;
+            const double *r = resp + b * kp;
+            double *rw = weighted + b * kp;
+            log_lik += w * log_norm[b];
+            weight_sum += w;
+            if (resp_sq != NULL)
+                for (j = 0; j < k; ++j)
+                    resp_sq[j] += w * r[j] * r[j];
+            for (j = 0; j < k; ++j)
+                rw[j] = w * r[j];
+        }
+        if (nb < GM_BLOCK) /* rows past the data contribute nothing */
+            memset(weighted + nb * kp, 0, sizeof(double) * (size_t)((GM_BLOCK - nb) * kp));
+        gm_moments(phi, weighted, n_phi, kp, moments_t);
+    }
+    totals[0] += log_lik;
+    totals[1] += weight_sum;
+    totals[2] += change;
+    return lost;
+}
+
+/* Exposed for the tests of the exponential. */
+GM_CLONES
+void gm_exp_array(const double *x, int64_t n, double *out)
+{
+    int64_t i;
+    for (i = 0; i < n; ++i)
+        out[i] = gm_exp_nonpositive(x[i]);
+}
+
+static struct PyModuleDef gm_module = {
+    PyModuleDef_HEAD_INIT, "_fused",
+    "Compiled EM kernels of gaussmix; called through ctypes (see gaussmix._compiled).", -1,
+    NULL, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__fused(void)
+{
+    return PyModule_Create(&gm_module);
+}

@@ -1,0 +1,147 @@
+"""The optional compiled EM kernel (gaussmix._fused via gaussmix._compiled).
+
+References: numpy's exp for the kernel's exponential, the numpy statistics
+path (gaussmix._em.accumulate_statistics) for the statistics, and whole EM
+fits with the kernel switched off.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from gaussmix import GMM, _compiled
+from gaussmix._core import Features, natural_parameters
+from gaussmix._em import accumulate_statistics
+
+needs_kernel = pytest.mark.skipif(
+    not _compiled.available(), reason="compiled kernel not built (no C compiler?)"
+)
+
+
+def test_kernel_is_built_in_ci():
+    # CI installs with a C compiler present: a silent fallback to the numpy
+    # path there would leave the kernel untested.
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        assert _compiled.available()
+
+
+def test_environment_variable_disables_the_kernel():
+    code = "from gaussmix import _compiled; print(_compiled.available())"
+    env = dict(os.environ, GAUSSMIX_DISABLE_COMPILED="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+@needs_kernel
+def test_exponential_matches_numpy_to_one_ulp():
+    rng = np.random.default_rng(0)
+    x = -np.concatenate(
+        [rng.uniform(0, 700, 200_000), rng.uniform(0, 1, 20_000), [0.0, 700.0, 1e-300, 0.5]]
+    )
+    ours, ref = _compiled.exp_nonpositive(x), np.exp(x)
+    assert np.max(np.abs(ours - ref) / ref) <= 2 * np.finfo(float).eps
+    # Below the floor the kernel clips, like gaussmix._core.softmax_columns.
+    assert_allclose(_compiled.exp_nonpositive(np.array([-750.0, -1e308])), np.exp(-700.0))
+
+
+def _numpy_statistics(X, weights, theta, shift, theta_prev, need_resp_sq):
+    features = Features(X.shape[1], "full", 64)
+    return accumulate_statistics(
+        np.ascontiguousarray(X), weights, theta, shift, features, theta_prev, need_resp_sq
+    )
+
+
+def _random_parameters(rng, k, d, spread=3.0):
+    priors = rng.dirichlet(np.ones(k))
+    means = rng.normal(0, spread, (k, d))
+    A = rng.normal(size=(k, d, d))
+    covariances = A @ np.swapaxes(A, 1, 2) / d + 0.3 * np.eye(d)
+    return priors, means, covariances
+
+
+@needs_kernel
+@pytest.mark.parametrize("d, k", [(1, 1), (2, 3), (5, 9), (16, 16), (3, 17)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("with_previous", [False, True])
+def test_statistics_equal_numpy_path(d, k, weighted, with_previous):
+    rng = np.random.default_rng(d * 100 + k)
+    n = 203  # not a multiple of the kernel's 8-row blocks
+    wide = rng.normal(0, 3, (n, d + 2))
+    X = wide[:, 1 : d + 1]  # rows 'd + 2' elements apart: a strided view
+    weights = rng.uniform(0.1, 3.0, n) if weighted else None
+    shift = X.mean(axis=0)
+    theta = natural_parameters(*_random_parameters(rng, k, d), shift, "full")
+    theta_prev = (
+        natural_parameters(*_random_parameters(rng, k, d), shift, "full")
+        if with_previous
+        else None
+    )
+    result = _compiled.em_statistics(
+        X,
+        weights,
+        _compiled.padded_parameters(theta),
+        k,
+        shift,
+        None if theta_prev is None else _compiled.padded_parameters(theta_prev),
+        True,
+    )
+    assert result is not None
+    moments, resp_sq, log_lik, weight_sum, change = result
+    ref = _numpy_statistics(X, weights, theta, shift, theta_prev, True)
+    scale = np.abs(ref.moments).max()
+    assert_allclose(moments, ref.moments, rtol=1e-12, atol=1e-13 * scale)
+    assert_allclose(resp_sq, ref.resp_sq_sum, rtol=1e-12, atol=1e-12)
+    assert log_lik == pytest.approx(ref.log_lik_sum, rel=1e-13)
+    assert weight_sum == pytest.approx(ref.weight_sum, rel=1e-14)
+    assert change == pytest.approx(ref.resp_change_sq, rel=1e-10, abs=1e-12)
+
+
+@needs_kernel
+def test_overflowing_rows_are_left_to_the_numpy_path():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20, 2))
+    X[3] = 1e200  # its quadratic features overflow to inf
+    shift = np.zeros(2)
+    theta = natural_parameters(*_random_parameters(rng, 3, 2), shift, "full")
+    padded = _compiled.padded_parameters(theta)
+    assert _compiled.em_statistics(X, None, padded, 3, shift, None, False) is None
+    assert _compiled.em_statistics(X[4:], None, padded, 3, shift, None, False) is not None
+
+
+def test_unsuitable_layouts_are_declined():
+    X = np.asfortranarray(np.random.default_rng(2).normal(size=(30, 3)))
+    theta = natural_parameters(*_random_parameters(np.random.default_rng(3), 2, 3), X[0], "full")
+    padded = _compiled.padded_parameters(theta)
+    assert _compiled.em_statistics(X, None, padded, 2, X[0], None, False) is None
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    assert _compiled.em_statistics(X32, None, padded, 2, X[0], None, False) is None
+
+
+@needs_kernel
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize("criterion", ["tol", "r_diff"])
+def test_em_fit_with_and_without_kernel(monkeypatch, covariance_type, criterion):
+    rng = np.random.default_rng(4)
+    centres = rng.normal(0, 4, (4, 5))
+    X = centres[rng.integers(0, 4, 30_000)] + rng.normal(size=(30_000, 5))
+    weights = rng.integers(1, 4, X.shape[0]).astype(float)
+    options = {"tol": 1e-6} if criterion == "tol" else {"R_diff": 1e-3}
+    options.update(n_iter=25, covariance_type=covariance_type, sample_weight=weights)
+
+    def fit():
+        return GMM(4, random_state=0).from_samples(X, init_params="kmeans++", **options)
+
+    fast = fit()
+    monkeypatch.setattr(_compiled, "enabled", False)
+    slow = fit()
+    assert fast.n_iter_ == slow.n_iter_
+    assert_allclose(fast.priors, slow.priors, rtol=1e-9)
+    assert_allclose(fast.means, slow.means, rtol=1e-9, atol=1e-10)
+    assert_allclose(fast.covariances, slow.covariances, rtol=1e-9, atol=1e-10)
+    assert fast.lower_bound_ == pytest.approx(slow.lower_bound_, rel=1e-12)
