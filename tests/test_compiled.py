@@ -145,3 +145,44 @@ def test_em_fit_with_and_without_kernel(monkeypatch, covariance_type, criterion)
     assert_allclose(fast.means, slow.means, rtol=1e-9, atol=1e-10)
     assert_allclose(fast.covariances, slow.covariances, rtol=1e-9, atol=1e-10)
     assert fast.lower_bound_ == pytest.approx(slow.lower_bound_, rel=1e-12)
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    "d_in, d_out, k", [(1, 1, 1), (2, 3, 4), (4, 4, 16), (3, 8, 9), (2, 9, 3)]
+)
+def test_predict_covariance_with_and_without_kernel(monkeypatch, d_in, d_out, k):
+    # d_out = 9 exceeds the kernel's 8-wide rows: the numpy path answers.
+    rng = np.random.default_rng(d_in * 100 + d_out * 10 + k)
+    d = d_in + d_out
+    priors, means, covariances = _random_parameters(rng, k, d)
+    gmm = GMM(k, priors=priors, means=means, covariances=covariances)
+    indices = rng.permutation(d)[:d_in]
+    X = rng.normal(0, 3, (20_011, d_in))
+    mean, cov = gmm.predict(indices, X, return_covariance=True)
+    monkeypatch.setattr(_compiled, "enabled", False)
+    ref_mean, ref_cov = gmm.predict(indices, X, return_covariance=True)
+    assert_allclose(mean, ref_mean, rtol=1e-12, atol=1e-12)
+    assert_allclose(cov, ref_cov, rtol=1e-9, atol=1e-11 * np.abs(ref_cov).max())
+    assert np.array_equal(cov, np.swapaxes(cov, 1, 2))
+
+
+@pytest.mark.parametrize("use_kernel", [True, False])
+def test_predict_covariance_far_from_all_components(monkeypatch, use_kernel):
+    # Regression: rows dominated by one component far away (|u| ~ 1e140) got
+    # covariances of 1e249 on the numpy path (cancellation of the huge common
+    # part) and 3e-4 too large at 1e150 (weights at the softmax's exp(-700)
+    # floor times squared deviations of 1e300).
+    if use_kernel and not _compiled.available():
+        pytest.skip("compiled kernel not built")
+    monkeypatch.setattr(_compiled, "enabled", use_kernel and _compiled.enabled)
+    rng = np.random.default_rng(5)
+    priors, means, covariances = _random_parameters(rng, 3, 3)
+    gmm = GMM(3, priors=priors, means=means, covariances=covariances)
+    X = np.array([[1e150, -1e150], [3e140, 1e141], [0.0, 0.0]])
+    _, cov = gmm.predict([0, 1], X, return_covariance=True)
+    assert np.all(np.isfinite(cov))
+    # Far away one component takes all the weight: its conditional covariance.
+    cond = gmm.condition_batch([0, 1], X[:2])
+    dominant = np.argmax(cond.priors, axis=1)
+    assert_allclose(cov[:2], cond.covariances[dominant], rtol=1e-9)

@@ -1,6 +1,6 @@
-"""Access to the optional compiled EM kernel (``_fused.c``).
+"""Access to the optional compiled kernels (``_fused.c``).
 
-The kernel computes the same per-chunk statistics as
+The EM kernel computes the same per-chunk statistics as
 :func:`gaussmix._em.chunk_statistics` for full quadratic features (covariance
 types "full" and "tied"), but a few rows at a time with every intermediate in
 cache, which makes a float64 EM iteration about twice as fast. It is built when
@@ -8,6 +8,10 @@ gaussmix is installed from source with a C compiler available; without it, or
 with the environment variable ``GAUSSMIX_DISABLE_COMPILED=1`` set before
 gaussmix is imported, everything runs on the numpy path. Both paths give the
 same results up to rounding (tested).
+
+A second kernel computes the predictive covariances of
+:func:`gaussmix._core.predict_conditional` row by row (law of total
+covariance) instead of through (n, k, d_out) temporaries.
 
 The shared library is loaded with :mod:`ctypes`, which releases the GIL during
 the call, so the row blocks of :mod:`gaussmix._parallel` run on all cores.
@@ -45,6 +49,10 @@ def _load():
     statistics.argtypes += [int64, int64, pointer, pointer, pointer, pointer]
     exp_array.restype = None
     exp_array.argtypes = [pointer, int64, pointer]
+    covariance = lib.gm_predict_covariance
+    covariance.restype = None
+    covariance.argtypes = [int64, int64, int64, int64, pointer, int64, pointer, int64]
+    covariance.argtypes += [pointer, pointer, pointer, pointer]
     return lib
 
 
@@ -53,7 +61,7 @@ enabled = _lib is not None
 
 
 def available() -> bool:
-    """Whether the compiled EM kernel is built, loaded and enabled."""
+    """Whether the compiled kernels are built, loaded and enabled."""
     return enabled and _lib is not None
 
 
@@ -148,3 +156,92 @@ def exp_nonpositive(x: np.ndarray) -> np.ndarray:
     out = np.empty_like(x)
     _lib.gm_exp_array(x.ctypes.data, x.size, out.ctypes.data)
     return out
+
+
+def _rows_with_unit_stride(array: np.ndarray) -> int | None:
+    """Row stride in elements of a float64 2-D array with contiguous rows, else None."""
+    if array.dtype != np.float64 or array.ndim != 2:
+        return None
+    rows, cols = array.shape
+    if cols > 1 and array.strides[1] != 8:
+        return None
+    if rows > 1 and (array.strides[0] % 8 or array.strides[0] < 8 * cols):
+        return None
+    return array.strides[0] // 8 if rows > 1 else cols
+
+
+def padded_regression(coef_rows: np.ndarray, cond_cov: np.ndarray):
+    """Coefficients and conditional covariances padded for the covariance kernel.
+
+    Parameters
+    ----------
+    coef_rows : ndarray, shape (d_in + 1, k * d_out)
+        Regression coefficients of all components (columns ordered component
+        by component), offsets in the last row.
+    cond_cov : ndarray, shape (k, d_out, d_out)
+
+    Returns
+    -------
+    (coef (d_in + 1, k, 8), cond_cov (k, 8, 8)), or None when d_out > 8 or the
+    kernel is not available.
+    """
+    k, d_out, _ = cond_cov.shape
+    if not available() or d_out > _TILE:
+        return None
+    coef = np.zeros((coef_rows.shape[0], k, _TILE))
+    coef[:, :, :d_out] = coef_rows.reshape(-1, k, d_out)
+    covariances = np.zeros((k, _TILE, _TILE))
+    covariances[:, :d_out, :d_out] = cond_cov
+    return coef, covariances
+
+
+def predict_covariance(
+    inputs: np.ndarray, weights: np.ndarray, padded: tuple, d_out: int, out: np.ndarray
+) -> bool:
+    """Predictive covariances of m query rows into ``out``; False if not done.
+
+    Parameters
+    ----------
+    inputs : ndarray, shape (d_in + 1, m)
+        Shifted inputs with a last row of ones (rows may be strided).
+    weights : ndarray, shape (k, m)
+        Posterior component weights (rows may be strided).
+    padded : tuple
+        From :func:`padded_regression`.
+    d_out : int
+    out : ndarray, shape (m, d_out, d_out)
+        C-contiguous output.
+    """
+    if not available():
+        return False
+    coef, covariances = padded
+    d_lin, m = inputs.shape
+    k = covariances.shape[0]
+    inputs_stride = _rows_with_unit_stride(inputs)
+    weights_stride = _rows_with_unit_stride(weights)
+    if (
+        inputs_stride is None
+        or weights_stride is None
+        or weights.shape != (k, m)
+        or coef.shape != (d_lin, k, _TILE)
+        or out.shape != (m, d_out, d_out)
+        or out.dtype != np.float64
+        or not out.flags.c_contiguous
+    ):
+        return False
+    work = np.empty((k + 2) * _TILE + d_lin)
+    _lib.gm_predict_covariance(
+        m,
+        d_lin,
+        k,
+        d_out,
+        inputs.ctypes.data,
+        inputs_stride,
+        weights.ctypes.data,
+        weights_stride,
+        coef.ctypes.data,
+        covariances.ctypes.data,
+        out.ctypes.data,
+        work.ctypes.data,
+    )
+    return True

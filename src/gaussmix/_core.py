@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _compiled
 from ._linalg import inverse_cholesky, log_det_from_cholesky, safe_cholesky, symmetrize
 from ._parallel import map_blocks
 
@@ -26,6 +27,8 @@ _CHUNK_ELEMENTS = 1 << 18
 # predict's per-chunk buffers (k * d_out values per row and more) are larger;
 # about 8 MiB per chunk measured fastest for 100k queries.
 _PREDICT_CHUNK_ELEMENTS = 1 << 20
+# Posterior weights below this are set to zero in predict (see there).
+_NEGLIGIBLE_WEIGHT = 1e-300
 
 
 def row_chunks(n_rows: int, row_width: int, target: int = _CHUNK_ELEMENTS) -> Iterator[slice]:
@@ -485,19 +488,13 @@ def predict_conditional(
     coef_by_input = cond.coef.transpose(2, 1, 0).reshape(d_in * d_out, k)
     offsets_t = offsets.reshape(k, d_out).T.copy()
     if return_covariance:
-        # [y; 1; m] against [coefficients; offsets; -1]: for each output
-        # dimension a, one GEMM gives every component's conditional mean minus
-        # the row's mixture mean m, (rows, k), so that the weighting by w_j is
-        # one broadcast along long contiguous rows.
+        # [y; 1] against [coefficients; offsets]: for each output dimension a,
+        # one GEMM gives every component's conditional mean, (rows, k), so
+        # that the weighting by w_j is one broadcast along contiguous rows.
         coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])  # (d_in + 1, k * d_out)
-        dev_coef = np.concatenate(
-            [
-                coef_rows.reshape(d_in + 1, k, d_out).transpose(2, 0, 1),
-                np.broadcast_to(-np.eye(d_out)[:, :, None], (d_out, d_out, k)),
-            ],
-            axis=1,
-        ).copy()  # (d_out, d_in + 1 + d_out, k)
+        mean_coef = coef_rows.reshape(d_in + 1, k, d_out).transpose(2, 0, 1).copy()
         cond_cov_flat = cond.cond_cov.reshape(k, d_out * d_out)
+        compiled_cov = _compiled.padded_regression(coef_rows, cond.cond_cov)
 
     def work(block: slice, _index: int) -> None:
         features = Features(d_in, "full", rows)
@@ -508,7 +505,6 @@ def predict_conditional(
         mixed_buf = np.empty((d_out, rows))
         extra_buf = np.empty((d_out, rows))
         if cov is not None:
-            inputs_buf = np.empty((d_in + 1 + d_out, rows))
             dev_buf = np.empty((d_out, rows, k))
             weights_rows_buf = np.empty((rows, k))
             weighted_buf = np.empty((d_out, rows, k))
@@ -530,6 +526,10 @@ def predict_conditional(
                 )
                 weights[:, lost] = np.exp(far.T)
                 phi[q : q + d_in] = (X_in[start:stop] - shift).T
+            # The softmax clips shifted logits at -700: a weight at that floor
+            # (exp(-700) ~ 1e-304) is zero in exact arithmetic and must not
+            # meet a component mean of 1e150 in the covariance.
+            np.putmask(weights, weights < _NEGLIGIBLE_WEIGHT, 0.0)
             y = phi[q : q + d_in]
             per_input = per_input_buf[:, :m]
             np.matmul(coef_by_input, weights, out=per_input)
@@ -543,28 +543,41 @@ def predict_conditional(
             mean[start:stop] = mixed.T
             if cov is None:
                 continue
-            # Law of total covariance, Cov = sum_j w_j C_j + D W D^T with the
-            # columns of D (d_out, k) equal to m_j - m: centred on the row's
-            # mean, so nothing cancels.
-            inputs = inputs_buf[:, :m]
-            inputs[: d_in + 1] = phi[q:]
-            inputs[d_in + 1 :] = mixed
-            dev = dev_buf[:, :m]  # (d_out, m, k)
+            if compiled_cov is not None and _compiled.predict_covariance(
+                phi[q:], weights, compiled_cov, d_out, cov[start:stop]
+            ):
+                continue
+            # Law of total covariance, Cov = sum_j w_j C_j + sum_j w_j d_j d_j^T,
+            # d_j = m_j - m. The component means are taken relative to the
+            # heaviest component r of the row, e_j = m_j - m_r (e_r = 0), and
+            # sum_j w_j d_j d_j^T = sum_j w_j e_j e_j^T - e e^T with e the
+            # weighted mean of the e_j: a row dominated by one component far
+            # away (|m_j| ~ 1e140) keeps its small spread, and the subtraction
+            # loses at most a factor k since w_r >= 1 / k.
+            comp = dev_buf[:, :m]  # (d_out, m, k)
+            inputs = phi[q:].T
             for a in range(d_out):  # a loop over output dimensions, not rows
-                np.matmul(inputs.T, dev_coef[a], out=dev[a])
+                np.matmul(inputs, mean_coef[a], out=comp[a])
             weights_rows = weights_rows_buf[:m]
             weights_rows[...] = weights.T
+            heaviest = np.argmax(weights_rows, axis=1)
+            comp -= comp[:, np.arange(m), heaviest][:, :, None]
             weighted = weighted_buf[:, :m]
-            np.multiply(dev, weights_rows, out=weighted)
+            np.multiply(comp, weights_rows, out=weighted)
+            mean_dev = weighted.sum(axis=2).T  # (m, d_out)
             between = between_buf[:m]
             # Per row (d_out x k) @ (k x d_out) on strided views (BLAS takes
             # the leading dimension). Distinct operands on purpose: numpy
             # sends A @ A^T to syrk, which OpenBLAS may multithread even for
             # such tiny matrices.
-            np.matmul(weighted.transpose(1, 0, 2), dev.transpose(1, 2, 0), out=between)
-            out = cov[start:stop].reshape(m, d_out * d_out)
-            np.matmul(weights_rows, cond_cov_flat, out=out)
-            out += between.reshape(m, d_out * d_out)
+            np.matmul(weighted.transpose(1, 0, 2), comp.transpose(1, 2, 0), out=between)
+            between -= mean_dev[:, :, None] * mean_dev[:, None, :]
+            out = cov[start:stop]
+            np.matmul(weights_rows, cond_cov_flat, out=out.reshape(m, d_out * d_out))
+            out += between
+            # Exactly symmetric, as the compiled kernel's result.
+            np.add(out, np.swapaxes(out, 1, 2), out=between)
+            np.multiply(between, 0.5, out=out)
 
     if n:
         map_blocks(work, n, rows, n_jobs)

@@ -270,6 +270,88 @@ int64_t gm_em_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
     return lost;
 }
 
+/*
+ * Predictive covariances of Gaussian mixture regression (law of total
+ * covariance) for up to GM_TILE output dimensions, one row at a time:
+ *
+ *   cov_n = sum_j w_nj (C_j + d_nj d_nj^T),   d_nj = u_nj - sum_l w_nl u_nl,
+ *   u_nj = sum_i z_ni coef[i, j, :],
+ *
+ * with z_n = [y_n; 1] the shifted inputs (column n of the d_lin x m array
+ * `inputs`, rows inputs_stride apart), w (k x m, rows weights_stride apart)
+ * the posterior component weights, C_j the conditional covariances and coef
+ * the regression coefficients with the offsets in the last row. Both are
+ * padded to GM_TILE outputs with zeros: coef (d_lin x k x GM_TILE),
+ * cond_cov (k x GM_TILE x GM_TILE). Every output row then lives in one vector
+ * register.
+ *
+ * Precision: the deviations are taken from the component of largest weight,
+ * e_j = u_j - u_r, and then from their weighted mean, so that a row dominated
+ * by one component far from the others (|u| ~ 1e150, say) gets its small
+ * spread without cancellation against the huge common part. The result (m x
+ * d_out x d_out, C-contiguous) is symmetrized exactly. work holds
+ * (k + 2) GM_TILE + d_lin doubles.
+ */
+GM_CLONES
+void gm_predict_covariance(int64_t m, int64_t d_lin, int64_t k, int64_t d_out,
+                           const double *inputs, int64_t inputs_stride, const double *weights,
+                           int64_t weights_stride, const double *coef, const double *cond_cov,
+                           double *cov, double *work)
+{
+    gm_vec *means = (gm_vec *)work;
+    double *z = work + k * GM_TILE;
+    int64_t n, i, j, a, b;
+    for (n = 0; n < m; ++n) {
+        gm_vec acc[GM_TILE], reference, mean_dev = (gm_vec){0.0};
+        double top = -1.0;
+        int64_t ref = 0;
+        double *out = cov + n * d_out * d_out;
+        for (i = 0; i < d_lin; ++i)
+            z[i] = inputs[i * inputs_stride + n];
+        for (j = 0; j < k; ++j) {
+            /* Two partial sums halve the chain of dependent FMAs. */
+            gm_vec even = (gm_vec){0.0}, odd = (gm_vec){0.0};
+            for (i = 0; i + 1 < d_lin; i += 2) {
+                even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
+                odd += z[i + 1] * *(const gm_vec *)(coef + ((i + 1) * k + j) * GM_TILE);
+            }
+            if (i < d_lin)
+                even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
+            means[j] = even + odd;
+        }
+        for (j = 0; j < k; ++j) {
+            const double w = weights[j * weights_stride + n];
+            if (w > top) {
+                top = w;
+                ref = j;
+            }
+        }
+        reference = means[ref];
+        for (j = 0; j < k; ++j) {
+            means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
+            mean_dev += weights[j * weights_stride + n] * means[j];
+        }
+        for (a = 0; a < GM_TILE; ++a)
+            acc[a] = (gm_vec){0.0};
+        for (j = 0; j < k; ++j) {
+            const double w = weights[j * weights_stride + n];
+            const double *cj = cond_cov + j * GM_TILE * GM_TILE;
+            gm_vec dev, wdev;
+            if (w == 0.0)
+                continue;
+            dev = means[j] - mean_dev;
+            wdev = w * dev;
+            /* All GM_TILE rows (the padding is zeros), so that the loop is
+             * unrolled and acc stays in registers. */
+            for (a = 0; a < GM_TILE; ++a)
+                acc[a] += w * *(const gm_vec *)(cj + a * GM_TILE) + wdev[a] * dev;
+        }
+        for (a = 0; a < d_out; ++a)
+            for (b = 0; b < d_out; ++b)
+                out[a * d_out + b] = 0.5 * (acc[a][b] + acc[b][a]);
+    }
+}
+
 /* Exposed for the tests of the exponential. */
 GM_CLONES
 void gm_exp_array(const double *x, int64_t n, double *out)
