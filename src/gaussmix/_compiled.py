@@ -229,7 +229,7 @@ def predict_covariance(
         or not out.flags.c_contiguous
     ):
         return False
-    work = np.empty((k + 2) * _TILE + d_lin)
+    work = np.empty(k * _TILE + d_lin + k)
     _lib.gm_predict_covariance(
         m,
         d_lin,

@@ -290,7 +290,7 @@ int64_t gm_em_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
  * by one component far from the others (|u| ~ 1e150, say) gets its small
  * spread without cancellation against the huge common part. The result (m x
  * d_out x d_out, C-contiguous) is symmetrized exactly. work holds
- * (k + 2) GM_TILE + d_lin doubles.
+ * k GM_TILE + d_lin + k doubles.
  */
 GM_CLONES
 void gm_predict_covariance(int64_t m, int64_t d_lin, int64_t k, int64_t d_out,
@@ -300,14 +300,23 @@ void gm_predict_covariance(int64_t m, int64_t d_lin, int64_t k, int64_t d_out,
 {
     gm_vec *means = (gm_vec *)work;
     double *z = work + k * GM_TILE;
+    double *w = z + d_lin;
     int64_t n, i, j, a, b;
     for (n = 0; n < m; ++n) {
-        gm_vec acc[GM_TILE], reference, mean_dev = (gm_vec){0.0};
+        gm_vec acc[GM_TILE], reference, dev_even = (gm_vec){0.0}, dev_odd = (gm_vec){0.0};
+        gm_vec mean_dev;
         double top = -1.0;
         int64_t ref = 0;
         double *out = cov + n * d_out * d_out;
         for (i = 0; i < d_lin; ++i)
             z[i] = inputs[i * inputs_stride + n];
+        for (j = 0; j < k; ++j) {
+            w[j] = weights[j * weights_stride + n];
+            if (w[j] > top) {
+                top = w[j];
+                ref = j;
+            }
+        }
         for (j = 0; j < k; ++j) {
             /* Two partial sums halve the chain of dependent FMAs. */
             gm_vec even = (gm_vec){0.0}, odd = (gm_vec){0.0};
@@ -319,32 +328,32 @@ void gm_predict_covariance(int64_t m, int64_t d_lin, int64_t k, int64_t d_out,
                 even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
             means[j] = even + odd;
         }
-        for (j = 0; j < k; ++j) {
-            const double w = weights[j * weights_stride + n];
-            if (w > top) {
-                top = w;
-                ref = j;
-            }
-        }
+        /* e_ref is set to zero, not computed (inf - inf would be NaN). */
         reference = means[ref];
-        for (j = 0; j < k; ++j) {
+        for (j = 0; j + 1 < k; j += 2) {
             means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
-            mean_dev += weights[j * weights_stride + n] * means[j];
+            means[j + 1] = j + 1 == ref ? (gm_vec){0.0} : means[j + 1] - reference;
+            dev_even += w[j] * means[j];
+            dev_odd += w[j + 1] * means[j + 1];
         }
+        if (j < k) {
+            means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
+            dev_even += w[j] * means[j];
+        }
+        mean_dev = dev_even + dev_odd;
         for (a = 0; a < GM_TILE; ++a)
             acc[a] = (gm_vec){0.0};
         for (j = 0; j < k; ++j) {
-            const double w = weights[j * weights_stride + n];
             const double *cj = cond_cov + j * GM_TILE * GM_TILE;
             gm_vec dev, wdev;
-            if (w == 0.0)
+            if (w[j] == 0.0)
                 continue;
             dev = means[j] - mean_dev;
-            wdev = w * dev;
+            wdev = w[j] * dev;
             /* All GM_TILE rows (the padding is zeros), so that the loop is
              * unrolled and acc stays in registers. */
             for (a = 0; a < GM_TILE; ++a)
-                acc[a] += w * *(const gm_vec *)(cj + a * GM_TILE) + wdev[a] * dev;
+                acc[a] += w[j] * *(const gm_vec *)(cj + a * GM_TILE) + wdev[a] * dev;
         }
         for (a = 0; a < d_out; ++a)
             for (b = 0; b < d_out; ++b)
