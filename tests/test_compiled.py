@@ -119,8 +119,21 @@ def test_unsuitable_layouts_are_declined():
     theta = natural_parameters(*_random_parameters(np.random.default_rng(3), 2, 3), X[0], "full")
     padded = _compiled.padded_parameters(theta)
     assert _compiled.em_statistics(X, None, padded, 2, X[0], None, False) is None
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
-    assert _compiled.em_statistics(X32, None, padded, 2, X[0], None, False) is None
+    X16 = np.ascontiguousarray(X, dtype=np.float16)
+    assert _compiled.em_statistics(X16, None, padded, 2, X[0], None, False) is None
+
+
+@needs_kernel
+def test_float32_rows_give_the_float64_statistics_of_the_same_values():
+    rng = np.random.default_rng(6)
+    X32 = rng.normal(0, 2, (101, 4)).astype(np.float32)
+    shift = X32.astype(np.float64).mean(axis=0)
+    theta = natural_parameters(*_random_parameters(rng, 5, 4), shift, "full")
+    padded = _compiled.padded_parameters(theta)
+    from32 = _compiled.em_statistics(X32, None, padded, 5, shift, None, True)
+    from64 = _compiled.em_statistics(X32.astype(np.float64), None, padded, 5, shift, None, True)
+    for a, b in zip(from32, from64, strict=True):
+        assert_allclose(a, b, rtol=0, atol=0)
 
 
 @needs_kernel
@@ -186,3 +199,19 @@ def test_predict_covariance_far_from_all_components(monkeypatch, use_kernel):
     cond = gmm.condition_batch([0, 1], X[:2])
     dominant = np.argmax(cond.priors, axis=1)
     assert_allclose(cov[:2], cond.covariances[dominant], rtol=1e-9)
+
+
+@needs_kernel
+def test_em_fit_of_float32_data_with_and_without_kernel(monkeypatch):
+    rng = np.random.default_rng(7)
+    centres = rng.normal(0, 4, (3, 4))
+    X = (centres[rng.integers(0, 3, 20_000)] + rng.normal(size=(20_000, 4))).astype(np.float32)
+
+    def fit():
+        return GMM(3, random_state=1).from_samples(X, n_iter=15, tol=None)
+
+    fast = fit()
+    monkeypatch.setattr(_compiled, "enabled", False)
+    slow = fit()
+    assert_allclose(fast.means, slow.means, rtol=1e-10, atol=1e-10)
+    assert_allclose(fast.covariances, slow.covariances, rtol=1e-9, atol=1e-10)

@@ -45,7 +45,8 @@ def _load():
         return None
     pointer, int64 = ctypes.c_void_p, ctypes.c_int64
     statistics.restype = int64
-    statistics.argtypes = [pointer, int64, int64, int64, pointer, pointer, pointer, pointer]
+    statistics.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer]
+    statistics.argtypes += [pointer, pointer]
     statistics.argtypes += [int64, int64, pointer, pointer, pointer, pointer]
     exp_array.restype = None
     exp_array.argtypes = [pointer, int64, pointer]
@@ -91,7 +92,7 @@ def em_statistics(
     Parameters
     ----------
     X : ndarray, shape (m, d)
-        float64 rows with unit column stride.
+        float64 or float32 rows with unit column stride (computed in float64).
     weights : ndarray, shape (m,), optional
     theta_t, theta_prev_t : ndarray, shape (n_phi, kp)
         From :func:`padded_parameters`.
@@ -110,14 +111,16 @@ def em_statistics(
         return None
     m, d = X.shape
     n_phi, kp = theta_t.shape
+    if X.dtype not in (np.float64, np.float32):
+        return None
+    size = X.dtype.itemsize
     if (
-        X.dtype != np.float64
-        or (m > 1 and X.strides[0] % 8)
-        or (d > 1 and X.strides[1] != 8)
+        (m > 1 and X.strides[0] % size)
+        or (d > 1 and X.strides[1] != size)
         or n_phi != d * (d + 1) // 2 + d + 1
     ):
         return None
-    row_stride = X.strides[0] // 8 if m > 1 else d
+    row_stride = X.strides[0] // size if m > 1 else d
     if row_stride < d:
         return None
     shift = np.ascontiguousarray(shift, dtype=np.float64)
@@ -129,6 +132,7 @@ def em_statistics(
     work = np.empty(_BLOCK * (n_phi + d + 3 * kp + 2))
     lost = _lib.gm_em_statistics(
         X.ctypes.data,
+        int(X.dtype == np.float32),
         m,
         d,
         row_stride,

@@ -427,7 +427,7 @@ class CompleteData:
         if (
             _compiled.available()
             and self.dtype == np.float64
-            and self.X.dtype == np.float64
+            and self.X.dtype in (np.float64, np.float32)
             and uses_full_features(self.covariance_type)
         ):
             compiled = (

@@ -91,13 +91,21 @@ static inline double gm_exp_nonpositive(double x)
 
 /* Quadratic features of rows [0, nb) of a block, feature-major:
  * phi[f * GM_BLOCK + b], in the order of gaussmix._core.Features. */
-static inline void gm_features(const double *x, int64_t row_stride, int64_t nb, int64_t d,
-                               const double *shift, double *phi, double *y)
+static inline void gm_features(const void *x, int x_float32, int64_t row_stride, int64_t nb,
+                               int64_t d, const double *shift, double *phi, double *y)
 {
     int64_t b, i, j, f = 0;
-    for (b = 0; b < nb; ++b)
-        for (i = 0; i < d; ++i)
-            y[i * GM_BLOCK + b] = x[b * row_stride + i] - shift[i];
+    if (x_float32) {
+        const float *xf = (const float *)x;
+        for (b = 0; b < nb; ++b)
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK + b] = (double)xf[b * row_stride + i] - shift[i];
+    } else {
+        const double *xd = (const double *)x;
+        for (b = 0; b < nb; ++b)
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK + b] = xd[b * row_stride + i] - shift[i];
+    }
     for (b = nb; b < GM_BLOCK; ++b) /* a last, partial block: harmless zeros */
         for (i = 0; i < d; ++i)
             y[i * GM_BLOCK + b] = 0.0;
@@ -197,7 +205,8 @@ static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t 
 }
 
 /*
- * Statistics of n rows of X (row-major, row_stride elements apart) under the
+ * Statistics of n rows of X (row-major, row_stride elements apart; float64, or
+ * float32 when x_float32 is nonzero, computed in float64 all the same) under the
  * natural parameters theta_t (n_phi x kp: the transpose of
  * gaussmix._core.natural_parameters, its k columns padded with zeros to kp, a
  * multiple of GM_TILE). Accumulates into the caller's arrays:
@@ -213,7 +222,7 @@ static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t 
  * rows on its numpy path), or -1 for bad sizes.
  */
 GM_CLONES
-int64_t gm_em_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
+int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int64_t row_stride,
                          const double *shift, const double *theta_t,
                          const double *theta_prev_t, const double *weights, int64_t k,
                          int64_t kp, double *moments_t, double *resp_sq, double *totals,
@@ -236,7 +245,9 @@ int64_t gm_em_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
     for (start = 0; start < n; start += GM_BLOCK) {
         const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
         int64_t b, j;
-        gm_features(X + start * row_stride, row_stride, nb, d, shift, phi, y);
+        const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
+                                     : (const void *)((const double *)X + start * row_stride);
+        gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y);
         gm_logits(phi, theta_t, n_phi, kp, nb, resp);
         lost += gm_softmax(resp, k, kp, nb, log_norm);
         if (theta_prev_t != NULL) {
