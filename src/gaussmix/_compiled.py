@@ -9,7 +9,7 @@ with the environment variable ``GAUSSMIX_DISABLE_COMPILED=1`` set before
 gaussmix is imported, everything runs on the numpy path. Both paths give the
 same results up to rounding (tested).
 
-A second kernel computes the predictive covariances of
+A second kernel computes the predictive means and covariances of
 :func:`gaussmix._core.predict_conditional` row by row (law of total
 covariance) instead of through (n, k, d_out) temporaries.
 
@@ -53,7 +53,7 @@ def _load():
     covariance = lib.gm_predict_covariance
     covariance.restype = None
     covariance.argtypes = [int64, int64, int64, int64, pointer, int64, pointer, int64]
-    covariance.argtypes += [pointer, pointer, pointer, pointer]
+    covariance.argtypes += [pointer, pointer, pointer, pointer, pointer]
     return lib
 
 
@@ -199,10 +199,15 @@ def padded_regression(coef_rows: np.ndarray, cond_cov: np.ndarray):
     return coef, covariances
 
 
-def predict_covariance(
-    inputs: np.ndarray, weights: np.ndarray, padded: tuple, d_out: int, out: np.ndarray
+def predict_moments(
+    inputs: np.ndarray,
+    weights: np.ndarray,
+    padded: tuple,
+    d_out: int,
+    out: np.ndarray | None,
+    out_mean: np.ndarray,
 ) -> bool:
-    """Predictive covariances of m query rows into ``out``; False if not done.
+    """Predictive means (and covariances) of m query rows; False if not done.
 
     Parameters
     ----------
@@ -213,8 +218,10 @@ def predict_covariance(
     padded : tuple
         From :func:`padded_regression`.
     d_out : int
-    out : ndarray, shape (m, d_out, d_out)
-        C-contiguous output.
+    out : ndarray, shape (m, d_out, d_out), or None
+        C-contiguous output: the covariances (None: means only).
+    out_mean : ndarray, shape (m, d_out)
+        C-contiguous output: the means.
     """
     if not available():
         return False
@@ -228,9 +235,13 @@ def predict_covariance(
         or weights_stride is None
         or weights.shape != (k, m)
         or coef.shape != (d_lin, k, _TILE)
-        or out.shape != (m, d_out, d_out)
-        or out.dtype != np.float64
-        or not out.flags.c_contiguous
+        or (out is not None and out.shape != (m, d_out, d_out))
+        or out_mean.shape != (m, d_out)
+        or any(
+            a.dtype != np.float64 or not a.flags.c_contiguous
+            for a in (out, out_mean)
+            if a is not None
+        )
     ):
         return False
     work = np.empty(k * _TILE + d_lin + k)
@@ -245,7 +256,8 @@ def predict_covariance(
         weights_stride,
         coef.ctypes.data,
         covariances.ctypes.data,
-        out.ctypes.data,
+        _address(out),
+        out_mean.ctypes.data,
         work.ctypes.data,
     )
     return True

@@ -487,14 +487,14 @@ def predict_conditional(
     # multiply-adds along contiguous rows.
     coef_by_input = cond.coef.transpose(2, 1, 0).reshape(d_in * d_out, k)
     offsets_t = offsets.reshape(k, d_out).T.copy()
+    # [y; 1] against [coefficients; offsets] gives every component's
+    # conditional mean: the compiled kernel's input, and (one GEMM per output
+    # dimension a, (rows, k)) that of the numpy covariance path.
+    coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])  # (d_in + 1, k * d_out)
+    compiled = _compiled.padded_regression(coef_rows, cond.cond_cov) if return_covariance else None
     if return_covariance:
-        # [y; 1] against [coefficients; offsets]: for each output dimension a,
-        # one GEMM gives every component's conditional mean, (rows, k), so
-        # that the weighting by w_j is one broadcast along contiguous rows.
-        coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])  # (d_in + 1, k * d_out)
         mean_coef = coef_rows.reshape(d_in + 1, k, d_out).transpose(2, 0, 1).copy()
         cond_cov_flat = cond.cond_cov.reshape(k, d_out * d_out)
-        compiled_cov = _compiled.padded_regression(coef_rows, cond.cond_cov)
 
     def work(block: slice, _index: int) -> None:
         features = Features(d_in, "full", rows)
@@ -530,6 +530,16 @@ def predict_conditional(
             # (exp(-700) ~ 1e-304) is zero in exact arithmetic and must not
             # meet a component mean of 1e150 in the covariance.
             np.putmask(weights, weights < _NEGLIGIBLE_WEIGHT, 0.0)
+            # Means alone: the numpy path below is faster (BLAS). With the
+            # covariances: the compiled kernel writes both.
+            if (
+                cov is not None
+                and compiled is not None
+                and _compiled.predict_moments(
+                    phi[q:], weights, compiled, d_out, cov[start:stop], mean[start:stop]
+                )
+            ):
+                continue
             y = phi[q : q + d_in]
             per_input = per_input_buf[:, :m]
             np.matmul(coef_by_input, weights, out=per_input)
@@ -542,10 +552,6 @@ def predict_conditional(
             mixed += extra
             mean[start:stop] = mixed.T
             if cov is None:
-                continue
-            if compiled_cov is not None and _compiled.predict_covariance(
-                phi[q:], weights, compiled_cov, d_out, cov[start:stop]
-            ):
                 continue
             # Law of total covariance, Cov = sum_j w_j C_j + sum_j w_j d_j d_j^T,
             # d_j = m_j - m. The component means are taken relative to the

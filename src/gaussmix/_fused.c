@@ -296,6 +296,9 @@ int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int
  * cond_cov (k x GM_TILE x GM_TILE). Every output row then lives in one vector
  * register.
  *
+ * The means m_n = u_nr + sum_j w_nj (u_nj - u_nr) go to `mean` (m x d_out);
+ * with cov NULL only the means are computed.
+ *
  * Precision: the deviations are taken from the component of largest weight,
  * e_j = u_j - u_r, and then from their weighted mean, so that a row dominated
  * by one component far from the others (|u| ~ 1e150, say) gets its small
@@ -307,7 +310,7 @@ GM_CLONES
 void gm_predict_covariance(int64_t m, int64_t d_lin, int64_t k, int64_t d_out,
                            const double *inputs, int64_t inputs_stride, const double *weights,
                            int64_t weights_stride, const double *coef, const double *cond_cov,
-                           double *cov, double *work)
+                           double *cov, double *mean, double *work)
 {
     gm_vec *means = (gm_vec *)work;
     double *z = work + k * GM_TILE;
@@ -318,7 +321,7 @@ void gm_predict_covariance(int64_t m, int64_t d_lin, int64_t k, int64_t d_out,
         gm_vec mean_dev;
         double top = -1.0;
         int64_t ref = 0;
-        double *out = cov + n * d_out * d_out;
+        double *out;
         for (i = 0; i < d_lin; ++i)
             z[i] = inputs[i * inputs_stride + n];
         for (j = 0; j < k; ++j) {
@@ -352,6 +355,11 @@ void gm_predict_covariance(int64_t m, int64_t d_lin, int64_t k, int64_t d_out,
             dev_even += w[j] * means[j];
         }
         mean_dev = dev_even + dev_odd;
+        for (a = 0; a < d_out; ++a)
+            mean[n * d_out + a] = reference[a] + mean_dev[a];
+        if (cov == NULL)
+            continue;
+        out = cov + n * d_out * d_out;
         for (a = 0; a < GM_TILE; ++a)
             acc[a] = (gm_vec){0.0};
         for (j = 0; j < k; ++j) {
