@@ -10,8 +10,10 @@ gaussmix is imported, everything runs on the numpy path. Both paths give the
 same results up to rounding (tested).
 
 A second kernel computes the predictive means and covariances of
-:func:`gaussmix._core.predict_conditional` row by row (law of total
-covariance) instead of through (n, k, d_out) temporaries.
+:func:`gaussmix._core.predict_conditional` (return_covariance=True) eight query
+rows at a time: the posterior weights as in the EM kernel, then each row's
+law of total covariance in registers, instead of through (n, k, d_out)
+temporaries.
 
 The shared library is loaded with :mod:`ctypes`, which releases the GIL during
 the call, so the row blocks of :mod:`gaussmix._parallel` run on all cores.
@@ -50,10 +52,10 @@ def _load():
     statistics.argtypes += [int64, int64, pointer, pointer, pointer, pointer]
     exp_array.restype = None
     exp_array.argtypes = [pointer, int64, pointer]
-    covariance = lib.gm_predict_covariance
-    covariance.restype = None
-    covariance.argtypes = [int64, int64, int64, int64, pointer, int64, pointer, int64]
-    covariance.argtypes += [pointer, pointer, pointer, pointer, pointer]
+    moments = lib.gm_predict_moments
+    moments.restype = int64
+    moments.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
+    moments.argtypes += [int64, pointer, pointer, int64, pointer, pointer, pointer]
     return lib
 
 
@@ -162,18 +164,6 @@ def exp_nonpositive(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rows_with_unit_stride(array: np.ndarray) -> int | None:
-    """Row stride in elements of a float64 2-D array with contiguous rows, else None."""
-    if array.dtype != np.float64 or array.ndim != 2:
-        return None
-    rows, cols = array.shape
-    if cols > 1 and array.strides[1] != 8:
-        return None
-    if rows > 1 and (array.strides[0] % 8 or array.strides[0] < 8 * cols):
-        return None
-    return array.strides[0] // 8 if rows > 1 else cols
-
-
 def padded_regression(coef_rows: np.ndarray, cond_cov: np.ndarray):
     """Coefficients and conditional covariances padded for the covariance kernel.
 
@@ -200,64 +190,79 @@ def padded_regression(coef_rows: np.ndarray, cond_cov: np.ndarray):
 
 
 def predict_moments(
-    inputs: np.ndarray,
-    weights: np.ndarray,
+    X: np.ndarray,
+    shift: np.ndarray,
+    theta_t: np.ndarray,
+    k: int,
     padded: tuple,
-    d_out: int,
-    out: np.ndarray | None,
     out_mean: np.ndarray,
+    out_cov: np.ndarray,
 ) -> bool:
-    """Predictive means (and covariances) of m query rows; False if not done.
+    """Means and covariances of p(y | x) for the rows of X; False if not done.
 
     Parameters
     ----------
-    inputs : ndarray, shape (d_in + 1, m)
-        Shifted inputs with a last row of ones (rows may be strided).
-    weights : ndarray, shape (k, m)
-        Posterior component weights (rows may be strided).
+    X : ndarray, shape (m, d_in)
+        Query inputs, float64 or float32 rows with unit column stride.
+    shift : ndarray, shape (d_in,)
+        Point the input features are taken about.
+    theta_t : ndarray, shape (n_phi, kp)
+        Natural parameters of the inputs' marginal mixture, from
+        :func:`padded_parameters`.
+    k : int
     padded : tuple
         From :func:`padded_regression`.
-    d_out : int
-    out : ndarray, shape (m, d_out, d_out), or None
-        C-contiguous output: the covariances (None: means only).
     out_mean : ndarray, shape (m, d_out)
-        C-contiguous output: the means.
+    out_cov : ndarray, shape (m, d_out, d_out)
+        C-contiguous float64 outputs.
+
+    Returns
+    -------
+    bool
+        False when the kernel is unavailable, a layout does not suit it, or
+        some row's input features overflowed (the caller's numpy path then
+        handles the rows; the outputs may have been partly written).
     """
     if not available():
         return False
     coef, covariances = padded
-    d_lin, m = inputs.shape
-    k = covariances.shape[0]
-    inputs_stride = _rows_with_unit_stride(inputs)
-    weights_stride = _rows_with_unit_stride(weights)
+    m, d_in = X.shape
+    d_out = out_mean.shape[1] if out_mean.ndim == 2 else -1
+    n_phi, kp = theta_t.shape
+    if X.dtype not in (np.float64, np.float32):
+        return False
+    size = X.dtype.itemsize
     if (
-        inputs_stride is None
-        or weights_stride is None
-        or weights.shape != (k, m)
-        or coef.shape != (d_lin, k, _TILE)
-        or (out is not None and out.shape != (m, d_out, d_out))
+        (m > 1 and X.strides[0] % size)
+        or (d_in > 1 and X.strides[1] != size)
+        or n_phi != d_in * (d_in + 1) // 2 + d_in + 1
+        or coef.shape != (d_in + 1, k, _TILE)
+        or covariances.shape != (k, _TILE, _TILE)
         or out_mean.shape != (m, d_out)
-        or any(
-            a.dtype != np.float64 or not a.flags.c_contiguous
-            for a in (out, out_mean)
-            if a is not None
-        )
+        or out_cov.shape != (m, d_out, d_out)
+        or any(a.dtype != np.float64 or not a.flags.c_contiguous for a in (out_mean, out_cov))
     ):
         return False
-    work = np.empty(k * _TILE + d_lin + k)
-    _lib.gm_predict_covariance(
+    row_stride = X.strides[0] // size if m > 1 else d_in
+    if row_stride < d_in:
+        return False
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    work = np.empty(_BLOCK * (n_phi + d_in + kp + 1) + k * _TILE + d_in + 1)
+    lost = _lib.gm_predict_moments(
+        X.ctypes.data,
+        int(X.dtype == np.float32),
         m,
-        d_lin,
+        d_in,
+        row_stride,
+        shift.ctypes.data,
+        theta_t.ctypes.data,
         k,
-        d_out,
-        inputs.ctypes.data,
-        inputs_stride,
-        weights.ctypes.data,
-        weights_stride,
+        kp,
         coef.ctypes.data,
         covariances.ctypes.data,
-        _address(out),
+        d_out,
         out_mean.ctypes.data,
+        out_cov.ctypes.data,
         work.ctypes.data,
     )
-    return True
+    return lost == 0

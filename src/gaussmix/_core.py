@@ -492,6 +492,7 @@ def predict_conditional(
     # dimension a, (rows, k)) that of the numpy covariance path.
     coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])  # (d_in + 1, k * d_out)
     compiled = _compiled.padded_regression(coef_rows, cond.cond_cov) if return_covariance else None
+    compiled_theta = _compiled.padded_parameters(theta) if compiled is not None else None
     if return_covariance:
         mean_coef = coef_rows.reshape(d_in + 1, k, d_out).transpose(2, 0, 1).copy()
         cond_cov_flat = cond.cond_cov.reshape(k, d_out * d_out)
@@ -512,6 +513,13 @@ def predict_conditional(
         for start in range(block.start, block.stop, rows):
             stop = min(start + rows, block.stop)
             m = stop - start
+            # With the covariances the compiled kernel does the whole chunk in
+            # one pass (means alone are faster on the numpy path below).
+            if compiled is not None and _compiled.predict_moments(
+                X_in[start:stop], shift, compiled_theta, k, compiled, mean[start:stop],
+                cov[start:stop],
+            ):  # fmt: skip
+                continue
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 phi = features(X_in[start:stop], shift)
                 logits = logits_buf[:, :m]
@@ -530,16 +538,6 @@ def predict_conditional(
             # (exp(-700) ~ 1e-304) is zero in exact arithmetic and must not
             # meet a component mean of 1e150 in the covariance.
             np.putmask(weights, weights < _NEGLIGIBLE_WEIGHT, 0.0)
-            # Means alone: the numpy path below is faster (BLAS). With the
-            # covariances: the compiled kernel writes both.
-            if (
-                cov is not None
-                and compiled is not None
-                and _compiled.predict_moments(
-                    phi[q:], weights, compiled, d_out, cov[start:stop], mean[start:stop]
-                )
-            ):
-                continue
             y = phi[q : q + d_in]
             per_input = per_input_buf[:, :m]
             np.matmul(coef_by_input, weights, out=per_input)

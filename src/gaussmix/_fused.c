@@ -281,103 +281,139 @@ int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int
     return lost;
 }
 
+/* Posterior weights at or below the softmax's exp(-700) floor are zero in
+ * exact arithmetic (as in gaussmix._core.predict_conditional). */
+#define GM_NEGLIGIBLE_WEIGHT 1e-300
+
 /*
- * Predictive covariances of Gaussian mixture regression (law of total
- * covariance) for up to GM_TILE output dimensions, one row at a time:
+ * Mean and covariance of the conditional mixture of one query row (law of
+ * total covariance) for up to GM_TILE output dimensions:
  *
- *   cov_n = sum_j w_nj (C_j + d_nj d_nj^T),   d_nj = u_nj - sum_l w_nl u_nl,
- *   u_nj = sum_i z_ni coef[i, j, :],
+ *   mean = sum_j w_j u_j,   cov = sum_j w_j (C_j + d_j d_j^T),   d_j = u_j - mean,
+ *   u_j = sum_i z_i coef[i, j, :],
  *
- * with z_n = [y_n; 1] the shifted inputs (column n of the d_lin x m array
- * `inputs`, rows inputs_stride apart), w (k x m, rows weights_stride apart)
- * the posterior component weights, C_j the conditional covariances and coef
- * the regression coefficients with the offsets in the last row. Both are
- * padded to GM_TILE outputs with zeros: coef (d_lin x k x GM_TILE),
- * cond_cov (k x GM_TILE x GM_TILE). Every output row then lives in one vector
- * register.
+ * with z = [y; 1] the shifted input, w the posterior component weights (row
+ * of k), C_j the conditional covariances and coef the regression
+ * coefficients with the offsets in the last row; both padded to GM_TILE
+ * outputs with zeros: coef (d_lin x k x GM_TILE), cond_cov
+ * (k x GM_TILE x GM_TILE). Every output row then lives in one vector register.
  *
- * The means m_n = u_nr + sum_j w_nj (u_nj - u_nr) go to `mean` (m x d_out);
- * with cov NULL only the means are computed.
- *
- * Precision: the deviations are taken from the component of largest weight,
- * e_j = u_j - u_r, and then from their weighted mean, so that a row dominated
- * by one component far from the others (|u| ~ 1e150, say) gets its small
- * spread without cancellation against the huge common part. The result (m x
- * d_out x d_out, C-contiguous) is symmetrized exactly. work holds
- * k GM_TILE + d_lin + k doubles.
+ * Precision: the component means are taken relative to the component of
+ * largest weight, e_j = u_j - u_r (e_r = 0), and the deviations are
+ * d_j = e_j - sum_l w_l e_l, so that a row dominated by one component far from
+ * the others (|u| ~ 1e150, say) keeps its small spread instead of losing it in
+ * the rounding of the huge common part. cov is symmetrized exactly.
+ * means holds k GM_TILE doubles.
+ */
+static inline void gm_row_moments(const double *z, const double *w, int64_t d_lin, int64_t k,
+                                  int64_t d_out, const double *coef, const double *cond_cov,
+                                  gm_vec *means, double *out_mean, double *out_cov)
+{
+    gm_vec acc[GM_TILE], reference, dev_even = (gm_vec){0.0}, dev_odd = (gm_vec){0.0};
+    gm_vec mean_dev;
+    double top = -1.0;
+    int64_t ref = 0, i, j, a, b;
+    for (j = 0; j < k; ++j)
+        if (w[j] > top) {
+            top = w[j];
+            ref = j;
+        }
+    for (j = 0; j < k; ++j) {
+        /* Two partial sums halve the chain of dependent FMAs. */
+        gm_vec even = (gm_vec){0.0}, odd = (gm_vec){0.0};
+        for (i = 0; i + 1 < d_lin; i += 2) {
+            even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
+            odd += z[i + 1] * *(const gm_vec *)(coef + ((i + 1) * k + j) * GM_TILE);
+        }
+        if (i < d_lin)
+            even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
+        means[j] = even + odd;
+    }
+    /* e_ref is set to zero, not computed (inf - inf would be NaN). */
+    reference = means[ref];
+    for (j = 0; j + 1 < k; j += 2) {
+        means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
+        means[j + 1] = j + 1 == ref ? (gm_vec){0.0} : means[j + 1] - reference;
+        dev_even += w[j] * means[j];
+        dev_odd += w[j + 1] * means[j + 1];
+    }
+    if (j < k) {
+        means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
+        dev_even += w[j] * means[j];
+    }
+    mean_dev = dev_even + dev_odd;
+    for (a = 0; a < d_out; ++a)
+        out_mean[a] = reference[a] + mean_dev[a];
+    for (a = 0; a < GM_TILE; ++a)
+        acc[a] = (gm_vec){0.0};
+    for (j = 0; j < k; ++j) {
+        const double *cj = cond_cov + j * GM_TILE * GM_TILE;
+        gm_vec dev, wdev;
+        if (w[j] == 0.0)
+            continue;
+        dev = means[j] - mean_dev;
+        wdev = w[j] * dev;
+        /* All GM_TILE rows (the padding is zeros), so that the loop is
+         * unrolled and acc stays in registers. */
+        for (a = 0; a < GM_TILE; ++a)
+            acc[a] += w[j] * *(const gm_vec *)(cj + a * GM_TILE) + wdev[a] * dev;
+    }
+    for (a = 0; a < d_out; ++a)
+        for (b = 0; b < d_out; ++b)
+            out_cov[a * d_out + b] = 0.5 * (acc[a][b] + acc[b][a]);
+}
+
+/*
+ * Gaussian mixture regression of m query rows, fused: for GM_BLOCK rows at a
+ * time the quadratic features of y = x - shift, the logits of the inputs'
+ * marginal mixture (theta_t: n_phi x kp, as for gm_em_statistics), the
+ * softmax, then gm_row_moments for every row. Writes mean (m x d_out) and
+ * cov (m x d_out x d_out). X as in gm_em_statistics (d = d_in columns).
+ * work holds GM_BLOCK (n_phi + d_in + kp + 1) + k GM_TILE + d_in + 1 doubles. Returns
+ * the number of rows whose logits overflowed (their outputs are meaningless;
+ * the caller redoes them on its numpy path, which handles |x| beyond the
+ * square root of the largest double), or -1 for bad sizes.
  */
 GM_CLONES
-void gm_predict_covariance(int64_t m, int64_t d_lin, int64_t k, int64_t d_out,
-                           const double *inputs, int64_t inputs_stride, const double *weights,
-                           int64_t weights_stride, const double *coef, const double *cond_cov,
-                           double *cov, double *mean, double *work)
+int64_t gm_predict_moments(const void *X, int x_float32, int64_t m, int64_t d_in,
+                           int64_t row_stride, const double *shift, const double *theta_t,
+                           int64_t k, int64_t kp, const double *coef, const double *cond_cov,
+                           int64_t d_out, double *mean, double *cov, double *work)
 {
-    gm_vec *means = (gm_vec *)work;
-    double *z = work + k * GM_TILE;
-    double *w = z + d_lin;
-    int64_t n, i, j, a, b;
-    for (n = 0; n < m; ++n) {
-        gm_vec acc[GM_TILE], reference, dev_even = (gm_vec){0.0}, dev_odd = (gm_vec){0.0};
-        gm_vec mean_dev;
-        double top = -1.0;
-        int64_t ref = 0;
-        double *out;
-        for (i = 0; i < d_lin; ++i)
-            z[i] = inputs[i * inputs_stride + n];
-        for (j = 0; j < k; ++j) {
-            w[j] = weights[j * weights_stride + n];
-            if (w[j] > top) {
-                top = w[j];
-                ref = j;
-            }
+    const int64_t n_phi = d_in * (d_in + 1) / 2 + d_in + 1;
+    const int64_t d_lin = d_in + 1;
+    double *phi = work;
+    double *y = phi + n_phi * GM_BLOCK;
+    double *weights = y + d_in * GM_BLOCK;
+    double *log_norm = weights + kp * GM_BLOCK;
+    gm_vec *means = (gm_vec *)(log_norm + GM_BLOCK);
+    double *z = (double *)(means + k);
+    int64_t start, lost = 0;
+
+    if (m < 0 || d_in < 1 || k < 1 || kp < k || kp % GM_TILE != 0 || row_stride < d_in ||
+        d_out < 1 || d_out > GM_TILE)
+        return -1;
+    for (start = 0; start < m; start += GM_BLOCK) {
+        const int64_t nb = m - start < GM_BLOCK ? m - start : GM_BLOCK;
+        const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
+                                     : (const void *)((const double *)X + start * row_stride);
+        int64_t b, i, j;
+        gm_features(rows, x_float32, row_stride, nb, d_in, shift, phi, y);
+        gm_logits(phi, theta_t, n_phi, kp, nb, weights);
+        lost += gm_softmax(weights, k, kp, nb, log_norm);
+        for (b = 0; b < nb; ++b) {
+            double *w = weights + b * kp;
+            /* [y; 1] of row b: the last d_in + 1 feature rows, column b. */
+            for (i = 0; i < d_lin; ++i)
+                z[i] = phi[(n_phi - d_lin + i) * GM_BLOCK + b];
+            for (j = 0; j < k; ++j)
+                if (w[j] < GM_NEGLIGIBLE_WEIGHT)
+                    w[j] = 0.0;
+            gm_row_moments(z, w, d_lin, k, d_out, coef, cond_cov, means,
+                           mean + (start + b) * d_out, cov + (start + b) * d_out * d_out);
         }
-        for (j = 0; j < k; ++j) {
-            /* Two partial sums halve the chain of dependent FMAs. */
-            gm_vec even = (gm_vec){0.0}, odd = (gm_vec){0.0};
-            for (i = 0; i + 1 < d_lin; i += 2) {
-                even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
-                odd += z[i + 1] * *(const gm_vec *)(coef + ((i + 1) * k + j) * GM_TILE);
-            }
-            if (i < d_lin)
-                even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
-            means[j] = even + odd;
-        }
-        /* e_ref is set to zero, not computed (inf - inf would be NaN). */
-        reference = means[ref];
-        for (j = 0; j + 1 < k; j += 2) {
-            means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
-            means[j + 1] = j + 1 == ref ? (gm_vec){0.0} : means[j + 1] - reference;
-            dev_even += w[j] * means[j];
-            dev_odd += w[j + 1] * means[j + 1];
-        }
-        if (j < k) {
-            means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
-            dev_even += w[j] * means[j];
-        }
-        mean_dev = dev_even + dev_odd;
-        for (a = 0; a < d_out; ++a)
-            mean[n * d_out + a] = reference[a] + mean_dev[a];
-        if (cov == NULL)
-            continue;
-        out = cov + n * d_out * d_out;
-        for (a = 0; a < GM_TILE; ++a)
-            acc[a] = (gm_vec){0.0};
-        for (j = 0; j < k; ++j) {
-            const double *cj = cond_cov + j * GM_TILE * GM_TILE;
-            gm_vec dev, wdev;
-            if (w[j] == 0.0)
-                continue;
-            dev = means[j] - mean_dev;
-            wdev = w[j] * dev;
-            /* All GM_TILE rows (the padding is zeros), so that the loop is
-             * unrolled and acc stays in registers. */
-            for (a = 0; a < GM_TILE; ++a)
-                acc[a] += w[j] * *(const gm_vec *)(cj + a * GM_TILE) + wdev[a] * dev;
-        }
-        for (a = 0; a < d_out; ++a)
-            for (b = 0; b < d_out; ++b)
-                out[a * d_out + b] = 0.5 * (acc[a][b] + acc[b][a]);
     }
+    return lost;
 }
 
 /* Exposed for the tests of the exponential. */
