@@ -112,6 +112,11 @@ def test_overflowing_rows_are_left_to_the_numpy_path():
     padded = _compiled.padded_parameters(theta)
     assert _compiled.em_statistics(X, None, padded, 3, shift, None, False) is None
     assert _compiled.em_statistics(X[4:], None, padded, 3, shift, None, False) is not None
+    # A NaN logit in a later component (the running maximum skips NaN) is
+    # caught too (review finding).
+    theta[2, 0] = np.nan
+    padded = _compiled.padded_parameters(theta)
+    assert _compiled.em_statistics(X[4:], None, padded, 3, shift, None, False) is None
 
 
 def test_unsuitable_layouts_are_declined():

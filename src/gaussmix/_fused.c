@@ -178,7 +178,8 @@ static inline void gm_moments(const double *phi, const double *weighted, int64_t
 }
 
 /* In-place softmax of each row of logits (b < nb); writes log p(x_b) to
- * log_norm. Returns the number of rows whose largest logit is not finite. */
+ * log_norm. Returns the number of rows whose logits are not all usable (the
+ * largest is not finite, or one is NaN). */
 static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t nb,
                                  double *log_norm)
 {
@@ -186,16 +187,18 @@ static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t 
     for (b = 0; b < nb; ++b) {
         double *lg = logits + b * kp;
         double top = lg[0], total = 0.0, scale;
+        int unusable;
         for (j = 1; j < k; ++j)
             top = lg[j] > top ? lg[j] : top;
-        if (!isfinite(top)) {
-            ++lost;
+        unusable = !isfinite(top);
+        if (unusable)
             top = 0.0;
-        }
         for (j = 0; j < k; ++j) {
             lg[j] = gm_exp_nonpositive(lg[j] - top);
             total += lg[j];
         }
+        /* !isfinite(total): a NaN logit that the maximum skipped. */
+        lost += unusable || !isfinite(total);
         scale = 1.0 / total;
         for (j = 0; j < k; ++j)
             lg[j] *= scale;
