@@ -76,6 +76,18 @@ def padded_parameters(theta: np.ndarray) -> np.ndarray:
     return padded
 
 
+def _row_stride(X: np.ndarray) -> int | None:
+    """Row stride in elements of float64/float32 rows with unit column stride, else None."""
+    if X.dtype not in (np.float64, np.float32) or X.ndim != 2:
+        return None
+    m, d = X.shape
+    size = X.dtype.itemsize
+    if (m > 1 and X.strides[0] % size) or (d > 1 and X.strides[1] != size):
+        return None
+    row_stride = X.strides[0] // size if m > 1 else d
+    return row_stride if row_stride >= d else None
+
+
 def _address(array: np.ndarray | None):
     return None if array is None else array.ctypes.data
 
@@ -113,17 +125,8 @@ def em_statistics(
         return None
     m, d = X.shape
     n_phi, kp = theta_t.shape
-    if X.dtype not in (np.float64, np.float32):
-        return None
-    size = X.dtype.itemsize
-    if (
-        (m > 1 and X.strides[0] % size)
-        or (d > 1 and X.strides[1] != size)
-        or n_phi != d * (d + 1) // 2 + d + 1
-    ):
-        return None
-    row_stride = X.strides[0] // size if m > 1 else d
-    if row_stride < d:
+    row_stride = _row_stride(X)
+    if row_stride is None or n_phi != d * (d + 1) // 2 + d + 1:
         return None
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     if weights is not None:
@@ -229,12 +232,9 @@ def predict_moments(
     m, d_in = X.shape
     d_out = out_mean.shape[1] if out_mean.ndim == 2 else -1
     n_phi, kp = theta_t.shape
-    if X.dtype not in (np.float64, np.float32):
-        return False
-    size = X.dtype.itemsize
+    row_stride = _row_stride(X)
     if (
-        (m > 1 and X.strides[0] % size)
-        or (d_in > 1 and X.strides[1] != size)
+        row_stride is None
         or n_phi != d_in * (d_in + 1) // 2 + d_in + 1
         or coef.shape != (d_in + 1, k, _TILE)
         or covariances.shape != (k, _TILE, _TILE)
@@ -242,9 +242,6 @@ def predict_moments(
         or out_cov.shape != (m, d_out, d_out)
         or any(a.dtype != np.float64 or not a.flags.c_contiguous for a in (out_mean, out_cov))
     ):
-        return False
-    row_stride = X.strides[0] // size if m > 1 else d_in
-    if row_stride < d_in:
         return False
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     work = np.empty(_BLOCK * (n_phi + d_in + kp + 1) + k * _TILE + d_in + 1)
