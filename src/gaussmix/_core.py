@@ -516,9 +516,14 @@ def predict_conditional(
             # With the covariances the compiled kernel does the whole chunk in
             # one pass (means alone are faster on the numpy path below).
             if compiled is not None and _compiled.predict_moments(
-                X_in[start:stop], shift, compiled_theta, k, compiled, mean[start:stop],
+                X_in[start:stop],
+                shift,
+                compiled_theta,
+                k,
+                compiled,
+                mean[start:stop],
                 cov[start:stop],
-            ):  # fmt: skip
+            ):
                 continue
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 phi = features(X_in[start:stop], shift)

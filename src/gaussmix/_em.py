@@ -439,9 +439,14 @@ class CompleteData:
             weights = None if self.weights is None else self.weights[rows]
             if compiled is not None:
                 result = _compiled.em_statistics(
-                    self.X[rows], weights, compiled[0], theta.shape[0], self.shift,
-                    compiled[1], need_resp_sq,
-                )  # fmt: skip
+                    self.X[rows],
+                    weights,
+                    compiled[0],
+                    theta.shape[0],
+                    self.shift,
+                    compiled[1],
+                    need_resp_sq,
+                )
                 if result is not None:
                     moments, resp_sq, log_lik_sum, weight_sum, change = result
                     return SufficientStats(
