@@ -3,7 +3,8 @@
 The EM kernel computes the same per-chunk statistics as
 :func:`gaussmix._em.chunk_statistics` for full quadratic features (covariance
 types "full" and "tied"), but a few rows at a time with every intermediate in
-cache, which makes a float64 EM iteration about twice as fast. It is built when
+cache, which makes a float64 EM iteration 2-3 times as fast
+(``benchmarks/bench_kernels.py``). It is built when
 gaussmix is installed from source with a C compiler available; without it, or
 with the environment variable ``GAUSSMIX_DISABLE_COMPILED=1`` set before
 gaussmix is imported, everything runs on the numpy path. Both paths give the
