@@ -1,7 +1,7 @@
 """The optional compiled EM kernel (gaussmix._fused via gaussmix._compiled).
 
 References: numpy's exp for the kernel's exponential, the numpy statistics
-path (gaussmix._em.accumulate_statistics) for the statistics, and whole EM
+path (gaussmix.em.estep.e_step without the kernel) for the statistics, and whole EM
 fits with the kernel switched off.
 """
 
@@ -14,8 +14,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from gaussmix import GMM, _compiled
-from gaussmix._core import Features, natural_parameters
-from gaussmix._em import accumulate_statistics
+from gaussmix._core import natural_parameters
+from gaussmix.em.estep import EStepParameters, e_step
 
 needs_kernel = pytest.mark.skipif(
     not _compiled.available(), reason="compiled kernel not built (no C compiler?)"
@@ -51,10 +51,18 @@ def test_exponential_matches_numpy_to_one_ulp():
 
 
 def _numpy_statistics(X, weights, theta, shift, theta_prev, need_resp_sq):
-    features = Features(X.shape[1], "full", 64)
-    return accumulate_statistics(
-        np.ascontiguousarray(X), weights, theta, shift, features, theta_prev, need_resp_sq
+    params = EStepParameters(
+        "full",
+        shift,
+        None,
+        None,
+        None,
+        theta=theta,
+        theta_previous=theta_prev,
+        need_resp_sq=need_resp_sq,
+        chunk_rows=64,
     )
+    return e_step(np.ascontiguousarray(X), weights, params)
 
 
 def _random_parameters(rng, k, d, spread=3.0):

@@ -624,18 +624,18 @@ def test_bad_input_leaves_a_fitted_model_unchanged():
 @pytest.fixture
 def captured_start(monkeypatch):
     """Record the starting parameters that from_samples hands to the EM driver."""
-    from gaussmix import _em
+    from gaussmix.em import driver
 
     calls = []
-    original = _em.run_em
+    original = driver.run_em
     signature = inspect.signature(original)
 
     def spy(*args, **kwargs):
         given = signature.bind(*args, **kwargs).arguments
-        calls.append(tuple(given[name].copy() for name in ("priors", "means", "covariances")))
+        calls.append(tuple(array.copy() for array in given["state"]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(_em, "run_em", spy)
+    monkeypatch.setattr(driver, "run_em", spy)
     return calls
 
 

@@ -4,8 +4,9 @@ A drop-in replacement for gmr 2.0.3 (``from gaussmix import GMM, MVN``) with
 scikit-learn-grade EM, batched conditioning and log-space numerics.
 """
 
-from . import gmm, mvn, utils
-from ._em import ConvergenceWarning
+from . import em, gmm, mvn, utils
+from ._version import __version__
+from .em import ConvergenceWarning
 from .gmm import (
     GMM,
     ConditionalGMM,
@@ -15,14 +16,14 @@ from .gmm import (
 )
 from .mvn import MVN, plot_error_ellipse
 
-__version__ = "0.1.0"
-
 __all__ = [
     "GMM",
     "MVN",
     "ConditionalGMM",
     "ConvergenceWarning",
+    "__version__",
     "covariance_initialization",
+    "em",
     "gmm",
     "kmeansplusplus_initialization",
     "mvn",

@@ -1,7 +1,7 @@
 """Access to the optional compiled kernels (``_fused.c``).
 
 The EM kernel computes the same per-chunk statistics as
-:func:`gaussmix._em.chunk_statistics` for full quadratic features (covariance
+:func:`gaussmix.em.estep.chunk_statistics` for full quadratic features (covariance
 types "full" and "tied"), but a few rows at a time with every intermediate in
 cache, which makes a float64 EM iteration 2-3 times as fast
 (``benchmarks/bench_kernels.py``). It is built when

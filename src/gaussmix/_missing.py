@@ -12,15 +12,15 @@ so that the expected sufficient statistics are sum r x_hat and
 sum r (x_hat x_hat^T + C), with C the conditional covariance in the (m, m)
 block. Rows are grouped by missing pattern; each group is handled for all
 its rows and all components at once. The statistics are packed in the same
-layout as the complete-data EM (:mod:`gaussmix._em`), whose M-step is
-reused unchanged.
+layout as the complete-data EM (:func:`gaussmix.em.estep.missing_e_step`
+adds them up), whose M-step is reused unchanged. Imputation is here too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _core, _em
+from . import _core
 from ._linalg import safe_cholesky
 
 
@@ -140,7 +140,7 @@ def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.linalg.solve(np.swapaxes(chol, -1, -2), np.linalg.solve(chol, rhs))
 
 
-def _posteriors(X, params, groups, scattered):
+def posteriors(X, params, groups, scattered):
     """Yield (rows, log_norm, log_resp, x_hat, cov_sum) for every group of rows.
 
     ``cov_sum(wresp)`` returns sum_r wresp[r, j] Cov[x | x_o, j] as (k, d, d).
@@ -192,94 +192,6 @@ def split_patterns(X: np.ndarray) -> tuple[list, np.ndarray]:
             scattered.append(rows)
     rare = np.sort(np.concatenate(scattered)) if scattered else np.zeros(0, dtype=np.intp)
     return groups, rare
-
-
-def incomplete_statistics(
-    X: np.ndarray,
-    weights: np.ndarray | None,
-    priors: np.ndarray,
-    means: np.ndarray,
-    covs: np.ndarray,
-    shift: np.ndarray,
-    covariance_type: str,
-    groups: list,
-    scattered: np.ndarray,
-    prev_params: tuple | None = None,
-) -> _em.SufficientStats:
-    """Expected sufficient statistics of incomplete data.
-
-    Rows of frequent missing patterns are handled pattern by pattern (one
-    conditioner per pattern); rows of rare patterns all together with masked
-    covariances.
-    """
-    k, d = means.shape
-    full = covariance_type in ("full", "tied")
-    iu, ju = np.triu_indices(d)
-    total = _em.SufficientStats.zeros(k, _em.n_phi_features(d, covariance_type))
-    params = (priors, means, covs)
-    prev_units = None if prev_params is None else _posteriors(X, prev_params, groups, scattered)
-    for idx, log_norm, log_resp, x_hat, cov_sum in _posteriors(X, params, groups, scattered):
-        resp = np.exp(log_resp)
-        change = 0.0
-        if prev_units is not None:
-            prev_log_resp = next(prev_units)[2]
-            change = float(np.square(resp - np.exp(prev_log_resp)).sum())
-        w = np.ones(idx.size) if weights is None else weights[idx]
-        wresp = resp * w[:, None]
-        y = x_hat - shift  # (n, k, d)
-        resp_sum = wresp.sum(axis=0)
-        first = np.einsum("nk,nkd->kd", wresp, y)
-        conditional = cov_sum(wresp)
-        if full:
-            second = np.einsum("nk,nki,nkj->kij", wresp, y, y) + conditional
-            quad = second[:, iu, ju]
-        else:
-            quad = np.einsum("nk,nkd->kd", wresp, y * y)
-            quad += np.diagonal(conditional, axis1=1, axis2=2)
-        moments = np.concatenate([quad, first, resp_sum[:, None]], axis=1)
-        total += _em.SufficientStats(
-            resp_sum,
-            np.einsum("n,nk->k", w, resp * resp),
-            moments,
-            float(w @ log_norm),
-            float(w.sum()),
-            change,
-        )
-    return total
-
-
-class IncompleteData:
-    """Statistics source of :func:`gaussmix._em.run_em` for data with NaN entries.
-
-    Parameters
-    ----------
-    X : ndarray, shape (n, d)
-        Data; NaN marks a missing entry.
-    weights : ndarray, shape (n,), optional
-    covariance_type : str
-    shift : ndarray, shape (d,)
-        Point the moments are taken about (the observed column means).
-    """
-
-    def __init__(self, X, weights, covariance_type, shift):
-        self.X, self.weights, self.covariance_type, self.shift = X, weights, covariance_type, shift
-        self.groups, self.scattered = split_patterns(X)
-
-    def statistics(
-        self, params: tuple, prev_params: tuple | None, need_resp_sq: bool
-    ) -> tuple[_em.SufficientStats, np.ndarray]:
-        """Expected statistics under ``params`` and the point they are taken about."""
-        stats = incomplete_statistics(
-            self.X,
-            self.weights,
-            *params,
-            self.shift,
-            self.covariance_type,
-            self.groups,
-            self.scattered,
-            prev_params,
-        )
-        return stats, self.shift
 
 
 def impute(X: np.ndarray, priors: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:

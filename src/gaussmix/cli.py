@@ -287,11 +287,8 @@ def fit_gmm(
 ) -> Any:
     """Fit a GMM by EM, optionally reporting every iteration.
 
-    Without ``callback`` this is one call of :meth:`GMM.from_samples`. With
-    it, EM runs one iteration per call, warm-starting from the parameters of
-    the previous one, and applies the same ``tol`` rule (stop after the
-    iteration whose mean log-likelihood changed by less than ``tol``) and the
-    same choice of the best of ``n_init`` runs: the result is the same.
+    One call of :meth:`GMM.from_samples`; ``callback`` rides the EM driver's
+    per-iteration callback, so reporting costs nothing but the call itself.
 
     Parameters
     ----------
@@ -316,48 +313,29 @@ def fit_gmm(
     ConvergenceWarning
         When ``tol`` is set and the best run did not meet it.
     """
-    from ._em import ConvergenceWarning
     from .gmm import GMM
-    from .utils import check_random_state
 
-    options = {
-        "init_params": init_params,
-        "covariance_type": covariance_type,
-        "reg_covar": reg_covar,
-        "allow_missing": allow_missing,
-    }
-    if callback is None:
-        return GMM(n_components, random_state=seed).from_samples(
-            X, n_iter=n_iter, n_init=n_init, tol=tol, **options
-        )
-    random_state = check_random_state(seed)
-    best = None
-    for run in range(n_init):
-        gmm = GMM(n_components, random_state=random_state)
-        previous = -math.inf
-        converged = False
-        iteration = 0
-        for iteration in range(1, n_iter + 1):
-            gmm.from_samples(X, n_iter=1, tol=None, **options)
-            change = gmm.lower_bound_ - previous
-            previous = gmm.lower_bound_
-            callback(run, iteration, gmm.lower_bound_, change)
-            if tol is not None and abs(change) < tol:
-                converged = True
-                break
-        gmm.n_iter_ = iteration
-        gmm.converged_ = converged
-        if best is None or gmm.lower_bound_ > best.lower_bound_:
-            best = gmm
-    assert best is not None
-    if tol is not None and not best.converged_:
-        warnings.warn(
-            f"EM did not converge within n_iter={n_iter} iterations (tol={tol}); "
-            "increase n_iter, loosen the tolerance, or check the data's scaling.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    return best
+    progress = None
+    if callback is not None:
+        run = -1
+
+        def progress(iteration: int, lower_bound: float, change: float, _elapsed: float) -> None:
+            nonlocal run
+            if iteration == 1:
+                run += 1
+            callback(run, iteration, lower_bound, change)
+
+    return GMM(n_components, random_state=seed).from_samples(
+        X,
+        n_iter=n_iter,
+        n_init=n_init,
+        tol=tol,
+        init_params=init_params,
+        covariance_type=covariance_type,
+        reg_covar=reg_covar,
+        allow_missing=allow_missing,
+        callback=progress,
+    )
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
@@ -689,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser : argparse.ArgumentParser
         With one subparser per subcommand (demo, fit, predict, sample, score, plot).
     """
-    from . import __version__
+    from ._version import __version__
 
     parser = _Parser(
         prog="gaussmix",

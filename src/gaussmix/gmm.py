@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
-from . import _core, _em, _missing
-from ._em import ConvergenceWarning
+from . import _core, _missing
 from ._linalg import safe_cholesky, symmetrize
 from ._parallel import resolve_n_jobs
 from ._validation import (
@@ -29,6 +29,10 @@ from ._validation import (
     check_samples,
     split_indices,
 )
+from .em import driver, init
+from .em.driver import ConvergenceWarning, convergence_rule
+from .em.families import MaximumLikelihood, oas_shrinkage
+from .em.sources import ArraySource, MissingValuesSource
 from .io import Persistent
 from .mvn import MVN
 from .utils import check_random_state
@@ -41,8 +45,6 @@ __all__ = [
     "kmeansplusplus_initialization",
     "plot_error_ellipses",
 ]
-
-_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<not given>"})()
 
 
 def kmeansplusplus_initialization(
@@ -74,7 +76,7 @@ def kmeansplusplus_initialization(
     X = check_samples(X, dtype=np.float64)
     k = check_n_components(n_components, X.shape[0])
     rng = check_random_state(random_state)
-    return X[_em.kmeans_plus_plus(X, k, rng)].copy()
+    return X[init.kmeans_plus_plus(X, k, rng)].copy()
 
 
 def covariance_initialization(X: ArrayLike, n_components: int) -> np.ndarray:
@@ -95,7 +97,7 @@ def covariance_initialization(X: ArrayLike, n_components: int) -> np.ndarray:
     """
     X = check_samples(X, dtype=np.float64)
     k = check_n_components(n_components)
-    std = _em.mean_pairwise_abs_difference(X) / k
+    std = init.mean_pairwise_abs_difference(X) / k
     return np.broadcast_to(np.diag(std**2), (k, X.shape[1], X.shape[1])).copy()
 
 
@@ -200,12 +202,13 @@ class GMM(Persistent):
         covariance_type: str = "full",
         n_init: int = 1,
         reg_covar: float = 1e-6,
-        tol: float | None = _UNSET,
+        tol: float | str | None = "auto",
         sample_weight: ArrayLike | None = None,
         dtype: Any = None,
         chunk_size: int | None = None,
         allow_missing: bool = False,
         n_jobs: int | None = None,
+        callback: Callable[[int, float, float, float], Any] | None = None,
     ) -> GMM:
         """Fit the mixture to data with expectation maximization.
 
@@ -221,7 +224,8 @@ class GMM(Persistent):
         R_diff : float, default=1e-4
             gmr's convergence criterion: stop when the Frobenius norm of the
             change of the responsibility matrix between two E-steps is below
-            it. Used only when ``tol`` is not given.
+            it. Used only with ``tol="auto"`` (the default); 0 or None: no
+            criterion.
         n_iter : int, default=100
             Maximum number of EM iterations.
         init_params : {"random", "kmeans++"}, default="random"
@@ -238,11 +242,13 @@ class GMM(Persistent):
             set, if any.
         reg_covar : float, default=1e-6
             Added to the diagonal of every covariance in the M-step.
-        tol : float or None, optional
-            scikit-learn's criterion: stop after the iteration whose mean
-            log-likelihood changed by less than ``tol``. When given, it
-            replaces ``R_diff``; ``tol=None`` disables every criterion and
-            runs exactly ``n_iter`` iterations.
+        tol : float, "auto" or None, default="auto"
+            Convergence rule, with one meaning throughout gaussmix
+            (:func:`gaussmix.em.convergence_rule`): a float is scikit-learn's
+            criterion (stop after the iteration whose mean log-likelihood
+            changed by less than ``tol``; ``R_diff`` is ignored); "auto" is
+            gmr's rule with ``R_diff``; None runs exactly ``n_iter``
+            iterations.
         sample_weight : array-like, shape (n_samples,), optional
             Non-negative weights; integer weights give the same fit as
             repeated rows.
@@ -267,6 +273,13 @@ class GMM(Persistent):
             (installed with scikit-learn) to keep BLAS single-threaded inside
             each thread; without it EM runs in one thread. The result does
             not depend on n_jobs beyond the order of floating-point sums.
+        callback : callable, optional
+            ``callback(iteration, mean_log_likelihood, change, elapsed)``
+            after every E-step of every run (iteration counts from 1 in each
+            of the ``n_init`` runs; ``change`` is inf at the first;
+            ``elapsed`` is the run's seconds so far). A true return value
+            stops the fit after that iteration's M-step: ``converged_`` is
+            then False and no ConvergenceWarning is issued.
 
         Returns
         -------
@@ -298,14 +311,12 @@ class GMM(Persistent):
         n_iter = check_int(n_iter, "n_iter", minimum=1)
         n_init = check_int(n_init, "n_init", minimum=1)
         reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
-        if tol is _UNSET:
-            r_diff = check_float(R_diff, "R_diff", minimum=0.0) if R_diff is not None else None
-            tol_value = None
-            criterion = f"R_diff={R_diff}" if r_diff else None
-        else:
-            r_diff = None
-            tol_value = None if tol is None else check_float(tol, "tol", minimum=0.0)
-            criterion = None if tol is None else f"tol={tol}"
+        rule = convergence_rule(tol, R_diff)
+        if callback is not None and not callable(callback):
+            raise TypeError(
+                f"callback must be callable(iteration, mean_log_likelihood, change, "
+                f"elapsed) or None; got {type(callback).__name__}"
+            )
         weights = check_sample_weight(sample_weight, n)
         if chunk_size is not None:
             chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
@@ -317,46 +328,44 @@ class GMM(Persistent):
         if missing:
             usable = int((~np.isnan(X)).any(axis=1).sum())
             check_n_components(self.n_components, usable)
-            X_init, shift = _prepare_incomplete(X, weights)
-            source = _missing.IncompleteData(X, weights, covariance_type, shift)
+            source = MissingValuesSource(X, weights, covariance_type)
         else:
-            X_init, shift = X, _em.weighted_mean(X, weights)
-            source = _em.CompleteData(
+            source = ArraySource(
                 X,
                 weights,
                 covariance_type,
-                shift,
                 dtype=compute_dtype,
                 chunk_rows=chunk_size,
                 n_jobs=resolve_n_jobs(n_jobs),
             )
+        family = MaximumLikelihood(
+            covariance_type, reg_covar, oas=bool(oracle_approximating_shrinkage)
+        )
+        X_init = source.initialization_data()
 
-        best = None
-        for run in range(n_init):
-            init = self._initial_parameters(
-                X_init, weights, init_params, start if run == 0 else None
+        def initialize(run: int):
+            return family.start(
+                *self._initial_parameters(
+                    X_init, weights, init_params, start if run == 0 else None
+                )
             )
-            result = _em.run_em(
-                source,
-                *init,
-                covariance_type=covariance_type,
-                reg_covar=reg_covar,
-                n_iter=n_iter,
-                tol=tol_value,
-                r_diff=r_diff,
-                oas=bool(oracle_approximating_shrinkage),
-                verbose=self.verbose,
-            )
-            if best is None or result.lower_bound > best.lower_bound:
-                best = result
-        assert best is not None
-        self.priors, self.means, self.covariances = best.priors, best.means, best.covariances
+
+        best = driver.fit(
+            source,
+            family,
+            initialize,
+            n_init=n_init,
+            n_iter=n_iter,
+            rule=rule,
+            callback=callback,
+            verbose=self.verbose,
+        )
+        fitted = family.mixture(best.state)
+        self.priors, self.means, self.covariances = fitted
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.covariance_type_ = covariance_type
-        if criterion is not None and not best.converged:
-            _em.warn_not_converged(n_iter, criterion)
         return self
 
     def _starting_point(self, d: int) -> tuple:
@@ -394,16 +403,19 @@ class GMM(Persistent):
             priors = np.full(k, 1.0 / k)
         if means is None:
             if init_params == "random":
-                means = _em.random_initial_means(X, k, self.random_state, weights)
+                means = init.random_initial_means(X, k, self.random_state, weights)
             else:
-                means = X[_em.kmeans_plus_plus(X, k, self.random_state, weights)].astype(
+                means = X[init.kmeans_plus_plus(X, k, self.random_state, weights)].astype(
                     np.float64
                 )
         if covs is None:
             if init_params == "random":
                 covs = np.broadcast_to(np.eye(d), (k, d, d)).copy()
             else:
-                std = _em.mean_pairwise_abs_difference(_subsample(X, self.random_state)) / k
+                std = (
+                    init.mean_pairwise_abs_difference(init.subsample_rows(X, self.random_state))
+                    / k
+                )
                 covs = np.broadcast_to(np.diag(std**2), (k, d, d)).copy()
         return priors, means, covs
 
@@ -430,7 +442,7 @@ class GMM(Persistent):
             raise ValueError(
                 f"n_samples_eff must be a positive number or {self.n_components} positive numbers"
             )
-        self.covariances = _em.oas_shrinkage(covs, n_eff)
+        self.covariances = oas_shrinkage(covs, n_eff)
         return self
 
     # ------------------------------------------------------------------
@@ -1166,27 +1178,6 @@ class ConditionalGMM:
         if not return_density:
             return modes
         return modes, np.split(np.exp(all_logd[keep]), np.cumsum(counts)[:-1])
-
-
-def _prepare_incomplete(X: np.ndarray, weights: np.ndarray | None):
-    """Mean-filled copy of incomplete data for initialization, and the shift."""
-    observed = ~np.isnan(X)
-    if not observed.any(axis=0).all():
-        empty = np.flatnonzero(~observed.any(axis=0)).tolist()
-        raise ValueError(f"X has columns with no observed value: {empty}; drop them")
-    if not observed.any(axis=1).any():
-        raise ValueError("X has no row with an observed value")
-    w = np.ones(X.shape[0]) if weights is None else weights
-    wo = observed * w[:, None]
-    col_mean = (np.nan_to_num(X) * wo).sum(axis=0) / wo.sum(axis=0)
-    return np.where(observed, X, col_mean), col_mean
-
-
-def _subsample(X: np.ndarray, rng, limit: int = 100_000) -> np.ndarray:
-    """At most ``limit`` rows of X for initialization statistics."""
-    if X.shape[0] <= limit:
-        return X
-    return X[np.sort(rng.choice(X.shape[0], size=limit, replace=False))]
 
 
 def _check_compute_dtype(dtype: Any) -> Any:

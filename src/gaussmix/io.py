@@ -66,6 +66,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ._version import __version__
+
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -102,8 +104,6 @@ _INT_FIELDS = ("format_version", "n_components", "n_features", "n_iter_")
 
 
 def _package_version() -> str:
-    from . import __version__
-
     return str(__version__)
 
 

@@ -1,0 +1,51 @@
+"""The EM engine: sources of statistics, the E-step, model families and one driver.
+
+Data flows one way::
+
+    validated array ──> source ──(blocks)──> e_step ──> Statistics ──(+)──> family.m_step
+         (sources.py)              (estep.py)         (stats.py)          (families.py)
+                         ^                                                     │
+                         └──────────── driver.fit: iterations, rules, ─────────┘
+                                       n_init, callback (driver.py)
+
+- :mod:`~gaussmix.em.sources`: where rows come from (arrays, arrays with NaN).
+- :mod:`~gaussmix.em.estep`: ``e_step(block, weights, params)`` and
+  ``missing_e_step``, module-level and picklable; kernel or numpy.
+- :mod:`~gaussmix.em.stats`: additive :class:`Statistics`, ``pack``/``unpack``.
+- :mod:`~gaussmix.em.families`: maximum likelihood (M-step, E-step constants).
+- :mod:`~gaussmix.em.driver`: :func:`fit`, convergence rules, callback, warnings.
+- :mod:`~gaussmix.em.init`: random rows, k-means++ (bounded memory), spreads.
+"""
+
+from .driver import (
+    ConvergenceRule,
+    ConvergenceWarning,
+    EMResult,
+    convergence_rule,
+    fit,
+    run_em,
+)
+from .estep import EStepParameters, MissingBlock, e_step, missing_e_step
+from .families import Gaussians, MaximumLikelihood, ModelFamily
+from .sources import ArraySource, MissingValuesSource, StatisticsSource
+from .stats import Statistics
+
+__all__ = [
+    "ArraySource",
+    "ConvergenceRule",
+    "ConvergenceWarning",
+    "EMResult",
+    "EStepParameters",
+    "Gaussians",
+    "MaximumLikelihood",
+    "MissingBlock",
+    "MissingValuesSource",
+    "ModelFamily",
+    "Statistics",
+    "StatisticsSource",
+    "convergence_rule",
+    "e_step",
+    "fit",
+    "missing_e_step",
+    "run_em",
+]

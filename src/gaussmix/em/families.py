@@ -1,0 +1,200 @@
+"""Model families: what the E-step's components are and how the M-step updates them.
+
+A family turns its state into the Gaussians of the E-step
+(:meth:`gaussians`), turns summed :class:`Statistics` into a new state
+(:meth:`m_step`) and scores an iteration (:meth:`objective`). The driver
+treats the state as opaque. Maximum likelihood is the family here; a
+variational-Bayes family fits the same interface, since its E-step is also
+quadratic in x: expected log weights in place of log priors and the
+expected precisions nu W in place of the inverse covariances (Bishop 2006,
+eq. 10.64-10.66), so it reuses every source, E-step and kernel unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from .._core import uses_full_features
+from .._linalg import symmetrize
+from .stats import Statistics
+
+__all__ = [
+    "Gaussians",
+    "MaximumLikelihood",
+    "ModelFamily",
+    "oas_shrinkage",
+    "project_covariances",
+]
+
+
+class Gaussians(NamedTuple):
+    """Weights (k,), means (k, d) and full covariances (k, d, d) of a mixture."""
+
+    priors: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+
+
+class ModelFamily(Protocol):
+    """The interface the driver needs from a model family."""
+
+    #: Whether :meth:`m_step` needs ``Statistics.resp_sq_sum``.
+    need_resp_sq: bool
+
+    def start(self, priors: np.ndarray, means: np.ndarray, covariances: np.ndarray):
+        """The state EM starts from, given initial mixture parameters."""
+
+    def gaussians(self, state) -> Gaussians:
+        """The components the E-step evaluates under ``state``."""
+
+    def m_step(self, stats: Statistics, shift: np.ndarray):
+        """A new state from statistics taken about ``shift`` ((d,) or (k, d))."""
+
+    def objective(self, stats: Statistics, state) -> float:
+        """The quantity EM increases, per unit of weight (convergence and n_init)."""
+
+    def mixture(self, state) -> Gaussians:
+        """The fitted mixture of a final state."""
+
+
+class MaximumLikelihood:
+    """Maximum-likelihood EM (Dempster, Laird & Rubin 1977) with scikit-learn's M-step.
+
+    Parameters
+    ----------
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    reg_covar : float
+        Added to the diagonal of every covariance after each M-step.
+    oas : bool, default=False
+        Shrink every covariance with OAS after each M-step (gmr's option).
+    """
+
+    def __init__(self, covariance_type: str, reg_covar: float, oas: bool = False) -> None:
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.oas = oas
+        self.need_resp_sq = oas
+
+    def start(self, priors: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> Gaussians:
+        return Gaussians(
+            priors, means, project_covariances(covariances, priors, self.covariance_type)
+        )
+
+    def gaussians(self, state: Gaussians) -> Gaussians:
+        return state
+
+    def mixture(self, state: Gaussians) -> Gaussians:
+        return state
+
+    def objective(self, stats: Statistics, state: Gaussians) -> float:
+        # The mean log-likelihood of the E-step that produced ``stats``.
+        return stats.log_lik_sum / stats.weight_sum
+
+    def m_step(self, stats: Statistics, shift: np.ndarray) -> Gaussians:
+        new = Gaussians(*m_step(stats, shift, self.covariance_type, self.reg_covar))
+        if self.oas:
+            n_eff = stats.resp_sum**2 / np.maximum(stats.resp_sq_sum, np.finfo(float).tiny)
+            new = Gaussians(new.priors, new.means, oas_shrinkage(new.covariances, n_eff))
+        return new
+
+
+def m_step(
+    stats: Statistics,
+    shift: np.ndarray,
+    covariance_type: str,
+    reg_covar: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """New (priors, means, covariances) from summed statistics.
+
+    Follows scikit-learn's estimators exactly: N_j = sum r + 10 eps,
+    mu_j = sum r x / N_j, Sigma_j = sum r (x - mu_j)(x - mu_j)^T / N_j
+    + reg_covar I (tied: the sum over components divided by sum N_j; diag:
+    only the diagonal; spherical: the mean of the diagonal), priors N_j / sum N.
+    Covariances are always returned as full (k, d, d) matrices. ``shift`` is
+    the point the moments were taken about: (d,) for all components, or
+    (k, d), one per component (the precise path).
+    """
+    d = shift.shape[-1]
+    resp_sum = stats.resp_sum
+    nk = resp_sum + 10.0 * np.finfo(np.float64).eps
+    full = uses_full_features(covariance_type)
+    q = d * (d + 1) // 2 if full else d
+    first = stats.moments[:, q : q + d]
+    second = stats.moments[:, :q]
+    centred_means = first / nk[:, None]
+    means = centred_means + shift
+    priors = nk / nk.sum()
+    k = nk.shape[0]
+    if full:
+        iu, ju = np.triu_indices(d)
+        scatter = np.zeros((k, d, d))
+        scatter[:, iu, ju] = second
+        scatter[:, ju, iu] = second
+        # sum r (y - c)(y - c)^T = S2 - c s1^T - s1 c^T + (sum r) c c^T
+        outer_cs = centred_means[:, :, None] * first[:, None, :]
+        scatter += (
+            -outer_cs
+            - np.swapaxes(outer_cs, 1, 2)
+            + resp_sum[:, None, None] * centred_means[:, :, None] * centred_means[:, None, :]
+        )
+        if covariance_type == "full":
+            covariances = symmetrize(scatter / nk[:, None, None])
+        else:
+            tied = symmetrize(scatter.sum(axis=0) / nk.sum())
+            covariances = np.broadcast_to(tied, (k, d, d)).copy()
+        # A collapsed component's scatter can round to a matrix with tiny
+        # negative eigenvalues (-1e-21): project those onto zero, since a
+        # covariance is positive semi-definite.
+        eigvals, eigvecs = np.linalg.eigh(covariances)
+        if (eigvals[:, 0] < 0).any():
+            covariances = symmetrize(
+                (eigvecs * np.maximum(eigvals, 0.0)[:, None, :]) @ np.swapaxes(eigvecs, 1, 2)
+            )
+        diagonal = np.einsum("kii->ki", covariances)
+        diagonal += reg_covar
+    else:
+        var = (second - 2.0 * centred_means * first + resp_sum[:, None] * centred_means**2) / nk[
+            :, None
+        ]
+        var = np.maximum(var, 0.0) + reg_covar
+        if covariance_type == "spherical":
+            var = np.repeat(var.mean(axis=1, keepdims=True), d, axis=1)
+        covariances = var[:, :, None] * np.eye(d)
+    return priors, means, covariances
+
+
+def project_covariances(
+    covariances: np.ndarray, priors: np.ndarray, covariance_type: str
+) -> np.ndarray:
+    """Impose a covariance structure on full (k, d, d) starting covariances."""
+    k, d, _ = covariances.shape
+    if covariance_type == "full":
+        return covariances
+    if covariance_type == "tied":
+        tied = np.einsum("k,kij->ij", priors, covariances) / priors.sum()
+        return np.broadcast_to(tied, (k, d, d)).copy()
+    var = np.diagonal(covariances, axis1=1, axis2=2)
+    if covariance_type == "spherical":
+        var = np.repeat(var.mean(axis=1, keepdims=True), d, axis=1)
+    return var[:, :, None] * np.eye(d)
+
+
+def oas_shrinkage(covariances: np.ndarray, n_samples_eff: np.ndarray) -> np.ndarray:
+    """Oracle approximating shrinkage of every covariance at once.
+
+    Chen, Wiesel, Eldar & Hero, "Shrinkage Algorithms for MMSE Covariance
+    Estimation", IEEE Trans. Signal Process. 58(10), 2010, eq. 23, in the
+    form used by gmr and scikit-learn's ``oas``.
+    """
+    _k, d, _ = covariances.shape
+    mu = np.trace(covariances, axis1=1, axis2=2) / d
+    alpha = np.mean(covariances**2, axis=(1, 2))
+    num = alpha + mu**2
+    den = (n_samples_eff + 1.0) * (alpha - mu**2 / d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrinkage = np.where(den == 0, 1.0, np.minimum(num / np.where(den == 0, 1, den), 1.0))
+    return (1.0 - shrinkage)[:, None, None] * covariances + (shrinkage * mu)[
+        :, None, None
+    ] * np.eye(d)

@@ -1,0 +1,167 @@
+"""Starting points of EM: random rows, k-means++ seeds, spread-based covariances.
+
+Memory stays bounded by the data plus one float64 per row: k-means++ is
+chunked (the distances to the closest seed are the only row-sized array;
+the next seed is drawn by inverse transform over chunked cumulative sums,
+which consumes one uniform number per seed, as ``rng.choice(n, p=p)``
+does), and the covariance spread is estimated on at most 100,000 rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "kmeans_plus_plus",
+    "mean_pairwise_abs_difference",
+    "random_initial_means",
+    "subsample_rows",
+]
+
+_CHUNK_ROWS = 1 << 16
+
+
+def _uniform(rng: Any) -> float:
+    """One uniform number in [0, 1), from a RandomState or a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return float(rng.random())
+    return float(rng.random_sample())
+
+
+def _draw(rng: Any, mass: Any, n: int, total: float) -> int:
+    """Index i with probability mass(i) / total, by one uniform draw.
+
+    ``mass(start, stop)`` returns the non-negative masses of rows
+    [start, stop); they are summed chunk by chunk, never stored for all rows.
+    """
+    target = _uniform(rng) * total
+    running = 0.0
+    last_positive = -1
+    for start in range(0, n, _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, n)
+        chunk = mass(start, stop)
+        sums = np.cumsum(chunk) + running
+        # searchsorted(..., side="right"): the first cumulative sum above the
+        # target, as rng.choice's inverse transform does.
+        index = int(np.searchsorted(sums, target, side="right"))
+        if index < chunk.size:
+            return start + index
+        positive = np.flatnonzero(chunk > 0)
+        if positive.size:
+            last_positive = start + int(positive[-1])
+        running = float(sums[-1])
+    # Rounding put the target at the very end: take the last row with mass.
+    return last_positive
+
+
+def kmeans_plus_plus(
+    X: np.ndarray, n_components: int, rng: Any, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Indices of k-means++ seeds (Arthur & Vassilvitskii 2007), in bounded memory.
+
+    The first seed is drawn with probability proportional to ``weights``
+    (uniformly without); each next seed with probability proportional to the
+    weighted squared distance to its **closest** already chosen seed. When
+    every remaining point coincides with a seed, the next one is drawn among
+    the rows not yet chosen (with positive weight if there are any).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    n_components : int
+    rng : numpy RandomState or Generator
+    weights : ndarray, shape (n,), optional
+
+    Returns
+    -------
+    seeds : ndarray of int, shape (n_components,)
+        Distinct row indices.
+    """
+    n = X.shape[0]
+    chosen = np.empty(n_components, dtype=np.intp)
+
+    def weight(start: int, stop: int) -> np.ndarray:
+        return np.ones(stop - start) if weights is None else weights[start:stop]
+
+    def excluding_chosen(values: np.ndarray, start: int, count: int) -> np.ndarray:
+        taken = chosen[:count]
+        local = taken[(taken >= start) & (taken < start + values.size)] - start
+        values[local] = 0.0
+        return values
+
+    total_weight = float(n if weights is None else weights.sum())
+    chosen[0] = _draw(rng, weight, n, total_weight)
+    closest_sq = squared_distances_to(X, X[chosen[0]])
+    for j in range(1, n_components):
+        # Sequential over the k seeds by definition; each step is vectorized
+        # over chunks of rows.
+        def mass(start: int, stop: int, j: int = j) -> np.ndarray:
+            return excluding_chosen(closest_sq[start:stop] * weight(start, stop), start, j)
+
+        total = _chunked_sum(mass, n)
+        if not total > 0:
+
+            def mass(start: int, stop: int, j: int = j) -> np.ndarray:
+                return excluding_chosen((weight(start, stop) > 0).astype(np.float64), start, j)
+
+            total = _chunked_sum(mass, n)
+            if not total > 0:
+
+                def mass(start: int, stop: int, j: int = j) -> np.ndarray:
+                    return excluding_chosen(np.ones(stop - start), start, j)
+
+                total = float(n - j)
+        chosen[j] = _draw(rng, mass, n, total)
+        np.minimum(closest_sq, squared_distances_to(X, X[chosen[j]]), out=closest_sq)
+    return chosen
+
+
+def _chunked_sum(mass: Any, n: int) -> float:
+    return float(
+        sum(mass(start, min(start + _CHUNK_ROWS, n)).sum() for start in range(0, n, _CHUNK_ROWS))
+    )
+
+
+def squared_distances_to(X: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """(n,) squared Euclidean distances of the rows of X to ``center``, chunked, float64."""
+    out = np.empty(X.shape[0])
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        diff = X[start : start + _CHUNK_ROWS] - center
+        out[start : start + _CHUNK_ROWS] = np.einsum("ij,ij->i", diff, diff)
+    return out
+
+
+def mean_pairwise_abs_difference(X: np.ndarray) -> np.ndarray:
+    """Mean |x_a - x_b| over all pairs a < b, per column, in O(n log n).
+
+    For sorted values s_0 <= ... <= s_{n-1}, sum_{a<b} (s_b - s_a) =
+    sum_i (2 i - n + 1) s_i.
+    """
+    n = X.shape[0]
+    if n < 2:
+        return np.zeros(X.shape[1])
+    ordered = np.sort(X.astype(np.float64, copy=False), axis=0)
+    coeff = 2.0 * np.arange(n) - n + 1.0
+    return (coeff @ ordered) / (n * (n - 1) / 2.0)
+
+
+def random_initial_means(
+    X: np.ndarray, n_components: int, rng: Any, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Means drawn from the data rows, without replacement (weighted if given)."""
+    n = X.shape[0]
+    p = None
+    if weights is not None:
+        positive = int((weights > 0).sum())
+        p = weights / weights.sum() if positive >= n_components else None
+    idx = rng.choice(n, size=n_components, replace=False, p=p)
+    return X[idx].astype(np.float64)
+
+
+def subsample_rows(X: np.ndarray, rng: Any, limit: int = 100_000) -> np.ndarray:
+    """At most ``limit`` rows of X (a random subset in row order) for initialization statistics."""
+    if X.shape[0] <= limit:
+        return X
+    return X[np.sort(rng.choice(X.shape[0], size=limit, replace=False))]

@@ -1,0 +1,297 @@
+"""Statistics sources: where the E-step's rows come from.
+
+A source holds the prepared data (validated once, before the first
+iteration) and, given the Gaussians of an iteration, returns the summed
+:class:`Statistics` of all its rows and the point their moments were taken
+about. It chooses which module-level E-step function of
+:mod:`gaussmix.em.estep` runs on which block, and where (threads here; a
+distributed source maps the same functions over remote chunks and adds the
+packed results).
+
+- :class:`ArraySource`: an in-memory array without missing entries.
+- :class:`MissingValuesSource`: an in-memory array with NaN entries.
+
+A new source subclasses :class:`StatisticsSource` and implements
+:meth:`~StatisticsSource.statistics` and
+:meth:`~StatisticsSource.initialization_data`; the driver does not change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _compiled
+from .._core import (
+    PRECISION_LIMIT,
+    n_phi_features,
+    natural_parameters,
+    shared_shift_error,
+    uses_full_features,
+)
+from .._parallel import map_blocks
+from .estep import EStepParameters, MissingBlock, e_step, missing_e_step
+from .families import Gaussians, ModelFamily
+from .stats import Statistics
+
+__all__ = [
+    "ArraySource",
+    "MissingValuesSource",
+    "StatisticsSource",
+    "default_chunk_rows",
+    "weighted_mean",
+]
+
+# Rows per chunk: the (features, rows) buffer then holds about 2^19 float64
+# numbers (4 MiB), which keeps both GEMMs efficient and the softmax in cache.
+_CHUNK_ELEMENTS = 1 << 19
+
+
+def default_chunk_rows(n_features_phi: int) -> int:
+    """Rows per chunk: ~4 MiB of features, between 4096 and 8192 rows (measured best)."""
+    return int(max(4096, min(8192, _CHUNK_ELEMENTS // n_features_phi)))
+
+
+def weighted_mean(X: np.ndarray, weights: np.ndarray | None, chunk: int = 1 << 16) -> np.ndarray:
+    """Column means of X (optionally weighted), chunked and in float64."""
+    total = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], chunk):
+        block = X[start : start + chunk].astype(np.float64, copy=False)
+        if weights is None:
+            total += block.sum(axis=0)
+        else:
+            total += weights[start : start + chunk] @ block
+    return total / (X.shape[0] if weights is None else weights.sum())
+
+
+class StatisticsSource:
+    """Base class of statistics sources.
+
+    Attributes
+    ----------
+    n_samples : int
+        Rows that carry information (rows with nothing observed excluded).
+    n_features : int
+    shift : ndarray, shape (d,)
+        The shared point the moments are taken about (the data's mean).
+    covariance_type : str
+    """
+
+    n_samples: int
+    n_features: int
+    shift: np.ndarray
+    covariance_type: str
+
+    def statistics(
+        self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
+    ) -> tuple[Statistics, np.ndarray]:
+        """Summed statistics under ``gaussians`` and the point they are taken about.
+
+        Parameters
+        ----------
+        gaussians : Gaussians
+            The components of this iteration's E-step.
+        previous : Gaussians or None
+            The previous iteration's, when the change of the responsibilities
+            is needed (gmr's R_diff).
+        need_resp_sq : bool
+            Whether to compute sum r^2.
+
+        Returns
+        -------
+        stats : Statistics
+        shift : ndarray, shape (d,) or (k, d)
+        """
+        raise NotImplementedError
+
+    def initialization_data(self) -> np.ndarray:
+        """Rows (complete, float) for the random and k-means++ initializations."""
+        raise NotImplementedError
+
+    def refine(
+        self, family: ModelFamily, state, stats: Statistics, shift: np.ndarray, new
+    ) -> tuple:
+        """Redo an M-step whose result the statistics could not resolve.
+
+        Returns ``(new_state, stats)``, by default unchanged.
+        """
+        return new, stats
+
+
+class ArraySource(StatisticsSource):
+    """Rows of an in-memory array without missing entries.
+
+    The shared-shift E-step (kernel or numpy) runs on row blocks in threads;
+    an iteration whose components lie too far from the shift for its moments
+    to be precise (:func:`gaussmix._core.shared_shift_error`) takes the
+    precise path instead, about each component's own mean.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        float64 or float32 rows (read in place, never copied).
+    weights : ndarray, shape (n,), optional
+    covariance_type : str
+    dtype : numpy float type, default=numpy.float64
+        Precision of the feature GEMMs on the numpy path (float64 uses the
+        compiled kernel when it is built and the features are full).
+    chunk_rows : int, optional
+    n_jobs : int, default=1
+        Threads sharing the row blocks.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        weights: np.ndarray | None,
+        covariance_type: str,
+        dtype=np.float64,
+        chunk_rows: int | None = None,
+        n_jobs: int = 1,
+    ) -> None:
+        self.X, self.weights, self.covariance_type = X, weights, covariance_type
+        self.n_samples, self.n_features = X.shape
+        self.shift = weighted_mean(X, weights)
+        rows = chunk_rows or default_chunk_rows(n_phi_features(X.shape[1], covariance_type))
+        self.chunk_rows = max(1, min(rows, X.shape[0]))
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        self.use_kernel = (
+            dtype == np.float64
+            and X.dtype in (np.float64, np.float32)
+            and uses_full_features(covariance_type)
+        )
+
+    def initialization_data(self) -> np.ndarray:
+        return self.X
+
+    def e_step_parameters(
+        self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
+    ) -> EStepParameters:
+        """The E-step parameters of an iteration (shared-shift or precise path)."""
+        common = dict(
+            covariance_type=self.covariance_type,
+            priors=gaussians.priors,
+            means=gaussians.means,
+            covariances=gaussians.covariances,
+            previous=previous,
+            need_resp_sq=need_resp_sq,
+            dtype=self.dtype,
+            chunk_rows=self.chunk_rows,
+        )
+        if shared_shift_error(gaussians.means, gaussians.covariances, self.shift) > (
+            PRECISION_LIMIT
+        ):
+            return EStepParameters(shift=gaussians.means, **common)
+        theta = natural_parameters(*gaussians, self.shift, self.covariance_type)
+        theta_prev = None
+        if previous is not None:
+            theta_prev = natural_parameters(*previous, self.shift, self.covariance_type)
+        kernel = kernel_prev = None
+        if self.use_kernel and _compiled.available():
+            kernel = _compiled.padded_parameters(theta)
+            if theta_prev is not None:
+                kernel_prev = _compiled.padded_parameters(theta_prev)
+        return EStepParameters(
+            shift=self.shift,
+            theta=theta,
+            theta_previous=theta_prev,
+            kernel_theta=kernel,
+            kernel_theta_previous=kernel_prev,
+            **common,
+        )
+
+    def statistics(
+        self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
+    ) -> tuple[Statistics, np.ndarray]:
+        params = self.e_step_parameters(gaussians, previous, need_resp_sq)
+        if params.theta is None:
+            return e_step(self.X, self.weights, params), params.shift
+        X, weights = self.X, self.weights
+
+        def block(rows: slice, _index: int) -> Statistics:
+            return e_step(X[rows], None if weights is None else weights[rows], params)
+
+        parts = map_blocks(block, self.n_samples, self.chunk_rows, self.n_jobs)
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        return total, params.shift
+
+    def refine(
+        self, family: ModelFamily, state, stats: Statistics, shift: np.ndarray, new
+    ) -> tuple:
+        if shift is not self.shift:
+            return new, stats
+        fitted = family.gaussians(new)
+        if shared_shift_error(fitted.means, fitted.covariances, self.shift) <= PRECISION_LIMIT:
+            return new, stats
+        # e.g. a component collapsed onto a far outlier: its new parameters
+        # cannot be read off moments about the shared shift. Recompute this
+        # iteration's statistics about each component's own mean.
+        current = family.gaussians(state)
+        params = EStepParameters(
+            covariance_type=self.covariance_type,
+            shift=current.means,
+            priors=current.priors,
+            means=current.means,
+            covariances=current.covariances,
+            need_resp_sq=family.need_resp_sq,
+            chunk_rows=self.chunk_rows,
+        )
+        redone = e_step(self.X, self.weights, params)
+        return family.m_step(redone, current.means), redone
+
+
+class MissingValuesSource(StatisticsSource):
+    """Rows of an in-memory array with NaN entries (EM for incomplete data).
+
+    Rows are grouped by missing pattern once, here; every iteration runs
+    :func:`gaussmix.em.estep.missing_e_step` over the groups. Moments are
+    taken about the observed column means.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        Data; NaN marks a missing entry.
+    weights : ndarray, shape (n,), optional
+    covariance_type : str
+
+    Raises
+    ------
+    ValueError
+        If a column has no observed value or no row has one.
+    """
+
+    def __init__(self, X: np.ndarray, weights: np.ndarray | None, covariance_type: str) -> None:
+        observed = ~np.isnan(X)
+        if not observed.any(axis=0).all():
+            empty = np.flatnonzero(~observed.any(axis=0)).tolist()
+            raise ValueError(f"X has columns with no observed value: {empty}; drop them")
+        if not observed.any(axis=1).any():
+            raise ValueError("X has no row with an observed value")
+        w = np.ones(X.shape[0]) if weights is None else weights
+        wo = observed * w[:, None]
+        self.shift = (np.nan_to_num(X) * wo).sum(axis=0) / wo.sum(axis=0)
+        self._observed = observed
+        self.X, self.weights, self.covariance_type = X, weights, covariance_type
+        self.n_samples = int(observed.any(axis=1).sum())
+        self.n_features = X.shape[1]
+        self.block = MissingBlock.from_rows(X)
+
+    def initialization_data(self) -> np.ndarray:
+        """All rows, missing entries filled with the observed column means."""
+        return np.where(self._observed, self.X, self.shift)
+
+    def statistics(
+        self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
+    ) -> tuple[Statistics, np.ndarray]:
+        params = EStepParameters(
+            covariance_type=self.covariance_type,
+            shift=self.shift,
+            priors=gaussians.priors,
+            means=gaussians.means,
+            covariances=gaussians.covariances,
+            previous=previous,
+            need_resp_sq=need_resp_sq,
+        )
+        return missing_e_step(self.block, self.weights, params), self.shift

@@ -1,0 +1,111 @@
+"""Additive sufficient statistics of EM, and their packing into one flat array.
+
+The E-step of any block of rows returns a :class:`Statistics`; the statistics
+of disjoint blocks add up (``a + b``), so blocks can be computed in threads,
+processes or on remote workers and reduced in any order. :meth:`Statistics.pack`
+turns them into one float64 vector (what travels between processes: no
+class, no pickle of Python objects), :meth:`Statistics.unpack` back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Statistics"]
+
+# Scalars stored after the moments and the squared responsibility sums.
+_N_SCALARS = 3
+
+
+class Statistics:
+    """Sums over a set of rows under fixed parameters.
+
+    Attributes
+    ----------
+    moments : ndarray, shape (k, n_phi)
+        sum_i w_i r_ij phi(x_i - shift): the quadratic block, the first
+        moments and (last column) the responsibility sums; the layout of
+        :func:`gaussmix._core.n_phi_features`.
+    resp_sq_sum : ndarray, shape (k,)
+        sum_i w_i r_ij^2 (effective sample sizes, for OAS shrinkage).
+    log_lik_sum : float
+        sum_i w_i log p(x_i) (for maximum likelihood: the data log-likelihood).
+    weight_sum : float
+        sum_i w_i.
+    resp_change_sq : float
+        sum_ij (r_ij - r_ij^prev)^2, gmr's convergence measure.
+    """
+
+    __slots__ = ("log_lik_sum", "moments", "resp_change_sq", "resp_sq_sum", "weight_sum")
+
+    def __init__(
+        self,
+        moments: np.ndarray,
+        resp_sq_sum: np.ndarray,
+        log_lik_sum: float,
+        weight_sum: float,
+        resp_change_sq: float = 0.0,
+    ) -> None:
+        self.moments = moments
+        self.resp_sq_sum = resp_sq_sum
+        self.log_lik_sum = float(log_lik_sum)
+        self.weight_sum = float(weight_sum)
+        self.resp_change_sq = float(resp_change_sq)
+
+    @property
+    def resp_sum(self) -> np.ndarray:
+        """(k,) sum_i w_i r_ij, the last column of the moments."""
+        return self.moments[:, -1]
+
+    @classmethod
+    def zeros(cls, k: int, n_phi: int) -> Statistics:
+        """Statistics of no rows (the neutral element of ``+``)."""
+        return cls(np.zeros((k, n_phi)), np.zeros(k), 0.0, 0.0, 0.0)
+
+    def __iadd__(self, other: Statistics) -> Statistics:
+        self.moments += other.moments
+        self.resp_sq_sum += other.resp_sq_sum
+        self.log_lik_sum += other.log_lik_sum
+        self.weight_sum += other.weight_sum
+        self.resp_change_sq += other.resp_change_sq
+        return self
+
+    def __add__(self, other: Statistics) -> Statistics:
+        total = Statistics.unpack(self.pack(), *self.moments.shape)
+        total += other
+        return total
+
+    def pack(self) -> np.ndarray:
+        """All statistics as one float64 vector of k * n_phi + k + 3 numbers."""
+        scalars = [self.log_lik_sum, self.weight_sum, self.resp_change_sq]
+        return np.concatenate([self.moments.ravel(), self.resp_sq_sum, scalars]).astype(
+            np.float64, copy=False
+        )
+
+    @classmethod
+    def unpack(cls, flat: np.ndarray, k: int, n_phi: int) -> Statistics:
+        """Inverse of :meth:`pack` (copies, so the result owns its arrays)."""
+        flat = np.asarray(flat, dtype=np.float64)
+        if flat.shape != (cls.packed_size(k, n_phi),):
+            raise ValueError(
+                f"packed statistics must have {cls.packed_size(k, n_phi)} numbers for "
+                f"k={k}, n_phi={n_phi}; got shape {flat.shape}"
+            )
+        size = k * n_phi
+        scalars = flat[size + k :]
+        return cls(
+            flat[:size].reshape(k, n_phi).copy(),
+            flat[size : size + k].copy(),
+            scalars[0],
+            scalars[1],
+            scalars[2],
+        )
+
+    @staticmethod
+    def packed_size(k: int, n_phi: int) -> int:
+        """Length of :meth:`pack`'s vector."""
+        return k * n_phi + k + _N_SCALARS
+
+    def __repr__(self) -> str:
+        k, n_phi = self.moments.shape
+        return f"Statistics(k={k}, n_phi={n_phi}, weight_sum={self.weight_sum:g})"
