@@ -274,8 +274,72 @@ def check_mean_covariance(mean: Any, covariance: Any) -> tuple[np.ndarray, np.nd
             f"covariance must have shape ({d}, {d}) to match mean of length {d}; "
             f"got {_describe_shape(np.asarray(covariance))}"
         )
-    _check_symmetric(covariance[None], "covariance")
+    check_covariance_matrices(covariance[None], lambda _j: "covariance")
     return mean, covariance
+
+
+#: Priors must sum to one within this tolerance per component.
+PRIORS_TOLERANCE = 1e-6
+#: Relative tolerance of the symmetry and semi-definiteness checks.
+_MATRIX_TOLERANCE = 1e-8
+
+
+def check_priors(
+    priors: np.ndarray, k: int, describe: str | None = None, shape_context: str = ""
+) -> np.ndarray:
+    """Non-negative (k,) mixture weights that sum to one (within ``PRIORS_TOLERANCE * k``).
+
+    ``describe`` is the subject of the messages ("priors" by default; model
+    files name the file and field); ``shape_context`` ends the shape message.
+    """
+    subject = "priors" if describe is None else describe
+    if priors.shape != (k,):
+        raise ValueError(f"{subject} must have shape ({k},){shape_context}; got {priors.shape}")
+    if (priors < 0).any():
+        raise ValueError(f"{subject} must be non-negative; got {priors.min()!r}")
+    total = float(priors.sum())
+    if not abs(total - 1.0) <= PRIORS_TOLERANCE * max(1, k):
+        raise ValueError(f"{subject} must sum to 1; they sum to {total!r}")
+    return priors
+
+
+def check_covariance_matrices(covariances: np.ndarray, describe: Any) -> None:
+    """Every (d, d) matrix of a (k, d, d) stack symmetric and positive semi-definite.
+
+    Singular matrices, all-zero ones included, are valid: EM with
+    ``reg_covar=0`` produces them when a component collapses onto a point,
+    and every method regularizes them the same way (``safe_cholesky``).
+
+    Parameters
+    ----------
+    covariances : ndarray, shape (k, d, d)
+        Finite matrices.
+    describe : callable
+        ``describe(j)`` is the subject of a message about matrix j, e.g.
+        "covariances[1]".
+
+    Raises
+    ------
+    ValueError
+        Naming the first matrix that is not symmetric (relative 1e-8) or has
+        an eigenvalue below -1e-8 times its largest (rounding tolerated).
+    """
+    scale = np.abs(covariances).max(axis=(1, 2))
+    asym = np.abs(covariances - np.swapaxes(covariances, 1, 2)).max(axis=(1, 2))
+    bad = np.flatnonzero(asym > _MATRIX_TOLERANCE * scale)
+    if bad.size:
+        raise ValueError(f"{describe(bad[0])} is not symmetric")
+    with np.errstate(over="ignore", invalid="ignore"):
+        eigvals = np.linalg.eigvalsh(0.5 * (covariances + np.swapaxes(covariances, 1, 2)))
+    tolerance = _MATRIX_TOLERANCE * np.maximum(np.abs(eigvals).max(axis=1), np.finfo(float).tiny)
+    bad = np.flatnonzero(eigvals[:, 0] < -tolerance)
+    if bad.size:
+        j = bad[0]
+        raise ValueError(
+            f"{describe(j)} is not positive semi-definite (smallest eigenvalue "
+            f"{eigvals[j, 0]:.3g}); a covariance must be symmetric with non-negative "
+            "eigenvalues"
+        )
 
 
 def check_mixture(
@@ -290,41 +354,8 @@ def check_mixture(
         raise ValueError(
             f"means has {k} rows but n_components={n_components}; give one mean per component"
         )
-    if priors.shape != (k,):
-        raise ValueError(f"priors must have shape ({k},); got {priors.shape}")
+    check_priors(priors, k)
     if covariances.shape != (k, d, d):
         raise ValueError(f"covariances must have shape ({k}, {d}, {d}); got {covariances.shape}")
-    if (priors < 0).any():
-        raise ValueError("priors must be non-negative")
-    total = priors.sum()
-    if not np.isclose(total, 1.0, rtol=0, atol=1e-6 * max(1, k)):
-        raise ValueError(f"priors must sum to 1; they sum to {total!r}")
-    _check_symmetric(covariances, "covariances")
+    check_covariance_matrices(covariances, lambda j: f"covariances[{j}]")
     return priors, means, covariances
-
-
-def _check_symmetric(covariances: np.ndarray, name: str) -> None:
-    """Symmetric and positive semi-definite (up to rounding), else ValueError."""
-    asym = np.abs(covariances - np.swapaxes(covariances, -1, -2))
-    scale = np.abs(covariances).max(axis=(-1, -2), keepdims=True) + np.finfo(float).tiny
-    if (asym > 1e-8 * scale).any():
-        raise ValueError(f"{name} must be symmetric")
-    diag = np.diagonal(covariances, axis1=-2, axis2=-1)
-    # Rounding may leave a zero variance slightly negative; tolerate that as
-    # the eigenvalue check below does.
-    if (diag < -1e-8 * scale[..., 0]).any():
-        raise ValueError(f"{name} must have non-negative variances on the diagonal")
-    with np.errstate(over="ignore", invalid="ignore"):
-        eigvals = np.linalg.eigvalsh(0.5 * (covariances + np.swapaxes(covariances, -1, -2)))
-    # Rounding makes the eigenvalues of a singular matrix slightly negative;
-    # anything beyond that is an invalid (indefinite) covariance.
-    tolerance = 1e-8 * np.maximum(eigvals[..., -1], np.finfo(float).tiny)
-    bad = eigvals[..., 0] < -tolerance
-    if bad.any():
-        index = np.argwhere(bad.reshape(-1))[0, 0]
-        where = f"{name}[{index}]" if covariances.shape[0] > 1 or name.endswith("s") else name
-        raise ValueError(
-            f"{where} is not positive semi-definite (smallest eigenvalue "
-            f"{eigvals.reshape(-1, eigvals.shape[-1])[index, 0]:.3g}); a covariance must be "
-            "symmetric with non-negative eigenvalues"
-        )

@@ -27,6 +27,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ._validation import COVARIANCE_TYPES, INIT_PARAMS
+
 __all__ = ["fit_gmm", "main", "read_data"]
 
 EXIT_DATA = 1
@@ -735,13 +737,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--covariance-type",
         default="full",
-        choices=("full", "diag", "spherical", "tied"),
+        choices=COVARIANCE_TYPES,
         help="covariance structure (default: full)",
     )
     fit.add_argument(
         "--init",
         default="kmeans++",
-        choices=("random", "kmeans++"),
+        choices=INIT_PARAMS,
         help="initialization of the means (default: kmeans++)",
     )
     fit.add_argument(

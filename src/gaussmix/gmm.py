@@ -25,6 +25,7 @@ from ._validation import (
     check_mixture,
     check_n_components,
     check_points,
+    check_priors,
     check_sample_weight,
     check_samples,
     split_indices,
@@ -374,10 +375,7 @@ class GMM(Persistent):
         priors = means = covs = None
         if self.priors is not None:
             priors = as_float_array(self.priors, "priors", ndim=1, dtype=np.float64)
-            if priors.shape != (k,):
-                raise ValueError(f"priors must have shape ({k},); got {priors.shape}")
-            if (priors < 0).any() or not np.isclose(priors.sum(), 1.0, atol=1e-6 * k):
-                raise ValueError("priors must be non-negative and sum to 1")
+            check_priors(priors, k)
         if self.means is not None:
             means = as_float_array(self.means, "means", ndim=2, dtype=np.float64)
             if means.shape != (k, d):

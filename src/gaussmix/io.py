@@ -66,6 +66,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ._validation import COVARIANCE_TYPES, check_covariance_matrices, check_priors
 from ._version import __version__
 
 __all__ = [
@@ -80,7 +81,6 @@ __all__ = [
 FORMAT_NAME = "gaussmix"
 FORMAT_VERSION = 1
 _SUPPORTED_VERSIONS = (1,)
-_COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 _EXTENSIONS = (".json", ".npz")
 _ARTICLE = {"GMM": "a", "MVN": "an"}
 
@@ -293,10 +293,10 @@ def _validate(data: Any, source: str) -> dict:
         fields["lower_bound_"] = float(_as_array(data["lower_bound_"], "lower_bound_", 0, source))
     if "n_iter_" in fields and fields["n_iter_"] < 0:
         raise ValueError(f"{source} field 'n_iter_' must be >= 0; got {fields['n_iter_']}")
-    if "covariance_type_" in fields and fields["covariance_type_"] not in _COVARIANCE_TYPES:
+    if "covariance_type_" in fields and fields["covariance_type_"] not in COVARIANCE_TYPES:
         raise ValueError(
             f"{source} field 'covariance_type_' is {fields['covariance_type_']!r}; "
-            f"expected one of {', '.join(_COVARIANCE_TYPES)}"
+            f"expected one of {', '.join(COVARIANCE_TYPES)}"
         )
 
     if model_type == "GMM":
@@ -312,22 +312,13 @@ def _validate(data: Any, source: str) -> dict:
             )
         _check_declared(fields, "n_components", k, source)
         _check_declared(fields, "n_features", d, source)
-        if priors.shape != (k,):
-            raise ValueError(
-                f"{source} field 'priors' must have shape ({k},) to match 'means' "
-                f"{means.shape}; got {priors.shape}"
-            )
+        check_priors(priors, k, f"{source} field 'priors'", f" to match 'means' {means.shape}")
         if covariances.shape != (k, d, d):
             raise ValueError(
                 f"{source} field 'covariances' must have shape ({k}, {d}, {d}) to match "
                 f"'means' {means.shape}; got {covariances.shape}"
             )
-        if (priors < 0).any():
-            raise ValueError(f"{source} field 'priors' must be non-negative; got {priors.min()!r}")
-        total = float(priors.sum())
-        if abs(total - 1.0) > 1e-6 * k:
-            raise ValueError(f"{source} field 'priors' must sum to 1; they sum to {total!r}")
-        _check_covariances(covariances, "covariances", source)
+        check_covariance_matrices(covariances, lambda j: f"{source} field 'covariances[{j}]'")
         fields.update(priors=priors, means=means, covariances=covariances)
     else:
         _require(data, ("mean", "covariance"), source)
@@ -342,7 +333,7 @@ def _validate(data: Any, source: str) -> dict:
                 f"{source} field 'covariance' must have shape ({d}, {d}) to match 'mean' "
                 f"of length {d}; got {covariance.shape}"
             )
-        _check_covariances(covariance[None], "covariance", source)
+        check_covariance_matrices(covariance[None], lambda _j: f"{source} field 'covariance'")
         fields.update(mean=mean, covariance=covariance)
     return fields
 
@@ -415,28 +406,6 @@ def _check_numeric_tree(value: Any, name: str, source: str) -> None:
             item, (int, float, np.integer, np.floating)
         ):
             raise ValueError(f"{source} field {name!r} must contain only numbers; found {item!r}")
-
-
-def _check_covariances(covariances: np.ndarray, name: str, source: str) -> None:
-    """Each (d, d) matrix symmetric and positive semi-definite, with relative tolerances."""
-    scale = np.abs(covariances).max(axis=(1, 2))
-    asym = np.abs(covariances - np.swapaxes(covariances, 1, 2)).max(axis=(1, 2))
-    label = (lambda j: name) if name == "covariance" else (lambda j: f"{name}[{j}]")
-    bad = np.flatnonzero(asym > 1e-8 * scale)
-    if bad.size:
-        raise ValueError(f"{source} field {label(bad[0])!r} is not symmetric")
-    bad = np.flatnonzero(scale == 0)
-    if bad.size:
-        raise ValueError(f"{source} field {label(bad[0])!r} is all zeros")
-    with np.errstate(over="ignore", invalid="ignore"):
-        eigvals = np.linalg.eigvalsh(0.5 * (covariances + np.swapaxes(covariances, 1, 2)))
-    bad = np.flatnonzero(eigvals[:, 0] < -1e-10 * np.abs(eigvals).max(axis=1))
-    if bad.size:
-        j = bad[0]
-        raise ValueError(
-            f"{source} field {label(j)!r} is not positive semi-definite (smallest "
-            f"eigenvalue {eigvals[j, 0]:.3g})"
-        )
 
 
 # ----------------------------------------------------------------------

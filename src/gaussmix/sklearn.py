@@ -45,8 +45,7 @@ def _em_options(estimator: Any) -> dict:
         "n_init": estimator.n_init,
         "reg_covar": estimator.reg_covar,
     }
-    if estimator.tol is not None:
-        options["tol"] = estimator.tol
+    options["tol"] = estimator.tol
     return options
 
 
@@ -67,7 +66,7 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     random_state : None, int, RandomState or Generator, optional
     R_diff : float, default=1e-4
         gmr's convergence threshold on the change of the responsibilities
-        (used when ``tol`` is None; 0 runs all ``n_iter`` iterations).
+        (used with ``tol="auto"``; 0 runs all ``n_iter`` iterations).
     n_iter : int, default=500
         Maximum number of EM iterations.
     init_params : {"random", "kmeans++"}, default="random"
@@ -78,9 +77,12 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         EM restarts; the best likelihood is kept.
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance.
-    tol : float or None, default=None
-        When given, scikit-learn's criterion on the change of the mean
-        log-likelihood replaces ``R_diff``.
+    tol : float, "auto" or None, default="auto"
+        Convergence rule, as everywhere in gaussmix
+        (:func:`gaussmix.em.convergence_rule`): a float is scikit-learn's
+        criterion on the change of the mean log-likelihood (replacing
+        ``R_diff``); "auto" is gmr's rule with ``R_diff``; None runs exactly
+        ``n_iter`` iterations.
 
     Attributes
     ----------
@@ -118,7 +120,7 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         covariance_type: str = "full",
         n_init: int = 1,
         reg_covar: float = 1e-6,
-        tol: float | None = None,
+        tol: float | str | None = "auto",
     ) -> None:
         self.n_components = n_components
         self.priors = priors
