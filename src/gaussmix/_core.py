@@ -15,7 +15,13 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _compiled
-from ._linalg import inverse_cholesky, log_det_from_cholesky, safe_cholesky, symmetrize
+from ._linalg import (
+    inverse_cholesky,
+    log_det_from_cholesky,
+    safe_cholesky,
+    sqrtm_psd,
+    symmetrize,
+)
 from ._parallel import map_blocks
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -648,8 +654,6 @@ def confidence_region_samples(
 
 def gaussian_sigma_points(mean: np.ndarray, covariance: np.ndarray, alpha: float, kappa: float):
     """Sigma points of the unscented transform (Julier & Uhlmann 2004); (2d+1, d)."""
-    from ._linalg import sqrtm_psd
-
     d = mean.shape[0]
     lam = alpha**2 * (d + kappa) - d
     offsets = sqrtm_psd((d + lam) * covariance)

@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
 from . import _core, _missing
+from ._ellipses import plot_error_ellipses as _plot
 from ._linalg import safe_cholesky, symmetrize
 from ._parallel import resolve_n_jobs
 from ._validation import (
@@ -144,6 +145,8 @@ class GMM(Persistent):
     >>> gmm.predict([0], [[2.0]]).round(1)
     array([[2.]])
     """
+
+    _model_name = "GMM"
 
     def __init__(
         self,
@@ -1222,6 +1225,4 @@ def plot_error_ellipses(
     ellipses : list of matplotlib.patches.Ellipse
         The added patches, n_factors * n_components of them.
     """
-    from .plot import plot_error_ellipses as _plot
-
     return _plot(ax, gmm, colors=colors, alpha=alpha, factors=factors)

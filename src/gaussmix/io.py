@@ -107,11 +107,13 @@ def _package_version() -> str:
     return str(__version__)
 
 
-def _model_classes() -> tuple[type, type]:
-    from .gmm import GMM
-    from .mvn import MVN
+# The model classes register themselves here when they are defined (see
+# Persistent.__init_subclass__): io sits below them and never imports them.
+_MODEL_CLASSES: dict[str, type] = {}
 
-    return GMM, MVN
+
+def _model_classes() -> tuple[type, type]:
+    return _MODEL_CLASSES["GMM"], _MODEL_CLASSES["MVN"]
 
 
 # ----------------------------------------------------------------------
@@ -646,8 +648,18 @@ class Persistent:
     """Save/load methods shared by :class:`gaussmix.GMM` and :class:`gaussmix.MVN`.
 
     Formats and validation are those of :func:`save_model` and
-    :func:`load_model`; loading never unpickles or executes anything.
+    :func:`load_model`; loading never unpickles or executes anything. A
+    class that sets ``_model_name`` ("GMM" or "MVN") in its own body is the
+    class that files of that model type load as.
     """
+
+    _model_name: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("_model_name")
+        if name is not None:
+            _MODEL_CLASSES[name] = cls
 
     def to_dict(self) -> dict:
         """Parameters as a JSON-ready dict (see :mod:`gaussmix.io` for the schema).

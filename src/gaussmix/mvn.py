@@ -9,6 +9,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
 from . import _core
+from ._ellipses import plot_error_ellipse as _plot
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
     as_float_array,
@@ -77,6 +78,8 @@ class MVN(Persistent):
     >>> mvn.condition([0], [1.0]).mean
     array([1.5])
     """
+
+    _model_name = "MVN"
 
     def __init__(
         self,
@@ -550,6 +553,4 @@ def plot_error_ellipse(
     ellipses : list of matplotlib.patches.Ellipse
         The added patches, one per factor.
     """
-    from .plot import plot_error_ellipse as _plot
-
     return _plot(ax, mvn, color=color, alpha=alpha, factors=factors)
