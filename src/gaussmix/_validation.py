@@ -359,3 +359,81 @@ def check_mixture(
         raise ValueError(f"covariances must have shape ({k}, {d}, {d}); got {covariances.shape}")
     check_covariance_matrices(covariances, lambda j: f"covariances[{j}]")
     return priors, means, covariances
+
+
+class DerivedCache:
+    """Values derived from an object's parameters, recomputed whenever one changes.
+
+    The model classes validate and factorize their parameters through this
+    cache, once per change instead of once per call. A change is detected
+    whether the user assigns a new value (``gmm.means = ...``) or modifies
+    an array in place (``gmm.means[0] = ...``): the cache keeps a private
+    copy of every source value and compares it (exactly) before reuse, so it
+    can never return a value derived from stale parameters.
+    """
+
+    def __init__(self) -> None:
+        self._sources: tuple = ()
+        self._values: dict[str, Any] = {}
+
+    def _unchanged(self, sources: tuple) -> bool:
+        if len(sources) != len(self._sources):
+            return False
+        for current, (held, copy) in zip(sources, self._sources, strict=True):
+            if current is not held:
+                return False
+            if isinstance(copy, np.ndarray):
+                if not (
+                    isinstance(current, np.ndarray)
+                    and current.shape == copy.shape
+                    and current.dtype == copy.dtype
+                    and np.array_equal(current, copy)
+                ):
+                    return False
+            elif not isinstance(current, (int, float, str, type(None))):
+                return False  # lists and other containers: never reused
+        return True
+
+    def get(self, sources: tuple, name: str, compute: Any) -> Any:
+        """``compute()``, or its value from an earlier call with unchanged ``sources``.
+
+        Parameters
+        ----------
+        sources : tuple
+            The values the result depends on (arrays, numbers, None).
+        name : str
+            Which derived value (several share one set of sources).
+        compute : callable
+            Computes the value; its exceptions propagate and nothing is cached.
+        """
+        if not self._unchanged(sources):
+            self._sources = tuple(
+                (value, value.copy() if isinstance(value, np.ndarray) else value)
+                for value in sources
+            )
+            self._values = {}
+        if name not in self._values:
+            value = compute()
+            if isinstance(value, np.ndarray) and value.flags.owndata:
+                # Derived arrays are shared by every later call: read-only,
+                # so no caller can change them for the next one.
+                value.setflags(write=False)
+            self._values[name] = value
+        return self._values[name]
+
+
+class CachedParameters:
+    """Mixin of the model classes: ``_derived(name, compute)`` through a :class:`DerivedCache`.
+
+    The class lists in ``_PARAMETERS`` the attribute names the derived values
+    depend on.
+    """
+
+    _PARAMETERS: tuple[str, ...] = ()
+
+    def _derived(self, name: str, compute: Any) -> Any:
+        cache = self.__dict__.get("_derived_cache")
+        if cache is None:
+            cache = self.__dict__["_derived_cache"] = DerivedCache()
+        sources = tuple(getattr(self, attribute) for attribute in self._PARAMETERS)
+        return cache.get(sources, name, compute)

@@ -16,6 +16,7 @@ from ._parallel import resolve_n_jobs
 from ._validation import (
     COVARIANCE_TYPES,
     INIT_PARAMS,
+    CachedParameters,
     as_float_array,
     check_alpha,
     check_choice,
@@ -103,7 +104,7 @@ def covariance_initialization(X: ArrayLike, n_components: int) -> np.ndarray:
     return np.broadcast_to(np.diag(std**2), (k, X.shape[1], X.shape[1])).copy()
 
 
-class GMM(Persistent):
+class GMM(CachedParameters, Persistent):
     """Gaussian mixture model.
 
     sum_j priors[j] * N(x | means[j], covariances[j]), with the methods of
@@ -146,6 +147,7 @@ class GMM(Persistent):
     array([[2.]])
     """
 
+    _PARAMETERS = ("priors", "means", "covariances", "n_components")
     _model_name = "GMM"
 
     def __init__(
@@ -181,11 +183,14 @@ class GMM(Persistent):
                 f"GMM is not initialized: {', '.join(missing)} not set; call "
                 "from_samples(X) or pass priors, means and covariances"
             )
-        return check_mixture(self.priors, self.means, self.covariances, self.n_components)
+        return self._derived(
+            "params",
+            lambda: check_mixture(self.priors, self.means, self.covariances, self.n_components),
+        )
 
     def _params_chol(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         priors, means, covs = self._params()
-        return priors, means, safe_cholesky(covs)
+        return priors, means, self._derived("chol", lambda: safe_cholesky(covs))
 
     @property
     def n_features(self) -> int:

@@ -12,6 +12,7 @@ from . import _core
 from ._ellipses import plot_error_ellipse as _plot
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
+    CachedParameters,
     as_float_array,
     check_alpha,
     check_conditioning_values,
@@ -49,7 +50,7 @@ def invert_indices(n_features: int, indices: ArrayLike) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-class MVN(Persistent):
+class MVN(CachedParameters, Persistent):
     """Multivariate normal distribution N(mean, covariance).
 
     A thin object that holds a mean and a covariance and answers questions
@@ -79,6 +80,7 @@ class MVN(Persistent):
     array([1.5])
     """
 
+    _PARAMETERS = ("mean", "covariance")
     _model_name = "MVN"
 
     def __init__(
@@ -105,10 +107,10 @@ class MVN(Persistent):
             raise ValueError(
                 "Covariance has not been initialized; set covariance or call from_samples(X)"
             )
-        return check_mean_covariance(self.mean, self.covariance)
+        return self._derived("params", lambda: check_mean_covariance(self.mean, self.covariance))
 
     def _chol(self, covariance: np.ndarray) -> np.ndarray:
-        return safe_cholesky(covariance[None])
+        return self._derived("chol", lambda: safe_cholesky(covariance[None]))
 
     @property
     def n_features(self) -> int:

@@ -1,0 +1,87 @@
+"""Parameters are validated and factorized once per change, never served stale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.stats import multivariate_normal
+
+from gaussmix import GMM, MVN, _validation
+
+
+def _gmm():
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(3, 2))
+    A = rng.normal(size=(3, 2, 2))
+    covs = A @ np.swapaxes(A, 1, 2) + 0.5 * np.eye(2)
+    return GMM(3, priors=[0.2, 0.3, 0.5], means=means, covariances=covs)
+
+
+def _reference(gmm, X):
+    density = sum(
+        w * multivariate_normal(m, c).pdf(X)
+        for w, m, c in zip(gmm.priors, gmm.means, gmm.covariances, strict=True)
+    )
+    return np.log(density)
+
+
+def test_validation_runs_once_per_change(monkeypatch):
+    calls = []
+    original = _validation.check_mixture
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("gaussmix.gmm.check_mixture", counting)
+    gmm = _gmm()
+    X = np.array([[0.1, 0.2], [1.0, -1.0]])
+    for _ in range(5):
+        gmm.score_samples(X)
+        gmm.to_responsibilities(X)
+    assert len(calls) == 1
+    gmm.means = gmm.means + 1.0
+    gmm.score_samples(X)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("change", ["assign", "in_place", "covariance_in_place", "priors"])
+def test_changed_parameters_give_the_new_answer(change):
+    gmm = _gmm()
+    X = np.array([[0.1, 0.2], [1.0, -1.0], [3.0, 0.0]])
+    assert_allclose(gmm.score_samples(X), _reference(gmm, X), rtol=1e-10)
+    if change == "assign":
+        gmm.means = gmm.means * 2.0 - 1.0
+    elif change == "in_place":
+        gmm.means[1] += 0.7
+    elif change == "covariance_in_place":
+        gmm.covariances[2] *= 3.0
+    else:
+        gmm.priors = np.array([0.5, 0.3, 0.2])
+    assert_allclose(gmm.score_samples(X), _reference(gmm, X), rtol=1e-10)
+
+
+def test_invalid_change_is_refused_after_a_valid_call():
+    gmm = _gmm()
+    gmm.score_samples([[0.0, 0.0]])
+    gmm.covariances[0] = np.array([[1.0, 2.0], [2.0, 1.0]])  # indefinite, in place
+    with pytest.raises(ValueError, match=r"covariances\[0\] is not positive semi-definite"):
+        gmm.score_samples([[0.0, 0.0]])
+
+
+def test_mvn_in_place_change_is_seen():
+    mvn = MVN(mean=np.zeros(2), covariance=np.eye(2))
+    x = np.array([[0.5, -0.5]])
+    before = mvn.to_probability_density(x)
+    mvn.covariance[0, 0] = 4.0
+    after = mvn.to_probability_density(x)
+    assert_allclose(after, multivariate_normal(np.zeros(2), np.diag([4.0, 1.0])).pdf(x))
+    assert not np.allclose(before, after)
+
+
+def test_cached_factors_are_read_only():
+    gmm = _gmm()
+    _, _, chol = gmm._params_chol()
+    with pytest.raises(ValueError):
+        chol[0, 0, 0] = 2.0
