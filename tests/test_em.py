@@ -837,3 +837,56 @@ def test_collapsed_component_without_reg_covar_gives_a_usable_model(allow_missin
         filled = gmm.impute(X)
         assert np.isfinite(filled).all()
         assert np.isfinite(gmm.predict([0], filled[:5, :1])).all()
+
+
+# ---------------------------------------------------------------------------
+# k-means++ in bounded memory
+# ---------------------------------------------------------------------------
+def _reference_kmeans_plus_plus(X, k, rng, weights=None):
+    """The textbook algorithm with numpy's own weighted draw (rng.choice with p)."""
+    n = X.shape[0]
+    base = np.ones(n) if weights is None else weights
+    chosen = [rng.choice(n, p=base / base.sum())]
+    closest = ((X - X[chosen[0]]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        prob = closest * base
+        prob[chosen] = 0.0
+        chosen.append(rng.choice(n, p=prob / prob.sum()))
+        closest = np.minimum(closest, ((X - X[chosen[-1]]) ** 2).sum(axis=1))
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("generator", [False, True])
+def test_chunked_kmeans_plus_plus_draws_as_rng_choice_does(monkeypatch, weighted, generator):
+    from gaussmix.em import init
+
+    monkeypatch.setattr(init, "_CHUNK_ROWS", 37)  # many chunks, odd boundaries
+    X = blobs(n_per=60, d=3, k=4, seed=5)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0]) if weighted else None
+    for seed in range(5):
+        make = np.random.default_rng if generator else np.random.RandomState
+        got = init.kmeans_plus_plus(X, 6, make(seed), weights)
+        expected = _reference_kmeans_plus_plus(X, 6, make(seed), weights)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_kmeans_plus_plus_on_coincident_points_picks_distinct_rows():
+    from gaussmix.em import init
+
+    X = np.zeros((5, 2))
+    seeds = init.kmeans_plus_plus(X, 5, np.random.RandomState(0))
+    assert sorted(seeds.tolist()) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("n", [150, 5000])
+def test_subsample_rows_is_a_distinct_random_subset(n):
+    from gaussmix.em import init
+
+    X = np.arange(n, dtype=float)[:, None]
+    sub = init.subsample_rows(X, np.random.RandomState(0), limit=100)
+    assert sub.shape == (100, 1)
+    assert np.unique(sub).size == 100 and (np.diff(sub[:, 0]) > 0).all()
+    # Every row can be drawn: over many draws the mean index is the middle.
+    means = [init.subsample_rows(X, np.random.RandomState(s), 100).mean() for s in range(200)]
+    assert abs(np.mean(means) - (n - 1) / 2) < 5 * np.std(means) / np.sqrt(200) + 1e-9

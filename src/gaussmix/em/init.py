@@ -93,7 +93,8 @@ def kmeans_plus_plus(
 
     total_weight = float(n if weights is None else weights.sum())
     chosen[0] = _draw(rng, weight, n, total_weight)
-    closest_sq = squared_distances_to(X, X[chosen[0]])
+    closest_sq = np.full(n, np.inf)
+    _update_closest(closest_sq, X, X[chosen[0]])
     for j in range(1, n_components):
         # Sequential over the k seeds by definition; each step is vectorized
         # over chunks of rows.
@@ -114,7 +115,7 @@ def kmeans_plus_plus(
 
                 total = float(n - j)
         chosen[j] = _draw(rng, mass, n, total)
-        np.minimum(closest_sq, squared_distances_to(X, X[chosen[j]]), out=closest_sq)
+        _update_closest(closest_sq, X, X[chosen[j]])
     return chosen
 
 
@@ -124,13 +125,13 @@ def _chunked_sum(mass: Any, n: int) -> float:
     )
 
 
-def squared_distances_to(X: np.ndarray, center: np.ndarray) -> np.ndarray:
-    """(n,) squared Euclidean distances of the rows of X to ``center``, chunked, float64."""
-    out = np.empty(X.shape[0])
+def _update_closest(closest_sq: np.ndarray, X: np.ndarray, center: np.ndarray) -> None:
+    """closest_sq = min(closest_sq, |x - center|^2) row by row, chunked and in place."""
+    center = center.astype(np.float64)
     for start in range(0, X.shape[0], _CHUNK_ROWS):
         diff = X[start : start + _CHUNK_ROWS] - center
-        out[start : start + _CHUNK_ROWS] = np.einsum("ij,ij->i", diff, diff)
-    return out
+        part = closest_sq[start : start + _CHUNK_ROWS]
+        np.minimum(part, np.einsum("ij,ij->i", diff, diff), out=part)
 
 
 def mean_pairwise_abs_difference(X: np.ndarray) -> np.ndarray:
@@ -161,7 +162,26 @@ def random_initial_means(
 
 
 def subsample_rows(X: np.ndarray, rng: Any, limit: int = 100_000) -> np.ndarray:
-    """At most ``limit`` rows of X (a random subset in row order) for initialization statistics."""
-    if X.shape[0] <= limit:
+    """At most ``limit`` distinct rows of X, drawn at random, in row order.
+
+    Memory is O(limit), not O(n): for n much larger than ``limit`` the rows
+    are drawn with replacement in one batch of 1.25 * limit and the first
+    ``limit`` distinct ones are kept (a uniform subset, since the draws are
+    exchangeable), redrawing in the rare case of too many repeats; smaller
+    n use ``rng.choice`` without replacement (a permutation of n).
+    """
+    n = X.shape[0]
+    if n <= limit:
         return X
-    return X[np.sort(rng.choice(X.shape[0], size=limit, replace=False))]
+    if n < 8 * limit:
+        return X[np.sort(rng.choice(n, size=limit, replace=False))]
+    while True:
+        draws = (
+            rng.integers(0, n, size=limit + limit // 4)
+            if isinstance(rng, np.random.Generator)
+            else rng.randint(0, n, size=limit + limit // 4)
+        )
+        unique, first = np.unique(draws, return_index=True)
+        if unique.size >= limit:
+            keep = unique[np.argsort(first, kind="stable")[:limit]]
+            return X[np.sort(keep)]
