@@ -1,8 +1,8 @@
 """Build script for the optional compiled EM kernel (everything else is in pyproject.toml).
 
-``gaussmix._fused`` is a plain C file with no dependency beyond the C library.
+``gaussmix.kernels._fused`` is a plain C file with no dependency beyond the C library.
 It is marked optional: where no C compiler is available the build goes on
-without it, and gaussmix runs its numpy path (``gaussmix._compiled``).
+without it, and gaussmix runs its numpy path (``gaussmix.kernels.compiled``).
 """
 
 import sys
@@ -14,8 +14,8 @@ compile_args = [] if sys.platform == "win32" else ["-O3"]
 setup(
     ext_modules=[
         Extension(
-            "gaussmix._fused",
-            sources=["src/gaussmix/_fused.c"],
+            "gaussmix.kernels._fused",
+            sources=["src/gaussmix/kernels/_fused.c"],
             extra_compile_args=compile_args,
             optional=True,
         )

@@ -2,7 +2,7 @@
 
 On a shared VM whose speed drifts by tens of percent within minutes, two runs
 of a script cannot compare two code paths. This script switches the compiled
-kernels on and off (``gaussmix._compiled.enabled``) inside one process and
+kernels on and off (``gaussmix.kernels.compiled.enabled``) inside one process and
 alternates the two for every repeat, so both see the same machine:
 
 - EM, full covariances, seconds per iteration: (median time of a 7-iteration
@@ -35,7 +35,7 @@ from bench_predict import make_parameters
 
 def _alternate(variants: dict, repeats: int) -> dict:
     """Median time of each variant; the variants alternate within each repeat."""
-    from gaussmix import _compiled
+    from gaussmix.kernels import compiled as _compiled
 
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats + 1):  # the first round is a warm-up
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")
     args = parser.parse_args(argv)
 
-    from gaussmix import _compiled
+    from gaussmix.kernels import compiled as _compiled
 
     if not _compiled.available():
         print("the compiled kernels are not built: nothing to compare", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""The optional compiled EM kernel (gaussmix._fused via gaussmix._compiled).
+"""The optional compiled EM kernel (gaussmix.kernels._fused via gaussmix.kernels.compiled).
 
 References: numpy's exp for the kernel's exponential, the numpy statistics
 path (gaussmix.em.estep.e_step without the kernel) for the statistics, and whole EM
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from gaussmix import GMM, _compiled
+from gaussmix import GMM
 from gaussmix._core import natural_parameters
 from gaussmix.em.estep import EStepParameters, e_step
+from gaussmix.kernels import compiled as _compiled
 
 needs_kernel = pytest.mark.skipif(
     not _compiled.available(), reason="compiled kernel not built (no C compiler?)"
@@ -30,7 +31,7 @@ def test_kernel_is_built_in_ci():
 
 
 def test_environment_variable_disables_the_kernel():
-    code = "from gaussmix import _compiled; print(_compiled.available())"
+    code = "from gaussmix.kernels import compiled; print(compiled.available())"
     env = dict(os.environ, GAUSSMIX_DISABLE_COMPILED="1")
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True

@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _compiled
 from ._linalg import (
     inverse_cholesky,
     log_det_from_cholesky,
@@ -22,7 +21,8 @@ from ._linalg import (
     sqrtm_psd,
     symmetrize,
 )
-from ._parallel import map_blocks
+from .kernels import compiled as _compiled
+from .kernels.threads import map_blocks
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -464,7 +464,7 @@ def predict_conditional(
     cond : Conditioner
     return_covariance : bool
     n_jobs : int
-        Threads sharing the row blocks (see :mod:`gaussmix._parallel`).
+        Threads sharing the row blocks (see :mod:`gaussmix.kernels.threads`).
 
     Returns
     -------

@@ -12,7 +12,6 @@ from scipy.stats import chi2
 from . import _core, _missing
 from ._ellipses import plot_error_ellipses as _plot
 from ._linalg import safe_cholesky, symmetrize
-from ._parallel import resolve_n_jobs
 from ._validation import (
     COVARIANCE_TYPES,
     INIT_PARAMS,
@@ -37,6 +36,7 @@ from .em.driver import ConvergenceWarning, convergence_rule
 from .em.families import MaximumLikelihood, oas_shrinkage
 from .em.sources import ArraySource, MissingValuesSource
 from .io import Persistent
+from .kernels.threads import resolve_n_jobs
 from .mvn import MVN
 from .utils import check_random_state
 

@@ -10,7 +10,7 @@ processes or on remote workers. Each returns additive :class:`Statistics`.
   (see :mod:`gaussmix._core`), so the E-step is one GEMM ``theta @ phi``
   and a log-sum-exp, and the moments are a second GEMM ``phi @ resp^T``.
   For float64 fits with full features the compiled kernel
-  (:mod:`gaussmix._compiled`) computes the same sums eight rows at a time;
+  (:mod:`gaussmix.kernels.compiled`) computes the same sums eight rows at a time;
   rows it cannot take fall back to numpy. When the components lie too far
   from the shared shift for its moments to be precise, the parameters say
   so (``theta is None``) and the block is computed about each component's own
@@ -26,9 +26,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import _compiled, _core, _missing
+from .. import _core, _missing
 from .._core import Features, n_phi_features, softmax_columns, uses_full_features
 from .._linalg import safe_cholesky
+from ..kernels import compiled as _compiled
 from .stats import Statistics
 
 __all__ = ["EStepParameters", "MissingBlock", "e_step", "missing_e_step"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _compiled
 from .._core import (
     PRECISION_LIMIT,
     n_phi_features,
@@ -28,7 +27,8 @@ from .._core import (
     shared_shift_error,
     uses_full_features,
 )
-from .._parallel import map_blocks
+from ..kernels import compiled as _compiled
+from ..kernels.threads import map_blocks
 from .estep import EStepParameters, MissingBlock, e_step, missing_e_step
 from .families import Gaussians, ModelFamily
 from .stats import Statistics

@@ -15,7 +15,7 @@
  * feature order, same clipping of shifted logits at -700, same statistics),
  * only summed in another order. There is no loop over components in Python and
  * no Python at all here: the module is loaded with ctypes (which releases the
- * GIL), so gaussmix._parallel runs blocks of rows on several cores.
+ * GIL), so gaussmix.kernels.threads runs blocks of rows on several cores.
  *
  * Built by setup.py as an optional extension: where no C compiler is found,
  * gaussmix uses the numpy path. On x86-64 Linux with GCC the hot function is
@@ -430,7 +430,7 @@ void gm_exp_array(const double *x, int64_t n, double *out)
 
 static struct PyModuleDef gm_module = {
     PyModuleDef_HEAD_INIT, "_fused",
-    "Compiled EM kernels of gaussmix; called through ctypes (see gaussmix._compiled).", -1,
+    "Compiled EM kernels of gaussmix; called through ctypes (see gaussmix.kernels.compiled).", -1,
     NULL, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__fused(void)

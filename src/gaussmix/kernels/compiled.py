@@ -17,7 +17,7 @@ law of total covariance in registers, instead of through (n, k, d_out)
 temporaries.
 
 The shared library is loaded with :mod:`ctypes`, which releases the GIL during
-the call, so the row blocks of :mod:`gaussmix._parallel` run on all cores.
+the call, so the row blocks of :mod:`gaussmix.kernels.threads` run on all cores.
 """
 
 from __future__ import annotations
