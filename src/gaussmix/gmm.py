@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
 from . import _core, _missing
-from ._ellipses import plot_error_ellipses as _plot
+from ._ellipses import plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
     COVARIANCE_TYPES,
@@ -1198,36 +1198,3 @@ def _check_compute_dtype(dtype: Any) -> Any:
     if resolved not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}")
     return resolved.type
-
-
-def plot_error_ellipses(
-    ax: Any,
-    gmm: GMM,
-    colors: Any = None,
-    alpha: float = 0.25,
-    factors: ArrayLike = np.linspace(0.25, 2.0, 8),  # noqa: B008 - gmr's default, never mutated
-) -> list:
-    """Plot error ellipses of all components of a 2-D GMM (gmr's function).
-
-    Same as :func:`gaussmix.plot.plot_error_ellipses`; needs matplotlib.
-
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        Axes to draw on.
-    gmm : GMM
-        A two-dimensional mixture.
-    colors : sequence of colors, optional
-        Cycled over the drawn ellipses (component by component, factor by
-        factor, as in gmr).
-    alpha : float, default=0.25
-        Opacity of each ellipse.
-    factors : array-like, default=np.linspace(0.25, 2.0, 8)
-        Multiples of the standard deviations to draw.
-
-    Returns
-    -------
-    ellipses : list of matplotlib.patches.Ellipse
-        The added patches, n_factors * n_components of them.
-    """
-    return _plot(ax, gmm, colors=colors, alpha=alpha, factors=factors)

@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
 from . import _core
-from ._ellipses import plot_error_ellipse as _plot
+from ._ellipses import plot_error_ellipse
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
     CachedParameters,
@@ -524,35 +524,3 @@ def condition(
     X_in = check_conditioning_values(X, in_idx.size, "X")
     cond = _core.make_conditioner(mean[None], cov[None], in_idx, out_idx)
     return _core.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0]
-
-
-def plot_error_ellipse(
-    ax: Any,
-    mvn: MVN,
-    color: Any = None,
-    alpha: float = 0.25,
-    factors: ArrayLike = np.linspace(0.25, 2.0, 8),  # noqa: B008 - gmr's default, immutable use
-) -> list:
-    """Plot error ellipses of a 2-D MVN, one per factor (gmr's function).
-
-    Same as :func:`gaussmix.plot.plot_error_ellipse`; needs matplotlib.
-
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        Axes to draw on.
-    mvn : MVN
-        A two-dimensional Gaussian.
-    color : color, optional
-        Face and edge color of the ellipses.
-    alpha : float, default=0.25
-        Opacity of each ellipse.
-    factors : array-like, default=np.linspace(0.25, 2.0, 8)
-        Multiples of the standard deviations to draw.
-
-    Returns
-    -------
-    ellipses : list of matplotlib.patches.Ellipse
-        The added patches, one per factor.
-    """
-    return _plot(ax, mvn, color=color, alpha=alpha, factors=factors)
