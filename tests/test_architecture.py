@@ -111,7 +111,7 @@ def test_no_import_cycle_lazy_imports_included():
     [
         "gaussmix._validation",
         "gaussmix._linalg",
-        "gaussmix._core",
+        "gaussmix._gaussian",
         "gaussmix._missing",
         "gaussmix.kernels.compiled",
         "gaussmix.kernels.threads",

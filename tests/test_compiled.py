@@ -14,7 +14,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from gaussmix import GMM
-from gaussmix._core import natural_parameters
+from gaussmix._gaussian import natural_parameters
 from gaussmix.em.estep import EStepParameters, e_step
 from gaussmix.kernels import compiled as _compiled
 
@@ -47,7 +47,7 @@ def test_exponential_matches_numpy_to_one_ulp():
     )
     ours, ref = _compiled.exp_nonpositive(x), np.exp(x)
     assert np.max(np.abs(ours - ref) / ref) <= 2 * np.finfo(float).eps
-    # Below the floor the kernel clips, like gaussmix._core.softmax_columns.
+    # Below the floor the kernel clips, like gaussmix._gaussian.softmax_columns.
     assert_allclose(_compiled.exp_nonpositive(np.array([-750.0, -1e308])), np.exp(-700.0))
 
 

@@ -14,7 +14,7 @@ from scipy import stats
 from scipy.spatial.distance import cdist
 from scipy.special import logsumexp
 
-from gaussmix import _core, _linalg
+from gaussmix import _gaussian, _linalg
 from gaussmix.utils import check_random_state
 
 
@@ -107,19 +107,19 @@ def test_component_log_densities_equal_scipy(seed, k, d):
     _, means, covs, rng = _params(seed, k, d)
     X = rng.normal(0.0, 3.0, size=(6, d))
     chol = np.linalg.cholesky(covs)
-    out = _core.component_log_densities(X, means, chol)
+    out = _gaussian.component_log_densities(X, means, chol)
     assert out.shape == (6, k)
     assert_allclose(out, _scipy_logpdf(X, means, covs), rtol=1e-10, atol=1e-10)
     zeros = np.zeros((1, d))
     expected_norm = _scipy_logpdf(zeros, np.zeros((k, d)), covs)[0]
-    assert_allclose(_core.log_normalizers(chol), expected_norm, rtol=1e-10)
+    assert_allclose(_gaussian.log_normalizers(chol), expected_norm, rtol=1e-10)
 
 
 @given(seed=seeds, k=ks, d=dims)
 def test_squared_mahalanobis_equals_scipy_cdist(seed, k, d):
     _, means, covs, rng = _params(seed, k, d)
     X = rng.normal(size=(5, d))
-    out = _core.squared_mahalanobis(X, means, np.linalg.cholesky(covs))
+    out = _gaussian.squared_mahalanobis(X, means, np.linalg.cholesky(covs))
     assert out.shape == (5, k)
     for j in range(k):
         ref = cdist(X, means[j : j + 1], "mahalanobis", VI=np.linalg.inv(covs[j]))[:, 0] ** 2
@@ -135,7 +135,7 @@ def test_squared_mahalanobis_equals_scipy_cdist(seed, k, d):
 )
 def test_normalize_log_weights_is_logsumexp(log_w):
     log_w = np.array(log_w)
-    log_norm, log_resp = _core.normalize_log_weights(log_w)
+    log_norm, log_resp = _gaussian.normalize_log_weights(log_w)
     assert_allclose(log_norm, logsumexp(log_w, axis=1), rtol=1e-12)
     assert_allclose(np.exp(log_resp).sum(axis=1), 1.0, rtol=1e-12)
     assert np.all(np.isfinite(log_norm))
@@ -144,7 +144,7 @@ def test_normalize_log_weights_is_logsumexp(log_w):
 def test_normalize_log_weights_all_minus_inf_row_is_uniform():
     """Regression: -inf - (-inf) raised 'RuntimeWarning: invalid value in subtract'."""
     log_w = np.array([[-np.inf, -np.inf], [0.0, np.log(3.0)]])
-    log_norm, log_resp = _core.normalize_log_weights(log_w)
+    log_norm, log_resp = _gaussian.normalize_log_weights(log_w)
     assert log_norm[0] == -np.inf
     assert_allclose(np.exp(log_resp), [[0.5, 0.5], [0.25, 0.75]])
 
@@ -153,7 +153,7 @@ def test_normalize_log_weights_all_minus_inf_row_is_uniform():
 def test_mixture_log_density_and_responsibilities(seed, k, d):
     priors, means, covs, rng = _params(seed, k, d)
     X = rng.normal(0.0, 3.0, size=(7, d))
-    log_dens, log_resp = _core.mixture_log_density(X, priors, means, np.linalg.cholesky(covs))
+    log_dens, log_resp = _gaussian.mixture_log_density(X, priors, means, np.linalg.cholesky(covs))
     log_joint = np.log(priors) + _scipy_logpdf(X, means, covs)
     ref = logsumexp(log_joint, axis=1)
     assert_allclose(log_dens, ref, rtol=1e-10)
@@ -163,7 +163,7 @@ def test_mixture_log_density_and_responsibilities(seed, k, d):
 def test_whitening_operators_stack_all_components():
     _, means, covs, rng = _params(0, 3, 2)
     chol = np.linalg.cholesky(covs)
-    W, b = _core.whitening_operators(means, chol)
+    W, b = _gaussian.whitening_operators(means, chol)
     assert W.shape == (2, 6)
     assert b.shape == (6,)
     X = rng.normal(size=(4, 2))
@@ -197,10 +197,10 @@ def test_batched_conditioning_equals_closed_form(seed, k, d, data):
     perm = rng.permutation(d)
     in_idx, out_idx = np.sort(perm[:n_in]), np.sort(perm[n_in:])
     X_in = rng.normal(0.0, 2.0, size=(4, n_in))
-    cond = _core.make_conditioner(means, covs, in_idx, out_idx)
-    cmeans = _core.conditional_means(X_in, cond)
-    log_w, log_marg = _core.conditional_log_weights(X_in, priors, cond)
-    mean, cov = _core.predict_conditional(X_in, priors, cond, return_covariance=True)
+    cond = _gaussian.make_conditioner(means, covs, in_idx, out_idx)
+    cmeans = _gaussian.conditional_means(X_in, cond)
+    log_w, log_marg = _gaussian.conditional_log_weights(X_in, priors, cond)
+    mean, cov = _gaussian.predict_conditional(X_in, priors, cond, return_covariance=True)
     assert cmeans.shape == (4, k, len(out_idx))
     assert log_w.shape == (4, k)
     assert mean.shape == (4, len(out_idx))
@@ -216,7 +216,7 @@ def test_batched_conditioning_equals_closed_form(seed, k, d, data):
         ref_cov = np.einsum("k,kij->ij", w, ref_c + np.einsum("ki,kj->kij", diff, diff))
         assert_allclose(mean[i], ref_mean, rtol=1e-8, atol=1e-10)
         assert_allclose(cov[i], ref_cov, rtol=1e-7, atol=1e-10)
-    mean_only, no_cov = _core.predict_conditional(X_in, priors, cond)
+    mean_only, no_cov = _gaussian.predict_conditional(X_in, priors, cond)
     assert_allclose(mean_only, mean)
     assert no_cov is None
 
@@ -228,7 +228,7 @@ def test_batched_conditioning_equals_closed_form(seed, k, d, data):
 @pytest.mark.parametrize("alpha", [0.05, 0.6827, 0.999])
 def test_truncated_chi2_radii_distribution(d, alpha):
     rng = check_random_state(d)
-    r = _core.truncated_chi2_radii(rng, 3000, d, alpha)
+    r = _gaussian.truncated_chi2_radii(rng, 3000, d, alpha)
     assert r.shape == (3000,)
     bound = stats.chi2(d).ppf(alpha)
     assert np.all(r >= 0)
@@ -240,7 +240,7 @@ def test_truncated_chi2_radii_distribution(d, alpha):
 @pytest.mark.parametrize("d", [1, 2, 3, 6])
 def test_uniform_directions_moments(d):
     n = 20_000
-    U = _core.uniform_directions(check_random_state(10 + d), n, d)
+    U = _gaussian.uniform_directions(check_random_state(10 + d), n, d)
     assert U.shape == (n, d)
     assert_allclose(np.linalg.norm(U, axis=1), 1.0, rtol=1e-12)
     # For a uniform direction, E[u] = 0 and E[u u^T] = I / d; Var(u_i) = 1 / d.
@@ -256,7 +256,7 @@ def test_sample_components_is_affine_map():
     chol = np.linalg.cholesky(covs)
     labels = np.array([0, 2, 1, 2, 0])
     Z = rng.normal(size=(5, 2))
-    X = _core.sample_components(check_random_state(0), means, chol, labels, Z)
+    X = _gaussian.sample_components(check_random_state(0), means, chol, labels, Z)
     expected = means[labels] + np.einsum("nij,nj->ni", chol[labels], Z)
     assert_allclose(X, expected, rtol=1e-12)
 
@@ -266,7 +266,7 @@ def test_confidence_region_samples_per_label():
     chol = np.linalg.cholesky(covs)
     labels = np.repeat([0, 1], 1500)
     alpha = 0.5
-    X = _core.confidence_region_samples(check_random_state(3), means, chol, labels, alpha)
+    X = _gaussian.confidence_region_samples(check_random_state(3), means, chol, labels, alpha)
     assert X.shape == (3000, 3)
     bound = stats.chi2(3).ppf(alpha)
     for j in range(2):
@@ -284,7 +284,7 @@ def test_confidence_region_samples_per_label():
 @pytest.mark.parametrize(("alpha", "beta", "kappa"), [(1e-3, 2.0, 0.0), (0.5, 2.0, 1.0)])
 def test_unscented_weights_and_points(d, alpha, beta, kappa):
     """Julier & Uhlmann: lambda = alpha^2 (d + kappa) - d, W0m = lambda / (d + lambda)."""
-    w_mean, w_cov = _core.unscented_weights(d, alpha, beta, kappa)
+    w_mean, w_cov = _gaussian.unscented_weights(d, alpha, beta, kappa)
     lmbda = alpha**2 * (d + kappa) - d
     assert len(w_mean) == len(w_cov) == 2 * d + 1
     assert w_mean[0] == pytest.approx(lmbda / (d + lmbda))
@@ -293,7 +293,7 @@ def test_unscented_weights_and_points(d, alpha, beta, kappa):
     assert_allclose(w_cov[1:], 1 / (2 * (d + lmbda)))
     assert np.sum(w_mean) == pytest.approx(1.0)
     _, means, covs, _ = _params(d, 1, d)
-    pts = _core.gaussian_sigma_points(means[0], covs[0], alpha, kappa)
+    pts = _gaussian.gaussian_sigma_points(means[0], covs[0], alpha, kappa)
     assert pts.shape == (2 * d + 1, d)
     assert_allclose(np.asarray(w_mean) @ pts, means[0], atol=1e-8)
     centered = pts - means[0]
@@ -309,12 +309,12 @@ def test_predict_covariance_over_many_chunks_equals_centred_path(n_jobs):
     # covariance (mixture_moments).
     priors, means, covs, rng = _params(3, 7, 8)
     in_idx, out_idx = np.array([0, 2, 5]), np.array([1, 3, 4, 6, 7])
-    cond = _core.make_conditioner(means, covs, in_idx, out_idx)
+    cond = _gaussian.make_conditioner(means, covs, in_idx, out_idx)
     X_in = rng.normal(0.0, 2.0, size=(40_003, 3))
-    mean, cov = _core.predict_conditional(
+    mean, cov = _gaussian.predict_conditional(
         X_in, priors, cond, return_covariance=True, n_jobs=n_jobs
     )
-    ref_mean, ref_cov = _core._predict_conditional_centred(X_in, priors, cond, True)
+    ref_mean, ref_cov = _gaussian._predict_conditional_centred(X_in, priors, cond, True)
     assert_allclose(mean, ref_mean, rtol=1e-9, atol=1e-9)
     assert_allclose(cov, ref_cov, rtol=1e-9, atol=1e-9)
     assert_allclose(cov, np.swapaxes(cov, 1, 2), rtol=0, atol=1e-12)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _gaussian
 from ._linalg import safe_cholesky
 
 
@@ -51,14 +51,14 @@ def _group_posterior(X_obs, priors, means, covs, obs, mis):
     n = X_obs.shape[0]
     if mis.size == 0:
         chol = safe_cholesky(covs)
-        log_norm, log_resp = _core.mixture_log_density(X_obs, priors, means, chol)
+        log_norm, log_resp = _gaussian.mixture_log_density(X_obs, priors, means, chol)
         x_hat = np.broadcast_to(X_obs[:, None, :], (n, k, d))
         return log_norm, log_resp, x_hat, None
-    cond = _core.make_conditioner(means, covs, obs, mis)
-    log_resp, log_norm = _core.conditional_log_weights(X_obs, priors, cond)
+    cond = _gaussian.make_conditioner(means, covs, obs, mis)
+    log_resp, log_norm = _gaussian.conditional_log_weights(X_obs, priors, cond)
     x_hat = np.empty((n, k, d))
     x_hat[:, :, obs] = X_obs[:, None, :]
-    x_hat[:, :, mis] = _core.conditional_means(X_obs, cond)
+    x_hat[:, :, mis] = _gaussian.conditional_means(X_obs, cond)
     return log_norm, log_resp, x_hat, cond.cond_cov
 
 
@@ -101,8 +101,8 @@ def _masked_posterior(X_rows, priors, means, covs):
     n_obs = o.sum(axis=1)[:, None]
     with np.errstate(divide="ignore"):
         log_priors = np.log(priors)
-    log_comp = log_priors - 0.5 * (n_obs * _core.LOG_2PI + log_det + quad)
-    log_norm, log_resp = _core.normalize_log_weights(log_comp)
+    log_comp = log_priors - 0.5 * (n_obs * _gaussian.LOG_2PI + log_det + quad)
+    log_norm, log_resp = _gaussian.normalize_log_weights(log_comp)
     # E[x_m | x_o] = mu_m + Sigma_mo Sigma_oo^-1 (x_o - mu_o)
     regressed = means[None] + np.einsum("kij,mkj->mki", covs, solved)
     x_hat = np.where(observed[:, None, :], filled[:, None, :], regressed)
@@ -150,7 +150,7 @@ def posteriors(X, params, groups, scattered):
     for pattern, rows_all in groups:
         obs = np.flatnonzero(~pattern)
         mis = np.flatnonzero(pattern)
-        for rows in _core.row_chunks(rows_all.size, k * d * d):
+        for rows in _gaussian.row_chunks(rows_all.size, k * d * d):
             idx = rows_all[rows]
             X_obs = X[np.ix_(idx, obs)].astype(np.float64)
             log_norm, log_resp, x_hat, cond_cov = _group_posterior(
@@ -165,7 +165,7 @@ def posteriors(X, params, groups, scattered):
                 return out
 
             yield idx, log_norm, log_resp, x_hat, cov_sum
-    for rows in _core.row_chunks(scattered.size, 4 * k * d * d):
+    for rows in _gaussian.row_chunks(scattered.size, 4 * k * d * d):
         idx = scattered[rows]
         log_norm, log_resp, x_hat, cond_cov = _scattered_posterior(
             X[idx].astype(np.float64), priors, means, covs
@@ -214,12 +214,12 @@ def impute(X: np.ndarray, priors: np.ndarray, means: np.ndarray, covs: np.ndarra
         rows_all = incomplete[rows_local]
         obs = np.flatnonzero(~pattern)
         mis = np.flatnonzero(pattern)
-        cond = _core.make_conditioner(means, covs, obs, mis)
-        mean, _ = _core.predict_conditional(out[np.ix_(rows_all, obs)], priors, cond)
+        cond = _gaussian.make_conditioner(means, covs, obs, mis)
+        mean, _ = _gaussian.predict_conditional(out[np.ix_(rows_all, obs)], priors, cond)
         out[np.ix_(rows_all, mis)] = mean
     k, d = means.shape
     rare = incomplete[scattered]
-    for rows in _core.row_chunks(rare.size, 4 * k * d * d):
+    for rows in _gaussian.row_chunks(rare.size, 4 * k * d * d):
         idx = rare[rows]
         _, log_resp, x_hat, _ = _scattered_posterior(out[idx], priors, means, covs)
         completed = np.einsum("mk,mkd->md", np.exp(log_resp), x_hat)

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
-from . import _core, _missing
+from . import _gaussian, _missing
 from ._ellipses import plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
@@ -457,7 +457,7 @@ class GMM(CachedParameters, Persistent):
     def _log_density_and_resp(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         priors, means, chol = self._params_chol()
         X, _ = check_points(X, means.shape[1], "X")
-        return _core.mixture_log_density(X, priors, means, chol)
+        return _gaussian.mixture_log_density(X, priors, means, chol)
 
     def to_responsibilities(self, X: ArrayLike) -> np.ndarray:
         """Posterior probability of each component for each sample.
@@ -628,7 +628,7 @@ class GMM(CachedParameters, Persistent):
         n = check_int(n_samples, "n_samples", minimum=0)
         labels = self._labels(priors, n)
         standard = self.random_state.standard_normal((n, means.shape[1]))
-        return _core.sample_components(self.random_state, means, chol, labels, standard)
+        return _gaussian.sample_components(self.random_state, means, chol, labels, standard)
 
     def sample_confidence_region(self, n_samples: int, alpha: float) -> np.ndarray:
         """Samples from the ``alpha`` confidence regions of the components.
@@ -658,7 +658,7 @@ class GMM(CachedParameters, Persistent):
         n = check_int(n_samples, "n_samples", minimum=0)
         alpha = check_alpha(alpha)
         labels = self._labels(priors, n)
-        return _core.confidence_region_samples(self.random_state, means, chol, labels, alpha)
+        return _gaussian.confidence_region_samples(self.random_state, means, chol, labels, alpha)
 
     def is_in_confidence_region(self, x: ArrayLike, alpha: float) -> bool | np.ndarray:
         """Whether x lies in the alpha region of its closest component.
@@ -678,7 +678,7 @@ class GMM(CachedParameters, Persistent):
         _, means, chol = self._params_chol()
         alpha = check_alpha(alpha)
         points, single = check_points(x, means.shape[1])
-        dist2 = _core.squared_mahalanobis(points, means, chol).min(axis=1)
+        dist2 = _gaussian.squared_mahalanobis(points, means, chol).min(axis=1)
         inside = dist2 <= chi2.ppf(alpha, means.shape[1])
         return bool(inside[0]) if single else inside
 
@@ -736,12 +736,12 @@ class GMM(CachedParameters, Persistent):
                 f"x must be a single point for condition(); got {X_in.shape[0]} rows "
                 "(use predict(indices, X) for many)"
             )
-        cond = _core.make_conditioner(means, covs, in_idx, out_idx)
-        log_w, _ = _core.conditional_log_weights(X_in, priors, cond)
+        cond = _gaussian.make_conditioner(means, covs, in_idx, out_idx)
+        log_w, _ = _gaussian.conditional_log_weights(X_in, priors, cond)
         return GMM(
             self.n_components,
             priors=np.exp(log_w[0]),
-            means=_core.conditional_means(X_in, cond)[0],
+            means=_gaussian.conditional_means(X_in, cond)[0],
             covariances=cond.cond_cov,
             verbose=self.verbose,
             random_state=self.random_state,
@@ -774,8 +774,8 @@ class GMM(CachedParameters, Persistent):
         priors, means, covs = self._params()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         X_in = check_conditioning_values(X, in_idx.size, "X")
-        cond = _core.make_conditioner(means, covs, in_idx, out_idx)
-        mean, cov = _core.predict_conditional(
+        cond = _gaussian.make_conditioner(means, covs, in_idx, out_idx)
+        mean, cov = _gaussian.predict_conditional(
             X_in,
             priors,
             cond,
@@ -820,11 +820,11 @@ class GMM(CachedParameters, Persistent):
         priors, means, covs = self._params()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         X_in = check_conditioning_values(X, in_idx.size, "X")
-        cond = _core.make_conditioner(means, covs, in_idx, out_idx)
-        log_w, _ = _core.conditional_log_weights(X_in, priors, cond)
+        cond = _gaussian.make_conditioner(means, covs, in_idx, out_idx)
+        log_w, _ = _gaussian.conditional_log_weights(X_in, priors, cond)
         return ConditionalGMM(
             np.exp(log_w),
-            _core.conditional_means(X_in, cond),
+            _gaussian.conditional_means(X_in, cond),
             cond.cond_cov,
             output_indices=out_idx,
             random_state=self.random_state,
@@ -1036,7 +1036,7 @@ class ConditionalGMM:
         mean : ndarray, shape (n_queries, d_out)
             The prior-weighted average of the component means.
         """
-        return _core.mixture_moments(self.priors, self.means, None)[0]
+        return _gaussian.mixture_moments(self.priors, self.means, None)[0]
 
     def covariance(self) -> np.ndarray:
         """Cov[y | x_i] for every query (law of total covariance).
@@ -1047,7 +1047,7 @@ class ConditionalGMM:
             The weighted component covariances plus the spread of the
             component means.
         """
-        return _core.mixture_moments(self.priors, self.means, self.covariances)[1]
+        return _gaussian.mixture_moments(self.priors, self.means, self.covariances)[1]
 
     def sample(self, n_samples: int = 1) -> np.ndarray:
         """Draw ``n_samples`` from each conditional mixture.
@@ -1080,7 +1080,7 @@ class ConditionalGMM:
         # Gathering one Cholesky factor per draw costs d^2 per draw: go through
         # the draws in chunks so that the gather stays small.
         flat_out, flat_labels, flat_z = out.reshape(-1, d), labels.reshape(-1), z.reshape(-1, d)
-        for draws in _core.row_chunks(flat_labels.size, d * d):
+        for draws in _gaussian.row_chunks(flat_labels.size, d * d):
             flat_out[draws] += np.einsum("nij,nj->ni", chol[flat_labels[draws]], flat_z[draws])
         return out
 
@@ -1108,7 +1108,7 @@ class ConditionalGMM:
             raise ValueError(f"Y must have one row per query ({n}); got {Y.shape[0]}")
         with np.errstate(divide="ignore"):
             log_w = np.log(self.priors)
-        return _core.conditional_mixture_log_density(
+        return _gaussian.conditional_mixture_log_density(
             Y, log_w, self.means, safe_cholesky(self.covariances)
         )
 
@@ -1172,12 +1172,12 @@ class ConditionalGMM:
         all_modes = np.full((n, k, d), np.nan)
         all_logd = np.full((n, k), -np.inf)
         spread = np.sqrt(np.diagonal(self.covariances, axis1=1, axis2=2).min(axis=1).min())
-        for rows in _core.row_chunks(n, k * k * d * 4):
-            points, log_d, _ = _core.mixture_modes(
+        for rows in _gaussian.row_chunks(n, k * k * d * 4):
+            points, log_d, _ = _gaussian.mixture_modes(
                 self.priors[rows], self.means[rows], self.covariances, max_iter=max_iter
             )
             radius = np.full(points.shape[0], 1e-2 * max(spread, 1e-12))
-            all_modes[rows], all_logd[rows] = _core.merge_modes(points, log_d, radius)
+            all_modes[rows], all_logd[rows] = _gaussian.merge_modes(points, log_d, radius)
         keep = all_logd >= all_logd[:, :1] + np.log(max(rel, 1e-300))
         counts = keep.sum(axis=1)
         modes = np.split(all_modes[keep], np.cumsum(counts)[:-1])

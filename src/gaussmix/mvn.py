@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
-from . import _core
+from . import _gaussian
 from ._ellipses import plot_error_ellipse
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
@@ -184,7 +184,7 @@ class MVN(CachedParameters, Persistent):
         n = check_int(n_samples, "n_samples", minimum=0)
         alpha = check_alpha(alpha)
         labels = np.zeros(n, dtype=np.intp)
-        return _core.confidence_region_samples(
+        return _gaussian.confidence_region_samples(
             self.random_state, mean[None], self._chol(cov), labels, alpha
         )
 
@@ -226,8 +226,8 @@ class MVN(CachedParameters, Persistent):
         mean, cov = self._params()
         X, _ = check_points(X, mean.shape[0], "X")
         chol = self._chol(cov)
-        exponents = -0.5 * _core.squared_mahalanobis(X, mean[None], chol)[:, 0]
-        return float(np.exp(_core.log_normalizers(chol)[0])), exponents
+        exponents = -0.5 * _gaussian.squared_mahalanobis(X, mean[None], chol)[:, 0]
+        return float(np.exp(_gaussian.log_normalizers(chol)[0])), exponents
 
     def to_log_probability_density(self, X: ArrayLike) -> np.ndarray:
         """Log density at each row of X.
@@ -249,7 +249,7 @@ class MVN(CachedParameters, Persistent):
         """
         mean, cov = self._params()
         X, _ = check_points(X, mean.shape[0], "X")
-        return _core.component_log_densities(X, mean[None], self._chol(cov))[:, 0]
+        return _gaussian.component_log_densities(X, mean[None], self._chol(cov))[:, 0]
 
     def to_probability_density(self, X: ArrayLike) -> np.ndarray:
         """Density at each row of X.
@@ -311,8 +311,8 @@ class MVN(CachedParameters, Persistent):
                 f"x must be a single point for condition(); got {X_in.shape[0]} rows "
                 "(use predict(indices, X) for many)"
             )
-        cond = _core.make_conditioner(mean[None], cov[None], in_idx, out_idx)
-        cond_mean = _core.conditional_means(X_in, cond)[0, 0]
+        cond = _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx)
+        cond_mean = _gaussian.conditional_means(X_in, cond)[0, 0]
         return MVN(
             mean=cond_mean,
             covariance=cond.cond_cov[0],
@@ -340,8 +340,8 @@ class MVN(CachedParameters, Persistent):
         mean, cov = self._params()
         in_idx, out_idx = split_indices(indices, mean.shape[0])
         X_in = check_conditioning_values(X, in_idx.size, "X")
-        cond = _core.make_conditioner(mean[None], cov[None], in_idx, out_idx)
-        return _core.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0]
+        cond = _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx)
+        return _gaussian.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0]
 
     def squared_mahalanobis_distance(self, x: ArrayLike) -> float | np.ndarray:
         """Squared Mahalanobis distance (x - mean)^T Sigma^-1 (x - mean).
@@ -356,7 +356,7 @@ class MVN(CachedParameters, Persistent):
         """
         mean, cov = self._params()
         points, single = check_points(x, mean.shape[0])
-        dist2 = _core.squared_mahalanobis(points, mean[None], self._chol(cov))[:, 0]
+        dist2 = _gaussian.squared_mahalanobis(points, mean[None], self._chol(cov))[:, 0]
         return float(dist2[0]) if single else dist2
 
     def to_ellipse(self, factor: float = 1.0) -> tuple[float, float, float]:
@@ -406,7 +406,7 @@ class MVN(CachedParameters, Persistent):
         """
         mean, cov = self._params()
         alpha, kappa = _check_unscented(alpha, kappa, mean.shape[0])
-        return _core.gaussian_sigma_points(mean, cov, alpha, kappa)
+        return _gaussian.gaussian_sigma_points(mean, cov, alpha, kappa)
 
     def estimate_from_sigma_points(
         self,
@@ -443,7 +443,7 @@ class MVN(CachedParameters, Persistent):
             )
         alpha, kappa = _check_unscented(alpha, kappa, d)
         beta = check_float(beta, "beta")
-        mean_w, cov_w = _core.unscented_weights(d, alpha, beta, kappa)
+        mean_w, cov_w = _gaussian.unscented_weights(d, alpha, beta, kappa)
         new_mean = mean_w @ points
         dev = points - new_mean
         new_cov = symmetrize((dev * cov_w[:, None]).T @ dev)
@@ -490,7 +490,7 @@ def regression_coefficients(
     out_idx = check_indices(i_out, d, "i_out")
     in_idx = check_indices(i_in, d, "i_in")
     mean = np.zeros(d)
-    coef = _core.make_conditioner(mean[None], cov[None], in_idx, out_idx).coef[0]
+    coef = _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx).coef[0]
     if cov_12 is not None:
         cov_oi = as_float_array(cov_12, "cov_12", ndim=2, dtype=np.float64)
         chol = safe_cholesky(cov[np.ix_(in_idx, in_idx)][None])[0]
@@ -522,5 +522,5 @@ def condition(
     out_idx = check_indices(i_out, d, "i_out")
     in_idx = check_indices(i_in, d, "i_in")
     X_in = check_conditioning_values(X, in_idx.size, "X")
-    cond = _core.make_conditioner(mean[None], cov[None], in_idx, out_idx)
-    return _core.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0]
+    cond = _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx)
+    return _gaussian.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0]

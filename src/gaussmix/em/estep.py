@@ -7,7 +7,7 @@ processes or on remote workers. Each returns additive :class:`Statistics`.
 
 - :func:`e_step`: rows without missing entries. The log prior + log density
   of every component is linear in the quadratic features phi(x - shift)
-  (see :mod:`gaussmix._core`), so the E-step is one GEMM ``theta @ phi``
+  (see :mod:`gaussmix._gaussian`), so the E-step is one GEMM ``theta @ phi``
   and a log-sum-exp, and the moments are a second GEMM ``phi @ resp^T``.
   For float64 fits with full features the compiled kernel
   (:mod:`gaussmix.kernels.compiled`) computes the same sums eight rows at a time;
@@ -26,8 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import _core, _missing
-from .._core import Features, n_phi_features, softmax_columns, uses_full_features
+from .. import _gaussian, _missing
+from .._gaussian import Features, n_phi_features, softmax_columns, uses_full_features
 from .._linalg import safe_cholesky
 from ..kernels import compiled as _compiled
 from .stats import Statistics
@@ -256,7 +256,7 @@ def _centred_statistics(
     batched product over components, so no precision is lost when components
     lie far from each other relative to their spread. About twice the cost
     of the shared-shift path; used only when
-    :func:`gaussmix._core.shared_shift_error` says it is needed. The moments
+    :func:`gaussmix._gaussian.shared_shift_error` says it is needed. The moments
     are taken about ``params.means`` (which is ``params.shift``).
     """
     priors, means = params.priors, params.means
@@ -272,11 +272,11 @@ def _centred_statistics(
     step = max(64, params.chunk_rows // max(1, k))
     for start in range(0, block.shape[0], step):
         chunk = block[start : start + step].astype(np.float64, copy=False)
-        log_norm, log_resp = _core.mixture_log_density(chunk, priors, means, chol)
+        log_norm, log_resp = _gaussian.mixture_log_density(chunk, priors, means, chol)
         resp = np.exp(log_resp)
         change = 0.0
         if prev is not None:
-            prev_resp = np.exp(_core.mixture_log_density(chunk, *prev)[1])
+            prev_resp = np.exp(_gaussian.mixture_log_density(chunk, *prev)[1])
             change = float(np.square(resp - prev_resp).sum())
         w = None if weights is None else weights[start : start + step]
         resp_sq = np.einsum("mk,mk->k", resp, resp) if w is None else (resp * resp).T @ w

@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from .._core import uses_full_features
+from .._gaussian import uses_full_features
 from .._linalg import symmetrize
 from .stats import Statistics
 

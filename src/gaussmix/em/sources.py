@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core import (
+from .._gaussian import (
     PRECISION_LIMIT,
     n_phi_features,
     natural_parameters,
@@ -122,7 +122,7 @@ class ArraySource(StatisticsSource):
 
     The shared-shift E-step (kernel or numpy) runs on row blocks in threads;
     an iteration whose components lie too far from the shift for its moments
-    to be precise (:func:`gaussmix._core.shared_shift_error`) takes the
+    to be precise (:func:`gaussmix._gaussian.shared_shift_error`) takes the
     precise path instead, about each component's own mean.
 
     Parameters

@@ -25,7 +25,7 @@ class Statistics:
     moments : ndarray, shape (k, n_phi)
         sum_i w_i r_ij phi(x_i - shift): the quadratic block, the first
         moments and (last column) the responsibility sums; the layout of
-        :func:`gaussmix._core.n_phi_features`.
+        :func:`gaussmix._gaussian.n_phi_features`.
     resp_sq_sum : ndarray, shape (k,)
         sum_i w_i r_ij^2 (effective sample sizes, for OAS shrinkage).
     log_lik_sum : float

@@ -11,7 +11,7 @@ gaussmix is imported, everything runs on the numpy path. Both paths give the
 same results up to rounding (tested).
 
 A second kernel computes the predictive means and covariances of
-:func:`gaussmix._core.predict_conditional` (return_covariance=True) eight query
+:func:`gaussmix._gaussian.predict_conditional` (return_covariance=True) eight query
 rows at a time: the posterior weights as in the EM kernel, then each row's
 law of total covariance in registers, instead of through (n, k, d_out)
 temporaries.
