@@ -1,0 +1,368 @@
+"""The subcommands of ``gaussmix``: demo, fit, predict, sample, score, plot."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .files import (
+    _FIGURE_EXTENSIONS,
+    _MODEL_EXTENSIONS,
+    _OUT_EXTENSIONS,
+    DataError,
+    UsageError,
+    _check_output,
+    _columns,
+    _finite,
+    _read_model,
+    read_data,
+    write_table,
+)
+from .progress import ProgressBar
+
+
+def fit_gmm(
+    X: np.ndarray,
+    n_components: int,
+    *,
+    covariance_type: str = "full",
+    init_params: str = "kmeans++",
+    n_iter: int = 100,
+    n_init: int = 1,
+    tol: float | None = 1e-3,
+    reg_covar: float = 1e-6,
+    seed: int | None = None,
+    callback: Callable[[int, int, float, float], None] | None = None,
+    allow_missing: bool = False,
+) -> Any:
+    """Fit a GMM by EM, optionally reporting every iteration.
+
+    One call of :meth:`GMM.from_samples`; ``callback`` rides the EM driver's
+    per-iteration callback, so reporting costs nothing but the call itself.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+    n_components : int
+    covariance_type, init_params, n_iter, n_init, tol, reg_covar
+        As in :meth:`GMM.from_samples`.
+    seed : int, optional
+        Seed of the initialization.
+    callback : callable, optional
+        ``callback(run, iteration, mean_log_likelihood, change)`` after every
+        iteration (run counts from 0, iteration from 1).
+    allow_missing : bool, default=False
+        Fit data with NaN entries (see :meth:`GMM.from_samples`).
+
+    Returns
+    -------
+    gmm : GMM
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``tol`` is set and the best run did not meet it.
+    """
+    from ..gmm import GMM
+
+    progress = None
+    if callback is not None:
+        run = -1
+
+        def progress(iteration: int, lower_bound: float, change: float, _elapsed: float) -> None:
+            nonlocal run
+            if iteration == 1:
+                run += 1
+            callback(run, iteration, lower_bound, change)
+
+    return GMM(n_components, random_state=seed).from_samples(
+        X,
+        n_iter=n_iter,
+        n_init=n_init,
+        tol=tol,
+        init_params=init_params,
+        covariance_type=covariance_type,
+        reg_covar=reg_covar,
+        allow_missing=allow_missing,
+        callback=progress,
+    )
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    if args.progress is not None:
+        return bool(args.progress)
+    return sys.stderr.isatty()
+
+
+# ----------------------------------------------------------------------
+# Subcommands
+# ----------------------------------------------------------------------
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from ..io import _to_json_text, model_to_dict, save_model
+
+    _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
+    X = read_data(args.data)
+    if args.allow_missing:
+        # NaN marks a missing entry; infinities are still refused.
+        _finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), args.data)
+    elif np.isnan(X).any():
+        raise DataError(
+            f"{args.data} contains NaN; pass --allow-missing to treat NaN entries as "
+            "missing values"
+        )
+    else:
+        X = _finite(X, args.data)
+    bar = None
+    callback = None
+    if _show_progress(args):
+        bar = ProgressBar(args.n_iter, sys.stderr)
+
+        def callback(run: int, iteration: int, lower_bound: float, change: float) -> None:
+            label = "EM" if args.n_init == 1 else f"EM run {run + 1}/{args.n_init}"
+            text = f"mean log-likelihood {lower_bound:.6g} (change {change:.2g})"
+            bar.update(label, iteration, text, force=iteration == 1)
+
+    start = time.perf_counter()
+    try:
+        gmm = fit_gmm(
+            X,
+            args.k,
+            covariance_type=args.covariance_type,
+            init_params=args.init,
+            n_iter=args.n_iter,
+            n_init=args.n_init,
+            tol=args.tol,
+            reg_covar=args.reg_covar,
+            seed=args.seed,
+            callback=callback,
+            allow_missing=args.allow_missing,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - start
+    n, d = X.shape
+    status = "converged" if gmm.converged_ else "not converged"
+    print(
+        f"fitted GMM: {args.k} components ({args.covariance_type}) on {n} samples x {d} "
+        f"features, {gmm.n_iter_} EM iterations ({status}) in {elapsed:.2f}s, mean "
+        f"log-likelihood {gmm.lower_bound_:.6g}"
+        + ("" if args.allow_missing else f", BIC {gmm.bic(X):.6g}"),
+        file=sys.stderr,
+    )
+    if args.output is None:
+        sys.stdout.write(_to_json_text(model_to_dict(gmm)))
+    else:
+        save_model(gmm, args.output)
+        print(f"saved {args.output}", file=sys.stderr)
+    return 0
+
+
+def _parse_given(text: str) -> list[int]:
+    try:
+        given = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(
+            f"--given must be comma-separated 0-based dimension indices such as 0 or 0,2; "
+            f"got {text!r}"
+        ) from None
+    return given
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    _check_output(args.output, _OUT_EXTENSIONS)
+    given = _parse_given(args.given)
+    gmm = _read_model(args.model)
+    d = gmm.n_features
+    bad = [j for j in given if not 0 <= j < d]
+    if bad:
+        raise UsageError(
+            f"--given names dimension(s) {bad} but the model has dimensions 0 to {d - 1}"
+        )
+    if len(set(given)) != len(given):
+        raise UsageError(f"--given must not repeat a dimension; got {args.given}")
+    if len(given) >= d:
+        raise UsageError(
+            f"--given must leave at least one of the model's {d} dimensions to predict; "
+            f"got {args.given}"
+        )
+    X = _finite(read_data(args.data), args.data)
+    if X.shape[1] != len(given):
+        raise DataError(
+            f"{args.data} has {X.shape[1]} column(s) but --given names {len(given)} "
+            f"dimension(s) ({args.given}); give one column per dimension"
+        )
+    outputs = [j for j in range(d) if j not in given]
+    if args.std:
+        mean, cov = gmm.predict(given, X, return_covariance=True)
+        std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
+        table = np.hstack([mean, std])
+        columns = _columns(outputs) + _columns(outputs, "std_")
+    else:
+        table = gmm.predict(given, X)
+        columns = _columns(outputs)
+    write_table(table, args.output, columns)
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from ..utils import check_random_state
+
+    _check_output(args.output, _OUT_EXTENSIONS)
+    gmm = _read_model(args.model)
+    gmm.random_state = check_random_state(args.seed)
+    samples = gmm.sample(args.n)
+    write_table(samples, args.output, _columns(range(gmm.n_features)))
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    gmm = _read_model(args.model)
+    X = _finite(read_data(args.data), args.data)
+    if X.shape[1] != gmm.n_features:
+        raise DataError(
+            f"{args.data} has {X.shape[1]} column(s) but the model has {gmm.n_features} dimensions"
+        )
+    print(f"samples: {X.shape[0]}")
+    print(f"mean log-likelihood: {gmm.score(X):.10g}")
+    print(f"BIC: {gmm.bic(X):.10g}")
+    print(f"AIC: {gmm.aic(X):.10g}")
+    return 0
+
+
+def _figure_class() -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise DataError(
+            "matplotlib is needed for plots; install it with: pip install 'gaussmix[plot]'"
+        ) from None
+    return Figure
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    _figure_class()
+    from ..plot import plot_mixture
+
+    _check_output(args.output, _FIGURE_EXTENSIONS, "PNG")
+    gmm = _read_model(args.model)
+    X = None
+    if args.data is not None:
+        X = _finite(read_data(args.data), args.data)
+        if X.shape[1] != gmm.n_features:
+            raise DataError(
+                f"{args.data} has {X.shape[1]} column(s) but the model has "
+                f"{gmm.n_features} dimensions"
+            )
+    dims = None
+    if args.dims is not None:
+        dims = _parse_given(args.dims.replace(" ", ""))
+        bad = [j for j in dims if not 0 <= j < gmm.n_features]
+        if bad or len(set(dims)) != len(dims):
+            raise UsageError(
+                f"--dims must name distinct dimensions in 0 to {gmm.n_features - 1}; "
+                f"got {args.dims}"
+            )
+    figure = plot_mixture(gmm, X, dims=dims)
+    figure.savefig(args.output, dpi=args.dpi)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _modes(density: np.ndarray, grid: np.ndarray, threshold: float = 0.05) -> list[float]:
+    """Local maxima of a sampled 1-D density above threshold × its maximum."""
+    inner = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
+    inner &= density[1:-1] > threshold * density.max()
+    return grid[1:-1][inner].tolist()
+
+
+def run_demo(output_dir: str | os.PathLike = ".", stream: TextIO | None = None) -> Path:
+    """Fit a GMR on Bishop's inverse problem, print a summary and write a PNG.
+
+    Parameters
+    ----------
+    output_dir : str or os.PathLike, default="."
+        Directory of ``gaussmix_demo.png`` (created if missing).
+    stream : text stream, optional
+        Where the summary goes (default standard output).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The written PNG.
+    """
+    Figure = _figure_class()
+    from matplotlib.colors import PowerNorm
+
+    from ..datasets import make_inverse_sine
+    from ..plot import (
+        conditional_density,
+        plot_conditional_density,
+        plot_error_ellipses,
+        plot_regression,
+    )
+
+    out = sys.stdout if stream is None else stream
+    directory = Path(output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    X = make_inverse_sine(n_samples=500, noise=0.05, random_state=0)
+    start = time.perf_counter()
+    gmm = fit_gmm(X, 6, init_params="kmeans++", n_iter=300, tol=1e-5, seed=0)
+    elapsed = time.perf_counter() - start
+
+    x0 = 0.5
+    mean, cov = gmm.predict([0], [[x0]], return_covariance=True)
+    grid = np.linspace(-0.2, 1.2, 701)
+    modes = _modes(conditional_density(gmm, [x0], grid)[:, 0], grid)
+    print("gaussmix demo: Gaussian mixture regression on a multimodal inverse problem", file=out)
+    print(
+        f"  data : {X.shape[0]} points (x, y) with x = y + 0.3 sin(2 pi y) + noise; "
+        "predicting y from x has up to 3 answers",
+        file=out,
+    )
+    status = "converged" if gmm.converged_ else "not converged"
+    print(
+        f"  fit  : GMM with {gmm.n_components} components, {gmm.n_iter_} EM iterations "
+        f"({status}, {elapsed:.2f}s), mean log-likelihood {gmm.lower_bound_:.3f}",
+        file=out,
+    )
+    print(
+        f"  at x = {x0}: GMR mean y = {mean[0, 0]:.3f} +/- {np.sqrt(cov[0, 0, 0]):.3f} (std), "
+        f"but p(y | x) has modes at y = {', '.join(f'{m:.2f}' for m in modes)}",
+        file=out,
+    )
+
+    figure = Figure(figsize=(11, 4.4))
+    left, right = figure.subplots(1, 2)
+    xs = np.linspace(-0.15, 1.15, 300)
+    left.scatter(X[:, 0], X[:, 1], s=5, color="0.2", alpha=0.6, linewidths=0, label="data")
+    plot_error_ellipses(
+        left, gmm, colors=[f"C{j + 1}" for j in range(gmm.n_components)], factors=[1.0, 2.0]
+    )
+    plot_regression(left, gmm, xs, color="C0", label="GMR mean ± 2 std")
+    left.set(xlim=(xs[0], xs[-1]), ylim=(-0.35, 1.35), xlabel="x", ylabel="y")
+    left.set_title("data, components and GMR with confidence band")
+    left.legend(loc="upper left")
+    ys = np.linspace(-0.35, 1.35, 300)
+    plot_conditional_density(right, gmm, xs, ys, norm=PowerNorm(0.5), colorbar=True)
+    right.plot(xs, gmm.predict([0], xs[:, None])[:, 0], color="w", lw=1, ls="--", label="mean")
+    right.set(xlabel="x", ylabel="y")
+    right.set_title("conditional density p(y | x)")
+    right.legend(loc="upper left")
+    figure.tight_layout()
+    path = directory / "gaussmix_demo.png"
+    figure.savefig(path, dpi=80)
+    print(f"  wrote {path}", file=out)
+    return path
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    run_demo(args.output)
+    return 0

@@ -1,0 +1,202 @@
+"""Data and model files of the command line: reading, checking, writing tables; its errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EXIT_DATA = 1
+
+
+EXIT_USAGE = 2
+
+
+_DATA_EXTENSIONS = (".csv", ".txt", ".npy")
+
+
+_OUT_EXTENSIONS = (".csv", ".npy")
+
+
+_MODEL_EXTENSIONS = (".json", ".npz")
+
+
+_FIGURE_EXTENSIONS = (".png", ".pdf", ".svg")
+
+
+class UsageError(Exception):
+    """The command line is wrong (exit status 2)."""
+
+
+class DataError(Exception):
+    """A file is missing, unreadable or does not fit (exit status 1)."""
+
+
+# ----------------------------------------------------------------------
+# Files
+# ----------------------------------------------------------------------
+def _suffix(path: str, allowed: tuple[str, ...], what: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in allowed:
+        raise UsageError(
+            f"{what} {path!r} must end with {' or '.join(allowed)} (the format is chosen "
+            "by extension)"
+        )
+    return suffix
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_csv(text: str, source: str) -> np.ndarray:
+    lines = [
+        (number, line.split("#", 1)[0].strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+    ]
+    lines = [(number, line) for number, line in lines if line]
+    if not lines:
+        raise DataError(f"{source}: no data rows")
+    delimiter = "," if "," in lines[0][1] else None
+
+    def fields(line: str) -> list[str]:
+        return [f.strip() for f in line.split(delimiter)]
+
+    if not all(_is_number(f) for f in fields(lines[0][1])):
+        lines = lines[1:]  # a header row
+        if not lines:
+            raise DataError(f"{source}: only a header row, no data rows")
+    n_columns = len(fields(lines[0][1]))
+    data = np.empty((len(lines), n_columns))
+    for row, (number, line) in enumerate(lines):
+        values = fields(line)
+        if len(values) != n_columns:
+            raise DataError(
+                f"{source}: line {number} has {len(values)} columns; expected {n_columns}"
+            )
+        try:
+            data[row] = [float(v) for v in values]
+        except ValueError:
+            bad = next(v for v in values if not _is_number(v))
+            raise DataError(f"{source}: line {number}: {bad!r} is not a number") from None
+    return data
+
+
+def read_data(path: str) -> np.ndarray:
+    """Read a numeric 2-D table from a .csv/.txt/.npy file, or CSV from stdin ("-").
+
+    Parameters
+    ----------
+    path : str
+        File name; ``-`` reads CSV text from standard input.
+
+    Returns
+    -------
+    data : ndarray, shape (n_rows, n_columns)
+        A 1-D .npy array becomes one column.
+
+    Raises
+    ------
+    UsageError
+        For an unsupported extension.
+    DataError
+        If the file is missing, malformed, empty or not numeric.
+    """
+    if path == "-":
+        return _parse_csv(sys.stdin.read(), "<stdin>")
+    suffix = _suffix(path, _DATA_EXTENSIONS, "DATA")
+    file_path = Path(path)
+    if not file_path.is_file():
+        raise DataError(f"data file not found: {path}")
+    if suffix == ".npy":
+        try:
+            array = np.load(file_path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+            raise DataError(f"{path}: must hold a numeric array; got {type(array).__name__}")
+        if array.ndim not in (1, 2) or array.size == 0:
+            raise DataError(
+                f"{path}: must hold a non-empty 1-D or 2-D array; got shape {array.shape}"
+            )
+        return (array[:, None] if array.ndim == 1 else array).astype(np.float64)
+    try:
+        text = file_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV file") from None
+    return _parse_csv(text, path)
+
+
+def _finite(data: np.ndarray, source: str) -> np.ndarray:
+    bad = np.argwhere(~np.isfinite(data))
+    if bad.size:
+        row, col = bad[0]
+        raise DataError(
+            f"{source}: row {row + 1}, column {col + 1} is {data[row, col]}; "
+            "only finite numbers are allowed"
+        )
+    return data
+
+
+def _format_rows(array: np.ndarray) -> list[str]:
+    return [",".join(map(repr, row)) for row in array.tolist()]
+
+
+def write_table(array: np.ndarray, path: str | None, columns: Sequence[str]) -> None:
+    """Write a 2-D array as CSV (with a header row) or .npy; CSV to stdout when path is None.
+
+    Parameters
+    ----------
+    array : ndarray, shape (n_rows, n_columns)
+    path : str or None
+        Output file; the extension (.csv or .npy) picks the format.
+    columns : sequence of str
+        Header of the CSV, one name per column.
+    """
+    if path is not None and Path(path).suffix.lower() == ".npy":
+        np.save(path, array)
+        return
+    lines = [",".join(columns), *_format_rows(array)]
+    text = "\n".join(lines) + "\n"
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        Path(path).write_text(text, encoding="utf-8")
+
+
+def _check_output(path: str | None, allowed: tuple[str, ...], what: str = "OUT") -> None:
+    if path is None:
+        return
+    _suffix(path, allowed, what)
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise DataError(f"cannot write {path}: directory {parent} does not exist")
+
+
+def _read_model(path: str) -> Any:
+    """Load a model file as a GMM (an MVN becomes a one-component GMM)."""
+    from ..gmm import GMM
+    from ..io import load_model
+    from ..mvn import MVN
+
+    _suffix(path, _MODEL_EXTENSIONS, "MODEL")
+    try:
+        model = load_model(path)
+    except FileNotFoundError:
+        raise DataError(f"model file not found: {path}") from None
+    if isinstance(model, MVN):
+        mean, covariance = model._params()
+        model = GMM(1, priors=[1.0], means=mean[None], covariances=covariance[None])
+    return model
+
+
+def _columns(indices: Sequence[int], prefix: str = "") -> list[str]:
+    return [f"{prefix}dim{j}" for j in indices]

@@ -1,0 +1,360 @@
+"""The ``gaussmix`` argument parser and entry point."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._validation import COVARIANCE_TYPES, INIT_PARAMS
+from .commands import (
+    _cmd_demo,
+    _cmd_fit,
+    _cmd_plot,
+    _cmd_predict,
+    _cmd_sample,
+    _cmd_score,
+)
+from .files import EXIT_DATA, EXIT_USAGE, DataError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line (exit status 2) instead of exiting."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+# ----------------------------------------------------------------------
+# Parser
+# ----------------------------------------------------------------------
+def _int_at_least(minimum: int, wording: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wording}; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {wording}; got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
+
+
+def _tolerance(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a non-negative number or 'none'; got {text!r}"
+        ) from None
+    if not value >= 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number; got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _tolerance(text)
+    if value is None:
+        raise argparse.ArgumentTypeError("expected a non-negative number; got 'none'")
+    return value
+
+
+_DATA_HELP = (
+    "numeric table: .csv (a header row is detected and skipped) or .npy; '-' reads CSV "
+    "from standard input"
+)
+
+
+_OUT_HELP = "output file, .csv or .npy by extension (default: CSV on standard output)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gaussmix`` command.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        With one subparser per subcommand (demo, fit, predict, sample, score, plot).
+    """
+    from .._version import __version__
+
+    parser = _Parser(
+        prog="gaussmix",
+        description="Gaussian mixture models and Gaussian mixture regression from the shell.",
+        epilog=(
+            "examples:\n"
+            "  gaussmix demo --output figures\n"
+            "  gaussmix fit data.csv -k 5 -o model.json\n"
+            "  gaussmix predict model.json inputs.csv --given 0 --std -o predictions.csv\n"
+            "  gaussmix sample model.json -n 1000 --seed 0 -o samples.npy\n"
+            "  gaussmix score model.json data.csv\n"
+            "  gaussmix plot model.json data.csv -o model.png\n\n"
+            "exit status: 0 success, 1 unreadable or unfitting file, 2 wrong command line"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gaussmix {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    demo = command(
+        "demo",
+        "fit a GMR on built-in multimodal data and write a PNG",
+        "Fit a Gaussian mixture regression on a built-in data set whose inverse is\n"
+        "multimodal (Bishop's x = y + 0.3 sin(2 pi y)), print a short summary and write\n"
+        "gaussmix_demo.png: data, error ellipses, regression curve with a ±2 std\n"
+        "confidence band, and the conditional density p(y | x).",
+    )
+    demo.add_argument(
+        "--output", "-o", default=".", metavar="DIR", help="directory of the PNG (default: .)"
+    )
+    demo.set_defaults(handler=_cmd_demo)
+
+    fit = command(
+        "fit",
+        "fit a GMM to data by EM and save it",
+        "Fit a Gaussian mixture with K components to DATA (one sample per row) by\n"
+        "expectation maximization. Stops after the iteration whose mean log-likelihood\n"
+        "changed by less than --tol. A summary goes to standard error; the model to\n"
+        "MODEL, or as JSON to standard output without -o.",
+    )
+    fit.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    fit.add_argument(
+        "-k",
+        "--n-components",
+        dest="k",
+        type=_positive_int,
+        required=True,
+        metavar="K",
+        help="number of components",
+    )
+    fit.add_argument(
+        "-o",
+        "--output",
+        metavar="MODEL",
+        help="model file, .json or .npz (default: JSON on standard output)",
+    )
+    fit.add_argument(
+        "--covariance-type",
+        default="full",
+        choices=COVARIANCE_TYPES,
+        help="covariance structure (default: full)",
+    )
+    fit.add_argument(
+        "--init",
+        default="kmeans++",
+        choices=INIT_PARAMS,
+        help="initialization of the means (default: kmeans++)",
+    )
+    fit.add_argument(
+        "--n-iter",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="maximum EM iterations per run (default: 100)",
+    )
+    fit.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="number of runs from different initializations; the best "
+        "likelihood is kept (default: 1)",
+    )
+    fit.add_argument(
+        "--tol",
+        type=_tolerance,
+        default=1e-3,
+        metavar="TOL",
+        help="convergence tolerance on the change of the mean log-likelihood; "
+        "'none' runs all iterations (default: 1e-3)",
+    )
+    fit.add_argument(
+        "--reg-covar",
+        type=_non_negative_float,
+        default=1e-6,
+        metavar="R",
+        help="added to every covariance's diagonal (default: 1e-6)",
+    )
+    fit.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="treat NaN entries of DATA as missing values and fit with the EM for "
+        "incomplete data (Ghahramani & Jordan 1994)",
+    )
+    fit.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=None,
+        metavar="S",
+        help="random seed of the initialization (default: fresh randomness)",
+    )
+    fit.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on standard error (default: when it is a terminal)",
+    )
+    fit.set_defaults(handler=_cmd_fit)
+
+    predict = command(
+        "predict",
+        "predict the other dimensions from known ones (GMR)",
+        "Gaussian mixture regression: for every row of DATA, the mean of the model's\n"
+        "dimensions not in --given conditioned on the row's values.\n\n"
+        "Output columns (CSV header names in brackets), for outputs o1 < o2 < ... (the\n"
+        "model dimensions not in COLS, in increasing order):\n"
+        "  means:        E[o1 | row], E[o2 | row], ...             [dim<o1>, dim<o2>, ...]\n"
+        "  with --std:   then the standard deviations of the same   [std_dim<o1>, ...]\n"
+        "                outputs under the conditional mixture (square roots of the\n"
+        "                diagonal of its covariance, law of total covariance)\n\n"
+        "example: a 3-D model, --given 0 -> columns dim1,dim2[,std_dim1,std_dim2]",
+    )
+    predict.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
+    predict.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    predict.add_argument(
+        "--given",
+        required=True,
+        metavar="COLS",
+        help="comma-separated 0-based model dimensions held by DATA's "
+        "columns, in order (e.g. 0 or 0,2)",
+    )
+    predict.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
+    predict.add_argument(
+        "--std",
+        action="store_true",
+        help="append the predictive standard deviations as extra columns",
+    )
+    predict.set_defaults(handler=_cmd_predict)
+
+    sample = command(
+        "sample",
+        "draw samples from a model",
+        "Draw N samples from the mixture in MODEL; columns dim0, dim1, ...",
+    )
+    sample.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
+    sample.add_argument(
+        "-n",
+        "--n-samples",
+        dest="n",
+        type=_non_negative_int,
+        required=True,
+        metavar="N",
+        help="number of samples",
+    )
+    sample.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
+    sample.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=None,
+        metavar="S",
+        help="random seed (default: fresh randomness)",
+    )
+    sample.set_defaults(handler=_cmd_sample)
+
+    score = command(
+        "score",
+        "mean log-likelihood, BIC and AIC of data under a model",
+        "Print the number of samples, the mean log-likelihood of DATA under MODEL and\n"
+        "the information criteria BIC and AIC (lower is better), one per line.",
+    )
+    score.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
+    score.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    score.set_defaults(handler=_cmd_score)
+
+    plot = command(
+        "plot",
+        "plot a model (and data) to an image",
+        "Draw the model: its density (1 dimension), error ellipses of every component\n"
+        "(2 dimensions) or a grid of all pairs of dimensions (more), over DATA if given.",
+    )
+    plot.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
+    plot.add_argument("data", metavar="DATA", nargs="?", help=_DATA_HELP)
+    plot.add_argument(
+        "-o", "--output", required=True, metavar="PNG", help="image file (.png, .pdf or .svg)"
+    )
+    plot.add_argument(
+        "--dims",
+        metavar="COLS",
+        help="comma-separated dimensions to show (default: all, at most 5)",
+    )
+    plot.add_argument("--dpi", type=_positive_int, default=100, help="resolution (default: 100)")
+    plot.set_defaults(handler=_cmd_plot)
+    return parser
+
+
+# ----------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gaussmix`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 for a file problem, 2 for a wrong command line.
+    """
+    debug = os.environ.get("GAUSSMIX_DEBUG", "") not in ("", "0")
+    parser = build_parser()
+    args = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                args = parser.parse_args(argv)
+                status = args.handler(args)
+            finally:
+                for warning in caught:
+                    # Our own advice (e.g. ConvergenceWarning); library deprecations stay quiet.
+                    if issubclass(warning.category, (UserWarning, RuntimeWarning)):
+                        print(f"gaussmix: warning: {warning.message}", file=sys.stderr)
+        return status
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except UsageError as exc:
+        if debug:
+            raise
+        message = str(exc)
+        if not message.startswith("gaussmix"):  # raised by a subcommand, not by argparse
+            command = getattr(args, "command", None)
+            prog = "gaussmix" if command is None else f"gaussmix {command}"
+            message = f"{prog}: error: {message} (see '{prog} --help')"
+        print(message, file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader of our standard output went away (e.g. `| head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_DATA
+    except KeyboardInterrupt:
+        print("gaussmix: interrupted", file=sys.stderr)
+        return 130
+    except (DataError, ValueError, TypeError, OSError) as exc:
+        if debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"gaussmix: error: {message}", file=sys.stderr)
+        return EXIT_DATA
