@@ -881,6 +881,7 @@ def test_kmeans_plus_plus_on_coincident_points_picks_distinct_rows():
 
 @pytest.mark.parametrize("n", [150, 5000])
 def test_subsample_rows_is_a_distinct_random_subset(n):
+    """A uniform subset without repeats, the stream of rng.choice (as before the engine)."""
     from gaussmix.em import init
 
     X = np.arange(n, dtype=float)[:, None]

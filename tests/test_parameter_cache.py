@@ -85,3 +85,58 @@ def test_cached_factors_are_read_only():
     _, _, chol = gmm._params_chol()
     with pytest.raises(ValueError):
         chol[0, 0, 0] = 2.0
+
+
+def test_float32_parameters_and_extract_mvn_stay_consistent():
+    """Regression (review): with float32 parameters the cache held a float64 copy and
+    extract_mvn returned views of it, so editing the MVN changed the GMM's scores."""
+    gmm = GMM(
+        2,
+        priors=np.array([0.5, 0.5], np.float32),
+        means=np.array([[0.0, 0.0], [3.0, 3.0]], np.float32),
+        covariances=np.stack([np.eye(2)] * 2).astype(np.float32),
+    )
+    X = np.array([[0.2, -0.1], [2.5, 3.5]])
+    gmm.score_samples(X)
+    mvn = gmm.extract_mvn(0)
+    mvn.mean[:] = 50.0
+    assert_allclose(gmm.score_samples(X), _reference(gmm, X), rtol=1e-6)
+
+
+def test_copies_do_not_share_the_cache_and_pickles_do_not_carry_it():
+    import copy
+    import pickle
+
+    gmm = _gmm()
+    X = np.array([[0.1, 0.2], [1.0, -1.0]])
+    size_before = len(pickle.dumps(gmm))
+    gmm.score_samples(X)
+    assert len(pickle.dumps(gmm)) == size_before
+    twin = copy.copy(gmm)
+    twin.means = gmm.means + 5.0
+    assert_allclose(gmm.score_samples(X), _reference(gmm, X), rtol=1e-10)
+    assert_allclose(twin.score_samples(X), _reference(twin, X), rtol=1e-10)
+    again = pickle.loads(pickle.dumps(gmm))
+    again.means[0] += 1.0
+    assert_allclose(again.score_samples(X), _reference(again, X), rtol=1e-10)
+    assert_allclose(gmm.score_samples(X), _reference(gmm, X), rtol=1e-10)
+
+
+def test_two_threads_scoring_two_copies_get_their_own_answers():
+    import copy
+    from concurrent.futures import ThreadPoolExecutor
+
+    gmm = _gmm()
+    X = np.array([[0.1, 0.2]])
+    gmm.score_samples(X)
+    twin = copy.copy(gmm)
+    twin.means = gmm.means + 2.0
+    expected = {id(m): _reference(m, X) for m in (gmm, twin)}
+
+    def wrong(model):
+        return sum(
+            not np.allclose(model.score_samples(X), expected[id(model)]) for _ in range(2000)
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(wrong, [gmm, twin])) == [0, 0]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numbers
 import operator
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -368,13 +370,14 @@ class DerivedCache:
     cache, once per change instead of once per call. A change is detected
     whether the user assigns a new value (``gmm.means = ...``) or modifies
     an array in place (``gmm.means[0] = ...``): the cache keeps a private
-    copy of every source value and compares it (exactly) before reuse, so it
-    can never return a value derived from stale parameters.
+    copy of every source value and compares it (exactly) before reuse.
+    Arrays the cache computed itself (factors, converted copies) are made
+    read-only, so no caller can change what later calls are served.
     """
 
     def __init__(self) -> None:
         self._sources: tuple = ()
-        self._values: dict[str, Any] = {}
+        self._values: dict[Any, Any] = {}
 
     def _unchanged(self, sources: tuple) -> bool:
         if len(sources) != len(self._sources):
@@ -394,14 +397,14 @@ class DerivedCache:
                 return False  # lists and other containers: never reused
         return True
 
-    def get(self, sources: tuple, name: str, compute: Any) -> Any:
+    def get(self, sources: tuple, name: Any, compute: Any) -> Any:
         """``compute()``, or its value from an earlier call with unchanged ``sources``.
 
         Parameters
         ----------
         sources : tuple
             The values the result depends on (arrays, numbers, None).
-        name : str
+        name : hashable
             Which derived value (several share one set of sources).
         compute : callable
             Computes the value; its exceptions propagate and nothing is cached.
@@ -414,26 +417,32 @@ class DerivedCache:
             self._values = {}
         if name not in self._values:
             value = compute()
-            if isinstance(value, np.ndarray) and value.flags.owndata:
-                # Derived arrays are shared by every later call: read-only,
-                # so no caller can change them for the next one.
-                value.setflags(write=False)
+            held = {id(source) for source, _ in self._sources}
+            for array in value if isinstance(value, tuple) else (value,):
+                if isinstance(array, np.ndarray) and id(array) not in held and array.flags.owndata:
+                    array.setflags(write=False)
             self._values[name] = value
         return self._values[name]
+
+
+_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
 
 
 class CachedParameters:
     """Mixin of the model classes: ``_derived(name, compute)`` through a :class:`DerivedCache`.
 
     The class lists in ``_PARAMETERS`` the attribute names the derived values
-    depend on.
+    depend on. The cache is kept outside the instance (keyed weakly by it), so
+    copies and pickles of a model never carry or share it.
     """
 
     _PARAMETERS: tuple[str, ...] = ()
 
-    def _derived(self, name: str, compute: Any) -> Any:
-        cache = self.__dict__.get("_derived_cache")
+    def _derived(self, name: Any, compute: Any) -> Any:
+        cache = _CACHES.get(self)
         if cache is None:
-            cache = self.__dict__["_derived_cache"] = DerivedCache()
+            with _CACHES_LOCK:
+                cache = _CACHES.setdefault(self, DerivedCache())
         sources = tuple(getattr(self, attribute) for attribute in self._PARAMETERS)
         return cache.get(sources, name, compute)

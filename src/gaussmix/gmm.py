@@ -287,8 +287,10 @@ class GMM(CachedParameters, Persistent):
             after every E-step of every run (iteration counts from 1 in each
             of the ``n_init`` runs; ``change`` is inf at the first;
             ``elapsed`` is the run's seconds so far). A true return value
-            stops the fit after that iteration's M-step: ``converged_`` is
-            then False and no ConvergenceWarning is issued.
+            stops the fit after that iteration's M-step and skips the
+            remaining runs; the best run so far is kept (``converged_`` is
+            False unless that run had converged) and no ConvergenceWarning
+            is issued.
 
         Returns
         -------
@@ -946,9 +948,11 @@ class GMM(CachedParameters, Persistent):
             raise ValueError(
                 f"component_idx must be in [0, {self.n_components}); got {component_idx}"
             )
+        # Views of the user's arrays (as gmr gives), copies of converted ones.
+        mean, covariance = means[idx], covs[idx]
         return MVN(
-            mean=means[idx],
-            covariance=covs[idx],
+            mean=mean if mean.flags.writeable else mean.copy(),
+            covariance=covariance if covariance.flags.writeable else covariance.copy(),
             verbose=self.verbose,
             random_state=self.random_state,
         )

@@ -5,7 +5,8 @@ model family and keeps the best. Each iteration is: E-step statistics of
 all rows (the source), the family's objective, the convergence rules, the
 family's M-step. After every iteration a ``callback(iteration,
 mean_log_likelihood, change, elapsed)`` is called; returning True stops
-the run. ``verbose`` printing is one such callback.
+the run. ``verbose`` prints the same numbers (and, under gmr's rule, the
+change of the responsibilities) at the same point.
 
 Convergence (one meaning everywhere in gaussmix, see :func:`convergence_rule`):
 
@@ -102,7 +103,10 @@ def convergence_rule(tol: Any, r_diff: Any) -> ConvergenceRule:
 
 
 class EMResult(NamedTuple):
-    """Outcome of one EM run (or the best of several)."""
+    """Outcome of one EM run (or the best of several).
+
+    ``stopped``: the callback ended the fit (for :func:`fit`, in any run).
+    """
 
     state: Any
     converged: bool
@@ -111,11 +115,22 @@ class EMResult(NamedTuple):
     stopped: bool
 
 
-def print_progress(iteration: int, lower_bound: float, change: float, elapsed: float) -> None:
-    """The ``verbose`` callback: one line per iteration on standard output."""
+def print_progress(
+    iteration: int,
+    lower_bound: float,
+    change: float,
+    elapsed: float,
+    r_change: float | None = None,
+) -> None:
+    """The ``verbose`` callback: one line per iteration on standard output.
+
+    Under gmr's rule the driver also passes ``r_change``, the Frobenius norm of
+    the change of the responsibilities, which is what decides convergence there.
+    """
+    r_text = "" if r_change is None else f"  R change {r_change:.3e}"
     print(
         f"EM iteration {iteration:4d}  mean log-likelihood {lower_bound: .8g}  "
-        f"change {change: .3e}  time {elapsed:.3f}s",
+        f"change {change: .3e}{r_text}  time {elapsed:.3f}s",
         file=sys.stdout,
         flush=True,
     )
@@ -129,6 +144,7 @@ def run_em(
     n_iter: int,
     rule: ConvergenceRule,
     callback: Callback | None = None,
+    verbose: int = 0,
 ) -> EMResult:
     """One EM run from ``state`` (a state of ``family``).
 
@@ -142,8 +158,12 @@ def run_em(
         Maximum number of iterations (E-steps).
     rule : ConvergenceRule
     callback : callable, optional
-        See :data:`Callback`; a true return value stops the run after this
-        iteration's M-step (``stopped`` in the result, ``converged`` False).
+        See :data:`Callback`; called after the E-step, before the convergence
+        rules. A true return value stops the run after this iteration's
+        M-step (``stopped`` in the result; ``converged`` only if a rule was
+        met in the same iteration).
+    verbose : int, default=0
+        With 1 or more, :func:`print_progress` before the callback.
     """
     use_rdiff = rule.r_diff is not None
     previous: Gaussians | None = None
@@ -159,11 +179,13 @@ def run_em(
         prior_bound = lower_bound
         lower_bound = family.objective(stats, state)
         change = lower_bound - prior_bound
-        if callback is not None and callback(
-            iteration, lower_bound, change, time.perf_counter() - start_time
-        ):
+        elapsed = time.perf_counter() - start_time
+        r_change = np.sqrt(stats.resp_change_sq) if use_rdiff and previous is not None else None
+        if verbose:
+            print_progress(iteration, lower_bound, change, elapsed, r_change)
+        if callback is not None and callback(iteration, lower_bound, change, elapsed):
             stopped = True
-        if use_rdiff and previous is not None and np.sqrt(stats.resp_change_sq) < rule.r_diff:
+        if r_change is not None and r_change < rule.r_diff:
             converged = True
             break
         new = family.m_step(stats, shift)
@@ -201,7 +223,8 @@ def fit(
     callback : callable, optional
         Called after every iteration of every run (see :func:`run_em`); a
         new run starts again at iteration 1. A true return value stops the
-        fit: the remaining runs are skipped.
+        fit: the remaining runs are skipped, and the best run so far (the
+        stopped one included) is the result, with that run's ``converged``.
     verbose : int, default=0
         With 1 or more, print one line per iteration (and a line when a run
         converges).
@@ -212,14 +235,6 @@ def fit(
         When a criterion is set and the best run neither met it nor was
         stopped by the callback.
     """
-    callbacks = [c for c in (print_progress if verbose else None, callback) if c is not None]
-
-    def report(iteration: int, lower_bound: float, change: float, elapsed: float) -> bool:
-        stop = False
-        for each in callbacks:
-            stop = bool(each(iteration, lower_bound, change, elapsed)) or stop
-        return stop
-
     best = None
     for run in range(n_init):
         result = run_em(
@@ -228,7 +243,8 @@ def fit(
             initialize(run),
             n_iter=n_iter,
             rule=rule,
-            callback=report if callbacks else None,
+            callback=callback,
+            verbose=verbose,
         )
         if result.converged and verbose:
             print("EM converged.", file=sys.stdout)

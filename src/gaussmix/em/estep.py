@@ -154,16 +154,14 @@ def _features(d: int, covariance_type: str, rows: int, dtype) -> Features:
 
 
 def _workspace(rows: int, n_logits: int, dtype) -> np.ndarray:
+    # Exactly (n_logits, rows): a larger buffer left by another fit would make
+    # every chunk's logits a strided view, which GEMM writes slower.
+    key = (n_logits, rows, np.dtype(dtype))
     cached = getattr(_buffers, "logits", None)
-    if (
-        cached is None
-        or cached.shape[0] < n_logits
-        or cached.shape[1] < rows
-        or (cached.dtype != dtype)
-    ):
-        cached = np.empty((n_logits, rows), dtype=dtype)
+    if cached is None or cached[0] != key:
+        cached = (key, np.empty((n_logits, rows), dtype=dtype))
         _buffers.logits = cached
-    return cached
+    return cached[1]
 
 
 def _shared_shift_statistics(
@@ -172,7 +170,9 @@ def _shared_shift_statistics(
     """Sum of :func:`chunk_statistics` over the feature chunks of a block."""
     m, d = block.shape
     dtype = params.dtype
-    rows = max(1, min(params.chunk_rows, m))
+    # Buffers of the source's chunk size even for a short last block, so they
+    # are reused across blocks and iterations.
+    rows = max(1, params.chunk_rows)
     features = _features(d, params.covariance_type, rows, dtype)
     theta = params.theta.astype(dtype, copy=False)
     theta_prev = params.theta_previous

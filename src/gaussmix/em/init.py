@@ -4,7 +4,9 @@ Memory stays bounded by the data plus one float64 per row: k-means++ is
 chunked (the distances to the closest seed are the only row-sized array;
 the next seed is drawn by inverse transform over chunked cumulative sums,
 which consumes one uniform number per seed, as ``rng.choice(n, p=p)``
-does), and the covariance spread is estimated on at most 100,000 rows.
+does), and the covariance spread is estimated on at most 100,000 rows (drawn with
+``rng.choice``, whose RandomState form permutes the row indices: 8 bytes a
+row for the moment of the draw).
 """
 
 from __future__ import annotations
@@ -164,24 +166,10 @@ def random_initial_means(
 def subsample_rows(X: np.ndarray, rng: Any, limit: int = 100_000) -> np.ndarray:
     """At most ``limit`` distinct rows of X, drawn at random, in row order.
 
-    Memory is O(limit), not O(n): for n much larger than ``limit`` the rows
-    are drawn with replacement in one batch of 1.25 * limit and the first
-    ``limit`` distinct ones are kept (a uniform subset, since the draws are
-    exchangeable), redrawing in the rare case of too many repeats; smaller
-    n use ``rng.choice`` without replacement (a permutation of n).
+    ``rng.choice`` without replacement, as before the engine existed, so
+    seeded fits keep their random stream; with a RandomState it permutes the
+    n row indices (8 bytes a row for the moment of the draw).
     """
-    n = X.shape[0]
-    if n <= limit:
+    if X.shape[0] <= limit:
         return X
-    if n < 8 * limit:
-        return X[np.sort(rng.choice(n, size=limit, replace=False))]
-    while True:
-        draws = (
-            rng.integers(0, n, size=limit + limit // 4)
-            if isinstance(rng, np.random.Generator)
-            else rng.randint(0, n, size=limit + limit // 4)
-        )
-        unique, first = np.unique(draws, return_index=True)
-        if unique.size >= limit:
-            keep = unique[np.argsort(first, kind="stable")[:limit]]
-            return X[np.sort(keep)]
+    return X[np.sort(rng.choice(X.shape[0], size=limit, replace=False))]
