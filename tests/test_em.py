@@ -891,3 +891,57 @@ def test_subsample_rows_is_a_distinct_random_subset(n):
     # Every row can be drawn: over many draws the mean index is the middle.
     means = [init.subsample_rows(X, np.random.RandomState(s), 100).mean() for s in range(200)]
     assert abs(np.mean(means) - (n - 1) / 2) < 5 * np.std(means) / np.sqrt(200) + 1e-9
+
+
+# ---------------------------------------------------------------------------
+# The engine takes a new statistics source without changes to the driver
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_a_block_list_source_through_the_driver_equals_from_samples(covariance_type):
+    from gaussmix.em import driver
+    from gaussmix.em.estep import e_step, make_e_step_parameters
+    from gaussmix.em.families import MaximumLikelihood
+    from gaussmix.em.sources import StatisticsSource
+    from gaussmix.em.stats import Statistics
+
+    class BlockListSource(StatisticsSource):
+        """Rows held as separate blocks, results travelling as packed vectors."""
+
+        def __init__(self, blocks, covariance_type):
+            self.blocks, self.covariance_type = blocks, covariance_type
+            self.n_samples = sum(b.shape[0] for b in blocks)
+            self.n_features = blocks[0].shape[1]
+            self.shift = sum(b.sum(axis=0) for b in blocks) / self.n_samples
+
+        def initialization_data(self):
+            return np.vstack(self.blocks)
+
+        def statistics(self, gaussians, previous, need_resp_sq):
+            params = make_e_step_parameters(
+                self.covariance_type, gaussians, previous, self.shift, need_resp_sq=need_resp_sq
+            )
+            k = gaussians.means.shape[0]
+            n_phi = Statistics.n_columns(self.n_features, self.covariance_type)
+            flat = sum(e_step(block, None, params).pack() for block in self.blocks)
+            return Statistics.unpack(flat, k, n_phi), params.shift
+
+    X = blobs(n_per=120, d=3, k=3, seed=9)
+    start = GMM(3, random_state=0).from_samples(X, n_iter=1, tol=None)
+    initial = (start.priors, start.means, start.covariances)
+    reference = GMM(3, *initial).from_samples(
+        X, n_iter=12, tol=None, covariance_type=covariance_type
+    )
+    family = MaximumLikelihood(covariance_type, 1e-6)
+    source = BlockListSource(np.array_split(X, 5), covariance_type)
+    result = driver.fit(
+        source,
+        family,
+        lambda run: family.start(*initial),
+        n_iter=12,
+        rule=driver.ConvergenceRule(None, None),
+    )
+    for ours, theirs in zip(
+        result.state, (reference.priors, reference.means, reference.covariances), strict=True
+    ):
+        assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    assert result.n_iter == reference.n_iter_ == 12

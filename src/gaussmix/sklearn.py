@@ -82,7 +82,9 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         (:func:`gaussmix.em.convergence_rule`): a float is scikit-learn's
         criterion on the change of the mean log-likelihood (replacing
         ``R_diff``); "auto" is gmr's rule with ``R_diff``; None runs exactly
-        ``n_iter`` iterations.
+        ``n_iter`` iterations. Changed in 0.1 (engine issue): the default is
+        now "auto", and an explicit ``tol=None`` means no criterion here too
+        (it used to select ``R_diff``).
 
     Attributes
     ----------
@@ -223,9 +225,10 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     covariance_type : {"full", "diag", "spherical", "tied"}, default="full"
     n_iter : int, default=100
         Maximum number of EM iterations.
-    tol : float or None, default=1e-4
-        Stop when the mean log-likelihood improves by less than this
-        (None: run all iterations).
+    tol : float, "auto" or None, default=1e-4
+        Stop when the mean log-likelihood improves by less than this; "auto"
+        uses gmr's rule on the change of the responsibilities (R_diff 1e-4);
+        None runs all iterations (:func:`gaussmix.em.convergence_rule`).
     n_init : int, default=1
     reg_covar : float, default=1e-6
     init_params : {"random", "kmeans++"}, default="kmeans++"

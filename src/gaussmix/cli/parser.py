@@ -49,14 +49,18 @@ _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
-def _tolerance(text: str) -> float | None:
+def _tolerance(text: str) -> float | str | None:
+    # The one reading of tol (gaussmix.em.convergence_rule): a number, 'auto'
+    # (gmr's R_diff rule, R_diff = 1e-4) or 'none'.
     if text.lower() == "none":
         return None
+    if text.lower() == "auto":
+        return "auto"
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a non-negative number or 'none'; got {text!r}"
+            f"expected a non-negative number, 'auto' or 'none'; got {text!r}"
         ) from None
     if not value >= 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a non-negative number; got {text!r}")
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1e-3,
         metavar="TOL",
         help="convergence tolerance on the change of the mean log-likelihood; "
+        "'auto' uses gmr's rule (change of the responsibilities below 1e-4); "
         "'none' runs all iterations (default: 1e-3)",
     )
     fit.add_argument(

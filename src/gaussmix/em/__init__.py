@@ -25,7 +25,7 @@ from .driver import (
     fit,
     run_em,
 )
-from .estep import EStepParameters, MissingBlock, e_step, missing_e_step
+from .estep import EStepParameters, MissingBlock, e_step, make_e_step_parameters, missing_e_step
 from .families import Gaussians, MaximumLikelihood, ModelFamily
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 from .stats import Statistics
@@ -46,6 +46,7 @@ __all__ = [
     "convergence_rule",
     "e_step",
     "fit",
+    "make_e_step_parameters",
     "missing_e_step",
     "run_em",
 ]

@@ -27,12 +27,26 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _gaussian, _missing
-from .._gaussian import Features, n_phi_features, softmax_columns, uses_full_features
+from .._gaussian import (
+    PRECISION_LIMIT,
+    Features,
+    n_phi_features,
+    natural_parameters,
+    shared_shift_error,
+    softmax_columns,
+    uses_full_features,
+)
 from .._linalg import safe_cholesky
 from ..kernels import compiled as _compiled
 from .stats import Statistics
 
-__all__ = ["EStepParameters", "MissingBlock", "e_step", "missing_e_step"]
+__all__ = [
+    "EStepParameters",
+    "MissingBlock",
+    "e_step",
+    "make_e_step_parameters",
+    "missing_e_step",
+]
 
 
 class EStepParameters(NamedTuple):
@@ -102,6 +116,76 @@ class MissingBlock(NamedTuple):
         """Group the rows of X by missing pattern (rows with nothing observed are dropped)."""
         groups, scattered = _missing.split_patterns(X)
         return cls(X, groups, scattered)
+
+
+def make_e_step_parameters(
+    covariance_type: str,
+    gaussians: tuple,
+    previous: tuple | None,
+    shift: np.ndarray,
+    *,
+    need_resp_sq: bool = False,
+    dtype: type = np.float64,
+    chunk_rows: int = 4096,
+    use_kernel: bool = True,
+) -> EStepParameters:
+    """The :class:`EStepParameters` of an iteration over complete rows, for any source.
+
+    Chooses the path: moments about the shared ``shift`` (natural
+    parameters, padded for the compiled kernel when ``use_kernel`` and it is
+    built), or, when the components lie too far from ``shift`` for those
+    moments to be precise (:func:`gaussmix._gaussian.shared_shift_error`),
+    moments about each component's own mean.
+
+    Parameters
+    ----------
+    covariance_type : str
+    gaussians : (priors, means, covariances)
+        The components of this E-step.
+    previous : (priors, means, covariances) or None
+        The previous iteration's, when the change of the responsibilities is
+        needed (gmr's R_diff).
+    shift : ndarray, shape (d,)
+        The source's shared point (e.g. the data's mean); the same for all
+        blocks, so that their statistics add up.
+    need_resp_sq : bool, default=False
+    dtype : numpy float type, default=numpy.float64
+        Precision of the numpy path's feature GEMMs (the kernel is used only
+        for float64 and full features).
+    chunk_rows : int, default=4096
+    use_kernel : bool, default=True
+    """
+    priors, means, covariances = gaussians
+    common = dict(
+        covariance_type=covariance_type,
+        priors=priors,
+        means=means,
+        covariances=covariances,
+        previous=previous,
+        need_resp_sq=need_resp_sq,
+        dtype=dtype,
+        chunk_rows=chunk_rows,
+    )
+    if shared_shift_error(means, covariances, shift) > PRECISION_LIMIT:
+        return EStepParameters(shift=means, **common)
+    theta = natural_parameters(priors, means, covariances, shift, covariance_type)
+    theta_prev = None
+    if previous is not None:
+        theta_prev = natural_parameters(*previous, shift, covariance_type)
+    kernel = kernel_prev = None
+    use_kernel = use_kernel and dtype == np.float64 and uses_full_features(covariance_type)
+    if use_kernel and _compiled.available():
+        kernel = _compiled.padded_parameters(theta)
+        if theta_prev is not None:
+            kernel_prev = _compiled.padded_parameters(theta_prev)
+    return EStepParameters(
+        shift=shift,
+        theta=theta,
+        theta_previous=theta_prev,
+        kernel_theta=kernel,
+        kernel_theta_previous=kernel_prev,
+        **common,
+    )
 
 
 # --------------------------------------------------------------------------

@@ -5,9 +5,10 @@ A family turns its state into the Gaussians of the E-step
 (:meth:`m_step`) and scores an iteration (:meth:`objective`). The driver
 treats the state as opaque. Maximum likelihood is the family here; a
 variational-Bayes family fits the same interface, since its E-step is also
-quadratic in x: expected log weights in place of log priors and the
-expected precisions nu W in place of the inverse covariances (Bishop 2006,
-eq. 10.64-10.66), so it reuses every source, E-step and kernel unchanged.
+quadratic in x: means m_j, covariances (nu_j W_j)^-1, and priors whose log
+is E[ln pi_j] + E[ln|Lambda_j|]/2 - ln|nu_j W_j|/2 - d/(2 beta_j) (Bishop
+2006, eq. 10.46 and 10.64-10.67), so it reuses every source, E-step and kernel
+unchanged; see CONTRIBUTING.md, "Adding a model family".
 """
 
 from __future__ import annotations

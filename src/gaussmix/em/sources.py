@@ -23,13 +23,17 @@ import numpy as np
 from .._gaussian import (
     PRECISION_LIMIT,
     n_phi_features,
-    natural_parameters,
     shared_shift_error,
     uses_full_features,
 )
-from ..kernels import compiled as _compiled
 from ..kernels.threads import map_blocks
-from .estep import EStepParameters, MissingBlock, e_step, missing_e_step
+from .estep import (
+    EStepParameters,
+    MissingBlock,
+    e_step,
+    make_e_step_parameters,
+    missing_e_step,
+)
 from .families import Gaussians, ModelFamily
 from .stats import Statistics
 
@@ -168,36 +172,15 @@ class ArraySource(StatisticsSource):
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
     ) -> EStepParameters:
         """The E-step parameters of an iteration (shared-shift or precise path)."""
-        common = dict(
-            covariance_type=self.covariance_type,
-            priors=gaussians.priors,
-            means=gaussians.means,
-            covariances=gaussians.covariances,
-            previous=previous,
+        return make_e_step_parameters(
+            self.covariance_type,
+            gaussians,
+            previous,
+            self.shift,
             need_resp_sq=need_resp_sq,
             dtype=self.dtype,
             chunk_rows=self.chunk_rows,
-        )
-        if shared_shift_error(gaussians.means, gaussians.covariances, self.shift) > (
-            PRECISION_LIMIT
-        ):
-            return EStepParameters(shift=gaussians.means, **common)
-        theta = natural_parameters(*gaussians, self.shift, self.covariance_type)
-        theta_prev = None
-        if previous is not None:
-            theta_prev = natural_parameters(*previous, self.shift, self.covariance_type)
-        kernel = kernel_prev = None
-        if self.use_kernel and _compiled.available():
-            kernel = _compiled.padded_parameters(theta)
-            if theta_prev is not None:
-                kernel_prev = _compiled.padded_parameters(theta_prev)
-        return EStepParameters(
-            shift=self.shift,
-            theta=theta,
-            theta_previous=theta_prev,
-            kernel_theta=kernel,
-            kernel_theta_previous=kernel_prev,
-            **common,
+            use_kernel=self.use_kernel,
         )
 
     def statistics(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._gaussian import n_phi_features
+
 __all__ = ["Statistics"]
 
 # Scalars stored after the moments and the squared responsibility sums.
@@ -100,6 +102,11 @@ class Statistics:
             scalars[1],
             scalars[2],
         )
+
+    @staticmethod
+    def n_columns(n_features: int, covariance_type: str) -> int:
+        """n_phi, the width of ``moments``, for d features and a covariance type."""
+        return n_phi_features(n_features, covariance_type)
 
     @staticmethod
     def packed_size(k: int, n_phi: int) -> int:

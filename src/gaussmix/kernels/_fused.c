@@ -1,7 +1,7 @@
 /*
  * Fused EM statistics for quadratic features (optional compiled kernel).
  *
- * The numpy path of gaussmix._em streams every row chunk through five passes:
+ * The numpy path of gaussmix.em.estep streams every row chunk through five passes:
  * build the features phi(y) = [vech(y y^T), y, 1] of y = x - shift, one GEMM
  * theta @ phi for the logits of all components, a softmax over components,
  * and one GEMM phi @ resp^T for the M-step sums. Each pass reads and writes
@@ -11,7 +11,7 @@
  *
  *     features of B rows -> logits (B x k) -> softmax -> moments += resp^T phi
  *
- * The formulas are exactly those of gaussmix._em.chunk_statistics (same
+ * The formulas are exactly those of gaussmix.em.estep.chunk_statistics (same
  * feature order, same clipping of shifted logits at -700, same statistics),
  * only summed in another order. There is no loop over components in Python and
  * no Python at all here: the module is loaded with ctypes (which releases the
@@ -40,7 +40,7 @@
  * their logits stay in L1 for feature widths up to a few hundred. */
 #define GM_BLOCK 8 /* gm_moments spells out these 8 rows */
 
-/* Shifted logits below this are clipped, as in gaussmix._core.softmax_columns:
+/* Shifted logits below this are clipped, as in gaussmix._gaussian.softmax_columns:
  * exp(-700) ~ 1e-304 is still a normal number. */
 #define GM_EXP_FLOOR (-700.0)
 
@@ -90,7 +90,7 @@ static inline double gm_exp_nonpositive(double x)
 }
 
 /* Quadratic features of rows [0, nb) of a block, feature-major:
- * phi[f * GM_BLOCK + b], in the order of gaussmix._core.Features. */
+ * phi[f * GM_BLOCK + b], in the order of gaussmix._gaussian.Features. */
 static inline void gm_features(const void *x, int x_float32, int64_t row_stride, int64_t nb,
                                int64_t d, const double *shift, double *phi, double *y)
 {
@@ -211,7 +211,7 @@ static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t 
  * Statistics of n rows of X (row-major, row_stride elements apart; float64, or
  * float32 when x_float32 is nonzero, computed in float64 all the same) under the
  * natural parameters theta_t (n_phi x kp: the transpose of
- * gaussmix._core.natural_parameters, its k columns padded with zeros to kp, a
+ * gaussmix._gaussian.natural_parameters, its k columns padded with zeros to kp, a
  * multiple of GM_TILE). Accumulates into the caller's arrays:
  *
  *   moments_t (n_phi x kp) += sum_i w_i r_ij phi(x_i - shift)   (padding stays 0)
@@ -285,7 +285,7 @@ int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int
 }
 
 /* Posterior weights at or below the softmax's exp(-700) floor are zero in
- * exact arithmetic (as in gaussmix._core.predict_conditional). */
+ * exact arithmetic (as in gaussmix._gaussian.predict_conditional). */
 #define GM_NEGLIGIBLE_WEIGHT 1e-300
 
 /*
