@@ -140,3 +140,32 @@ def test_two_threads_scoring_two_copies_get_their_own_answers():
 
     with ThreadPoolExecutor(2) as pool:
         assert list(pool.map(wrong, [gmm, twin])) == [0, 0]
+
+
+def test_predict_and_condition_see_parameter_changes():
+    """The conditioner (a factorization of the input block) is cached per index set."""
+
+    def closed_form(mean, cov, x):
+        return mean[1:] + cov[1:, :1] @ np.linalg.solve(cov[:1, :1], x - mean[:1])
+
+    mean = np.array([0.5, -1.0, 2.0])
+    cov = np.array([[2.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 1.5]])
+    gmm = GMM(1, priors=[1.0], means=mean[None].copy(), covariances=cov[None].copy())
+    mvn = MVN(mean=mean.copy(), covariance=cov.copy())
+    x = np.array([1.3])
+
+    def predicted(model):
+        out = model.predict([0], x[None])
+        return out[0][0] if isinstance(out, tuple) else out[0]  # MVN: (means, covariance)
+
+    for model in (gmm, mvn):
+        assert_allclose(predicted(model), closed_form(mean, cov, x))
+    gmm.covariances[0, 1, 0] = gmm.covariances[0, 0, 1] = -0.9
+    mvn.covariance[1, 0] = mvn.covariance[0, 1] = -0.9
+    changed = cov.copy()
+    changed[1, 0] = changed[0, 1] = -0.9
+    for model in (gmm, mvn):
+        assert_allclose(predicted(model), closed_form(mean, changed, x))
+    conditional = gmm.condition([0], x)
+    conditional.covariances[0] *= 2.0  # the caller's own copy, writable
+    assert_allclose(predicted(gmm), closed_form(mean, changed, x))

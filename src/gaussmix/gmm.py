@@ -188,6 +188,12 @@ class GMM(CachedParameters, Persistent):
             lambda: check_mixture(self.priors, self.means, self.covariances, self.n_components),
         )
 
+    def _conditioner(self, in_idx: np.ndarray, out_idx: np.ndarray) -> _gaussian.Conditioner:
+        """The components conditioned on ``in_idx``, factorized once per parameter change."""
+        _, means, covs = self._params()
+        key = ("conditioner", in_idx.tobytes(), out_idx.tobytes())
+        return self._derived(key, lambda: _gaussian.make_conditioner(means, covs, in_idx, out_idx))
+
     def _params_chol(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         priors, means, covs = self._params()
         return priors, means, self._derived("chol", lambda: safe_cholesky(covs))
@@ -730,7 +736,7 @@ class GMM(CachedParameters, Persistent):
             original ones reweighted by each component's marginal likelihood
             of x, means and covariances the components' conditionals.
         """
-        priors, means, covs = self._params()
+        priors, means, _covs = self._params()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         X_in = check_conditioning_values(x, in_idx.size)
         if X_in.shape[0] != 1:
@@ -738,13 +744,13 @@ class GMM(CachedParameters, Persistent):
                 f"x must be a single point for condition(); got {X_in.shape[0]} rows "
                 "(use predict(indices, X) for many)"
             )
-        cond = _gaussian.make_conditioner(means, covs, in_idx, out_idx)
+        cond = self._conditioner(in_idx, out_idx)
         log_w, _ = _gaussian.conditional_log_weights(X_in, priors, cond)
         return GMM(
             self.n_components,
             priors=np.exp(log_w[0]),
             means=_gaussian.conditional_means(X_in, cond)[0],
-            covariances=cond.cond_cov,
+            covariances=cond.cond_cov.copy(),
             verbose=self.verbose,
             random_state=self.random_state,
         )
@@ -773,10 +779,10 @@ class GMM(CachedParameters, Persistent):
         covariances : ndarray, shape (n_samples, n_features_out, n_features_out)
             Only with ``return_covariance=True``.
         """
-        priors, means, covs = self._params()
+        priors, means, _covs = self._params()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         X_in = check_conditioning_values(X, in_idx.size, "X")
-        cond = _gaussian.make_conditioner(means, covs, in_idx, out_idx)
+        cond = self._conditioner(in_idx, out_idx)
         mean, cov = _gaussian.predict_conditional(
             X_in,
             priors,
@@ -819,15 +825,15 @@ class GMM(CachedParameters, Persistent):
         >>> [m.ravel().round(3).tolist() for m in cond.modes()]
         [[-1.0, 1.0], [-1.0, 1.0]]
         """
-        priors, means, covs = self._params()
+        priors, means, _covs = self._params()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         X_in = check_conditioning_values(X, in_idx.size, "X")
-        cond = _gaussian.make_conditioner(means, covs, in_idx, out_idx)
+        cond = self._conditioner(in_idx, out_idx)
         log_w, _ = _gaussian.conditional_log_weights(X_in, priors, cond)
         return ConditionalGMM(
             np.exp(log_w),
             _gaussian.conditional_means(X_in, cond),
-            cond.cond_cov,
+            cond.cond_cov.copy(),
             output_indices=out_idx,
             random_state=self.random_state,
         )

@@ -109,6 +109,14 @@ class MVN(CachedParameters, Persistent):
             )
         return self._derived("params", lambda: check_mean_covariance(self.mean, self.covariance))
 
+    def _conditioner(self, in_idx: np.ndarray, out_idx: np.ndarray) -> _gaussian.Conditioner:
+        """This Gaussian conditioned on ``in_idx``, factorized once per parameter change."""
+        mean, cov = self._params()
+        key = ("conditioner", in_idx.tobytes(), out_idx.tobytes())
+        return self._derived(
+            key, lambda: _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx)
+        )
+
     def _chol(self, covariance: np.ndarray) -> np.ndarray:
         return self._derived("chol", lambda: safe_cholesky(covariance[None]))
 
@@ -303,7 +311,7 @@ class MVN(CachedParameters, Persistent):
             p(others | given = x), over the remaining dimensions in increasing
             order.
         """
-        mean, cov = self._params()
+        mean, _cov = self._params()
         in_idx, out_idx = split_indices(indices, mean.shape[0])
         X_in = check_conditioning_values(x, in_idx.size)
         if X_in.shape[0] != 1:
@@ -311,11 +319,11 @@ class MVN(CachedParameters, Persistent):
                 f"x must be a single point for condition(); got {X_in.shape[0]} rows "
                 "(use predict(indices, X) for many)"
             )
-        cond = _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx)
+        cond = self._conditioner(in_idx, out_idx)
         cond_mean = _gaussian.conditional_means(X_in, cond)[0, 0]
         return MVN(
             mean=cond_mean,
-            covariance=cond.cond_cov[0],
+            covariance=cond.cond_cov[0].copy(),
             verbose=self.verbose,
             random_state=self.random_state,
         )
@@ -337,11 +345,11 @@ class MVN(CachedParameters, Persistent):
         covariance : ndarray, shape (n_features_out, n_features_out)
             Conditional covariance (the same for every query).
         """
-        mean, cov = self._params()
+        mean, _cov = self._params()
         in_idx, out_idx = split_indices(indices, mean.shape[0])
         X_in = check_conditioning_values(X, in_idx.size, "X")
-        cond = _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx)
-        return _gaussian.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0]
+        cond = self._conditioner(in_idx, out_idx)
+        return _gaussian.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0].copy()
 
     def squared_mahalanobis_distance(self, x: ArrayLike) -> float | np.ndarray:
         """Squared Mahalanobis distance (x - mean)^T Sigma^-1 (x - mean).
