@@ -371,3 +371,19 @@ def test_fit_allow_missing_matches_the_library(capsys, tmp_path):
     loaded = GMM.load(model_path)
     np.testing.assert_allclose(loaded.means, expected.means, rtol=1e-12)
     np.testing.assert_allclose(loaded.covariances, expected.covariances, rtol=1e-12)
+
+
+def test_progress_bar_shows_the_last_iteration_even_when_throttled():
+    """Regression (review): a fast fit left '1/100' on screen, the last redraw throttled."""
+    import io
+
+    from gaussmix.cli import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(100, stream)
+    bar.update("EM", 1, "first", force=True)
+    for done in range(2, 8):
+        bar.update("EM", done, f"at {done}")  # within 0.1 s: throttled
+    bar.close()
+    last_line = stream.getvalue().rstrip("\n").split("\r")[-1]
+    assert "7/100 at 7" in last_line

@@ -149,7 +149,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             bar.close()
     elapsed = time.perf_counter() - start
     n, d = X.shape
-    status = "converged" if gmm.converged_ else "not converged"
+    if args.tol is None:
+        status = "no convergence test, --tol none"
+    else:
+        status = "converged" if gmm.converged_ else "not converged"
     print(
         f"fitted GMM: {args.k} components ({args.covariance_type}) on {n} samples x {d} "
         f"features, {gmm.n_iter_} EM iterations ({status}) in {elapsed:.2f}s, mean "

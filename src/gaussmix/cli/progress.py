@@ -27,6 +27,7 @@ class ProgressBar:
         self.stream = stream
         self.width = width
         self._last = 0.0
+        self._pending: tuple | None = None
 
     def update(self, label: str, done: int, text: str, force: bool = False) -> None:
         """Redraw the bar (at most every 0.1 s unless ``force`` or finished).
@@ -44,14 +45,18 @@ class ProgressBar:
         """
         now = time.monotonic()
         if not force and now - self._last < 0.1 and done < self.total:
+            self._pending = (label, done, text)
             return
         self._last = now
+        self._pending = None
         filled = int(self.width * done / max(self.total, 1))
         bar = "#" * filled + "-" * (self.width - filled)
         self.stream.write(f"\r{label} [{bar}] {done}/{self.total} {text}\x1b[K")
         self.stream.flush()
 
     def close(self) -> None:
-        """End the bar's line."""
+        """Draw the last state if it was throttled away, then end the bar's line."""
+        if self._pending is not None:
+            self.update(*self._pending, force=True)
         self.stream.write("\n")
         self.stream.flush()
