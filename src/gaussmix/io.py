@@ -39,6 +39,12 @@ scalars are 0-d arrays. A file written with a newer ``format_version`` is
 refused with a message asking for a newer gaussmix; files written by this
 version will be read by every later version.
 
+Only regular files are read (devices, FIFOs and symlinks to them are
+refused before reading), at most :data:`MAX_MODEL_BYTES` of them (for
+``.npz``: of uncompressed members, from the archive's directory, before any
+member is inflated), and every zip, compression or ``.npy`` failure is a
+:class:`ValueError` naming the file.
+
 Example of a ``.json`` file (a 1-component, 2-D mixture)::
 
     {
@@ -58,9 +64,13 @@ Example of a ``.json`` file (a 1-component, 2-D mixture)::
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import secrets
+import stat
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -502,9 +512,63 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     return data
 
 
-def _read_json(path: Path) -> Any:
+#: Largest model file gaussmix reads, and largest total of an ``.npz`` archive's
+#: uncompressed members, in bytes (512 MiB: a 1000-component, 100-feature full
+#: mixture takes 80 MB). Checked before any data is read; assign a larger value
+#: to ``gaussmix.io.MAX_MODEL_BYTES`` to load larger trusted models.
+MAX_MODEL_BYTES = 512 * 2**20
+
+# Every way the archive or compression layers can fail on a hostile file.
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,  # unsupported compression method
+    RuntimeError,  # encrypted member
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+)
+
+
+def _open_regular(path: Path) -> Any:
+    """Open ``path`` for reading if it is a regular file within the size cap.
+
+    Opened without blocking (a FIFO would otherwise wait for a writer
+    forever) and checked on the open descriptor, so a symlink to
+    ``/dev/zero`` or a device is refused before anything is read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(
+                f"{path} is not a regular file (a device, FIFO or socket); a model file "
+                "must be a regular .json or .npz file"
+            )
+        if info.st_size > MAX_MODEL_BYTES:
+            raise ValueError(
+                f"{path} is {info.st_size} bytes, more than the {MAX_MODEL_BYTES}-byte cap "
+                "for model files (gaussmix.io.MAX_MODEL_BYTES)"
+            )
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_json(path: Path) -> Any:
+    with _open_regular(path) as handle:
+        raw = handle.read(MAX_MODEL_BYTES + 1)
+    if len(raw) > MAX_MODEL_BYTES:
+        raise ValueError(f"{path} grew past the {MAX_MODEL_BYTES}-byte cap while being read")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a gaussmix .json model (not UTF-8 text)") from exc
     try:
@@ -518,73 +582,91 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_npz(path: Path) -> dict:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"{path}: not a valid .npz archive ({exc})") from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: not a .npz archive (a single .npy array?)")
-    data = {}
-    with archive:
-        for key in archive.files:
-            _check_npy_member(archive, key, path)
-            try:
-                value = archive[key]
-            except ValueError as exc:
-                # allow_pickle=False: object arrays are refused before unpickling.
+    """The members of a ``.npz`` model, every size checked before it is read.
+
+    The archive's directory is checked first (member count at most the
+    schema's fields, declared sizes within :data:`MAX_MODEL_BYTES`), then each
+    member's ``.npy`` header (no object dtype, declared bytes within the
+    member); only then is the member's data read, exactly the declared
+    number of bytes. Every failure of the zip, compression or ``.npy``
+    layers is a ValueError naming the file.
+    """
+    with _open_regular(path) as handle:
+        magic = handle.read(6)
+        handle.seek(0)
+        if magic.startswith(b"\x93NUMPY"):
+            raise ValueError(f"{path}: not a .npz archive (a single .npy array?)")
+        try:
+            archive = zipfile.ZipFile(handle)
+        except _ARCHIVE_ERRORS as exc:
+            raise ValueError(f"{path}: not a valid .npz archive ({exc})") from exc
+        with archive:
+            members = archive.infolist()
+            allowed = max(len(fields) for fields in _FIELDS.values())
+            if len(members) > allowed:
                 raise ValueError(
-                    f"{path}: array {key!r} cannot be read ({exc}); gaussmix files hold "
-                    "plain numbers and strings only"
-                ) from exc
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise ValueError(f"{path}: array {key!r} is corrupt ({exc})") from exc
-            if not isinstance(value, np.ndarray):
-                raise ValueError(f"{path}: member {key!r} is not a .npy array")
-            if value.dtype.kind not in "biufU":
-                raise ValueError(
-                    f"{path}: array {key!r} has unsupported dtype {value.dtype}; gaussmix "
-                    "files hold plain numbers and strings only"
+                    f"{path}: archive has {len(members)} members; a gaussmix model has at "
+                    f"most {allowed} fields"
                 )
-            if value.dtype.kind == "U":
-                if value.ndim != 0:
-                    raise ValueError(f"{path}: array {key!r} must be a single string")
-                value = str(value)
-            elif value.dtype.kind == "b" and value.ndim == 0:
-                value = bool(value)
-            elif value.ndim == 0 and value.dtype.kind in "iu":
-                value = int(value)
-            data[key] = value
+            total = sum(member.file_size for member in members)
+            if total > MAX_MODEL_BYTES:
+                raise ValueError(
+                    f"{path}: archive members declare {total} bytes uncompressed, more than "
+                    f"the {MAX_MODEL_BYTES}-byte cap (gaussmix.io.MAX_MODEL_BYTES)"
+                )
+            data = {}
+            for member in members:
+                key = member.filename[:-4] if member.filename.endswith(".npy") else member.filename
+                data[key] = _read_npy_member(archive, member, key, path)
     return data
 
 
-def _check_npy_member(archive: Any, key: str, path: Path) -> None:
-    """Refuse a member whose header declares more data than the member holds.
-
-    Reading such a header would otherwise allocate the declared (possibly
-    enormous) array before failing.
-    """
-    name = key if key in archive.zip.namelist() else f"{key}.npy"
+def _read_npy_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, key: str, path: Path):
+    """One member as a Python value or plain array, after its header is checked."""
     try:
-        info = archive.zip.getinfo(name)
-        with archive.zip.open(name) as member:
-            version = np.lib.format.read_magic(member)
+        with archive.open(member) as stream:
+            version = np.lib.format.read_magic(stream)
             if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
             else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+            if dtype.hasobject:
+                raise ValueError(
+                    f"{path}: array {key!r} holds Python objects; gaussmix files hold plain "
+                    "numbers and strings only, and are never unpickled"
+                )
+            count = int(np.prod(shape, dtype=object))
+            declared = count * dtype.itemsize
+            if declared > member.file_size:
+                raise ValueError(
+                    f"{path}: array {key!r} declares shape {shape} ({declared} bytes) but "
+                    f"its member holds {member.file_size} bytes"
+                )
+            raw = stream.read(declared)
+    except ValueError as exc:
+        if str(exc).startswith(str(path)):
+            raise
         raise ValueError(f"{path}: member {key!r} is not a readable .npy array ({exc})") from exc
-    if dtype.hasobject:
+    except _ARCHIVE_ERRORS as exc:
+        raise ValueError(f"{path}: array {key!r} is corrupt ({exc})") from exc
+    if len(raw) != declared:
+        raise ValueError(f"{path}: array {key!r} is truncated")
+    if dtype.kind not in "biufU":
         raise ValueError(
-            f"{path}: array {key!r} holds Python objects; gaussmix files hold plain numbers "
-            "and strings only, and are never unpickled"
+            f"{path}: array {key!r} has unsupported dtype {dtype}; gaussmix files hold plain "
+            "numbers and strings only"
         )
-    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if declared > info.file_size:
-        raise ValueError(
-            f"{path}: array {key!r} declares shape {shape} ({declared} bytes) but its member "
-            f"holds {info.file_size} bytes"
-        )
+    value = np.frombuffer(raw, dtype=dtype, count=count)
+    value = value.reshape(shape[::-1]).T if fortran else value.reshape(shape)
+    if dtype.kind == "U":
+        if value.ndim != 0:
+            raise ValueError(f"{path}: array {key!r} must be a single string")
+        return str(value)
+    if dtype.kind == "b" and value.ndim == 0:
+        return bool(value)
+    if value.ndim == 0 and dtype.kind in "iu":
+        return int(value)
+    return value.copy()
 
 
 _MALFORMED = (TypeError, AttributeError, KeyError, IndexError, RecursionError, OverflowError)
