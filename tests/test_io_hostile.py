@@ -166,3 +166,14 @@ def test_round_trip_still_works_for_both_formats(tmp_path):
         _model().save(path)
         again = load_model(path)
         np.testing.assert_array_equal(again.covariances, _model().covariances)
+
+
+def test_symmetrize_does_not_overflow_near_the_largest_float():
+    """Regression (issue 13): (A + A^T) / 2 overflowed to inf above ~9e307."""
+    from gaussmix._linalg import symmetrize
+
+    big = np.array([[1.7e308, 1.6e308], [1.6e308, 1.7e308]])
+    assert np.isfinite(symmetrize(big)).all()
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(5, 4, 4))
+    np.testing.assert_array_equal(symmetrize(A), 0.5 * (A + np.swapaxes(A, -1, -2)))

@@ -113,8 +113,12 @@ def precisions_from_cholesky(chol: np.ndarray) -> np.ndarray:
 
 
 def symmetrize(matrices: np.ndarray) -> np.ndarray:
-    """(A + A^T) / 2 over the last two axes."""
-    return 0.5 * (matrices + np.swapaxes(matrices, -1, -2))
+    """(A + A^T) / 2 over the last two axes, as A/2 + A^T/2.
+
+    Halving first cannot overflow (A + A^T does above ~9e307) and, scaling by
+    a power of two being exact, gives the same bits in the normal range.
+    """
+    return 0.5 * matrices + 0.5 * np.swapaxes(matrices, -1, -2)
 
 
 def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
