@@ -109,14 +109,45 @@ def check_points(x: Any, n_features: int, name: str = "x") -> tuple[np.ndarray, 
     return array, single
 
 
-def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """Check an integer argument (bool refused), optionally bounded below."""
+#: Integers beyond int64 cannot be used by numpy; every integer argument is
+#: checked against this range before use.
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _describe_int(value: int) -> str:
+    text = str(value) if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
+    return text
+
+
+def check_int(
+    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Check an integer argument (bool refused) within optional bounds and within int64."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r}")
     value = operator.index(value)
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+        raise ValueError(f"{name} must be >= {minimum}; got {_describe_int(value)}")
+    upper = _INT64_MAX if maximum is None else min(maximum, _INT64_MAX)
+    if value > upper or value < -_INT64_MAX:
+        raise ValueError(f"{name} must be at most {upper}; got {_describe_int(value)}")
     return value
+
+
+def check_n_samples(value: Any, row_size: int) -> int:
+    """A count of rows to draw: >= 0, and small enough that its array can be addressed.
+
+    ``row_size`` is the number of float64 numbers per row (n_features, or
+    more for stacked outputs).
+    """
+    limit = _INT64_MAX // (8 * max(1, row_size))
+    n = check_int(value, "n_samples", minimum=0)
+    if n > limit:
+        raise ValueError(
+            f"n_samples={_describe_int(n)} is too large: {n} rows of {row_size} float64 "
+            f"numbers cannot be allocated; use at most {limit}"
+        )
+    return n
 
 
 def check_float(
@@ -131,7 +162,10 @@ def check_float(
     """Check a finite real scalar within optional bounds."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite; got {_describe_int(int(value))}") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")
     low_ok = minimum is None or (value >= minimum if min_inclusive else value > minimum)
@@ -156,7 +190,7 @@ def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
     """n_components must be a positive integer no larger than the number of samples."""
     if isinstance(n_components, bool | np.bool_) or not isinstance(n_components, numbers.Integral):
         raise TypeError(f"n_components must be a positive integer; got {n_components!r}")
-    n_components = int(n_components)
+    n_components = check_int(n_components, "n_components")
     if n_components <= 0:
         raise ValueError(f"n_components must be a positive integer; got {n_components}")
     if n_samples is not None and n_components > n_samples:
@@ -181,7 +215,18 @@ def check_indices(indices: Any, n_features: int, name: str = "indices") -> np.nd
     Negative indices count from the end as in numpy. Returns non-negative int
     indices in the order given.
     """
-    array = np.asarray(indices)
+    try:
+        array = np.asarray(indices)
+    except (ValueError, OverflowError) as exc:  # ragged lists
+        raise ValueError(f"{name} must be a 1-D sequence of integers ({exc})") from None
+    if array.dtype == object and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in array.reshape(-1)
+    ):
+        # Python ints beyond int64: out of range for any model.
+        raise ValueError(
+            f"{name} must lie in [0, {n_features}) for a model with {n_features} features; "
+            "got an integer beyond int64"
+        )
     if array.ndim == 0:
         array = array.reshape(1)
     if array.ndim != 1:
@@ -204,6 +249,12 @@ def check_indices(indices: Any, n_features: int, name: str = "indices") -> np.nd
             array = array.astype(np.intp)
         else:
             raise TypeError(f"{name} must contain integers; got dtype {array.dtype}")
+    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.intp).max:
+        # uint64 2**64 - 1 would wrap to -1, the last dimension.
+        raise ValueError(
+            f"{name} must lie in [0, {n_features}) for a model with {n_features} features; "
+            f"got {array.max()}"
+        )
     array = array.astype(np.intp)
     if array.size and (array.min() < -n_features or array.max() >= n_features):
         raise ValueError(

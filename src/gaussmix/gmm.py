@@ -25,6 +25,7 @@ from ._validation import (
     check_int,
     check_mixture,
     check_n_components,
+    check_n_samples,
     check_points,
     check_priors,
     check_sample_weight,
@@ -344,6 +345,10 @@ class GMM(CachedParameters, Persistent):
         start = self._starting_point(d)
         if missing:
             usable = int((~np.isnan(X)).any(axis=1).sum())
+            if usable == 0:
+                raise ValueError(
+                    "X has no row with an observed value (every entry is NaN); nothing to fit"
+                )
             check_n_components(self.n_components, usable)
             source = MissingValuesSource(X, weights, covariance_type)
         else:
@@ -545,7 +550,7 @@ class GMM(CachedParameters, Persistent):
             If the model is not initialized, X is invalid, or the weights
             have the wrong length, negative entries or a zero sum.
         """
-        log_p = self.score_samples(X)
+        log_p = self._scores_of_samples(X, "score")
         weights = check_sample_weight(sample_weight, log_p.shape[0])
         return float(np.average(log_p, weights=weights))
 
@@ -579,7 +584,7 @@ class GMM(CachedParameters, Persistent):
         ValueError
             If the model is not initialized or X is invalid.
         """
-        log_p = self.score_samples(X)
+        log_p = self._scores_of_samples(X, "bic")
         return float(-2.0 * log_p.sum() + self._n_parameters() * np.log(log_p.shape[0]))
 
     def aic(self, X: ArrayLike) -> float:
@@ -601,8 +606,15 @@ class GMM(CachedParameters, Persistent):
         ValueError
             If the model is not initialized or X is invalid.
         """
-        log_p = self.score_samples(X)
+        log_p = self._scores_of_samples(X, "aic")
         return float(-2.0 * log_p.sum() + 2.0 * self._n_parameters())
+
+    def _scores_of_samples(self, X: ArrayLike, method: str) -> np.ndarray:
+        # A summary of no samples is undefined (NaN mean, -inf BIC): refuse it.
+        log_p = self.score_samples(X)
+        if log_p.shape[0] == 0:
+            raise ValueError(f"X has no samples; {method}() needs at least one row")
+        return log_p
 
     # ------------------------------------------------------------------
     # Sampling and confidence regions
@@ -633,7 +645,7 @@ class GMM(CachedParameters, Persistent):
             If n_samples is not an integer.
         """
         priors, means, chol = self._params_chol()
-        n = check_int(n_samples, "n_samples", minimum=0)
+        n = check_n_samples(n_samples, means.shape[1])
         labels = self._labels(priors, n)
         standard = self.random_state.standard_normal((n, means.shape[1]))
         return _gaussian.sample_components(self.random_state, means, chol, labels, standard)
@@ -663,7 +675,7 @@ class GMM(CachedParameters, Persistent):
             is not strictly between 0 and 1.
         """
         priors, means, chol = self._params_chol()
-        n = check_int(n_samples, "n_samples", minimum=0)
+        n = check_n_samples(n_samples, means.shape[1])
         alpha = check_alpha(alpha)
         labels = self._labels(priors, n)
         return _gaussian.confidence_region_samples(self.random_state, means, chol, labels, alpha)
@@ -1078,8 +1090,8 @@ class ConditionalGMM:
         TypeError
             If n_samples is not an integer.
         """
-        s = check_int(n_samples, "n_samples", minimum=0)
         n, k, d = self.means.shape
+        s = check_n_samples(n_samples, n * d)
         # Inverse-CDF choice of a component per draw, vectorized over queries.
         cdf = np.cumsum(self.priors, axis=1)
         u = self.random_state.uniform(0.0, 1.0, size=(n, s)) * cdf[:, -1:]

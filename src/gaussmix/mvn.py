@@ -20,6 +20,7 @@ from ._validation import (
     check_indices,
     check_int,
     check_mean_covariance,
+    check_n_samples,
     check_points,
     check_samples,
     split_indices,
@@ -166,7 +167,7 @@ class MVN(CachedParameters, Persistent):
         X : ndarray, shape (n_samples, n_features)
         """
         mean, cov = self._params()
-        n = check_int(n_samples, "n_samples", minimum=0)
+        n = check_n_samples(n_samples, mean.shape[0])
         z = self.random_state.standard_normal((n, mean.shape[0]))
         return mean + z @ self._chol(cov)[0].T
 
@@ -189,7 +190,7 @@ class MVN(CachedParameters, Persistent):
         X : ndarray, shape (n_samples, n_features)
         """
         mean, cov = self._params()
-        n = check_int(n_samples, "n_samples", minimum=0)
+        n = check_n_samples(n_samples, mean.shape[0])
         alpha = check_alpha(alpha)
         labels = np.zeros(n, dtype=np.intp)
         return _gaussian.confidence_region_samples(
