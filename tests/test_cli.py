@@ -387,3 +387,39 @@ def test_progress_bar_shows_the_last_iteration_even_when_throttled():
     bar.close()
     last_line = stream.getvalue().rstrip("\n").split("\r")[-1]
     assert "7/100 at 7" in last_line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["sample", "{model}", "-n", str(10**20)],
+            "--n-samples: expected an integer >= 0 and at most 2**40",
+        ),
+        (["sample", "{model}", "-n", "5", "--seed", str(2**40)], "--seed: expected a seed"),
+        (["plot", "{model}", "-o", "{tmp}/p.png", "--dpi", "100000"], "--dpi: expected"),
+        (["plot", "{model}", "-o", "{tmp}/p.png", "--dims", "x"], "--dims must be"),
+    ],
+)
+def test_out_of_range_option_values_exit_2_without_traceback(
+    capsys, model_file, tmp_path, argv, message
+):
+    """Regression (issue 13): these raised deep inside numpy/matplotlib or blamed --given."""
+    filled = [a.format(model=model_file, tmp=tmp_path) for a in argv]
+    status, _, err = run(capsys, *filled)
+    assert status == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_npy_whose_header_declares_terabytes_is_refused_before_allocating(
+    capsys, model_file, tmp_path
+):
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((2, 2)))
+    header["shape"] = (10**9, 1000)
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        handle.write(b"\0" * 64)
+    status, _, err = run(capsys, "score", model_file, path)
+    assert status == 1
+    assert "declares shape (1000000000, 1000)" in err and "Traceback" not in err

@@ -168,12 +168,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_given(text: str) -> list[int]:
+def _parse_given(text: str, option: str = "--given") -> list[int]:
     try:
         given = [int(part) for part in text.split(",")]
     except ValueError:
         raise UsageError(
-            f"--given must be comma-separated 0-based dimension indices such as 0 or 0,2; "
+            f"{option} must be comma-separated 0-based dimension indices such as 0 or 0,2; "
             f"got {text!r}"
         ) from None
     return given
@@ -266,7 +266,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             )
     dims = None
     if args.dims is not None:
-        dims = _parse_given(args.dims.replace(" ", ""))
+        dims = _parse_given(args.dims.replace(" ", ""), "--dims")
         bad = [j for j in dims if not 0 <= j < gmm.n_features]
         if bad or len(set(dims)) != len(dims):
             raise UsageError(

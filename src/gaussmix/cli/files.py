@@ -89,6 +89,27 @@ def _parse_csv(text: str, source: str) -> np.ndarray:
     return data
 
 
+def _check_npy_header(file_path: Path, path: str) -> None:
+    """Refuse a .npy whose header declares more data than the file holds (before allocating)."""
+    try:
+        with open(file_path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            offset = handle.tell()
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    available = file_path.stat().st_size - offset
+    if declared > available:
+        raise DataError(
+            f"{path}: its header declares shape {shape} ({declared} bytes) but the file "
+            f"holds {available} bytes of data"
+        )
+
+
 def read_data(path: str) -> np.ndarray:
     """Read a numeric 2-D table from a .csv/.txt/.npy file, or CSV from stdin ("-").
 
@@ -116,6 +137,7 @@ def read_data(path: str) -> np.ndarray:
     if not file_path.is_file():
         raise DataError(f"data file not found: {path}")
     if suffix == ".npy":
+        _check_npy_header(file_path, path)
         try:
             array = np.load(file_path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:

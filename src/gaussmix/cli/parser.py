@@ -32,14 +32,15 @@ class _Parser(argparse.ArgumentParser):
 # ----------------------------------------------------------------------
 # Parser
 # ----------------------------------------------------------------------
-def _int_at_least(minimum: int, wording: str) -> Callable[[str], int]:
+def _int_at_least(minimum: int, wording: str, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {wording}; got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {wording}; got {value}")
+        if value < minimum or (maximum is not None and value > maximum):
+            shown = str(value) if len(str(value)) <= 30 else f"a {len(str(value))}-digit number"
+            raise argparse.ArgumentTypeError(f"expected {wording}; got {shown}")
         return value
 
     return parse
@@ -47,6 +48,10 @@ def _int_at_least(minimum: int, wording: str) -> Callable[[str], int]:
 
 _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
+# Bounds of option values that would otherwise fail deep inside numpy or matplotlib.
+_seed = _int_at_least(0, "a seed in [0, 2**32 - 1]", 2**32 - 1)
+_sample_count = _int_at_least(0, "an integer >= 0 and at most 2**40 (samples)", 2**40)
+_dpi = _int_at_least(1, "a resolution in [1, 1200] dots per inch", 1200)
 
 
 def _tolerance(text: str) -> float | str | None:
@@ -207,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=_seed,
         default=None,
         metavar="S",
         help="random seed of the initialization (default: fresh randomness)",
@@ -260,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-n",
         "--n-samples",
         dest="n",
-        type=_non_negative_int,
+        type=_sample_count,
         required=True,
         metavar="N",
         help="number of samples",
@@ -268,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
     sample.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=_seed,
         default=None,
         metavar="S",
         help="random seed (default: fresh randomness)",
@@ -301,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLS",
         help="comma-separated dimensions to show (default: all, at most 5)",
     )
-    plot.add_argument("--dpi", type=_positive_int, default=100, help="resolution (default: 100)")
+    plot.add_argument("--dpi", type=_dpi, default=100, help="resolution (default: 100)")
     plot.set_defaults(handler=_cmd_plot)
     return parser
 
