@@ -423,3 +423,14 @@ def test_npy_whose_header_declares_terabytes_is_refused_before_allocating(
     status, _, err = run(capsys, "score", model_file, path)
     assert status == 1
     assert "declares shape (1000000000, 1000)" in err and "Traceback" not in err
+
+
+def test_plot_says_which_dimensions_it_left_out(capsys, tmp_path):
+    """Regression (issue 13): plot silently showed 5 of 13 dimensions."""
+    pytest.importorskip("matplotlib")
+    d = 7
+    model = tmp_path / "wide.json"
+    GMM(1, priors=[1.0], means=[np.zeros(d)], covariances=[np.eye(d)]).save(model)
+    status, _, err = run(capsys, "plot", model, "-o", tmp_path / "wide.png")
+    assert status == 0
+    assert "showed dimensions 0-4 of 7" in err

@@ -276,6 +276,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     figure = plot_mixture(gmm, X, dims=dims)
     figure.savefig(args.output, dpi=args.dpi)
     print(f"wrote {args.output}", file=sys.stderr)
+    if dims is None and gmm.n_features > 5:
+        # plot_mixture shows the first five by default: say so.
+        print(
+            f"note: showed dimensions 0-4 of {gmm.n_features}; choose others with --dims",
+            file=sys.stderr,
+        )
     return 0
 
 
