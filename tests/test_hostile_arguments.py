@@ -58,3 +58,22 @@ def test_summaries_of_no_samples_are_refused(method):
 def test_all_nan_data_with_allow_missing_says_so():
     with pytest.raises(ValueError, match="every entry is NaN"):
         GMM(2).from_samples(np.full((5, 2), np.nan), allow_missing=True)
+
+
+def test_an_empty_mvn_is_refused():
+    with pytest.raises(ValueError, match="mean must have at least one entry"):
+        MVN(mean=[], covariance=np.zeros((0, 0))).to_probability_density([[]])
+
+
+@pytest.mark.parametrize("alpha", [1e300, 1e-300, 10**400])
+def test_unscented_alpha_outside_the_representable_spread_is_refused(alpha):
+    """Regression (issue 13): alpha 1e300 raised OverflowError, 1e-300 returned zeros."""
+    mvn = MVN(mean=[0.0, 1.0], covariance=np.eye(2))
+    with pytest.raises(ValueError, match="alpha"):
+        mvn.sigma_points(alpha=alpha)
+
+
+def test_unscented_transform_at_usual_alphas_is_unchanged():
+    mvn = MVN(mean=[0.0, 1.0], covariance=np.diag([1.0, 4.0]))
+    points = mvn.sigma_points(alpha=1.0)
+    np.testing.assert_allclose(points.mean(axis=0), [0.0, 1.0])

@@ -320,6 +320,8 @@ def check_mean_covariance(mean: Any, covariance: Any) -> tuple[np.ndarray, np.nd
     mean = as_float_array(mean, "mean", ndim=(0, 1), dtype=np.float64).reshape(-1)
     covariance = as_float_array(covariance, "covariance", ndim=(0, 1, 2), dtype=np.float64)
     d = mean.shape[0]
+    if d == 0:
+        raise ValueError("mean must have at least one entry; got an empty mean")
     if covariance.ndim < 2:
         covariance = covariance.reshape(1, 1) if covariance.size == 1 and d == 1 else covariance
     if covariance.shape != (d, d):

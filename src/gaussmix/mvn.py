@@ -468,6 +468,16 @@ def _check_unscented(alpha: Any, kappa: Any, d: int) -> tuple[float, float]:
             f"kappa={kappa} gives a degenerate unscented transform for d={d}: the spread "
             f"alpha^2 (d + kappa) must be positive, so use kappa > {-d}"
         )
+    with np.errstate(over="ignore", under="ignore"):
+        spread = float(np.float64(alpha) ** 2 * (d + kappa))
+    if not 1e-150 <= spread <= 1e150:
+        # The weights are 1 / (2 spread) and the offsets sqrt(spread * Sigma):
+        # outside this range they overflow or vanish.
+        raise ValueError(
+            f"alpha={alpha!r} and kappa={kappa!r} give the sigma-point spread "
+            f"alpha^2 (d + kappa) = {spread:.3g} for d={d}; it must lie in [1e-150, 1e150] "
+            "(typical alpha: 1e-3 to 1)"
+        )
     return alpha, kappa
 
 
