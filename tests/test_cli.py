@@ -434,3 +434,18 @@ def test_plot_says_which_dimensions_it_left_out(capsys, tmp_path):
     status, _, err = run(capsys, "plot", model, "-o", tmp_path / "wide.png")
     assert status == 0
     assert "showed dimensions 0-4 of 7" in err
+
+
+def test_missing_cells_are_understood_with_allow_missing(capsys, tmp_path):
+    """Regression (issue 13): an empty cell or NA was 'not a number' even with --allow-missing."""
+    path = tmp_path / "gaps.csv"
+    rows = ["x,y", "1,2", ",3", "NA,4", "5,N/A", "6,NaN", "7,8", "1.5,2", "3,1"]
+    path.write_text("\n".join(rows) + "\n")
+    parsed = read_data(str(path))
+    assert np.isnan(parsed).sum() == 4 and parsed.shape == (8, 2)
+    status, _, err = run(
+        capsys, "fit", path, "-k", "1", "--allow-missing", "-o", tmp_path / "m.json"
+    )
+    assert status == 0, err
+    status, _, err = run(capsys, "fit", path, "-k", "1", "-o", tmp_path / "m.json")
+    assert status == 1 and "--allow-missing" in err

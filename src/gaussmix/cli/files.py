@@ -48,9 +48,20 @@ def _suffix(path: str, allowed: tuple[str, ...], what: str) -> str:
     return suffix
 
 
+# Cells that mean "missing" in CSV files (empty, R's NA, N/A); float() reads NaN itself.
+_MISSING_CELLS = ("", "na", "n/a")
+
+
+def _cell(field: str) -> float:
+    """A CSV cell as a float: a number, or NaN for a missing cell."""
+    if field.lower() in _MISSING_CELLS:
+        return float("nan")
+    return float(field)
+
+
 def _is_number(field: str) -> bool:
     try:
-        float(field)
+        _cell(field)
     except ValueError:
         return False
     return True
@@ -82,7 +93,7 @@ def _parse_csv(text: str, source: str) -> np.ndarray:
                 f"{source}: line {number} has {len(values)} columns; expected {n_columns}"
             )
         try:
-            data[row] = [float(v) for v in values]
+            data[row] = [_cell(v) for v in values]
         except ValueError:
             bad = next(v for v in values if not _is_number(v))
             raise DataError(f"{source}: line {number}: {bad!r} is not a number") from None
