@@ -621,15 +621,27 @@ def _read_npz(path: Path) -> dict:
     return data
 
 
+def read_npy_header(stream: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) from the header of a ``.npy`` stream, nothing more.
+
+    Reads no data, so the caller can check the declared size first.
+
+    Raises
+    ------
+    ValueError
+        If the stream does not start with a valid ``.npy`` header.
+    """
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(stream)
+    return np.lib.format.read_array_header_2_0(stream)
+
+
 def _read_npy_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, key: str, path: Path):
     """One member as a Python value or plain array, after its header is checked."""
     try:
         with archive.open(member) as stream:
-            version = np.lib.format.read_magic(stream)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+            shape, fortran, dtype = read_npy_header(stream)
             if dtype.hasobject:
                 raise ValueError(
                     f"{path}: array {key!r} holds Python objects; gaussmix files hold plain "

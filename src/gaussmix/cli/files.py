@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io import read_npy_header
+
 EXIT_DATA = 1
 
 
@@ -104,11 +106,7 @@ def _check_npy_header(file_path: Path, path: str) -> None:
     """Refuse a .npy whose header declares more data than the file holds (before allocating)."""
     try:
         with open(file_path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-            else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            shape, _, dtype = read_npy_header(handle)
             offset = handle.tell()
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from None

@@ -24,7 +24,6 @@ from .._gaussian import (
     PRECISION_LIMIT,
     n_phi_features,
     shared_shift_error,
-    uses_full_features,
 )
 from ..kernels.threads import map_blocks
 from .estep import (
@@ -159,11 +158,9 @@ class ArraySource(StatisticsSource):
         self.chunk_rows = max(1, min(rows, X.shape[0]))
         self.dtype = dtype
         self.n_jobs = n_jobs
-        self.use_kernel = (
-            dtype == np.float64
-            and X.dtype in (np.float64, np.float32)
-            and uses_full_features(covariance_type)
-        )
+        # The kernel reads float64 and float32 rows; make_e_step_parameters
+        # checks the rest (float64 products, full features, kernel built).
+        self.use_kernel = X.dtype in (np.float64, np.float32)
 
     def initialization_data(self) -> np.ndarray:
         return self.X

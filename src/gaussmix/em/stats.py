@@ -73,7 +73,13 @@ class Statistics:
         return self
 
     def __add__(self, other: Statistics) -> Statistics:
-        total = Statistics.unpack(self.pack(), *self.moments.shape)
+        total = Statistics(
+            self.moments.copy(),
+            self.resp_sq_sum.copy(),
+            self.log_lik_sum,
+            self.weight_sum,
+            self.resp_change_sq,
+        )
         total += other
         return total
 
