@@ -449,3 +449,17 @@ def test_missing_cells_are_understood_with_allow_missing(capsys, tmp_path):
     assert status == 0, err
     status, _, err = run(capsys, "fit", path, "-k", "1", "-o", tmp_path / "m.json")
     assert status == 1 and "--allow-missing" in err
+
+
+def test_data_that_is_a_device_or_fifo_is_refused_without_reading(capsys, model_file, tmp_path):
+    import os
+
+    if not (os.path.exists("/dev/zero") and hasattr(os, "mkfifo")):
+        pytest.skip("needs /dev/zero and FIFOs")
+    link = tmp_path / "zero.csv"
+    link.symlink_to("/dev/zero")
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for path in (link, fifo):
+        status, _, err = run(capsys, "score", model_file, path)
+        assert status == 1 and "is not a regular file" in err

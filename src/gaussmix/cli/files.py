@@ -143,8 +143,11 @@ def read_data(path: str) -> np.ndarray:
         return _parse_csv(sys.stdin.read(), "<stdin>")
     suffix = _suffix(path, _DATA_EXTENSIONS, "DATA")
     file_path = Path(path)
-    if not file_path.is_file():
+    if not file_path.exists():
         raise DataError(f"data file not found: {path}")
+    if not file_path.is_file():
+        # A device (e.g. a link to /dev/zero), FIFO or directory: never read it.
+        raise DataError(f"{path} is not a regular file; DATA must be a .csv, .txt or .npy file")
     if suffix == ".npy":
         _check_npy_header(file_path, path)
         try:
