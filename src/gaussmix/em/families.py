@@ -79,21 +79,25 @@ class MaximumLikelihood:
         self.need_resp_sq = oas
 
     def start(self, priors: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> Gaussians:
+        """The starting state: the given parameters, covariances projected on the structure."""
         return Gaussians(
             priors, means, project_covariances(covariances, priors, self.covariance_type)
         )
 
     def gaussians(self, state: Gaussians) -> Gaussians:
+        """The E-step's components: the state itself."""
         return state
 
     def mixture(self, state: Gaussians) -> Gaussians:
+        """The fitted mixture: the state itself."""
         return state
 
     def objective(self, stats: Statistics, state: Gaussians) -> float:
-        # The mean log-likelihood of the E-step that produced ``stats``.
+        """The mean log-likelihood (weighted) of the E-step that produced ``stats``."""
         return stats.log_lik_sum / stats.weight_sum
 
     def m_step(self, stats: Statistics, shift: np.ndarray) -> Gaussians:
+        """New parameters from ``stats`` taken about ``shift`` (see :func:`m_step`), OAS if set."""
         new = Gaussians(*m_step(stats, shift, self.covariance_type, self.reg_covar))
         if self.oas:
             n_eff = stats.resp_sum**2 / np.maximum(stats.resp_sq_sum, np.finfo(float).tiny)

@@ -163,6 +163,7 @@ class ArraySource(StatisticsSource):
         self.use_kernel = X.dtype in (np.float64, np.float32)
 
     def initialization_data(self) -> np.ndarray:
+        """The array itself (complete rows)."""
         return self.X
 
     def e_step_parameters(
@@ -183,6 +184,7 @@ class ArraySource(StatisticsSource):
     def statistics(
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
     ) -> tuple[Statistics, np.ndarray]:
+        """Statistics of all rows: row blocks in threads, or one pass on the precise path."""
         params = self.e_step_parameters(gaussians, previous, need_resp_sq)
         if params.theta is None:
             return e_step(self.X, self.weights, params), params.shift
@@ -200,6 +202,7 @@ class ArraySource(StatisticsSource):
     def refine(
         self, family: ModelFamily, state, stats: Statistics, shift: np.ndarray, new
     ) -> tuple:
+        """Redo the iteration about each component's mean if ``new`` is imprecise."""
         if shift is not self.shift:
             return new, stats
         fitted = family.gaussians(new)
@@ -265,6 +268,7 @@ class MissingValuesSource(StatisticsSource):
     def statistics(
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
     ) -> tuple[Statistics, np.ndarray]:
+        """Expected statistics of all rows, about the observed column means."""
         params = EStepParameters(
             covariance_type=self.covariance_type,
             shift=self.shift,
