@@ -145,6 +145,7 @@ def run_em(
     rule: ConvergenceRule,
     callback: Callback | None = None,
     verbose: int = 0,
+    lower_bound: float = -np.inf,
 ) -> EMResult:
     """One EM run from ``state`` (a state of ``family``).
 
@@ -164,10 +165,12 @@ def run_em(
         met in the same iteration).
     verbose : int, default=0
         With 1 or more, :func:`print_progress` before the callback.
+    lower_bound : float, default=-inf
+        The objective before the first iteration, against which its change
+        is measured (a warm start passes the previous fit's).
     """
     use_rdiff = rule.r_diff is not None
     previous: Gaussians | None = None
-    lower_bound = -np.inf
     converged = stopped = False
     iteration = 0
     start_time = time.perf_counter()
@@ -176,20 +179,24 @@ def run_em(
         stats, shift = source.statistics(
             gaussians, previous if use_rdiff else None, family.need_resp_sq
         )
+        r_change = np.sqrt(stats.resp_change_sq) if use_rdiff and previous is not None else None
+        # gmr's rule stops before the M-step, keeping the state of this E-step.
+        r_met = r_change is not None and r_change < rule.r_diff
+        new = state
+        if not r_met:
+            new = family.m_step(stats, shift)
+            new, stats = source.refine(family, state, stats, shift, new)
         prior_bound = lower_bound
-        lower_bound = family.objective(stats, state)
+        lower_bound = family.objective(stats, new)
         change = lower_bound - prior_bound
         elapsed = time.perf_counter() - start_time
-        r_change = np.sqrt(stats.resp_change_sq) if use_rdiff and previous is not None else None
         if verbose:
             print_progress(iteration, lower_bound, change, elapsed, r_change)
         if callback is not None and callback(iteration, lower_bound, change, elapsed):
             stopped = True
-        if r_change is not None and r_change < rule.r_diff:
+        if r_met:
             converged = True
             break
-        new = family.m_step(stats, shift)
-        new, stats = source.refine(family, state, stats, shift, new)
         previous, state = gaussians, new
         if rule.tol is not None and abs(change) < rule.tol:
             converged = True
@@ -209,6 +216,8 @@ def fit(
     rule: ConvergenceRule,
     callback: Callback | None = None,
     verbose: int = 0,
+    lower_bound: float = -np.inf,
+    warn: bool = True,
 ) -> EMResult:
     """The best of ``n_init`` EM runs (highest final objective).
 
@@ -228,6 +237,11 @@ def fit(
     verbose : int, default=0
         With 1 or more, print one line per iteration (and a line when a run
         converges).
+    lower_bound : float, default=-inf
+        Passed to every :func:`run_em` (a warm start's previous objective).
+    warn : bool, default=True
+        Whether to issue the :class:`ConvergenceWarning` (callers with their
+        own warning, e.g. scikit-learn's, pass False and read ``converged``).
 
     Warns
     -----
@@ -245,6 +259,7 @@ def fit(
             rule=rule,
             callback=callback,
             verbose=verbose,
+            lower_bound=lower_bound,
         )
         if result.converged and verbose:
             print("EM converged.", file=sys.stdout)
@@ -254,7 +269,7 @@ def fit(
             best = best._replace(stopped=True)
             break
     assert best is not None
-    if rule.description is not None and not best.converged and not best.stopped:
+    if warn and rule.description is not None and not best.converged and not best.stopped:
         warnings.warn(
             f"EM did not converge within n_iter={n_iter} iterations ({rule.description}); "
             "increase n_iter, loosen the tolerance, or check the data's scaling.",

@@ -46,6 +46,7 @@ __all__ = [
     "e_step",
     "make_e_step_parameters",
     "missing_e_step",
+    "responsibility_statistics",
 ]
 
 
@@ -219,8 +220,81 @@ def e_step(block: np.ndarray, weights: np.ndarray | None, params: EStepParameter
         )
         if result is not None:
             moments, resp_sq, log_lik_sum, weight_sum, change = result
-            return Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
-    return _shared_shift_statistics(block, weights, params)
+            stats = Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
+            stats.resp_entropy = _entropy_from_moments(stats, params.theta)
+            return stats
+    stats = _shared_shift_statistics(block, weights, params)
+    stats.resp_entropy = _entropy_from_moments(stats, params.theta)
+    return stats
+
+
+def _entropy_from_moments(stats: Statistics, theta: np.ndarray) -> float:
+    """-sum w r ln r of a shared-shift E-step, from its moments (no extra pass).
+
+    The logits are linear in the features, ln r_ij = theta_j . phi_i - ln p_i,
+    and sum_j r_ij = 1, so sum_i w_i sum_j r_ij ln r_ij = sum_j theta_j . M_j
+    - sum_i w_i ln p_i, with M the weighted moments. A component whose log
+    prior is -inf has r = 0 and contributes nothing.
+    """
+    finite = np.isfinite(theta).all(axis=1)
+    expected = float(np.einsum("kp,kp->", theta[finite], stats.moments[finite]))
+    return stats.log_lik_sum - expected
+
+
+def _entropy(resp: np.ndarray, log_resp: np.ndarray, weights: np.ndarray | None) -> float:
+    """-sum_i w_i sum_j r_ij ln r_ij of (m, k) responsibilities (0 ln 0 = 0)."""
+    with np.errstate(invalid="ignore"):
+        terms = np.where(resp > 0, resp * log_resp, 0.0).sum(axis=1)
+    return -float(terms.sum() if weights is None else weights @ terms)
+
+
+def responsibility_statistics(
+    X: np.ndarray,
+    responsibilities: np.ndarray,
+    shift: np.ndarray,
+    covariance_type: str,
+    weights: np.ndarray | None = None,
+    chunk_rows: int = 4096,
+) -> Statistics:
+    """Moments of the rows of X under given responsibilities (an initialization's M-step).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        Complete rows.
+    responsibilities : ndarray, shape (n, k) or (n,) of int
+        Soft responsibilities, or hard labels in [0, k) (one-hot rows).
+    shift : ndarray, shape (d,)
+        The point the moments are taken about.
+    covariance_type : str
+    weights : ndarray, shape (n,), optional
+    chunk_rows : int, default=4096
+
+    Returns
+    -------
+    Statistics
+        Only the moments are filled (no E-step ran, so no log-likelihood).
+    """
+    n, d = X.shape
+    hard = responsibilities.ndim == 1
+    k = int(responsibilities.max()) + 1 if hard else responsibilities.shape[1]
+    if hard and k < 1:
+        raise ValueError("labels must be non-negative integers")
+    rows = max(1, min(chunk_rows, n))
+    features = Features(d, covariance_type, rows, np.float64)
+    moments = np.zeros((features.width, k))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        if hard:
+            resp = np.zeros((stop - start, k))
+            resp[np.arange(stop - start), responsibilities[start:stop]] = 1.0
+        else:
+            resp = np.asarray(responsibilities[start:stop], dtype=np.float64)
+        if weights is not None:
+            resp = resp * weights[start:stop, None]
+        moments += features(X[start:stop], shift) @ resp
+    weight_sum = float(n if weights is None else weights.sum())
+    return Statistics(moments.T.copy(), np.zeros(k), 0.0, weight_sum)
 
 
 _buffers = threading.local()
@@ -364,6 +438,7 @@ def _centred_statistics(
             change = float(np.square(resp - prev_resp).sum())
         w = None if weights is None else weights[start : start + step]
         resp_sq = np.einsum("mk,mk->k", resp, resp) if w is None else (resp * resp).T @ w
+        entropy = _entropy(resp, log_resp, w)
         if w is not None:
             resp *= w[:, None]
         centred = chunk[None, :, :] - means[:, None, :]  # (k, m, d)
@@ -381,6 +456,7 @@ def _centred_statistics(
             float(log_norm.sum() if w is None else w @ log_norm),
             float(chunk.shape[0] if w is None else w.sum()),
             change,
+            entropy,
         )
     return total
 
@@ -443,5 +519,6 @@ def missing_e_step(
             float(w @ log_norm),
             float(w.sum()),
             change,
+            _entropy(resp, log_resp, w),
         )
     return total

@@ -54,7 +54,13 @@ class ModelFamily(Protocol):
         """A new state from statistics taken about ``shift`` ((d,) or (k, d))."""
 
     def objective(self, stats: Statistics, state) -> float:
-        """The quantity EM increases, per unit of weight (convergence and n_init)."""
+        """The quantity EM increases (convergence and n_init).
+
+        ``stats`` are an E-step's statistics and ``state`` the state the
+        M-step made of them (the E-step's own state when gmr's rule stopped
+        before the M-step). Maximum likelihood needs only ``stats``; a
+        variational lower bound needs the updated state.
+        """
 
     def mixture(self, state) -> Gaussians:
         """The fitted mixture of a final state."""

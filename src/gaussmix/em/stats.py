@@ -16,7 +16,7 @@ from .._gaussian import n_phi_features
 __all__ = ["Statistics"]
 
 # Scalars stored after the moments and the squared responsibility sums.
-_N_SCALARS = 3
+_N_SCALARS = 4
 
 
 class Statistics:
@@ -36,9 +36,19 @@ class Statistics:
         sum_i w_i.
     resp_change_sq : float
         sum_ij (r_ij - r_ij^prev)^2, gmr's convergence measure.
+    resp_entropy : float
+        -sum_i w_i sum_j r_ij ln r_ij, the responsibilities' entropy (a term
+        of the variational lower bound).
     """
 
-    __slots__ = ("log_lik_sum", "moments", "resp_change_sq", "resp_sq_sum", "weight_sum")
+    __slots__ = (
+        "log_lik_sum",
+        "moments",
+        "resp_change_sq",
+        "resp_entropy",
+        "resp_sq_sum",
+        "weight_sum",
+    )
 
     def __init__(
         self,
@@ -47,12 +57,14 @@ class Statistics:
         log_lik_sum: float,
         weight_sum: float,
         resp_change_sq: float = 0.0,
+        resp_entropy: float = 0.0,
     ) -> None:
         self.moments = moments
         self.resp_sq_sum = resp_sq_sum
         self.log_lik_sum = float(log_lik_sum)
         self.weight_sum = float(weight_sum)
         self.resp_change_sq = float(resp_change_sq)
+        self.resp_entropy = float(resp_entropy)
 
     @property
     def resp_sum(self) -> np.ndarray:
@@ -62,7 +74,7 @@ class Statistics:
     @classmethod
     def zeros(cls, k: int, n_phi: int) -> Statistics:
         """Statistics of no rows (the neutral element of ``+``)."""
-        return cls(np.zeros((k, n_phi)), np.zeros(k), 0.0, 0.0, 0.0)
+        return cls(np.zeros((k, n_phi)), np.zeros(k), 0.0, 0.0, 0.0, 0.0)
 
     def __iadd__(self, other: Statistics) -> Statistics:
         self.moments += other.moments
@@ -70,6 +82,7 @@ class Statistics:
         self.log_lik_sum += other.log_lik_sum
         self.weight_sum += other.weight_sum
         self.resp_change_sq += other.resp_change_sq
+        self.resp_entropy += other.resp_entropy
         return self
 
     def __add__(self, other: Statistics) -> Statistics:
@@ -79,13 +92,14 @@ class Statistics:
             self.log_lik_sum,
             self.weight_sum,
             self.resp_change_sq,
+            self.resp_entropy,
         )
         total += other
         return total
 
     def pack(self) -> np.ndarray:
-        """All statistics as one float64 vector of k * n_phi + k + 3 numbers."""
-        scalars = [self.log_lik_sum, self.weight_sum, self.resp_change_sq]
+        """All statistics as one float64 vector of k * n_phi + k + 4 numbers."""
+        scalars = [self.log_lik_sum, self.weight_sum, self.resp_change_sq, self.resp_entropy]
         return np.concatenate([self.moments.ravel(), self.resp_sq_sum, scalars]).astype(
             np.float64, copy=False
         )
@@ -107,6 +121,7 @@ class Statistics:
             scalars[0],
             scalars[1],
             scalars[2],
+            scalars[3],
         )
 
     @staticmethod
