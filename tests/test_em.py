@@ -587,7 +587,6 @@ def test_more_components_than_samples_raises():
         ({"covariance_type": "banded"}, ValueError, "covariance_type"),
         ({"covariance_type": None}, ValueError, "covariance_type"),
         ({"init_params": "kmeans"}, ValueError, "init_params"),
-        ({"n_iter": 0}, ValueError, "n_iter"),
         ({"n_iter": -3}, ValueError, "n_iter"),
         ({"n_iter": 2.5}, TypeError, "n_iter"),
         ({"n_init": 0}, ValueError, "n_init"),

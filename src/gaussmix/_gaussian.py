@@ -602,10 +602,59 @@ def predict_conditional(
 # --------------------------------------------------------------------------
 # Sampling
 # --------------------------------------------------------------------------
+# With a RandomState (gmr's kind of generator) every draw consumes the stream as
+# gmr 2.0.3 does, so that a seeded gmr script gives the same numbers: component
+# labels from rng.choice(k, size=n, p=priors), then one standard normal (n, d)
+# block for the components in increasing order (gmr's grouping; the legacy
+# normal stream does not depend on how it is split into calls), mapped by
+# numpy's multivariate_normal factor. A Generator keeps the faster Cholesky
+# factor and the labels in draw order.
+_CHOICE_ATOL = float(np.sqrt(np.finfo(np.float64).eps))
+
+
+def is_legacy_generator(rng) -> bool:
+    """Whether ``rng`` is a numpy ``RandomState`` (gmr's stream) rather than a Generator."""
+    return isinstance(rng, np.random.RandomState)
+
+
+def sampling_factors(covariances: np.ndarray) -> np.ndarray:
+    """A_j with A_j A_j^T = Sigma_j from the SVD, as RandomState.multivariate_normal uses.
+
+    numpy maps standard normal rows z to z @ (sqrt(s)[:, None] * vh) for
+    Sigma = u diag(s) vh; this returns the transposes, (k, d, d), so that
+    x = mu + A z (:func:`sample_components`). Singular covariances need no
+    regularization: their samples stay in the covariance's range.
+    """
+    _, s, vh = np.linalg.svd(covariances)
+    return np.swapaxes(np.sqrt(s)[..., :, None] * vh, -1, -2)
+
+
+def draw_components(rng, priors: np.ndarray, n: int) -> np.ndarray:
+    """Component label of each of n draws, with probabilities ``priors``; shape (n,).
+
+    RandomState: gmr's draw, rng.choice(k, size=n, p=priors) (one uniform
+    number per draw), returned sorted (components in increasing order, as gmr
+    lays its samples out). Generator: rng.choice in draw order.
+    """
+    k = priors.shape[0]
+    total = float(priors.sum())
+    # choice refuses p whose sum is off by more than sqrt(eps); gmr passes the
+    # priors unchanged, so only normalize what numpy would refuse.
+    p = priors if abs(total - 1.0) <= _CHOICE_ATOL else priors / total
+    labels = rng.choice(k, size=n, p=p)
+    if not is_legacy_generator(rng):
+        return labels
+    return np.repeat(np.arange(k), np.bincount(labels, minlength=k))
+
+
 def sample_components(
     rng, means: np.ndarray, chol: np.ndarray, labels: np.ndarray, standard: np.ndarray
 ) -> np.ndarray:
-    """x = mu_label + L_label z for each row (z given in ``standard``, (n, d))."""
+    """x = mu_label + L_label z for each row (z given in ``standard``, (n, d)).
+
+    ``chol`` (k, d, d) is any factor with L L^T = Sigma: a Cholesky factor or
+    :func:`sampling_factors`. Vectorized over all rows, in chunks.
+    """
     n, d = standard.shape
     out = np.empty((n, d))
     for rows in row_chunks(n, d * d):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 import operator
 import threading
+import warnings
 import weakref
 from typing import Any
 
@@ -180,10 +181,11 @@ def check_float(
 
 
 def check_alpha(alpha: Any) -> float:
-    """Probability mass of a confidence region, strictly between 0 and 1."""
-    return check_float(
-        alpha, "alpha", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False
-    )
+    """Probability mass of a confidence region in [0, 1], both ends included (as gmr).
+
+    alpha = 0 is the region {mean}, alpha = 1 the whole space.
+    """
+    return check_float(alpha, "alpha", minimum=0.0, maximum=1.0)
 
 
 def check_n_components(n_components: Any, n_samples: int | None = None) -> int:
@@ -414,6 +416,37 @@ def check_mixture(
         raise ValueError(f"covariances must have shape ({k}, {d}, {d}); got {covariances.shape}")
     check_covariance_matrices(covariances, lambda j: f"covariances[{j}]")
     return priors, means, covariances
+
+
+def components_of_given_parameters(
+    n_components: int, priors: Any, means: Any, covariances: Any
+) -> int:
+    """The number of components the given parameter arrays describe, with a warning.
+
+    gmr uses the arrays it is given whatever ``n_components`` says; so does
+    gaussmix: when every given array (priors (m,), means (m, d), covariances
+    (m, d, d)) has the same length m != n_components, m is returned and a
+    ``UserWarning`` says so. Otherwise (none given, lengths that disagree,
+    which :func:`check_mixture` then reports) ``n_components`` is returned.
+    """
+    lengths = {
+        len(array)
+        for array in (priors, means, covariances)
+        if array is not None and np.ndim(array) >= 1
+    }
+    if len(lengths) != 1:
+        return n_components
+    (given,) = lengths
+    if given in (0, n_components):
+        return n_components
+    warnings.warn(
+        f"n_components={n_components}, but the given priors, means and covariances "
+        f"describe {given} components; using n_components={given} (as gmr, which uses "
+        "the arrays it is given)",
+        UserWarning,
+        stacklevel=3,
+    )
+    return given
 
 
 class DerivedCache:

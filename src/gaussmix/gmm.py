@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
 from . import _gaussian, _missing
-from ._ellipses import plot_error_ellipses
+from ._ellipses import ellipse_axes, plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
     COVARIANCE_TYPES,
@@ -30,6 +30,7 @@ from ._validation import (
     check_priors,
     check_sample_weight,
     check_samples,
+    components_of_given_parameters,
     split_indices,
 )
 from .em import driver, init
@@ -166,6 +167,9 @@ class GMM(CachedParameters, Persistent):
         self.covariances = (
             None if covariances is None else as_float_array(covariances, "covariances")
         )
+        self.n_components = components_of_given_parameters(
+            self.n_components, self.priors, self.means, self.covariances
+        )
         self.verbose = verbose
         self.random_state = check_random_state(random_state)
         self.covariance_type_ = "full"
@@ -184,6 +188,9 @@ class GMM(CachedParameters, Persistent):
                 f"GMM is not initialized: {', '.join(missing)} not set; call "
                 "from_samples(X) or pass priors, means and covariances"
             )
+        self.n_components = components_of_given_parameters(
+            self.n_components, self.priors, self.means, self.covariances
+        )
         return self._derived(
             "params",
             lambda: check_mixture(self.priors, self.means, self.covariances, self.n_components),
@@ -243,7 +250,10 @@ class GMM(CachedParameters, Persistent):
             it. Used only with ``tol="auto"`` (the default); 0 or None: no
             criterion.
         n_iter : int, default=100
-            Maximum number of EM iterations.
+            Maximum number of EM iterations. 0 initializes only, as in gmr:
+            the starting parameters (given or drawn with ``init_params``) are
+            stored without an EM step (``n_iter_ = 0``, ``converged_ =
+            False``, ``lower_bound_ = -inf``, no warning).
         init_params : {"random", "kmeans++"}, default="random"
             "random": means drawn from the data rows, identity covariances;
             "kmeans++": k-means++ means and :func:`covariance_initialization`.
@@ -326,7 +336,7 @@ class GMM(CachedParameters, Persistent):
             )
         n, d = X.shape
         check_n_components(self.n_components, n)
-        n_iter = check_int(n_iter, "n_iter", minimum=1)
+        n_iter = check_int(n_iter, "n_iter", minimum=0)
         n_init = check_int(n_init, "n_init", minimum=1)
         reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
         rule = convergence_rule(tol, R_diff)
@@ -372,6 +382,8 @@ class GMM(CachedParameters, Persistent):
                 )
             )
 
+        if n_iter == 0:
+            return self._initialized_only(family.mixture(initialize(0)), covariance_type)
         best = driver.fit(
             source,
             family,
@@ -387,6 +399,15 @@ class GMM(CachedParameters, Persistent):
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
+        self.covariance_type_ = covariance_type
+        return self
+
+    def _initialized_only(self, start, covariance_type: str) -> GMM:
+        """Store the starting parameters of an ``n_iter=0`` fit (gmr's initialization only)."""
+        self.priors, self.means, self.covariances = start
+        self.converged_ = False
+        self.n_iter_ = 0
+        self.lower_bound_ = -np.inf
         self.covariance_type_ = covariance_type
         return self
 
@@ -619,14 +640,17 @@ class GMM(CachedParameters, Persistent):
     # ------------------------------------------------------------------
     # Sampling and confidence regions
     # ------------------------------------------------------------------
-    def _labels(self, priors: np.ndarray, n: int) -> np.ndarray:
-        return self.random_state.choice(self.n_components, size=n, p=priors / priors.sum())
-
     def sample(self, n_samples: int) -> np.ndarray:
         """Draw samples from the mixture.
 
         Each sample picks a component with probability ``priors`` and is
-        drawn from that Gaussian, using ``random_state``.
+        drawn from that Gaussian, using ``random_state``. With a
+        ``RandomState`` (an int seed, a RandomState or None) the random
+        stream is consumed as gmr 2.0.3 does and the same seed gives gmr's
+        samples: the labels from ``choice(k, n, p=priors)``, then each
+        component's samples (in increasing component order, grouped as gmr
+        returns them) from ``multivariate_normal``. With a ``Generator`` the
+        samples come in draw order from the Cholesky factors (faster).
 
         Parameters
         ----------
@@ -644,24 +668,31 @@ class GMM(CachedParameters, Persistent):
         TypeError
             If n_samples is not an integer.
         """
-        priors, means, chol = self._params_chol()
+        priors, means, covs = self._params()
         n = check_n_samples(n_samples, means.shape[1])
-        labels = self._labels(priors, n)
+        labels = _gaussian.draw_components(self.random_state, priors, n)
         standard = self.random_state.standard_normal((n, means.shape[1]))
-        return _gaussian.sample_components(self.random_state, means, chol, labels, standard)
+        if _gaussian.is_legacy_generator(self.random_state):
+            factors = self._derived("sampling_factors", lambda: _gaussian.sampling_factors(covs))
+        else:
+            factors = self._params_chol()[2]
+        return _gaussian.sample_components(self.random_state, means, factors, labels, standard)
 
     def sample_confidence_region(self, n_samples: int, alpha: float) -> np.ndarray:
         """Samples from the ``alpha`` confidence regions of the components.
 
-        Each sample picks a component by its prior and is then drawn exactly
-        from that Gaussian restricted to its alpha region (see
-        :meth:`MVN.sample_confidence_region`).
+        Each sample picks a component by its prior (drawn as in
+        :meth:`sample`) and is then drawn exactly from that Gaussian
+        restricted to its alpha region (see
+        :meth:`MVN.sample_confidence_region`). gmr rejects Gaussian samples
+        one at a time instead (with the wrong degrees of freedom), so here
+        the same seed gives other numbers than gmr, by design.
 
         Parameters
         ----------
         n_samples : int
             Number of samples (>= 0).
-        alpha : float in (0, 1)
+        alpha : float in [0, 1]
             Probability mass of each component's region.
 
         Returns
@@ -672,12 +703,12 @@ class GMM(CachedParameters, Persistent):
         ------
         ValueError
             If the model is not initialized, n_samples is negative or alpha
-            is not strictly between 0 and 1.
+            is not in [0, 1] (0: every sample is its mean; 1: no restriction).
         """
         priors, means, chol = self._params_chol()
         n = check_n_samples(n_samples, means.shape[1])
         alpha = check_alpha(alpha)
-        labels = self._labels(priors, n)
+        labels = _gaussian.draw_components(self.random_state, priors, n)
         return _gaussian.confidence_region_samples(self.random_state, means, chol, labels, alpha)
 
     def is_in_confidence_region(self, x: ArrayLike, alpha: float) -> bool | np.ndarray:
@@ -689,7 +720,7 @@ class GMM(CachedParameters, Persistent):
         Parameters
         ----------
         x : array-like, shape (n_features,) or (n_points, n_features)
-        alpha : float in (0, 1)
+        alpha : float in [0, 1]
 
         Returns
         -------
@@ -890,7 +921,8 @@ class GMM(CachedParameters, Persistent):
         ellipses : list of (mean, (angle, width, height))
             One per component: ``mean`` is an ndarray of shape (2,),
             ``angle`` the rotation (radians) of the major axis from the first
-            axis, ``width`` and ``height`` the semi-axes (largest first).
+            axis, in gmr's convention (see :meth:`MVN.to_ellipse`), ``width``
+            and ``height`` the semi-axes (largest first).
 
         Raises
         ------
@@ -904,12 +936,10 @@ class GMM(CachedParameters, Persistent):
                 f"to_ellipses needs a 2-D GMM; this one has {means.shape[1]} dimensions"
             )
         factor = check_float(factor, "factor", minimum=0.0)
-        vals, vecs = np.linalg.eigh(covs)
-        angles = np.arctan2(vecs[:, 1, 1], vecs[:, 0, 1])
-        semi = factor * np.sqrt(np.clip(vals[:, ::-1], 0.0, None))
+        angles, widths, heights = ellipse_axes(covs, factor)
         return [
-            (means[j], (float(angles[j]), float(semi[j, 0]), float(semi[j, 1])))
-            for j in range(self.n_components)
+            (means[j], (float(angles[j]), float(widths[j]), float(heights[j])))
+            for j in range(means.shape[0])
         ]
 
     def to_mvn(self) -> MVN:

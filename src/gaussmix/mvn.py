@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
 from . import _gaussian
-from ._ellipses import plot_error_ellipse
+from ._ellipses import ellipse_axes, plot_error_ellipse
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
     CachedParameters,
@@ -157,6 +157,11 @@ class MVN(CachedParameters, Persistent):
     def sample(self, n_samples: int) -> np.ndarray:
         """Draw samples.
 
+        With a ``RandomState`` (an int seed, a RandomState or None) the draw
+        is ``random_state.multivariate_normal(mean, covariance, n_samples)``'s,
+        as in gmr: the same seed gives gmr's samples. With a ``Generator`` the
+        standard normal draws are mapped by the Cholesky factor (faster).
+
         Parameters
         ----------
         n_samples : int
@@ -165,10 +170,20 @@ class MVN(CachedParameters, Persistent):
         Returns
         -------
         X : ndarray, shape (n_samples, n_features)
+
+        Raises
+        ------
+        ValueError
+            If the MVN is not initialized or n_samples is negative.
         """
         mean, cov = self._params()
         n = check_n_samples(n_samples, mean.shape[0])
         z = self.random_state.standard_normal((n, mean.shape[0]))
+        if _gaussian.is_legacy_generator(self.random_state):
+            factor = self._derived(
+                "sampling_factor", lambda: _gaussian.sampling_factors(cov[None])
+            )[0]
+            return z @ factor.T + mean
         return mean + z @ self._chol(cov)[0].T
 
     def sample_confidence_region(self, n_samples: int, alpha: float) -> np.ndarray:
@@ -177,13 +192,16 @@ class MVN(CachedParameters, Persistent):
         The region is {x : (x - mean)^T Sigma^-1 (x - mean) <= chi2.ppf(alpha, d)},
         which holds probability ``alpha``. Samples follow the Gaussian
         restricted to it: a uniform direction times a radius whose square is
-        chi2(d) truncated to [0, chi2.ppf(alpha, d)].
+        chi2(d) truncated to [0, chi2.ppf(alpha, d)]. gmr rejects Gaussian
+        samples one at a time instead (with d - 1 degrees of freedom), so the
+        same seed gives other numbers than gmr here, by design.
 
         Parameters
         ----------
         n_samples : int
-        alpha : float in (0, 1)
-            Probability mass of the region, e.g. 0.6827 for 1 sigma in 1-D.
+        alpha : float in [0, 1]
+            Probability mass of the region, e.g. 0.6827 for 1 sigma in 1-D
+            (0: every sample is the mean; 1: plain Gaussian samples).
 
         Returns
         -------
@@ -206,7 +224,7 @@ class MVN(CachedParameters, Persistent):
         Parameters
         ----------
         x : array-like, shape (n_features,) or (n_points, n_features)
-        alpha : float in (0, 1)
+        alpha : float in [0, 1]
 
         Returns
         -------
@@ -379,7 +397,11 @@ class MVN(CachedParameters, Persistent):
         Returns
         -------
         angle : float
-            Rotation (radians) of the major axis from the first axis.
+            Rotation (radians, in [-pi, pi]) of the major axis from the first
+            axis. The axis has two directions; the angle is gmr's, that of the
+            direction ``scipy.linalg.eigh`` gives the major eigenvector (e.g.
+            -pi, not 0, for diag(5, 0.5)), see
+            :func:`gaussmix._ellipses.ellipse_axes`.
         width : float
             Semi-axis along the major axis (largest).
         height : float
@@ -391,11 +413,8 @@ class MVN(CachedParameters, Persistent):
                 f"to_ellipse needs a 2-D MVN; this one has {mean.shape[0]} dimensions"
             )
         factor = check_float(factor, "factor", minimum=0.0)
-        vals, vecs = np.linalg.eigh(cov)
-        major = vecs[:, 1]
-        angle = float(np.arctan2(major[1], major[0]))
-        width, height = factor * np.sqrt(np.clip(vals[::-1], 0.0, None))
-        return angle, float(width), float(height)
+        angles, widths, heights = ellipse_axes(cov[None], factor)
+        return float(angles[0]), float(widths[0]), float(heights[0])
 
     def sigma_points(self, alpha: float = 1e-3, kappa: float = 0.0) -> np.ndarray:
         """Sigma points of the unscented transform.

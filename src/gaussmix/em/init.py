@@ -19,6 +19,7 @@ __all__ = [
     "kmeans_plus_plus",
     "mean_pairwise_abs_difference",
     "random_initial_means",
+    "random_rows",
     "subsample_rows",
 ]
 
@@ -150,17 +151,58 @@ def mean_pairwise_abs_difference(X: np.ndarray) -> np.ndarray:
     return (coeff @ ordered) / (n * (n - 1) / 2.0)
 
 
-def random_initial_means(
-    X: np.ndarray, n_components: int, rng: Any, weights: np.ndarray | None = None
+def random_rows(
+    n: int, n_components: int, rng: Any, weights: np.ndarray | None = None
 ) -> np.ndarray:
-    """Means drawn from the data rows, without replacement (weighted if given)."""
-    n = X.shape[0]
+    """Indices of ``n_components`` distinct rows drawn at random (weighted if given).
+
+    With a RandomState this is gmr 2.0.3's draw, ``rng.choice(n, k)`` (with
+    replacement; ``p`` added for weights), so a seeded fit starts where
+    gmr's does. gmr may pick the same row twice, which gives two identical
+    components that EM never separates; those picks are redrawn, in order,
+    from the rows not yet picked (``rng.choice(rest, m, replace=False)``),
+    which consumes more of the stream only when a repeat happened. With a
+    Generator: ``rng.choice(n, k, replace=False)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows, at least n_components.
+    n_components : int
+    rng : numpy RandomState or Generator
+    weights : ndarray, shape (n,), optional
+        Non-negative row weights; used as probabilities when at least
+        n_components rows have a positive weight (otherwise ignored).
+
+    Returns
+    -------
+    rows : ndarray of int, shape (n_components,)
+        Distinct row indices.
+    """
     p = None
     if weights is not None:
         positive = int((weights > 0).sum())
         p = weights / weights.sum() if positive >= n_components else None
-    idx = rng.choice(n, size=n_components, replace=False, p=p)
-    return X[idx].astype(np.float64)
+    if not isinstance(rng, np.random.RandomState):
+        return rng.choice(n, size=n_components, replace=False, p=p)
+    rows = rng.choice(n, size=n_components, p=p)
+    first = np.zeros(n_components, dtype=bool)
+    first[np.unique(rows, return_index=True)[1]] = True
+    repeats = np.flatnonzero(~first)
+    if repeats.size:
+        rest = np.setdiff1d(np.arange(n), rows[first], assume_unique=True)
+        p_rest = None
+        if p is not None:
+            p_rest = p[rest] / p[rest].sum()
+        rows[repeats] = rng.choice(rest, size=repeats.size, replace=False, p=p_rest)
+    return rows
+
+
+def random_initial_means(
+    X: np.ndarray, n_components: int, rng: Any, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Means drawn from distinct data rows (:func:`random_rows`); shape (k, d), float64."""
+    return X[random_rows(X.shape[0], n_components, rng, weights)].astype(np.float64)
 
 
 def subsample_rows(X: np.ndarray, rng: Any, limit: int = 100_000) -> np.ndarray:
