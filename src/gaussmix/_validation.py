@@ -65,14 +65,43 @@ def as_float_array(
         if array.ndim not in allowed:
             wanted = " or ".join(f"{n}-D" for n in allowed)
             raise ValueError(f"{name} must be {wanted}; got {_describe_shape(array)}")
-    if array.size and not allow_nan and not np.isfinite(array).all():
-        kind = "NaN" if np.isnan(array).any() else "infinite values"
+    if array.size and not allow_nan and any_entry(_not_finite, array):
+        kind = "NaN" if any_entry(np.isnan, array) else "infinite values"
         raise ValueError(f"{name} contains {kind}; only finite numbers are allowed")
-    if allow_nan and np.isinf(array).any():
+    if allow_nan and any_entry(np.isinf, array):
         raise ValueError(
             f"{name} contains infinite values; only finite numbers or NaN are allowed"
         )
     return array
+
+
+# Entries per block of the chunked checks: a memory-mapped X is checked
+# without allocating a mask of its size.
+_CHECK_BLOCK_ELEMENTS = 1 << 22
+
+
+def _not_finite(block: np.ndarray) -> np.ndarray:
+    return ~np.isfinite(block)
+
+
+def any_entry(predicate: Any, array: np.ndarray) -> bool:
+    """``predicate(array).any()`` over blocks of rows, in the memory of one block.
+
+    For memory-mapped data (``np.load(path, mmap_mode="r")``) the checks then
+    read the file once without allocating a mask as large as the array.
+    """
+    if array.ndim == 0 or array.size <= _CHECK_BLOCK_ELEMENTS:
+        return bool(predicate(array).any())
+    rows = max(1, _CHECK_BLOCK_ELEMENTS // (array.size // array.shape[0]))
+    return any(
+        bool(predicate(array[start : start + rows]).any())
+        for start in range(0, array.shape[0], rows)
+    )
+
+
+def is_dask_collection(value: Any) -> bool:
+    """Whether ``value`` is a Dask array or DataFrame (without importing dask)."""
+    return type(value).__module__.split(".")[0] == "dask" and hasattr(value, "__dask_graph__")
 
 
 def check_samples(

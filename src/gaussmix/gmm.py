@@ -16,6 +16,7 @@ from ._validation import (
     COVARIANCE_TYPES,
     INIT_PARAMS,
     CachedParameters,
+    any_entry,
     as_float_array,
     check_alpha,
     check_choice,
@@ -31,6 +32,7 @@ from ._validation import (
     check_sample_weight,
     check_samples,
     components_of_given_parameters,
+    is_dask_collection,
     split_indices,
 )
 from .em import driver, init
@@ -232,6 +234,7 @@ class GMM(CachedParameters, Persistent):
         allow_missing: bool = False,
         n_jobs: int | None = None,
         callback: Callable[[int, float, float, float], Any] | None = None,
+        persist: bool | None = None,
     ) -> GMM:
         """Fit the mixture to data with expectation maximization.
 
@@ -241,9 +244,17 @@ class GMM(CachedParameters, Persistent):
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
+        X : array-like or dask.array.Array, shape (n_samples, n_features)
             Training data (float32 data is not copied: it is converted chunk
-            by chunk).
+            by chunk; a memory-mapped array, ``np.load(path, mmap_mode="r")``,
+            is read chunk by chunk in place). A Dask array (chunked along
+            rows) is fitted on its chunks where they live, on the active
+            ``dask.distributed`` Client's cluster or Dask's default
+            scheduler (:class:`gaussmix.dask.DaskSource`): the same E-step
+            per chunk, the statistics added in a tree reduction, the M-step
+            here; the initializations then see at most
+            :data:`gaussmix.dask.INIT_SAMPLE_ROWS` rows drawn at random (all
+            rows when there are fewer, giving the fit in memory exactly).
         R_diff : float, default=1e-4
             gmr's convergence criterion: stop when the Frobenius norm of the
             change of the responsibility matrix between two E-steps is below
@@ -308,6 +319,13 @@ class GMM(CachedParameters, Persistent):
             remaining runs; the best run so far is kept (``converged_`` is
             False unless that run had converged) and no ConvergenceWarning
             is issued.
+        persist : bool or None, default=None
+            Dask arrays only: keep the chunks in memory between iterations
+            (True) or recompute them from their source every iteration
+            (False, so that data larger than memory stream). None: keep them
+            on a distributed cluster whose free worker memory holds the data
+            at most half full, stream otherwise and with Dask's local
+            schedulers; ``verbose`` says which.
 
         Returns
         -------
@@ -327,8 +345,27 @@ class GMM(CachedParameters, Persistent):
         init_params = check_choice(init_params, "init_params", INIT_PARAMS)
         covariance_type = check_choice(covariance_type, "covariance_type", COVARIANCE_TYPES)
         compute_dtype = _check_compute_dtype(dtype)
+        source = None
+        if is_dask_collection(X):
+            # EM over the chunks where they live (gaussmix.dask imports dask, so only
+            # here); the checks below then see the initialization sample, in memory.
+            from .dask import DaskSource
+
+            source = DaskSource(
+                X,
+                sample_weight,
+                covariance_type,
+                n_components=self.n_components,
+                allow_missing=allow_missing,
+                dtype=compute_dtype,
+                chunk_rows=chunk_size,
+                persist=persist,
+                random_state=self.random_state,
+                verbose=self.verbose,
+            )
+            X, sample_weight = source.initialization_data(), source.initialization_weights
         X = check_samples(X, allow_nan=True)
-        missing = bool(np.isnan(X).any())
+        missing = any_entry(np.isnan, X)
         if missing and not allow_missing:
             raise ValueError(
                 "X contains NaN (missing values); pass allow_missing=True to fit with "
@@ -361,7 +398,7 @@ class GMM(CachedParameters, Persistent):
                 )
             check_n_components(self.n_components, usable)
             source = MissingValuesSource(X, weights, covariance_type)
-        else:
+        elif source is None:
             source = ArraySource(
                 X,
                 weights,
@@ -504,8 +541,13 @@ class GMM(CachedParameters, Persistent):
         -------
         R : ndarray, shape (n_samples, n_components)
             Rows sum to one; computed in log space, so far outliers get
-            finite values.
+            finite values. For a Dask array X, a lazy Dask array chunked
+            like X's rows.
         """
+        if is_dask_collection(X):
+            from .dask import map_rows
+
+            return map_rows(self.to_responsibilities, X, self.n_features, self.n_components)
         return np.exp(self._log_density_and_resp(X)[1])
 
     def to_probability_density(self, X: ArrayLike) -> np.ndarray:
@@ -541,13 +583,19 @@ class GMM(CachedParameters, Persistent):
         Returns
         -------
         log_p : ndarray, shape (n_samples,)
+            For a Dask array X (2-D), a lazy Dask array chunked like its rows
+            (as are :meth:`to_probability_density`'s).
 
         Raises
         ------
         ValueError
             If the model is not initialized or X has the wrong number of
-            features or non-finite entries.
+            features or non-finite entries (for a Dask array: when computed).
         """
+        if is_dask_collection(X):
+            from .dask import map_rows
+
+            return map_rows(self.score_samples, X, self.n_features, None)
         return self._log_density_and_resp(X)[0]
 
     def score(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -821,9 +869,16 @@ class GMM(CachedParameters, Persistent):
             order.
         covariances : ndarray, shape (n_samples, n_features_out, n_features_out)
             Only with ``return_covariance=True``.
+
+        For a Dask array X (2-D, chunked along rows), both are lazy Dask
+        arrays chunked like X's rows, computed in the same tasks.
         """
         priors, means, _covs = self._params()
         in_idx, out_idx = split_indices(indices, means.shape[1])
+        if is_dask_collection(X):
+            from .dask import lazy_predict
+
+            return lazy_predict(self, in_idx, out_idx.size, X, bool(return_covariance))
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
         mean, cov = _gaussian.predict_conditional(
@@ -897,8 +952,13 @@ class GMM(CachedParameters, Persistent):
         Returns
         -------
         X_filled : ndarray, shape (n_samples, n_features)
-            A new array; X is not modified.
+            A new array; X is not modified. For a Dask array X, a lazy Dask
+            array chunked like X.
         """
+        if is_dask_collection(X):
+            from .dask import map_rows
+
+            return map_rows(self.impute, X, self.n_features, self.n_features)
         priors, means, covs = self._params()
         X = check_samples(
             X, n_features=means.shape[1], allow_nan=True, dtype=np.float64, min_samples=0
