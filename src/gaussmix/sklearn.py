@@ -11,7 +11,10 @@ nothing else in gaussmix depends on it.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+import warnings
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -19,11 +22,17 @@ from numpy.typing import ArrayLike
 try:
     from sklearn.base import (
         BaseEstimator,
+        DensityMixin,
         MultiOutputMixin,
         OneToOneFeatureMixin,
         RegressorMixin,
         TransformerMixin,
+        _fit_context,
     )
+    from sklearn.cluster import KMeans, kmeans_plusplus
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+    from sklearn.utils import check_array, check_random_state
+    from sklearn.utils._param_validation import Interval, StrOptions
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without sklearn
     raise ImportError(
@@ -31,9 +40,27 @@ except ImportError as exc:  # pragma: no cover - exercised only without sklearn
         "`pip install gaussmix[sklearn]`"
     ) from exc
 
+from . import _gaussian
+from ._linalg import safe_cholesky
+from .em.driver import ConvergenceRule, run_em
+from .em.estep import responsibility_statistics
+from .em.families import Gaussians, MaximumLikelihood, m_step
+from .em.sources import ArraySource
+from .em.stats import Statistics
+from .em.variational import (
+    VariationalBayes,
+    VariationalPriors,
+    VariationalState,
+    expected_weights,
+)
 from .gmm import GMM
 
-__all__ = ["GaussianMixtureImputer", "GaussianMixtureRegressor"]
+__all__ = [
+    "BayesianGaussianMixture",
+    "GaussianMixture",
+    "GaussianMixtureImputer",
+    "GaussianMixtureRegressor",
+]
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -321,3 +348,938 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         # Computed in float64; returned in the input's precision, as
         # scikit-learn's imputers do.
         return self.gmm_.impute(X).astype(X.dtype, copy=False)
+
+
+# ==========================================================================
+# scikit-learn's mixture estimators on the gaussmix EM engine
+# ==========================================================================
+_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_ILL_DEFINED = (
+    "Fitting the mixture model failed because some components have ill-defined empirical "
+    "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
+    "number of components, increase reg_covar, or scale the input data."
+)
+
+
+def _check_shape(value: np.ndarray, shape: tuple, name: str) -> None:
+    if value.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape of {shape}, but got {value.shape}"
+        )
+
+
+def _checked_weights(weights: ArrayLike, k: int) -> np.ndarray:
+    weights = check_array(weights, dtype=_FLOAT_DTYPES, ensure_2d=False)
+    _check_shape(weights, (k,), "weights")
+    if (weights < 0).any() or (weights > 1).any():
+        # scikit-learn's wording, which prints the minimum first.
+        raise ValueError(
+            "The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{np.min(weights):.5f}, min value {np.max(weights):.5f}"
+        )
+    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0):
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got sum(weights) = "
+            f"{np.sum(weights):.5f}"
+        )
+    return weights
+
+
+def _checked_means(means: ArrayLike, k: int, d: int) -> np.ndarray:
+    means = check_array(means, dtype=_FLOAT_DTYPES, ensure_2d=False)
+    _check_shape(means, (k, d), "means")
+    return means
+
+
+def _check_spd(matrices: np.ndarray, name: str) -> None:
+    symmetric = np.allclose(matrices, np.swapaxes(matrices, -1, -2))
+    if not symmetric or (np.linalg.eigvalsh(matrices) <= 0.0).any():
+        raise ValueError(f"'{name}' should be symmetric, positive-definite")
+
+
+def _checked_precisions(precisions: ArrayLike, covariance_type: str, k: int, d: int) -> np.ndarray:
+    precisions = check_array(
+        precisions,
+        dtype=_FLOAT_DTYPES,
+        ensure_2d=False,
+        allow_nd=covariance_type == "full",
+    )
+    shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
+    name = f"{covariance_type} precision"
+    _check_shape(precisions, shape, name)
+    if covariance_type in ("full", "tied"):
+        _check_spd(precisions, name)
+    elif (precisions <= 0.0).any():
+        raise ValueError(f"'{name}' should be positive")
+    return precisions
+
+
+def _full_covariances(covariances: np.ndarray, covariance_type: str, k: int, d: int) -> np.ndarray:
+    """scikit-learn's per-type covariances (or variances) as full (k, d, d) matrices."""
+    covariances = np.asarray(covariances, dtype=np.float64)
+    if covariance_type == "full":
+        return covariances
+    if covariance_type == "tied":
+        return np.broadcast_to(covariances, (k, d, d)).copy()
+    if covariance_type == "spherical":
+        return covariances[:, None, None] * np.eye(d)
+    return covariances[:, :, None] * np.eye(d)
+
+
+def _typed_covariances(full: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Full (k, d, d) covariances in scikit-learn's shape for ``covariance_type``."""
+    if covariance_type == "full":
+        return full
+    if covariance_type == "tied":
+        return full[0]
+    diagonal = np.diagonal(full, axis1=1, axis2=2).copy()
+    return diagonal if covariance_type == "diag" else diagonal[:, 0]
+
+
+def _precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Upper-triangular U with U U^T = Sigma^-1 (full, tied), or 1/sqrt(var) (diag, spherical).
+
+    Raises scikit-learn's "ill-defined empirical covariance" error when a
+    covariance is not positive definite.
+    """
+    if covariance_type in ("full", "tied"):
+        try:
+            chol = np.linalg.cholesky(covariances)
+        except np.linalg.LinAlgError:
+            raise ValueError(_ILL_DEFINED) from None
+        eye = np.broadcast_to(np.eye(chol.shape[-1]), chol.shape)
+        return np.swapaxes(np.linalg.solve(chol, eye), -1, -2)
+    if (covariances <= 0.0).any():
+        raise ValueError(_ILL_DEFINED)
+    return 1.0 / np.sqrt(covariances)
+
+
+def _precisions(precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
+    if covariance_type in ("full", "tied"):
+        return precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)
+    return precisions_cholesky**2
+
+
+def _covariances_from_precisions(
+    precisions: np.ndarray, covariance_type: str, k: int, d: int
+) -> np.ndarray:
+    """Full (k, d, d) covariances from scikit-learn's per-type precisions."""
+    precisions = np.asarray(precisions, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        inverse = np.linalg.inv(precisions)
+        inverse = 0.5 * (inverse + np.swapaxes(inverse, -1, -2))
+        return _full_covariances(inverse, covariance_type, k, d)
+    return _full_covariances(1.0 / precisions, covariance_type, k, d)
+
+
+def _cholesky_from_precisions(
+    precisions_cholesky: np.ndarray, covariance_type: str, k: int, d: int
+):
+    """Lower Cholesky factors (k, d, d) of the covariances from ``precisions_cholesky_``.
+
+    For U with U U^T = Sigma^-1, Sigma = U^-T U^-1, so L = U^-T.
+    """
+    prec_chol = np.asarray(precisions_cholesky, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        eye = np.broadcast_to(np.eye(d), prec_chol.shape)
+        chol = np.swapaxes(np.linalg.solve(prec_chol, eye), -1, -2)
+        return np.broadcast_to(chol, (k, d, d)) if covariance_type == "tied" else chol
+    std = 1.0 / prec_chol
+    std = np.broadcast_to(std[:, None], (k, d)) if covariance_type == "spherical" else std
+    return std[:, :, None] * np.eye(d)
+
+
+def _all_rows_tied_scatter(stats: Statistics, X: np.ndarray, shift: np.ndarray) -> None:
+    """Give one-row initial responsibilities scikit-learn's tied covariance, in place.
+
+    scikit-learn computes a tied covariance from responsibilities as
+    (X^T X - sum_j N_j mu_j mu_j^T) / sum_j N_j: the scatter of *all* rows,
+    which is the tied scatter whenever every row's responsibilities sum to
+    one (every EM iteration), but not for the "k-means++" and
+    "random_from_data" starts, whose responsibilities cover k rows only.
+    Only the sum over components of the second moments enters a tied
+    M-step, so adding the difference to the first component's moments makes
+    :func:`gaussmix.em.families.m_step` reproduce scikit-learn's start.
+    """
+    d = X.shape[1]
+    iu, ju = np.triu_indices(d)
+    q = d * (d + 1) // 2
+    xtx = np.zeros((d, d))
+    for start in range(0, X.shape[0], 1 << 16):
+        block = X[start : start + (1 << 16)].astype(np.float64, copy=False)
+        xtx += block.T @ block
+    first = stats.moments[:, q : q + d].sum(axis=0)
+    total = stats.resp_sum.sum()
+    # X^T X about ``shift`` for the responsibilities' total weight N:
+    # sum_i (x_i - s)(x_i - s)^T with sum_i x_i replaced by N s + first.
+    target = xtx - np.outer(shift, first) - np.outer(first, shift) - total * np.outer(shift, shift)
+    current = np.zeros((d, d))
+    current[iu, ju] = stats.moments[:, :q].sum(axis=0)
+    current[ju, iu] = current[iu, ju]
+    stats.moments[0, :q] += (target - current)[iu, ju]
+
+
+class _CheckedMaximumLikelihood(MaximumLikelihood):
+    """Maximum likelihood that refuses covariances that are not positive definite.
+
+    scikit-learn stops a fit whose M-step produces a singular covariance
+    (e.g. ``reg_covar=0`` with collapsed samples); gaussmix's own EM would
+    regularize it. This keeps scikit-learn's behaviour. The check runs on
+    the M-step's final result (:meth:`objective` receives it after the
+    source has redone an imprecise M-step about each component's mean), so
+    that a covariance is refused only when it is singular, not when moments
+    about the shared shift merely lost its precision.
+    """
+
+    def objective(self, stats: Statistics, state: Gaussians) -> float:
+        _check_positive_definite(state.covariances)
+        return super().objective(stats, state)
+
+
+def _check_positive_definite(covariances: np.ndarray) -> None:
+    try:
+        np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        raise ValueError(_ILL_DEFINED) from None
+
+
+def _log_gaussians(X: np.ndarray, log_priors: np.ndarray, means: np.ndarray, chol: np.ndarray):
+    """(log p(x), log responsibilities) under components with (unnormalized) log priors."""
+    top = float(np.max(log_priors))
+    log_norm, log_resp = _gaussian.mixture_log_density(X, np.exp(log_priors - top), means, chol)
+    return log_norm + top, log_resp
+
+
+class _BaseMixture(DensityMixin, BaseEstimator):
+    """What GaussianMixture and BayesianGaussianMixture share: fitting and the methods."""
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(_COVARIANCE_TYPES))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    # -- to be provided by the estimators ---------------------------------
+    def _prepare(self, X: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _family(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _initial_state(self, X, source, random_state, family):  # pragma: no cover
+        raise NotImplementedError
+
+    def _current_state(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_state(self, state, dtype) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- fitting ------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: ArrayLike, y: Any = None) -> _BaseMixture:
+        """Estimate the model's parameters with EM (``n_init`` runs, the best kept).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_predict(self, X: ArrayLike, y: Any = None) -> np.ndarray:
+        """Fit, then return the most probable component of each row (after a final E-step).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        labels : ndarray, shape (n_samples,)
+        """
+        X = self._fit(X)
+        return self._log_resp(X).argmax(axis=1)
+
+    def _fit(self, X: ArrayLike) -> np.ndarray:
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2)
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
+            )
+        self._prepare(X)
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+        source = ArraySource(X, None, self.covariance_type)
+        family = self._family()
+        rule = ConvergenceRule(float(self.tol), None)
+        best_state, best_bound, best_bounds, best_iter = None, -np.inf, [], 0
+        converged_best = False
+        for init in range(n_init):
+            self._verbose_init_start(init)
+            state = (
+                self._initial_state(X, source, random_state, family)
+                if do_init
+                else self._current_state()
+            )
+            if self.max_iter == 0:
+                best_state, best_iter = state, 0
+                continue
+            bounds: list[float] = []
+            result = run_em(
+                source,
+                family,
+                state,
+                n_iter=self.max_iter,
+                rule=rule,
+                callback=self._recorder(bounds),
+                lower_bound=-np.inf if do_init else self.lower_bound_,
+            )
+            self._verbose_init_end(result.lower_bound, result.converged)
+            if result.lower_bound > best_bound or best_bound == -np.inf:
+                best_state, best_bound, best_bounds = result.state, result.lower_bound, bounds
+                best_iter, converged_best = result.n_iter, result.converged
+        self.converged_ = converged_best
+        if not converged_best and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                SklearnConvergenceWarning,
+                stacklevel=3,
+            )
+        self._set_state(best_state, X.dtype)
+        self.n_iter_ = best_iter
+        self.lower_bound_ = best_bound
+        self.lower_bounds_ = best_bounds
+        return X
+
+    def _recorder(self, bounds: list):
+        verbose, interval = self.verbose, self.verbose_interval
+        last = [time.perf_counter()]
+
+        def record(iteration: int, lower_bound: float, change: float, _elapsed: float) -> bool:
+            bounds.append(lower_bound)
+            if verbose and iteration % interval == 0:
+                if verbose == 1:
+                    print(f"  Iteration {iteration}")
+                else:
+                    now = time.perf_counter()
+                    print(
+                        f"  Iteration {iteration}\t time lapse {now - last[0]:.5f}s\t "
+                        f"ll change {change:.5f}"
+                    )
+                    last[0] = now
+            return False
+
+        return record
+
+    def _verbose_init_start(self, init: int) -> None:
+        if self.verbose:
+            print(f"Initialization {init}")
+            self._init_time = time.perf_counter()
+
+    def _verbose_init_end(self, lower_bound: float, converged: bool) -> None:
+        if not self.verbose:
+            return
+        status = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {status}.")
+        else:
+            elapsed = time.perf_counter() - self._init_time
+            print(
+                f"Initialization {status}. time lapse {elapsed:.5f}s\t "
+                f"lower bound {lower_bound:.5f}."
+            )
+
+    def _initial_responsibility_statistics(self, X, source, random_state) -> Statistics:
+        """Statistics of scikit-learn's initial responsibilities (same random draws)."""
+        n, k = X.shape[0], self.n_components
+        shift, ctype = source.shift, self.covariance_type
+        if self.init_params == "kmeans":
+            labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X).labels_
+            return responsibility_statistics(X, labels, shift, ctype, n_components=k)
+        if self.init_params == "random":
+            total = None
+            step = max(1, (1 << 20) // max(1, k))
+            for start in range(0, n, step):
+                resp = random_state.uniform(size=(min(step, n - start), k))
+                resp /= resp.sum(axis=1, keepdims=True)
+                part = responsibility_statistics(X[start : start + step], resp, shift, ctype)
+                total = part if total is None else total + part
+            return total
+        if self.init_params == "random_from_data":
+            indices = random_state.choice(n, size=k, replace=False)
+        else:
+            _, indices = kmeans_plusplus(X, k, random_state=random_state)
+        stats = responsibility_statistics(X[indices], np.arange(k), shift, ctype)
+        if ctype == "tied":
+            _all_rows_tied_scatter(stats, X, shift)
+        return stats
+
+    # -- the fitted model --------------------------------------------------
+    def _log_resp(self, X: np.ndarray) -> np.ndarray:
+        return _log_gaussians(X, *self._components())[1]
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-likelihood of each sample under the fitted model.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray, shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        return _log_gaussians(X, *self._components())[0].astype(self.means_.dtype, copy=False)
+
+    def score(self, X: ArrayLike, y: Any = None) -> float:
+        """Mean log-likelihood of the samples.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Most probable component of each sample.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray, shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        return self._log_resp(X).argmax(axis=1)
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Posterior probability of each component for each sample (rows sum to one).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray, shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        return np.exp(self._log_resp(X)).astype(self.means_.dtype, copy=False)
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples from the fitted mixture, grouped by component.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray, shape (n_samples, n_features)
+        y : ndarray, shape (n_samples,)
+            The component of each sample.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples} . The sampling requires at "
+                "least one sample."
+            )
+        rng = check_random_state(self.random_state)
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        labels = np.repeat(np.arange(weights.shape[0]), counts)
+        d = self.means_.shape[1]
+        covariances = _full_covariances(
+            self.covariances_, self.covariance_type, weights.shape[0], d
+        )
+        chol = safe_cholesky(covariances)
+        standard = rng.standard_normal((n_samples, self.means_.shape[1]))
+        X = _gaussian.sample_components(
+            rng, np.asarray(self.means_, dtype=np.float64), chol, labels, standard
+        )
+        return X, labels
+
+    def to_gmm(self) -> GMM:
+        """The fitted mixture as a :class:`gaussmix.GMM` (conditioning, GMR, plots, files).
+
+        Returns
+        -------
+        gmm : GMM
+            Weights, means and full covariances of the fit (for the Bayesian
+            mixture: the posterior-mean mixture), with ``covariance_type_``
+            set so that :meth:`GMM.bic` counts the right parameters.
+        """
+        check_is_fitted(self)
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        gmm = GMM(
+            weights.shape[0],
+            priors=weights / weights.sum(),
+            means=np.asarray(self.means_, dtype=np.float64),
+            covariances=_full_covariances(
+                self.covariances_, self.covariance_type, weights.shape[0], self.means_.shape[1]
+            ),
+            random_state=self.random_state,
+        )
+        gmm.covariance_type_ = self.covariance_type
+        gmm.converged_ = bool(self.converged_)
+        gmm.n_iter_ = int(self.n_iter_)
+        return gmm
+
+
+class GaussianMixture(_BaseMixture):
+    """Gaussian mixture fitted by EM: scikit-learn's ``GaussianMixture``, on gaussmix's engine.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
+    same parameters, defaults, fitted attributes (in scikit-learn's shapes
+    per covariance type), methods, errors and warnings, and from the same
+    start the same parameters after the same iterations. The E-steps run
+    through gaussmix's quadratic-feature E-step (compiled kernel, threads
+    over row blocks), many times faster than scikit-learn's.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    tol : float, default=1e-3
+        EM stops when the mean log-likelihood changes by less than ``tol``.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance.
+    max_iter : int, default=100
+        EM iterations per run; 0 returns the initialization.
+    n_init : int, default=1
+        Runs from different initializations; the best lower bound is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        Initial responsibilities: scikit-learn's ``KMeans`` labels,
+        ``kmeans_plusplus`` centers, uniform random ones, or random rows
+        (the same random draws as scikit-learn).
+    weights_init, means_init, precisions_init : array-like, optional
+        Initial weights (k,), means (k, d) and precisions (shape per
+        covariance type: full (k, d, d), tied (d, d), diag (k, d),
+        spherical (k,)).
+    random_state : int, RandomState or None, default=None
+    warm_start : bool, default=False
+        Continue from the fitted parameters on the next ``fit`` (one run).
+    verbose : int, default=0
+    verbose_interval : int, default=10
+
+    Attributes
+    ----------
+    weights_ : ndarray, shape (k,)
+    means_ : ndarray, shape (k, d)
+    covariances_, precisions_, precisions_cholesky_ : ndarray
+        Shapes per covariance type as above; ``precisions_cholesky_`` is
+        upper triangular U with precision U U^T (full, tied), or the square
+        root of the precisions (diag, spherical).
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood of the training data at the last E-step of the best run.
+    lower_bounds_ : list of float
+        The lower bound of every iteration of the best run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+        Only when X has feature names.
+
+    See Also
+    --------
+    BayesianGaussianMixture : variational inference of the same model.
+    gaussmix.GMM : the same model with gmr's API, conditioning and regression.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix.sklearn import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.round(np.sort(gm.means_[:, 0]), 6)
+    array([ 1., 10.])
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_BaseMixture._parameter_constraints,
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+    }
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: ArrayLike | None = None,
+        means_init: ArrayLike | None = None,
+        precisions_init: ArrayLike | None = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    def _prepare(self, X: np.ndarray) -> None:
+        k, d = self.n_components, X.shape[1]
+        self._inits = (
+            None if self.weights_init is None else _checked_weights(self.weights_init, k),
+            None if self.means_init is None else _checked_means(self.means_init, k, d),
+            None
+            if self.precisions_init is None
+            else _checked_precisions(self.precisions_init, self.covariance_type, k, d),
+        )
+
+    def _family(self) -> MaximumLikelihood:
+        return _CheckedMaximumLikelihood(self.covariance_type, self.reg_covar)
+
+    def _initial_state(self, X, source, random_state, family) -> Gaussians:
+        k, (n, d) = self.n_components, X.shape
+        weights_init, means_init, precisions_init = self._inits
+        weights = means = covariances = None
+        if weights_init is None or means_init is None or precisions_init is None:
+            stats = self._initial_responsibility_statistics(X, source, random_state)
+            _, means, covariances = m_step(
+                stats, source.shift, self.covariance_type, self.reg_covar
+            )
+            # scikit-learn divides by n, not by the responsibilities' sum.
+            weights = (stats.resp_sum + 10.0 * np.finfo(np.float64).eps) / n
+        if weights_init is not None:
+            weights = np.asarray(weights_init, dtype=np.float64)
+        if means_init is not None:
+            means = np.asarray(means_init, dtype=np.float64)
+        if precisions_init is not None:
+            covariances = _covariances_from_precisions(precisions_init, self.covariance_type, k, d)
+        _check_positive_definite(covariances)
+        return Gaussians(weights, means, covariances)
+
+    def _current_state(self) -> Gaussians:
+        k, d = self.means_.shape
+        return Gaussians(
+            np.asarray(self.weights_, dtype=np.float64),
+            np.asarray(self.means_, dtype=np.float64),
+            _full_covariances(self.covariances_, self.covariance_type, k, d),
+        )
+
+    def _set_state(self, state: Gaussians, dtype) -> None:
+        covariances = _typed_covariances(state.covariances, self.covariance_type)
+        prec_chol = _precision_cholesky(covariances, self.covariance_type)
+        self.weights_ = state.priors.astype(dtype)
+        self.means_ = state.means.astype(dtype)
+        self.covariances_ = covariances.astype(dtype)
+        self.precisions_cholesky_ = prec_chol.astype(dtype)
+        self.precisions_ = _precisions(prec_chol, self.covariance_type).astype(dtype)
+
+    def _components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k, d = self.means_.shape
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(np.asarray(self.weights_, dtype=np.float64))
+        chol = _cholesky_from_precisions(self.precisions_cholesky_, self.covariance_type, k, d)
+        return log_weights, np.asarray(self.means_, dtype=np.float64), chol
+
+    def _n_parameters(self) -> int:
+        k, d = self.means_.shape
+        cov_params = {
+            "full": k * d * (d + 1) / 2.0,
+            "tied": d * (d + 1) / 2.0,
+            "diag": k * d,
+            "spherical": k,
+        }[self.covariance_type]
+        return int(cov_params + k * d + k - 1)
+
+    def bic(self, X: ArrayLike) -> float:
+        """Bayesian information criterion, -2 n score + p ln n (lower is better).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
+        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X: ArrayLike) -> float:
+        """Akaike information criterion, -2 n score + 2 p (lower is better).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
+        return -2.0 * self.score(X) * n + 2 * self._n_parameters()
+
+
+class BayesianGaussianMixture(_BaseMixture):
+    """Variational Bayesian Gaussian mixture: scikit-learn's ``BayesianGaussianMixture``.
+
+    A drop-in replacement for :class:`sklearn.mixture.BayesianGaussianMixture`
+    (Bishop 2006, ch. 10.2; Blei & Jordan 2006): a Dirichlet process
+    (stick-breaking) or Dirichlet distribution prior on the weights and a
+    Gaussian-Wishart prior on each component, fitted by variational
+    inference. Surplus components get weights near zero, so ``n_components``
+    is an upper bound. The E-step is quadratic in x like maximum likelihood's
+    and runs through the same engine (:mod:`gaussmix.em.variational`); from
+    the same start it reaches scikit-learn's parameters.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Upper bound on the number of components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    tol : float, default=1e-3
+        Stop when the lower bound (a sum over samples) changes by less than ``tol``.
+    reg_covar : float, default=1e-6
+    max_iter : int, default=100
+    n_init : int, default=1
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+    weight_concentration_prior_type : {"dirichlet_process", "dirichlet_distribution"}, \
+default="dirichlet_process"
+    weight_concentration_prior : float, optional
+        gamma_0 > 0 (default 1 / n_components); small values favour few components.
+    mean_precision_prior : float, optional
+        beta_0 > 0 (default 1).
+    mean_prior : array-like, shape (n_features,), optional
+        Default: the mean of X.
+    degrees_of_freedom_prior : float, optional
+        nu_0 > n_features - 1 (default n_features).
+    covariance_prior : float or array-like, optional
+        Default: the covariance of X (full, tied), its variances (diag) or
+        their mean (spherical).
+    random_state : int, RandomState or None, default=None
+    warm_start : bool, default=False
+    verbose : int, default=0
+    verbose_interval : int, default=10
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_
+        As for :class:`GaussianMixture`; ``covariances_`` is the inverse of
+        the posterior mean precision, ``weights_`` the posterior mean weights.
+    weight_concentration_ : ndarray or tuple of two ndarrays
+        Dirichlet parameters (k,), or the stick-breaking Beta parameters (a, b).
+    mean_precision_ : ndarray, shape (k,)
+    degrees_of_freedom_ : ndarray, shape (k,) (a float for tied covariances)
+    weight_concentration_prior_, mean_precision_prior_, mean_prior_,
+    degrees_of_freedom_prior_, covariance_prior_
+        The priors used.
+    converged_, n_iter_, lower_bound_, lower_bounds_, n_features_in_
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix.sklearn import BayesianGaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [4, 2], [12, 4], [10, 7]])
+    >>> bgm = BayesianGaussianMixture(n_components=2, random_state=42).fit(X)
+    >>> bgm.means_.shape
+    (2, 2)
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_BaseMixture._parameter_constraints,
+        "weight_concentration_prior_type": [
+            StrOptions({"dirichlet_process", "dirichlet_distribution"})
+        ],
+        "weight_concentration_prior": [None, Interval(Real, 0.0, None, closed="neither")],
+        "mean_precision_prior": [None, Interval(Real, 0.0, None, closed="neither")],
+        "mean_prior": [None, "array-like"],
+        "degrees_of_freedom_prior": [None, Interval(Real, 0.0, None, closed="neither")],
+        "covariance_prior": [None, "array-like", Interval(Real, 0.0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components: int = 1,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weight_concentration_prior_type: str = "dirichlet_process",
+        weight_concentration_prior: float | None = None,
+        mean_precision_prior: float | None = None,
+        mean_prior: ArrayLike | None = None,
+        degrees_of_freedom_prior: float | None = None,
+        covariance_prior: float | ArrayLike | None = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weight_concentration_prior_type = weight_concentration_prior_type
+        self.weight_concentration_prior = weight_concentration_prior
+        self.mean_precision_prior = mean_precision_prior
+        self.mean_prior = mean_prior
+        self.degrees_of_freedom_prior = degrees_of_freedom_prior
+        self.covariance_prior = covariance_prior
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    def _prepare(self, X: np.ndarray) -> None:
+        d = X.shape[1]
+        ctype = self.covariance_type
+        self.weight_concentration_prior_ = (
+            1.0 / self.n_components
+            if self.weight_concentration_prior is None
+            else self.weight_concentration_prior
+        )
+        self.mean_precision_prior_ = (
+            1.0 if self.mean_precision_prior is None else self.mean_precision_prior
+        )
+        if self.mean_prior is None:
+            self.mean_prior_ = X.mean(axis=0)
+        else:
+            self.mean_prior_ = check_array(self.mean_prior, dtype=_FLOAT_DTYPES, ensure_2d=False)
+            _check_shape(self.mean_prior_, (d,), "means")
+        if self.degrees_of_freedom_prior is None:
+            self.degrees_of_freedom_prior_ = d
+        elif self.degrees_of_freedom_prior > d - 1.0:
+            self.degrees_of_freedom_prior_ = self.degrees_of_freedom_prior
+        else:
+            raise ValueError(
+                "The parameter 'degrees_of_freedom_prior' should be greater than "
+                f"{d - 1}, but got {self.degrees_of_freedom_prior:.3f}."
+            )
+        if self.covariance_prior is None:
+            if ctype in ("full", "tied"):
+                self.covariance_prior_ = np.atleast_2d(np.cov(X.T))
+            elif ctype == "diag":
+                self.covariance_prior_ = np.var(X, axis=0, ddof=1)
+            else:
+                self.covariance_prior_ = np.var(X, axis=0, ddof=1).mean()
+        elif ctype in ("full", "tied"):
+            prior = check_array(self.covariance_prior, dtype=_FLOAT_DTYPES, ensure_2d=False)
+            _check_shape(prior, (d, d), f"{ctype} covariance_prior")
+            _check_spd(prior, f"{ctype} precision")
+            self.covariance_prior_ = prior
+        elif ctype == "diag":
+            prior = check_array(self.covariance_prior, dtype=_FLOAT_DTYPES, ensure_2d=False)
+            _check_shape(prior, (d,), f"{ctype} covariance_prior")
+            if (prior <= 0).any():
+                raise ValueError(f"'{ctype} precision' should be positive")
+            self.covariance_prior_ = prior
+        else:
+            self.covariance_prior_ = self.covariance_prior
+
+    def _priors(self) -> VariationalPriors:
+        return VariationalPriors(
+            self.weight_concentration_prior_type,
+            float(self.weight_concentration_prior_),
+            float(self.mean_precision_prior_),
+            np.asarray(self.mean_prior_, dtype=np.float64),
+            float(self.degrees_of_freedom_prior_),
+            np.asarray(self.covariance_prior_, dtype=np.float64),
+        )
+
+    def _family(self) -> VariationalBayes:
+        return VariationalBayes(self.covariance_type, self.reg_covar, self._priors())
+
+    def _initial_state(self, X, source, random_state, family) -> VariationalState:
+        stats = self._initial_responsibility_statistics(X, source, random_state)
+        return family.m_step(stats, source.shift)
+
+    def _current_state(self) -> VariationalState:
+        k, d = self.means_.shape
+        wc = self.weight_concentration_
+        wc = np.stack(wc) if isinstance(wc, tuple) else np.asarray(wc)
+        return VariationalState(
+            wc.astype(np.float64),
+            np.asarray(self.mean_precision_, dtype=np.float64),
+            np.asarray(self.means_, dtype=np.float64),
+            np.broadcast_to(np.asarray(self.degrees_of_freedom_, dtype=np.float64), (k,)).copy(),
+            _full_covariances(self.covariances_, self.covariance_type, k, d),
+        )
+
+    def _set_state(self, state: VariationalState, dtype) -> None:
+        ctype = self.covariance_type
+        covariances = _typed_covariances(state.covariances, ctype)
+        prec_chol = _precision_cholesky(covariances, ctype)
+        wc = state.weight_concentration
+        if self.weight_concentration_prior_type == "dirichlet_process":
+            self.weight_concentration_ = (wc[0].copy(), wc[1].copy())
+        else:
+            self.weight_concentration_ = wc.copy()
+        self.mean_precision_ = state.mean_precision.copy()
+        self.degrees_of_freedom_ = (
+            float(state.degrees_of_freedom[0])
+            if ctype == "tied"
+            else state.degrees_of_freedom.copy()
+        )
+        self.weights_ = expected_weights(state, self.weight_concentration_prior_type)
+        self.means_ = state.means.astype(dtype)
+        self.covariances_ = covariances.astype(dtype)
+        self.precisions_cholesky_ = prec_chol.astype(dtype)
+        self.precisions_ = _precisions(prec_chol, ctype).astype(dtype)
+
+    def _components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k, d = self.means_.shape
+        family = VariationalBayes(self.covariance_type, self.reg_covar, self._priors())
+        log_priors = family.log_priors(self._current_state())
+        chol = _cholesky_from_precisions(self.precisions_cholesky_, self.covariance_type, k, d)
+        return log_priors, np.asarray(self.means_, dtype=np.float64), chol

@@ -255,6 +255,7 @@ def responsibility_statistics(
     covariance_type: str,
     weights: np.ndarray | None = None,
     chunk_rows: int = 4096,
+    n_components: int | None = None,
 ) -> Statistics:
     """Moments of the rows of X under given responsibilities (an initialization's M-step).
 
@@ -269,6 +270,8 @@ def responsibility_statistics(
     covariance_type : str
     weights : ndarray, shape (n,), optional
     chunk_rows : int, default=4096
+    n_components : int, optional
+        k for hard labels (default: the largest label + 1).
 
     Returns
     -------
@@ -277,9 +280,10 @@ def responsibility_statistics(
     """
     n, d = X.shape
     hard = responsibilities.ndim == 1
-    k = int(responsibilities.max()) + 1 if hard else responsibilities.shape[1]
-    if hard and k < 1:
-        raise ValueError("labels must be non-negative integers")
+    if hard:
+        k = int(responsibilities.max()) + 1 if n_components is None else n_components
+    else:
+        k = responsibilities.shape[1]
     rows = max(1, min(chunk_rows, n))
     features = Features(d, covariance_type, rows, np.float64)
     moments = np.zeros((features.width, k))
