@@ -131,6 +131,7 @@ def test_lower_layers_do_not_import_the_objects_or_above(lower):
         "gaussmix.mvn",
         "gaussmix.plot",
         "gaussmix.sklearn",
+        "gaussmix.selection",
         "gaussmix.cli",
         "gaussmix.cli.commands",
         "gaussmix.cli.parser",

@@ -15,12 +15,14 @@ from .gmm import (
     plot_error_ellipses,
 )
 from .mvn import MVN, plot_error_ellipse
+from .selection import ModelSelection, select_model
 
 __all__ = [
     "GMM",
     "MVN",
     "ConditionalGMM",
     "ConvergenceWarning",
+    "ModelSelection",
     "__version__",
     "covariance_initialization",
     "em",
@@ -29,5 +31,6 @@ __all__ = [
     "mvn",
     "plot_error_ellipse",
     "plot_error_ellipses",
+    "select_model",
     "utils",
 ]

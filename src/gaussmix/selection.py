@@ -1,0 +1,1127 @@
+"""Model selection: the number of components and the covariance structure in one call.
+
+:func:`select_model` fits a grid of mixtures (``n_components`` x
+``covariance_type``) to the same data and ranks them by an information
+criterion (BIC, AIC, ICL) or by the held-out log-likelihood of K-fold
+cross-validation, the way R's ``mclust`` ranks its models (Fraley & Raftery
+2002). The data are validated and prepared once (shift, missing-value
+patterns, chunks: one :mod:`gaussmix.em` source per covariance type, shared
+by every candidate); candidates run on the cores; a failing candidate is
+reported in the table, and degenerate fits (a component collapsed onto a
+few points or onto one value of a discretized feature) are kept out of the
+choice.
+
+With ``y`` the same grid selects a Gaussian mixture regression
+(:class:`gaussmix.sklearn.GaussianMixtureRegressor`) by the cross-validated
+predictive log-likelihood log p(y | x) or R^2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _gaussian, _missing
+from ._linalg import safe_cholesky
+from ._validation import (
+    COVARIANCE_TYPES,
+    INIT_PARAMS,
+    check_choice,
+    check_float,
+    check_int,
+    check_n_components,
+    check_sample_weight,
+    check_samples,
+)
+from .em import driver
+from .em.driver import ConvergenceWarning, convergence_rule
+from .em.families import Gaussians, MaximumLikelihood
+from .em.sources import ArraySource, MissingValuesSource, default_chunk_rows
+from .gmm import GMM
+from .kernels.threads import map_blocks, resolve_n_jobs
+
+__all__ = [
+    "CRITERIA",
+    "DegenerateFitWarning",
+    "ModelSelection",
+    "is_degenerate",
+    "n_parameters",
+    "select_model",
+]
+
+#: Criteria of :func:`select_model`; "r2" needs ``y``.
+CRITERIA = ("bic", "aic", "icl", "cv", "r2")
+
+#: mclust's names of the four covariance models (Fraley & Raftery 2002).
+MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+
+_TYPE_ORDER = ("full", "tied", "diag", "spherical")
+
+
+class DegenerateFitWarning(UserWarning):
+    """Some candidates of a model selection were degenerate and were not chosen."""
+
+
+# ----------------------------------------------------------------------
+# Closed forms
+# ----------------------------------------------------------------------
+def n_parameters(n_components: int, n_features: int, covariance_type: str) -> int:
+    """Free parameters of a mixture: covariances, k d means and k - 1 priors.
+
+    Parameters
+    ----------
+    n_components, n_features : int
+    covariance_type : {"full", "tied", "diag", "spherical"}
+
+    Returns
+    -------
+    p : int
+        scikit-learn's count (``GaussianMixture._n_parameters``), the same
+        as mclust's for VVV, EEE, VVI and VII.
+    """
+    k, d = n_components, n_features
+    covariance = {
+        "full": k * d * (d + 1) // 2,
+        "tied": d * (d + 1) // 2,
+        "diag": k * d,
+        "spherical": k,
+    }[covariance_type]
+    return covariance + k * d + k - 1
+
+
+def data_resolution(X: np.ndarray) -> np.ndarray:
+    """Smallest positive gap between the distinct values of each column (NaN ignored).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+
+    Returns
+    -------
+    resolution : ndarray, shape (d,)
+        0 for a column with fewer than two distinct values.
+    """
+    out = np.zeros(X.shape[1])
+    for j in range(X.shape[1]):  # one sort per feature, not per row
+        values = np.unique(X[:, j][~np.isnan(X[:, j])])
+        gaps = np.diff(values)
+        gaps = gaps[gaps > 0]
+        out[j] = gaps.min() if gaps.size else 0.0
+    return out
+
+
+def is_degenerate(
+    priors: np.ndarray,
+    covariances: np.ndarray,
+    covariance_type: str,
+    n_samples: float,
+    resolution: np.ndarray,
+) -> str | None:
+    """Whether a fitted mixture is degenerate, and why (None when it is sound).
+
+    The rule (documented in the README, "Choosing the number of
+    components"): a component is degenerate when
+
+    1. it rests on too few rows to estimate its covariance: effective rows
+       n_j = n * prior_j, rounded, at most d for "full" (d points span at most d - 1
+       dimensions, so their covariance is singular), below 2 for "diag" and
+       "spherical" (one point has no spread); "tied" pools all rows and is
+       not tested here; or
+    2. its variance along some feature f is below the variance of rounding
+       to that feature's resolution, h_f^2 / 12 (h_f the smallest gap between
+       distinct values of f; a uniform rounding error of width h has variance
+       h^2 / 12). Such a component models the grid the data were recorded
+       on, not their distribution: on discretized data it collapses onto rows
+       that share one value of f, its variance falls to ``reg_covar`` and its
+       likelihood grows without bound (mclust refuses these fits by the
+       reciprocal condition number of their covariances and reports them as
+       missing).
+
+    Parameters
+    ----------
+    priors : ndarray, shape (k,)
+    covariances : ndarray, shape (k, d, d)
+    covariance_type : str
+    n_samples : float
+        Rows (total weight) the mixture was fitted to.
+    resolution : ndarray, shape (d,)
+        :func:`data_resolution` of the data.
+
+    Returns
+    -------
+    reason : str or None
+    """
+    d = covariances.shape[-1]
+    counts = priors * n_samples
+    minimum = {"full": d + 1, "diag": 2, "spherical": 2, "tied": 0}[covariance_type]
+    # Soft responsibilities leak a little weight everywhere: count rows rounded.
+    few = np.flatnonzero(np.round(counts) < minimum)
+    if few.size:
+        j = int(few[0])
+        return (
+            f"component {j} rests on {counts[j]:.3g} effective rows; a {covariance_type} "
+            f"covariance needs at least {minimum}"
+        )
+    variances = np.diagonal(covariances, axis1=1, axis2=2)
+    floor = resolution**2 / 12.0
+    below = variances < floor
+    if below.any():
+        j, f = (int(i) for i in np.argwhere(below)[0])
+        return (
+            f"component {j} has variance {variances[j, f]:.3g} along feature {f}, below "
+            f"the variance of the data's rounding there ({floor[f]:.3g} = {resolution[f]:.3g}"
+            "^2 / 12)"
+        )
+    return None
+
+
+# ----------------------------------------------------------------------
+# The result
+# ----------------------------------------------------------------------
+class ModelSelection:
+    """The result of :func:`select_model`: the ranked grid and the chosen model.
+
+    Attributes
+    ----------
+    best_model : GMM or GaussianMixtureRegressor
+        The chosen candidate, fitted to all the data.
+    best_params : dict
+        ``{"n_components": k, "covariance_type": t}`` of the chosen candidate.
+    best_index : int
+        Its row in ``table``.
+    criterion : str
+        The criterion ``score`` holds (lower is better).
+    table : list of dict
+        One dict per candidate, in grid order (covariance types as given,
+        then k), with the keys ``n_components``, ``covariance_type``,
+        ``score`` (the criterion; for "cv" the negated mean held-out
+        log-likelihood per row, for "r2" the negated mean R^2), ``bic``,
+        ``aic``, ``icl`` (None where not computed), ``log_likelihood``
+        (total log-likelihood of the fitted data; for "cv"/"r2" the mean
+        held-out log-likelihood per row), ``n_parameters``, ``converged``,
+        ``n_iter`` (all folds together under cross-validation), ``seconds``,
+        ``degenerate`` (None or the reason, see :func:`is_degenerate`),
+        ``error`` (None or the message of a candidate that failed) and
+        ``best``.
+    models : dict
+        ``(n_components, covariance_type) -> GMM`` for every candidate fitted
+        to all the data (with "cv" and "r2" only the chosen one).
+    """
+
+    def __init__(
+        self,
+        table: list[dict],
+        best_index: int,
+        best_model: Any,
+        criterion: str,
+        models: dict,
+    ) -> None:
+        self.table = table
+        self.best_index = best_index
+        self.best_model = best_model
+        self.criterion = criterion
+        self.models = models
+        row = table[best_index]
+        self.best_params = {
+            "n_components": row["n_components"],
+            "covariance_type": row["covariance_type"],
+        }
+
+    def __repr__(self) -> str:
+        p = self.best_params
+        return (
+            f"ModelSelection(criterion={self.criterion!r}, candidates={len(self.table)}, "
+            f"best: n_components={p['n_components']}, covariance_type={p['covariance_type']!r})"
+        )
+
+    _COLUMNS = (
+        "n_components",
+        "covariance_type",
+        "score",
+        "bic",
+        "aic",
+        "icl",
+        "log_likelihood",
+        "n_parameters",
+        "converged",
+        "n_iter",
+        "seconds",
+        "degenerate",
+        "error",
+        "best",
+    )
+
+    def to_csv(self, path: str | os.PathLike | None = None) -> str:
+        """The table as CSV (one header row, one row per candidate).
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Also write the text to this file.
+
+        Returns
+        -------
+        text : str
+        """
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self._COLUMNS)
+        for row in self.table:
+            writer.writerow(["" if row[c] is None else _csv_cell(row[c]) for c in self._COLUMNS])
+        text = buffer.getvalue()
+        if path is not None:
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+        return text
+
+    def to_text(self) -> str:
+        """The table as aligned plain text; ``*`` marks the chosen candidate.
+
+        Degenerate candidates are marked ``degenerate`` and failing ones show
+        their error instead of numbers.
+        """
+        name = {"cv": "-cv loglik", "r2": "-R2"}.get(self.criterion, self.criterion.upper())
+        header = ["", "k", "covariance", name, "log-lik", "params", "iter", "conv", "sec", "note"]
+        lines = [header]
+        for row in self.table:
+            if row["error"] is not None:
+                note = "failed: " + row["error"]
+                numbers = ["", "", "", "", "", ""]
+            else:
+                note = "degenerate" if row["degenerate"] else ""
+                numbers = [
+                    f"{row['score']:.6g}",
+                    f"{row['log_likelihood']:.6g}",
+                    str(row["n_parameters"]),
+                    str(row["n_iter"]),
+                    "yes" if row["converged"] else "no",
+                    f"{row['seconds']:.2f}",
+                ]
+            lines.append(
+                [
+                    "*" if row["best"] else "",
+                    str(row["n_components"]),
+                    row["covariance_type"],
+                    *numbers,
+                    note,
+                ]
+            )
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+        out = []
+        for line in lines:
+            cells = [
+                cell.ljust(width) if i < 3 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(line[:-1], widths, strict=True))
+            ]
+            out.append(("  ".join(cells) + "  " + line[-1]).rstrip())
+        p = self.best_params
+        out.append(
+            f"best: n_components={p['n_components']}, covariance_type={p['covariance_type']} "
+            f"({name} lower is better)"
+        )
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def plot(self, ax: Any = None) -> Any:
+        """The criterion against k, one line per covariance type (mclust's BIC plot).
+
+        Degenerate candidates are drawn as open markers, failing ones are
+        left out, and a star marks the chosen candidate.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Default: a new figure's axes.
+
+        Returns
+        -------
+        ax : matplotlib Axes
+        """
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(6, 4))
+        types = list(dict.fromkeys(row["covariance_type"] for row in self.table))
+        markers = dict(zip(_TYPE_ORDER, "osD^", strict=True))
+        for covariance_type in types:
+            rows = [
+                row
+                for row in self.table
+                if row["covariance_type"] == covariance_type and row["error"] is None
+            ]
+            if not rows:
+                continue
+            ks = [row["n_components"] for row in rows]
+            scores = [row["score"] for row in rows]
+            label = f"{covariance_type} ({MCLUST_NAMES[covariance_type]})"
+            (line,) = ax.plot(ks, scores, "-", label=label)
+            marker = markers[covariance_type]
+            sound = [row["degenerate"] is None for row in rows]
+            ax.plot(
+                [k for k, ok in zip(ks, sound, strict=True) if ok],
+                [s for s, ok in zip(scores, sound, strict=True) if ok],
+                marker,
+                color=line.get_color(),
+            )
+            ax.plot(
+                [k for k, ok in zip(ks, sound, strict=True) if not ok],
+                [s for s, ok in zip(scores, sound, strict=True) if not ok],
+                marker,
+                color=line.get_color(),
+                markerfacecolor="none",
+            )
+        best = self.table[self.best_index]
+        ax.plot(
+            [best["n_components"]],
+            [best["score"]],
+            "*",
+            color="black",
+            markersize=16,
+            label=f"best: k={best['n_components']}, {best['covariance_type']}",
+        )
+        name = {"cv": "negated held-out log-likelihood", "r2": "negated R²"}.get(
+            self.criterion, self.criterion.upper()
+        )
+        ax.set_xlabel("number of components k")
+        ax.set_ylabel(f"{name} (lower is better)")
+        ax.set_xticks(sorted({row["n_components"] for row in self.table}))
+        ax.legend(fontsize="small")
+        if any(row["degenerate"] for row in self.table):
+            ax.set_title("open markers: degenerate fits (never chosen)", fontsize="small")
+        return ax
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+# ----------------------------------------------------------------------
+# Preparation: the data once, one source per covariance type
+# ----------------------------------------------------------------------
+class _Prepared:
+    """The validated rows of one fit set (all data, or a fold's training rows)."""
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        weights: np.ndarray | None,
+        covariance_types: list[str],
+        missing: bool,
+        n_jobs: int,
+    ) -> None:
+        self.X, self.weights, self.missing = X, weights, missing
+        self.sources: dict[str, Any] = {}
+        if missing:
+            base = MissingValuesSource(X, weights, covariance_types[0])
+            self.n_samples = float(
+                base.n_samples if weights is None else weights[base._observed.any(axis=1)].sum()
+            )
+        else:
+            base = ArraySource(X, weights, covariance_types[0], n_jobs=n_jobs)
+            self.n_samples = float(X.shape[0] if weights is None else weights.sum())
+        # The expensive preparation (the shift, the missing-value pattern
+        # groups) is done once; the sources of the other covariance types
+        # share it and differ only in their type and, for complete data, the
+        # chunk size of their features.
+        for covariance_type in covariance_types:
+            source = _copy(base)
+            source.covariance_type = covariance_type
+            if not missing:
+                rows = default_chunk_rows(_gaussian.n_phi_features(X.shape[1], covariance_type))
+                source.chunk_rows = max(1, min(rows, X.shape[0]))
+            self.sources[covariance_type] = source
+        self.init_data = base.initialization_data()
+        self.usable_rows = base.n_samples
+
+
+def _copy(source: Any) -> Any:
+    clone = object.__new__(type(source))
+    clone.__dict__.update(source.__dict__)
+    return clone
+
+
+# ----------------------------------------------------------------------
+# One candidate
+# ----------------------------------------------------------------------
+def _fit_one(
+    prepared: _Prepared,
+    k: int,
+    covariance_type: str,
+    rng: np.random.Generator,
+    options: dict,
+    warm: tuple | None = None,
+) -> GMM:
+    """EM for one candidate over its prepared source (``warm``: one more run from there)."""
+    check_n_components(k, prepared.usable_rows)
+    source = prepared.sources[covariance_type]
+    family = MaximumLikelihood(covariance_type, options["reg_covar"])
+    model = GMM(k, random_state=rng)
+    n_init = options["n_init"]
+
+    def initialize(run: int):
+        if run == n_init:  # the warm start, after the cold runs
+            return family.start(*warm)
+        return family.start(
+            *model._initial_parameters(
+                prepared.init_data, prepared.weights, options["init_params"], None
+            )
+        )
+
+    best = driver.fit(
+        source,
+        family,
+        initialize,
+        n_init=n_init + (warm is not None),
+        n_iter=options["n_iter"],
+        rule=options["rule"],
+    )
+    model.priors, model.means, model.covariances = family.mixture(best.state)
+    model.converged_ = best.converged
+    model.n_iter_ = best.n_iter
+    model.lower_bound_ = best.lower_bound
+    model.covariance_type_ = covariance_type
+    return model
+
+
+def _log_likelihood(prepared: _Prepared, model: GMM) -> float:
+    """Total (weighted) log-likelihood of the prepared rows at the model's final parameters."""
+    source = prepared.sources[model.covariance_type_]
+    stats, _ = source.statistics(
+        Gaussians(model.priors, model.means, model.covariances), None, False
+    )
+    return float(stats.log_lik_sum)
+
+
+def _entropy(prepared: _Prepared, model: GMM, n_jobs: int) -> float:
+    """-sum_i w_i sum_j r_ij log r_ij, the entropy of the responsibilities (ICL)."""
+    priors, means, covs = model.priors, model.means, model.covariances
+    X, weights = prepared.X, prepared.weights
+
+    def plogp(log_resp: np.ndarray, rows: np.ndarray | slice) -> float:
+        with np.errstate(under="ignore"):
+            terms = np.where(np.isfinite(log_resp), np.exp(log_resp) * log_resp, 0.0).sum(axis=1)
+        w = None if weights is None else weights[rows]
+        return float(-(terms.sum() if w is None else w @ terms))
+
+    if prepared.missing:
+        blocks = prepared.sources[model.covariance_type_].block
+        total = 0.0
+        for rows, _, log_resp, _, _ in _missing.posteriors(
+            X, (priors, means, covs), blocks.groups, blocks.scattered
+        ):
+            total += plogp(log_resp, rows)
+        return total
+    chol = safe_cholesky(covs)
+    k, d = means.shape
+
+    def block(rows: slice, _index: int) -> float:
+        total = 0.0
+        for sub in _gaussian.row_chunks(rows.stop - rows.start, k * d):
+            part = slice(rows.start + sub.start, rows.start + sub.stop)
+            _, log_resp = _gaussian.mixture_log_density(
+                X[part].astype(np.float64, copy=False), priors, means, chol
+            )
+            total += plogp(log_resp, part)
+        return total
+
+    chunk = prepared.sources[model.covariance_type_].chunk_rows
+    return float(sum(map_blocks(block, X.shape[0], chunk, n_jobs)))
+
+
+# ----------------------------------------------------------------------
+# select_model
+# ----------------------------------------------------------------------
+def _check_grid(n_components: Any, covariance_type: Any) -> tuple[list[int], list[str]]:
+    if isinstance(n_components, int | np.integer) and not isinstance(n_components, bool):
+        ks = [n_components]
+    else:
+        try:
+            ks = list(n_components)
+        except TypeError:
+            raise TypeError(
+                f"n_components must be an int or an iterable of ints; got {n_components!r}"
+            ) from None
+    if not ks:
+        raise ValueError("n_components is empty; give at least one number of components")
+    ks = list(dict.fromkeys(check_n_components(k) for k in ks))
+    if isinstance(covariance_type, str):
+        types = list(_TYPE_ORDER) if covariance_type == "all" else [covariance_type]
+    else:
+        try:
+            types = list(covariance_type)
+        except TypeError:
+            raise TypeError(
+                "covariance_type must be a string, 'all' or an iterable of strings; got "
+                f"{covariance_type!r}"
+            ) from None
+    if not types:
+        raise ValueError("covariance_type is empty; give at least one covariance type")
+    types = list(
+        dict.fromkeys(check_choice(t, "covariance_type", COVARIANCE_TYPES) for t in types)
+    )
+    return ks, types
+
+
+def _base_seed(random_state: Any) -> int:
+    if random_state is None:
+        return int(np.random.SeedSequence().entropy % (2**63))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**63))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**62))
+    if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative integer; got {random_state}")
+        return int(random_state)
+    raise ValueError(
+        "random_state must be None, a non-negative int, a numpy RandomState or Generator; got "
+        f"{random_state!r}"
+    )
+
+
+def _candidate_rng(seed: int, k: int, covariance_type: str, fold: int) -> np.random.Generator:
+    # One stream per (k, type, fold): a candidate's fit does not depend on
+    # the rest of the grid, on the order in which candidates run, or on
+    # whether they run in parallel.
+    key = (k, COVARIANCE_TYPES.index(covariance_type), fold)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _folds(n: int, cv: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))).permutation(n)
+    return [np.sort(part) for part in np.array_split(order, cv)]
+
+
+def _blas_single() -> Any:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - without threadpoolctl candidates run in turn
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _run(tasks: list, work: Any, parallel: int) -> list:
+    """``work(task)`` for every task, in ``parallel`` threads (or in turn); results in order.
+
+    Tasks are ``(k, covariance_type, ...)``; the costliest (most components,
+    full features) start first so that the threads finish together.
+    """
+    if parallel <= 1 or len(tasks) <= 1:
+        return [work(task) for task in tasks]
+
+    def cost(task: tuple) -> int:
+        return -task[0] * (2 if _gaussian.uses_full_features(task[1]) else 1)
+
+    order = sorted(range(len(tasks)), key=lambda i: cost(tasks[i]))
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        done = list(pool.map(work, [tasks[i] for i in order]))
+    results: list = [None] * len(tasks)
+    for i, result in zip(order, done, strict=True):
+        results[i] = result
+    return results
+
+
+#: Fewest rows for which candidates run in parallel threads: below this an
+#: EM iteration is mostly Python overhead under the GIL and threads did not
+#: help (grid k = 1..6 x 4 types, 8 features, 2 cores: equal at 3,000 and
+#: 6,000 rows, 1.3x at 12,000, 1.5x at 40,000, equal to row blocks at 100,000).
+PARALLEL_MIN_ROWS = 5000
+
+
+def select_model(
+    X: ArrayLike,
+    y: ArrayLike | None = None,
+    *,
+    n_components: int | Iterable[int] = range(1, 10),
+    covariance_type: str | Iterable[str] = ("full", "tied", "diag", "spherical"),
+    criterion: str = "bic",
+    cv: int = 5,
+    n_init: int = 1,
+    init_params: str = "kmeans++",
+    n_iter: int = 100,
+    tol: float | str | None = 1e-3,
+    reg_covar: float = 1e-6,
+    sample_weight: ArrayLike | None = None,
+    allow_missing: bool = False,
+    random_state: Any = None,
+    warm_start: bool = False,
+    n_jobs: int | None = None,
+) -> ModelSelection:
+    """Fit a grid of Gaussian mixtures and choose one by BIC, AIC, ICL or cross-validation.
+
+    Every pair of ``n_components`` and ``covariance_type`` is fitted by EM
+    (as :meth:`GMM.from_samples` with the same options) and scored; the
+    candidate with the lowest score among the sound ones is returned as it
+    was fitted in the grid (under cross-validation: fitted again to all the
+    data). Criteria, lower is better (scikit-learn's
+    sign; mclust reports -BIC):
+
+    - "bic": -2 log L + p log n (Schwarz 1978);
+    - "aic": -2 log L + 2 p (Akaike 1974);
+    - "icl": BIC + 2 E, E = -sum_i sum_j r_ij log r_ij the entropy of the
+      responsibilities at the fitted parameters (Biernacki, Celeux & Govaert
+      2000, in the entropy form of McLachlan & Peel 2000; mclust uses the
+      hard labels instead); it favours well-separated clusters;
+    - "cv": minus the mean held-out log-likelihood per row over ``cv``
+      folds (with ``y``: of log p(y | x)); the chosen candidate is then
+      fitted to all the data;
+    - "r2" (with ``y`` only): minus the mean held-out R^2 of the
+      regression's predictions (uniform average over outputs).
+
+    log L is the (weighted) log-likelihood of the data at the final
+    parameters, p :func:`n_parameters`, n the number of rows (the sum of
+    ``sample_weight``; with missing values, of the rows with an observed
+    entry).
+
+    Degenerate candidates (:func:`is_degenerate`: a component on too few
+    rows, or narrower than the rounding of a discretized feature) are
+    marked in the table and never chosen; a :class:`DegenerateFitWarning`
+    says so. A candidate that fails (e.g. more components than rows) is
+    reported with its error and does not stop the grid.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+        Data (NaN entries with ``allow_missing=True``).
+    y : array-like, shape (n_samples,) or (n_samples, n_targets), optional
+        Targets: select a Gaussian mixture regression of y on X instead
+        (criteria "cv", "r2", or "bic"/"aic"/"icl" of the joint density of
+        [X, y]); ``best_model`` is then a fitted
+        :class:`gaussmix.sklearn.GaussianMixtureRegressor` (needs
+        scikit-learn).
+    n_components : int or iterable of int, default=range(1, 10)
+    covariance_type : str, "all" or iterable of str, default=all four
+        "full", "tied", "diag", "spherical" (mclust's VVV, EEE, VVI, VII).
+    criterion : {"bic", "aic", "icl", "cv", "r2"}, default="bic"
+    cv : int, default=5
+        Folds of "cv" and "r2" (rows shuffled with ``random_state``).
+    n_init : int, default=1
+        EM runs per candidate, the best likelihood kept.
+    init_params : {"kmeans++", "random"}, default="kmeans++"
+    n_iter : int, default=100
+        Maximum EM iterations per run.
+    tol : float, "auto" or None, default=1e-3
+        Convergence rule as in :meth:`GMM.from_samples` (a float: change
+        of the mean log-likelihood, scikit-learn's rule).
+    reg_covar : float, default=1e-6
+    sample_weight : array-like, shape (n_samples,), optional
+        Integer weights give the same selection as repeated rows.
+    allow_missing : bool, default=False
+        Fit data with NaN entries (EM for incomplete data); not with ``y``.
+    random_state : None, int, RandomState or Generator, optional
+        Seeds one independent stream per candidate (and fold), so a
+        candidate's fit does not depend on the rest of the grid or on
+        ``n_jobs``.
+    warm_start : bool, default=False
+        Give every candidate of another covariance type one more EM run
+        that starts from the "full" candidate with the same k (its
+        covariances projected onto the structure), keeping the better
+        likelihood: never a worse optimum than without it, at the cost of
+        that run. Needs "full" in the grid (ignored otherwise).
+    n_jobs : int or None, default=None
+        Cores to use (None: all). Large data (four or more row chunks)
+        use them inside each EM iteration, as :meth:`GMM.from_samples`
+        does; smaller data run candidates in parallel threads instead;
+        data below :data:`PARALLEL_MIN_ROWS` rows run in turn, where
+        threads do not help.
+
+    Returns
+    -------
+    result : ModelSelection
+        ``best_model``, ``best_params``, ``table``, ``plot()``,
+        ``to_text()``, ``to_csv()``.
+
+    Raises
+    ------
+    ValueError
+        For invalid data or options, or when every candidate failed or was
+        degenerate (the message lists why).
+
+    Warns
+    -----
+    DegenerateFitWarning
+        When degenerate candidates were left out of the choice.
+    ConvergenceWarning
+        Once, naming the candidates whose best run did not converge.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import select_model
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-3, 1, (200, 2)), rng.normal(3, 1, (200, 2))])
+    >>> result = select_model(X, n_components=range(1, 5), random_state=0)
+    >>> result.best_params
+    {'n_components': 2, 'covariance_type': 'spherical'}
+    """
+    criterion = check_choice(criterion, "criterion", CRITERIA)
+    ks, types = _check_grid(n_components, covariance_type)
+    init_params = check_choice(init_params, "init_params", INIT_PARAMS)
+    options = {
+        "n_init": check_int(n_init, "n_init", minimum=1),
+        "n_iter": check_int(n_iter, "n_iter", minimum=1),
+        "reg_covar": check_float(reg_covar, "reg_covar", minimum=0.0),
+        "rule": convergence_rule(tol, 1e-4),
+        "init_params": init_params,
+    }
+    cv = check_int(cv, "cv", minimum=2)
+    regression = y is not None
+    if criterion == "r2" and not regression:
+        raise ValueError("criterion='r2' needs targets y; for a density use 'cv' or 'bic'")
+    if regression:
+        if allow_missing:
+            raise ValueError("allow_missing=True is not supported with y (regression)")
+        if sample_weight is not None:
+            raise ValueError(
+                "sample_weight is not supported with y: GaussianMixtureRegressor.fit takes none"
+            )
+        X = check_samples(X, dtype=np.float64)
+        Y = check_samples(np.asarray(y, dtype=float).reshape(X.shape[0], -1), "y")
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {Y.shape[0]} rows but X has {X.shape[0]}")
+        data = np.hstack([X, Y])
+        n_inputs = X.shape[1]
+    else:
+        data = check_samples(X, allow_nan=True)
+        n_inputs = None
+    missing = bool(np.isnan(data).any())
+    if missing and not allow_missing:
+        raise ValueError(
+            "X contains NaN (missing values); pass allow_missing=True to fit with the EM for "
+            "incomplete data, or remove or impute them first"
+        )
+    weights = check_sample_weight(sample_weight, data.shape[0])
+    if n_jobs is not None:
+        n_jobs = check_int(n_jobs, "n_jobs")
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
+    cores = resolve_n_jobs(n_jobs)
+    seed = _base_seed(random_state)
+    warm_start = bool(warm_start) and "full" in types
+    resolution = data_resolution(data)
+    cross_validated = criterion in ("cv", "r2")
+
+    # Where the cores go: across candidates (no per-iteration hand-off to
+    # threads, and small data cannot be split into row blocks) when there
+    # are at least two candidates per core and enough rows for threads to
+    # help; otherwise inside every iteration, over row blocks, as
+    # GMM.from_samples does.
+    n_fit_rows = data.shape[0] * (cv - 1) // cv if cross_validated else data.shape[0]
+    n_tasks = len(ks) * len(types) * (cv if cross_validated else 1)
+    spread = cores > 1 and n_tasks >= 2 * cores and n_fit_rows >= PARALLEL_MIN_ROWS
+    parallel = cores if spread else 1
+    inner_jobs = 1 if spread else cores
+
+    def prepare(rows: np.ndarray | None) -> _Prepared:
+        X_rows = data if rows is None else data[rows]
+        w_rows = weights if rows is None or weights is None else weights[rows]
+        return _Prepared(X_rows, w_rows, types, missing, inner_jobs)
+
+    grid = [(k, t) for t in types for k in ks]
+    # BLAS stays single-threaded: the products of one candidate are skinny
+    # (rows x features) GEMMs that gain nothing from BLAS threads, and the
+    # cores are used by row blocks or by candidates instead (measured: a grid
+    # on 12,000 x 8 rows ran 3-4x slower with multi-threaded BLAS).
+    with warnings.catch_warnings(record=True) as caught, _blas_single():
+        warnings.simplefilter("always")
+        if cross_validated:
+            table, fits = _cross_validate(
+                grid,
+                data,
+                weights,
+                n_inputs,
+                criterion,
+                cv,
+                seed,
+                options,
+                prepare,
+                parallel,
+                missing,
+            )
+        else:
+            table, fits = _information_criteria(
+                grid, prepare(None), criterion, seed, options, parallel, inner_jobs, warm_start
+            )
+    for warning in caught:
+        if not issubclass(warning.category, ConvergenceWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    for row in table:
+        model_list = fits.get((row["n_components"], row["covariance_type"]), [])
+        if row["error"] is None and row["degenerate"] is None and model_list:
+            n_fit = row.pop("_n_fit")
+            reasons = [
+                is_degenerate(m.priors, m.covariances, m.covariance_type_, n, resolution)
+                for m, n in zip(model_list, n_fit, strict=True)
+            ]
+            row["degenerate"] = next((r for r in reasons if r), None)
+        row.pop("_n_fit", None)
+    candidates = [
+        i for i, row in enumerate(table) if row["error"] is None and row["degenerate"] is None
+    ]
+    if not candidates:
+        reasons = "; ".join(
+            f"k={row['n_components']} {row['covariance_type']}: "
+            f"{row['error'] or 'degenerate: ' + str(row['degenerate'])}"
+            for row in table[:5]
+        )
+        raise ValueError(f"every candidate failed or was degenerate ({reasons}, ...)")
+    best_index = min(candidates, key=lambda i: (table[i]["score"], table[i]["n_parameters"]))
+    table[best_index]["best"] = True
+    _warn_about(table, best_index, options["rule"].description is not None)
+    best = table[best_index]
+    key = (best["n_components"], best["covariance_type"])
+    models = {key_: value[0] for key_, value in fits.items() if not cross_validated and value}
+    if regression:
+        best_model = _fit_regressor(data[:, :n_inputs], data[:, n_inputs:], key, seed, options)
+    elif cross_validated:
+        best_model = _fit_one(prepare(None), *key, _candidate_rng(seed, *key, 0), options)
+        models = {key: best_model}
+    else:
+        best_model = models[key]
+    return ModelSelection(table, best_index, best_model, criterion, models)
+
+
+def _new_row(k: int, covariance_type: str, d: int) -> dict:
+    return {
+        "n_components": k,
+        "covariance_type": covariance_type,
+        "score": None,
+        "bic": None,
+        "aic": None,
+        "icl": None,
+        "log_likelihood": None,
+        "n_parameters": n_parameters(k, d, covariance_type),
+        "converged": None,
+        "n_iter": None,
+        "seconds": None,
+        "degenerate": None,
+        "error": None,
+        "best": False,
+    }
+
+
+def _failure(exc: BaseException) -> str:
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
+
+
+def _information_criteria(
+    grid: list,
+    prepared: _Prepared,
+    criterion: str,
+    seed: int,
+    options: dict,
+    parallel: int,
+    inner_jobs: int,
+    warm_start: bool,
+) -> tuple[list[dict], dict]:
+    d = prepared.X.shape[1]
+    n = prepared.n_samples
+    fitted: dict = {}
+
+    def work(task: tuple) -> tuple:
+        k, covariance_type = task
+        start = time.perf_counter()
+        try:
+            warm = None
+            if warm_start and covariance_type != "full":
+                source = fitted.get((k, "full"))
+                if source is not None:
+                    warm = (source.priors, source.means, source.covariances)
+            model = _fit_one(
+                prepared,
+                k,
+                covariance_type,
+                _candidate_rng(seed, k, covariance_type, 0),
+                options,
+                warm,
+            )
+            log_lik = _log_likelihood(prepared, model)
+            entropy = _entropy(prepared, model, inner_jobs) if criterion == "icl" else None
+            return model, log_lik, entropy, time.perf_counter() - start, None
+        except Exception as exc:  # a failing candidate is reported, not fatal
+            return None, None, None, time.perf_counter() - start, _failure(exc)
+
+    order = [task for task in grid if task[1] == "full"] if warm_start else []
+    results = dict(zip(order, _run(order, work, parallel), strict=True))
+    fitted.update({task: result[0] for task, result in results.items() if result[0] is not None})
+    rest = [task for task in grid if task not in results]
+    results.update(zip(rest, _run(rest, work, parallel), strict=True))
+
+    table, fits = [], {}
+    for k, covariance_type in grid:
+        model, log_lik, entropy, seconds, error = results[(k, covariance_type)]
+        row = _new_row(k, covariance_type, d)
+        row["seconds"] = seconds
+        if error is not None:
+            row["error"] = error
+        else:
+            p = row["n_parameters"]
+            row["log_likelihood"] = log_lik
+            row["bic"] = -2.0 * log_lik + p * math.log(n)
+            row["aic"] = -2.0 * log_lik + 2.0 * p
+            if entropy is not None:
+                row["icl"] = row["bic"] + 2.0 * entropy
+            row["score"] = row[criterion]
+            row["converged"] = bool(model.converged_)
+            row["n_iter"] = int(model.n_iter_)
+            row["_n_fit"] = [n]
+            fits[(k, covariance_type)] = [model]
+        table.append(row)
+    return table, fits
+
+
+def _cross_validate(
+    grid: list,
+    data: np.ndarray,
+    weights: np.ndarray | None,
+    n_inputs: int | None,
+    criterion: str,
+    cv: int,
+    seed: int,
+    options: dict,
+    prepare: Any,
+    parallel: int,
+    missing: bool,
+) -> tuple[list[dict], dict]:
+    folds = _folds(data.shape[0], cv, seed)
+    everything = np.arange(data.shape[0])
+    trains = [prepare(np.setdiff1d(everything, test)) for test in folds]
+    tasks = [(k, t, f) for k, t in grid for f in range(cv)]
+
+    def held_out(model: GMM, test: np.ndarray) -> float:
+        X_test = data[test]
+        w = None if weights is None else weights[test]
+        if n_inputs is not None:
+            inputs = np.arange(n_inputs)
+            if criterion == "r2":
+                Y = X_test[:, n_inputs:]
+                predicted = model.predict(inputs, X_test[:, :n_inputs])
+                residual = np.average((Y - predicted) ** 2, axis=0, weights=w)
+                spread = np.average((Y - np.average(Y, axis=0, weights=w)) ** 2, axis=0, weights=w)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    r2 = np.where(spread > 0, 1.0 - residual / spread, 0.0)
+                return float(r2.mean())
+            log_p = model.condition_batch(inputs, X_test[:, :n_inputs]).score_samples(
+                X_test[:, n_inputs:]
+            )
+            return float(np.average(log_p, weights=w))
+        if missing:
+            source = MissingValuesSource(X_test, w, model.covariance_type_)
+            stats, _ = source.statistics(
+                Gaussians(model.priors, model.means, model.covariances), None, False
+            )
+            return float(stats.log_lik_sum / stats.weight_sum)
+        return float(np.average(model.score_samples(X_test), weights=w))
+
+    def work(task: tuple) -> tuple:
+        k, covariance_type, fold = task
+        start = time.perf_counter()
+        try:
+            model = _fit_one(
+                trains[fold],
+                k,
+                covariance_type,
+                _candidate_rng(seed, k, covariance_type, fold + 1),
+                options,
+            )
+            return model, held_out(model, folds[fold]), time.perf_counter() - start, None
+        except Exception as exc:
+            return None, None, time.perf_counter() - start, _failure(exc)
+
+    results = dict(zip(tasks, _run(tasks, work, parallel), strict=True))
+    table, fits = [], {}
+    d = data.shape[1]
+    for k, covariance_type in grid:
+        parts = [results[(k, covariance_type, f)] for f in range(cv)]
+        row = _new_row(k, covariance_type, d)
+        row["seconds"] = sum(part[2] for part in parts)
+        errors = [part[3] for part in parts if part[3] is not None]
+        if errors:
+            row["error"] = errors[0]
+        else:
+            mean_score = float(np.mean([part[1] for part in parts]))
+            row["score"] = -mean_score
+            if criterion == "cv":
+                row["log_likelihood"] = mean_score
+            row["converged"] = all(part[0].converged_ for part in parts)
+            row["n_iter"] = int(sum(part[0].n_iter_ for part in parts))
+            row["_n_fit"] = [train.n_samples for train in trains]
+            fits[(k, covariance_type)] = [part[0] for part in parts]
+        table.append(row)
+    return table, fits
+
+
+def _fit_regressor(
+    X: np.ndarray,
+    Y: np.ndarray,
+    key: tuple,
+    seed: int,
+    options: dict,
+) -> Any:
+    from .sklearn import GaussianMixtureRegressor
+
+    k, covariance_type = key
+    rule = options["rule"]
+    tol = rule.tol if rule.tol is not None else ("auto" if rule.r_diff is not None else None)
+    regressor = GaussianMixtureRegressor(
+        n_components=k,
+        random_state=_candidate_rng(seed, k, covariance_type, 0),
+        n_iter=options["n_iter"],
+        init_params=options["init_params"],
+        covariance_type=covariance_type,
+        n_init=options["n_init"],
+        reg_covar=options["reg_covar"],
+        tol=tol,
+    )
+    return regressor.fit(X, Y[:, 0] if Y.shape[1] == 1 else Y)
+
+
+def _warn_about(table: list[dict], best_index: int, has_rule: bool) -> None:
+    best_score = table[best_index]["score"]
+    degenerate = [row for row in table if row["degenerate"]]
+    if degenerate:
+        better = [row for row in degenerate if row["score"] < best_score]
+        names = ", ".join(f"k={r['n_components']} {r['covariance_type']}" for r in degenerate[:6])
+        more = "" if len(degenerate) <= 6 else f" and {len(degenerate) - 6} more"
+        extra = (
+            f"; {len(better)} of them scored better than the chosen model, which a plain "
+            "minimum would have picked"
+            if better
+            else ""
+        )
+        warnings.warn(
+            f"{len(degenerate)} degenerate candidate(s) were not chosen ({names}{more}){extra}; "
+            "see the table's 'degenerate' column",
+            DegenerateFitWarning,
+            stacklevel=3,
+        )
+    unconverged = [
+        row for row in table if has_rule and row["error"] is None and row["converged"] is False
+    ]
+    if unconverged:
+        names = ", ".join(f"k={r['n_components']} {r['covariance_type']}" for r in unconverged[:6])
+        more = "" if len(unconverged) <= 6 else f" and {len(unconverged) - 6} more"
+        warnings.warn(
+            f"EM did not converge for {len(unconverged)} candidate(s) ({names}{more}); "
+            "increase n_iter or loosen tol",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
