@@ -383,3 +383,29 @@ def test_fit_survives_a_worker_killed_once(tmp_path):
         gmm = _fit(X, n_iter=6, tol=None, persist=False)
     assert os.path.getsize(counter) > fatal_call  # the worker did die, and the fit went on
     _assert_same_fit(reference, gmm)
+
+
+# ----------------------------------------------------------------------
+# The command line on a running cluster
+# ----------------------------------------------------------------------
+def test_cli_fit_on_a_scheduler_equals_the_local_fit(client, tmp_path, capsys):
+    from gaussmix.cli import main
+    from gaussmix.io import load_model
+
+    data = tmp_path / "data.npy"
+    np.save(data, X_NP)
+    csv = tmp_path / "data.csv"
+    np.savetxt(csv, X_NP, delimiter=",")
+    common = ["-k", "3", "--seed", "0", "--n-iter", "5", "--tol", "none", "--no-progress"]
+    assert main(["fit", str(data), "-o", str(tmp_path / "here.json"), *common]) == 0
+    here = load_model(tmp_path / "here.json")
+    for source, name in ((data, "npy"), (csv, "csv")):
+        out = tmp_path / f"{name}.json"
+        argv = ["fit", str(source), "-o", str(out), "--scheduler", client.scheduler.address]
+        assert main([*argv, *common]) == 0, capsys.readouterr().err
+        there = load_model(out)
+        np.testing.assert_allclose(there.means, here.means, rtol=RTOL)
+        np.testing.assert_allclose(there.covariances, here.covariances, rtol=RTOL)
+    assert "BIC" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cannot connect to a Dask scheduler"):
+        gdask.connect("tcp://127.0.0.1:1", timeout=0.5)

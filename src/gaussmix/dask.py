@@ -53,6 +53,7 @@ __all__ = [
     "INIT_SAMPLE_ROWS",
     "DaskSource",
     "check_rows",
+    "chunked",
     "connect",
     "lazy_predict",
     "map_rows",
@@ -708,22 +709,35 @@ def read_npy(path: str, chunk_rows: int | None = None) -> da.Array:
     return da.concatenate(blocks, axis=0)
 
 
-def connect(address: str) -> Any:
+def chunked(X: np.ndarray, chunk_rows: int | None = None) -> da.Array:
+    """An in-memory array as a Dask array of row chunks (about 128 MB each by default).
+
+    Its chunks travel to the workers with the graph; for data already in
+    files the workers can read, :func:`read_npy` avoids that.
+    """
+    if chunk_rows is None:
+        chunk_rows = max(1, (128 << 20) // max(1, X.shape[1] * X.dtype.itemsize))
+    return da.from_array(X, chunks=(check_int(chunk_rows, "chunk_rows", minimum=1), -1))
+
+
+def connect(address: str, timeout: float = 10.0) -> Any:
     """A ``dask.distributed.Client`` of the scheduler at ``address`` (made the default).
 
     Parameters
     ----------
     address : str
         E.g. ``"tcp://scheduler:8786"``.
+    timeout : float, default=10.0
+        Seconds to wait for the scheduler.
 
     Raises
     ------
     ValueError
-        If no scheduler answers there (within ten seconds).
+        If no scheduler answers there within ``timeout``.
     """
     from distributed import Client
 
     try:
-        return Client(address, timeout="10s")
+        return Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as exc:
         raise ValueError(f"cannot connect to a Dask scheduler at {address!r}: {exc}") from None

@@ -596,7 +596,17 @@ class GMM(CachedParameters, Persistent):
             from .dask import map_rows
 
             return map_rows(self.score_samples, X, self.n_features, None)
-        return self._log_density_and_resp(X)[0]
+        priors, means, chol = self._params_chol()
+        X, _ = check_points(X, means.shape[1], "X")
+        # Row blocks: the densities' (rows, k, d) intermediates stay ~16 MB however
+        # long X is (a memory-mapped X is read block by block).
+        rows = max(1024, (1 << 21) // (means.shape[0] * means.shape[1]))
+        return np.concatenate(
+            [
+                _gaussian.mixture_log_density(X[start : start + rows], priors, means, chol)[0]
+                for start in range(0, max(1, X.shape[0]), rows)
+            ]
+        )
 
     def score(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Mean (optionally weighted) log-likelihood of the samples.

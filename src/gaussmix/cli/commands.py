@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .._validation import any_entry
 from .files import (
     _FIGURE_EXTENSIONS,
     _MODEL_EXTENSIONS,
@@ -105,20 +106,56 @@ def _show_progress(args: argparse.Namespace) -> bool:
 # Subcommands
 # ----------------------------------------------------------------------
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from ..io import _to_json_text, model_to_dict, save_model
-
     _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
-    X = read_data(args.data)
+    if args.scheduler is None:
+        return _fit_and_report(args, _local_data(args))
+    X, client = _cluster_data(args)
+    try:
+        return _fit_and_report(args, X)
+    finally:
+        client.close()
+
+
+def _local_data(args: argparse.Namespace) -> np.ndarray:
+    """DATA, checked; a float .npy memory-mapped, so that the fit streams it from the file."""
+    X = read_data(args.data, memory_map=True)
     if args.allow_missing:
         # NaN marks a missing entry; infinities are still refused.
         _finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), args.data)
-    elif np.isnan(X).any():
+    elif any_entry(np.isnan, X):
         raise DataError(
             f"{args.data} contains NaN; pass --allow-missing to treat NaN entries as "
             "missing values"
         )
     else:
         X = _finite(X, args.data)
+    return X
+
+
+def _cluster_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    """DATA as a Dask array and a Client of the cluster at ``--scheduler``.
+
+    The workers check the values (in the fit's first pass).
+    """
+    # gaussmix.dask imports dask: only fits with --scheduler need it.
+    try:
+        from ..dask import chunked, connect, read_npy
+    except ImportError:
+        raise DataError(
+            '--scheduler needs dask and distributed: pip install "gaussmix[dask]"'
+        ) from None
+    if args.data != "-" and args.data.lower().endswith(".npy"):
+        read_data(args.data, memory_map=True)  # the header's checks, no rows read
+        client = connect(args.scheduler)
+        # The workers read their rows from the file (the same path there).
+        return read_npy(args.data), client
+    X = read_data(args.data)
+    return chunked(X), connect(args.scheduler)
+
+
+def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
+    from ..io import _to_json_text, model_to_dict, save_model
+
     bar = None
     callback = None
     if _show_progress(args):

@@ -119,13 +119,17 @@ def _check_npy_header(file_path: Path, path: str) -> None:
         )
 
 
-def read_data(path: str) -> np.ndarray:
+def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
     """Read a numeric 2-D table from a .csv/.txt/.npy file, or CSV from stdin ("-").
 
     Parameters
     ----------
     path : str
         File name; ``-`` reads CSV text from standard input.
+    memory_map : bool, default=False
+        Return a float32 or float64 .npy file memory-mapped (read-only,
+        ``np.load(path, mmap_mode="r")``) instead of reading it, so that a
+        fit streams it from the file; other dtypes are read and converted.
 
     Returns
     -------
@@ -151,7 +155,7 @@ def read_data(path: str) -> np.ndarray:
     if suffix == ".npy":
         _check_npy_header(file_path, path)
         try:
-            array = np.load(file_path, allow_pickle=False)
+            array = np.load(file_path, allow_pickle=False, mmap_mode="r" if memory_map else None)
         except (ValueError, OSError, EOFError) as exc:
             raise DataError(f"{path}: not a readable .npy array ({exc})") from None
         if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
@@ -160,7 +164,10 @@ def read_data(path: str) -> np.ndarray:
             raise DataError(
                 f"{path}: must hold a non-empty 1-D or 2-D array; got shape {array.shape}"
             )
-        return (array[:, None] if array.ndim == 1 else array).astype(np.float64)
+        array = array[:, None] if array.ndim == 1 else array
+        if memory_map and array.dtype in (np.float32, np.float64):
+            return array
+        return array.astype(np.float64)
     try:
         text = file_path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -168,14 +175,17 @@ def read_data(path: str) -> np.ndarray:
     return _parse_csv(text, path)
 
 
-def _finite(data: np.ndarray, source: str) -> np.ndarray:
-    bad = np.argwhere(~np.isfinite(data))
-    if bad.size:
-        row, col = bad[0]
-        raise DataError(
-            f"{source}: row {row + 1}, column {col + 1} is {data[row, col]}; "
-            "only finite numbers are allowed"
-        )
+def _finite(data: np.ndarray, source: str, rows: int = 1 << 16) -> np.ndarray:
+    # Block by block: a memory-mapped file is checked without a mask of its size.
+    for start in range(0, data.shape[0], rows):
+        bad = np.argwhere(~np.isfinite(data[start : start + rows]))
+        if bad.size:
+            row, col = bad[0]
+            row += start
+            raise DataError(
+                f"{source}: row {row + 1}, column {col + 1} is {data[row, col]}; "
+                "only finite numbers are allowed"
+            )
     return data
 
 

@@ -223,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="show a progress bar on standard error (default: when it is a terminal)",
     )
+    fit.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="fit on the running Dask cluster whose scheduler is at ADDRESS (e.g. "
+        "tcp://scheduler:8786; needs gaussmix[dask]); a .npy DATA is then read by the "
+        "workers at the same path (default: fit here, streaming a .npy from the file)",
+    )
     fit.set_defaults(handler=_cmd_fit)
 
     predict = command(
