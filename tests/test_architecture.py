@@ -122,6 +122,7 @@ def test_no_import_cycle_lazy_imports_included():
         "gaussmix.em.sources",
         "gaussmix.em.driver",
         "gaussmix.em.init",
+        "gaussmix.dask",
     ],
 )
 def test_lower_layers_do_not_import_the_objects_or_above(lower):
@@ -153,6 +154,22 @@ def test_import_gaussmix_loads_neither_sklearn_nor_matplotlib_nor_dask():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_only_gaussmix_dask_imports_dask():
+    # Everything else reaches dask through gaussmix.dask, imported lazily.
+    importers = set()
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                roots = [node.module.split(".")[0]]
+            else:
+                continue
+            if {"dask", "distributed"} & set(roots):
+                importers.add(name)
+    assert importers == {"gaussmix.dask"}
 
 
 def test_version_lives_below_the_package():

@@ -206,7 +206,11 @@ def persist_policy(nbytes: int, persist: bool | None, client: Any) -> tuple[bool
             f"Dask: no distributed Client, so the {size} of data are recomputed from their "
             "source every iteration (they stream); persist=True keeps them in memory"
         )
-    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    try:
+        info = client.scheduler_info(n_workers=-1)  # every worker (newer distributed)
+    except TypeError:
+        info = client.scheduler_info()
+    workers = info.get("workers", {})
     limits = [info.get("memory_limit") or 0 for info in workers.values()]
     used = sum(info.get("metrics", {}).get("memory", 0) for info in workers.values())
     if not workers or not all(limits):
