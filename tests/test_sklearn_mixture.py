@@ -442,3 +442,42 @@ def test_fitted_shapes_and_normalization(k, d, covariance_type, bayesian, seed):
 @parametrize_with_checks([GaussianMixture(), BayesianGaussianMixture()])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+# --------------------------------------------------------------------------
+# Bayesian GMR
+# --------------------------------------------------------------------------
+def test_bayesian_regressor_prunes_and_predicts_like_gmr_of_its_mixture():
+    from gaussmix.sklearn import BayesianGaussianMixtureRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (1500, 1))
+    y = np.sin(X[:, 0]) + 0.1 * rng.randn(1500)
+    reg = BayesianGaussianMixtureRegressor(n_components=20, random_state=0).fit(X, y)
+    counts = reg._expected_counts()
+    assert 1 <= reg.n_components_ < 20
+    assert reg.n_components_ == int((counts >= 1.0).sum())
+    # the pruned components carried almost no mass: predictions stay those of
+    # the full posterior-mean mixture to within a small fraction of the noise
+    assert reg.mixture_.weights_[counts < 1.0].sum() < 0.01
+    full = reg.mixture_.to_gmm()
+    grid = np.linspace(-2.5, 2.5, 50)[:, None]
+    np.testing.assert_allclose(reg.predict(grid), full.predict([0], grid)[:, 0], atol=0.01)
+    # closed form: the noise-free curve within a few noise levels
+    assert np.max(np.abs(reg.predict(grid) - np.sin(grid[:, 0]))) < 0.15
+    mean, std = reg.predict(grid, return_std=True)
+    assert mean.shape == std.shape == (50,)
+    assert np.all((std > 0.05) & (std < 0.3))
+
+
+def test_bayesian_regressor_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from gaussmix.sklearn import BayesianGaussianMixtureRegressor
+
+    results = check_estimator(
+        BayesianGaussianMixtureRegressor(n_components=3, random_state=0, max_iter=50),
+        on_fail=None,
+    )
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert failed == []

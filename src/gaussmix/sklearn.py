@@ -57,6 +57,7 @@ from .gmm import GMM
 
 __all__ = [
     "BayesianGaussianMixture",
+    "BayesianGaussianMixtureRegressor",
     "GaussianMixture",
     "GaussianMixtureImputer",
     "GaussianMixtureRegressor",
@@ -221,20 +222,28 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         y_cov : ndarray, shape (n_samples, n_targets, n_targets)
             Only with ``return_cov=True``.
         """
-        if return_std and return_cov:
-            raise ValueError("At most one of return_std or return_cov can be requested")
-        check_is_fitted(self, ["gmm_", "indices_"])
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
-        if not (return_std or return_cov):
-            mean = self.gmm_.predict(self.indices_, X)
-            return mean[:, 0] if self._y_1d else mean
-        mean, cov = self.gmm_.predict(self.indices_, X, return_covariance=True)
-        if return_cov:
-            return (mean[:, 0] if self._y_1d else mean), cov
-        std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
-        if self._y_1d:
-            return mean[:, 0], std[:, 0]
-        return mean, std
+        return _predict_conditional(self, X, return_std, return_cov)
+
+
+def _predict_conditional(
+    estimator: Any, X: ArrayLike, return_std: bool, return_cov: bool
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """GMR prediction of a fitted regressor with ``gmm_``, ``indices_`` and ``_y_1d``."""
+    if return_std and return_cov:
+        raise ValueError("At most one of return_std or return_cov can be requested")
+    check_is_fitted(estimator, ["gmm_", "indices_"])
+    X = validate_data(estimator, X, reset=False, dtype=_FLOAT_DTYPES)
+    one_d = estimator._y_1d
+    if not (return_std or return_cov):
+        mean = estimator.gmm_.predict(estimator.indices_, X)
+        return mean[:, 0] if one_d else mean
+    mean, cov = estimator.gmm_.predict(estimator.indices_, X, return_covariance=True)
+    if return_cov:
+        return (mean[:, 0] if one_d else mean), cov
+    std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
+    if one_d:
+        return mean[:, 0], std[:, 0]
+    return mean, std
 
 
 class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -1283,3 +1292,156 @@ default="dirichlet_process"
         log_priors = family.log_priors(self._current_state())
         chol = _cholesky_from_precisions(self.precisions_cholesky_, self.covariance_type, k, d)
         return log_priors, np.asarray(self.means_, dtype=np.float64), chol
+
+
+class BayesianGaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Gaussian mixture regression on a variational Bayesian mixture: k chosen by the data.
+
+    Fits :class:`BayesianGaussianMixture` to the joint data [X, y], keeps the
+    components that explain at least ``min_samples`` training samples
+    (N_j >= ``min_samples``; surplus components explain almost none)
+    and predicts with the conditional mixture p(y | x) of the posterior-mean
+    mixture, as :class:`GaussianMixtureRegressor` does. ``n_components`` is
+    an upper bound. A component's count N_j is its posterior responsibility
+    mass (the Dirichlet posterior's parameter minus the prior's).
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Upper bound on the number of components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Only "full" and "tied" model the correlation between inputs and
+        outputs within a component.
+    weight_concentration_prior_type : {"dirichlet_process", "dirichlet_distribution"}, \
+default="dirichlet_process"
+    weight_concentration_prior : float, optional
+        Small values favour fewer components (default 1 / n_components).
+    tol, reg_covar, max_iter, n_init, init_params, random_state
+        As in :class:`BayesianGaussianMixture`.
+    min_samples : float, default=1.0
+        Components with fewer expected training samples are pruned.
+
+    Attributes
+    ----------
+    mixture_ : BayesianGaussianMixture
+        The fitted variational mixture over [X, y].
+    gmm_ : GMM
+        The pruned posterior-mean mixture used for prediction.
+    n_components_ : int
+        Components kept.
+    n_iter_ : int
+        Iterations of the variational fit.
+    indices_ : ndarray, shape (n_features_in_,)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix.sklearn import BayesianGaussianMixtureRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-3, 3, (600, 1))
+    >>> y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(600)
+    >>> reg = BayesianGaussianMixtureRegressor(n_components=12, random_state=0).fit(X, y)
+    >>> reg.n_components_ <= 12
+    True
+    """
+
+    def __init__(
+        self,
+        n_components: int = 10,
+        *,
+        covariance_type: str = "full",
+        weight_concentration_prior_type: str = "dirichlet_process",
+        weight_concentration_prior: float | None = None,
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 500,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        random_state: Any = None,
+        min_samples: float = 1.0,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.weight_concentration_prior_type = weight_concentration_prior_type
+        self.weight_concentration_prior = weight_concentration_prior
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.min_samples = min_samples
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> BayesianGaussianMixtureRegressor:
+        """Fit the variational mixture of [X, y] and keep the components in use.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_FLOAT_DTYPES)
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        joint = np.hstack([X.astype(np.float64), targets])
+        self.mixture_ = BayesianGaussianMixture(
+            n_components=min(self.n_components, joint.shape[0]),
+            covariance_type=self.covariance_type,
+            weight_concentration_prior_type=self.weight_concentration_prior_type,
+            weight_concentration_prior=self.weight_concentration_prior,
+            tol=self.tol,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            n_init=self.n_init,
+            init_params=self.init_params,
+            random_state=self.random_state,
+        ).fit(joint)
+        full = self.mixture_.to_gmm()
+        keep = self._expected_counts() >= self.min_samples
+        if not keep.any():
+            keep = self.mixture_.weights_ == self.mixture_.weights_.max()
+        priors = full.priors[keep]
+        self.gmm_ = GMM(
+            int(keep.sum()),
+            priors=priors / priors.sum(),
+            means=full.means[keep],
+            covariances=full.covariances[keep],
+            random_state=self.random_state,
+        )
+        self.gmm_.covariance_type_ = self.covariance_type
+        self.n_components_ = int(keep.sum())
+        self.n_iter_ = self.mixture_.n_iter_
+        self.indices_ = np.arange(X.shape[1])
+        return self
+
+    def _expected_counts(self) -> np.ndarray:
+        """N_j, the training samples each component explains (from the Dirichlet posterior)."""
+        mixture = self.mixture_
+        if mixture.weight_concentration_prior_type == "dirichlet_process":
+            return mixture.weight_concentration_[0] - 1.0
+        return mixture.weight_concentration_ - mixture.weight_concentration_prior_
+
+    def predict(
+        self, X: ArrayLike, return_std: bool = False, return_cov: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Conditional mean E[y | x] of each row, optionally with its spread.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        return_std : bool, default=False
+        return_cov : bool, default=False
+
+        Returns
+        -------
+        y_mean : ndarray, shape (n_samples,) or (n_samples, n_targets)
+        y_std or y_cov : ndarray
+            As in :meth:`GaussianMixtureRegressor.predict`.
+        """
+        return _predict_conditional(self, X, return_std, return_cov)
