@@ -302,7 +302,7 @@ class ModelSelection:
                 note = "degenerate" if row["degenerate"] else ""
                 numbers = [
                     f"{row['score']:.6g}",
-                    f"{row['log_likelihood']:.6g}",
+                    "" if row["log_likelihood"] is None else f"{row['log_likelihood']:.6g}",
                     str(row["n_parameters"]),
                     str(row["n_iter"]),
                     "yes" if row["converged"] else "no",
@@ -602,9 +602,34 @@ def _candidate_rng(seed: int, k: int, covariance_type: str, fold: int) -> np.ran
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
-def _folds(n: int, cv: int, seed: int) -> list[np.ndarray]:
-    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))).permutation(n)
-    return [np.sort(part) for part in np.array_split(order, cv)]
+def _splits(cv: Any, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row indices of every fold: ``cv`` folds of shuffled rows, or as given."""
+    if isinstance(cv, int | np.integer) and not isinstance(cv, bool):
+        folds = check_int(cv, "cv", minimum=2)
+        if folds > n:
+            raise ValueError(f"cv={folds} folds need at least {folds} rows; X has {n}")
+        order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))).permutation(n)
+        tests = [np.sort(part) for part in np.array_split(order, folds)]
+        everything = np.arange(n)
+        return [(np.setdiff1d(everything, test), test) for test in tests]
+    try:
+        splits = [
+            (np.asarray(train, dtype=np.intp), np.asarray(test, dtype=np.intp))
+            for train, test in (cv.split(np.zeros((n, 1))) if hasattr(cv, "split") else cv)
+        ]
+    except (TypeError, ValueError):
+        raise TypeError(
+            "cv must be an int >= 2, a scikit-learn splitter or an iterable of (train, test) "
+            f"index arrays; got {cv!r}"
+        ) from None
+    if not splits:
+        raise ValueError("cv gave no (train, test) splits")
+    for train, test in splits:
+        if train.ndim != 1 or test.ndim != 1 or not train.size or not test.size:
+            raise ValueError("every cv split needs non-empty 1-D train and test indices")
+        if min(train.min(), test.min()) < 0 or max(train.max(), test.max()) >= n:
+            raise ValueError(f"cv indices must lie in [0, {n - 1}]")
+    return splits
 
 
 def _blas_single() -> Any:
@@ -650,7 +675,7 @@ def select_model(
     n_components: int | Iterable[int] = range(1, 10),
     covariance_type: str | Iterable[str] = ("full", "tied", "diag", "spherical"),
     criterion: str = "bic",
-    cv: int = 5,
+    cv: int | Iterable = 5,
     n_init: int = 1,
     init_params: str = "kmeans++",
     n_iter: int = 100,
@@ -708,8 +733,9 @@ def select_model(
     covariance_type : str, "all" or iterable of str, default=all four
         "full", "tied", "diag", "spherical" (mclust's VVV, EEE, VVI, VII).
     criterion : {"bic", "aic", "icl", "cv", "r2"}, default="bic"
-    cv : int, default=5
-        Folds of "cv" and "r2" (rows shuffled with ``random_state``).
+    cv : int, scikit-learn splitter or iterable of (train, test), default=5
+        Folds of "cv" and "r2": that many folds of rows shuffled with
+        ``random_state``, or the given splits (e.g. ``KFold(5).split(X)``).
     n_init : int, default=1
         EM runs per candidate, the best likelihood kept.
     init_params : {"kmeans++", "random"}, default="kmeans++"
@@ -779,7 +805,6 @@ def select_model(
         "rule": convergence_rule(tol, 1e-4),
         "init_params": init_params,
     }
-    cv = check_int(cv, "cv", minimum=2)
     regression = y is not None
     if criterion == "r2" and not regression:
         raise ValueError("criterion='r2' needs targets y; for a density use 'cv' or 'bic'")
@@ -821,8 +846,9 @@ def select_model(
     # are at least two candidates per core and enough rows for threads to
     # help; otherwise inside every iteration, over row blocks, as
     # GMM.from_samples does.
-    n_fit_rows = data.shape[0] * (cv - 1) // cv if cross_validated else data.shape[0]
-    n_tasks = len(ks) * len(types) * (cv if cross_validated else 1)
+    splits = _splits(cv, data.shape[0], seed) if cross_validated else []
+    n_fit_rows = min((train.size for train, _ in splits), default=data.shape[0])
+    n_tasks = len(ks) * len(types) * max(1, len(splits))
     spread = cores > 1 and n_tasks >= 2 * cores and n_fit_rows >= PARALLEL_MIN_ROWS
     parallel = cores if spread else 1
     inner_jobs = 1 if spread else cores
@@ -846,7 +872,7 @@ def select_model(
                 weights,
                 n_inputs,
                 criterion,
-                cv,
+                splits,
                 seed,
                 options,
                 prepare,
@@ -994,17 +1020,16 @@ def _cross_validate(
     weights: np.ndarray | None,
     n_inputs: int | None,
     criterion: str,
-    cv: int,
+    splits: list,
     seed: int,
     options: dict,
     prepare: Any,
     parallel: int,
     missing: bool,
 ) -> tuple[list[dict], dict]:
-    folds = _folds(data.shape[0], cv, seed)
-    everything = np.arange(data.shape[0])
-    trains = [prepare(np.setdiff1d(everything, test)) for test in folds]
-    tasks = [(k, t, f) for k, t in grid for f in range(cv)]
+    folds = [test for _, test in splits]
+    trains = [prepare(train) for train, _ in splits]
+    tasks = [(k, t, f) for k, t in grid for f in range(len(splits))]
 
     def held_out(model: GMM, test: np.ndarray) -> float:
         X_test = data[test]
@@ -1050,7 +1075,7 @@ def _cross_validate(
     table, fits = [], {}
     d = data.shape[1]
     for k, covariance_type in grid:
-        parts = [results[(k, covariance_type, f)] for f in range(cv)]
+        parts = [results[(k, covariance_type, f)] for f in range(len(splits))]
         row = _new_row(k, covariance_type, d)
         row["seconds"] = sum(part[2] for part in parts)
         errors = [part[3] for part in parts if part[3] is not None]
@@ -1083,7 +1108,11 @@ def _fit_regressor(
     tol = rule.tol if rule.tol is not None else ("auto" if rule.r_diff is not None else None)
     regressor = GaussianMixtureRegressor(
         n_components=k,
-        random_state=_candidate_rng(seed, k, covariance_type, 0),
+        random_state=int(
+            np.random.SeedSequence(
+                seed, spawn_key=(k, COVARIANCE_TYPES.index(covariance_type))
+            ).generate_state(1)[0]
+        ),
         n_iter=options["n_iter"],
         init_params=options["init_params"],
         covariance_type=covariance_type,
