@@ -481,3 +481,73 @@ def test_bayesian_regressor_estimator_checks():
     )
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []
+
+
+# --------------------------------------------------------------------------
+# Safe files
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ct: GaussianMixture(3, covariance_type=ct, random_state=0),
+        lambda ct: BayesianGaussianMixture(n_components=4, covariance_type=ct, random_state=0),
+        lambda ct: BayesianGaussianMixture(
+            n_components=4,
+            covariance_type=ct,
+            weight_concentration_prior_type="dirichlet_distribution",
+            random_state=0,
+        ),
+    ],
+)
+def test_save_load_round_trip(tmp_path, suffix, covariance_type, make):
+    X, _ = blobs()
+    est = make(covariance_type).fit(X)
+    path = tmp_path / f"model{suffix}"
+    est.save(path)
+    loaded = type(est).load(path)
+    assert loaded.get_params() == est.get_params()
+    np.testing.assert_allclose(loaded.score_samples(X), est.score_samples(X), rtol=1e-12)
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(loaded, name), getattr(est, name), rtol=1e-12)
+    assert loaded.n_iter_ == est.n_iter_ and loaded.converged_ == est.converged_
+    # the same file is a plain gaussmix GMM file of the fitted mixture
+    gmm = GMM.load(path)
+    np.testing.assert_allclose(gmm.score_samples(X), est.to_gmm().score_samples(X), rtol=1e-12)
+
+
+def test_saved_estimator_file_is_validated(tmp_path):
+    import json
+
+    X, _ = blobs()
+    path = tmp_path / "model.json"
+    GaussianMixture(2, random_state=0).fit(X).save(path)
+    data = json.loads(path.read_text())
+
+    def write(record):
+        bad = dict(data, estimator=json.dumps(record))
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        return tmp_path / "bad.json"
+
+    good = json.loads(data["estimator"])
+    with pytest.raises(ValueError, match="BayesianGaussianMixture"):
+        GaussianMixture.load(write(dict(good, **{"class": "BayesianGaussianMixture"})))
+    with pytest.raises(ValueError, match="unknown estimator class"):
+        GaussianMixture.load(write(dict(good, **{"class": "os.system"})))
+    with pytest.raises(ValueError, match="unknown estimator parameter"):
+        GaussianMixture.load(write(dict(good, params=dict(good["params"], evil=1))))
+    with pytest.raises(ValueError):  # scikit-learn's parameter validation
+        GaussianMixture.load(write(dict(good, params=dict(good["params"], n_components=-1))))
+    bad_cov = dict(good["fitted"], covariances_=(-np.ones((2, 3, 3))).tolist())
+    with pytest.raises(ValueError, match="positive definite"):
+        GaussianMixture.load(write(dict(good, fitted=bad_cov)))
+    with pytest.raises(ValueError, match="shape"):
+        GaussianMixture.load(write(dict(good, fitted=dict(good["fitted"], means_=[[1.0]]))))
+    with pytest.raises(ValueError, match="only numbers"):
+        GaussianMixture.load(write(dict(good, fitted=dict(good["fitted"], weights_=["a", 1]))))
+    plain = tmp_path / "plain.json"
+    GaussianMixture(2, random_state=0).fit(X).to_gmm().save(plain)
+    with pytest.raises(ValueError, match="holds no scikit-learn estimator"):
+        GaussianMixture.load(plain)

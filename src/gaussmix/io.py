@@ -29,6 +29,11 @@ field                required   value
 ``converged_``       no (GMM)   boolean from the last fit
 ``n_iter_``          no (GMM)   non-negative integer from the last fit
 ``lower_bound_``     no (GMM)   mean log-likelihood of the training data (number)
+``estimator``        no (GMM)   a scikit-learn estimator of :mod:`gaussmix.sklearn`
+                                that the mixture came from, as the text of a JSON
+                                object (class, parameters, fitted attributes);
+                                :meth:`GMM.load` ignores it, the estimator's
+                                ``load`` rebuilds the estimator from it
 ``gaussmix_version`` no         version string of the writer (informational)
 ==================== ========== ===================================================
 
@@ -85,7 +90,9 @@ __all__ = [
     "load_model",
     "model_from_dict",
     "model_to_dict",
+    "read_model_fields",
     "save_model",
+    "write_model_dict",
 ]
 
 FORMAT_NAME = "gaussmix"
@@ -106,10 +113,11 @@ _FIELDS = {
         "converged_",
         "n_iter_",
         "lower_bound_",
+        "estimator",
     ),
     "MVN": (*_COMMON_FIELDS, "mean", "covariance"),
 }
-_STRING_FIELDS = ("format", "model", "gaussmix_version", "covariance_type_")
+_STRING_FIELDS = ("format", "model", "gaussmix_version", "covariance_type_", "estimator")
 _INT_FIELDS = ("format_version", "n_components", "n_features", "n_iter_")
 
 
@@ -480,8 +488,28 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     OSError
         If the file cannot be written.
     """
+    write_model_dict(model_to_dict(model), path)
+
+
+def write_model_dict(data: dict, path: str | os.PathLike) -> None:
+    """Write a schema dict (as :func:`model_to_dict` returns) to ``path``, atomically.
+
+    Parameters
+    ----------
+    data : dict
+        Validated against the schema before anything is written.
+    path : str or os.PathLike
+        Destination ending in ``.json`` or ``.npz``.
+
+    Raises
+    ------
+    ValueError
+        If the extension is not .json/.npz or ``data`` breaks the schema.
+    OSError
+        If the file cannot be written.
+    """
     suffix = _extension(path)
-    data = model_to_dict(model)
+    _validate(data, source="model")
     target = Path(os.fspath(path))
     # A unique temporary name opened with open(): the file gets the usual umask
     # permissions (mkstemp would make it private).
@@ -719,6 +747,36 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Any:
     >>> GMM.load(path).means
     array([[0.]])
     """
+    fields, source = _read_fields(path)
+    try:
+        return _build(fields, expected, source=source)
+    except _MALFORMED as exc:
+        raise ValueError(f"{source}: malformed gaussmix model file ({exc})") from exc
+
+
+def read_model_fields(path: str | os.PathLike) -> dict:
+    """The validated fields of a model file (arrays as float64), without building a model.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.json`` or ``.npz`` file.
+
+    Returns
+    -------
+    fields : dict
+        Every field the file holds, checked against the schema as by
+        :func:`load_model`.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_model`.
+    """
+    return _read_fields(path)[0]
+
+
+def _read_fields(path: str | os.PathLike) -> tuple[dict, str]:
     suffix = _extension(path)
     file_path = Path(os.fspath(path))
     if not file_path.exists():
@@ -728,7 +786,7 @@ def load_model(path: str | os.PathLike, expected: type | None = None) -> Any:
     source = str(file_path)
     try:
         data = _read_json(file_path) if suffix == ".json" else _read_npz(file_path)
-        return _build(_validate(data, source=source), expected, source=source)
+        return _validate(data, source=source), source
     except _MALFORMED as exc:
         # A safety net: whatever the validation did not foresee is still a
         # malformed file, reported as such.
