@@ -367,22 +367,16 @@ class ModelSelection:
             ks = [row["n_components"] for row in rows]
             scores = [row["score"] for row in rows]
             label = f"{covariance_type} ({MCLUST_NAMES[covariance_type]})"
-            (line,) = ax.plot(ks, scores, "-", label=label)
-            marker = markers[covariance_type]
-            sound = [row["degenerate"] is None for row in rows]
-            ax.plot(
-                [k for k, ok in zip(ks, sound, strict=True) if ok],
-                [s for s, ok in zip(scores, sound, strict=True) if ok],
-                marker,
-                color=line.get_color(),
-            )
-            ax.plot(
-                [k for k, ok in zip(ks, sound, strict=True) if not ok],
-                [s for s, ok in zip(scores, sound, strict=True) if not ok],
-                marker,
-                color=line.get_color(),
-                markerfacecolor="none",
-            )
+            (line,) = ax.plot(ks, scores, "-" + markers[covariance_type], label=label)
+            spurious = [i for i, row in enumerate(rows) if row["degenerate"] is not None]
+            if spurious:
+                ax.plot(
+                    [ks[i] for i in spurious],
+                    [scores[i] for i in spurious],
+                    markers[covariance_type],
+                    color=line.get_color(),
+                    markerfacecolor="white",
+                )
         best = self.table[self.best_index]
         ax.plot(
             [best["n_components"]],

@@ -1,4 +1,4 @@
-"""The subcommands of ``gaussmix``: demo, fit, predict, sample, score, plot."""
+"""The subcommands of ``gaussmix``: demo, fit, predict, sample, score, plot, select."""
 
 from __future__ import annotations
 
@@ -411,4 +411,52 @@ def run_demo(output_dir: str | os.PathLike = ".", stream: TextIO | None = None) 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     run_demo(args.output)
+    return 0
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from ..io import save_model
+    from ..selection import select_model
+
+    _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
+    if args.plot is not None:
+        _check_output(args.plot, _FIGURE_EXTENSIONS, "--plot")
+        Figure = _figure_class()
+    X = read_data(args.data)
+    if args.allow_missing:
+        _finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), args.data)
+    elif np.isnan(X).any():
+        raise DataError(
+            f"{args.data} contains NaN; pass --allow-missing to treat NaN entries as "
+            "missing values"
+        )
+    else:
+        X = _finite(X, args.data)
+    result = select_model(
+        X,
+        n_components=args.k,
+        covariance_type=args.covariance_type,
+        criterion=args.criterion,
+        cv=args.cv,
+        n_init=args.n_init,
+        init_params=args.init,
+        n_iter=args.n_iter,
+        tol=args.tol,
+        reg_covar=args.reg_covar,
+        allow_missing=args.allow_missing,
+        random_state=args.seed,
+    )
+    sys.stdout.write(result.to_text() + "\n")
+    if args.csv is not None:
+        result.to_csv(args.csv)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    if args.output is not None:
+        save_model(result.best_model, args.output)
+        print(f"saved {args.output}", file=sys.stderr)
+    if args.plot is not None:
+        figure = Figure(figsize=(6.4, 4.4))
+        result.plot(figure.add_subplot())
+        figure.tight_layout()
+        figure.savefig(args.plot, dpi=args.dpi)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0

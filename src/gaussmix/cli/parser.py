@@ -18,6 +18,7 @@ from .commands import (
     _cmd_predict,
     _cmd_sample,
     _cmd_score,
+    _cmd_select,
 )
 from .files import EXIT_DATA, EXIT_USAGE, DataError, UsageError
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     parser : argparse.ArgumentParser
-        With one subparser per subcommand (demo, fit, predict, sample, score, plot).
+        With one subparser per subcommand (demo, fit, predict, sample, score, plot, select).
     """
     from .._version import __version__
 
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  gaussmix predict model.json inputs.csv --given 0 --std -o predictions.csv\n"
             "  gaussmix sample model.json -n 1000 --seed 0 -o samples.npy\n"
             "  gaussmix score model.json data.csv\n"
-            "  gaussmix plot model.json data.csv -o model.png\n\n"
+            "  gaussmix plot model.json data.csv -o model.png\n"
+            "  gaussmix select data.csv -k 1-9 --covariance-type all -o best.json\n\n"
             "exit status: 0 success, 1 unreadable or unfitting file, 2 wrong command line"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -316,7 +318,145 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--dpi", type=_dpi, default=100, help="resolution (default: 100)")
     plot.set_defaults(handler=_cmd_plot)
+    _add_select(command)
     return parser
+
+
+def _components(text: str) -> list[int]:
+    # "1-9", "2,4,8" or "3": the numbers of components of the grid.
+    values: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        try:
+            first = int(low)
+            last = int(high) if dash else first
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected numbers of components such as 1-9, 2,4,8 or 3; got {text!r}"
+            ) from None
+        if first < 1 or last < first or last > 10_000:
+            raise argparse.ArgumentTypeError(
+                f"expected a range of positive numbers low-high with low <= high; got {part!r}"
+            )
+        values.extend(range(first, last + 1))
+    return list(dict.fromkeys(values))
+
+
+def _covariance_types(text: str) -> list[str]:
+    if text == "all":
+        return ["full", "tied", "diag", "spherical"]
+    types = [part for part in text.replace(" ", "").split(",") if part]
+    bad = [t for t in types if t not in COVARIANCE_TYPES]
+    if bad or not types:
+        raise argparse.ArgumentTypeError(
+            f"expected 'all' or a comma-separated list of {', '.join(COVARIANCE_TYPES)}; "
+            f"got {text!r}"
+        )
+    return types
+
+
+def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    from ..selection import CRITERIA
+
+    select = command(
+        "select",
+        "choose the number of components and the covariance type",
+        "Fit every combination of -k and --covariance-type to DATA and rank them by\n"
+        "--criterion (lower is better): BIC, AIC, ICL (BIC + 2 x the entropy of the\n"
+        "responsibilities) or cv (minus the mean held-out log-likelihood of --cv folds).\n"
+        "Prints the table with * at the chosen model; degenerate fits (a component on\n"
+        "too few rows or narrower than the data's rounding) are marked and never chosen,\n"
+        "failing candidates show their error.\n\n"
+        "example: gaussmix select data.csv -k 1-9 --covariance-type all -o best.json "
+        "--plot bic.png",
+    )
+    select.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    select.add_argument(
+        "-k",
+        "--n-components",
+        dest="k",
+        type=_components,
+        default=list(range(1, 10)),
+        metavar="K",
+        help="numbers of components: a range 1-9, a list 2,4,8, or one number (default: 1-9)",
+    )
+    select.add_argument(
+        "--covariance-type",
+        type=_covariance_types,
+        default=["full", "tied", "diag", "spherical"],
+        metavar="TYPES",
+        help="'all' or a comma-separated list of full, tied, diag, spherical (default: all)",
+    )
+    select.add_argument(
+        "--criterion",
+        default="bic",
+        choices=[c for c in CRITERIA if c != "r2"],
+        help="ranking criterion (default: bic)",
+    )
+    select.add_argument(
+        "--cv",
+        type=_int_at_least(2, "an integer >= 2"),
+        default=5,
+        metavar="N",
+        help="folds of --criterion cv (default: 5)",
+    )
+    select.add_argument(
+        "-o", "--output", metavar="MODEL", help="write the chosen model (.json or .npz)"
+    )
+    select.add_argument(
+        "--plot", metavar="FILE", help="write the criterion plot (.png, .pdf, .svg)"
+    )
+    select.add_argument("--csv", metavar="FILE", help="write the table as CSV")
+    select.add_argument(
+        "--init",
+        default="kmeans++",
+        choices=INIT_PARAMS,
+        help="initialization of the means (default: kmeans++)",
+    )
+    select.add_argument(
+        "--n-iter",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="maximum EM iterations per run (default: 100)",
+    )
+    select.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="EM runs per candidate, the best likelihood kept (default: 1)",
+    )
+    select.add_argument(
+        "--tol",
+        type=_tolerance,
+        default=1e-3,
+        metavar="TOL",
+        help="convergence tolerance on the change of the mean log-likelihood (default: 1e-3)",
+    )
+    select.add_argument(
+        "--reg-covar",
+        type=_non_negative_float,
+        default=1e-6,
+        metavar="R",
+        help="added to every covariance's diagonal (default: 1e-6)",
+    )
+    select.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="treat NaN entries of DATA as missing values",
+    )
+    select.add_argument(
+        "--seed",
+        type=_seed,
+        default=None,
+        metavar="S",
+        help="random seed (default: fresh randomness)",
+    )
+    select.add_argument(
+        "--dpi", type=_dpi, default=100, help="resolution of --plot (default: 100)"
+    )
+    select.set_defaults(handler=_cmd_select)
 
 
 # ----------------------------------------------------------------------
