@@ -22,6 +22,7 @@ GALLERY = {
     "imputation",
     "confidence_regions",
     "unscented_transform",
+    "model_selection",
 }
 
 
