@@ -45,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without sklearn
 from . import _gaussian
 from . import io as _io
 from ._linalg import safe_cholesky
+from ._validation import is_dask_collection
 from .em.driver import ConvergenceRule, run_em
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
@@ -57,6 +58,7 @@ from .em.variational import (
     expected_weights,
 )
 from .gmm import GMM
+from .kernels.threads import resolve_n_jobs
 
 __all__ = [
     "BayesianGaussianMixture",
@@ -181,10 +183,24 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         -------
         self
         """
+        if is_dask_collection(X) or is_dask_collection(y):
+            return self._fit_dask(X, y)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_FLOAT_DTYPES)
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        return self._fit_joint(np.hstack([X.astype(np.float64), targets]), X.shape[1])
+
+    def _fit_dask(self, X: Any, y: Any) -> GaussianMixtureRegressor:
+        # Dask arrays (issue 16): [X, y] joined lazily and fitted on their chunks
+        # (gaussmix.dask checks them); scikit-learn's validate_data would compute
+        # them into memory. predict keeps Dask input lazy the same way.
+        from .dask import join_columns
+
+        joint, self.n_features_in_, self._y_1d = join_columns(X, y)
+        return self._fit_joint(joint, self.n_features_in_)
+
+    def _fit_joint(self, joint: Any, n_inputs: int) -> GaussianMixtureRegressor:
         self.gmm_ = GMM(
             self.n_components,
             priors=self.priors,
@@ -193,9 +209,9 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             verbose=self.verbose,
             random_state=self.random_state,
         )
-        self.indices_ = np.arange(X.shape[1])
+        self.indices_ = np.arange(n_inputs)
         self.gmm_.from_samples(
-            np.hstack([X.astype(np.float64), targets]),
+            joint,
             R_diff=self.R_diff,
             n_iter=self.n_iter,
             init_params=self.init_params,
@@ -235,7 +251,8 @@ def _predict_conditional(
     if return_std and return_cov:
         raise ValueError("At most one of return_std or return_cov can be requested")
     check_is_fitted(estimator, ["gmm_", "indices_"])
-    X = validate_data(estimator, X, reset=False, dtype=_FLOAT_DTYPES)
+    if not is_dask_collection(X):  # a Dask array stays lazy (gmm_.predict checks it)
+        X = validate_data(estimator, X, reset=False, dtype=_FLOAT_DTYPES)
     one_d = estimator._y_1d
     if not (return_std or return_cov):
         mean = estimator.gmm_.predict(estimator.indices_, X)
@@ -713,7 +730,7 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
-        source = ArraySource(X, None, self.covariance_type)
+        source = ArraySource(X, None, self.covariance_type, n_jobs=resolve_n_jobs(None))
         family = self._family()
         rule = ConvergenceRule(float(self.tol), None)
         best_state, best_bound, best_bounds, best_iter = None, -np.inf, [], 0

@@ -431,7 +431,8 @@ def _centred_statistics(
         prev_priors, prev_means, prev_covs = params.previous
         prev = (prev_priors, prev_means, safe_cholesky(prev_covs))
     total = Statistics.zeros(k, n_phi_features(d, params.covariance_type))
-    step = max(64, params.chunk_rows // max(1, k))
+    # Rows per step: (k, rows, d) temporaries of about 2 MiB.
+    step = max(64, (1 << 18) // max(1, k * d))
     for start in range(0, block.shape[0], step):
         chunk = block[start : start + step].astype(np.float64, copy=False)
         log_norm, log_resp = _gaussian.mixture_log_density(chunk, priors, means, chol)

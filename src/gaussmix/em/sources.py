@@ -184,10 +184,8 @@ class ArraySource(StatisticsSource):
     def statistics(
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
     ) -> tuple[Statistics, np.ndarray]:
-        """Statistics of all rows: row blocks in threads, or one pass on the precise path."""
+        """Statistics of all rows: row blocks in threads (shared-shift or precise path)."""
         params = self.e_step_parameters(gaussians, previous, need_resp_sq)
-        if params.theta is None:
-            return e_step(self.X, self.weights, params), params.shift
         X, weights = self.X, self.weights
 
         def block(rows: slice, _index: int) -> Statistics:
