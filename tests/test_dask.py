@@ -409,3 +409,29 @@ def test_cli_fit_on_a_scheduler_equals_the_local_fit(client, tmp_path, capsys):
     assert "BIC" in capsys.readouterr().err
     with pytest.raises(ValueError, match="cannot connect to a Dask scheduler"):
         gdask.connect("tcp://127.0.0.1:1", timeout=0.5)
+
+
+# ----------------------------------------------------------------------
+# scikit-learn: GaussianMixtureRegressor
+# ----------------------------------------------------------------------
+def test_regressor_fits_and_predicts_dask_arrays_lazily():
+    pytest.importorskip("sklearn")
+    from gaussmix.sklearn import GaussianMixtureRegressor
+
+    X, y = X_NP[:, :2], X_NP[:, 2]
+    options = dict(n_components=3, random_state=0, n_iter=10, tol=None)
+    reference = GaussianMixtureRegressor(**options).fit(X, y)
+    lazy = GaussianMixtureRegressor(**options).fit(da.from_array(X, chunks=500), y)
+    assert lazy.n_features_in_ == 2
+    np.testing.assert_allclose(lazy.gmm_.means, reference.gmm_.means, rtol=RTOL)
+    Xd = da.from_array(X, chunks=(450, 2))
+    mean, std = lazy.predict(Xd, return_std=True)
+    assert isinstance(mean, da.Array) and mean.chunks == (Xd.chunks[0],)
+    mean_np, std_np = reference.predict(X, return_std=True)
+    mean, std = dask.compute(mean, std)
+    np.testing.assert_allclose(mean, mean_np, rtol=1e-8)
+    np.testing.assert_allclose(std, std_np, rtol=1e-8)
+    two = GaussianMixtureRegressor(**options).fit(Xd, da.from_array(X_NP[:, 1:], chunks=300))
+    assert two.predict(Xd[:10]).shape == (10, 2)
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        GaussianMixtureRegressor(**options).fit(Xd, y[:10])

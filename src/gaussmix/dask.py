@@ -55,6 +55,7 @@ __all__ = [
     "check_rows",
     "chunked",
     "connect",
+    "join_columns",
     "lazy_predict",
     "map_rows",
     "read_npy",
@@ -661,6 +662,48 @@ def lazy_predict(
         meta=np.empty((0, 0, 0)),
     )
     return means, covariances
+
+
+def join_columns(X: Any, y: Any) -> tuple[da.Array, int, bool]:
+    """[X, y] as one Dask array of row chunks, lazily (the regressor's joint data).
+
+    Either may be a NumPy array; it is then chunked like the other's rows.
+
+    Returns
+    -------
+    joint : dask.array.Array, shape (n, d_in + d_out), float64
+    n_inputs : int
+    y_1d : bool
+        Whether y was 1-D.
+
+    Raises
+    ------
+    ValueError
+        For the problems :func:`check_rows` names, a y that is not 1-D or
+        2-D, or X and y of different lengths.
+    """
+    if isinstance(X, da.Array) or hasattr(X, "to_dask_array"):
+        X = check_rows(X)
+        rows = X.chunks[0]
+    else:
+        if not isinstance(y, da.Array) or any(np.isnan(size) for size in y.chunks[0]):
+            raise ValueError("y has unknown chunk sizes (NaN); call y.compute_chunk_sizes()")
+        rows = y.chunks[0]
+        X = check_rows(da.from_array(np.asarray(X), chunks=(rows, -1)))
+    y_1d = np.ndim(y) == 1
+    if np.ndim(y) not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D; got shape {np.shape(y)}")
+    if np.shape(y)[0] != X.shape[0]:
+        raise ValueError(
+            f"X and y have different numbers of rows: {X.shape[0]} and {np.shape(y)[0]}"
+        )
+    if not isinstance(y, da.Array):
+        y = da.from_array(np.asarray(y), chunks=(rows,) + ((-1,) if not y_1d else ()))
+    targets = check_rows(y[:, None] if y_1d else y, "y")
+    if targets.chunks[0] != rows:
+        targets = targets.rechunk({0: rows})
+    joint = da.concatenate([X.astype(np.float64), targets.astype(np.float64)], axis=1)
+    return joint.rechunk({1: -1}), X.shape[1], y_1d
 
 
 # ----------------------------------------------------------------------
