@@ -185,11 +185,7 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         if is_dask_collection(X) or is_dask_collection(y):
             return self._fit_dask(X, y)
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_FLOAT_DTYPES)
-        y = np.asarray(y, dtype=np.float64)
-        self._y_1d = y.ndim == 1
-        targets = y.reshape(-1, 1) if y.ndim == 1 else y
-        return self._fit_joint(np.hstack([X.astype(np.float64), targets]), X.shape[1])
+        return self._fit_joint(*_joint_data(self, X, y))
 
     def _fit_dask(self, X: Any, y: Any) -> GaussianMixtureRegressor:
         # Dask arrays (issue 16): [X, y] joined lazily and fitted on their chunks
@@ -242,6 +238,15 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             Only with ``return_cov=True``.
         """
         return _predict_conditional(self, X, return_std, return_cov)
+
+
+def _joint_data(estimator: Any, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, int]:
+    """Validated [X, y] as one float64 array, and the number of inputs; sets ``_y_1d``."""
+    X, y = validate_data(estimator, X, y, multi_output=True, y_numeric=True, dtype=_FLOAT_DTYPES)
+    y = np.asarray(y, dtype=np.float64)
+    estimator._y_1d = y.ndim == 1
+    targets = y.reshape(-1, 1) if y.ndim == 1 else y
+    return np.hstack([X.astype(np.float64), targets]), X.shape[1]
 
 
 def _predict_conditional(
@@ -1692,11 +1697,7 @@ default="dirichlet_process"
         -------
         self
         """
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_FLOAT_DTYPES)
-        y = np.asarray(y, dtype=np.float64)
-        self._y_1d = y.ndim == 1
-        targets = y.reshape(-1, 1) if y.ndim == 1 else y
-        joint = np.hstack([X.astype(np.float64), targets])
+        joint, n_inputs = _joint_data(self, X, y)
         self.mixture_ = BayesianGaussianMixture(
             n_components=min(self.n_components, joint.shape[0]),
             covariance_type=self.covariance_type,
@@ -1724,7 +1725,7 @@ default="dirichlet_process"
         self.gmm_.covariance_type_ = self.covariance_type
         self.n_components_ = int(keep.sum())
         self.n_iter_ = self.mixture_.n_iter_
-        self.indices_ = np.arange(X.shape[1])
+        self.indices_ = np.arange(n_inputs)
         return self
 
     def _expected_counts(self) -> np.ndarray:
