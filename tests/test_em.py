@@ -842,10 +842,16 @@ def test_collapsed_component_without_reg_covar_gives_a_usable_model(allow_missin
 # k-means++ in bounded memory
 # ---------------------------------------------------------------------------
 def _reference_kmeans_plus_plus(X, k, rng, weights=None):
-    """The textbook algorithm with numpy's own weighted draw (rng.choice with p)."""
+    """The textbook algorithm with numpy's own weighted draw (rng.choice with p).
+
+    The uniform first center of an unweighted RandomState draw is gmr's, rng.choice(n).
+    """
     n = X.shape[0]
     base = np.ones(n) if weights is None else weights
-    chosen = [rng.choice(n, p=base / base.sum())]
+    if weights is None and isinstance(rng, np.random.RandomState):
+        chosen = [rng.choice(n)]
+    else:
+        chosen = [rng.choice(n, p=base / base.sum())]
     closest = ((X - X[chosen[0]]) ** 2).sum(axis=1)
     for _ in range(1, k):
         prob = closest * base

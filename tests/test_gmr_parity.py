@@ -192,6 +192,18 @@ def test_random_initialization_redraws_a_repeated_row():
         assert_array_equal(ours[first], theirs[first])
 
 
+@pytest.mark.parametrize("seed", [0, 3, 8])
+def test_kmeanspp_uses_the_stream_as_gmr(seed):
+    # The centers after the first differ by design (closest, not farthest, center),
+    # but the first is gmr's and the stream is where gmr leaves it.
+    X = _three_blobs(seed)
+    rs_ours, rs_theirs = np.random.RandomState(seed), np.random.RandomState(seed)
+    ours = gaussmix.kmeansplusplus_initialization(X, 4, rs_ours)
+    theirs = gmr.kmeansplusplus_initialization(X, 4, rs_theirs)
+    assert_array_equal(ours[0], theirs[0])
+    _same_stream_position(rs_ours, rs_theirs)
+
+
 def test_kmeanspp_initial_covariances_are_gmrs():
     # The k-means++ means differ by design (closest, not farthest, center).
     X = _three_blobs(1)

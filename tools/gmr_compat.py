@@ -52,8 +52,8 @@ EXPECTED_FAILURES = {
 # Examples whose plotted numbers differ from gmr's by design; they must run.
 BY_DESIGN = {
     "plot_initializations.py": "k-means++ uses the closest center (gmr: the farthest)",
-    "plot_trajectories.py": "k-means++ draws (closest center) move the stream; its "
-    "BayesianGaussianMixture is unseeded, so gmr's own runs differ",
+    "plot_trajectories.py": "k-means++ centers (closest center) differ; its "
+    "BayesianGaussianMixture is unseeded, so even gmr's own runs differ",
     "plot_sample_gmm_confidence_interval.py": "exact confidence-region sampling, chi2(d)",
     "plot_sample_mvn_confidence_interval.py": "exact confidence-region sampling, chi2(d)",
 }

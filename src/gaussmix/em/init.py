@@ -65,7 +65,8 @@ def kmeans_plus_plus(
     """Indices of k-means++ seeds (Arthur & Vassilvitskii 2007), in bounded memory.
 
     The first seed is drawn with probability proportional to ``weights``
-    (uniformly without); each next seed with probability proportional to the
+    (uniformly without: with a RandomState by gmr's ``randint(0, n, 1)``, the
+    same row as gmr's); each next seed with probability proportional to the
     weighted squared distance to its **closest** already chosen seed. When
     every remaining point coincides with a seed, the next one is drawn among
     the rows not yet chosen (with positive weight if there are any).
@@ -95,7 +96,13 @@ def kmeans_plus_plus(
         return values
 
     total_weight = float(n if weights is None else weights.sum())
-    chosen[0] = _draw(rng, weight, n, total_weight)
+    if weights is None and isinstance(rng, np.random.RandomState):
+        # gmr's first center, choice(n, 1) = randint(0, n, 1): the same row, and
+        # the same use of the stream (each next center takes one uniform number,
+        # as gmr's choice(n, 1, p=...) does, so the stream stays aligned with gmr's).
+        chosen[0] = int(rng.randint(0, n, size=1)[0])
+    else:
+        chosen[0] = _draw(rng, weight, n, total_weight)
     closest_sq = np.full(n, np.inf)
     _update_closest(closest_sq, X, X[chosen[0]])
     for j in range(1, n_components):
