@@ -18,5 +18,7 @@ def test_readme_snippet_runs(index, tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
+    if "import dask" in BLOCKS[index]:
+        pytest.importorskip("distributed")  # the Dask section needs gaussmix[dask]
     monkeypatch.chdir(tmp_path)
     exec(compile(BLOCKS[index], f"README block {index}", "exec"), {})
