@@ -377,3 +377,17 @@ def test_bad_arguments_name_the_argument():
         select_model(X, criterion="r2")
     with pytest.raises(ValueError, match="cv"):
         select_model(X, criterion="cv", cv=1)
+
+
+def test_a_dask_array_gives_the_in_memory_table():
+    da = pytest.importorskip("dask.array")
+    X = load_iris().data
+    grid = {"n_components": [1, 2, 3], "random_state": 0}
+    in_memory = quiet(X=X, **grid)
+    chunked = quiet(X=da.from_array(X, chunks=(40, 4)), **grid)
+    assert chunked.best_params == in_memory.best_params
+    assert [r["bic"] for r in chunked.table] == pytest.approx(
+        [r["bic"] for r in in_memory.table], rel=1e-10
+    )
+    with pytest.raises(ValueError, match="Dask array"):
+        select_model(da.from_array(X, chunks=(40, 4)), criterion="cv")

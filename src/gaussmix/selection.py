@@ -37,17 +37,20 @@ from ._linalg import safe_cholesky
 from ._validation import (
     COVARIANCE_TYPES,
     INIT_PARAMS,
+    any_entry,
     check_choice,
     check_float,
     check_int,
     check_n_components,
     check_sample_weight,
     check_samples,
+    is_dask_collection,
 )
 from .em import driver
 from .em.driver import ConvergenceWarning, convergence_rule
 from .em.families import Gaussians, MaximumLikelihood
 from .em.sources import ArraySource, MissingValuesSource, default_chunk_rows
+from .em.stats import Statistics
 from .gmm import GMM
 from .kernels.threads import map_blocks, resolve_n_jobs
 
@@ -408,35 +411,51 @@ def _csv_cell(value: Any) -> str:
 # Preparation: the data once, one source per covariance type
 # ----------------------------------------------------------------------
 class _Prepared:
-    """The validated rows of one fit set (all data, or a fold's training rows)."""
+    """The validated rows of one fit set (all data, or a fold's training rows).
+
+    ``X`` and ``weights`` are the rows in memory (None for a Dask array);
+    ``init_data`` and ``init_weights`` the rows the initializations draw from.
+    """
 
     def __init__(
         self,
-        X: np.ndarray,
+        X: np.ndarray | None,
         weights: np.ndarray | None,
         covariance_types: list[str],
         missing: bool,
         n_jobs: int,
+        base: Any = None,
     ) -> None:
         self.X, self.weights, self.missing = X, weights, missing
         self.sources: dict[str, Any] = {}
-        if missing:
+        if base is not None:  # a DaskSource: one pass over the chunks, already made
+            self.init_weights = base.initialization_weights
+        elif missing:
             base = MissingValuesSource(X, weights, covariance_types[0])
-            self.n_samples = float(
-                base.n_samples if weights is None else weights[base._observed.any(axis=1)].sum()
-            )
+            self.init_weights = weights
         else:
             base = ArraySource(X, weights, covariance_types[0], n_jobs=n_jobs)
-            self.n_samples = float(X.shape[0] if weights is None else weights.sum())
+            self.init_weights = weights
+        # Rows (total weight) that carry information, for the degenerate-fit
+        # rule of cross-validation folds; None for Dask (the grid then reads
+        # it off the statistics).
+        self.n_samples: float | None = None
+        if X is not None:
+            usable = ~np.isnan(X).all(axis=1) if missing else slice(None)
+            self.n_samples = float(base.n_samples if weights is None else weights[usable].sum())
         # The expensive preparation (the shift, the missing-value pattern
-        # groups) is done once; the sources of the other covariance types
-        # share it and differ only in their type and, for complete data, the
-        # chunk size of their features.
+        # groups, a pass over Dask chunks) is done once; the sources of the
+        # other covariance types share it and differ only in their type and
+        # the chunk size of their features.
+        d = base.n_features
         for covariance_type in covariance_types:
             source = _copy(base)
             source.covariance_type = covariance_type
-            if not missing:
-                rows = default_chunk_rows(_gaussian.n_phi_features(X.shape[1], covariance_type))
+            if hasattr(source, "n_phi"):  # DaskSource
+                source.n_phi = Statistics.n_columns(d, covariance_type)
+                source.chunk_rows = default_chunk_rows(source.n_phi)
+            elif not missing:
+                rows = default_chunk_rows(_gaussian.n_phi_features(d, covariance_type))
                 source.chunk_rows = max(1, min(rows, X.shape[0]))
             self.sources[covariance_type] = source
         self.init_data = base.initialization_data()
@@ -472,7 +491,7 @@ def _fit_one(
             return family.start(*warm)
         return family.start(
             *model._initial_parameters(
-                prepared.init_data, prepared.weights, options["init_params"], None
+                prepared.init_data, prepared.init_weights, options["init_params"], None
             )
         )
 
@@ -492,13 +511,17 @@ def _fit_one(
     return model
 
 
-def _log_likelihood(prepared: _Prepared, model: GMM) -> float:
-    """Total (weighted) log-likelihood of the prepared rows at the model's final parameters."""
+def _log_likelihood(prepared: _Prepared, model: GMM) -> tuple[float, float]:
+    """Total (weighted) log-likelihood of the rows at the model's final parameters, and n.
+
+    n is the total weight of the rows that carry information (rows with
+    nothing observed carry none).
+    """
     source = prepared.sources[model.covariance_type_]
     stats, _ = source.statistics(
         Gaussians(model.priors, model.means, model.covariances), None, False
     )
-    return float(stats.log_lik_sum)
+    return float(stats.log_lik_sum), float(stats.weight_sum)
 
 
 def _entropy(prepared: _Prepared, model: GMM, n_jobs: int) -> float:
@@ -715,8 +738,11 @@ def select_model(
 
     Parameters
     ----------
-    X : array-like, shape (n_samples, n_features)
-        Data (NaN entries with ``allow_missing=True``).
+    X : array-like or dask.array.Array, shape (n_samples, n_features)
+        Data (NaN entries with ``allow_missing=True``). A Dask array is
+        prepared in one pass over its chunks and every candidate's EM runs
+        where the chunks live (:class:`gaussmix.dask.DaskSource`), for the
+        criteria "bic" and "aic" without ``y``.
     y : array-like, shape (n_samples,) or (n_samples, n_targets), optional
         Targets: select a Gaussian mixture regression of y on X instead
         (criteria "cv", "r2", or "bic"/"aic"/"icl" of the joint density of
@@ -802,6 +828,22 @@ def select_model(
     regression = y is not None
     if criterion == "r2" and not regression:
         raise ValueError("criterion='r2' needs targets y; for a density use 'cv' or 'bic'")
+    if n_jobs is not None:
+        n_jobs = check_int(n_jobs, "n_jobs")
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
+    seed = _base_seed(random_state)
+    warm_start = bool(warm_start) and "full" in types
+    grid = [(k, t) for t in types for k in ks]
+    if is_dask_collection(X):
+        if regression or criterion not in ("bic", "aic"):
+            raise ValueError(
+                "with a Dask array select_model supports criterion 'bic' or 'aic' without y; "
+                f"got criterion={criterion!r}{' and y' if regression else ''}"
+            )
+        return _select_dask(
+            X, sample_weight, allow_missing, grid, types, criterion, seed, options, warm_start
+        )
     if regression:
         if allow_missing:
             raise ValueError("allow_missing=True is not supported with y (regression)")
@@ -818,20 +860,14 @@ def select_model(
     else:
         data = check_samples(X, allow_nan=True)
         n_inputs = None
-    missing = bool(np.isnan(data).any())
+    missing = any_entry(np.isnan, data)
     if missing and not allow_missing:
         raise ValueError(
             "X contains NaN (missing values); pass allow_missing=True to fit with the EM for "
             "incomplete data, or remove or impute them first"
         )
     weights = check_sample_weight(sample_weight, data.shape[0])
-    if n_jobs is not None:
-        n_jobs = check_int(n_jobs, "n_jobs")
-        if n_jobs == 0:
-            raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
     cores = resolve_n_jobs(n_jobs)
-    seed = _base_seed(random_state)
-    warm_start = bool(warm_start) and "full" in types
     resolution = data_resolution(data)
     cross_validated = criterion in ("cv", "r2")
 
@@ -852,7 +888,6 @@ def select_model(
         w_rows = weights if rows is None or weights is None else weights[rows]
         return _Prepared(X_rows, w_rows, types, missing, inner_jobs)
 
-    grid = [(k, t) for t in types for k in ks]
     # BLAS stays single-threaded: the products of one candidate are skinny
     # (rows x features) GEMMs that gain nothing from BLAS threads, and the
     # cores are used by row blocks or by candidates instead (measured: a grid
@@ -877,11 +912,76 @@ def select_model(
             table, fits = _information_criteria(
                 grid, prepare(None), criterion, seed, options, parallel, inner_jobs, warm_start
             )
+    _reissue(caught)
+    best_index = _choose(table, fits, resolution, options, stacklevel=3)
+    best = table[best_index]
+    key = (best["n_components"], best["covariance_type"])
+    models = {key_: value[0] for key_, value in fits.items() if not cross_validated and value}
+    if regression:
+        best_model = _fit_regressor(data[:, :n_inputs], data[:, n_inputs:], key, seed, options)
+    elif cross_validated:
+        best_model = _fit_one(prepare(None), *key, _candidate_rng(seed, *key, 0), options)
+        models = {key: best_model}
+    else:
+        best_model = models[key]
+    return ModelSelection(table, best_index, best_model, criterion, models)
+
+
+def _select_dask(
+    X: Any,
+    sample_weight: Any,
+    allow_missing: bool,
+    grid: list,
+    types: list[str],
+    criterion: str,
+    seed: int,
+    options: dict,
+    warm_start: bool,
+) -> ModelSelection:
+    """The grid over a Dask array: one DaskSource pass prepares every candidate.
+
+    Candidates run in turn (each iteration already runs on every chunk at
+    once); the degenerate-fit rule reads the resolution off the
+    initialization sample (at most ``gaussmix.dask.INIT_SAMPLE_ROWS`` rows),
+    whose gaps are at least the data's, so it errs on the side of caution.
+    """
+    from .dask import DaskSource
+
+    base = DaskSource(
+        X,
+        sample_weight,
+        types[0],
+        n_components=1,
+        allow_missing=allow_missing,
+        random_state=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1))),
+    )
+    prepared = _Prepared(None, None, types, base.missing, 1, base=base)
+    with warnings.catch_warnings(record=True) as caught, _blas_single():
+        warnings.simplefilter("always")
+        table, fits = _information_criteria(
+            grid, prepared, criterion, seed, options, 1, 1, warm_start
+        )
+    _reissue(caught)
+    best_index = _choose(table, fits, data_resolution(prepared.init_data), options, stacklevel=4)
+    best = table[best_index]
+    models = {key: value[0] for key, value in fits.items()}
+    best_model = models[(best["n_components"], best["covariance_type"])]
+    return ModelSelection(table, best_index, best_model, criterion, models)
+
+
+def _reissue(caught: list) -> None:
+    """The warnings recorded during the grid, less the per-candidate ConvergenceWarnings."""
     for warning in caught:
         if not issubclass(warning.category, ConvergenceWarning):
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
+
+
+def _choose(
+    table: list[dict], fits: dict, resolution: np.ndarray, options: dict, stacklevel: int
+) -> int:
+    """Mark degenerate candidates, choose the best sound one, warn; its row index."""
     for row in table:
         model_list = fits.get((row["n_components"], row["covariance_type"]), [])
         if row["error"] is None and row["degenerate"] is None and model_list:
@@ -904,18 +1004,8 @@ def select_model(
         raise ValueError(f"every candidate failed or was degenerate ({reasons}, ...)")
     best_index = min(candidates, key=lambda i: (table[i]["score"], table[i]["n_parameters"]))
     table[best_index]["best"] = True
-    _warn_about(table, best_index, options["rule"].description is not None)
-    best = table[best_index]
-    key = (best["n_components"], best["covariance_type"])
-    models = {key_: value[0] for key_, value in fits.items() if not cross_validated and value}
-    if regression:
-        best_model = _fit_regressor(data[:, :n_inputs], data[:, n_inputs:], key, seed, options)
-    elif cross_validated:
-        best_model = _fit_one(prepare(None), *key, _candidate_rng(seed, *key, 0), options)
-        models = {key: best_model}
-    else:
-        best_model = models[key]
-    return ModelSelection(table, best_index, best_model, criterion, models)
+    _warn_about(table, best_index, options["rule"].description is not None, stacklevel + 1)
+    return best_index
 
 
 def _new_row(k: int, covariance_type: str, d: int) -> dict:
@@ -952,8 +1042,7 @@ def _information_criteria(
     inner_jobs: int,
     warm_start: bool,
 ) -> tuple[list[dict], dict]:
-    d = prepared.X.shape[1]
-    n = prepared.n_samples
+    d = prepared.init_data.shape[1]
     fitted: dict = {}
 
     def work(task: tuple) -> tuple:
@@ -973,9 +1062,9 @@ def _information_criteria(
                 options,
                 warm,
             )
-            log_lik = _log_likelihood(prepared, model)
+            log_lik, n = _log_likelihood(prepared, model)
             entropy = _entropy(prepared, model, inner_jobs) if criterion == "icl" else None
-            return model, log_lik, entropy, time.perf_counter() - start, None
+            return model, (log_lik, n), entropy, time.perf_counter() - start, None
         except Exception as exc:  # a failing candidate is reported, not fatal
             return None, None, None, time.perf_counter() - start, _failure(exc)
 
@@ -987,13 +1076,14 @@ def _information_criteria(
 
     table, fits = [], {}
     for k, covariance_type in grid:
-        model, log_lik, entropy, seconds, error = results[(k, covariance_type)]
+        model, likelihood, entropy, seconds, error = results[(k, covariance_type)]
         row = _new_row(k, covariance_type, d)
         row["seconds"] = seconds
         if error is not None:
             row["error"] = error
         else:
             p = row["n_parameters"]
+            log_lik, n = likelihood
             row["log_likelihood"] = log_lik
             row["bic"] = -2.0 * log_lik + p * math.log(n)
             row["aic"] = -2.0 * log_lik + 2.0 * p
@@ -1117,7 +1207,7 @@ def _fit_regressor(
     return regressor.fit(X, Y[:, 0] if Y.shape[1] == 1 else Y)
 
 
-def _warn_about(table: list[dict], best_index: int, has_rule: bool) -> None:
+def _warn_about(table: list[dict], best_index: int, has_rule: bool, stacklevel: int) -> None:
     best_score = table[best_index]["score"]
     degenerate = [row for row in table if row["degenerate"]]
     if degenerate:
@@ -1134,7 +1224,7 @@ def _warn_about(table: list[dict], best_index: int, has_rule: bool) -> None:
             f"{len(degenerate)} degenerate candidate(s) were not chosen ({names}{more}){extra}; "
             "see the table's 'degenerate' column",
             DegenerateFitWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     unconverged = [
         row for row in table if has_rule and row["error"] is None and row["converged"] is False
@@ -1146,5 +1236,5 @@ def _warn_about(table: list[dict], best_index: int, has_rule: bool) -> None:
             f"EM did not converge for {len(unconverged)} candidate(s) ({names}{more}); "
             "increase n_iter or loosen tol",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
