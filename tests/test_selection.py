@@ -277,21 +277,25 @@ def test_missing_values_score_the_observed_entries():
     X[rng.random(X.shape) < 0.05] = np.nan
     result = quiet(
         X=X, n_components=[1, 2], covariance_type=["full", "diag"], allow_missing=True,
-        random_state=0,
+        criterion="icl", random_state=0,
     )  # fmt: skip
     for row in result.table:
         model = result.models[(row["n_components"], row["covariance_type"])]
-        # Closed form: log sum_j pi_j N(x_o; mu_jo, Sigma_joo) per row (scipy).
-        total = 0.0
+        # Closed form: p_j(x_o) = pi_j N(x_o; mu_jo, Sigma_joo) per row (scipy); the
+        # log-likelihood is sum log sum_j p_j, the entropy that of p_j / sum_j p_j.
+        total = entropy = 0.0
         for x in X:
             seen = ~np.isnan(x)
-            total += np.log(
-                sum(
+            joint = np.array(
+                [
                     p * multivariate_normal(m[seen], c[np.ix_(seen, seen)]).pdf(x[seen])
                     for p, m, c in zip(model.priors, model.means, model.covariances, strict=True)
-                )
+                ]
             )
+            total += np.log(joint.sum())
+            entropy -= xlogy(joint / joint.sum(), joint / joint.sum()).sum()
         assert row["log_likelihood"] == pytest.approx(total, rel=1e-9)
+        assert row["icl"] == pytest.approx(row["bic"] + 2 * entropy, rel=1e-9)
     with pytest.raises(ValueError, match="allow_missing=True"):
         select_model(X, n_components=1)
 
