@@ -267,6 +267,18 @@ def test_clear_errors():
         GMM(2).from_samples(da.from_array(X_NP.astype(complex), chunks=500))
 
 
+def test_a_task_that_keeps_killing_workers_is_named(monkeypatch):
+    class KilledWorker(Exception):  # distributed's exception, by name
+        pass
+
+    def compute(*collections):
+        raise KilledWorker("Attempted to run task 'e_step-0' on 4 different workers")
+
+    monkeypatch.setattr(gdask.dask, "compute", compute)
+    with pytest.raises(RuntimeError, match=r"allowed-failures.*smaller row chunks"):
+        GMM(2).from_samples(X_DA)
+
+
 def test_the_fit_never_computes_the_whole_array(monkeypatch):
     # Every compute of the fit goes through gaussmix.dask._compute; none of
     # its arguments may be X itself (or anything of X's size).
