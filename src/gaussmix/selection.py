@@ -398,6 +398,15 @@ class ModelSelection:
         ax.legend(fontsize="small")
         if any(row["degenerate"] for row in self.table):
             ax.set_title("open markers: degenerate fits (never chosen)", fontsize="small")
+            # A spike's likelihood is unbounded: show degenerate fits up to one
+            # span of the sound fits' scores beyond them, not the whole way.
+            fitted = [row for row in self.table if row["error"] is None]
+            sound = [row["score"] for row in fitted if row["degenerate"] is None]
+            every = [row["score"] for row in fitted if np.isfinite(row["score"])]
+            low, high = min(sound), max(sound)
+            span = high - low or abs(high) or 1.0
+            low, high = max(min(every), low - span), min(max(every), high + span)
+            ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
         return ax
 
 
