@@ -283,10 +283,10 @@ def _summary_block(block: np.ndarray, weights: np.ndarray | None = None) -> np.n
 
 
 def _block_statistics(
+    params: EStepParameters,
     block: np.ndarray,
     weights: np.ndarray | None = None,
     *,
-    params: EStepParameters,
     missing: bool,
 ) -> np.ndarray:
     """Packed :class:`Statistics` (1, P) of one chunk, by the engine's E-step functions."""
@@ -460,7 +460,7 @@ class DaskSource(StatisticsSource):
             self.X,
             self.weights,
             Statistics.packed_size(k, self.n_phi),
-            params=params,
+            shared=params,
             missing=self.missing,
         )
         (flat,) = _compute(parts)
@@ -524,10 +524,17 @@ def _map_packed(
     X: da.Array,
     weights: da.Array | None,
     width: int,
+    shared: Any = None,
     **kwargs: Any,
 ) -> da.Array:
-    """Sum over X's chunks of ``function(block[, weights]) -> (1, width)``, as a tree."""
+    """Sum over X's chunks of ``function([shared, ]block[, weights]) -> (1, width)``, as a tree.
+
+    ``shared`` (the iteration's parameters) enters the graph once, as one
+    task that every chunk's task reads, rather than once per chunk.
+    """
     arrays = [X] if weights is None else [X, weights[:, None]]
+    if shared is not None:
+        arrays.insert(0, dask.delayed(shared, pure=True))
     parts = da.map_blocks(
         function,
         *arrays,
