@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "dask.json"))
     args = parser.parse_args()
 
-    results = {}
+    results, failures = {}, {}
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as folder:
         npy = Path(folder) / "data.npy"
         if {"memmap", "dask_threads_npy"} & set(args.cases):
@@ -205,12 +205,18 @@ def main() -> None:
             argv = [case, args.n, args.d, args.k, args.chunk_rows, args.n_iter, npy]
             out = subprocess.run(
                 [sys.executable, "-c", CASE, *map(str, argv)],
-                check=True,
                 capture_output=True,
                 text=True,
                 env={**os.environ, "PYTHONWARNINGS": "ignore"},
             )
-            line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
+            line = next(
+                (line for line in out.stdout.splitlines() if line.startswith("RESULT ")), None
+            )
+            if out.returncode != 0 or line is None:
+                # Keep the other cases' numbers; say what failed.
+                failures[case] = out.stderr[-4000:]
+                print(f"{case}: FAILED (exit {out.returncode})\n{out.stderr[-2000:]}", flush=True)
+                continue
             results[case] = json.loads(line[len("RESULT ") :])
             r = results[case]
             print(
@@ -248,6 +254,7 @@ def main() -> None:
             "chunk_rows": args.chunk_rows,
             "n_iter": args.n_iter,
             "results": results,
+            "failures": failures,
         },
     )
 
