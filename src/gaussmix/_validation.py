@@ -99,6 +99,105 @@ def any_entry(predicate: Any, array: np.ndarray) -> bool:
     )
 
 
+def check_spread(X: np.ndarray, name: str = "X") -> None:
+    """Refuse data whose squared deviations would overflow float64.
+
+    EM sums squared deviations (x - c)^2 over all rows and dimensions; with
+    a column whose range r = max - min satisfies 4 n d r^2 > the largest
+    float64 (about 1.8e308), these sums overflow and no covariance can be
+    represented: e.g. one outlier at 1e200 among unit-scale rows. Scaled
+    data (1e150 at most for a few thousand rows) pass. Missing entries (NaN)
+    are ignored. Read in blocks of rows (no copy of X).
+
+    Raises
+    ------
+    ValueError
+        Naming the column, its range, the row of its most extreme value and
+        what to do.
+    """
+    n, d = X.shape
+    if n == 0 or d == 0:
+        return
+    low = np.full(d, np.inf)
+    high = np.full(d, -np.inf)
+    rows = max(1, _CHECK_BLOCK_ELEMENTS // d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN block columns
+        for start in range(0, n, rows):
+            block = X[start : start + rows]
+            low = np.fmin(low, np.nanmin(block, axis=0))
+            high = np.fmax(high, np.nanmax(block, axis=0))
+    observed = np.isfinite(low) & np.isfinite(high)
+    spread = np.where(observed, high.astype(np.float64) - low.astype(np.float64), 0.0)
+    limit = np.sqrt(np.finfo(np.float64).max / (4.0 * n * d))
+    if not (spread <= limit).all():
+        j = int(np.argmax(np.where(np.isfinite(spread), spread, np.inf)))
+        column = X[:, j].astype(np.float64)
+        centre = np.nanmedian(column)
+        row = int(np.nanargmax(np.abs(column - centre)))
+        raise ValueError(
+            f"{name} spans {spread[j]:.3g} in column {j} (row {row} holds {column[row]:.3g}); "
+            f"with {n} rows and {d} columns, squared deviations above {limit:.3g}**2 "
+            "overflow float64, so no covariance can be represented. Rescale the data "
+            "(e.g. divide each column by its standard deviation) or remove far outliers."
+        )
+
+
+def scale_sample_weight(weights: np.ndarray | None) -> np.ndarray | None:
+    """Weights rescaled by a power of two (exactly) when their sum could overflow or underflow.
+
+    EM depends only on ratios of weights, so this changes no result; weights
+    between 1e-150 and 1e150 are returned as they are.
+    """
+    if weights is None:
+        return None
+    top = float(weights.max())
+    if 1e-150 <= top <= 1e150:
+        return weights
+    return np.ldexp(weights, -int(np.frexp(top)[1]))
+
+
+def check_start_distance(means: np.ndarray | None, centre: np.ndarray) -> None:
+    """Refuse starting means so far from the data that squared distances overflow."""
+    if means is None:
+        return
+    with np.errstate(over="ignore"):
+        distance2 = np.square(means - centre).sum(axis=1)
+    if not np.isfinite(distance2).all():
+        j = int(np.argmax(~np.isfinite(distance2)))
+        raise ValueError(
+            f"means[{j}] of the starting point lies too far from the data (about "
+            f"{np.abs(means[j] - centre).max():.3g} from its mean) for squared distances "
+            "to be represented in float64; start from means within the data's range"
+        )
+
+
+def coinciding_components(
+    means: np.ndarray, covariances: np.ndarray, rtol: float = 1e-6
+) -> list[tuple[int, int]]:
+    """Pairs (i, j), i < j, of components with the same mean and covariance (to ``rtol``).
+
+    Means are compared in units of the components' standard deviations,
+    covariances relative to their largest entry. EM cannot separate two
+    identical components (a saddle point of the likelihood), so a fit that
+    ends with such a pair has wasted a component.
+    """
+    k = means.shape[0]
+    if k < 2:
+        return []
+    scale = np.sqrt(np.maximum(np.diagonal(covariances, axis1=1, axis2=2), np.finfo(float).tiny))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_gap = np.abs(means[:, None, :] - means[None, :, :]) / np.maximum(
+            scale[:, None, :], scale[None, :, :]
+        )
+        cov_scale = np.maximum(np.abs(covariances).max(axis=(1, 2)), np.finfo(float).tiny)
+        cov_gap = np.abs(covariances[:, None] - covariances[None, :]).max(axis=(2, 3))
+        cov_gap /= np.maximum(cov_scale[:, None], cov_scale[None, :])
+    same = (mean_gap.max(axis=2) <= rtol) & (cov_gap <= rtol)
+    i, j = np.nonzero(np.triu(same, 1))
+    return list(zip(i.tolist(), j.tolist(), strict=True))
+
+
 def is_dask_collection(value: Any) -> bool:
     """Whether ``value`` is a Dask array or DataFrame (without importing dask)."""
     return type(value).__module__.split(".")[0] == "dask" and hasattr(value, "__dask_graph__")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -31,8 +32,12 @@ from ._validation import (
     check_priors,
     check_sample_weight,
     check_samples,
+    check_spread,
+    check_start_distance,
+    coinciding_components,
     components_of_given_parameters,
     is_dask_collection,
+    scale_sample_weight,
     split_indices,
 )
 from .em import driver, init
@@ -373,6 +378,7 @@ class GMM(CachedParameters, Persistent):
             )
         n, d = X.shape
         check_n_components(self.n_components, n)
+        check_spread(X)
         n_iter = check_int(n_iter, "n_iter", minimum=0)
         n_init = check_int(n_init, "n_init", minimum=1)
         reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
@@ -382,7 +388,7 @@ class GMM(CachedParameters, Persistent):
                 f"callback must be callable(iteration, mean_log_likelihood, change, "
                 f"elapsed) or None; got {type(callback).__name__}"
             )
-        weights = check_sample_weight(sample_weight, n)
+        weights = scale_sample_weight(check_sample_weight(sample_weight, n))
         if chunk_size is not None:
             chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
         if n_jobs is not None:
@@ -407,6 +413,7 @@ class GMM(CachedParameters, Persistent):
                 chunk_rows=chunk_size,
                 n_jobs=resolve_n_jobs(n_jobs),
             )
+        check_start_distance(start[1], source.shift)
         family = MaximumLikelihood(
             covariance_type, reg_covar, oas=bool(oracle_approximating_shrinkage)
         )
@@ -437,6 +444,7 @@ class GMM(CachedParameters, Persistent):
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.covariance_type_ = covariance_type
+        _warn_if_coinciding(fitted.means, fitted.covariances)
         return self
 
     def _initialized_only(self, start, covariance_type: str) -> GMM:
@@ -885,6 +893,7 @@ class GMM(CachedParameters, Persistent):
         """
         priors, means, _covs = self._params()
         in_idx, out_idx = split_indices(indices, means.shape[1])
+        _warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
         if is_dask_collection(X):
             from .dask import lazy_predict
 
@@ -1320,3 +1329,29 @@ def _check_compute_dtype(dtype: Any) -> Any:
     if resolved not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}")
     return resolved.type
+
+
+def _warn_if_coinciding(means: np.ndarray, covariances: np.ndarray) -> None:
+    pairs = coinciding_components(means, covariances)
+    if pairs:
+        shown = ", ".join(f"{i} and {j}" for i, j in pairs[:5])
+        warnings.warn(
+            f"components {shown} coincide at the end of the fit (same mean and "
+            "covariance): EM cannot separate identical components, so the fit has fewer "
+            "distinct components than n_components. Try init_params='kmeans++', n_init > 1, "
+            "other starting parameters, or scaling the data.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_if_uncorrelated(covariance_type: str) -> None:
+    if covariance_type in ("diag", "spherical"):
+        warnings.warn(
+            f"this mixture was fitted with covariance_type={covariance_type!r}, which carries "
+            "no correlation between inputs and outputs within a component: each component "
+            "predicts a constant, and the regression only blends component means. Fit with "
+            "covariance_type='full' (or 'tied') for regression.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -38,8 +38,11 @@ field                required   value
 ==================== ========== ===================================================
 
 All numbers must be finite (JSON ``NaN``/``Infinity`` are refused); d ≥ 1 and
-k ≥ 1. Fields not in this table are refused, as are fields of the other model
-type. In ``.npz`` files strings are unicode arrays (never object arrays) and
+k ≥ 1. Parameters that would overflow later are refused too: mean entries
+beyond :data:`MAX_MEAN_MAGNITUDE` (1e152), covariance entries beyond
+:data:`MAX_COVARIANCE_MAGNITUDE` (1e304) and nonzero variances below 1e-304.
+Fields not in this table are refused, as are fields of the other model type.
+In ``.npz`` files strings are unicode arrays (never object arrays) and
 scalars are 0-d arrays. A file written with a newer ``format_version`` is
 refused with a message asking for a newer gaussmix; files written by this
 version will be read by every later version.
@@ -339,6 +342,7 @@ def _validate(data: Any, source: str) -> dict:
                 f"'means' {means.shape}; got {covariances.shape}"
             )
         check_covariance_matrices(covariances, lambda j: f"{source} field 'covariances[{j}]'")
+        _check_magnitudes(means, "means", covariances, "covariances", source)
         fields.update(priors=priors, means=means, covariances=covariances)
     else:
         _require(data, ("mean", "covariance"), source)
@@ -354,8 +358,40 @@ def _validate(data: Any, source: str) -> dict:
                 f"of length {d}; got {covariance.shape}"
             )
         check_covariance_matrices(covariance[None], lambda _j: f"{source} field 'covariance'")
+        _check_magnitudes(mean, "mean", covariance[None], "covariance", source)
         fields.update(mean=mean, covariance=covariance)
     return fields
+
+
+#: Largest magnitude of a mean entry a model file may hold: squared distances
+#: between means and points (up to 4e304 per coordinate) must stay finite.
+MAX_MEAN_MAGNITUDE = 1e152
+#: Covariance entries must be at most this large, and nonzero variances at
+#: least 1 / this (their inverses, the precisions, must stay finite).
+MAX_COVARIANCE_MAGNITUDE = 1e304
+
+
+def _check_magnitudes(
+    means: np.ndarray, means_name: str, covariances: np.ndarray, cov_name: str, source: str
+) -> None:
+    """Refuse parameters that load but would overflow later (inf samples, -inf densities)."""
+    top = float(np.abs(means).max()) if means.size else 0.0
+    if top > MAX_MEAN_MAGNITUDE:
+        raise ValueError(
+            f"{source} field {means_name!r} has entries of magnitude up to {top:.3g}; "
+            f"gaussmix reads means up to {MAX_MEAN_MAGNITUDE:g} (squared distances must "
+            "stay finite)"
+        )
+    top = float(np.abs(covariances).max()) if covariances.size else 0.0
+    variances = np.diagonal(covariances, axis1=-2, axis2=-1)
+    small = variances[(variances > 0) & (variances < 1.0 / MAX_COVARIANCE_MAGNITUDE)]
+    if top > MAX_COVARIANCE_MAGNITUDE or small.size:
+        bad = f"{top:.3g}" if top > MAX_COVARIANCE_MAGNITUDE else f"{small.min():.3g}"
+        raise ValueError(
+            f"{source} field {cov_name!r} has an entry of {bad}; gaussmix reads covariance "
+            f"entries up to {MAX_COVARIANCE_MAGNITUDE:g} and nonzero variances from "
+            f"{1.0 / MAX_COVARIANCE_MAGNITUDE:g} (their precisions must stay finite)"
+        )
 
 
 def _require(data: dict, names: tuple[str, ...], source: str) -> None:

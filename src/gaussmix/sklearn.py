@@ -45,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without sklearn
 from . import _gaussian
 from . import io as _io
 from ._linalg import safe_cholesky
-from ._validation import is_dask_collection
+from ._validation import check_spread, is_dask_collection
 from .em.driver import ConvergenceRule, run_em
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
@@ -731,6 +731,7 @@ class _BaseMixture(DensityMixin, BaseEstimator):
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
             )
+        check_spread(X)
         self._prepare(X)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
