@@ -313,6 +313,9 @@ def test_lazy_scores_and_responsibilities(fitted):
     resp = fitted.to_responsibilities(X_DA)
     assert resp.chunks == (X_DA.chunks[0], (3,))
     np.testing.assert_allclose(resp.compute(), fitted.to_responsibilities(X_NP), rtol=1e-12)
+    # The summaries compute their sums from the lazy scores.
+    np.testing.assert_allclose(fitted.bic(X_DA), fitted.bic(X_NP), rtol=1e-12)
+    np.testing.assert_allclose(fitted.score(X_DA), fitted.score(X_NP), rtol=1e-12)
 
 
 def test_lazy_predict_with_covariance_and_impute(fitted):
