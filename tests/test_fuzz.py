@@ -357,3 +357,80 @@ def test_cli_never_prints_a_traceback(cli_files, data):
     assert "Traceback" not in err.getvalue(), (argv, err.getvalue())
     if status:
         assert err.getvalue().strip(), argv
+
+
+MVN_CALLS = [
+    ("condition", 2),
+    ("estimate_from_sigma_points", 1),
+    ("from_samples", 1),
+    ("is_in_confidence_region", 2),
+    ("marginalize", 1),
+    ("predict", 2),
+    ("sample", 1),
+    ("sample_confidence_region", 2),
+    ("sigma_points", 1),
+    ("squared_mahalanobis_distance", 1),
+    ("to_ellipse", 1),
+    ("to_log_probability_density", 1),
+    ("to_norm_factor_and_exponents", 1),
+    ("to_probability_density", 1),
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(call=st.sampled_from(MVN_CALLS), args=st.lists(hostile, min_size=2, max_size=2))
+def test_mvn_methods_raise_value_or_type_errors_only(call, args):
+    name, n_args = call
+    mvn = MVN(mean=[0.0, 1.0], covariance=[[2.0, 0.3], [0.3, 1.0]], random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = getattr(mvn, name)(*args[:n_args])
+        except (ValueError, TypeError):
+            return
+    for array in result if isinstance(result, tuple) else (result,):
+        if isinstance(array, np.ndarray) and array.dtype.kind == "f" and array.size:
+            assert not np.isnan(array).any(), (name, args)
+
+
+CONDITIONAL_CALLS = [
+    ("sample", 1),
+    ("score_samples", 1),
+    ("to_probability_density", 1),
+    ("modes", 1),
+    ("mean", 0),
+    ("covariance", 0),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(call=st.sampled_from(CONDITIONAL_CALLS), arg=hostile)
+def test_conditional_methods_raise_value_or_type_errors_only(call, arg):
+    name, n_args = call
+    cond = _model().condition_batch([0], [[0.0], [1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = getattr(cond, name)(*([arg] if n_args else []))
+        except (ValueError, TypeError):
+            return
+    if isinstance(result, np.ndarray) and result.dtype.kind == "f" and result.size:
+        assert not np.isnan(result).any(), (name, arg)
+
+
+@settings(max_examples=60, deadline=None)
+@given(X=hostile, k=hostile, seed=st.sampled_from([None, 0, -1, 2**70, "x", 1.5]))
+def test_initialization_functions_raise_value_or_type_errors_only(X, k, seed):
+    from gaussmix import covariance_initialization, kmeansplusplus_initialization
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for call in (
+            lambda: kmeansplusplus_initialization(X, k, seed),
+            lambda: covariance_initialization(X, k),
+        ):
+            try:
+                result = call()
+            except (ValueError, TypeError):
+                continue
+            assert not np.isnan(np.asarray(result, dtype=float)).any()
