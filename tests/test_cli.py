@@ -463,3 +463,24 @@ def test_data_that_is_a_device_or_fifo_is_refused_without_reading(capsys, model_
     for path in (link, fifo):
         status, _, err = run(capsys, "score", model_file, path)
         assert status == 1 and "is not a regular file" in err
+
+
+def test_fit_summary_log_likelihood_agrees_with_score_and_bic(capsys, csv_file, tmp_path):
+    import re
+
+    out = tmp_path / "m.json"
+    status, _, err = run(capsys, "fit", csv_file, "-k", "2", "--seed", "0", "-o", out)
+    assert status == 0
+    summary_ll = float(re.search(r"mean log-likelihood (\S+),", err).group(1))
+    summary_bic = float(re.search(r"BIC (\S+)", err).group(1))
+    status, scored, _ = run(capsys, "score", out, csv_file)
+    assert status == 0
+    score_ll = float(re.search(r"mean log-likelihood: (\S+)", scored).group(1))
+    score_bic = float(re.search(r"BIC: (\S+)", scored).group(1))
+    assert summary_ll == pytest.approx(score_ll, rel=1e-5)
+    assert summary_bic == pytest.approx(score_bic, rel=1e-5)
+    # and the BIC is that of the same log-likelihood: -2 n LL + p ln n
+    gmm = GMM.load(out)
+    n = 200
+    p = gmm._n_parameters()
+    assert summary_bic == pytest.approx(-2 * n * summary_ll + p * np.log(n), rel=1e-5)

@@ -190,11 +190,15 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
         status = "no convergence test, --tol none"
     else:
         status = "converged" if gmm.converged_ else "not converged"
+    # One log-likelihood: that of the fitted parameters, as `gaussmix score` and the
+    # BIC use it (lower_bound_ belongs to the last E-step, before the final M-step).
+    if args.allow_missing:
+        summary = f"mean observed-data log-likelihood {gmm.lower_bound_:.6g} (last E-step)"
+    else:
+        summary = f"mean log-likelihood {gmm.score(X):.6g}, BIC {gmm.bic(X):.6g}"
     print(
         f"fitted GMM: {args.k} components ({args.covariance_type}) on {n} samples x {d} "
-        f"features, {gmm.n_iter_} EM iterations ({status}) in {elapsed:.2f}s, mean "
-        f"log-likelihood {gmm.lower_bound_:.6g}"
-        + ("" if args.allow_missing else f", BIC {gmm.bic(X):.6g}"),
+        f"features, {gmm.n_iter_} EM iterations ({status}) in {elapsed:.2f}s, {summary}",
         file=sys.stderr,
     )
     if args.output is None:
@@ -376,7 +380,7 @@ def run_demo(output_dir: str | os.PathLike = ".", stream: TextIO | None = None) 
     status = "converged" if gmm.converged_ else "not converged"
     print(
         f"  fit  : GMM with {gmm.n_components} components, {gmm.n_iter_} EM iterations "
-        f"({status}, {elapsed:.2f}s), mean log-likelihood {gmm.lower_bound_:.3f}",
+        f"({status}, {elapsed:.2f}s), mean log-likelihood {gmm.score(X):.3f}",
         file=out,
     )
     print(
