@@ -702,7 +702,7 @@ def select_model(
     covariance_type: str | Iterable[str] = ("full", "tied", "diag", "spherical"),
     criterion: str = "bic",
     cv: int | Iterable = 5,
-    n_init: int = 1,
+    n_init: int = 5,
     init_params: str = "kmeans++",
     n_iter: int = 100,
     tol: float | str | None = 1e-3,
@@ -765,8 +765,13 @@ def select_model(
     cv : int, scikit-learn splitter or iterable of (train, test), default=5
         Folds of "cv" and "r2": that many folds of rows shuffled with
         ``random_state``, or the given splits (e.g. ``KFold(5).split(X)``).
-    n_init : int, default=1
-        EM runs per candidate, the best likelihood kept.
+    n_init : int, default=5
+        EM runs per candidate, the best likelihood kept. The default is
+        more than :meth:`GMM.from_samples`'s 1 because a ranking is only as
+        good as the optima it compares: with 1 run the choice agreed with
+        mclust's in 6 of 10 seeds on Old Faithful and on mclust's diabetes
+        data, with 3 in 9 and 8, with 5 in 10 and 10 (iris: 10 of 10 each).
+        Pass 1 for speed on large data.
     init_params : {"kmeans++", "random"}, default="kmeans++"
     n_iter : int, default=100
         Maximum EM iterations per run.

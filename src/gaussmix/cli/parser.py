@@ -423,9 +423,9 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
     select.add_argument(
         "--n-init",
         type=_positive_int,
-        default=1,
+        default=5,
         metavar="N",
-        help="EM runs per candidate, the best likelihood kept (default: 1)",
+        help="EM runs per candidate, the best likelihood kept (default: 5)",
     )
     select.add_argument(
         "--tol",
