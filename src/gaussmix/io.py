@@ -34,6 +34,8 @@ field                required   value
                                 object (class, parameters, fitted attributes);
                                 :meth:`GMM.load` ignores it, the estimator's
                                 ``load`` rebuilds the estimator from it
+``feature_names``    no (GMM)   d names of the features (1 to 256 printable
+                                characters each), e.g. a CSV's header row
 ``gaussmix_version`` no         version string of the writer (informational)
 ==================== ========== ===================================================
 
@@ -117,6 +119,7 @@ _FIELDS = {
         "n_iter_",
         "lower_bound_",
         "estimator",
+        "feature_names",
     ),
     "MVN": (*_COMMON_FIELDS, "mean", "covariance"),
 }
@@ -180,6 +183,9 @@ def model_to_dict(model: Any) -> dict:
         lower_bound = getattr(model, "lower_bound_", None)
         if lower_bound is not None and np.isfinite(lower_bound):
             data["lower_bound_"] = float(lower_bound)
+        names = getattr(model, "feature_names_", None)
+        if names is not None:
+            data["feature_names"] = [str(name) for name in names]
         data["priors"] = priors.tolist()
         data["means"] = means.tolist()
         data["covariances"] = covariances.tolist()
@@ -250,6 +256,8 @@ def _build(fields: dict, expected: type | None, source: str) -> Any:
         covariances=fields["covariances"],
     )
     model.covariance_type_ = fields.get("covariance_type_", "full")
+    if "feature_names" in fields:
+        model.feature_names_ = fields["feature_names"]
     for name in ("converged_", "n_iter_", "lower_bound_"):
         if name in fields:
             setattr(model, name, fields[name])
@@ -344,6 +352,8 @@ def _validate(data: Any, source: str) -> dict:
         check_covariance_matrices(covariances, lambda j: f"{source} field 'covariances[{j}]'")
         _check_magnitudes(means, "means", covariances, "covariances", source)
         fields.update(priors=priors, means=means, covariances=covariances)
+        if "feature_names" in data:
+            fields["feature_names"] = _feature_names(data["feature_names"], d, source)
     else:
         _require(data, ("mean", "covariance"), source)
         mean = _as_array(data["mean"], "mean", 1, source)
@@ -392,6 +402,27 @@ def _check_magnitudes(
             f"entries up to {MAX_COVARIANCE_MAGNITUDE:g} and nonzero variances from "
             f"{1.0 / MAX_COVARIANCE_MAGNITUDE:g} (their precisions must stay finite)"
         )
+
+
+#: Longest feature name a model file may hold.
+MAX_FEATURE_NAME_LENGTH = 256
+
+
+def _feature_names(value: Any, d: int, source: str) -> list[str]:
+    """d non-empty names of at most MAX_FEATURE_NAME_LENGTH printable characters."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValueError(f"{source} field 'feature_names' must be a list of strings")
+    if len(value) != d:
+        raise ValueError(f"{source} field 'feature_names' has {len(value)} names for {d} features")
+    for name in value:
+        if not 0 < len(name) <= MAX_FEATURE_NAME_LENGTH or not name.isprintable():
+            raise ValueError(
+                f"{source} field 'feature_names' holds {name[:40]!r}; names must be 1 to "
+                f"{MAX_FEATURE_NAME_LENGTH} printable characters"
+            )
+    return list(value)
 
 
 def _require(data: dict, names: tuple[str, ...], source: str) -> None:
@@ -492,6 +523,8 @@ def _to_npz_arrays(data: dict) -> dict[str, np.ndarray]:
     arrays = {}
     for key, value in data.items():
         if isinstance(value, str):
+            arrays[key] = np.array(value, dtype=np.str_)
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
             arrays[key] = np.array(value, dtype=np.str_)
         elif isinstance(value, bool):
             arrays[key] = np.array(value, dtype=np.bool_)
@@ -735,6 +768,8 @@ def _read_npy_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, key: str
     value = np.frombuffer(raw, dtype=dtype, count=count)
     value = value.reshape(shape[::-1]).T if fortran else value.reshape(shape)
     if dtype.kind == "U":
+        if value.ndim == 1 and key == "feature_names":
+            return [str(name) for name in value]
         if value.ndim != 0:
             raise ValueError(f"{path}: array {key!r} must be a single string")
         return str(value)

@@ -24,6 +24,7 @@ from .files import (
     _finite,
     _read_model,
     read_data,
+    read_table,
     write_table,
 )
 from .progress import ProgressBar
@@ -118,7 +119,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _local_data(args: argparse.Namespace) -> np.ndarray:
     """DATA, checked; a float .npy memory-mapped, so that the fit streams it from the file."""
-    X = read_data(args.data, memory_map=True)
+    X, args.feature_names = read_table(args.data, memory_map=True)
     if args.allow_missing:
         # NaN marks a missing entry; infinities are still refused.
         _finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), args.data)
@@ -201,6 +202,9 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
         f"features, {gmm.n_iter_} EM iterations ({status}) in {elapsed:.2f}s, {summary}",
         file=sys.stderr,
     )
+    names = getattr(args, "feature_names", None)
+    if names is not None:
+        gmm.feature_names_ = names  # the CSV's header row travels with the model
     if args.output is None:
         sys.stdout.write(_to_json_text(model_to_dict(gmm)))
     else:
@@ -237,21 +241,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             f"--given must leave at least one of the model's {d} dimensions to predict; "
             f"got {args.given}"
         )
-    X = _finite(read_data(args.data), args.data)
+    X, header = read_table(args.data)
+    X = _finite(X, args.data)
     if X.shape[1] != len(given):
         raise DataError(
             f"{args.data} has {X.shape[1]} column(s) but --given names {len(given)} "
             f"dimension(s) ({args.given}); give one column per dimension"
         )
     outputs = [j for j in range(d) if j not in given]
+    names = _names(gmm, outputs, header is not None)
     if args.std:
         mean, cov = gmm.predict(given, X, return_covariance=True)
         std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
         table = np.hstack([mean, std])
-        columns = _columns(outputs) + _columns(outputs, "std_")
+        columns = None if names is None else names + [f"std_{name}" for name in names]
     else:
         table = gmm.predict(given, X)
-        columns = _columns(outputs)
+        columns = names
     write_table(table, args.output, columns)
     return 0
 
@@ -263,8 +269,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     gmm = _read_model(args.model)
     gmm.random_state = check_random_state(args.seed)
     samples = gmm.sample(args.n)
-    write_table(samples, args.output, _columns(range(gmm.n_features)))
+    write_table(samples, args.output, _names(gmm, list(range(gmm.n_features)), False))
     return 0
+
+
+def _names(model: Any, dims: list[int], header_in: bool) -> list[str] | None:
+    """Output column names: the model's feature names; dimN when only the input had a
+    header; no header row when neither has names (none in, none out)."""
+    names = getattr(model, "feature_names_", None)
+    if names is not None:
+        return [names[j] for j in dims]
+    return _columns(dims) if header_in else None
 
 
 def _cmd_score(args: argparse.Namespace) -> int:

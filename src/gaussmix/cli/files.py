@@ -70,6 +70,10 @@ def _is_number(field: str) -> bool:
 
 
 def _parse_csv(text: str, source: str) -> np.ndarray:
+    return _parse_csv_table(text, source)[0]
+
+
+def _parse_csv_table(text: str, source: str) -> tuple[np.ndarray, list[str] | None]:
     lines = [
         (number, line.split("#", 1)[0].strip())
         for number, line in enumerate(text.splitlines(), start=1)
@@ -82,7 +86,9 @@ def _parse_csv(text: str, source: str) -> np.ndarray:
     def fields(line: str) -> list[str]:
         return [f.strip() for f in line.split(delimiter)]
 
+    header = None
     if not all(_is_number(f) for f in fields(lines[0][1])):
+        header = fields(lines[0][1])
         lines = lines[1:]  # a header row
         if not lines:
             raise DataError(f"{source}: only a header row, no data rows")
@@ -99,7 +105,12 @@ def _parse_csv(text: str, source: str) -> np.ndarray:
         except ValueError:
             bad = next(v for v in values if not _is_number(v))
             raise DataError(f"{source}: line {number}: {bad!r} is not a number") from None
-    return data
+    if header is not None and len(header) != n_columns:
+        raise DataError(
+            f"{source}: the header row has {len(header)} names but the rows have "
+            f"{n_columns} columns"
+        )
+    return data, header
 
 
 def _check_npy_header(file_path: Path, path: str) -> None:
@@ -117,6 +128,45 @@ def _check_npy_header(file_path: Path, path: str) -> None:
             f"{path}: its header declares shape {shape} ({declared} bytes) but the file "
             f"holds {available} bytes of data"
         )
+
+
+def read_table(path: str, *, memory_map: bool = False) -> tuple[np.ndarray, list[str] | None]:
+    """Like :func:`read_data`, and the CSV's header row (column names), or None without one.
+
+    Parameters
+    ----------
+    path : str
+    memory_map : bool, default=False
+
+    Returns
+    -------
+    data : ndarray, shape (n_rows, n_columns)
+    header : list of str or None
+        None for .npy files and CSV text without a header row.
+    """
+    if path == "-":
+        return _parse_csv_table(sys.stdin.read(), "<stdin>")
+    if _suffix(path, _DATA_EXTENSIONS, "DATA") == ".npy":
+        return read_data(path, memory_map=memory_map), None
+    _readable(path)
+    return _parse_csv_table(_text(path), path)
+
+
+def _readable(path: str) -> Path:
+    file_path = Path(path)
+    if not file_path.exists():
+        raise DataError(f"data file not found: {path}")
+    if not file_path.is_file():
+        # A device (e.g. a link to /dev/zero), FIFO or directory: never read it.
+        raise DataError(f"{path} is not a regular file; DATA must be a .csv, .txt or .npy file")
+    return file_path
+
+
+def _text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV file") from None
 
 
 def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
@@ -146,12 +196,7 @@ def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
     if path == "-":
         return _parse_csv(sys.stdin.read(), "<stdin>")
     suffix = _suffix(path, _DATA_EXTENSIONS, "DATA")
-    file_path = Path(path)
-    if not file_path.exists():
-        raise DataError(f"data file not found: {path}")
-    if not file_path.is_file():
-        # A device (e.g. a link to /dev/zero), FIFO or directory: never read it.
-        raise DataError(f"{path} is not a regular file; DATA must be a .csv, .txt or .npy file")
+    file_path = _readable(path)
     if suffix == ".npy":
         _check_npy_header(file_path, path)
         try:
@@ -168,11 +213,7 @@ def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
         if memory_map and array.dtype in (np.float32, np.float64):
             return array
         return array.astype(np.float64)
-    try:
-        text = file_path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text CSV file") from None
-    return _parse_csv(text, path)
+    return _parse_csv(_text(path), path)
 
 
 def _finite(data: np.ndarray, source: str, rows: int = 1 << 16) -> np.ndarray:
@@ -193,7 +234,7 @@ def _format_rows(array: np.ndarray) -> list[str]:
     return [",".join(map(repr, row)) for row in array.tolist()]
 
 
-def write_table(array: np.ndarray, path: str | None, columns: Sequence[str]) -> None:
+def write_table(array: np.ndarray, path: str | None, columns: Sequence[str] | None) -> None:
     """Write a 2-D array as CSV (with a header row) or .npy; CSV to stdout when path is None.
 
     Parameters
@@ -201,13 +242,14 @@ def write_table(array: np.ndarray, path: str | None, columns: Sequence[str]) -> 
     array : ndarray, shape (n_rows, n_columns)
     path : str or None
         Output file; the extension (.csv or .npy) picks the format.
-    columns : sequence of str
-        Header of the CSV, one name per column.
+    columns : sequence of str or None
+        Header of the CSV, one name per column; None writes no header row.
     """
     if path is not None and Path(path).suffix.lower() == ".npy":
         np.save(path, array)
         return
-    lines = [",".join(columns), *_format_rows(array)]
+    rows = _format_rows(array)
+    lines = rows if columns is None else [",".join(columns), *rows]
     text = "\n".join(lines) + "\n"
     if path is None:
         sys.stdout.write(text)
