@@ -11,6 +11,7 @@ nothing else in gaussmix depends on it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -721,11 +722,15 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray, shape (n_samples,)
         """
-        X = self._fit(X)
-        return self._log_resp(X).argmax(axis=1)
+        return self.predict(self._fit(X))
 
-    def _fit(self, X: ArrayLike) -> np.ndarray:
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2)
+    def _fit(self, X: ArrayLike) -> Any:
+        random_state = check_random_state(self.random_state)
+        if is_dask_collection(X):
+            source, X = self._dask_source(X, random_state)
+        else:
+            X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2)
+            source = None
         if X.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
@@ -733,10 +738,14 @@ class _BaseMixture(DensityMixin, BaseEstimator):
             )
         check_spread(X)
         self._prepare(X)
+        if source is not None and getattr(self, "mean_prior", 0) is None:
+            # A Dask array: the default mean prior is the mean of all rows (the
+            # source's shift), not of the initialization sample.
+            self.mean_prior_ = source.shift.astype(X.dtype)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
-        source = ArraySource(X, None, self.covariance_type, n_jobs=resolve_n_jobs(None))
+        if source is None:
+            source = ArraySource(X, None, self.covariance_type, n_jobs=resolve_n_jobs(None))
         family = self._family()
         rule = ConvergenceRule(float(self.tol), None)
         best_state, best_bound, best_bounds, best_iter = None, -np.inf, [], 0
@@ -777,7 +786,32 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         self.n_iter_ = best_iter
         self.lower_bound_ = best_bound
         self.lower_bounds_ = best_bounds
-        return X
+        return getattr(source, "X", X)
+
+    def _dask_source(self, X: Any, random_state: Any) -> tuple[Any, np.ndarray]:
+        """A Dask array's statistics source and its bounded initialization sample.
+
+        scikit-learn's ``validate_data`` would compute X into memory: the
+        checks run on the workers instead (in the source's first pass), and
+        the initialization (``KMeans`` and the others) runs on the source's
+        random sample of at most 100,000 rows (all rows when X has fewer).
+        """
+        from .dask import DaskSource
+
+        source = DaskSource(
+            X,
+            None,
+            self.covariance_type,
+            n_components=self.n_components,
+            random_state=random_state,
+        )
+        sample = source.initialization_data()
+        self.n_features_in_ = sample.shape[1]
+        if sample.shape[0] < 2:
+            raise ValueError(
+                f"Found array with {sample.shape[0]} sample(s); a minimum of 2 is required."
+            )
+        return source, sample
 
     def _recorder(self, bounds: list):
         verbose, interval = self.verbose, self.verbose_interval
@@ -858,8 +892,22 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         log_prob : ndarray, shape (n_samples,)
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._lazy(X, "score_samples", None, self.means_.dtype)
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
         return _log_gaussians(X, *self._components())[0].astype(self.means_.dtype, copy=False)
+
+    def _lazy(self, X: Any, method: str, columns: int | None, dtype: Any) -> Any:
+        """``method`` over a Dask array's row chunks, lazily (the estimator is copied)."""
+        from .dask import check_rows
+
+        X = check_rows(X, n_features=self.n_features_in_, for_fit=False)
+        frozen = getattr(copy.deepcopy(self), method)
+        if columns is None:
+            return X.map_blocks(frozen, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
+        return X.map_blocks(
+            frozen, chunks=(X.chunks[0], (columns,)), dtype=dtype, meta=np.empty((0, 0), dtype)
+        )
 
     def score(self, X: ArrayLike, y: Any = None) -> float:
         """Mean log-likelihood of the samples.
@@ -873,6 +921,8 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         -------
         log_likelihood : float
         """
+        if is_dask_collection(X):
+            return float(self.score_samples(X).mean().compute())
         return float(np.mean(self.score_samples(X)))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -887,6 +937,8 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         labels : ndarray, shape (n_samples,)
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._lazy(X, "predict", None, np.int64)
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
         return self._log_resp(X).argmax(axis=1)
 
@@ -902,6 +954,8 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         resp : ndarray, shape (n_samples, n_components)
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._lazy(X, "predict_proba", self.n_components, self.means_.dtype)
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
         return np.exp(self._log_resp(X)).astype(self.means_.dtype, copy=False)
 
@@ -1305,7 +1359,7 @@ class GaussianMixture(_BaseMixture):
         -------
         bic : float
         """
-        n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
         return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
 
     def aic(self, X: ArrayLike) -> float:
@@ -1319,7 +1373,7 @@ class GaussianMixture(_BaseMixture):
         -------
         aic : float
         """
-        n = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
         return -2.0 * self.score(X) * n + 2 * self._n_parameters()
 
 
