@@ -794,11 +794,12 @@ def select_model(
         likelihood: never a worse optimum than without it, at the cost of
         that run. Needs "full" in the grid (ignored otherwise).
     n_jobs : int or None, default=None
-        Cores to use (None: all). Large data (four or more row chunks)
-        use them inside each EM iteration, as :meth:`GMM.from_samples`
-        does; smaller data run candidates in parallel threads instead;
-        data below :data:`PARALLEL_MIN_ROWS` rows run in turn, where
-        threads do not help.
+        Cores to use (None: all). With at least two candidates (or fold
+        fits) per core and :data:`PARALLEL_MIN_ROWS` rows or more,
+        candidates run in parallel threads; otherwise each iteration's rows
+        are split across the cores, as in :meth:`GMM.from_samples` (which
+        needs four row chunks; smaller data then run in one thread). BLAS is
+        kept to one thread throughout. Results do not depend on it.
 
     Returns
     -------
