@@ -177,3 +177,32 @@ def _jsonable(value: object) -> object:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def _busy_jiffies() -> int:
+    """CPU time all processes spent busy since boot, in clock ticks (Linux /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:  # pragma: no cover - not Linux
+        return 0
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values[:8]) - idle
+
+
+def timed_alone(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall time of ``fn()`` and the CPU seconds other processes used meanwhile.
+
+    On a shared machine a timing is only meaningful when the second number is
+    small next to the first: it counts every busy CPU second of the machine
+    (from /proc/stat) minus this process's own (user + system, all threads).
+    """
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    own_before = sum(os.times()[:2])
+    busy_before = _busy_jiffies()
+    start = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - start
+    own = sum(os.times()[:2]) - own_before
+    foreign = max(0.0, (_busy_jiffies() - busy_before) / ticks - own)
+    return wall, foreign

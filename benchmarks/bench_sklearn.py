@@ -20,7 +20,9 @@ well-separated mixture of ``bench_em.py``):
 
 Every timed call starts from cold memory: the free heap is returned to the
 system (glibc ``malloc_trim``) before it, so page faults of a user's first
-call are included.
+call are included. Each timed call also records the CPU time other processes
+used meanwhile (``foreign_cpu_per_second`` in the results: 0 means the
+machine was ours alone).
 
 Usage::
 
@@ -39,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine_info, markdown_table, timed, write_json
+from _common import RESULTS, machine_info, markdown_table, timed_alone, write_json
 from bench_em import make_data
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -65,12 +67,16 @@ def _classes():
     }
 
 
+FOREIGN = []  # CPU seconds other processes used during each timed call
+
+
 def _fit(cls, X, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _trim()
         est = cls(**params)
-        seconds = timed(lambda: est.fit(X))
+        seconds, foreign = timed_alone(lambda: est.fit(X))
+    FOREIGN.append(foreign / seconds)
     return est, seconds
 
 
@@ -174,10 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         del X
     payload = {
         "machine": machine_info("scikit-learn"),
+        # Other processes' CPU seconds per second of each timed call (0 = alone;
+        # 2 would be both cores busy with other work).
+        "foreign_cpu_per_second": {"max": max(FOREIGN), "mean": sum(FOREIGN) / len(FOREIGN)},
         "per_iteration": iteration_rows,
         "default_fit": default_rows,
     }
     write_json(args.out, payload)
+    print(f"other processes' CPU per second of timed calls: {payload['foreign_cpu_per_second']}")
     print()
     print(
         markdown_table(
