@@ -558,3 +558,149 @@ def test_impute_of_rare_patterns_handles_singular_and_far_rows():
     )
     far = model.impute([[1e160, np.nan]])
     assert_allclose(far[0, 1], model.predict([0], [[1e160]])[0, 0], rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# The E-step by missing count against today's E-step by pattern (issue 14)
+# ---------------------------------------------------------------------------
+def _legacy_missing_e_step(block, weights, params):
+    """The missing-data E-step of commit a21c004, kept as the reference: rows grouped by
+    pattern (Schur complements of Sigma_oo), rare patterns with masked covariances."""
+    from gaussmix import _missing
+    from gaussmix._gaussian import n_phi_features, uses_full_features
+    from gaussmix.em.estep import _entropy
+    from gaussmix.em.stats import Statistics
+
+    X = block.X
+    k, d = params.means.shape
+    full = uses_full_features(params.covariance_type)
+    iu, ju = np.triu_indices(d)
+    total = Statistics.zeros(k, n_phi_features(d, params.covariance_type))
+    gaussians = (params.priors, params.means, params.covariances)
+    units = _missing.posteriors(X, gaussians, block.groups, block.scattered)
+    prev_units = None
+    if params.previous is not None:
+        prev_units = _missing.posteriors(X, params.previous, block.groups, block.scattered)
+    for idx, log_norm, log_resp, x_hat, cov_sum in units:
+        resp = np.exp(log_resp)
+        change = 0.0
+        if prev_units is not None:
+            change = float(np.square(resp - np.exp(next(prev_units)[2])).sum())
+        w = np.ones(idx.size) if weights is None else weights[idx]
+        wresp = resp * w[:, None]
+        y = x_hat - params.shift
+        first = np.einsum("nk,nkd->kd", wresp, y)
+        conditional = cov_sum(wresp)
+        if full:
+            quad = (np.einsum("nk,nki,nkj->kij", wresp, y, y) + conditional)[:, iu, ju]
+        else:
+            quad = np.einsum("nk,nkd->kd", wresp, y * y)
+            quad += np.diagonal(conditional, axis1=1, axis2=2)
+        moments = np.concatenate([quad, first, wresp.sum(axis=0)[:, None]], axis=1)
+        total += Statistics(
+            moments,
+            np.einsum("n,nk->k", w, resp * resp),
+            float(w @ log_norm),
+            float(w.sum()),
+            change,
+            _entropy(resp, log_resp, w),
+        )
+    return total
+
+
+def _mixed_pattern_data(seed, n=900, d=6, rate=0.2):
+    """Frequent and rare patterns, complete rows, a row with nothing observed."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(d, d))
+    X = rng.normal(size=(n, d)) @ A + np.where(rng.random((n, 1)) < 0.5, 3.0, -3.0)
+    X[rng.random(X.shape) < rate] = np.nan
+    X[: n // 4, 1] = np.nan  # one frequent pattern
+    X[5] = np.nan
+    X[6, :-1] = np.nan  # one observed entry
+    return X
+
+
+def _stats_close(new, old, rtol=1e-10):
+    scale = float(np.abs(old.moments).max())
+    assert_allclose(new.moments, old.moments, rtol=rtol, atol=rtol * scale)
+    assert_allclose(new.resp_sq_sum, old.resp_sq_sum, rtol=rtol)
+    assert_allclose(new.log_lik_sum, old.log_lik_sum, rtol=rtol)
+    assert_allclose(new.weight_sum, old.weight_sum, rtol=rtol)
+    assert_allclose(new.resp_entropy, old.resp_entropy, rtol=1e-8)
+    assert_allclose(new.resp_change_sq, old.resp_change_sq, rtol=1e-8, atol=1e-14)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_missing_statistics_by_count_equal_legacy_by_pattern(covariance_type, weighted, n_jobs):
+    from gaussmix.em.estep import EStepParameters, missing_e_step
+    from gaussmix.em.families import MaximumLikelihood
+    from gaussmix.em.sources import MissingValuesSource
+
+    X = _mixed_pattern_data(1)
+    rng = np.random.default_rng(2)
+    w = rng.uniform(0.2, 3.0, X.shape[0]) if weighted else None
+    family = MaximumLikelihood(covariance_type, 1e-6)
+    d = X.shape[1]
+    covs = np.array([spd(rng, d) for _ in range(3)])
+    g = family.start(np.array([0.2, 0.3, 0.5]), rng.normal(0, 3, (3, d)), covs)
+    prev = family.start(np.array([0.4, 0.3, 0.3]), rng.normal(0, 3, (3, d)), covs[::-1])
+    source = MissingValuesSource(X, w, covariance_type, chunk_rows=128, n_jobs=n_jobs)
+    new, shift = source.statistics(g, prev, True)
+    params = EStepParameters(
+        covariance_type=covariance_type,
+        shift=source.shift,
+        priors=g.priors,
+        means=g.means,
+        covariances=g.covariances,
+        previous=prev,
+        need_resp_sq=True,
+    )
+    assert_allclose(shift, source.shift)
+    old = _legacy_missing_e_step(source.block, w, params)
+    _stats_close(new, old)
+    # parameters built by hand (no natural parameters): every row by the precision form
+    _stats_close(missing_e_step(source.block, w, params), old)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_missing_statistics_without_nan_equal_complete_data_e_step(covariance_type):
+    from gaussmix.em.families import MaximumLikelihood
+    from gaussmix.em.sources import ArraySource, MissingValuesSource
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(700, 5)) * [1, 2, 3, 1, 1] + 1.0
+    family = MaximumLikelihood(covariance_type, 1e-6)
+    g = family.start(np.array([0.5, 0.5]), rng.normal(size=(2, 5)), np.array([spd(rng, 5)] * 2))
+    a, a_shift = ArraySource(X, None, covariance_type).statistics(g, None, False)
+    m, m_shift = MissingValuesSource(X, None, covariance_type).statistics(g, None, False)
+    assert_allclose(m_shift, a_shift, rtol=1e-12)
+    _stats_close(m, a)
+
+
+def test_missing_statistics_on_the_precise_path_are_about_the_means():
+    """Components far from the shared shift: complete rows take the precise path and the
+    incomplete rows' moments are taken about the same per-component means."""
+    from gaussmix.em.families import MaximumLikelihood
+    from gaussmix.em.sources import MissingValuesSource
+
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(size=(300, 3)), rng.normal(size=(300, 3)) * 1e-3 + 1e4])
+    X[rng.random(X.shape) < 0.2] = np.nan
+    family = MaximumLikelihood("full", 1e-12)
+    means = np.array([np.zeros(3), np.full(3, 1e4)])
+    g = family.start(np.array([0.5, 0.5]), means, np.array([np.eye(3), 1e-6 * np.eye(3)]))
+    source = MissingValuesSource(X, None, "full")
+    stats, shift = source.statistics(g, None, False)
+    assert shift.shape == (2, 3)
+    new = family.m_step(stats, shift)
+    # reference: the legacy E-step, then the M-step of moments about the shared shift
+    from gaussmix.em.estep import EStepParameters
+
+    params = EStepParameters("full", source.shift, g.priors, g.means, g.covariances)
+    ref = family.m_step(_legacy_missing_e_step(source.block, None, params), source.shift)
+    assert_allclose(new.means, ref.means, rtol=1e-9)
+    assert_allclose(new.covariances[0], ref.covariances[0], rtol=1e-6, atol=1e-9)
+    # the far component's covariance: about its mean, no cancellation
+    assert np.all(np.linalg.eigvalsh(new.covariances[1]) > 0)

@@ -18,10 +18,12 @@ adds them up), whose M-step is reused unchanged. Imputation is here too.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _gaussian
-from ._linalg import safe_cholesky
+from ._linalg import inverse_cholesky, log_det_from_cholesky, safe_cholesky
 
 
 def missing_patterns(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +177,199 @@ def posteriors(X, params, groups, scattered):
             return np.einsum("mk,mkij->kij", wresp, cond_cov)
 
         yield idx, log_norm, log_resp, x_hat, cov_sum
+
+
+# --------------------------------------------------------------------------
+# Rows grouped by how many entries they miss (the E-step's path)
+# --------------------------------------------------------------------------
+class PatternSet(NamedTuple):
+    """Rows that miss the same number ``count`` of entries, sorted by pattern.
+
+    Attributes
+    ----------
+    count : int
+        Missing entries per row (c).
+    rows : ndarray of int, shape (n_c,)
+        Row indices, grouped by pattern (patterns in increasing order).
+    pattern : ndarray of int, shape (n_c,)
+        Index of each row's pattern in ``missing`` (non-decreasing).
+    missing : ndarray of int, shape (p_c, c)
+        The missing columns of each pattern, increasing.
+    """
+
+    count: int
+    rows: np.ndarray
+    pattern: np.ndarray
+    missing: np.ndarray
+
+
+def split_by_count(mask: np.ndarray) -> tuple[np.ndarray, list[PatternSet]]:
+    """Complete rows, and the other rows as one :class:`PatternSet` per missing count.
+
+    Rows with nothing observed carry no information and are dropped.
+    """
+    d = mask.shape[1]
+    counts = mask.sum(axis=1)
+    complete = np.flatnonzero(counts == 0)
+    sets = []
+    for count in np.unique(counts):
+        count = int(count)
+        if count == 0 or count == d:
+            continue
+        rows = np.flatnonzero(counts == count)
+        patterns, inverse = np.unique(mask[rows], axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        order = np.argsort(inverse, kind="stable")
+        missing = np.nonzero(patterns)[1].reshape(-1, count)
+        sets.append(PatternSet(count, rows[order], inverse[order], missing))
+    return complete, sets
+
+
+class PrecisionForm(NamedTuple):
+    """The components in the precision form the missing-data E-step needs.
+
+    With y = x - base, the missing entries of y set to 0 (y0), c_j = mu_j - base
+    and P_j = Sigma_j^-1, component j's quadratic form in the missing entries
+    is minimized by the conditional mean, and the minimum is the observed
+    entries' Mahalanobis distance (Schur complement):
+
+        g = [P_j (y0 - c_j)]_m,   E[y_m | x_o, j] = -P_mm^-1 g,
+        (x_o - mu_o)^T Sigma_oo^-1 (x_o - mu_o) = (y0 - c_j)^T P_j (y0 - c_j) - g^T P_mm^-1 g,
+        Cov[x_m | x_o, j] = P_mm^-1,   log|Sigma_oo| = log|Sigma| + log|P_mm|.
+
+    So only the missing block P_mm (c x c, c the number of missing entries)
+    is factorized per pattern and component, never Sigma_oo.
+    """
+
+    base: np.ndarray  # (d,)
+    log_priors: np.ndarray  # (k,)
+    precisions: np.ndarray  # (k, d, d)
+    stacked: np.ndarray  # (d, k * d): y0 @ stacked holds P_j y0 for all j
+    centred: np.ndarray  # (k, d) c_j
+    prec_centred: np.ndarray  # (k, d) P_j c_j
+    log_det: np.ndarray  # (k,) log|Sigma_j|
+
+
+def precision_form(
+    priors: np.ndarray, means: np.ndarray, covariances: np.ndarray, base: np.ndarray
+) -> PrecisionForm:
+    """:class:`PrecisionForm` of the components about ``base`` (regularized as everywhere)."""
+    k, d = means.shape
+    chol = safe_cholesky(covariances)
+    inv = inverse_cholesky(chol)
+    prec = np.swapaxes(inv, -1, -2) @ inv
+    prec = 0.5 * prec + 0.5 * np.swapaxes(prec, -1, -2)
+    with np.errstate(divide="ignore"):
+        log_priors = np.log(priors)
+    centred = means - base
+    return PrecisionForm(
+        base,
+        log_priors,
+        prec,
+        np.ascontiguousarray(prec.transpose(1, 0, 2).reshape(d, k * d)),
+        centred,
+        np.einsum("kij,kj->ki", prec, centred),
+        log_det_from_cholesky(chol),
+    )
+
+
+def _spd_inverse(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse and log-determinant of a stack (..., c, c) of small SPD matrices.
+
+    Cholesky and triangular inversion written as loops over the c (few)
+    columns, each step vectorized over the whole stack: LAPACK's per-matrix
+    call overhead would dominate for thousands of 2 x 2 matrices.
+    """
+    c = A.shape[-1]
+    L = np.zeros_like(A)
+    tiny = np.finfo(np.float64).tiny
+    for j in range(c):
+        row = L[..., j, :j]
+        pivot = A[..., j, j] - np.einsum("...k,...k->...", row, row)
+        # A principal block of a positive definite precision is positive
+        # definite; the floor only guards rounding of near-singular ones.
+        pivot = np.sqrt(np.maximum(pivot, tiny + 1e-15 * np.abs(A[..., j, j])))
+        L[..., j, j] = pivot
+        if j + 1 < c:
+            below = A[..., j + 1 :, j] - np.einsum("...ik,...k->...i", L[..., j + 1 :, :j], row)
+            L[..., j + 1 :, j] = below / pivot[..., None]
+    inv_L = np.zeros_like(A)
+    for i in range(c):
+        row = -np.einsum("...k,...kj->...j", L[..., i, :i], inv_L[..., :i, :])
+        row[..., i] += 1.0
+        inv_L[..., i, :] = row / L[..., i, i, None]
+    inverse = np.einsum("...ki,...kj->...ij", inv_L, inv_L)
+    log_det = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
+    return inverse, log_det
+
+
+def pattern_inverses(form: PrecisionForm, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P_mm^-1 and log|P_mm| of every pattern and component: (p, k, c, c) and (p, k)."""
+    blocks = form.precisions[:, missing[:, :, None], missing[:, None, :]]  # (k, p, c, c)
+    return _spd_inverse(np.ascontiguousarray(blocks.transpose(1, 0, 2, 3)))
+
+
+def incomplete_posterior(
+    X_rows: np.ndarray,
+    missing_rows: np.ndarray,
+    inverses: np.ndarray,
+    log_dets: np.ndarray,
+    form: PrecisionForm,
+    gaussians: tuple,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior of rows that each miss ``c`` entries, all rows and components at once.
+
+    Parameters
+    ----------
+    X_rows : ndarray, shape (n, d)
+        The rows (NaN where missing).
+    missing_rows : ndarray of int, shape (n, c)
+        Each row's missing columns.
+    inverses, log_dets : ndarray, shape (n, k, c, c) and (n, k)
+        P_mm^-1 and log|P_mm| of each row's pattern (:func:`pattern_inverses`).
+    form : PrecisionForm
+    gaussians : (priors, means, covariances)
+        The same components, for the rows too far out for the precision form.
+
+    Returns
+    -------
+    log_norm : (n,), log_resp : (n, k)
+        log p(x_o) and the responsibilities.
+    y_hat : (n, k, d)
+        E[x | x_o, j] - base, the completed rows about ``form.base``.
+    """
+    n, d = X_rows.shape
+    k = form.log_priors.shape[0]
+    c = missing_rows.shape[1]
+    y0 = X_rows - form.base
+    if c:
+        np.put_along_axis(y0, missing_rows, 0.0, axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grad = (y0 @ form.stacked).reshape(n, k, d)
+        grad -= form.prec_centred  # P_j (y0 - c_j)
+        quad = np.einsum("nkd,nkd->nk", y0[:, None, :] - form.centred, grad)
+        y_hat = np.repeat(y0[:, None, :], k, axis=1)
+        if c:
+            g = np.take_along_axis(grad, missing_rows[:, None, :], axis=2)  # (n, k, c)
+            step = np.einsum("nkij,nkj->nki", inverses, g)
+            quad -= np.einsum("nki,nki->nk", g, step)
+            np.put_along_axis(y_hat, missing_rows[:, None, :], -step, axis=2)
+            quad += log_dets
+        log_comp = form.log_priors - 0.5 * ((d - c) * _gaussian.LOG_2PI + form.log_det + quad)
+        log_norm, log_resp = _gaussian.normalize_log_weights(log_comp)
+    lost = np.flatnonzero(~np.isfinite(log_norm) | ~np.isfinite(y_hat).all(axis=(1, 2)))
+    for r in lost:
+        # Rows so far out (|x| ~ 1e155) that the distances overflow: the
+        # conditioner of their own pattern handles the limit exactly; an
+        # exceptional case, so one row at a time.
+        pattern = np.isnan(X_rows[r])
+        obs, mis = np.flatnonzero(~pattern), np.flatnonzero(pattern)
+        row_norm, row_resp, row_hat, _ = _group_posterior(
+            X_rows[r : r + 1, obs].astype(np.float64), *gaussians, obs, mis
+        )
+        log_norm[r], log_resp[r] = row_norm[0], row_resp[0]
+        y_hat[r] = row_hat[0] - form.base
+    return log_norm, log_resp, y_hat
 
 
 def split_patterns(X: np.ndarray) -> tuple[list, np.ndarray]:

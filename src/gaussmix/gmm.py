@@ -403,7 +403,9 @@ class GMM(CachedParameters, Persistent):
                     "X has no row with an observed value (every entry is NaN); nothing to fit"
                 )
             check_n_components(self.n_components, usable)
-            source = MissingValuesSource(X, weights, covariance_type)
+            source = MissingValuesSource(
+                X, weights, covariance_type, chunk_rows=chunk_size, n_jobs=resolve_n_jobs(n_jobs)
+            )
         elif source is None:
             source = ArraySource(
                 X,

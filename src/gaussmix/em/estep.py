@@ -95,7 +95,7 @@ class EStepParameters(NamedTuple):
 
 
 class MissingBlock(NamedTuple):
-    """Rows with missing entries, grouped by pattern once (before the first iteration).
+    """Rows with missing entries, grouped once (before the first iteration).
 
     Attributes
     ----------
@@ -103,20 +103,29 @@ class MissingBlock(NamedTuple):
         The rows; NaN marks a missing entry.
     groups : list of (pattern, rows)
         Frequent patterns: boolean (d,) mask of missing entries and the
-        indices of the rows that have it.
+        indices of the rows that have it (read by :func:`_missing.posteriors`).
     scattered : ndarray of int
-        Rows of rare patterns, handled together with masked covariances.
+        Rows of rare patterns (idem).
+    complete : ndarray of int, or None
+        Rows without a missing entry: :func:`missing_e_step` sends them
+        through :func:`e_step` (the compiled kernel included).
+    sets : tuple of :class:`gaussmix._missing.PatternSet`
+        The other rows, one set per number of missing entries, sorted by
+        pattern (rows with nothing observed are in none).
     """
 
     X: np.ndarray
     groups: list
     scattered: np.ndarray
+    complete: np.ndarray | None = None
+    sets: tuple = ()
 
     @classmethod
     def from_rows(cls, X: np.ndarray) -> MissingBlock:
         """Group the rows of X by missing pattern (rows with nothing observed are dropped)."""
         groups, scattered = _missing.split_patterns(X)
-        return cls(X, groups, scattered)
+        complete, sets = _missing.split_by_count(np.isnan(X))
+        return cls(X, groups, scattered, complete, tuple(sets))
 
 
 def make_e_step_parameters(
@@ -477,10 +486,13 @@ def missing_e_step(
     For a row with observed dimensions o and missing dimensions m, component
     j contributes the marginal likelihood of x_o, the completed row
     x_hat = [x_o, E[x_m | x_o, j]] and the conditional covariance of x_m in
-    the (m, m) block of the second moments (Ghahramani & Jordan 1994). Rows
-    of frequent patterns are handled one pattern at a time, rows of rare
-    patterns all together with masked covariances; moments about the shared
-    ``params.shift``, in the layout of :func:`e_step`.
+    the (m, m) block of the second moments (Ghahramani & Jordan 1994).
+    Complete rows go through :func:`e_step` (kernel or numpy, shared shift
+    or precise path, as ``params`` says); the others, all rows missing the
+    same number c of entries at once, through the precision form of
+    :class:`gaussmix._missing.PrecisionForm` (only c x c blocks factorized,
+    once per pattern and component). Moments about ``params.shift``, in the
+    layout of :func:`e_step`.
 
     Parameters
     ----------
@@ -489,41 +501,154 @@ def missing_e_step(
         Weights of ``block.X``'s rows.
     params : EStepParameters
     """
-    X = block.X
-    k, d = params.means.shape
-    full = uses_full_features(params.covariance_type)
-    iu, ju = np.triu_indices(d)
-    total = Statistics.zeros(k, n_phi_features(d, params.covariance_type))
-    gaussians = (params.priors, params.means, params.covariances)
-    units = _missing.posteriors(X, gaussians, block.groups, block.scattered)
-    prev_units = None
-    if params.previous is not None:
-        prev_units = _missing.posteriors(X, params.previous, block.groups, block.scattered)
-    for idx, log_norm, log_resp, x_hat, cov_sum in units:
-        resp = np.exp(log_resp)
-        change = 0.0
-        if prev_units is not None:
-            prev_log_resp = next(prev_units)[2]
-            change = float(np.square(resp - np.exp(prev_log_resp)).sum())
-        w = np.ones(idx.size) if weights is None else weights[idx]
-        wresp = resp * w[:, None]
-        y = x_hat - params.shift  # (n, k, d)
-        resp_sum = wresp.sum(axis=0)
-        first = np.einsum("nk,nkd->kd", wresp, y)
-        conditional = cov_sum(wresp)
-        if full:
-            second = np.einsum("nk,nki,nkj->kij", wresp, y, y) + conditional
-            quad = second[:, iu, ju]
-        else:
-            quad = np.einsum("nk,nkd->kd", wresp, y * y)
-            quad += np.diagonal(conditional, axis1=1, axis2=2)
-        moments = np.concatenate([quad, first, resp_sum[:, None]], axis=1)
-        total += Statistics(
-            moments,
-            np.einsum("n,nk->k", w, resp * resp),
-            float(w @ log_norm),
-            float(w.sum()),
-            change,
-            _entropy(resp, log_resp, w),
-        )
+    if block.complete is None:
+        block = MissingBlock.from_rows(block.X)
+    prepared = prepare_missing(block, params)
+    total = Statistics.zeros(
+        params.means.shape[0], n_phi_features(block.X.shape[1], params.covariance_type)
+    )
+    for unit in missing_work(prepared):
+        total += missing_unit_statistics(block, weights, params, prepared, unit)
     return total
+
+
+class MissingPrepared(NamedTuple):
+    """What every work unit of one missing-data E-step shares (see :func:`prepare_missing`)."""
+
+    sets: tuple
+    form: _missing.PrecisionForm
+    inverses: list
+    form_previous: _missing.PrecisionForm | None
+    inverses_previous: list | None
+    offset: np.ndarray | None
+    complete_rows: np.ndarray
+    set_rows: list
+
+
+def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrepared:
+    """Per-iteration quantities of :func:`missing_e_step`: P_mm^-1 of every pattern."""
+    k, d = params.means.shape
+    shift = np.asarray(params.shift)
+    sets = tuple(block.sets)
+    complete = block.complete
+    if params.theta is None and shift.ndim == 1:
+        # Parameters without natural parameters about a shared shift (built
+        # by hand): the complete rows take the precision form too.
+        sets = (
+            *sets,
+            _missing.PatternSet(
+                0, complete, np.zeros(complete.size, np.intp), np.zeros((1, 0), np.intp)
+            ),
+        )
+        complete = complete[:0]
+    if shift.ndim == 1:
+        base, offset = shift, None
+    else:
+        # Precise path: moments about each component's mean.
+        base = shift.mean(axis=0)
+        offset = base - shift
+    form = _missing.precision_form(params.priors, params.means, params.covariances, base)
+    inverses = [_missing.pattern_inverses(form, s.missing) for s in sets]
+    form_prev = inverses_prev = None
+    if params.previous is not None:
+        form_prev = _missing.precision_form(*params.previous, base)
+        inverses_prev = [_missing.pattern_inverses(form_prev, s.missing) for s in sets]
+    # Rows per unit: (rows, k, max(d, c^2)) temporaries of about 2 MiB.
+    set_rows = [max(64, (1 << 18) // (k * max(d, s.count * s.count))) for s in sets]
+    return MissingPrepared(
+        sets, form, inverses, form_prev, inverses_prev, offset, complete, set_rows
+    )
+
+
+def missing_work(prepared: MissingPrepared) -> list:
+    """The work units of :func:`missing_e_step`: (-1, rows) for complete rows, (set, rows)."""
+    units = []
+    n_complete = prepared.complete_rows.size
+    step = 1 << 15  # gathered complete rows per unit (4 MiB at d = 16)
+    units += [(-1, slice(a, min(a + step, n_complete))) for a in range(0, n_complete, step)]
+    for index, (pattern_set, rows) in enumerate(
+        zip(prepared.sets, prepared.set_rows, strict=True)
+    ):
+        n = pattern_set.rows.size
+        units += [(index, slice(a, min(a + rows, n))) for a in range(0, n, rows)]
+    return units
+
+
+def missing_unit_statistics(
+    block: MissingBlock,
+    weights: np.ndarray | None,
+    params: EStepParameters,
+    prepared: MissingPrepared,
+    unit: tuple,
+) -> Statistics:
+    """Statistics of one work unit of :func:`missing_work`."""
+    index, part = unit
+    X = block.X
+    if index < 0:
+        idx = prepared.complete_rows[part]
+        return e_step(X[idx], None if weights is None else weights[idx], params)
+    pattern_set = prepared.sets[index]
+    idx = pattern_set.rows[part]
+    pid = pattern_set.pattern[part]
+    k, d = params.means.shape
+    X_rows = X[idx].astype(np.float64, copy=False)
+    missing_rows = pattern_set.missing[pid]
+    gaussians = (params.priors, params.means, params.covariances)
+    inverses, log_dets = prepared.inverses[index]
+    log_norm, log_resp, y_hat = _missing.incomplete_posterior(
+        X_rows, missing_rows, inverses[pid], log_dets[pid], prepared.form, gaussians
+    )
+    resp = np.exp(log_resp)
+    change = 0.0
+    if prepared.form_previous is not None:
+        prev_inv, prev_log_dets = prepared.inverses_previous[index]
+        prev_log_resp = _missing.incomplete_posterior(
+            X_rows,
+            missing_rows,
+            prev_inv[pid],
+            prev_log_dets[pid],
+            prepared.form_previous,
+            params.previous,
+        )[1]
+        change = float(np.square(resp - np.exp(prev_log_resp)).sum())
+    w = None if weights is None else weights[idx]
+    wresp = resp if w is None else resp * w[:, None]
+    if prepared.offset is not None:
+        y_hat += prepared.offset
+    resp_sum = wresp.sum(axis=0)
+    first = np.einsum("nk,nkd->kd", wresp, y_hat)
+    # sum_i w_i r_ij Cov[x_m | x_o, j]: P_mm^-1 weighted by each pattern's
+    # responsibility sums, added into the (m, m) blocks.
+    c = pattern_set.count
+    conditional = np.zeros(k * d * d)
+    if c:
+        starts = np.flatnonzero(np.concatenate([[True], pid[1:] != pid[:-1]]))
+        pats = pid[starts]
+        sums = np.add.reduceat(wresp, starts, axis=0)  # (q, k)
+        values = sums[:, :, None, None] * inverses[pats]
+        mis = pattern_set.missing[pats]
+        flat = (
+            np.arange(k)[None, :, None, None] * (d * d)
+            + mis[:, None, :, None] * d
+            + mis[:, None, None, :]
+        )
+        conditional = np.bincount(flat.ravel(), values.ravel(), minlength=k * d * d)
+    conditional = conditional.reshape(k, d, d)
+    if uses_full_features(params.covariance_type):
+        iu, ju = np.triu_indices(d)
+        weighted = y_hat * wresp[:, :, None]
+        second = np.matmul(weighted.transpose(1, 2, 0), y_hat.transpose(1, 0, 2))
+        quad = (second + conditional)[:, iu, ju]
+    else:
+        quad = np.einsum("nk,nkd->kd", wresp, y_hat * y_hat)
+        quad += np.diagonal(conditional, axis1=1, axis2=2)
+    moments = np.concatenate([quad, first, resp_sum[:, None]], axis=1)
+    sq = resp * resp
+    return Statistics(
+        moments,
+        sq.sum(axis=0) if w is None else w @ sq,
+        float(log_norm.sum() if w is None else w @ log_norm),
+        float(idx.size if w is None else w.sum()),
+        change,
+        _entropy(resp, log_resp, w),
+    )

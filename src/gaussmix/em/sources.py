@@ -31,7 +31,9 @@ from .estep import (
     MissingBlock,
     e_step,
     make_e_step_parameters,
-    missing_e_step,
+    missing_unit_statistics,
+    missing_work,
+    prepare_missing,
 )
 from .families import Gaussians, ModelFamily
 from .stats import Statistics
@@ -226,9 +228,13 @@ class ArraySource(StatisticsSource):
 class MissingValuesSource(StatisticsSource):
     """Rows of an in-memory array with NaN entries (EM for incomplete data).
 
-    Rows are grouped by missing pattern once, here; every iteration runs
-    :func:`gaussmix.em.estep.missing_e_step` over the groups. Moments are
-    taken about the observed column means.
+    Rows are grouped once, here: complete rows, and the others by number of
+    missing entries (sorted by pattern). Every iteration runs the work units
+    of :func:`gaussmix.em.estep.missing_e_step` in threads: complete rows by
+    :func:`~gaussmix.em.estep.e_step` (the compiled kernel included), the
+    others by the precision form. Moments are taken about the observed
+    column means (or each component's mean when
+    :func:`~gaussmix.em.estep.make_e_step_parameters` picks the precise path).
 
     Parameters
     ----------
@@ -236,6 +242,10 @@ class MissingValuesSource(StatisticsSource):
         Data; NaN marks a missing entry.
     weights : ndarray, shape (n,), optional
     covariance_type : str
+    chunk_rows : int, optional
+        Rows per feature chunk of the complete-data E-step.
+    n_jobs : int, default=1
+        Threads sharing the work units.
 
     Raises
     ------
@@ -243,7 +253,14 @@ class MissingValuesSource(StatisticsSource):
         If a column has no observed value or no row has one.
     """
 
-    def __init__(self, X: np.ndarray, weights: np.ndarray | None, covariance_type: str) -> None:
+    def __init__(
+        self,
+        X: np.ndarray,
+        weights: np.ndarray | None,
+        covariance_type: str,
+        chunk_rows: int | None = None,
+        n_jobs: int = 1,
+    ) -> None:
         observed = ~np.isnan(X)
         if not observed.any(axis=0).all():
             empty = np.flatnonzero(~observed.any(axis=0)).tolist()
@@ -258,6 +275,10 @@ class MissingValuesSource(StatisticsSource):
         self.n_samples = int(observed.any(axis=1).sum())
         self.n_features = X.shape[1]
         self.block = MissingBlock.from_rows(X)
+        rows = chunk_rows or default_chunk_rows(n_phi_features(X.shape[1], covariance_type))
+        self.chunk_rows = max(1, min(rows, X.shape[0]))
+        self.n_jobs = n_jobs
+        self.use_kernel = X.dtype in (np.float64, np.float32)
 
     def initialization_data(self) -> np.ndarray:
         """All rows, missing entries filled with the observed column means."""
@@ -266,14 +287,35 @@ class MissingValuesSource(StatisticsSource):
     def statistics(
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
     ) -> tuple[Statistics, np.ndarray]:
-        """Expected statistics of all rows, about the observed column means."""
-        params = EStepParameters(
-            covariance_type=self.covariance_type,
-            shift=self.shift,
-            priors=gaussians.priors,
-            means=gaussians.means,
-            covariances=gaussians.covariances,
-            previous=previous,
+        """Expected statistics of all rows: complete rows by the complete-data E-step
+        (kernel included), the others by missing count; work units in threads."""
+        params = make_e_step_parameters(
+            self.covariance_type,
+            gaussians,
+            previous,
+            self.shift,
             need_resp_sq=need_resp_sq,
+            chunk_rows=self.chunk_rows,
+            use_kernel=self.use_kernel,
         )
-        return missing_e_step(self.block, self.weights, params), self.shift
+        block, weights = self.block, self.weights
+        prepared = prepare_missing(block, params)
+        units = missing_work(prepared)
+        # Alternate the units so that each thread's contiguous share mixes
+        # complete and incomplete rows (their costs differ).
+        units = units[0::2] + units[1::2]
+
+        def work(rows: slice, _index: int) -> Statistics:
+            total = Statistics.zeros(*self._shape(params))
+            for unit in units[rows]:
+                total += missing_unit_statistics(block, weights, params, prepared, unit)
+            return total
+
+        parts = map_blocks(work, len(units), 1, self.n_jobs)
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        return total, params.shift
+
+    def _shape(self, params: EStepParameters) -> tuple[int, int]:
+        return params.means.shape[0], n_phi_features(self.n_features, self.covariance_type)
