@@ -35,7 +35,6 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._gaussian import PRECISION_LIMIT, shared_shift_error
 from ._validation import check_int, check_n_components, check_sample_weight
 from .em.estep import (
     EStepParameters,
@@ -45,7 +44,7 @@ from .em.estep import (
     missing_e_step,
 )
 from .em.families import Gaussians, ModelFamily
-from .em.sources import StatisticsSource, default_chunk_rows
+from .em.sources import StatisticsSource, default_chunk_rows, redo_parameters
 from .em.stats import Statistics
 from .kernels.threads import _single_threaded_blas
 
@@ -500,23 +499,11 @@ class DaskSource(StatisticsSource):
 
         As :meth:`gaussmix.em.sources.ArraySource.refine` does in memory.
         """
-        if self.missing or shift is not self.shift:
+        params = None if self.missing else redo_parameters(self, family, state, shift, new)
+        if params is None:
             return new, stats
-        after = family.gaussians(new)
-        if shared_shift_error(after.means, after.covariances, self.shift) <= PRECISION_LIMIT:
-            return new, stats
-        before = family.gaussians(state)
-        about_means = EStepParameters(
-            covariance_type=self.covariance_type,
-            shift=before.means,
-            priors=before.priors,
-            means=before.means,
-            covariances=before.covariances,
-            need_resp_sq=family.need_resp_sq,
-            chunk_rows=self.chunk_rows,
-        )
-        redone = self._reduce(about_means)
-        return family.m_step(redone, before.means), redone
+        redone = self._reduce(params)
+        return family.m_step(redone, params.shift), redone
 
 
 def _map_packed(

@@ -68,6 +68,35 @@ def weighted_mean(X: np.ndarray, weights: np.ndarray | None, chunk: int = 1 << 1
     return total / (X.shape[0] if weights is None else weights.sum())
 
 
+def redo_parameters(
+    source: StatisticsSource, family: ModelFamily, state, shift: np.ndarray, new
+) -> EStepParameters | None:
+    """E-step parameters that redo an iteration about each component's mean, or None.
+
+    A shared-shift source calls this from ``refine``: when the M-step's result
+    ``new`` lies too far from ``source.shift`` for moments about it to be
+    precise (e.g. a component collapsed onto a far outlier), its parameters
+    cannot be read off those moments, and the iteration's statistics are
+    recomputed about the means of ``state`` (the E-step's own components).
+    None when the iteration already ran about the means or ``new`` is precise.
+    """
+    if shift is not source.shift:
+        return None
+    fitted = family.gaussians(new)
+    if shared_shift_error(fitted.means, fitted.covariances, source.shift) <= PRECISION_LIMIT:
+        return None
+    current = family.gaussians(state)
+    return EStepParameters(
+        covariance_type=source.covariance_type,
+        shift=current.means,
+        priors=current.priors,
+        means=current.means,
+        covariances=current.covariances,
+        need_resp_sq=family.need_resp_sq,
+        chunk_rows=source.chunk_rows,
+    )
+
+
 class StatisticsSource:
     """Base class of statistics sources.
 
@@ -203,26 +232,11 @@ class ArraySource(StatisticsSource):
         self, family: ModelFamily, state, stats: Statistics, shift: np.ndarray, new
     ) -> tuple:
         """Redo the iteration about each component's mean if ``new`` is imprecise."""
-        if shift is not self.shift:
+        params = redo_parameters(self, family, state, shift, new)
+        if params is None:
             return new, stats
-        fitted = family.gaussians(new)
-        if shared_shift_error(fitted.means, fitted.covariances, self.shift) <= PRECISION_LIMIT:
-            return new, stats
-        # e.g. a component collapsed onto a far outlier: its new parameters
-        # cannot be read off moments about the shared shift. Recompute this
-        # iteration's statistics about each component's own mean.
-        current = family.gaussians(state)
-        params = EStepParameters(
-            covariance_type=self.covariance_type,
-            shift=current.means,
-            priors=current.priors,
-            means=current.means,
-            covariances=current.covariances,
-            need_resp_sq=family.need_resp_sq,
-            chunk_rows=self.chunk_rows,
-        )
         redone = e_step(self.X, self.weights, params)
-        return family.m_step(redone, current.means), redone
+        return family.m_step(redone, params.shift), redone
 
 
 class MissingValuesSource(StatisticsSource):
