@@ -214,17 +214,20 @@ GMM_CALLS = [
 @settings(max_examples=150, deadline=None)
 @given(call=st.sampled_from(GMM_CALLS), args=st.lists(hostile, min_size=2, max_size=2))
 def test_gmm_methods_raise_value_or_type_errors_only(call, args):
+    _call_hostile(_model(), call, args)
+
+
+def _call_hostile(model, call, args) -> None:
+    """A ValueError/TypeError or a result without NaN (densities may be 0, never NaN)."""
     name, n_args = call
-    gmm = _model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = getattr(gmm, name)(*args[:n_args])
+            result = getattr(model, name)(*args[:n_args])
         except (ValueError, TypeError):
             return
     for array in result if isinstance(result, tuple) else (result,):
         if isinstance(array, np.ndarray) and array.dtype.kind == "f" and array.size:
-            # densities may be 0 (log -inf) far away, but never NaN
             assert not np.isnan(array).any(), (name, args)
 
 
@@ -380,17 +383,8 @@ MVN_CALLS = [
 @settings(max_examples=100, deadline=None)
 @given(call=st.sampled_from(MVN_CALLS), args=st.lists(hostile, min_size=2, max_size=2))
 def test_mvn_methods_raise_value_or_type_errors_only(call, args):
-    name, n_args = call
     mvn = MVN(mean=[0.0, 1.0], covariance=[[2.0, 0.3], [0.3, 1.0]], random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            result = getattr(mvn, name)(*args[:n_args])
-        except (ValueError, TypeError):
-            return
-    for array in result if isinstance(result, tuple) else (result,):
-        if isinstance(array, np.ndarray) and array.dtype.kind == "f" and array.size:
-            assert not np.isnan(array).any(), (name, args)
+    _call_hostile(mvn, call, args)
 
 
 CONDITIONAL_CALLS = [
