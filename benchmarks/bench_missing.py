@@ -9,8 +9,9 @@ noise, covariances 2I):
 - missing: ``MissingValuesSource(X_nan).statistics(...)``, the E-step of an
   ``allow_missing=True`` iteration (complete rows by the complete-data path,
   the others by missing count);
-- legacy (``--legacy``): the E-step of commit a21c004 (rows grouped by
-  pattern, rare patterns with masked covariances), copied here.
+- impute: ``gaussmix._missing.impute`` (what ``GMM.impute`` runs) on the NaN data;
+- legacy (``--legacy``): the E-step and the imputation of commit a21c004 (rows
+  grouped by pattern, rare patterns with masked covariances), copied here.
 
 The three are alternated within every repeat (interleaved A/B), and the
 tables report the minimum over repeats and the ratios of minima. The
@@ -37,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, machine_info, markdown_table, write_json
 
-from gaussmix import _missing
+from gaussmix import _gaussian, _missing
 from gaussmix._gaussian import n_phi_features, uses_full_features
 from gaussmix.em.estep import EStepParameters, _entropy
 from gaussmix.em.families import Gaussians
@@ -80,6 +81,31 @@ def legacy_missing_e_step(block, weights, params) -> Statistics:
     return total
 
 
+def legacy_impute(X, priors, means, covs):
+    """GMM.impute of commit a21c004 (by pattern; rare patterns with masked covariances)."""
+    out = np.array(X, dtype=np.float64, copy=True)
+    mask = np.isnan(out)
+    incomplete = np.flatnonzero(mask.any(axis=1))
+    nothing = mask[incomplete].all(axis=1)
+    out[incomplete[nothing]] = priors @ means
+    incomplete = incomplete[~nothing]
+    groups, scattered = _missing.split_patterns(X[incomplete])
+    for pattern, rows_local in groups:
+        rows_all = incomplete[rows_local]
+        obs, mis = np.flatnonzero(~pattern), np.flatnonzero(pattern)
+        cond = _gaussian.make_conditioner(means, covs, obs, mis)
+        mean, _ = _gaussian.predict_conditional(out[np.ix_(rows_all, obs)], priors, cond)
+        out[np.ix_(rows_all, mis)] = mean
+    k, d = means.shape
+    rare = incomplete[scattered]
+    for rows in _gaussian.row_chunks(rare.size, 4 * k * d * d):
+        idx = rare[rows]
+        _, log_resp, x_hat, _ = _missing._scattered_posterior(out[idx], priors, means, covs)
+        completed = np.einsum("mk,mkd->md", np.exp(log_resp), x_hat)
+        out[idx] = np.where(mask[idx], completed, out[idx])
+    return out
+
+
 def make_case(n: int, d: int, k: int, rate: float, seed: int = 0):
     rng = np.random.default_rng(seed)
     centres = rng.normal(0.0, 6.0, (k, d))
@@ -114,8 +140,11 @@ def run_case(n, d, k, rate, repeats, legacy, covariance_type="full"):
         "complete": lambda: complete.statistics(gaussians, None, False),
         "missing": lambda: missing.statistics(gaussians, None, False),
     }
+    impute_args = (Xm, gaussians.priors, gaussians.means, gaussians.covariances)
+    calls["impute"] = lambda: _missing.impute(*impute_args)
     if legacy:
         calls["legacy"] = lambda: legacy_missing_e_step(missing.block, None, params)
+        calls["legacy_impute"] = lambda: legacy_impute(*impute_args)
     for fn in calls.values():
         fn()  # warm-up
     times = {name: [] for name in calls}
@@ -143,6 +172,9 @@ def run_case(n, d, k, rate, repeats, legacy, covariance_type="full"):
         row["legacy_over_missing"] = best["legacy"] / best["missing"]
         row["legacy_over_complete"] = best["legacy"] / best["complete"]
         row["max_rel_diff_moments"] = float(np.abs(new - old).max() / np.abs(old).max())
+        row["legacy_impute_over_impute"] = best["legacy_impute"] / best["impute"]
+        filled, filled_old = calls["impute"](), calls["legacy_impute"]()
+        row["max_abs_diff_impute"] = float(np.abs(filled - filled_old).max())
     return row
 
 
@@ -180,12 +212,16 @@ def main(argv=None) -> None:
             f"{r['min_s']['legacy']:.3f}" if "legacy" in r["min_s"] else "-",
             f"{r['legacy_over_missing']:.1f}" if "legacy" in r["min_s"] else "-",
             f"{r['max_rel_diff_moments']:.1e}" if "legacy" in r["min_s"] else "-",
+            f"{r['min_s']['impute']:.4f}",
+            f"{r['legacy_impute_over_impute']:.1f}" if "legacy" in r["min_s"] else "-",
+            f"{r['max_abs_diff_impute']:.1e}" if "legacy" in r["min_s"] else "-",
         ]
         for r in rows
     ]
     header = ["n, d, k", "covariance", "missing", "complete rows", "patterns"]
     header += ["complete s", "missing s", "missing / complete", "legacy s", "legacy / missing"]
-    header += ["max rel diff vs legacy"]
+    header += ["max rel diff vs legacy", "impute s", "legacy impute / impute"]
+    header += ["max abs diff impute"]
     print(markdown_table(header, table))
     write_json(out, {"machine": machine_info("numpy"), "repeats": repeats, "cases": rows})
     print(f"wrote {out}")

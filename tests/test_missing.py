@@ -528,6 +528,7 @@ def test_rare_patterns_batched_with_masked_covariances_equal_per_pattern(
     fits = []
     for min_rows in (1, 10**9):  # every pattern grouped / every row scattered
         monkeypatch.setattr(_missing, "_MIN_GROUP_ROWS", min_rows)
+        monkeypatch.setattr(_missing, "PATTERN_MIN_ROWS", min_rows)
         gmm = GMM(2, random_state=0).from_samples(
             X,
             allow_missing=True,
@@ -633,8 +634,20 @@ def _stats_close(new, old, rtol=1e-10):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_missing_statistics_by_count_equal_legacy_by_pattern(covariance_type, weighted, n_jobs):
+@pytest.mark.parametrize("pattern_min_rows", [1, 64, 10**9])
+@pytest.mark.parametrize("kernel", [True, False])
+def test_missing_statistics_by_count_equal_legacy_by_pattern(
+    covariance_type, weighted, n_jobs, pattern_min_rows, kernel, monkeypatch
+):
+    """Every pattern by the observed-columns E-step / the default split / every row by
+    missing count, with and without the compiled kernel: the same statistics as the old
+    E-step by pattern."""
+    from gaussmix import _missing
     from gaussmix.em.estep import EStepParameters, missing_e_step
+    from gaussmix.kernels import compiled
+
+    monkeypatch.setattr(_missing, "PATTERN_MIN_ROWS", pattern_min_rows)
+    monkeypatch.setattr(compiled, "enabled", kernel and compiled.enabled)
     from gaussmix.em.families import MaximumLikelihood
     from gaussmix.em.sources import MissingValuesSource
 
@@ -647,6 +660,8 @@ def test_missing_statistics_by_count_equal_legacy_by_pattern(covariance_type, we
     g = family.start(np.array([0.2, 0.3, 0.5]), rng.normal(0, 3, (3, d)), covs)
     prev = family.start(np.array([0.4, 0.3, 0.3]), rng.normal(0, 3, (3, d)), covs[::-1])
     source = MissingValuesSource(X, w, covariance_type, chunk_rows=128, n_jobs=n_jobs)
+    if pattern_min_rows == 64:
+        assert source.block.patterns and source.block.sets
     new, shift = source.statistics(g, prev, True)
     params = EStepParameters(
         covariance_type=covariance_type,
@@ -679,12 +694,15 @@ def test_missing_statistics_without_nan_equal_complete_data_e_step(covariance_ty
     _stats_close(m, a)
 
 
-def test_missing_statistics_on_the_precise_path_are_about_the_means():
+@pytest.mark.parametrize("pattern_min_rows", [1, 10**9])
+def test_missing_statistics_on_the_precise_path_are_about_the_means(pattern_min_rows, monkeypatch):
     """Components far from the shared shift: complete rows take the precise path and the
     incomplete rows' moments are taken about the same per-component means."""
+    from gaussmix import _missing
     from gaussmix.em.families import MaximumLikelihood
     from gaussmix.em.sources import MissingValuesSource
 
+    monkeypatch.setattr(_missing, "PATTERN_MIN_ROWS", pattern_min_rows)
     rng = np.random.default_rng(4)
     X = np.concatenate([rng.normal(size=(300, 3)), rng.normal(size=(300, 3)) * 1e-3 + 1e4])
     X[rng.random(X.shape) < 0.2] = np.nan

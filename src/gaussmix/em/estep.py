@@ -110,8 +110,11 @@ class MissingBlock(NamedTuple):
         Rows without a missing entry: :func:`missing_e_step` sends them
         through :func:`e_step` (the compiled kernel included).
     sets : tuple of :class:`gaussmix._missing.PatternSet`
-        The other rows, one set per number of missing entries, sorted by
-        pattern (rows with nothing observed are in none).
+        Rows of rare patterns, one set per number of missing entries, sorted
+        by pattern (rows with nothing observed are in none).
+    patterns : tuple of (observed, missing, rows)
+        Frequent patterns (at least :data:`gaussmix._missing.PATTERN_MIN_ROWS`
+        rows): the complete-data E-step on the observed columns, expanded.
     """
 
     X: np.ndarray
@@ -119,13 +122,14 @@ class MissingBlock(NamedTuple):
     scattered: np.ndarray
     complete: np.ndarray | None = None
     sets: tuple = ()
+    patterns: tuple = ()
 
     @classmethod
     def from_rows(cls, X: np.ndarray) -> MissingBlock:
         """Group the rows of X by missing pattern (rows with nothing observed are dropped)."""
         groups, scattered = _missing.split_patterns(X)
-        complete, sets = _missing.split_by_count(np.isnan(X))
-        return cls(X, groups, scattered, complete, tuple(sets))
+        complete, sets, patterns = _missing.split_by_count(np.isnan(X))
+        return cls(X, groups, scattered, complete, tuple(sets), tuple(patterns))
 
 
 def make_e_step_parameters(
@@ -517,16 +521,19 @@ class MissingPrepared(NamedTuple):
 
     sets: tuple
     form: _missing.PrecisionForm
-    inverses: list
     form_previous: _missing.PrecisionForm | None
-    inverses_previous: list | None
     offset: np.ndarray | None
     complete_rows: np.ndarray
     set_rows: list
+    patterns: tuple
 
 
 def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrepared:
-    """Per-iteration quantities of :func:`missing_e_step`: P_mm^-1 of every pattern."""
+    """Per-iteration quantities of :func:`missing_e_step`: the components' precision form.
+
+    Everything per pattern (P_mm^-1, the observed marginals) is computed by
+    the work units that need it, in their threads.
+    """
     k, d = params.means.shape
     shift = np.asarray(params.shift)
     sets = tuple(block.sets)
@@ -534,11 +541,10 @@ def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrep
     if params.theta is None and shift.ndim == 1:
         # Parameters without natural parameters about a shared shift (built
         # by hand): the complete rows take the precision form too.
+        no_missing = np.zeros((1, 0), np.intp)
         sets = (
             *sets,
-            _missing.PatternSet(
-                0, complete, np.zeros(complete.size, np.intp), np.zeros((1, 0), np.intp)
-            ),
+            _missing.PatternSet(0, complete, np.zeros(complete.size, np.intp), no_missing),
         )
         complete = complete[:0]
     if shift.ndim == 1:
@@ -548,29 +554,179 @@ def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrep
         base = shift.mean(axis=0)
         offset = base - shift
     form = _missing.precision_form(params.priors, params.means, params.covariances, base)
-    inverses = [_missing.pattern_inverses(form, s.missing) for s in sets]
-    form_prev = inverses_prev = None
+    form_prev = None
     if params.previous is not None:
         form_prev = _missing.precision_form(*params.previous, base)
-        inverses_prev = [_missing.pattern_inverses(form_prev, s.missing) for s in sets]
     # Rows per unit: (rows, k, max(d, c^2)) temporaries of about 2 MiB.
     set_rows = [max(64, (1 << 18) // (k * max(d, s.count * s.count))) for s in sets]
     return MissingPrepared(
-        sets, form, inverses, form_prev, inverses_prev, offset, complete, set_rows
+        sets, form, form_prev, offset, complete, set_rows, tuple(block.patterns)
+    )
+
+
+def _marginal_theta(
+    form: _missing.PrecisionForm, obs: np.ndarray, mis: np.ndarray, covariance_type: str
+) -> tuple:
+    """Natural parameters of the observed columns' marginal, from the full precision.
+
+    Sigma_oo^-1 = P_oo - P_om P_mm^-1 P_mo, log|Sigma_oo| = log|Sigma| + log|P_mm|
+    and the regression Sigma_mo Sigma_oo^-1 = -P_mm^-1 P_mo: one c x c
+    inverse per component (c missing columns), no factorization of Sigma_oo.
+
+    Returns ``(theta (k, n_phi_o) about form.base[obs], coef (k, c, o), cond_cov (k, c, c))``.
+    """
+    prec = form.precisions
+    inv_mm, log_det_mm = _missing.spd_inverse(prec[:, mis[:, None], mis[None, :]])
+    coef = -inv_mm @ prec[:, mis[:, None], obs[None, :]]
+    prec_oo = prec[:, obs[:, None], obs[None, :]] + prec[:, obs[:, None], mis[None, :]] @ coef
+    centred = form.centred[:, obs]
+    n_obs = obs.size
+    if uses_full_features(covariance_type):
+        iu, ju = np.triu_indices(n_obs)
+        quad = -0.5 * prec_oo[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
+        lin = np.einsum("kij,kj->ki", prec_oo, centred)
+    else:
+        prec_diag = np.diagonal(prec_oo, axis1=1, axis2=2)
+        quad = -0.5 * prec_diag
+        lin = prec_diag * centred
+    log_det = form.log_det + log_det_mm
+    const = form.log_priors - 0.5 * (
+        np.einsum("ki,ki->k", lin, centred) + log_det + n_obs * _gaussian.LOG_2PI
+    )
+    return np.concatenate([quad, lin, const[:, None]], axis=1), coef, inv_mm
+
+
+def _marginal_parameters(
+    params: EStepParameters, prepared: MissingPrepared, obs: np.ndarray, mis: np.ndarray
+) -> tuple:
+    """E-step parameters of the observed columns' marginal, and E[x_m | x_o, j] as an affine map.
+
+    Returns ``(marginal, coef, intercept, cond_cov)``: with y_o = x_o - s_o
+    (s the statistics' shift), x_hat_m - s_m = intercept_j + coef_j y_o and
+    Cov[x_m | x_o, j] = cond_cov_j.
+    """
+    shift = np.asarray(params.shift)
+    means_o = params.means[:, obs]
+    previous = None
+    if params.previous is not None:
+        p_priors, p_means, p_covs = params.previous
+        previous = (p_priors, p_means[:, obs], p_covs[:, obs[:, None], obs[None, :]])
+    common = dict(
+        covariance_type=params.covariance_type,
+        priors=params.priors,
+        means=means_o,
+        covariances=params.covariances[:, obs[:, None], obs[None, :]],
+        previous=previous,
+        need_resp_sq=params.need_resp_sq,
+        dtype=params.dtype,
+        chunk_rows=params.chunk_rows,
+    )
+    theta, coef, cond_cov = _marginal_theta(prepared.form, obs, mis, params.covariance_type)
+    if shift.ndim == 2:
+        # Precise path: moments about each component's mean, as the complete rows'.
+        marginal = EStepParameters(shift=means_o, **common)
+        s_o, s_m = shift[:, obs], shift[:, mis]
+    else:
+        theta_prev = None
+        if prepared.form_previous is not None:
+            theta_prev = _marginal_theta(prepared.form_previous, obs, mis, params.covariance_type)[
+                0
+            ]
+        kernel = kernel_prev = None
+        if (
+            uses_full_features(params.covariance_type)
+            and params.dtype == np.float64
+            and _compiled.available()
+        ):
+            kernel = _compiled.padded_parameters(theta)
+            if theta_prev is not None:
+                kernel_prev = _compiled.padded_parameters(theta_prev)
+        marginal = EStepParameters(
+            shift=shift[obs],
+            theta=theta,
+            theta_previous=theta_prev,
+            kernel_theta=kernel,
+            kernel_theta_previous=kernel_prev,
+            **common,
+        )
+        s_o, s_m = shift[obs], shift[mis]
+    intercept = params.means[:, mis] - s_m + np.einsum("kmo,ko->km", coef, s_o - means_o)
+    return marginal, coef, intercept, cond_cov
+
+
+def _expanded_statistics(
+    stats: Statistics, covariance_type: str, d: int, obs, mis, coef, intercept, cond_cov
+) -> Statistics:
+    """Statistics of the full rows from those of their observed columns.
+
+    With x_hat_m - s_m = a_j + K_j y_o affine in the observed part, every
+    expected moment is a linear function of S0 = sum r, S1 = sum r y_o and
+    S2 = sum r y_o y_o^T (Ghahramani & Jordan 1994, eqs. 5-6):
+    sum r x_hat_m = S0 a + K S1, sum r y_o x_hat_m^T = S1 a^T + S2 K^T,
+    sum r (x_hat_m x_hat_m^T + C) = S0 (a a^T + C) + a (K S1)^T + (K S1) a^T + K S2 K^T.
+    """
+    k = stats.moments.shape[0]
+    n_obs = obs.size
+    full = uses_full_features(covariance_type)
+    q_o = n_obs * (n_obs + 1) // 2 if full else n_obs
+    mom = stats.moments
+    s0 = mom[:, -1]
+    s1 = mom[:, q_o : q_o + n_obs]
+    s2 = np.zeros((k, n_obs, n_obs))
+    if full:
+        iu, ju = np.triu_indices(n_obs)
+        s2[:, iu, ju] = mom[:, :q_o]
+        s2[:, ju, iu] = mom[:, :q_o]
+    else:
+        s2[:, np.arange(n_obs), np.arange(n_obs)] = mom[:, :q_o]
+    ks1 = np.einsum("kmo,ko->km", coef, s1)
+    first = np.empty((k, d))
+    first[:, obs] = s1
+    first[:, mis] = s0[:, None] * intercept + ks1
+    second = np.empty((k, d, d))
+    second[:, obs[:, None], obs[None, :]] = s2
+    cross = s1[:, :, None] * intercept[:, None, :] + s2 @ np.swapaxes(coef, 1, 2)  # (k, o, m)
+    second[:, obs[:, None], mis[None, :]] = cross
+    second[:, mis[:, None], obs[None, :]] = np.swapaxes(cross, 1, 2)
+    outer = intercept[:, :, None] * ks1[:, None, :]
+    second[:, mis[:, None], mis[None, :]] = (
+        s0[:, None, None] * (intercept[:, :, None] * intercept[:, None, :] + cond_cov)
+        + outer
+        + np.swapaxes(outer, 1, 2)
+        + coef @ s2 @ np.swapaxes(coef, 1, 2)
+    )
+    if full:
+        iu, ju = np.triu_indices(d)
+        quad = second[:, iu, ju]
+    else:
+        quad = np.diagonal(second, axis1=1, axis2=2)
+    moments = np.concatenate([quad, first, s0[:, None]], axis=1)
+    return Statistics(
+        moments,
+        stats.resp_sq_sum,
+        stats.log_lik_sum,
+        stats.weight_sum,
+        stats.resp_change_sq,
+        stats.resp_entropy,
     )
 
 
 def missing_work(prepared: MissingPrepared) -> list:
-    """The work units of :func:`missing_e_step`: (-1, rows) for complete rows, (set, rows)."""
-    units = []
+    """The work units of :func:`missing_e_step`: (kind, index, rows).
+
+    kind "complete" (rows of ``prepared.complete_rows``), "pattern" (rows of
+    frequent pattern ``index``) or "set" (rows of pattern set ``index``).
+    """
+    step = 1 << 15  # gathered rows per unit (4 MiB at d = 16)
     n_complete = prepared.complete_rows.size
-    step = 1 << 15  # gathered complete rows per unit (4 MiB at d = 16)
-    units += [(-1, slice(a, min(a + step, n_complete))) for a in range(0, n_complete, step)]
+    units = [("complete", 0, slice(a, a + step)) for a in range(0, n_complete, step)]
+    for index, (_, _, rows) in enumerate(prepared.patterns):
+        units += [("pattern", index, slice(a, a + step)) for a in range(0, rows.size, step)]
     for index, (pattern_set, rows) in enumerate(
         zip(prepared.sets, prepared.set_rows, strict=True)
     ):
         n = pattern_set.rows.size
-        units += [(index, slice(a, min(a + rows, n))) for a in range(0, n, rows)]
+        units += [("set", index, slice(a, min(a + rows, n))) for a in range(0, n, rows)]
     return units
 
 
@@ -582,11 +738,19 @@ def missing_unit_statistics(
     unit: tuple,
 ) -> Statistics:
     """Statistics of one work unit of :func:`missing_work`."""
-    index, part = unit
+    kind, index, part = unit
     X = block.X
-    if index < 0:
+    if kind == "complete":
         idx = prepared.complete_rows[part]
         return e_step(X[idx], None if weights is None else weights[idx], params)
+    if kind == "pattern":
+        obs, mis, rows = prepared.patterns[index]
+        idx = rows[part]
+        marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, obs, mis)
+        stats = e_step(X[np.ix_(idx, obs)], None if weights is None else weights[idx], marginal)
+        return _expanded_statistics(
+            stats, params.covariance_type, X.shape[1], obs, mis, coef, intercept, cond_cov
+        )
     pattern_set = prepared.sets[index]
     idx = pattern_set.rows[part]
     pid = pattern_set.pattern[part]
@@ -594,19 +758,25 @@ def missing_unit_statistics(
     X_rows = X[idx].astype(np.float64, copy=False)
     missing_rows = pattern_set.missing[pid]
     gaussians = (params.priors, params.means, params.covariances)
-    inverses, log_dets = prepared.inverses[index]
+    # Rows are sorted by pattern: each pattern of this unit is one run.
+    starts = np.flatnonzero(np.concatenate([[True], pid[1:] != pid[:-1]]))
+    pats = pid[starts]
+    local = np.cumsum(np.concatenate([[False], pid[1:] != pid[:-1]]))
+    inverses, log_dets = _missing.pattern_inverses(prepared.form, pattern_set.missing[pats])
     log_norm, log_resp, y_hat = _missing.incomplete_posterior(
-        X_rows, missing_rows, inverses[pid], log_dets[pid], prepared.form, gaussians
+        X_rows, missing_rows, inverses[local], log_dets[local], prepared.form, gaussians
     )
     resp = np.exp(log_resp)
     change = 0.0
     if prepared.form_previous is not None:
-        prev_inv, prev_log_dets = prepared.inverses_previous[index]
+        prev_inv, prev_log_dets = _missing.pattern_inverses(
+            prepared.form_previous, pattern_set.missing[pats]
+        )
         prev_log_resp = _missing.incomplete_posterior(
             X_rows,
             missing_rows,
-            prev_inv[pid],
-            prev_log_dets[pid],
+            prev_inv[local],
+            prev_log_dets[local],
             prepared.form_previous,
             params.previous,
         )[1]
@@ -622,10 +792,8 @@ def missing_unit_statistics(
     c = pattern_set.count
     conditional = np.zeros(k * d * d)
     if c:
-        starts = np.flatnonzero(np.concatenate([[True], pid[1:] != pid[:-1]]))
-        pats = pid[starts]
         sums = np.add.reduceat(wresp, starts, axis=0)  # (q, k)
-        values = sums[:, :, None, None] * inverses[pats]
+        values = sums[:, :, None, None] * inverses
         mis = pattern_set.missing[pats]
         flat = (
             np.arange(k)[None, :, None, None] * (d * d)
