@@ -840,3 +840,17 @@ def test_missing_source_log_likelihood_is_marginal_of_observed_entries():
     np.testing.assert_allclose(s.log_lik_sum, w @ lse, rtol=1e-10)
     np.testing.assert_allclose(s.resp_sum, w @ R, rtol=1e-9)
     np.testing.assert_allclose(s.weight_sum, w.sum(), rtol=1e-12)
+
+
+def test_data_spread_is_remembered_per_array_and_recomputed_after_a_change():
+    from gaussmix.em import init
+
+    X = np.random.default_rng(3).normal(size=(500, 3))
+    first = init.data_spread(X)
+    np.testing.assert_allclose(first, init.mean_pairwise_abs_difference(X), rtol=1e-15)
+    assert np.array_equal(init.data_spread(X), first)
+    X[0, 1] += 100.0  # changed in place: computed again
+    np.testing.assert_allclose(
+        init.data_spread(X), init.mean_pairwise_abs_difference(X), rtol=1e-15
+    )
+    assert not np.allclose(init.data_spread(X), first)

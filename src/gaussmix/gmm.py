@@ -499,10 +499,7 @@ class GMM(CachedParameters, Persistent):
             if init_params == "random":
                 covs = np.broadcast_to(np.eye(d), (k, d, d)).copy()
             else:
-                std = (
-                    init.mean_pairwise_abs_difference(init.subsample_rows(X, self.random_state))
-                    / k
-                )
+                std = init.data_spread(init.subsample_rows(X, self.random_state)) / k
                 covs = np.broadcast_to(np.diag(std**2), (k, d, d)).copy()
         return priors, means, covs
 
