@@ -35,6 +35,14 @@ def missing_patterns(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse : ndarray of int, shape (n,)
         Pattern index of every row.
     """
+    d = mask.shape[1]
+    if d <= 62:
+        # One integer key per row: numpy sorts integers far faster than
+        # rows (np.unique(axis=0) sorts a structured view).
+        keys = mask.astype(np.int64) @ (np.int64(1) << np.arange(d, dtype=np.int64))
+        unique_keys, inverse = np.unique(keys, return_inverse=True)
+        patterns = ((unique_keys[:, None] >> np.arange(d, dtype=np.int64)) & 1).astype(bool)
+        return patterns, inverse.reshape(-1)
     patterns, inverse = np.unique(mask, axis=0, return_inverse=True)
     return patterns, inverse.reshape(-1)
 
@@ -237,8 +245,7 @@ def split_by_count(
         if count == 0 or count == d:
             continue
         rows = np.flatnonzero(counts == count)
-        patterns, inverse = np.unique(mask[rows], axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        patterns, inverse = missing_patterns(mask[rows])
         order = np.argsort(inverse, kind="stable")
         rows, inverse = rows[order], inverse[order]
         sizes = np.bincount(inverse, minlength=patterns.shape[0])
@@ -313,31 +320,44 @@ def precision_form(
 def spd_inverse(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse and log-determinant of a stack (..., c, c) of small SPD matrices.
 
-    Cholesky and triangular inversion written as loops over the c (few)
-    columns, each step vectorized over the whole stack: LAPACK's per-matrix
-    call overhead would dominate for thousands of 2 x 2 matrices.
+    Cholesky, triangular inversion and L^-T L^-1 written as loops over the
+    c (few) rows and columns, each step one vectorized operation over the
+    whole stack laid out as (c, c, N), so that every entry is a contiguous
+    vector: LAPACK's per-matrix call overhead would dominate for thousands
+    of 3 x 3 matrices.
     """
-    c = A.shape[-1]
-    L = np.zeros_like(A)
+    shape = A.shape
+    c = shape[-1]
+    if c == 0:
+        return np.zeros(shape), np.zeros(shape[:-2])
+    T = np.ascontiguousarray(np.moveaxis(A.reshape(-1, c, c), 0, -1))  # (c, c, N)
+    L = np.zeros_like(T)
     tiny = np.finfo(np.float64).tiny
+
+    def dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.einsum("kn,kn->n", u, v)
+
     for j in range(c):
-        row = L[..., j, :j]
-        pivot = A[..., j, j] - np.einsum("...k,...k->...", row, row)
+        pivot = T[j, j] - dot(L[j, :j], L[j, :j])
         # A principal block of a positive definite precision is positive
         # definite; the floor only guards rounding of near-singular ones.
-        pivot = np.sqrt(np.maximum(pivot, tiny + 1e-15 * np.abs(A[..., j, j])))
-        L[..., j, j] = pivot
-        if j + 1 < c:
-            below = A[..., j + 1 :, j] - np.einsum("...ik,...k->...i", L[..., j + 1 :, :j], row)
-            L[..., j + 1 :, j] = below / pivot[..., None]
-    inv_L = np.zeros_like(A)
+        pivot = np.sqrt(np.maximum(pivot, tiny + 1e-15 * np.abs(T[j, j])))
+        L[j, j] = pivot
+        for i in range(j + 1, c):
+            L[i, j] = (T[i, j] - dot(L[i, :j], L[j, :j])) / pivot
+    inv_L = np.zeros_like(T)
     for i in range(c):
-        row = -np.einsum("...k,...kj->...j", L[..., i, :i], inv_L[..., :i, :])
-        row[..., i] += 1.0
-        inv_L[..., i, :] = row / L[..., i, i, None]
-    inverse = np.einsum("...ki,...kj->...ij", inv_L, inv_L)
-    log_det = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
-    return inverse, log_det
+        inv_diag = 1.0 / L[i, i]
+        inv_L[i, i] = inv_diag
+        for j in range(i):
+            inv_L[i, j] = -dot(L[i, j:i], inv_L[j:i, j]) * inv_diag
+    inverse = np.empty_like(T)
+    for a in range(c):
+        for b in range(a + 1):
+            inverse[a, b] = inverse[b, a] = dot(inv_L[a:, a], inv_L[a:, b])
+    log_det = 2.0 * np.log(np.diagonal(L).T).sum(axis=0)
+    inverse = np.ascontiguousarray(np.moveaxis(inverse, -1, 0)).reshape(shape)
+    return inverse, log_det.reshape(shape[:-2])
 
 
 def pattern_inverses(form: PrecisionForm, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -382,19 +402,27 @@ def incomplete_posterior(
     if c:
         np.put_along_axis(y0, missing_rows, 0.0, axis=1)
     with np.errstate(over="ignore", invalid="ignore"):
-        grad = (y0 @ form.stacked).reshape(n, k, d)
-        grad -= form.prec_centred  # P_j (y0 - c_j)
-        quad = np.einsum("nkd,nkd->nk", y0[:, None, :] - form.centred, grad)
+        prod = (y0 @ form.stacked).reshape(n, k, d)  # P_j y0
+        # (y0 - c_j)^T P_j (y0 - c_j) = y0.P_j y0 - 2 y0.P_j c_j + c_j.P_j c_j
+        quad = np.einsum("nkd,nd->nk", prod, y0)
+        quad -= 2.0 * (y0 @ form.prec_centred.T)
+        quad += np.einsum("kd,kd->k", form.centred, form.prec_centred)
         y_hat = np.repeat(y0[:, None, :], k, axis=1)
+        finite = np.ones(n, dtype=bool)
         if c:
-            g = np.take_along_axis(grad, missing_rows[:, None, :], axis=2)  # (n, k, c)
+            # flat positions of (row, component, missing column) in (n, k, d)
+            at = (np.arange(n) * (k * d))[:, None, None] + (np.arange(k) * d)[None, :, None]
+            at = at + missing_rows[:, None, :]
+            g = prod.reshape(-1)[at]  # (n, k, c)
+            g -= form.prec_centred[np.arange(k)[None, :, None], missing_rows[:, None, :]]
             step = np.einsum("nkij,nkj->nki", inverses, g)
             quad -= np.einsum("nki,nki->nk", g, step)
-            np.put_along_axis(y_hat, missing_rows[:, None, :], -step, axis=2)
+            y_hat.reshape(-1)[at] = -step
             quad += log_dets
+            finite = np.isfinite(step).all(axis=(1, 2))
         log_comp = form.log_priors - 0.5 * ((d - c) * _gaussian.LOG_2PI + form.log_det + quad)
         log_norm, log_resp = _gaussian.normalize_log_weights(log_comp)
-    lost = np.flatnonzero(~np.isfinite(log_norm) | ~np.isfinite(y_hat).all(axis=(1, 2)))
+    lost = np.flatnonzero(~np.isfinite(log_norm) | ~finite)
     for r in lost:
         # Rows so far out (|x| ~ 1e155) that the distances overflow: the
         # conditioner of their own pattern handles the limit exactly; an
