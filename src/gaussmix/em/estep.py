@@ -531,6 +531,7 @@ class MissingPrepared(NamedTuple):
     complete_rows: np.ndarray
     set_rows: list
     patterns: tuple
+    marginals: list
 
 
 def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrepared:
@@ -564,51 +565,93 @@ def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrep
         form_prev = _missing.precision_form(*params.previous, base)
     set_rows = [max(64, _SET_ELEMENTS // (k * max(d, s.count * s.count))) for s in sets]
     return MissingPrepared(
-        sets, form, form_prev, offset, complete, set_rows, tuple(block.patterns)
+        sets,
+        form,
+        form_prev,
+        offset,
+        complete,
+        set_rows,
+        tuple(block.patterns),
+        _marginal_parts(form, form_prev, tuple(block.patterns), params.covariance_type),
     )
 
 
 def _marginal_theta(
     form: _missing.PrecisionForm, obs: np.ndarray, mis: np.ndarray, covariance_type: str
 ) -> tuple:
-    """Natural parameters of the observed columns' marginal, from the full precision.
+    """Natural parameters of the observed columns' marginals, from the full precision.
 
     Sigma_oo^-1 = P_oo - P_om P_mm^-1 P_mo, log|Sigma_oo| = log|Sigma| + log|P_mm|
     and the regression Sigma_mo Sigma_oo^-1 = -P_mm^-1 P_mo: one c x c
-    inverse per component (c missing columns), no factorization of Sigma_oo.
+    inverse per pattern and component (c missing columns), no factorization
+    of Sigma_oo. All p patterns (with the same c) at once.
 
-    Returns ``(theta (k, n_phi_o) about form.base[obs], coef (k, c, o), cond_cov (k, c, c))``.
+    Parameters
+    ----------
+    obs, mis : ndarray of int, shape (p, o) and (p, c)
+
+    Returns
+    -------
+    theta : (p, k, n_phi_o), about form.base[obs]
+    coef : (p, k, c, o)
+    cond_cov : (p, k, c, c)
     """
     prec = form.precisions
-    inv_mm, log_det_mm = _missing.spd_inverse(prec[:, mis[:, None], mis[None, :]])
-    coef = -inv_mm @ prec[:, mis[:, None], obs[None, :]]
-    prec_oo = prec[:, obs[:, None], obs[None, :]] + prec[:, obs[:, None], mis[None, :]] @ coef
-    centred = form.centred[:, obs]
-    n_obs = obs.size
+
+    def block(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.moveaxis(prec[:, rows[:, :, None], cols[:, None, :]], 0, 1)  # (p, k, r, c)
+
+    inv_mm, log_det_mm = _missing.spd_inverse(block(mis, mis))
+    coef = -inv_mm @ block(mis, obs)
+    prec_oo = block(obs, obs) + block(obs, mis) @ coef
+    centred = np.moveaxis(form.centred[:, obs], 0, 1)  # (p, k, o)
+    n_obs = obs.shape[1]
     if uses_full_features(covariance_type):
         iu, ju = np.triu_indices(n_obs)
-        quad = -0.5 * prec_oo[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
-        lin = np.einsum("kij,kj->ki", prec_oo, centred)
+        quad = -0.5 * prec_oo[..., iu, ju] * np.where(iu == ju, 1.0, 2.0)
+        lin = np.einsum("pkij,pkj->pki", prec_oo, centred)
     else:
-        prec_diag = np.diagonal(prec_oo, axis1=1, axis2=2)
+        prec_diag = np.diagonal(prec_oo, axis1=-2, axis2=-1)
         quad = -0.5 * prec_diag
         lin = prec_diag * centred
     log_det = form.log_det + log_det_mm
     const = form.log_priors - 0.5 * (
-        np.einsum("ki,ki->k", lin, centred) + log_det + n_obs * _gaussian.LOG_2PI
+        np.einsum("pki,pki->pk", lin, centred) + log_det + n_obs * _gaussian.LOG_2PI
     )
-    return np.concatenate([quad, lin, const[:, None]], axis=1), coef, inv_mm
+    return np.concatenate([quad, lin, const[..., None]], axis=-1), coef, inv_mm
 
 
-def _marginal_parameters(
-    params: EStepParameters, prepared: MissingPrepared, obs: np.ndarray, mis: np.ndarray
-) -> tuple:
+def _marginal_parts(prepared_form, form_previous, patterns: tuple, covariance_type: str) -> list:
+    """(theta, theta_previous, coef, cond_cov) of every frequent pattern, batched by count."""
+    parts: list = [None] * len(patterns)
+    by_count: dict = {}
+    for index, (_, mis, _) in enumerate(patterns):
+        by_count.setdefault(mis.size, []).append(index)
+    for indices in by_count.values():
+        obs = np.stack([patterns[i][0] for i in indices])
+        mis = np.stack([patterns[i][1] for i in indices])
+        theta, coef, cond_cov = _marginal_theta(prepared_form, obs, mis, covariance_type)
+        theta_prev = None
+        if form_previous is not None:
+            theta_prev = _marginal_theta(form_previous, obs, mis, covariance_type)[0]
+        for j, i in enumerate(indices):
+            parts[i] = (
+                theta[j],
+                None if theta_prev is None else theta_prev[j],
+                coef[j],
+                cond_cov[j],
+            )
+    return parts
+
+
+def _marginal_parameters(params: EStepParameters, prepared: MissingPrepared, index: int) -> tuple:
     """E-step parameters of the observed columns' marginal, and E[x_m | x_o, j] as an affine map.
 
     Returns ``(marginal, coef, intercept, cond_cov)``: with y_o = x_o - s_o
     (s the statistics' shift), x_hat_m - s_m = intercept_j + coef_j y_o and
     Cov[x_m | x_o, j] = cond_cov_j.
     """
+    obs, mis, _ = prepared.patterns[index]
     shift = np.asarray(params.shift)
     means_o = params.means[:, obs]
     previous = None
@@ -625,17 +668,12 @@ def _marginal_parameters(
         dtype=params.dtype,
         chunk_rows=params.chunk_rows,
     )
-    theta, coef, cond_cov = _marginal_theta(prepared.form, obs, mis, params.covariance_type)
+    theta, theta_prev, coef, cond_cov = prepared.marginals[index]
     if shift.ndim == 2:
         # Precise path: moments about each component's mean, as the complete rows'.
         marginal = EStepParameters(shift=means_o, **common)
         s_o, s_m = shift[:, obs], shift[:, mis]
     else:
-        theta_prev = None
-        if prepared.form_previous is not None:
-            theta_prev = _marginal_theta(prepared.form_previous, obs, mis, params.covariance_type)[
-                0
-            ]
         kernel = kernel_prev = None
         if (
             uses_full_features(params.covariance_type)
@@ -750,7 +788,7 @@ def missing_unit_statistics(
     if kind == "pattern":
         obs, mis, rows = prepared.patterns[index]
         idx = rows[part]
-        marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, obs, mis)
+        marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, index)
         stats = e_step(X[idx][:, obs], None if weights is None else weights[idx], marginal)
         return _expanded_statistics(
             stats, params.covariance_type, X.shape[1], obs, mis, coef, intercept, cond_cov
