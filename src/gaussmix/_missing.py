@@ -392,7 +392,7 @@ def incomplete_posterior(
     -------
     log_norm : (n,), log_resp : (n, k)
         log p(x_o) and the responsibilities.
-    y_hat : (n, k, d)
+    y_hat : (k, n, d)
         E[x | x_o, j] - base, the completed rows about ``form.base``.
     """
     n, d = X_rows.shape
@@ -407,17 +407,24 @@ def incomplete_posterior(
         quad = np.einsum("nkd,nd->nk", prod, y0)
         quad -= 2.0 * (y0 @ form.prec_centred.T)
         quad += np.einsum("kd,kd->k", form.centred, form.prec_centred)
-        y_hat = np.repeat(y0[:, None, :], k, axis=1)
+        # (k, n, d): each component's completed rows contiguous, for the
+        # second moments' GEMMs
+        y_hat = np.empty((k, n, d))
+        y_hat[...] = y0
         finite = np.ones(n, dtype=bool)
         if c:
-            # flat positions of (row, component, missing column) in (n, k, d)
-            at = (np.arange(n) * (k * d))[:, None, None] + (np.arange(k) * d)[None, :, None]
-            at = at + missing_rows[:, None, :]
-            g = prod.reshape(-1)[at]  # (n, k, c)
-            g -= form.prec_centred[np.arange(k)[None, :, None], missing_rows[:, None, :]]
+            # flat positions of (component, missing column) in (k, d), of
+            # (row, component, missing column) in (n, k, d) and in (k, n, d)
+            in_kd = (np.arange(k) * d)[None, :, None] + missing_rows[:, None, :]
+            in_nkd = in_kd + (np.arange(n) * (k * d))[:, None, None]
+            in_knd = ((np.arange(n) * d)[:, None] + missing_rows)[:, None, :] + (
+                np.arange(k) * (n * d)
+            )[None, :, None]
+            g = prod.reshape(-1)[in_nkd]  # (n, k, c)
+            g -= form.prec_centred.reshape(-1)[in_kd]  # [P_j (y0 - c_j)]_m
             step = np.einsum("nkij,nkj->nki", inverses, g)
             quad -= np.einsum("nki,nki->nk", g, step)
-            y_hat.reshape(-1)[at] = -step
+            y_hat.reshape(-1)[in_knd] = -step
             quad += log_dets
             finite = np.isfinite(step).all(axis=(1, 2))
         log_comp = form.log_priors - 0.5 * ((d - c) * _gaussian.LOG_2PI + form.log_det + quad)
@@ -433,7 +440,7 @@ def incomplete_posterior(
             X_rows[r : r + 1, obs].astype(np.float64), *gaussians, obs, mis
         )
         log_norm[r], log_resp[r] = row_norm[0], row_resp[0]
-        y_hat[r] = row_hat[0] - form.base
+        y_hat[:, r] = row_hat[0] - form.base
     return log_norm, log_resp, y_hat
 
 
@@ -493,6 +500,6 @@ def impute(X: np.ndarray, priors: np.ndarray, means: np.ndarray, covs: np.ndarra
                 form,
                 (priors, means, covs),
             )
-            completed = form.base + np.einsum("nk,nkd->nd", np.exp(log_resp), y_hat)
+            completed = form.base + np.einsum("nk,knd->nd", np.exp(log_resp), y_hat)
             out[idx] = np.where(mask[idx], completed, out[idx])
     return out

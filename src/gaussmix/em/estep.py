@@ -826,10 +826,10 @@ def missing_unit_statistics(
     w = None if weights is None else weights[idx]
     wresp = resp if w is None else resp * w[:, None]
     if prepared.offset is not None:
-        y_hat += prepared.offset
+        y_hat += prepared.offset[:, None, :]
     resp_sum = wresp.sum(axis=0)
-    weighted = y_hat * wresp[:, :, None]
-    first = weighted.sum(axis=0)
+    weighted = y_hat * wresp.T[:, :, None]  # (k, n, d)
+    first = weighted.sum(axis=1)
     # sum_i w_i r_ij Cov[x_m | x_o, j]: P_mm^-1 weighted by each pattern's
     # responsibility sums, added into the (m, m) blocks.
     c = pattern_set.count
@@ -847,10 +847,10 @@ def missing_unit_statistics(
     conditional = conditional.reshape(k, d, d)
     if uses_full_features(params.covariance_type):
         iu, ju = np.triu_indices(d)
-        second = np.matmul(weighted.transpose(1, 2, 0), y_hat.transpose(1, 0, 2))
+        second = np.matmul(weighted.transpose(0, 2, 1), y_hat)
         quad = (second + conditional)[:, iu, ju]
     else:
-        quad = np.einsum("nkd,nkd->kd", weighted, y_hat)
+        quad = np.einsum("knd,knd->kd", weighted, y_hat)
         quad += np.diagonal(conditional, axis1=1, axis2=2)
     moments = np.concatenate([quad, first, resp_sum[:, None]], axis=1)
     sq = resp * resp
