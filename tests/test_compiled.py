@@ -151,7 +151,7 @@ def test_float32_rows_give_the_float64_statistics_of_the_same_values():
 
 
 @needs_kernel
-@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 @pytest.mark.parametrize("criterion", ["tol", "r_diff"])
 def test_em_fit_with_and_without_kernel(monkeypatch, covariance_type, criterion):
     rng = np.random.default_rng(4)
@@ -229,3 +229,33 @@ def test_em_fit_of_float32_data_with_and_without_kernel(monkeypatch):
     slow = fit()
     assert_allclose(fast.means, slow.means, rtol=1e-10, atol=1e-10)
     assert_allclose(fast.covariances, slow.covariances, rtol=1e-9, atol=1e-10)
+
+
+@needs_kernel
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_diagonal_kernel_statistics_equal_numpy_path(monkeypatch, covariance_type, weighted):
+    """Issue 14: the kernel's diagonal features [y * y, y, 1] give the numpy path's sums."""
+    from gaussmix.em.estep import e_step, make_e_step_parameters
+    from gaussmix.em.families import MaximumLikelihood
+
+    assert _compiled.has_diagonal()
+    rng = np.random.default_rng(11)
+    X = rng.normal(0, 2, (5003, 6)) + 1.0
+    w = rng.uniform(0.5, 2.0, X.shape[0]) if weighted else None
+    family = MaximumLikelihood(covariance_type, 1e-6)
+    covs = np.array([np.diag(rng.uniform(0.5, 2, 6)) for _ in range(5)])
+    g = family.start(np.full(5, 0.2), rng.normal(0, 2, (5, 6)), covs)
+    prev = family.start(np.full(5, 0.2), rng.normal(0, 2, (5, 6)), covs)
+    shift = X.mean(axis=0)
+    params = make_e_step_parameters(covariance_type, g, prev, shift, need_resp_sq=True)
+    assert params.kernel_theta is not None
+    fast = e_step(X, w, params)
+    slow = e_step(X, w, params._replace(kernel_theta=None, kernel_theta_previous=None))
+    scale = np.abs(slow.moments).max()
+    assert_allclose(fast.moments, slow.moments, rtol=1e-11, atol=1e-12 * scale)
+    assert_allclose(fast.resp_sq_sum, slow.resp_sq_sum, rtol=1e-11)
+    assert fast.log_lik_sum == pytest.approx(slow.log_lik_sum, rel=1e-12)
+    assert fast.weight_sum == pytest.approx(slow.weight_sum, rel=1e-13)
+    assert fast.resp_change_sq == pytest.approx(slow.resp_change_sq, rel=1e-9)
+    assert fast.resp_entropy == pytest.approx(slow.resp_entropy, rel=1e-9)

@@ -165,7 +165,7 @@ def make_e_step_parameters(
     need_resp_sq : bool, default=False
     dtype : numpy float type, default=numpy.float64
         Precision of the numpy path's feature GEMMs (the kernel is used only
-        for float64 and full features).
+        for float64, see :func:`kernel_applies`).
     chunk_rows : int, default=4096
     use_kernel : bool, default=True
     """
@@ -187,8 +187,7 @@ def make_e_step_parameters(
     if previous is not None:
         theta_prev = natural_parameters(*previous, shift, covariance_type)
     kernel = kernel_prev = None
-    use_kernel = use_kernel and dtype == np.float64 and uses_full_features(covariance_type)
-    if use_kernel and _compiled.available():
+    if use_kernel and kernel_applies(covariance_type, dtype):
         kernel = _compiled.padded_parameters(theta)
         if theta_prev is not None:
             kernel_prev = _compiled.padded_parameters(theta_prev)
@@ -200,6 +199,15 @@ def make_e_step_parameters(
         kernel_theta_previous=kernel_prev,
         **common,
     )
+
+
+def kernel_applies(covariance_type: str, dtype) -> bool:
+    """Whether the compiled kernel computes float64 statistics of this covariance type here."""
+    if dtype != np.float64:
+        return False
+    if uses_full_features(covariance_type):
+        return _compiled.available()
+    return _compiled.has_diagonal()
 
 
 # --------------------------------------------------------------------------
@@ -675,11 +683,7 @@ def _marginal_parameters(params: EStepParameters, prepared: MissingPrepared, ind
         s_o, s_m = shift[:, obs], shift[:, mis]
     else:
         kernel = kernel_prev = None
-        if (
-            uses_full_features(params.covariance_type)
-            and params.dtype == np.float64
-            and _compiled.available()
-        ):
+        if kernel_applies(params.covariance_type, params.dtype):
             kernel = _compiled.padded_parameters(theta)
             if theta_prev is not None:
                 kernel_prev = _compiled.padded_parameters(theta_prev)

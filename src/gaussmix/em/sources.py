@@ -167,7 +167,7 @@ class ArraySource(StatisticsSource):
     covariance_type : str
     dtype : numpy float type, default=numpy.float64
         Precision of the feature GEMMs on the numpy path (float64 uses the
-        compiled kernel when it is built and the features are full).
+        compiled kernel when it is built for the covariance type).
     chunk_rows : int, optional
     n_jobs : int, default=1
         Threads sharing the row blocks.
@@ -190,7 +190,7 @@ class ArraySource(StatisticsSource):
         self.dtype = dtype
         self.n_jobs = n_jobs
         # The kernel reads float64 and float32 rows; make_e_step_parameters
-        # checks the rest (float64 products, full features, kernel built).
+        # checks the rest (float64 products, kernel built for the covariance type).
         self.use_kernel = X.dtype in (np.float64, np.float32)
 
     def initialization_data(self) -> np.ndarray:

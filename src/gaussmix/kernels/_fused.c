@@ -90,9 +90,11 @@ static inline double gm_exp_nonpositive(double x)
 }
 
 /* Quadratic features of rows [0, nb) of a block, feature-major:
- * phi[f * GM_BLOCK + b], in the order of gaussmix._gaussian.Features. */
+ * phi[f * GM_BLOCK + b], in the order of gaussmix._gaussian.Features (full:
+ * vech(y y^T), y, 1; diagonal: y * y, y, 1). */
 static inline void gm_features(const void *x, int x_float32, int64_t row_stride, int64_t nb,
-                               int64_t d, const double *shift, double *phi, double *y)
+                               int64_t d, const double *shift, double *phi, double *y,
+                               int diagonal)
 {
     int64_t b, i, j, f = 0;
     if (x_float32) {
@@ -109,12 +111,22 @@ static inline void gm_features(const void *x, int x_float32, int64_t row_stride,
     for (b = nb; b < GM_BLOCK; ++b) /* a last, partial block: harmless zeros */
         for (i = 0; i < d; ++i)
             y[i * GM_BLOCK + b] = 0.0;
-    for (i = 0; i < d; ++i) {
-        for (j = i; j < d; ++j, ++f) {
-            const double *yi = y + i * GM_BLOCK, *yj = y + j * GM_BLOCK;
+    if (diagonal) {
+        /* diag and spherical covariances: phi(y) = [y * y, y, 1] */
+        for (i = 0; i < d; ++i, ++f) {
+            const double *yi = y + i * GM_BLOCK;
             double *out = phi + f * GM_BLOCK;
             for (b = 0; b < GM_BLOCK; ++b)
-                out[b] = yi[b] * yj[b];
+                out[b] = yi[b] * yi[b];
+        }
+    } else {
+        for (i = 0; i < d; ++i) {
+            for (j = i; j < d; ++j, ++f) {
+                const double *yi = y + i * GM_BLOCK, *yj = y + j * GM_BLOCK;
+                double *out = phi + f * GM_BLOCK;
+                for (b = 0; b < GM_BLOCK; ++b)
+                    out[b] = yi[b] * yj[b];
+            }
         }
     }
     memcpy(phi + f * GM_BLOCK, y, sizeof(double) * (size_t)(d * GM_BLOCK));
@@ -224,14 +236,14 @@ static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t 
  * logits overflowed (their statistics are meaningless; the caller redoes the
  * rows on its numpy path), or -1 for bad sizes.
  */
-GM_CLONES
-int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int64_t row_stride,
-                         const double *shift, const double *theta_t,
-                         const double *theta_prev_t, const double *weights, int64_t k,
-                         int64_t kp, double *moments_t, double *resp_sq, double *totals,
-                         double *work)
+static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_t n, int64_t d,
+                                            int64_t row_stride, const double *shift,
+                                            const double *theta_t, const double *theta_prev_t,
+                                            const double *weights, int64_t k, int64_t kp,
+                                            double *moments_t, double *resp_sq, double *totals,
+                                            double *work, int diagonal)
 {
-    const int64_t n_phi = d * (d + 1) / 2 + d + 1;
+    const int64_t n_phi = diagonal ? 2 * d + 1 : d * (d + 1) / 2 + d + 1;
     double *phi = work;
     double *y = phi + n_phi * GM_BLOCK;
     double *resp = y + d * GM_BLOCK;
@@ -250,7 +262,7 @@ int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int
         int64_t b, j;
         const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
                                      : (const void *)((const double *)X + start * row_stride);
-        gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y);
+        gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y, diagonal);
         gm_logits(phi, theta_t, n_phi, kp, nb, resp);
         lost += gm_softmax(resp, k, kp, nb, log_norm);
         if (theta_prev_t != NULL) {
@@ -282,6 +294,32 @@ int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int
     totals[1] += weight_sum;
     totals[2] += change;
     return lost;
+}
+
+/* Full quadratic features (covariance types "full" and "tied"). */
+GM_CLONES
+int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int64_t row_stride,
+                         const double *shift, const double *theta_t,
+                         const double *theta_prev_t, const double *weights, int64_t k,
+                         int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                         double *work)
+{
+    return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
+                                 weights, k, kp, moments_t, resp_sq, totals, work, 0);
+}
+
+/* Diagonal features [y * y, y, 1] (covariance types "diag" and "spherical"),
+ * n_phi = 2 d + 1; otherwise as gm_em_statistics. */
+GM_CLONES
+int64_t gm_em_statistics_diagonal(const void *X, int x_float32, int64_t n, int64_t d,
+                                  int64_t row_stride, const double *shift,
+                                  const double *theta_t, const double *theta_prev_t,
+                                  const double *weights, int64_t k, int64_t kp,
+                                  double *moments_t, double *resp_sq, double *totals,
+                                  double *work)
+{
+    return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
+                                 weights, k, kp, moments_t, resp_sq, totals, work, 1);
 }
 
 /* Posterior weights at or below the softmax's exp(-700) floor are zero in
@@ -401,7 +439,7 @@ int64_t gm_predict_moments(const void *X, int x_float32, int64_t m, int64_t d_in
         const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
                                      : (const void *)((const double *)X + start * row_stride);
         int64_t b, i, j;
-        gm_features(rows, x_float32, row_stride, nb, d_in, shift, phi, y);
+        gm_features(rows, x_float32, row_stride, nb, d_in, shift, phi, y, 0);
         gm_logits(phi, theta_t, n_phi, kp, nb, weights);
         lost += gm_softmax(weights, k, kp, nb, log_norm);
         for (b = 0; b < nb; ++b) {

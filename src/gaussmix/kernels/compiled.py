@@ -2,7 +2,8 @@
 
 The EM kernel computes the same per-chunk statistics as
 :func:`gaussmix.em.estep.chunk_statistics` for full quadratic features (covariance
-types "full" and "tied"), but a few rows at a time with every intermediate in
+types "full" and "tied") and for diagonal ones ([y * y, y, 1]: "diag" and
+"spherical"), but a few rows at a time with every intermediate in
 cache, which makes a float64 EM iteration 2-3 times as fast
 (``benchmarks/bench_kernels.py``). It is built when
 gaussmix is installed from source with a C compiler available; without it, or
@@ -57,6 +58,11 @@ def _load():
     moments.restype = int64
     moments.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
     moments.argtypes += [int64, pointer, pointer, int64, pointer, pointer, pointer]
+    # Diagonal features (diag, spherical); absent from builds before issue 14.
+    diagonal = getattr(lib, "gm_em_statistics_diagonal", None)
+    if diagonal is not None:
+        diagonal.restype = int64
+        diagonal.argtypes = statistics.argtypes
     return lib
 
 
@@ -67,6 +73,11 @@ enabled = _lib is not None
 def available() -> bool:
     """Whether the compiled kernels are built, loaded and enabled."""
     return enabled and _lib is not None
+
+
+def has_diagonal() -> bool:
+    """Whether the kernel also takes diagonal features (covariance types diag, spherical)."""
+    return available() and hasattr(_lib, "gm_em_statistics_diagonal")
 
 
 def padded_parameters(theta: np.ndarray) -> np.ndarray:
@@ -127,7 +138,13 @@ def em_statistics(
     m, d = X.shape
     n_phi, kp = theta_t.shape
     row_stride = _row_stride(X)
-    if row_stride is None or n_phi != d * (d + 1) // 2 + d + 1:
+    if row_stride is None:
+        return None
+    if n_phi == d * (d + 1) // 2 + d + 1:
+        function = _lib.gm_em_statistics
+    elif n_phi == 2 * d + 1 and has_diagonal():
+        function = _lib.gm_em_statistics_diagonal
+    else:
         return None
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     if weights is not None:
@@ -136,7 +153,7 @@ def em_statistics(
     resp_sq = np.zeros(k)
     totals = np.zeros(3)
     work = np.empty(_BLOCK * (n_phi + d + 3 * kp + 2))
-    lost = _lib.gm_em_statistics(
+    lost = function(
         X.ctypes.data,
         int(X.dtype == np.float32),
         m,
