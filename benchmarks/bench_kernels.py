@@ -5,8 +5,9 @@ of a script cannot compare two code paths. This script switches the compiled
 kernels on and off (``gaussmix.kernels.compiled.enabled``) inside one process and
 alternates the two for every repeat, so both see the same machine:
 
-- EM, full covariances, seconds per iteration: (median time of a 7-iteration
-  fit - median of a 2-iteration fit) / 5, data and start as in bench_em.py
+- EM, full, diag and spherical covariances (the diagonal kernel since
+  issue 14), seconds per iteration: (median time of a 7-iteration fit -
+  median of a 2-iteration fit) / 5, data and start as in bench_em.py
   (single-threaded too: ``n_jobs=1`` with threadpoolctl limiting BLAS to one
   thread).
 - GMR predict on 100k queries as in bench_predict.py: the mean alone and with
@@ -46,7 +47,7 @@ def _alternate(variants: dict, repeats: int) -> dict:
     return {name: statistics.median(values[1:]) for name, values in times.items()}
 
 
-def bench_em(n: int, d: int, k: int, repeats: int) -> dict:
+def bench_em(n: int, d: int, k: int, repeats: int, covariance_type: str = "full") -> dict:
     from threadpoolctl import threadpool_limits
 
     from gaussmix import GMM
@@ -57,11 +58,13 @@ def bench_em(n: int, d: int, k: int, repeats: int) -> dict:
     def fit(n_iter: int, n_jobs: int | None):
         def run():
             gmm = GMM(k, priors=priors.copy(), means=means.copy(), covariances=covariances)
-            gmm.from_samples(X, n_iter=n_iter, tol=None, n_jobs=n_jobs)
+            gmm.from_samples(
+                X, n_iter=n_iter, tol=None, n_jobs=n_jobs, covariance_type=covariance_type
+            )
 
         return run
 
-    result = {"n": n, "d": d, "k": k}
+    result = {"n": n, "d": d, "k": k, "covariance_type": covariance_type}
     for label, n_jobs in (("threads", None), ("one_thread", 1)):
         variants = {
             f"{path}_{iters}": (path == "kernel", fit(iters, n_jobs))
@@ -124,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     em_case = (20_000, 8, 8) if args.quick else (200_000, 16, 16)
     n_queries = 10_000 if args.quick else 100_000
     repeats = 3 if args.quick else 7
-    em = bench_em(*em_case, repeats=3 if args.quick else 5)
+    em = [
+        bench_em(*em_case, repeats=3 if args.quick else 5, covariance_type=covariance_type)
+        for covariance_type in ("full", "diag", "spherical")
+    ]
     predict = [
         bench_predict(4, 4, 16, n_queries, repeats),
         bench_predict(8, 8, 32, n_queries, repeats),
@@ -132,16 +138,26 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         markdown_table(
-            ["n, d, k", "kernel s/it", "numpy s/it", "ratio", "kernel 1 thread", "numpy 1 thread"],
+            [
+                "n, d, k",
+                "covariance",
+                "kernel s/it",
+                "numpy s/it",
+                "ratio",
+                "kernel 1 thread",
+                "numpy 1 thread",
+            ],
             [
                 [
-                    f"{em['n']:,}, {em['d']}, {em['k']}",
-                    em["kernel_threads_s_per_iter"],
-                    em["numpy_threads_s_per_iter"],
-                    em["numpy_threads_s_per_iter"] / em["kernel_threads_s_per_iter"],
-                    em["kernel_one_thread_s_per_iter"],
-                    em["numpy_one_thread_s_per_iter"],
+                    f"{e['n']:,}, {e['d']}, {e['k']}",
+                    e["covariance_type"],
+                    e["kernel_threads_s_per_iter"],
+                    e["numpy_threads_s_per_iter"],
+                    e["numpy_threads_s_per_iter"] / e["kernel_threads_s_per_iter"],
+                    e["kernel_one_thread_s_per_iter"],
+                    e["numpy_one_thread_s_per_iter"],
                 ]
+                for e in em
             ],
         )
     )
