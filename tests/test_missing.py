@@ -636,8 +636,9 @@ def _stats_close(new, old, rtol=1e-10):
 @pytest.mark.parametrize("n_jobs", [1, 2])
 @pytest.mark.parametrize("pattern_min_rows", [1, 64, 10**9])
 @pytest.mark.parametrize("kernel", [True, False])
+@pytest.mark.parametrize("with_previous", [True, False])
 def test_missing_statistics_by_count_equal_legacy_by_pattern(
-    covariance_type, weighted, n_jobs, pattern_min_rows, kernel, monkeypatch
+    covariance_type, weighted, n_jobs, pattern_min_rows, kernel, with_previous, monkeypatch
 ):
     """Every pattern by the observed-columns E-step / the default split / every row by
     missing count, with and without the compiled kernel: the same statistics as the old
@@ -648,6 +649,8 @@ def test_missing_statistics_by_count_equal_legacy_by_pattern(
 
     monkeypatch.setattr(_missing, "PATTERN_MIN_ROWS", pattern_min_rows)
     monkeypatch.setattr(compiled, "enabled", kernel and compiled.enabled)
+    if kernel and compiled.enabled:
+        assert compiled.has_missing()  # rare patterns by gm_missing_statistics (no previous)
     from gaussmix.em.families import MaximumLikelihood
     from gaussmix.em.sources import MissingValuesSource
 
@@ -659,6 +662,8 @@ def test_missing_statistics_by_count_equal_legacy_by_pattern(
     covs = np.array([spd(rng, d) for _ in range(3)])
     g = family.start(np.array([0.2, 0.3, 0.5]), rng.normal(0, 3, (3, d)), covs)
     prev = family.start(np.array([0.4, 0.3, 0.3]), rng.normal(0, 3, (3, d)), covs[::-1])
+    if not with_previous:  # (the missing-rows kernel runs without R_diff's previous)
+        prev = None
     source = MissingValuesSource(X, w, covariance_type, chunk_rows=128, n_jobs=n_jobs)
     if pattern_min_rows == 64:
         assert source.block.patterns and source.block.sets

@@ -475,3 +475,194 @@ PyMODINIT_FUNC PyInit__fused(void)
 {
     return PyModule_Create(&gm_module);
 }
+
+/*
+ * Expected EM statistics of rows that each miss c entries (issue 14), blocks of
+ * GM_MISSING_BLOCK rows, all k components, in the precision form of
+ * gaussmix._missing.PrecisionForm: with y0 = x - shift (zeros where missing),
+ * u = P_j y0, g = u_m - (P_j c_j)_m and h = P_mm^-1 g (the row's pattern's
+ * inverse, from the caller),
+ *
+ *   logit_j = const_j - (y0.u - 2 y0.(P_j c_j) - g.h + log|P_mm|) / 2,
+ *   x_hat_m - shift_m = -h,   Cov[x_m | x_o, j] = P_mm^-1,
+ *
+ * const_j = log prior_j - ((d - c) ln 2pi + log|Sigma_j| + c_j.P_j c_j) / 2.
+ * The moments are those of gaussmix.em.estep.missing_unit_statistics (about
+ * the shift, vech or diagonal layout), plus sum r^2, sum w log p, sum w and
+ * -sum w r ln r in totals[0..2]. Returns the number of rows whose logits or
+ * conditional means were not finite (they are left out; the caller then
+ * redoes the block on its numpy path), or -1 for bad sizes. prec is
+ * (k, d, dp): each row padded with zeros to dp = d rounded up to GM_TILE.
+ */
+/* Rows of gm_missing_statistics handled together: each component's P_j and
+ * second-moment accumulator are then read once per block instead of once per
+ * row (they would not both stay in L1 across all k components). */
+#define GM_MISSING_BLOCK 64
+
+GM_CLONES
+int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
+                              const int64_t *missing, int64_t c, const int64_t *pattern,
+                              const double *inverses, const double *log_dets,
+                              const double *shift, const double *prec,
+                              const double *prec_centred, const double *consts,
+                              const double *weights, int64_t k, int diagonal,
+                              double *moments, double *resp_sq, double *totals, double *work)
+{
+    const int64_t B = GM_MISSING_BLOCK;
+    const int64_t n_quad = diagonal ? d : d * (d + 1) / 2;
+    const int64_t n_phi = n_quad + d + 1;
+    const int64_t cw = c > 0 ? c : 1;
+    const int64_t dp = (d + GM_TILE - 1) / GM_TILE * GM_TILE;
+    double *restrict y = work;                /* B * d */
+    double *restrict u = y + B * d;           /* dp */
+    double *restrict yh = u + dp;             /* d */
+    double *restrict g = yh + d;              /* cw */
+    double *restrict h = g + cw;              /* B * k * cw */
+    double *restrict logits = h + B * k * cw; /* B * k, then the responsibilities */
+    double *restrict wrow = logits + B * k;   /* B: w_i, 0 for rows left out */
+    double *restrict dense = wrow + B;        /* k * d * d full second moments */
+    double log_lik = 0.0, weight_sum = 0.0, entropy = 0.0;
+    int64_t start, i, j, a, b, t, v, lost = 0;
+
+    if (n < 0 || d < 1 || k < 1 || c < 0 || c >= d || row_stride < d)
+        return -1;
+    for (start = 0; start < n; start += B) {
+        const int64_t nb = n - start < B ? n - start : B;
+        for (i = 0; i < nb; ++i) {
+            const double *xi = X + (start + i) * row_stride;
+            const int64_t *mi = missing + (start + i) * c;
+            double *yi = y + i * d;
+            for (a = 0; a < d; ++a)
+                yi[a] = xi[a] - shift[a];
+            for (t = 0; t < c; ++t)
+                yi[mi[t]] = 0.0;
+        }
+        /* logits: component by component over the block's rows */
+        for (j = 0; j < k; ++j) {
+            const double *Pj = prec + j * d * dp, *Pc = prec_centred + j * d;
+            for (i = 0; i < nb; ++i) {
+                const double *yi = y + i * d;
+                const int64_t *mi = missing + (start + i) * c;
+                const int64_t p = pattern[start + i];
+                const double *Ainv = inverses + (p * k + j) * c * c;
+                double *hij = h + (i * k + j) * cw;
+                double quad = 0.0, lin = 0.0, gh = 0.0;
+                int64_t a0;
+                /* u = P y0 (P symmetric: its rows as columns), GM_TILE entries
+                 * at a time in a register; P's rows are padded to dp */
+                for (a0 = 0; a0 < dp; a0 += GM_TILE) {
+                    gm_vec acc = {0.0};
+                    for (b = 0; b < d; ++b) {
+                        gm_vec row;
+                        memcpy(&row, Pj + b * dp + a0, sizeof row);
+                        acc += yi[b] * row;
+                    }
+                    memcpy(u + a0, &acc, sizeof acc);
+                }
+                for (a = 0; a < d; ++a) {
+                    quad += yi[a] * u[a];
+                    lin += yi[a] * Pc[a];
+                }
+                for (t = 0; t < c; ++t)
+                    g[t] = u[mi[t]] - Pc[mi[t]];
+                for (t = 0; t < c; ++t) {
+                    double sum = 0.0;
+                    for (v = 0; v < c; ++v)
+                        sum += Ainv[t * c + v] * g[v];
+                    hij[t] = sum;
+                    gh += g[t] * sum;
+                }
+                logits[i * k + j] =
+                    consts[j] - 0.5 * (quad - 2.0 * lin - gh + log_dets[p * k + j]);
+            }
+        }
+        /* softmax, likelihood, entropy per row */
+        for (i = 0; i < nb; ++i) {
+            double *li = logits + i * k;
+            const double w = weights != NULL ? weights[start + i] : 1.0;
+            double top = -INFINITY, total = 0.0, log_total;
+            int finite = 1;
+            for (j = 0; j < k; ++j)
+                if (li[j] > top)
+                    top = li[j];
+            for (j = 0; j < k * cw; ++j)
+                if (!isfinite(h[i * k * cw + j]))
+                    finite = 0;
+            if (!isfinite(top) || !finite) {
+                ++lost;
+                wrow[i] = 0.0;
+                for (j = 0; j < k; ++j)
+                    li[j] = 0.0;
+                continue;
+            }
+            for (j = 0; j < k; ++j) {
+                li[j] -= top;
+                total += exp(li[j]);
+            }
+            log_total = log(total);
+            log_lik += w * (top + log_total);
+            weight_sum += w;
+            wrow[i] = w;
+            for (j = 0; j < k; ++j) {
+                const double log_r = li[j] - log_total;
+                const double r = exp(log_r);
+                if (r > 0.0)
+                    entropy -= w * r * log_r;
+                if (resp_sq != NULL)
+                    resp_sq[j] += w * r * r;
+                li[j] = r;
+            }
+        }
+        /* moments: component by component over the block's rows */
+        for (j = 0; j < k; ++j) {
+            double *M = moments + j * n_phi;
+            double *restrict Dj = dense + j * d * d;
+            for (i = 0; i < nb; ++i) {
+                const double wr = wrow[i] * logits[i * k + j];
+                const double *yi = y + i * d;
+                const int64_t *mi = missing + (start + i) * c;
+                const int64_t p = pattern[start + i];
+                const double *Ainv = inverses + (p * k + j) * c * c;
+                const double *hij = h + (i * k + j) * cw;
+                if (wr == 0.0)
+                    continue;
+                for (a = 0; a < d; ++a)
+                    yh[a] = yi[a];
+                for (t = 0; t < c; ++t)
+                    yh[mi[t]] = -hij[t];
+                if (diagonal) {
+                    for (a = 0; a < d; ++a)
+                        M[a] += wr * yh[a] * yh[a];
+                    for (t = 0; t < c; ++t)
+                        M[mi[t]] += wr * Ainv[t * c + t];
+                } else {
+                    for (a = 0; a < d; ++a) {
+                        const double va = wr * yh[a];
+                        double *restrict row = Dj + a * d;
+                        for (b = 0; b < d; ++b)
+                            row[b] += va * yh[b];
+                    }
+                    for (t = 0; t < c; ++t)
+                        for (v = 0; v < c; ++v)
+                            Dj[mi[t] * d + mi[v]] += wr * Ainv[t * c + v];
+                }
+                for (a = 0; a < d; ++a)
+                    M[n_quad + a] += wr * yh[a];
+                M[n_phi - 1] += wr;
+            }
+        }
+    }
+    if (!diagonal)
+        for (j = 0; j < k; ++j) {
+            double *M = moments + j * n_phi;
+            const double *Dj = dense + j * d * d;
+            int64_t f = 0;
+            for (a = 0; a < d; ++a)
+                for (b = a; b < d; ++b)
+                    M[f++] += Dj[a * d + b];
+        }
+    totals[0] += log_lik;
+    totals[1] += weight_sum;
+    totals[2] += entropy;
+    return lost;
+}

@@ -32,6 +32,7 @@ import numpy as np
 # (GM_BLOCK): the parameters are padded to a multiple of the tile.
 _TILE = 8
 _BLOCK = 8
+_MISSING_BLOCK = 64  # GM_MISSING_BLOCK
 
 
 def _load():
@@ -58,11 +59,18 @@ def _load():
     moments.restype = int64
     moments.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
     moments.argtypes += [int64, pointer, pointer, int64, pointer, pointer, pointer]
-    # Diagonal features (diag, spherical); absent from builds before issue 14.
+    # Diagonal features (diag, spherical) and rows with missing entries;
+    # absent from builds before issue 14.
     diagonal = getattr(lib, "gm_em_statistics_diagonal", None)
     if diagonal is not None:
         diagonal.restype = int64
         diagonal.argtypes = statistics.argtypes
+    missing = getattr(lib, "gm_missing_statistics", None)
+    if missing is not None:
+        missing.restype = int64
+        missing.argtypes = [pointer, int64, int64, int64, pointer, int64, pointer, pointer]
+        missing.argtypes += [pointer, pointer, pointer, pointer, pointer, pointer, int64]
+        missing.argtypes += [ctypes.c_int, pointer, pointer, pointer, pointer]
     return lib
 
 
@@ -78,6 +86,98 @@ def available() -> bool:
 def has_diagonal() -> bool:
     """Whether the kernel also takes diagonal features (covariance types diag, spherical)."""
     return available() and hasattr(_lib, "gm_em_statistics_diagonal")
+
+
+def has_missing() -> bool:
+    """Whether the kernel for rows with missing entries is built (:func:`missing_statistics`)."""
+    return available() and hasattr(_lib, "gm_missing_statistics")
+
+
+def missing_statistics(
+    X: np.ndarray,
+    missing: np.ndarray,
+    pattern: np.ndarray,
+    inverses: np.ndarray,
+    log_dets: np.ndarray,
+    shift: np.ndarray,
+    precisions: np.ndarray,
+    prec_centred: np.ndarray,
+    consts: np.ndarray,
+    weights: np.ndarray | None,
+    diagonal: bool,
+    need_resp_sq: bool,
+):
+    """Statistics of rows that each miss c entries, or None when the kernel cannot take them.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        float64 rows (NaN where missing; those entries are not read).
+    missing : ndarray of int, shape (n, c)
+        Each row's missing columns.
+    pattern : ndarray of int, shape (n,)
+        Each row's index into ``inverses`` and ``log_dets``.
+    inverses, log_dets : ndarray, shape (q, k, c, c) and (q, k)
+        P_mm^-1 and log|P_mm| of the patterns.
+    shift : (d,), precisions : (k, d, d), prec_centred : (k, d), consts : (k,)
+        See ``gm_missing_statistics`` in ``_fused.c``.
+    weights : ndarray, shape (n,), optional
+    diagonal : bool
+        Diagonal moments (diag, spherical) instead of vech.
+    need_resp_sq : bool
+
+    Returns
+    -------
+    (moments (k, n_phi), resp_sq (k,), log_lik_sum, weight_sum, resp_entropy), or None:
+    no kernel, or rows whose logits were not finite (the caller's numpy path handles them).
+    """
+    if not has_missing():
+        return None
+    n, d = X.shape
+    k = precisions.shape[0]
+    c = missing.shape[1]
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    missing = np.ascontiguousarray(missing, dtype=np.int64)
+    pattern = np.ascontiguousarray(pattern, dtype=np.int64)
+    inverses = np.ascontiguousarray(inverses, dtype=np.float64)
+    log_dets = np.ascontiguousarray(log_dets, dtype=np.float64)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+    n_phi = (d if diagonal else d * (d + 1) // 2) + d + 1
+    moments = np.zeros((k, n_phi))
+    resp_sq = np.zeros(k)
+    totals = np.zeros(3)
+    width = max(c, 1)
+    rows = _MISSING_BLOCK
+    padded = -(-d // _TILE) * _TILE
+    work = np.zeros(rows * d + padded + d + width + rows * k * width + rows * k + rows + k * d * d)
+    prec_padded = np.zeros((k, d, padded))
+    prec_padded[:, :, :d] = precisions
+    lost = _lib.gm_missing_statistics(
+        X.ctypes.data,
+        n,
+        d,
+        d,
+        missing.ctypes.data,
+        c,
+        pattern.ctypes.data,
+        inverses.ctypes.data,
+        log_dets.ctypes.data,
+        np.ascontiguousarray(shift, dtype=np.float64).ctypes.data,
+        prec_padded.ctypes.data,
+        np.ascontiguousarray(prec_centred, dtype=np.float64).ctypes.data,
+        np.ascontiguousarray(consts, dtype=np.float64).ctypes.data,
+        _address(weights),
+        k,
+        int(diagonal),
+        moments.ctypes.data,
+        resp_sq.ctypes.data if need_resp_sq else None,
+        totals.ctypes.data,
+        work.ctypes.data,
+    )
+    if lost != 0:
+        return None
+    return moments, resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
 
 
 def padded_parameters(theta: np.ndarray) -> np.ndarray:
