@@ -793,7 +793,9 @@ def missing_unit_statistics(
         obs, mis, rows = prepared.patterns[index]
         idx = rows[part]
         marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, index)
-        stats = e_step(X[idx][:, obs], None if weights is None else weights[idx], marginal)
+        stats = e_step(
+            X[idx].take(obs, axis=1), None if weights is None else weights[idx], marginal
+        )
         return _expanded_statistics(
             stats, params.covariance_type, X.shape[1], obs, mis, coef, intercept, cond_cov
         )
