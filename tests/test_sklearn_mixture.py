@@ -185,14 +185,16 @@ def test_partial_initial_values_equal_sklearn():
 # Behaviour scikit-learn users rely on
 # --------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", [GaussianMixture, BayesianGaussianMixture])
-def test_float32_is_preserved(cls):
+def test_dtypes_follow_sklearn_for_float32_data(cls):
+    # GaussianMixture keeps float32; scikit-learn's BayesianGaussianMixture returns float64
     X, _ = blobs(dtype=np.float32)
     est = cls(n_components=3, random_state=0).fit(X)
-    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
-        if cls is GaussianMixture or name != "weights_":
-            assert getattr(est, name).dtype == np.float32, name
-    assert est.score_samples(X).dtype == np.float32
     ref = getattr(skm, cls.__name__)(n_components=3, random_state=0).fit(X)
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        assert getattr(est, name).dtype == getattr(ref, name).dtype, name
+    for data in (X, X.astype(np.float64)):
+        assert est.score_samples(data).dtype == ref.score_samples(data).dtype
+        assert est.predict_proba(data).dtype == ref.predict_proba(data).dtype
     np.testing.assert_allclose(
         np.sort(est.means_, 0), np.sort(ref.means_, 0), rtol=1e-3, atol=1e-3
     )
@@ -551,3 +553,91 @@ def test_saved_estimator_file_is_validated(tmp_path):
     GaussianMixture(2, random_state=0).fit(X).to_gmm().save(plain)
     with pytest.raises(ValueError, match="holds no scikit-learn estimator"):
         GaussianMixture.load(plain)
+
+
+# --------------------------------------------------------------------------
+# Review findings (independent review of this issue)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("init_params", ["k-means++", "random_from_data", "kmeans"])
+@pytest.mark.parametrize("scale", [1e4, 1e6])
+def test_starts_on_unscaled_data_equal_sklearn(init_params, scale):
+    # moments of the initial responsibilities about each component's own centre:
+    # about the data's mean, one-row starts at 1e4 were 1 % off scikit-learn's
+    # reg_covar * I and converged fits ended elsewhere
+    X, _ = blobs(n=900, d=2, seed=5)
+    X = X * scale
+    for max_iter in (0, 1, 30):
+        ours, ref = fit_both(
+            GaussianMixture,
+            skm.GaussianMixture,
+            X,
+            n_components=3,
+            init_params=init_params,
+            random_state=0,
+            max_iter=max_iter,
+            reg_covar=1e-6,
+        )
+        np.testing.assert_allclose(ours.covariances_, ref.covariances_, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(ours.means_, ref.means_, rtol=1e-9)
+        np.testing.assert_allclose(ours.weights_, ref.weights_, rtol=1e-9)
+        assert ours.n_iter_ == ref.n_iter_
+
+
+def test_tight_far_cluster_start_equals_sklearn():
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(0, 1, (300, 2)), [[1e5, 1e5]], [[1e5, -1e5]]])
+    ours, ref = fit_both(
+        GaussianMixture, skm.GaussianMixture, X, n_components=3, max_iter=0, random_state=0
+    )
+    np.testing.assert_allclose(ours.covariances_, ref.covariances_, rtol=1e-6, atol=1e-15)
+
+
+def test_warm_start_with_another_structure_is_refused():
+    X, _ = blobs()
+    est = GaussianMixture(2, random_state=0, warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="warm_start=True continues the previous fit"):
+        est.set_params(covariance_type="tied").fit(X)
+    with pytest.raises(ValueError, match="n_components=2"):
+        est.set_params(covariance_type="full", n_components=4).fit(X)
+    est.set_params(n_components=2).fit(X)  # the same structure continues
+
+
+def test_spherical_prior_given_as_a_list_saves_and_loads(tmp_path):
+    X, _ = blobs()
+    est = BayesianGaussianMixture(
+        n_components=2, covariance_type="spherical", covariance_prior=[2.5], random_state=0
+    ).fit(X)
+    est.save(tmp_path / "m.json")
+    loaded = BayesianGaussianMixture.load(tmp_path / "m.json")
+    np.testing.assert_allclose(loaded.score_samples(X), est.score_samples(X), rtol=1e-12)
+
+
+def test_hostile_estimator_fields_that_would_give_a_wrong_model_are_refused(tmp_path):
+    import json
+
+    X, _ = blobs()
+    path = tmp_path / "model.json"
+    BayesianGaussianMixture(n_components=2, random_state=0).fit(X).save(path)
+    GaussianMixture(2, random_state=0).fit(X).save(tmp_path / "gm.json")
+    cases = [
+        ("gm.json", "weights_", [5.0, 5.0], "must sum to 1"),
+        ("gm.json", "covariances_", None, "symmetric"),
+        ("model.json", "weight_concentration_", [[1e308, 1e308], [1e308, 1e308]], "non-finite"),
+    ]
+    for name, field, value, message in cases:
+        data = json.loads((tmp_path / name).read_text())
+        record = json.loads(data["estimator"])
+        if value is None:  # a non-symmetric covariance
+            value = record["fitted"][field]
+            value[0][0][1] += 0.5
+        record["fitted"][field] = value
+        data["estimator"] = json.dumps(record)
+        (tmp_path / "bad.json").write_text(json.dumps(data))
+        cls = GaussianMixture if name == "gm.json" else BayesianGaussianMixture
+        with pytest.raises(ValueError, match=message):
+            cls.load(tmp_path / "bad.json")
+    data = json.loads((tmp_path / "gm.json").read_text())
+    data["estimator"] = "{not json"
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"bad\.json: the estimator field is not a JSON object"):
+        GaussianMixture.load(tmp_path / "bad.json")

@@ -524,7 +524,7 @@ def _cholesky_from_precisions(
     return std[:, :, None] * np.eye(d)
 
 
-def _all_rows_tied_scatter(stats: Statistics, X: np.ndarray, shift: np.ndarray) -> None:
+def _all_rows_tied_scatter(stats: Statistics, X: np.ndarray, means: np.ndarray) -> None:
     """Give one-row initial responsibilities scikit-learn's tied covariance, in place.
 
     scikit-learn computes a tied covariance from responsibilities as
@@ -532,26 +532,42 @@ def _all_rows_tied_scatter(stats: Statistics, X: np.ndarray, shift: np.ndarray) 
     which is the tied scatter whenever every row's responsibilities sum to
     one (every EM iteration), but not for the "k-means++" and
     "random_from_data" starts, whose responsibilities cover k rows only.
-    Only the sum over components of the second moments enters a tied
-    M-step, so adding the difference to the first component's moments makes
-    :func:`gaussmix.em.families.m_step` reproduce scikit-learn's start.
+    ``stats`` are those rows' moments about themselves (``means``), all zero
+    but the counts; only the sum over components of the second moments
+    enters a tied M-step, so putting scikit-learn's scatter into the first
+    component's makes :func:`gaussmix.em.families.m_step` reproduce its start.
     """
     d = X.shape[1]
     iu, ju = np.triu_indices(d)
-    q = d * (d + 1) // 2
     xtx = np.zeros((d, d))
     for start in range(0, X.shape[0], 1 << 16):
         block = X[start : start + (1 << 16)].astype(np.float64, copy=False)
         xtx += block.T @ block
-    first = stats.moments[:, q : q + d].sum(axis=0)
-    total = stats.resp_sum.sum()
-    # X^T X about ``shift`` for the responsibilities' total weight N:
-    # sum_i (x_i - s)(x_i - s)^T with sum_i x_i replaced by N s + first.
-    target = xtx - np.outer(shift, first) - np.outer(first, shift) - total * np.outer(shift, shift)
-    current = np.zeros((d, d))
-    current[iu, ju] = stats.moments[:, :q].sum(axis=0)
-    current[ju, iu] = current[iu, ju]
-    stats.moments[0, :q] += (target - current)[iu, ju]
+    scatter = xtx - np.einsum("k,ki,kj->ij", stats.resp_sum, means, means)
+    stats.moments[0, : d * (d + 1) // 2] += scatter[iu, ju]
+
+
+def _label_statistics(
+    X: np.ndarray, labels: np.ndarray, centres: np.ndarray, covariance_type: str
+) -> Statistics:
+    """Statistics of hard labels, each row's moments taken about its own centre.
+
+    Moments about the data's mean would lose the precision of a tight
+    cluster far from it (relative error eps |x - mean|^2 / variance); about
+    a point near each cluster (its k-means centre, or for a one-row start
+    the row itself, which gives scikit-learn's reg_covar start exactly) they
+    do not. The M-step then reads them with ``shift=centres`` (k, d).
+    """
+    k, d = centres.shape
+    total = Statistics.zeros(k, Statistics.n_columns(d, covariance_type))
+    origin = np.zeros(d)
+    for start in range(0, X.shape[0], 1 << 16):
+        rows = slice(start, start + (1 << 16))
+        block = X[rows].astype(np.float64, copy=False) - centres[labels[rows]]
+        total += responsibility_statistics(
+            block, labels[rows], origin, covariance_type, n_components=k
+        )
+    return total
 
 
 class _CheckedMaximumLikelihood(MaximumLikelihood):
@@ -652,6 +668,28 @@ def _record_array(fitted: dict, name: str, shape: tuple | None, source: str) -> 
     return array
 
 
+def _n_rows(X: Any) -> int:
+    """Rows of X; for a Dask array with unknown chunk sizes, counted in one pass."""
+    n = X.shape[0] if hasattr(X, "shape") else len(X)
+    if is_dask_collection(X) and not np.isfinite(n):
+        counts = X.map_blocks(
+            _block_rows, drop_axis=1, chunks=((1,) * X.numblocks[0],), dtype=np.int64
+        )
+        n = counts.sum().compute()
+    return int(n)
+
+
+def _block_rows(block: np.ndarray) -> np.ndarray:
+    return np.array([block.shape[0]], dtype=np.int64)
+
+
+def _check_symmetric(covariances: np.ndarray, covariance_type: str, source: str) -> None:
+    if covariance_type in ("full", "tied") and not np.allclose(
+        covariances, np.swapaxes(covariances, -1, -2), rtol=1e-10, atol=0.0
+    ):
+        raise ValueError(f"{source}: covariances_ must be symmetric")
+
+
 def _type_shape(covariance_type: str, k: int, d: int) -> tuple:
     return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
 
@@ -743,6 +781,8 @@ class _BaseMixture(DensityMixin, BaseEstimator):
             # source's shift), not of the initialization sample.
             self.mean_prior_ = source.shift.astype(X.dtype)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:
+            self._check_warm_start(X.shape[1])
         n_init = self.n_init if do_init else 1
         if source is None:
             source = ArraySource(X, None, self.covariance_type, n_jobs=resolve_n_jobs(None))
@@ -788,6 +828,20 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = best_bounds
         return getattr(source, "X", X)
 
+    def _check_warm_start(self, n_features: int) -> None:
+        """A warm start continues the previous fit, which must have the same structure."""
+        k, d = self.means_.shape
+        fitted = getattr(self, "_fitted_covariance_type", self.covariance_type)
+        now = (self.n_components, self.covariance_type, n_features)
+        if (k, fitted, d) != now:
+            raise ValueError(
+                f"warm_start=True continues the previous fit (n_components={k}, "
+                f"covariance_type={fitted!r}, {d} features), which does not match the "
+                f"current parameters and data (n_components={now[0]}, "
+                f"covariance_type={now[1]!r}, {now[2]} features); fit with "
+                "warm_start=False to start again"
+            )
+
     def _dask_source(self, X: Any, random_state: Any) -> tuple[Any, np.ndarray]:
         """A Dask array's statistics source and its bounded initialization sample.
 
@@ -796,21 +850,31 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         the initialization (``KMeans`` and the others) runs on the source's
         random sample of at most 100,000 rows (all rows when X has fewer).
         """
-        from .dask import DaskSource
+        from .dask import DaskSource, check_rows
 
-        source = DaskSource(
-            X,
-            None,
-            self.covariance_type,
-            n_components=self.n_components,
-            random_state=random_state,
-        )
+        X = check_rows(X)
+        n = X.shape[0]
+        if n < 2:
+            raise ValueError(f"Found array with {n} sample(s); a minimum of 2 is required.")
+        if n < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {n}"
+            )
+        try:
+            source = DaskSource(
+                X,
+                None,
+                self.covariance_type,
+                n_components=self.n_components,
+                random_state=random_state,
+            )
+        except ValueError as exc:
+            if "allow_missing" in str(exc):  # the estimators have no such option
+                raise ValueError("Input X contains NaN.") from None
+            raise
         sample = source.initialization_data()
         self.n_features_in_ = sample.shape[1]
-        if sample.shape[0] < 2:
-            raise ValueError(
-                f"Found array with {sample.shape[0]} sample(s); a minimum of 2 is required."
-            )
         return source, sample
 
     def _recorder(self, bounds: list):
@@ -851,30 +915,41 @@ class _BaseMixture(DensityMixin, BaseEstimator):
                 f"lower bound {lower_bound:.5f}."
             )
 
-    def _initial_responsibility_statistics(self, X, source, random_state) -> Statistics:
-        """Statistics of scikit-learn's initial responsibilities (same random draws)."""
+    def _initial_responsibility_statistics(
+        self, X, source, random_state
+    ) -> tuple[Statistics, np.ndarray]:
+        """Statistics of scikit-learn's initial responsibilities (same random draws).
+
+        Returns the statistics and the point(s) they are taken about: the
+        data's mean for soft random responsibilities, each component's own
+        centre (k, d) for hard labels, so that no start loses precision.
+        """
         n, k = X.shape[0], self.n_components
-        shift, ctype = source.shift, self.covariance_type
+        ctype = self.covariance_type
         if self.init_params == "kmeans":
-            labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X).labels_
-            return responsibility_statistics(X, labels, shift, ctype, n_components=k)
+            kmeans = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X)
+            centres = np.asarray(kmeans.cluster_centers_, dtype=np.float64)
+            return _label_statistics(X, kmeans.labels_, centres, ctype), centres
         if self.init_params == "random":
             total = None
             step = max(1, (1 << 20) // max(1, k))
             for start in range(0, n, step):
                 resp = random_state.uniform(size=(min(step, n - start), k))
                 resp /= resp.sum(axis=1, keepdims=True)
-                part = responsibility_statistics(X[start : start + step], resp, shift, ctype)
+                part = responsibility_statistics(
+                    X[start : start + step], resp, source.shift, ctype
+                )
                 total = part if total is None else total + part
-            return total
+            return total, source.shift
         if self.init_params == "random_from_data":
             indices = random_state.choice(n, size=k, replace=False)
         else:
             _, indices = kmeans_plusplus(X, k, random_state=random_state)
-        stats = responsibility_statistics(X[indices], np.arange(k), shift, ctype)
+        rows = np.asarray(X[indices], dtype=np.float64)
+        stats = _label_statistics(rows, np.arange(k), rows, ctype)
         if ctype == "tied":
-            _all_rows_tied_scatter(stats, X, shift)
-        return stats
+            _all_rows_tied_scatter(stats, X, rows)
+        return stats, rows
 
     # -- the fitted model --------------------------------------------------
     def _log_resp(self, X: np.ndarray) -> np.ndarray:
@@ -893,9 +968,10 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if is_dask_collection(X):
-            return self._lazy(X, "score_samples", None, self.means_.dtype)
+            return self._lazy(X, "score_samples", None, np.result_type(X.dtype, self.means_.dtype))
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
-        return _log_gaussians(X, *self._components())[0].astype(self.means_.dtype, copy=False)
+        dtype = np.result_type(X.dtype, self.means_.dtype)
+        return _log_gaussians(X, *self._components())[0].astype(dtype, copy=False)
 
     def _lazy(self, X: Any, method: str, columns: int | None, dtype: Any) -> Any:
         """``method`` over a Dask array's row chunks, lazily (the estimator is copied)."""
@@ -955,9 +1031,11 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if is_dask_collection(X):
-            return self._lazy(X, "predict_proba", self.n_components, self.means_.dtype)
+            dtype = np.result_type(X.dtype, self.means_.dtype)
+            return self._lazy(X, "predict_proba", self.n_components, dtype)
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
-        return np.exp(self._log_resp(X)).astype(self.means_.dtype, copy=False)
+        dtype = np.result_type(X.dtype, self.means_.dtype)
+        return np.exp(self._log_resp(X)).astype(dtype, copy=False)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture, grouped by component.
@@ -1077,6 +1155,11 @@ class _BaseMixture(DensityMixin, BaseEstimator):
             )
         try:
             record = json.loads(fields["estimator"], parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(
+                f"{source}: the estimator field is not a JSON object ({exc})"
+            ) from exc
+        try:
             return cls._from_record(record, source)
         except (TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
             raise ValueError(f"{source}: malformed estimator field ({exc})") from exc
@@ -1088,6 +1171,9 @@ class _BaseMixture(DensityMixin, BaseEstimator):
                 value = None
             params[name] = _jsonable(value)
         fitted = {name: _jsonable(getattr(self, name)) for name in self._FITTED}
+        if self.covariance_type == "spherical" and "covariance_prior_" in fitted:
+            # scikit-learn accepts [2.5] as well as 2.5 for a spherical prior
+            fitted["covariance_prior_"] = float(np.ravel(self.covariance_prior_)[0])
         fitted.update(
             converged_=bool(self.converged_),
             n_iter_=int(self.n_iter_),
@@ -1131,7 +1217,9 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         values = {
             name: _record_array(fitted, name, shape, source) for name, shape in shapes.items()
         }
+        estimator._loaded_n_iter = _record_int(fitted, "n_iter_", source, minimum=0)
         estimator._restore(values, k, d, np.dtype(dtype), source)
+        del estimator._loaded_n_iter
         estimator.converged_ = fitted.get("converged_")
         if not isinstance(estimator.converged_, bool):
             raise ValueError(f"{source}: fitted converged_ must be true or false")
@@ -1282,10 +1370,8 @@ class GaussianMixture(_BaseMixture):
         weights_init, means_init, precisions_init = self._inits
         weights = means = covariances = None
         if weights_init is None or means_init is None or precisions_init is None:
-            stats = self._initial_responsibility_statistics(X, source, random_state)
-            _, means, covariances = m_step(
-                stats, source.shift, self.covariance_type, self.reg_covar
-            )
+            stats, shift = self._initial_responsibility_statistics(X, source, random_state)
+            _, means, covariances = m_step(stats, shift, self.covariance_type, self.reg_covar)
             # scikit-learn divides by n, not by the responsibilities' sum.
             weights = (stats.resp_sum + 10.0 * np.finfo(np.float64).eps) / n
         if weights_init is not None:
@@ -1306,6 +1392,7 @@ class GaussianMixture(_BaseMixture):
         )
 
     def _set_state(self, state: Gaussians, dtype) -> None:
+        self._fitted_covariance_type = self.covariance_type
         covariances = _typed_covariances(state.covariances, self.covariance_type)
         prec_chol = _precision_cholesky(covariances, self.covariance_type)
         self.weights_ = state.priors.astype(dtype)
@@ -1325,6 +1412,11 @@ class GaussianMixture(_BaseMixture):
         weights = values["weights_"]
         if (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(f"{source}: weights_ must be non-negative with a positive sum")
+        # Fitted weights sum to one; only an initialization (max_iter=0) keeps
+        # scikit-learn's unnormalized start (counts / n).
+        if abs(weights.sum() - 1.0) > 1e-6 * k and self._loaded_n_iter != 0:
+            raise ValueError(f"{source}: weights_ must sum to 1; got {weights.sum():.6g}")
+        _check_symmetric(values["covariances_"], self.covariance_type, source)
         covariances = _full_covariances(values["covariances_"], self.covariance_type, k, d)
         try:
             self._set_state(Gaussians(weights, values["means_"], covariances), dtype)
@@ -1359,7 +1451,7 @@ class GaussianMixture(_BaseMixture):
         -------
         bic : float
         """
-        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        n = _n_rows(X)
         return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
 
     def aic(self, X: ArrayLike) -> float:
@@ -1373,7 +1465,7 @@ class GaussianMixture(_BaseMixture):
         -------
         aic : float
         """
-        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        n = _n_rows(X)
         return -2.0 * self.score(X) * n + 2 * self._n_parameters()
 
 
@@ -1553,8 +1645,8 @@ default="dirichlet_process"
         return VariationalBayes(self.covariance_type, self.reg_covar, self._priors())
 
     def _initial_state(self, X, source, random_state, family) -> VariationalState:
-        stats = self._initial_responsibility_statistics(X, source, random_state)
-        return family.m_step(stats, source.shift)
+        stats, shift = self._initial_responsibility_statistics(X, source, random_state)
+        return family.m_step(stats, shift)
 
     def _current_state(self) -> VariationalState:
         k, d = self.means_.shape
@@ -1569,6 +1661,10 @@ default="dirichlet_process"
         )
 
     def _set_state(self, state: VariationalState, dtype) -> None:
+        # scikit-learn's BayesianGaussianMixture computes and returns float64
+        # whatever the input's precision (its GaussianMixture keeps float32).
+        dtype = np.float64
+        self._fitted_covariance_type = self.covariance_type
         ctype = self.covariance_type
         covariances = _typed_covariances(state.covariances, ctype)
         prec_chol = _precision_cholesky(covariances, ctype)
@@ -1641,6 +1737,7 @@ default="dirichlet_process"
         self.mean_prior_ = values["mean_prior_"]
         prior = values["covariance_prior_"]
         self.covariance_prior_ = float(prior) if prior.ndim == 0 else prior
+        _check_symmetric(values["covariances_"], self.covariance_type, source)
         state = VariationalState(
             values["weight_concentration_"],
             values["mean_precision_"],
@@ -1648,6 +1745,14 @@ default="dirichlet_process"
             np.broadcast_to(values["degrees_of_freedom_"], (k,)).copy(),
             _full_covariances(values["covariances_"], self.covariance_type, k, d),
         )
+        with np.errstate(all="ignore"):
+            log_priors = self._family().log_priors(state)
+            weights = expected_weights(state, self.weight_concentration_prior_type)
+        if not (np.isfinite(log_priors).all() and np.isfinite(weights).all()):
+            raise ValueError(
+                f"{source}: weight_concentration_, mean_precision_ and degrees_of_freedom_ "
+                "give non-finite expected log weights"
+            )
         try:
             self._set_state(state, dtype)
         except ValueError as exc:
