@@ -515,12 +515,13 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
     const int64_t dp = (d + GM_TILE - 1) / GM_TILE * GM_TILE;
     double *restrict y = work;                /* B * d */
     double *restrict u = y + B * d;           /* dp */
-    double *restrict yh = u + dp;             /* d */
-    double *restrict g = yh + d;              /* cw */
+    double *restrict g = u + dp;              /* cw */
     double *restrict h = g + cw;              /* B * k * cw */
     double *restrict logits = h + B * k * cw; /* B * k, then the responsibilities */
     double *restrict wrow = logits + B * k;   /* B: w_i, 0 for rows left out */
-    double *restrict dense = wrow + B;        /* k * d * d full second moments */
+    double *restrict Y = wrow + B;            /* B * dp: completed rows of one component */
+    double *restrict WY = Y + B * dp;         /* B * dp: the same times w_i r_ij */
+    double *restrict dense = WY + B * dp;     /* k * d * dp full second moments */
     double log_lik = 0.0, weight_sum = 0.0, entropy = 0.0;
     int64_t start, i, j, a, b, t, v, lost = 0;
 
@@ -613,10 +614,11 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
                 li[j] = r;
             }
         }
-        /* moments: component by component over the block's rows */
+        /* moments: component by component over the block's rows; the second
+         * moments as a small GEMM (d x nb) (nb x dp) with register accumulators */
         for (j = 0; j < k; ++j) {
             double *M = moments + j * n_phi;
-            double *restrict Dj = dense + j * d * d;
+            double *restrict Dj = dense + j * d * dp;
             for (i = 0; i < nb; ++i) {
                 const double wr = wrow[i] * logits[i * k + j];
                 const double *yi = y + i * d;
@@ -624,42 +626,77 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
                 const int64_t p = pattern[start + i];
                 const double *Ainv = inverses + (p * k + j) * c * c;
                 const double *hij = h + (i * k + j) * cw;
+                double *restrict Yi = Y + i * dp, *restrict WYi = WY + i * dp;
+                for (a = 0; a < d; ++a)
+                    Yi[a] = yi[a];
+                for (a = d; a < dp; ++a)
+                    Yi[a] = 0.0;
+                for (t = 0; t < c; ++t)
+                    Yi[mi[t]] = -hij[t];
+                for (a = 0; a < dp; ++a)
+                    WYi[a] = wr * Yi[a];
                 if (wr == 0.0)
                     continue;
-                for (a = 0; a < d; ++a)
-                    yh[a] = yi[a];
-                for (t = 0; t < c; ++t)
-                    yh[mi[t]] = -hij[t];
                 if (diagonal) {
                     for (a = 0; a < d; ++a)
-                        M[a] += wr * yh[a] * yh[a];
+                        M[a] += WYi[a] * Yi[a];
                     for (t = 0; t < c; ++t)
                         M[mi[t]] += wr * Ainv[t * c + t];
                 } else {
-                    for (a = 0; a < d; ++a) {
-                        const double va = wr * yh[a];
-                        double *restrict row = Dj + a * d;
-                        for (b = 0; b < d; ++b)
-                            row[b] += va * yh[b];
-                    }
                     for (t = 0; t < c; ++t)
                         for (v = 0; v < c; ++v)
-                            Dj[mi[t] * d + mi[v]] += wr * Ainv[t * c + v];
+                            Dj[mi[t] * dp + mi[v]] += wr * Ainv[t * c + v];
                 }
                 for (a = 0; a < d; ++a)
-                    M[n_quad + a] += wr * yh[a];
+                    M[n_quad + a] += WYi[a];
                 M[n_phi - 1] += wr;
+            }
+            if (!diagonal) {
+                int64_t a0;
+                /* four output rows at a time: four independent FMA chains */
+                for (a = 0; a + 4 <= d; a += 4)
+                    for (a0 = 0; a0 < dp; a0 += GM_TILE) {
+                        gm_vec acc0, acc1, acc2, acc3;
+                        memcpy(&acc0, Dj + a * dp + a0, sizeof acc0);
+                        memcpy(&acc1, Dj + (a + 1) * dp + a0, sizeof acc1);
+                        memcpy(&acc2, Dj + (a + 2) * dp + a0, sizeof acc2);
+                        memcpy(&acc3, Dj + (a + 3) * dp + a0, sizeof acc3);
+                        for (i = 0; i < nb; ++i) {
+                            const double *wy = WY + i * dp + a;
+                            gm_vec row;
+                            memcpy(&row, Y + i * dp + a0, sizeof row);
+                            acc0 += wy[0] * row;
+                            acc1 += wy[1] * row;
+                            acc2 += wy[2] * row;
+                            acc3 += wy[3] * row;
+                        }
+                        memcpy(Dj + a * dp + a0, &acc0, sizeof acc0);
+                        memcpy(Dj + (a + 1) * dp + a0, &acc1, sizeof acc1);
+                        memcpy(Dj + (a + 2) * dp + a0, &acc2, sizeof acc2);
+                        memcpy(Dj + (a + 3) * dp + a0, &acc3, sizeof acc3);
+                    }
+                for (; a < d; ++a)
+                    for (a0 = 0; a0 < dp; a0 += GM_TILE) {
+                        gm_vec acc;
+                        memcpy(&acc, Dj + a * dp + a0, sizeof acc);
+                        for (i = 0; i < nb; ++i) {
+                            gm_vec row;
+                            memcpy(&row, Y + i * dp + a0, sizeof row);
+                            acc += WY[i * dp + a] * row;
+                        }
+                        memcpy(Dj + a * dp + a0, &acc, sizeof acc);
+                    }
             }
         }
     }
     if (!diagonal)
         for (j = 0; j < k; ++j) {
             double *M = moments + j * n_phi;
-            const double *Dj = dense + j * d * d;
+            const double *Dj = dense + j * d * dp;
             int64_t f = 0;
             for (a = 0; a < d; ++a)
                 for (b = a; b < d; ++b)
-                    M[f++] += Dj[a * d + b];
+                    M[f++] += Dj[a * dp + b];
         }
     totals[0] += log_lik;
     totals[1] += weight_sum;

@@ -150,7 +150,17 @@ def missing_statistics(
     width = max(c, 1)
     rows = _MISSING_BLOCK
     padded = -(-d // _TILE) * _TILE
-    work = np.zeros(rows * d + padded + d + width + rows * k * width + rows * k + rows + k * d * d)
+    work = np.zeros(
+        rows * d
+        + padded
+        + d
+        + width
+        + rows * k * width
+        + rows * k
+        + rows
+        + 2 * rows * padded
+        + k * d * padded
+    )
     prec_padded = np.zeros((k, d, padded))
     prec_padded[:, :, :d] = precisions
     lost = _lib.gm_missing_statistics(
