@@ -684,6 +684,35 @@ def test_missing_statistics_by_count_equal_legacy_by_pattern(
     _stats_close(missing_e_step(source.block, w, params), old)
 
 
+@pytest.mark.parametrize("unit_rows", [50, 1 << 15])
+@pytest.mark.parametrize("batch_rows", [1, 300, 1 << 15])
+def test_missing_statistics_of_any_work_units_equal_legacy(unit_rows, batch_rows, monkeypatch):
+    """Complete rows and frequent patterns split into units of any size, patterns expanded
+    one by one or together: the same statistics."""
+    from gaussmix.em import estep
+    from gaussmix.em.families import MaximumLikelihood
+    from gaussmix.em.sources import MissingValuesSource
+
+    monkeypatch.setattr(estep, "_UNIT_ROWS", unit_rows)
+    monkeypatch.setattr(estep, "_PATTERN_BATCH_ROWS", batch_rows)
+    X = _mixed_pattern_data(5)
+    rng = np.random.default_rng(6)
+    family = MaximumLikelihood("full", 1e-6)
+    covs = np.array([spd(rng, X.shape[1]) for _ in range(3)])
+    g = family.start(np.array([0.2, 0.3, 0.5]), rng.normal(0, 3, (3, X.shape[1])), covs)
+    source = MissingValuesSource(X, None, "full", n_jobs=2)
+    params = estep.make_e_step_parameters("full", g, None, source.shift)
+    assert params.theta is not None
+    units = estep.missing_work(estep.prepare_missing(source.block, params))
+    if unit_rows == 50:
+        assert "pattern" in {unit[0] for unit in units}
+    new, _ = source.statistics(g, None, True)
+    reference = estep.EStepParameters(
+        "full", source.shift, g.priors, g.means, g.covariances, need_resp_sq=True
+    )
+    _stats_close(new, _legacy_missing_e_step(source.block, None, reference))
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_missing_statistics_without_nan_equal_complete_data_e_step(covariance_type):
     from gaussmix.em.families import MaximumLikelihood

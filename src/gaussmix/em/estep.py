@@ -529,6 +529,15 @@ def missing_e_step(
 _SET_ELEMENTS = 1 << 18
 
 
+# Gathered rows per work unit of complete rows or of one frequent pattern
+# (4 MiB at d = 16).
+_UNIT_ROWS = 1 << 15
+# Rows per work unit of frequent patterns expanded together (see missing_work);
+# 2^15 measured faster than 2^12 and 2^13 at 10 % missing (200k x 16, k = 16,
+# 2 threads), the same at 1 %.
+_PATTERN_BATCH_ROWS = 1 << 15
+
+
 class MissingPrepared(NamedTuple):
     """What every work unit of one missing-data E-step shares (see :func:`prepare_missing`)."""
 
@@ -757,17 +766,122 @@ def _expanded_statistics(
     )
 
 
+def _patterns_statistics(
+    block: MissingBlock,
+    weights: np.ndarray | None,
+    params: EStepParameters,
+    prepared: MissingPrepared,
+    indices: tuple,
+) -> Statistics:
+    """Statistics of all rows of frequent patterns with the same missing count.
+
+    Each pattern's observed columns go through :func:`e_step` (the kernel);
+    the expansion of :func:`_expanded_statistics` is then done for all the
+    patterns at once and added into (k, d, d) with one ``bincount``.
+    """
+    X = block.X
+    k, d = params.means.shape
+    obs = np.stack([prepared.patterns[i][0] for i in indices])  # (p, o)
+    mis = np.stack([prepared.patterns[i][1] for i in indices])  # (p, c)
+    p_count, n_obs = obs.shape
+    moments_o = []
+    total = Statistics.zeros(k, n_phi_features(d, params.covariance_type))
+    coefs, cond_covs, intercepts = [], [], []
+    for i in indices:
+        o, _, rows = prepared.patterns[i]
+        marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, i)
+        stats = e_step(
+            X[rows].take(o, axis=1), None if weights is None else weights[rows], marginal
+        )
+        moments_o.append(stats.moments)
+        total.resp_sq_sum += stats.resp_sq_sum
+        total.log_lik_sum += stats.log_lik_sum
+        total.weight_sum += stats.weight_sum
+        total.resp_change_sq += stats.resp_change_sq
+        total.resp_entropy += stats.resp_entropy
+        coefs.append(coef)
+        cond_covs.append(cond_cov)
+        intercepts.append(intercept)
+    mom = np.stack(moments_o)  # (p, k, n_phi_o)
+    coef, cond_cov, intercept = np.stack(coefs), np.stack(cond_covs), np.stack(intercepts)
+    full = uses_full_features(params.covariance_type)
+    q_o = n_obs * (n_obs + 1) // 2 if full else n_obs
+    s0 = mom[..., -1]
+    s1 = mom[..., q_o : q_o + n_obs]
+    s2 = np.zeros((p_count, k, n_obs, n_obs))
+    if full:
+        iu, ju = np.triu_indices(n_obs)
+        s2[..., iu, ju] = mom[..., :q_o]
+        s2[..., ju, iu] = mom[..., :q_o]
+    else:
+        s2[..., np.arange(n_obs), np.arange(n_obs)] = mom[..., :q_o]
+    coef_t = np.swapaxes(coef, -1, -2)
+    ks1 = np.einsum("pkmo,pko->pkm", coef, s1)
+    first_m = s0[..., None] * intercept + ks1
+    cross = s1[..., :, None] * intercept[..., None, :] + s2 @ coef_t  # (p, k, o, c)
+    outer = intercept[..., :, None] * ks1[..., None, :]
+    block_mm = (
+        s0[..., None, None] * (intercept[..., :, None] * intercept[..., None, :] + cond_cov)
+        + outer
+        + np.swapaxes(outer, -1, -2)
+        + coef @ s2 @ coef_t
+    )
+    comp = np.arange(k)[None, :, None]
+    first = np.bincount(
+        np.concatenate(
+            [(comp * d + obs[:, None, :]).ravel(), (comp * d + mis[:, None, :]).ravel()]
+        ),
+        np.concatenate([s1.ravel(), first_m.ravel()]),
+        minlength=k * d,
+    ).reshape(k, d)
+    comp4 = np.arange(k)[None, :, None, None] * (d * d)
+
+    def at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return (comp4 + rows[:, None, :, None] * d + cols[:, None, None, :]).ravel()
+
+    second = np.bincount(
+        np.concatenate([at(obs, obs), at(obs, mis), at(mis, obs), at(mis, mis)]),
+        np.concatenate(
+            [s2.ravel(), cross.ravel(), np.swapaxes(cross, -1, -2).ravel(), block_mm.ravel()]
+        ),
+        minlength=k * d * d,
+    ).reshape(k, d, d)
+    if full:
+        iu, ju = np.triu_indices(d)
+        quad = second[:, iu, ju]
+    else:
+        quad = np.diagonal(second, axis1=1, axis2=2)
+    total.moments = np.concatenate([quad, first, s0.sum(axis=0)[:, None]], axis=1)
+    return total
+
+
 def missing_work(prepared: MissingPrepared) -> list:
     """The work units of :func:`missing_e_step`: (kind, index, rows).
 
     kind "complete" (rows of ``prepared.complete_rows``), "pattern" (rows of
-    frequent pattern ``index``) or "set" (rows of pattern set ``index``).
+    frequent pattern ``index``), "patterns" (all rows of the frequent patterns
+    ``index``, a tuple, with the same missing count) or "set" (rows of pattern
+    set ``index``).
     """
-    step = 1 << 15  # gathered rows per unit (4 MiB at d = 16)
+    step = _UNIT_ROWS
     n_complete = prepared.complete_rows.size
     units = [("complete", 0, slice(a, a + step)) for a in range(0, n_complete, step)]
-    for index, (_, _, rows) in enumerate(prepared.patterns):
-        units += [("pattern", index, slice(a, a + step)) for a in range(0, rows.size, step)]
+    # Frequent patterns with the same missing count share units of up to
+    # _PATTERN_BATCH_ROWS rows, expanded together (fewer small numpy calls,
+    # which hold the GIL); a pattern with more than ``step`` rows has units of
+    # its own.
+    batch_rows = _PATTERN_BATCH_ROWS
+    batch: dict = {}
+    for index, (_, mis, rows) in enumerate(prepared.patterns):
+        if rows.size > step:
+            units += [("pattern", index, slice(a, a + step)) for a in range(0, rows.size, step)]
+            continue
+        pending, size = batch.get(mis.size, ([], 0))
+        if size + rows.size > batch_rows and pending:
+            units.append(("patterns", tuple(pending), None))
+            pending, size = [], 0
+        batch[mis.size] = ([*pending, index], size + rows.size)
+    units += [("patterns", tuple(pending), None) for pending, _ in batch.values() if pending]
     for index, (pattern_set, rows) in enumerate(
         zip(prepared.sets, prepared.set_rows, strict=True)
     ):
@@ -789,6 +903,8 @@ def missing_unit_statistics(
     if kind == "complete":
         idx = prepared.complete_rows[part]
         return e_step(X[idx], None if weights is None else weights[idx], params)
+    if kind == "patterns":
+        return _patterns_statistics(block, weights, params, prepared, index)
     if kind == "pattern":
         obs, mis, rows = prepared.patterns[index]
         idx = rows[part]
