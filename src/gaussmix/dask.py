@@ -469,27 +469,19 @@ class DaskSource(StatisticsSource):
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
     ) -> tuple[Statistics, np.ndarray]:
         """Statistics of all rows: the E-step on every chunk, packed, added in a tree."""
-        if self.missing:
-            params = EStepParameters(
-                covariance_type=self.covariance_type,
-                shift=self.shift,
-                priors=gaussians.priors,
-                means=gaussians.means,
-                covariances=gaussians.covariances,
-                previous=previous,
-                need_resp_sq=need_resp_sq,
-            )
-        else:
-            params = make_e_step_parameters(
-                self.covariance_type,
-                gaussians,
-                previous,
-                self.shift,
-                need_resp_sq=need_resp_sq,
-                dtype=self.dtype,
-                chunk_rows=self.chunk_rows,
-                use_kernel=self.use_kernel,
-            )
+        # The same parameters for complete and incomplete data: missing_e_step
+        # sends a chunk's complete rows (and frequent patterns) through the
+        # complete-data E-step, compiled kernel included, as in memory.
+        params = make_e_step_parameters(
+            self.covariance_type,
+            gaussians,
+            previous,
+            self.shift,
+            need_resp_sq=need_resp_sq,
+            dtype=np.float64 if self.missing else self.dtype,
+            chunk_rows=self.chunk_rows,
+            use_kernel=self.use_kernel,
+        )
         return self._reduce(params), params.shift
 
     def refine(
