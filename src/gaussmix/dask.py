@@ -544,6 +544,7 @@ def map_rows(
     X: Any,
     n_features: int,
     columns: int | None,
+    dtype: Any = np.float64,
 ) -> da.Array:
     """A row-wise model method over a Dask array, lazily, chunked like X's rows.
 
@@ -557,17 +558,19 @@ def map_rows(
         Columns X must have.
     columns : int or None
         Width of the output, or None for a 1-D output (n,).
+    dtype : numpy dtype, default=numpy.float64
+        The output's dtype.
 
     Returns
     -------
-    dask.array.Array, shape (n,) or (n, columns), float64
+    dask.array.Array, shape (n,) or (n, columns)
     """
     X = check_rows(X, n_features=n_features, for_fit=False)
     frozen = getattr(copy.deepcopy(method.__self__), method.__name__)
     if columns is None:
-        return X.map_blocks(frozen, drop_axis=1, dtype=np.float64, meta=np.empty((0,)))
+        return X.map_blocks(frozen, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
     return X.map_blocks(
-        frozen, chunks=(X.chunks[0], (columns,)), dtype=np.float64, meta=np.empty((0, 0))
+        frozen, chunks=(X.chunks[0], (columns,)), dtype=dtype, meta=np.empty((0, 0), dtype)
     )
 
 

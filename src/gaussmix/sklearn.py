@@ -11,7 +11,6 @@ nothing else in gaussmix depends on it.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import time
@@ -45,7 +44,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without sklearn
 
 from . import _gaussian
 from . import io as _io
-from ._linalg import safe_cholesky
+from ._linalg import inverse_cholesky, safe_cholesky
 from ._validation import check_spread, is_dask_collection
 from .em.driver import ConvergenceRule, run_em
 from .em.estep import responsibility_statistics
@@ -482,8 +481,7 @@ def _precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.nda
             chol = np.linalg.cholesky(covariances)
         except np.linalg.LinAlgError:
             raise ValueError(_ILL_DEFINED) from None
-        eye = np.broadcast_to(np.eye(chol.shape[-1]), chol.shape)
-        return np.swapaxes(np.linalg.solve(chol, eye), -1, -2)
+        return np.swapaxes(inverse_cholesky(chol), -1, -2)
     if (covariances <= 0.0).any():
         raise ValueError(_ILL_DEFINED)
     return 1.0 / np.sqrt(covariances)
@@ -516,8 +514,7 @@ def _cholesky_from_precisions(
     """
     prec_chol = np.asarray(precisions_cholesky, dtype=np.float64)
     if covariance_type in ("full", "tied"):
-        eye = np.broadcast_to(np.eye(d), prec_chol.shape)
-        chol = np.swapaxes(np.linalg.solve(prec_chol, eye), -1, -2)
+        chol = np.swapaxes(inverse_cholesky(prec_chol), -1, -2)
         return np.broadcast_to(chol, (k, d, d)) if covariance_type == "tied" else chol
     std = 1.0 / prec_chol
     std = np.broadcast_to(std[:, None], (k, d)) if covariance_type == "spherical" else std
@@ -975,15 +972,9 @@ class _BaseMixture(DensityMixin, BaseEstimator):
 
     def _lazy(self, X: Any, method: str, columns: int | None, dtype: Any) -> Any:
         """``method`` over a Dask array's row chunks, lazily (the estimator is copied)."""
-        from .dask import check_rows
+        from .dask import map_rows
 
-        X = check_rows(X, n_features=self.n_features_in_, for_fit=False)
-        frozen = getattr(copy.deepcopy(self), method)
-        if columns is None:
-            return X.map_blocks(frozen, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
-        return X.map_blocks(
-            frozen, chunks=(X.chunks[0], (columns,)), dtype=dtype, meta=np.empty((0, 0), dtype)
-        )
+        return map_rows(getattr(self, method), X, self.n_features_in_, columns, dtype)
 
     def score(self, X: ArrayLike, y: Any = None) -> float:
         """Mean log-likelihood of the samples.
