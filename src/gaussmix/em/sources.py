@@ -79,6 +79,22 @@ def redo_parameters(
     cannot be read off those moments, and the iteration's statistics are
     recomputed about the means of ``state`` (the E-step's own components).
     None when the iteration already ran about the means or ``new`` is precise.
+
+    Parameters
+    ----------
+    source : StatisticsSource
+        Needs ``shift``, ``covariance_type`` and ``chunk_rows``.
+    family : ModelFamily
+    state
+        The family state whose E-step produced the statistics.
+    shift : ndarray, shape (d,) or (k, d)
+        The point those statistics were taken about.
+    new
+        The state the M-step made of them.
+
+    Returns
+    -------
+    EStepParameters or None
     """
     if shift is not source.shift:
         return None

@@ -89,7 +89,18 @@ class VariationalState(NamedTuple):
 
 
 def expected_weights(state: VariationalState, weight_prior_type: str) -> np.ndarray:
-    """Posterior mean of the weights (normalized), as scikit-learn's ``weights_``."""
+    """Posterior mean of the weights (normalized), as scikit-learn's ``weights_``.
+
+    Parameters
+    ----------
+    state : VariationalState
+    weight_prior_type : {"dirichlet_process", "dirichlet_distribution"}
+
+    Returns
+    -------
+    weights : ndarray, shape (k,)
+        E[pi_j] under the stick-breaking or Dirichlet posterior, summing to one.
+    """
     wc = state.weight_concentration
     if weight_prior_type == "dirichlet_process":
         a, b = wc
