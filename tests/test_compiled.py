@@ -51,6 +51,29 @@ def test_exponential_matches_numpy_to_one_ulp():
     assert_allclose(_compiled.exp_nonpositive(np.array([-750.0, -1e308])), np.exp(-700.0))
 
 
+@needs_kernel
+def test_logarithm_matches_numpy_to_a_few_ulp():
+    # The softmax's sums lie in [1, k]; the function takes any positive normal number.
+    rng = np.random.default_rng(1)
+    x = np.concatenate(
+        [
+            rng.uniform(1, 64, 200_000),
+            np.exp(rng.uniform(-700, 700, 100_000)),
+            np.nextafter(np.sqrt(2.0), [0.0, 4.0]),
+            [1.0, 2.0, 0.5, np.finfo(float).tiny, np.finfo(float).max],
+        ]
+    )
+    ours, ref = _compiled.log_positive(x), np.log(x)
+    near_one = np.abs(ref) < 1e-300
+    assert np.all(ours[near_one] == 0.0)
+    rel = np.abs(ours - ref)[~near_one] / np.abs(ref[~near_one])
+    assert np.max(rel) <= 4 * np.finfo(float).eps
+    # Near 1, where log(x) is small, the error stays relative to log(x).
+    x = 1.0 + rng.uniform(-1e-3, 1e-3, 10_000)
+    ours, ref = _compiled.log_positive(x), np.log(x)
+    assert np.max(np.abs(ours - ref) / np.abs(ref)) <= 4 * np.finfo(float).eps
+
+
 def _numpy_statistics(X, weights, theta, shift, theta_prev, need_resp_sq):
     params = EStepParameters(
         "full",

@@ -55,6 +55,10 @@ def _load():
     statistics.argtypes += [int64, int64, pointer, pointer, pointer, pointer]
     exp_array.restype = None
     exp_array.argtypes = [pointer, int64, pointer]
+    log_array = getattr(lib, "gm_log_array", None)
+    if log_array is not None:
+        log_array.restype = None
+        log_array.argtypes = [pointer, int64, pointer]
     moments = lib.gm_predict_moments
     moments.restype = int64
     moments.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
@@ -292,6 +296,16 @@ def exp_nonpositive(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float64)
     out = np.empty_like(x)
     _lib.gm_exp_array(x.ctypes.data, x.size, out.ctypes.data)
+    return out
+
+
+def log_positive(x: np.ndarray) -> np.ndarray:
+    """The kernel's logarithm of positive normal values (the softmax's sums); for tests."""
+    if not available() or not hasattr(_lib, "gm_log_array"):
+        raise RuntimeError("the compiled kernel is not available")
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    _lib.gm_log_array(x.ctypes.data, x.size, out.ctypes.data)
     return out
 
 
