@@ -217,6 +217,72 @@ def test_predict_covariance_with_and_without_kernel(monkeypatch, d_in, d_out, k)
     assert np.array_equal(cov, np.swapaxes(cov, 1, 2))
 
 
+@needs_kernel
+@pytest.mark.parametrize(
+    "d_in, d_out, k", [(1, 1, 1), (2, 3, 4), (4, 4, 16), (3, 9, 9), (5, 13, 3), (6, 2, 17)]
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predict_means_with_and_without_kernel(monkeypatch, d_in, d_out, k, dtype):
+    rng = np.random.default_rng(d_in * 100 + d_out * 10 + k)
+    d = d_in + d_out
+    priors, means, covariances = _random_parameters(rng, k, d)
+    gmm = GMM(k, priors=priors, means=means, covariances=covariances)
+    indices = rng.permutation(d)[:d_in]
+    X = rng.normal(0, 3, (20_011, d_in)).astype(dtype)
+    mean = gmm.predict(indices, X)
+    monkeypatch.setattr(_compiled, "enabled", False)
+    ref = gmm.predict(indices, X)
+    assert_allclose(mean, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+@needs_kernel
+def test_predict_means_kernel_against_scipy_densities():
+    # Reference: posterior weights from scipy.stats densities of the input
+    # marginals and each component's closed-form conditional mean.
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(11)
+    k, d_in, d_out = 5, 3, 2
+    priors, means, covariances = _random_parameters(rng, k, d_in + d_out)
+    gmm = GMM(k, priors=priors, means=means, covariances=covariances)
+    X = rng.normal(0, 2, (257, d_in))
+    i, o = slice(0, d_in), slice(d_in, None)
+    dens = np.stack(
+        [
+            priors[j] * multivariate_normal(means[j, i], covariances[j, i, i]).pdf(X)
+            for j in range(k)
+        ],
+        axis=1,
+    )
+    weights = dens / dens.sum(axis=1, keepdims=True)
+    cond_means = np.stack(
+        [
+            means[j, o]
+            + (covariances[j, o, i] @ np.linalg.solve(covariances[j, i, i], (X - means[j, i]).T)).T
+            for j in range(k)
+        ],
+        axis=1,
+    )
+    expected = np.einsum("nk,nko->no", weights, cond_means)
+    assert_allclose(gmm.predict(np.arange(d_in), X), expected, rtol=1e-10, atol=1e-12)
+
+
+@needs_kernel
+def test_predict_means_of_far_rows_and_strided_inputs(monkeypatch):
+    # Rows whose squared features overflow make the kernel give the chunk back
+    # to the numpy path; a column-strided view is declined by the kernel.
+    rng = np.random.default_rng(3)
+    priors, means, covariances = _random_parameters(rng, 4, 5)
+    gmm = GMM(4, priors=priors, means=means, covariances=covariances)
+    X = rng.normal(0, 3, (1000, 6))[:, ::2]
+    X[7] = [1e170, -1e170, 1e170]
+    mean = gmm.predict([0, 1, 2], X)
+    monkeypatch.setattr(_compiled, "enabled", False)
+    ref = gmm.predict([0, 1, 2], X)
+    assert np.all(np.isfinite(mean))
+    assert_allclose(mean, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("use_kernel", [True, False])
 def test_predict_covariance_far_from_all_components(monkeypatch, use_kernel):
     # Regression: rows dominated by one component far away (|u| ~ 1e140) got

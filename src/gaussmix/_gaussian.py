@@ -498,7 +498,17 @@ def predict_conditional(
     # dimension a, (rows, k)) that of the numpy covariance path.
     coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])  # (d_in + 1, k * d_out)
     compiled = _compiled.padded_regression(coef_rows, cond.cond_cov) if return_covariance else None
-    compiled_theta = _compiled.padded_parameters(theta) if compiled is not None else None
+    # Means alone: the kernel's coefficients, row j * d_out + a = [A_ja, b_ja].
+    compiled_coef = (
+        None
+        if return_covariance or not _compiled.has_predict_means()
+        else np.ascontiguousarray(coef_rows.T)
+    )
+    compiled_theta = (
+        _compiled.padded_parameters(theta)
+        if compiled is not None or compiled_coef is not None
+        else None
+    )
     if return_covariance:
         mean_coef = coef_rows.reshape(d_in + 1, k, d_out).transpose(2, 0, 1).copy()
         cond_cov_flat = cond.cond_cov.reshape(k, d_out * d_out)
@@ -519,8 +529,12 @@ def predict_conditional(
         for start in range(block.start, block.stop, rows):
             stop = min(start + rows, block.stop)
             m = stop - start
-            # With the covariances the compiled kernel does the whole chunk in
-            # one pass (means alone are faster on the numpy path below).
+            # The compiled kernels do the whole chunk in one pass, with or
+            # without the covariances.
+            if compiled_coef is not None and _compiled.predict_means(
+                X_in[start:stop], shift, compiled_theta, k, compiled_coef, mean[start:stop]
+            ):
+                continue
             if compiled is not None and _compiled.predict_moments(
                 X_in[start:stop],
                 shift,

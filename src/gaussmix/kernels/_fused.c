@@ -187,23 +187,27 @@ static inline void gm_features(const void *x, int x_float32, int64_t row_stride,
 #define GM_TILE 8
 typedef double gm_vec __attribute__((vector_size(64), aligned(8)));
 
-/* logits[b * kp + j] = sum_f phi[f, b] theta_t[f, j] for b < nb, j < kp. */
-static inline void gm_logits(const double *phi, const double *theta_t, int64_t n_phi, int64_t kp,
-                             int64_t nb, double *logits)
+/* Component-major logits of a block, one lane per row:
+ * logits_t[j * GM_BLOCK + b] = sum_f theta_t[f, j] phi[f, b] for j < kp. phi's
+ * feature rows are vectors over the block's rows, so each term is one
+ * multiply-add of a broadcast parameter with a feature vector, for eight
+ * components at a time (eight independent accumulators). */
+static inline void gm_logits_t(const double *phi, const double *theta_t, int64_t n_phi,
+                               int64_t kp, double *logits_t)
 {
-    int64_t j0, f, b;
+    int64_t j0, f, t;
     for (j0 = 0; j0 < kp; j0 += GM_TILE) {
-        gm_vec acc[GM_BLOCK];
-        for (b = 0; b < GM_BLOCK; ++b)
-            acc[b] = (gm_vec){0.0};
+        gm_vec acc[GM_TILE];
+        for (t = 0; t < GM_TILE; ++t)
+            acc[t] = (gm_vec){0.0};
         for (f = 0; f < n_phi; ++f) {
-            const gm_vec th = *(const gm_vec *)(theta_t + f * kp + j0);
-            const double *ph = phi + f * GM_BLOCK;
-            for (b = 0; b < GM_BLOCK; ++b)
-                acc[b] += ph[b] * th;
+            const gm_vec ph = *(const gm_vec *)(phi + f * GM_BLOCK);
+            const double *th = theta_t + f * kp + j0;
+            for (t = 0; t < GM_TILE; ++t)
+                acc[t] += th[t] * ph;
         }
-        for (b = 0; b < nb; ++b)
-            *(gm_vec *)(logits + b * kp + j0) = acc[b];
+        for (t = 0; t < GM_TILE; ++t)
+            *(gm_vec *)(logits_t + (j0 + t) * GM_BLOCK) = acc[t];
     }
 }
 
@@ -233,66 +237,52 @@ static inline void gm_moments(const double *phi, const double *weighted, int64_t
     }
 }
 
-/* In-place softmax of each row of logits (b < nb); writes log p(x_b) to
- * log_norm. Returns the number of rows whose logits are not all usable (the
- * largest is not finite, or one is NaN). The padding columns [k, kp) come out
- * as zeros.
+/* In-place softmax over the k components of each row of a block of
+ * component-major logits (logits_t[j * GM_BLOCK + b], from gm_logits_t); writes
+ * log p(x_b) to log_norm[b] for all GM_BLOCK rows. Returns the number of rows
+ * b < nb whose logits are not all usable (the largest is not finite, or one is
+ * NaN).
  *
- * Every loop runs over whole tiles of GM_TILE columns with one lane per
- * column, and none carries a scalar dependency, so the compiler vectorizes all
- * of them (the maximum and the sum are taken lane by lane, then across the
- * lanes): with few features per row (diagonal covariances) the exponentials
- * are most of a row's work. */
-static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t nb,
-                                 double *log_norm)
+ * Rows are the lanes: the maximum, the exponentials, the sum and the logarithm
+ * run across components with no horizontal step and no padding, so that all of
+ * it vectorizes (with few features per row, as for diagonal covariances, the
+ * softmax is a large part of a row's work). */
+static inline int64_t gm_softmax_t(double *logits_t, int64_t k, int64_t nb, double *log_norm)
 {
-    double tops[GM_BLOCK], sums[GM_BLOCK];
-    int64_t b, j, l, lost = 0;
-    for (b = 0; b < nb; ++b) {
-        double *lg = logits + b * kp;
-        double lane_top[GM_TILE], lane_sum[GM_TILE];
-        double top, total = 0.0, scale;
-        int unusable;
-        for (j = k; j < kp; ++j) /* the padding never wins the maximum */
-            lg[j] = -INFINITY;
-        for (l = 0; l < GM_TILE; ++l)
-            lane_top[l] = lg[l];
-        for (j = GM_TILE; j < kp; j += GM_TILE)
-            for (l = 0; l < GM_TILE; ++l)
-                lane_top[l] = lg[j + l] > lane_top[l] ? lg[j + l] : lane_top[l];
-        top = lane_top[0];
-        for (l = 1; l < GM_TILE; ++l)
-            top = lane_top[l] > top ? lane_top[l] : top;
-        unusable = !isfinite(top);
-        if (unusable)
-            top = 0.0;
-        for (j = 0; j < kp; ++j)
-            lg[j] = gm_exp_nonpositive(lg[j] - top);
-        for (j = k; j < kp; ++j)
-            lg[j] = 0.0;
-        for (l = 0; l < GM_TILE; ++l)
-            lane_sum[l] = lg[l];
-        for (j = GM_TILE; j < kp; j += GM_TILE)
-            for (l = 0; l < GM_TILE; ++l)
-                lane_sum[l] += lg[j + l];
-        for (l = 0; l < GM_TILE; ++l)
-            total += lane_sum[l];
-        /* !isfinite(total): a NaN logit that the maximum skipped. */
-        lost += unusable || !isfinite(total);
-        scale = 1.0 / total;
-        for (j = 0; j < kp; ++j)
-            lg[j] *= scale;
-        tops[b] = top;
-        sums[b] = unusable || !isfinite(total) ? 1.0 : total;
-    }
-    for (b = nb; b < GM_BLOCK; ++b) {
-        tops[b] = 0.0;
-        sums[b] = 1.0;
-    }
-    /* One vectorized loop for the logarithms of the block's rows, instead of a
-     * call to the C library per row (which also spills the vector registers). */
+    double top[GM_BLOCK], total[GM_BLOCK], scale[GM_BLOCK];
+    int usable[GM_BLOCK];
+    int64_t b, j, lost = 0;
     for (b = 0; b < GM_BLOCK; ++b)
-        log_norm[b] = gm_log_positive(sums[b]) + tops[b];
+        top[b] = logits_t[b];
+    for (j = 1; j < k; ++j)
+        for (b = 0; b < GM_BLOCK; ++b) {
+            const double v = logits_t[j * GM_BLOCK + b];
+            top[b] = v > top[b] ? v : top[b];
+        }
+    for (b = 0; b < GM_BLOCK; ++b) {
+        /* x - x == 0 exactly when x is finite */
+        usable[b] = top[b] - top[b] == 0.0;
+        top[b] = usable[b] ? top[b] : 0.0;
+        total[b] = 0.0;
+    }
+    for (j = 0; j < k; ++j)
+        for (b = 0; b < GM_BLOCK; ++b) {
+            const double e = gm_exp_nonpositive(logits_t[j * GM_BLOCK + b] - top[b]);
+            logits_t[j * GM_BLOCK + b] = e;
+            total[b] += e;
+        }
+    for (b = 0; b < GM_BLOCK; ++b) {
+        /* a NaN logit that the maximum skipped makes the sum NaN */
+        usable[b] = usable[b] && total[b] - total[b] == 0.0;
+        scale[b] = 1.0 / total[b];
+    }
+    for (j = 0; j < k; ++j)
+        for (b = 0; b < GM_BLOCK; ++b)
+            logits_t[j * GM_BLOCK + b] *= scale[b];
+    for (b = 0; b < GM_BLOCK; ++b)
+        log_norm[b] = gm_log_positive(usable[b] ? total[b] : 1.0) + top[b];
+    for (b = 0; b < nb; ++b)
+        lost += !usable[b];
     return lost;
 }
 
@@ -309,7 +299,7 @@ static inline int64_t gm_softmax(double *logits, int64_t k, int64_t kp, int64_t 
  *   totals[2] += sum_ij (r_ij - r'_ij)^2, r' under theta_prev_t (when not NULL)
  *
  * weights may be NULL (all ones). work must hold
- * GM_BLOCK * (n_phi + d + 3 kp + 2) doubles. Returns the number of rows whose
+ * GM_BLOCK * (n_phi + d + 4 kp + 2) doubles. Returns the number of rows whose
  * logits overflowed (their statistics are meaningless; the caller redoes the
  * rows on its numpy path), or -1 for bad sizes.
  */
@@ -328,45 +318,56 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
     double *weighted = resp_prev + kp * GM_BLOCK;
     double *log_norm = weighted + kp * GM_BLOCK;
     double *log_norm_prev = log_norm + GM_BLOCK;
+    double *resp_sq_lanes = log_norm_prev + GM_BLOCK; /* kp x GM_BLOCK */
+    double row_weight[GM_BLOCK];
     double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
-    int64_t start, lost = 0;
+    int64_t start, lost = 0, b, j;
 
     if (n < 0 || d < 1 || k < 1 || kp < k || kp % GM_TILE != 0 || row_stride < d)
         return -1;
     memset(weighted, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
+    memset(resp_sq_lanes, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     for (start = 0; start < n; start += GM_BLOCK) {
         const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
-        int64_t b, j;
         const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
                                      : (const void *)((const double *)X + start * row_stride);
         gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y, diagonal);
-        gm_logits(phi, theta_t, n_phi, kp, nb, resp);
-        lost += gm_softmax(resp, k, kp, nb, log_norm);
+        gm_logits_t(phi, theta_t, n_phi, kp, resp);
+        lost += gm_softmax_t(resp, k, nb, log_norm);
         if (theta_prev_t != NULL) {
-            gm_logits(phi, theta_prev_t, n_phi, kp, nb, resp_prev);
-            gm_softmax(resp_prev, k, kp, nb, log_norm_prev);
-            for (b = 0; b < nb; ++b)
-                for (j = 0; j < k; ++j) {
-                    const double diff = resp[b * kp + j] - resp_prev[b * kp + j];
-                    change += diff * diff;
-                }
-        }
-        for (b = 0; b < nb; ++b) {
-            const double w = weights != NULL ? weights[start + b] : 1.0;
-            const double *r = resp + b * kp;
-            double *rw = weighted + b * kp;
-            log_lik += w * log_norm[b];
-            weight_sum += w;
-            if (resp_sq != NULL)
-                for (j = 0; j < k; ++j)
-                    resp_sq[j] += w * r[j] * r[j];
+            double lane_change[GM_BLOCK] = {0.0};
+            gm_logits_t(phi, theta_prev_t, n_phi, kp, resp_prev);
+            gm_softmax_t(resp_prev, k, nb, log_norm_prev);
             for (j = 0; j < k; ++j)
-                rw[j] = w * r[j];
+                for (b = 0; b < GM_BLOCK; ++b) {
+                    const double diff = resp[j * GM_BLOCK + b] - resp_prev[j * GM_BLOCK + b];
+                    lane_change[b] += diff * diff;
+                }
+            for (b = 0; b < nb; ++b)
+                change += lane_change[b];
         }
-        if (nb < GM_BLOCK) /* rows past the data contribute nothing */
-            memset(weighted + nb * kp, 0, sizeof(double) * (size_t)((GM_BLOCK - nb) * kp));
+        for (b = 0; b < GM_BLOCK; ++b) {
+            /* rows past the data weigh nothing */
+            row_weight[b] = b >= nb ? 0.0 : weights != NULL ? weights[start + b] : 1.0;
+            log_lik += row_weight[b] == 0.0 ? 0.0 : row_weight[b] * log_norm[b];
+            weight_sum += row_weight[b];
+        }
+        /* w_b r_bj back to row-major for gm_moments; the padding columns stay 0 */
+        for (j = 0; j < k; ++j) {
+            double *rt = resp + j * GM_BLOCK;
+            for (b = 0; b < GM_BLOCK; ++b) {
+                const double rw = row_weight[b] * rt[b];
+                weighted[b * kp + j] = rw;
+                if (resp_sq != NULL)
+                    resp_sq_lanes[j * GM_BLOCK + b] += rw * rt[b];
+            }
+        }
         gm_moments(phi, weighted, n_phi, kp, moments_t);
     }
+    if (resp_sq != NULL)
+        for (j = 0; j < k; ++j)
+            for (b = 0; b < GM_BLOCK; ++b)
+                resp_sq[j] += resp_sq_lanes[j * GM_BLOCK + b];
     totals[0] += log_lik;
     totals[1] += weight_sum;
     totals[2] += change;
@@ -487,7 +488,7 @@ static inline void gm_row_moments(const double *z, const double *w, int64_t d_li
  * marginal mixture (theta_t: n_phi x kp, as for gm_em_statistics), the
  * softmax, then gm_row_moments for every row. Writes mean (m x d_out) and
  * cov (m x d_out x d_out). X as in gm_em_statistics (d = d_in columns).
- * work holds GM_BLOCK (n_phi + d_in + kp + 1) + k GM_TILE + d_in + 1 doubles. Returns
+ * work holds GM_BLOCK (n_phi + d_in + kp + 1) + k GM_TILE + d_in + 1 + k doubles. Returns
  * the number of rows whose logits overflowed (their outputs are meaningless;
  * the caller redoes them on its numpy path, which handles |x| beyond the
  * square root of the largest double), or -1 for bad sizes.
@@ -502,10 +503,11 @@ int64_t gm_predict_moments(const void *X, int x_float32, int64_t m, int64_t d_in
     const int64_t d_lin = d_in + 1;
     double *phi = work;
     double *y = phi + n_phi * GM_BLOCK;
-    double *weights = y + d_in * GM_BLOCK;
-    double *log_norm = weights + kp * GM_BLOCK;
+    double *weights_t = y + d_in * GM_BLOCK; /* kp x GM_BLOCK: component-major */
+    double *log_norm = weights_t + kp * GM_BLOCK;
     gm_vec *means = (gm_vec *)(log_norm + GM_BLOCK);
     double *z = (double *)(means + k);
+    double *w = z + d_lin; /* one row's weights */
     int64_t start, lost = 0;
 
     if (m < 0 || d_in < 1 || k < 1 || kp < k || kp % GM_TILE != 0 || row_stride < d_in ||
@@ -517,18 +519,83 @@ int64_t gm_predict_moments(const void *X, int x_float32, int64_t m, int64_t d_in
                                      : (const void *)((const double *)X + start * row_stride);
         int64_t b, i, j;
         gm_features(rows, x_float32, row_stride, nb, d_in, shift, phi, y, 0);
-        gm_logits(phi, theta_t, n_phi, kp, nb, weights);
-        lost += gm_softmax(weights, k, kp, nb, log_norm);
+        gm_logits_t(phi, theta_t, n_phi, kp, weights_t);
+        lost += gm_softmax_t(weights_t, k, nb, log_norm);
         for (b = 0; b < nb; ++b) {
-            double *w = weights + b * kp;
             /* [y; 1] of row b: the last d_in + 1 feature rows, column b. */
             for (i = 0; i < d_lin; ++i)
                 z[i] = phi[(n_phi - d_lin + i) * GM_BLOCK + b];
-            for (j = 0; j < k; ++j)
-                if (w[j] < GM_NEGLIGIBLE_WEIGHT)
-                    w[j] = 0.0;
+            for (j = 0; j < k; ++j) {
+                const double wj = weights_t[j * GM_BLOCK + b];
+                w[j] = wj < GM_NEGLIGIBLE_WEIGHT ? 0.0 : wj;
+            }
             gm_row_moments(z, w, d_lin, k, d_out, coef, cond_cov, means,
                            mean + (start + b) * d_out, cov + (start + b) * d_out * d_out);
+        }
+    }
+    return lost;
+}
+
+/*
+ * Means of the conditional mixture p(y | x) of m query rows, fused:
+ *
+ *   mean_a = sum_j w_j (b_ja + sum_i A_jai y_i),   y = x - shift,
+ *
+ * with w the posterior component weights (features, logits and softmax as in
+ * gm_predict_moments) and coef_t ((k d_out) x (d_in + 1)) holding row (j d_out + a)
+ * = [A_ja1 .. A_ja,d_in, b_ja]: the regression coefficients of output a of
+ * component j about the shifted inputs, offset last. Rows are the vector lanes
+ * (GM_BLOCK = GM_TILE rows at a time), so every output dimension and component
+ * costs d_in + 1 multiply-adds per row with no padding, whatever d_out is.
+ * Writes mean (m x d_out). work holds GM_BLOCK (n_phi + d_in + kp + 1)
+ * doubles. Returns the number of rows whose logits overflowed (the caller
+ * redoes them on its numpy path), or -1 for bad sizes.
+ */
+GM_CLONES
+int64_t gm_predict_means(const void *X, int x_float32, int64_t m, int64_t d_in,
+                         int64_t row_stride, const double *shift, const double *theta_t,
+                         int64_t k, int64_t kp, const double *coef_t, int64_t d_out,
+                         double *mean, double *work)
+{
+    const int64_t n_phi = d_in * (d_in + 1) / 2 + d_in + 1;
+    const int64_t d_lin = d_in + 1;
+    double *phi = work;
+    double *y = phi + n_phi * GM_BLOCK;
+    double *weights_t = y + d_in * GM_BLOCK; /* kp x GM_BLOCK: component-major */
+    double *log_norm = weights_t + kp * GM_BLOCK;
+    int64_t start, lost = 0;
+
+    if (m < 0 || d_in < 1 || k < 1 || kp < k || kp % GM_TILE != 0 || row_stride < d_in ||
+        d_out < 1)
+        return -1;
+    for (start = 0; start < m; start += GM_BLOCK) {
+        const int64_t nb = m - start < GM_BLOCK ? m - start : GM_BLOCK;
+        const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
+                                     : (const void *)((const double *)X + start * row_stride);
+        int64_t a, b, i, j;
+        gm_features(rows, x_float32, row_stride, nb, d_in, shift, phi, y, 0);
+        gm_logits_t(phi, theta_t, n_phi, kp, weights_t);
+        lost += gm_softmax_t(weights_t, k, nb, log_norm);
+        for (j = 0; j < k; ++j)
+            for (b = 0; b < GM_BLOCK; ++b) {
+                const double w = weights_t[j * GM_BLOCK + b];
+                weights_t[j * GM_BLOCK + b] = w < GM_NEGLIGIBLE_WEIGHT ? 0.0 : w;
+            }
+        for (a = 0; a < d_out; ++a) {
+            gm_vec acc = (gm_vec){0.0};
+            for (j = 0; j < k; ++j) {
+                const double *c = coef_t + (j * d_out + a) * d_lin;
+                gm_vec even = (gm_vec){0.0}, odd = (gm_vec){0.0};
+                for (i = 0; i + 1 < d_in; i += 2) {
+                    even += c[i] * *(const gm_vec *)(y + i * GM_BLOCK);
+                    odd += c[i + 1] * *(const gm_vec *)(y + (i + 1) * GM_BLOCK);
+                }
+                if (i < d_in)
+                    even += c[i] * *(const gm_vec *)(y + i * GM_BLOCK);
+                acc += *(const gm_vec *)(weights_t + j * GM_BLOCK) * (even + odd + c[d_in]);
+            }
+            for (b = 0; b < nb; ++b)
+                mean[(start + b) * d_out + a] = acc[b];
         }
     }
     return lost;

@@ -63,6 +63,11 @@ def _load():
     moments.restype = int64
     moments.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
     moments.argtypes += [int64, pointer, pointer, int64, pointer, pointer, pointer]
+    means = getattr(lib, "gm_predict_means", None)
+    if means is not None:
+        means.restype = int64
+        means.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
+        means.argtypes += [int64, pointer, int64, pointer, pointer]
     # Diagonal features (diag, spherical) and rows with missing entries;
     # absent from builds before issue 14.
     diagonal = getattr(lib, "gm_em_statistics_diagonal", None)
@@ -90,6 +95,11 @@ def available() -> bool:
 def has_diagonal() -> bool:
     """Whether the kernel also takes diagonal features (covariance types diag, spherical)."""
     return available() and hasattr(_lib, "gm_em_statistics_diagonal")
+
+
+def has_predict_means() -> bool:
+    """Whether the kernel for GMR means alone (:func:`predict_means`) is built."""
+    return available() and hasattr(_lib, "gm_predict_means")
 
 
 def has_missing() -> bool:
@@ -266,7 +276,7 @@ def em_statistics(
     moments_t = np.zeros((n_phi, kp))
     resp_sq = np.zeros(k)
     totals = np.zeros(3)
-    work = np.empty(_BLOCK * (n_phi + d + 3 * kp + 2))
+    work = np.empty(_BLOCK * (n_phi + d + 4 * kp + 2))
     lost = function(
         X.ctypes.data,
         int(X.dtype == np.float32),
@@ -386,7 +396,7 @@ def predict_moments(
     ):
         return False
     shift = np.ascontiguousarray(shift, dtype=np.float64)
-    work = np.empty(_BLOCK * (n_phi + d_in + kp + 1) + k * _TILE + d_in + 1)
+    work = np.empty(_BLOCK * (n_phi + d_in + kp + 1) + k * _TILE + d_in + 1 + k)
     lost = _lib.gm_predict_moments(
         X.ctypes.data,
         int(X.dtype == np.float32),
@@ -402,6 +412,77 @@ def predict_moments(
         d_out,
         out_mean.ctypes.data,
         out_cov.ctypes.data,
+        work.ctypes.data,
+    )
+    return lost == 0
+
+
+def predict_means(
+    X: np.ndarray,
+    shift: np.ndarray,
+    theta_t: np.ndarray,
+    k: int,
+    coef_t: np.ndarray,
+    out_mean: np.ndarray,
+) -> bool:
+    """Means of p(y | x) for the rows of X; False if not done.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, d_in)
+        Query inputs, float64 or float32 rows with unit column stride.
+    shift : ndarray, shape (d_in,)
+        Point the input features and the coefficients are taken about.
+    theta_t : ndarray, shape (n_phi, kp)
+        Natural parameters of the inputs' marginal mixture, from
+        :func:`padded_parameters`.
+    k : int
+    coef_t : ndarray, shape (k * d_out, d_in + 1)
+        Row ``j * d_out + a``: the coefficients of output a of component j on
+        the shifted inputs, then its offset.
+    out_mean : ndarray, shape (m, d_out)
+        C-contiguous float64 output.
+
+    Returns
+    -------
+    bool
+        False when the kernel is unavailable, a layout does not suit it, or
+        some row's input features overflowed (the caller's numpy path then
+        handles the rows; the output may have been partly written).
+    """
+    if not has_predict_means():
+        return False
+    m, d_in = X.shape
+    n_phi, kp = theta_t.shape
+    d_out = out_mean.shape[1] if out_mean.ndim == 2 else -1
+    row_stride = _row_stride(X)
+    if (
+        row_stride is None
+        or n_phi != d_in * (d_in + 1) // 2 + d_in + 1
+        or d_out < 1
+        or coef_t.shape != (k * d_out, d_in + 1)
+        or coef_t.dtype != np.float64
+        or not coef_t.flags.c_contiguous
+        or out_mean.shape != (m, d_out)
+        or out_mean.dtype != np.float64
+        or not out_mean.flags.c_contiguous
+    ):
+        return False
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    work = np.empty(_BLOCK * (n_phi + d_in + kp + 1))
+    lost = _lib.gm_predict_means(
+        X.ctypes.data,
+        int(X.dtype == np.float32),
+        m,
+        d_in,
+        row_stride,
+        shift.ctypes.data,
+        theta_t.ctypes.data,
+        k,
+        kp,
+        coef_t.ctypes.data,
+        d_out,
+        out_mean.ctypes.data,
         work.ctypes.data,
     )
     return lost == 0
