@@ -9,10 +9,15 @@ drawn from the mixture), in one process. We time
   covariance of every conditional mixture),
 - gmr ``GMM.predict(indices, X)`` (conditional means only),
 
-report the median of repeats after a warm-up, and check the outputs: the
-means against gmr's on all queries, the covariances against gmr's
-``condition(indices, x).to_mvn().covariance`` on a subset (gmr has no batched
-predictive covariance).
+each warm (the same model object again, after a warm-up; median and minimum
+of repeats) and cold, as a user's first call sees it: a model object built
+just before the call and the free heap returned to the system (glibc
+``malloc_trim``), so that every buffer the call needs is fresh memory. Warm
+and cold calls of both libraries are interleaved round by round, and the CPU
+time other processes used during each timed call is recorded. The outputs
+are checked: the means against gmr's on all queries, the covariances against
+gmr's ``condition(indices, x).to_mvn().covariance`` on a subset (gmr has no
+batched predictive covariance).
 
 Usage::
 
@@ -24,13 +29,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ctypes
+import statistics
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine_info, markdown_table, repeat_times, write_json
+from _common import RESULTS, machine_info, markdown_table, timed_alone, write_json
 
 FULL_CASES = [(4, 4, 16), (8, 8, 32)]
 N_QUERIES = 100_000
@@ -46,6 +54,18 @@ def make_parameters(d: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, 
     return priors, means, covariances
 
 
+def _trim_heap() -> None:
+    """Return freed heap pages to the system, so that the next call starts cold."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
+def _summary(times: list[float]) -> dict:
+    return {"median": statistics.median(times), "min": min(times), "times": times}
+
+
 def bench_case(d_in: int, d_out: int, k: int, n: int, repeats: int) -> dict:
     import gmr
 
@@ -53,22 +73,53 @@ def bench_case(d_in: int, d_out: int, k: int, n: int, repeats: int) -> dict:
 
     d = d_in + d_out
     priors, means, covariances = make_parameters(d, k, seed=d * 1000 + k)
-    ours = GMM(k, priors=priors, means=means, covariances=covariances, random_state=0)
-    theirs = gmr.GMM(
-        k, priors=priors.copy(), means=means.copy(), covariances=covariances.copy(), random_state=0
-    )
+
+    def ours_model():
+        return GMM(k, priors=priors, means=means, covariances=covariances, random_state=0)
+
+    def gmr_model():
+        return gmr.GMM(
+            k,
+            priors=priors.copy(),
+            means=means.copy(),
+            covariances=covariances.copy(),
+            random_state=0,
+        )
+
+    ours, theirs = ours_model(), gmr_model()
     indices = np.arange(d_in)
     X = ours.sample(n)[:, :d_in].copy()
 
-    print(f"  (d_in, d_out, k) = ({d_in}, {d_out}, {k}), {n} queries", flush=True)
-    times = {
-        "gaussmix": repeat_times(lambda: ours.predict(indices, X), repeats),
-        "gaussmix_cov": repeat_times(
-            lambda: ours.predict(indices, X, return_covariance=True), repeats
-        ),
-        "gmr": repeat_times(lambda: theirs.predict(indices, X), max(3, repeats // 2)),
+    calls = {
+        "gaussmix": lambda model: model.predict(indices, X),
+        "gaussmix_cov": lambda model: model.predict(indices, X, return_covariance=True),
+        "gmr": lambda model: model.predict(indices, X),
     }
-    t_ours, t_ours_cov, t_gmr = (times[name]["median"] for name in times)
+    warm_models = {"gaussmix": ours, "gaussmix_cov": ours, "gmr": theirs}
+    fresh = {"gaussmix": ours_model, "gaussmix_cov": ours_model, "gmr": gmr_model}
+    gmr_repeats = max(3, repeats // 2)
+    print(f"  (d_in, d_out, k) = ({d_in}, {d_out}, {k}), {n} queries", flush=True)
+    for name, call in calls.items():  # warm-up
+        call(warm_models[name])
+    warm = {name: [] for name in calls}
+    cold = {name: [] for name in calls}
+    foreign = []
+    for round_ in range(repeats):
+        for name, call in calls.items():
+            if name == "gmr" and round_ >= gmr_repeats:
+                continue
+            model = fresh[name]()
+            _trim_heap()
+            seconds, other = timed_alone(partial(call, model))
+            cold[name].append(seconds)
+            foreign.append(other / seconds)
+            seconds, other = timed_alone(partial(call, warm_models[name]))
+            warm[name].append(seconds)
+            foreign.append(other / seconds)
+    times = {name: _summary(warm[name]) for name in calls}
+    cold_times = {name: _summary(cold[name]) for name in calls}
+    t_ours, t_ours_cov, t_gmr = (times[name]["median"] for name in calls)
+    c_ours, c_ours_cov, c_gmr = (cold_times[name]["median"] for name in calls)
 
     mean_ours = ours.predict(indices, X)
     mean_cov, cov_ours = ours.predict(indices, X, return_covariance=True)
@@ -88,7 +139,18 @@ def bench_case(d_in: int, d_out: int, k: int, n: int, repeats: int) -> dict:
         "gmr_over_gaussmix_cov": t_gmr / t_ours_cov,
         "gmr_over_gaussmix_from_min": times["gmr"]["min"] / times["gaussmix"]["min"],
         "gmr_over_gaussmix_cov_from_min": times["gmr"]["min"] / times["gaussmix_cov"]["min"],
+        "cold_gaussmix_s": c_ours,
+        "cold_gaussmix_cov_s": c_ours_cov,
+        "cold_gmr_s": c_gmr,
+        "cold_gmr_over_gaussmix": c_gmr / c_ours,
+        "cold_gmr_over_gaussmix_cov": c_gmr / c_ours_cov,
+        "cold_gmr_over_gaussmix_from_min": cold_times["gmr"]["min"]
+        / cold_times["gaussmix"]["min"],
+        "cold_gmr_over_gaussmix_cov_from_min": cold_times["gmr"]["min"]
+        / cold_times["gaussmix_cov"]["min"],
         "times": times,
+        "cold_times": cold_times,
+        "foreign_cpu_per_second": {"mean": float(np.mean(foreign)), "max": float(max(foreign))},
         "max_abs_diff_mean": float(np.abs(mean_ours - mean_gmr).max()),
         "max_abs_mean": float(np.abs(mean_gmr).max()),
         "max_abs_diff_mean_with_cov": float(np.abs(mean_cov - mean_ours).max()),
@@ -121,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         "gmr / gaussmix +cov",
         "gmr / gaussmix (min)",
         "gmr / gaussmix +cov (min)",
+        "cold: gaussmix s",
+        "cold: gaussmix +cov s",
+        "cold: gmr s",
+        "cold: gmr / gaussmix",
+        "cold: gmr / gaussmix +cov",
+        "cold: gmr / gaussmix (min)",
+        "other processes' CPU-s per s (mean, max)",
         "max abs diff of means",
         "max abs diff of covariances (subset)",
     ]
@@ -135,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
             r["gmr_over_gaussmix_cov"],
             r["gmr_over_gaussmix_from_min"],
             r["gmr_over_gaussmix_cov_from_min"],
+            r["cold_gaussmix_s"],
+            r["cold_gaussmix_cov_s"],
+            r["cold_gmr_s"],
+            r["cold_gmr_over_gaussmix"],
+            r["cold_gmr_over_gaussmix_cov"],
+            r["cold_gmr_over_gaussmix_from_min"],
+            "{mean:.3f}, {max:.3f}".format(**r["foreign_cpu_per_second"]),
             r["max_abs_diff_mean"],
             r["max_abs_diff_cov_subset"],
         ]
