@@ -135,6 +135,58 @@ def test_statistics_equal_numpy_path(d, k, weighted, with_previous):
 
 
 @needs_kernel
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("with_columns", [False, True])
+def test_statistics_of_rows_read_in_place_equal_those_of_a_copy(
+    covariance_type, dtype, with_columns
+):
+    # The kernel's gather form (rows and columns read where they lie) against
+    # the numpy path on the gathered copy.
+    rng = np.random.default_rng(4)
+    n, d_all, k = 301, 7, 5
+    X = rng.normal(0, 3, (n, d_all)).astype(dtype)
+    rows = rng.choice(n, 157, replace=False)
+    columns = np.array([5, 0, 3, 6]) if with_columns else None
+    d = d_all if columns is None else columns.size
+    block = X[rows] if columns is None else X[rows][:, columns]
+    weights = rng.uniform(0.1, 3.0, rows.size)
+    shift = block.astype(np.float64).mean(axis=0)
+    theta = natural_parameters(*_random_parameters(rng, k, d), shift, covariance_type)
+    theta_prev = natural_parameters(*_random_parameters(rng, k, d), shift, covariance_type)
+    result = _compiled.em_statistics(
+        X,
+        weights,
+        _compiled.padded_parameters(theta),
+        k,
+        shift,
+        _compiled.padded_parameters(theta_prev),
+        True,
+        rows=rows,
+        columns=columns,
+    )
+    assert result is not None
+    params = EStepParameters(
+        covariance_type,
+        shift,
+        None,
+        None,
+        None,
+        theta=theta,
+        theta_previous=theta_prev,
+        need_resp_sq=True,
+        chunk_rows=64,
+    )
+    ref = e_step(np.ascontiguousarray(block, dtype=np.float64), weights, params)
+    moments, resp_sq, log_lik, weight_sum, change = result
+    assert_allclose(moments, ref.moments, rtol=1e-12, atol=1e-13 * np.abs(ref.moments).max())
+    assert_allclose(resp_sq, ref.resp_sq_sum, rtol=1e-12, atol=1e-12)
+    assert log_lik == pytest.approx(ref.log_lik_sum, rel=1e-13)
+    assert weight_sum == pytest.approx(ref.weight_sum, rel=1e-14)
+    assert change == pytest.approx(ref.resp_change_sq, rel=1e-10, abs=1e-12)
+
+
+@needs_kernel
 def test_overflowing_rows_are_left_to_the_numpy_path():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(20, 2))

@@ -774,9 +774,10 @@ def test_frequent_patterns_take_the_compiled_kernel(monkeypatch):
     calls = []
     original = compiled.em_statistics
 
-    def recording(block, *args):
-        result = original(block, *args)
-        calls.append((block.shape[1], result is not None))
+    def recording(block, *args, rows=None, columns=None):
+        result = original(block, *args, rows=rows, columns=columns)
+        width = block.shape[1] if columns is None else len(columns)
+        calls.append((width, result is not None))
         return result
 
     monkeypatch.setattr(compiled, "em_statistics", recording)

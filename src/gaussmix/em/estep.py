@@ -249,6 +249,56 @@ def e_step(block: np.ndarray, weights: np.ndarray | None, params: EStepParameter
     return stats
 
 
+def e_step_rows(
+    X: np.ndarray,
+    rows: np.ndarray,
+    columns: np.ndarray | None,
+    weights: np.ndarray | None,
+    params: EStepParameters,
+) -> Statistics:
+    """:func:`e_step` of ``X[rows]`` (only ``columns``, when given), read in place where it can.
+
+    The compiled kernel reads the rows and columns where they lie; otherwise
+    they are gathered and go through :func:`e_step`. The missing-data E-step
+    uses this for its complete rows and its frequent patterns' observed
+    columns, which would cost a copy of most of the data every iteration.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d_all)
+        The data; the entries taken hold no NaN.
+    rows : ndarray of int, shape (m,)
+    columns : ndarray of int, shape (d,), optional
+    weights : ndarray, shape (m,), optional
+        The weights of the rows taken, in ``rows``' order.
+    params : EStepParameters
+        For d columns.
+
+    Returns
+    -------
+    Statistics
+    """
+    if params.theta is not None and params.kernel_theta is not None:
+        result = _compiled.em_statistics(
+            X,
+            weights,
+            params.kernel_theta,
+            params.theta.shape[0],
+            params.shift,
+            params.kernel_theta_previous,
+            params.need_resp_sq,
+            rows=rows,
+            columns=columns,
+        )
+        if result is not None:
+            moments, resp_sq, log_lik_sum, weight_sum, change = result
+            stats = Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
+            stats.resp_entropy = _entropy_from_moments(stats, params.theta)
+            return stats
+    block = X[rows] if columns is None else X[rows].take(columns, axis=1)
+    return e_step(block, weights, params)
+
+
 def _entropy_from_moments(stats: Statistics, theta: np.ndarray) -> float:
     """-sum w r ln r of a shared-shift E-step, from its moments (no extra pass).
 
@@ -790,9 +840,7 @@ def _patterns_statistics(
     for i in indices:
         o, _, rows = prepared.patterns[i]
         marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, i)
-        stats = e_step(
-            X[rows].take(o, axis=1), None if weights is None else weights[rows], marginal
-        )
+        stats = e_step_rows(X, rows, o, None if weights is None else weights[rows], marginal)
         moments_o.append(stats.moments)
         total.resp_sq_sum += stats.resp_sq_sum
         total.log_lik_sum += stats.log_lik_sum
@@ -902,16 +950,14 @@ def missing_unit_statistics(
     X = block.X
     if kind == "complete":
         idx = prepared.complete_rows[part]
-        return e_step(X[idx], None if weights is None else weights[idx], params)
+        return e_step_rows(X, idx, None, None if weights is None else weights[idx], params)
     if kind == "patterns":
         return _patterns_statistics(block, weights, params, prepared, index)
     if kind == "pattern":
         obs, mis, rows = prepared.patterns[index]
         idx = rows[part]
         marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, index)
-        stats = e_step(
-            X[idx].take(obs, axis=1), None if weights is None else weights[idx], marginal
-        )
+        stats = e_step_rows(X, idx, obs, None if weights is None else weights[idx], marginal)
         return _expanded_statistics(
             stats, params.covariance_type, X.shape[1], obs, mis, coef, intercept, cond_cov
         )

@@ -133,25 +133,11 @@ static inline double gm_log_positive(double x)
     return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
 }
 
-/* Quadratic features of rows [0, nb) of a block, feature-major:
- * phi[f * GM_BLOCK + b], in the order of gaussmix._gaussian.Features (full:
- * vech(y y^T), y, 1; diagonal: y * y, y, 1). */
-static inline void gm_features(const void *x, int x_float32, int64_t row_stride, int64_t nb,
-                               int64_t d, const double *shift, double *phi, double *y,
-                               int diagonal)
+/* The features of a block from its shifted values y (feature-major, rows
+ * [0, nb) filled; the rest of the block is zeroed here). */
+static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *y, int diagonal)
 {
     int64_t b, i, j, f = 0;
-    if (x_float32) {
-        const float *xf = (const float *)x;
-        for (b = 0; b < nb; ++b)
-            for (i = 0; i < d; ++i)
-                y[i * GM_BLOCK + b] = (double)xf[b * row_stride + i] - shift[i];
-    } else {
-        const double *xd = (const double *)x;
-        for (b = 0; b < nb; ++b)
-            for (i = 0; i < d; ++i)
-                y[i * GM_BLOCK + b] = xd[b * row_stride + i] - shift[i];
-    }
     for (b = nb; b < GM_BLOCK; ++b) /* a last, partial block: harmless zeros */
         for (i = 0; i < d; ++i)
             y[i * GM_BLOCK + b] = 0.0;
@@ -178,6 +164,58 @@ static inline void gm_features(const void *x, int x_float32, int64_t row_stride,
     for (b = 0; b < GM_BLOCK; ++b)
         phi[f * GM_BLOCK + b] = 1.0;
 }
+
+/* Quadratic features of rows [0, nb) of a block, feature-major:
+ * phi[f * GM_BLOCK + b], in the order of gaussmix._gaussian.Features (full:
+ * vech(y y^T), y, 1; diagonal: y * y, y, 1). */
+static inline void gm_features(const void *x, int x_float32, int64_t row_stride, int64_t nb,
+                               int64_t d, const double *shift, double *phi, double *y,
+                               int diagonal)
+{
+    int64_t b, i;
+    if (x_float32) {
+        const float *xf = (const float *)x;
+        for (b = 0; b < nb; ++b)
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK + b] = (double)xf[b * row_stride + i] - shift[i];
+    } else {
+        const double *xd = (const double *)x;
+        for (b = 0; b < nb; ++b)
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK + b] = xd[b * row_stride + i] - shift[i];
+    }
+    gm_features_of_y(nb, d, phi, y, diagonal);
+}
+
+/* As gm_features for the rows row_index[0 .. nb) of X and, when col_index is
+ * not NULL, only its columns col_index[0 .. d) (a pattern's observed columns):
+ * the E-step of a subset of rows without copying them first. */
+static inline void gm_features_gather(const void *X, int x_float32, int64_t row_stride,
+                                      const int64_t *row_index, const int64_t *col_index,
+                                      int64_t nb, int64_t d, const double *shift, double *phi,
+                                      double *y, int diagonal)
+{
+    int64_t b, i;
+    for (b = 0; b < nb; ++b) {
+        const int64_t offset = row_index[b] * row_stride;
+        if (x_float32) {
+            const float *xf = (const float *)X + offset;
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK + b] =
+                    (double)xf[col_index != NULL ? col_index[i] : i] - shift[i];
+        } else {
+            const double *xd = (const double *)X + offset;
+            if (col_index != NULL)
+                for (i = 0; i < d; ++i)
+                    y[i * GM_BLOCK + b] = xd[col_index[i]] - shift[i];
+            else
+                for (i = 0; i < d; ++i)
+                    y[i * GM_BLOCK + b] = xd[i] - shift[i];
+        }
+    }
+    gm_features_of_y(nb, d, phi, y, diagonal);
+}
+
 
 /* Components are handled in tiles of GM_TILE = one vector of 8 doubles (GCC
  * and Clang vector extensions: one AVX-512 register, two AVX or four SSE2
@@ -308,7 +346,8 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                                             const double *theta_t, const double *theta_prev_t,
                                             const double *weights, int64_t k, int64_t kp,
                                             double *moments_t, double *resp_sq, double *totals,
-                                            double *work, int diagonal)
+                                            double *work, int diagonal,
+                                            const int64_t *row_index, const int64_t *col_index)
 {
     const int64_t n_phi = diagonal ? 2 * d + 1 : d * (d + 1) / 2 + d + 1;
     double *phi = work;
@@ -329,9 +368,15 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
     memset(resp_sq_lanes, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     for (start = 0; start < n; start += GM_BLOCK) {
         const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
-        const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
-                                     : (const void *)((const double *)X + start * row_stride);
-        gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y, diagonal);
+        if (row_index != NULL) {
+            gm_features_gather(X, x_float32, row_stride, row_index + start, col_index, nb, d,
+                               shift, phi, y, diagonal);
+        } else {
+            const void *rows = x_float32
+                                   ? (const void *)((const float *)X + start * row_stride)
+                                   : (const void *)((const double *)X + start * row_stride);
+            gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y, diagonal);
+        }
         gm_logits_t(phi, theta_t, n_phi, kp, resp);
         lost += gm_softmax_t(resp, k, nb, log_norm);
         if (theta_prev_t != NULL) {
@@ -383,7 +428,8 @@ int64_t gm_em_statistics(const void *X, int x_float32, int64_t n, int64_t d, int
                          double *work)
 {
     return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
-                                 weights, k, kp, moments_t, resp_sq, totals, work, 0);
+                                 weights, k, kp, moments_t, resp_sq, totals, work, 0, NULL,
+                                 NULL);
 }
 
 /* Diagonal features [y * y, y, 1] (covariance types "diag" and "spherical"),
@@ -397,7 +443,28 @@ int64_t gm_em_statistics_diagonal(const void *X, int x_float32, int64_t n, int64
                                   double *work)
 {
     return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
-                                 weights, k, kp, moments_t, resp_sq, totals, work, 1);
+                                 weights, k, kp, moments_t, resp_sq, totals, work, 1, NULL,
+                                 NULL);
+}
+
+/* The statistics of the n rows row_index[0 .. n) of X (weights[i] belongs to
+ * row row_index[i]) and, when col_index is not NULL, of their d columns
+ * col_index[0 .. d) only; diagonal selects the features. Otherwise as
+ * gm_em_statistics: the missing-data E-step sends its complete rows and each
+ * frequent pattern's observed columns here without gathering them first. */
+GM_CLONES
+int64_t gm_em_statistics_gather(const void *X, int x_float32, int64_t n, int64_t d,
+                                int64_t row_stride, const double *shift, const double *theta_t,
+                                const double *theta_prev_t, const double *weights, int64_t k,
+                                int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                                double *work, int diagonal, const int64_t *row_index,
+                                const int64_t *col_index)
+{
+    if (row_index == NULL)
+        return -1;
+    return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
+                                 weights, k, kp, moments_t, resp_sq, totals, work,
+                                 diagonal != 0, row_index, col_index);
 }
 
 /* Posterior weights at or below the softmax's exp(-700) floor are zero in

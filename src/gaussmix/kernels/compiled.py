@@ -63,6 +63,10 @@ def _load():
     moments.restype = int64
     moments.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
     moments.argtypes += [int64, pointer, pointer, int64, pointer, pointer, pointer]
+    gather = getattr(lib, "gm_em_statistics_gather", None)
+    if gather is not None:
+        gather.restype = int64
+        gather.argtypes = [*statistics.argtypes, ctypes.c_int, pointer, pointer]
     means = getattr(lib, "gm_predict_means", None)
     if means is not None:
         means.restype = int64
@@ -228,6 +232,11 @@ def _address(array: np.ndarray | None):
     return None if array is None else array.ctypes.data
 
 
+def has_gather() -> bool:
+    """Whether the EM kernel takes a subset of rows and columns (:func:`em_statistics`)."""
+    return available() and hasattr(_lib, "gm_em_statistics_gather")
+
+
 def em_statistics(
     X: np.ndarray,
     weights: np.ndarray | None,
@@ -236,20 +245,27 @@ def em_statistics(
     shift: np.ndarray,
     theta_prev_t: np.ndarray | None,
     need_resp_sq: bool,
+    rows: np.ndarray | None = None,
+    columns: np.ndarray | None = None,
 ):
     """Statistics of the rows of X, or None when the kernel cannot take them.
 
     Parameters
     ----------
-    X : ndarray, shape (m, d)
+    X : ndarray, shape (n, d_all)
         float64 or float32 rows with unit column stride (computed in float64).
     weights : ndarray, shape (m,), optional
+        One per row taken (``rows``' order when given).
     theta_t, theta_prev_t : ndarray, shape (n_phi, kp)
         From :func:`padded_parameters`.
     k : int
         Number of components (the unpadded width).
     shift : ndarray, shape (d,)
     need_resp_sq : bool
+    rows : ndarray of int64, shape (m,), optional
+        Take only these rows of X (valid indices, not checked), read in place.
+    columns : ndarray of int64, shape (d,), optional
+        With ``rows``: take only these columns (valid indices, not checked).
 
     Returns
     -------
@@ -264,9 +280,19 @@ def em_statistics(
     row_stride = _row_stride(X)
     if row_stride is None:
         return None
+    if rows is not None:
+        if not has_gather():
+            return None
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        m = rows.size
+        if columns is not None:
+            columns = np.ascontiguousarray(columns, dtype=np.int64)
+            d = columns.size
     if n_phi == d * (d + 1) // 2 + d + 1:
+        diagonal = False
         function = _lib.gm_em_statistics
     elif n_phi == 2 * d + 1 and has_diagonal():
+        diagonal = True
         function = _lib.gm_em_statistics_diagonal
     else:
         return None
@@ -277,7 +303,7 @@ def em_statistics(
     resp_sq = np.zeros(k)
     totals = np.zeros(3)
     work = np.empty(_BLOCK * (n_phi + d + 4 * kp + 2))
-    lost = function(
+    args = [
         X.ctypes.data,
         int(X.dtype == np.float32),
         m,
@@ -293,7 +319,13 @@ def em_statistics(
         resp_sq.ctypes.data if need_resp_sq else None,
         totals.ctypes.data,
         work.ctypes.data,
-    )
+    ]
+    if rows is None:
+        lost = function(*args)
+    else:
+        lost = _lib.gm_em_statistics_gather(
+            *args, int(diagonal), rows.ctypes.data, _address(columns)
+        )
     if lost != 0:
         return None
     return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
