@@ -81,3 +81,16 @@ def test_select_with_nan_needs_allow_missing(capsys, tmp_path):
     status, out, err = run(capsys, "select", data, "-k", "1-2", "--allow-missing", "--seed", "0")
     assert status == 0, err
     assert sum(line.startswith("*") for line in out.splitlines()) == 1
+
+
+def test_select_init_kmeans_gives_the_librarys_table(tmp_path, capsys):
+    table = tmp_path / "grid.csv"
+    status, _, err = run(
+        capsys, "select", FAITHFUL, "-k", "1-3", "--init", "kmeans", "--seed", "2",
+        "--csv", table,
+    )  # fmt: skip
+    assert status == 0, err
+    X = np.loadtxt(FAITHFUL, delimiter=",", skiprows=2)
+    reference = select_model(X, n_components=range(1, 4), init_params="kmeans", random_state=2)
+    rows = list(csv.DictReader(table.open()))
+    assert [float(r["bic"]) for r in rows] == pytest.approx([r["bic"] for r in reference.table])

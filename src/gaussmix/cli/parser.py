@@ -410,8 +410,11 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
     select.add_argument(
         "--init",
         default="kmeans++",
-        choices=INIT_PARAMS,
-        help="initialization of the means (default: kmeans++)",
+        choices=(*INIT_PARAMS, "kmeans"),
+        help=(
+            "initialization (default: kmeans++; kmeans: k-means on a subsample, refined by "
+            "EM there, fewer iterations on large data)"
+        ),
     )
     select.add_argument(
         "--n-iter",
