@@ -30,6 +30,10 @@ Usage::
     python benchmarks/bench_select.py            # full run (several minutes: scikit-learn's grids)
     python benchmarks/bench_select.py --quick    # smoke run (seconds): 4,000 x 4, k = 1..3
     python benchmarks/bench_select.py --n 20000 --d 4 --k-max 5 --out /tmp/select.json
+    python benchmarks/bench_select.py --init kmeans --out benchmarks/results/select_kmeans.json
+
+``--init kmeans`` runs gaussmix with ``select_model(init_params="kmeans")`` (k-means on a
+subsample, refined by EM there); scikit-learn keeps ``--sklearn-init`` (default k-means++).
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ def make_data(n: int, d: int, seed: int = 0) -> np.ndarray:
     return X
 
 
+INIT = {"gaussmix": "kmeans++", "sklearn": "k-means++"}
+
+
 def gaussmix_grid(X: np.ndarray, ks: list[int], n_iter: int, tol: float | None) -> dict:
     from gaussmix import select_model
 
@@ -75,7 +82,7 @@ def gaussmix_grid(X: np.ndarray, ks: list[int], n_iter: int, tol: float | None) 
             n_components=ks,
             covariance_type=TYPES,
             n_init=1,
-            init_params="kmeans++",
+            init_params=INIT["gaussmix"],
             n_iter=n_iter,
             tol=tol,
             random_state=0,
@@ -103,7 +110,7 @@ def sklearn_grid(X: np.ndarray, ks: list[int], n_iter: int, tol: float | None) -
                     k,
                     covariance_type=covariance_type,
                     n_init=1,
-                    init_params="k-means++",
+                    init_params=INIT["sklearn"],
                     max_iter=n_iter,
                     tol=0.0 if tol is None else tol,
                     reg_covar=1e-6,
@@ -151,7 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         "--sklearn-repeats", type=int, default=None, help="warm grids of scikit-learn"
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")
+    parser.add_argument(
+        "--init", choices=("kmeans++", "random", "kmeans"), default="kmeans++",
+        help="gaussmix's init_params (default kmeans++)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sklearn-init", choices=("k-means++", "kmeans", "random_from_data"),
+        default="k-means++", help="scikit-learn's init_params (default k-means++)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    INIT.update(gaussmix=args.init, sklearn=args.sklearn_init)
 
     quick = args.quick
     n = args.n or (4000 if quick else 100_000)
@@ -201,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             "n_components": ks,
             "covariance_types": list(TYPES),
             "n_init": 1,
-            "init": "k-means++ (each library its own draw)",
+            "init": (
+                f"gaussmix {args.init}, scikit-learn {args.sklearn_init} (each library its own "
+                "draw)"
+            ),
             "reg_covar": 1e-6,
             "data": "well-separated 6-component mixture, make_data(n, d, seed=0)",
             "warm_repeats": {"gaussmix": repeats, "sklearn": sk_repeats},
