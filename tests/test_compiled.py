@@ -187,6 +187,53 @@ def test_statistics_of_rows_read_in_place_equal_those_of_a_copy(
 
 
 @needs_kernel
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("with_previous", [False, True])
+@pytest.mark.parametrize("spread", [1.0, 1e4])
+def test_centred_kernel_equals_numpy_precise_path(
+    monkeypatch, covariance_type, weighted, with_previous, spread
+):
+    # The precise path (moments about each component's mean) with the kernel
+    # and on numpy: overlapping components (entropy and change of the
+    # responsibilities away from 0) and components far apart relative to
+    # their spread; a zero prior; n not a multiple of the 64-row super-blocks.
+    from gaussmix.em.estep import _centred_statistics
+
+    rng = np.random.default_rng(int(spread) + 7)
+    n, d, k = 1003, 5, 4
+    priors, means, covariances = _random_parameters(rng, k, d, spread=spread)
+    priors[2] = 0.0
+    priors /= priors.sum()
+    if covariance_type in ("diag", "spherical"):
+        covariances = np.stack([np.diag(np.diag(c)) for c in covariances])
+    if covariance_type == "spherical":
+        covariances = np.stack([np.eye(d) * np.trace(c) / d for c in covariances])
+    if covariance_type == "tied":
+        covariances = np.broadcast_to(covariances[0], (k, d, d)).copy()
+    X = means[rng.integers(0, k, n)] + rng.normal(size=(n, d))
+    weights = rng.uniform(0.1, 2.0, n) if weighted else None
+    previous = (np.roll(priors, 1), means + 0.3, 1.2 * covariances) if with_previous else None
+    params = EStepParameters(
+        covariance_type, means, priors, means, covariances, previous=previous, need_resp_sq=True
+    )
+    fast = _centred_statistics(X, weights, params)
+    monkeypatch.setattr(_compiled, "enabled", False)
+    slow = _centred_statistics(X, weights, params)
+    assert_allclose(
+        fast.moments, slow.moments, rtol=1e-11, atol=1e-12 * np.abs(slow.moments).max()
+    )
+    assert_allclose(fast.resp_sq_sum, slow.resp_sq_sum, rtol=1e-11, atol=1e-11)
+    assert fast.log_lik_sum == pytest.approx(slow.log_lik_sum, rel=1e-12)
+    assert fast.weight_sum == pytest.approx(slow.weight_sum, rel=1e-14)
+    assert fast.resp_change_sq == pytest.approx(slow.resp_change_sq, rel=1e-9, abs=1e-11)
+    assert fast.resp_entropy == pytest.approx(slow.resp_entropy, rel=1e-9, abs=1e-9)
+    if spread == 1.0:
+        assert slow.resp_entropy > 1.0
+        assert not with_previous or slow.resp_change_sq > 1.0
+
+
+@needs_kernel
 def test_overflowing_rows_are_left_to_the_numpy_path():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(20, 2))

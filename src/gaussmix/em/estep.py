@@ -36,7 +36,7 @@ from .._gaussian import (
     softmax_columns,
     uses_full_features,
 )
-from .._linalg import safe_cholesky
+from .._linalg import inverse_cholesky, safe_cholesky
 from ..kernels import compiled as _compiled
 from .stats import Statistics
 
@@ -479,6 +479,18 @@ def chunk_statistics(
     )
 
 
+def _centred_kernel_parameters(
+    priors: np.ndarray, means: np.ndarray, chol: np.ndarray, full: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(means, factors, consts) of :func:`gaussmix.kernels.compiled.centred_statistics`."""
+    d = means.shape[1]
+    diagonal = np.diagonal(chol, axis1=-2, axis2=-1)
+    with np.errstate(divide="ignore"):
+        consts = np.log(priors) - 0.5 * d * _gaussian.LOG_2PI - np.log(diagonal).sum(axis=1)
+    factors = np.tril(inverse_cholesky(chol)) if full else 1.0 / diagonal**2
+    return means, factors, consts
+
+
 def _centred_statistics(
     block: np.ndarray, weights: np.ndarray | None, params: EStepParameters
 ) -> Statistics:
@@ -501,6 +513,19 @@ def _centred_statistics(
     if params.previous is not None:
         prev_priors, prev_means, prev_covs = params.previous
         prev = (prev_priors, prev_means, safe_cholesky(prev_covs))
+    if _compiled.has_centred():
+        kernel_prev = None if prev is None else _centred_kernel_parameters(*prev, full)
+        result = _compiled.centred_statistics(
+            block,
+            weights,
+            means,
+            *_centred_kernel_parameters(priors, means, chol, full)[1:],
+            None if kernel_prev is None else kernel_prev,
+            not full,
+            params.need_resp_sq,
+        )
+        if result is not None:
+            return Statistics(*result)
     total = Statistics.zeros(k, n_phi_features(d, params.covariance_type))
     # Rows per step: (k, rows, d) temporaries of about 2 MiB.
     step = max(64, (1 << 18) // max(1, k * d))

@@ -467,6 +467,221 @@ int64_t gm_em_statistics_gather(const void *X, int x_float32, int64_t n, int64_t
                                  diagonal != 0, row_index, col_index);
 }
 
+/* Rows per super-block of the centred kernel: GM_CENTRED_SUB blocks of
+ * GM_BLOCK rows share one pass over each component's moment accumulators. */
+#define GM_CENTRED_SUB 8
+
+/* Component-major logits of one block under components given about their own
+ * means: logit_j = consts_j - |W_j (x - mu_j)|^2 / 2 with W_j lower triangular
+ * (W_j = L_j^-1, Sigma_j = L_j L_j^T; row-major d x d) or, when diagonal,
+ * logit_j = consts_j - sum_i p_ji (x_i - mu_ji)^2 / 2 (precisions p, k x d).
+ * y holds the block's rows feature-major (y[i * GM_BLOCK + b] = x_bi). */
+static inline void gm_centred_logits(const double *y, int64_t d, int64_t k, const double *means,
+                                     const double *factors, const double *consts, int diagonal,
+                                     double *c, double *logits_t)
+{
+    int64_t j, a, i;
+    for (j = 0; j < k; ++j) {
+        const double *mu = means + j * d;
+        gm_vec maha = (gm_vec){0.0};
+        for (i = 0; i < d; ++i)
+            *(gm_vec *)(c + i * GM_BLOCK) = *(const gm_vec *)(y + i * GM_BLOCK) - mu[i];
+        if (diagonal) {
+            const double *p = factors + j * d;
+            for (i = 0; i < d; ++i) {
+                const gm_vec ci = *(const gm_vec *)(c + i * GM_BLOCK);
+                maha += p[i] * (ci * ci);
+            }
+        } else {
+            const double *w = factors + j * d * d;
+            for (a = 0; a < d; ++a) {
+                const double *wa = w + a * d;
+                gm_vec even = (gm_vec){0.0}, odd = (gm_vec){0.0};
+                for (i = 0; i + 1 <= a; i += 2) {
+                    even += wa[i] * *(const gm_vec *)(c + i * GM_BLOCK);
+                    odd += wa[i + 1] * *(const gm_vec *)(c + (i + 1) * GM_BLOCK);
+                }
+                if (i <= a)
+                    even += wa[i] * *(const gm_vec *)(c + i * GM_BLOCK);
+                even += odd;
+                maha += even * even;
+            }
+        }
+        *(gm_vec *)(logits_t + j * GM_BLOCK) = consts[j] - 0.5 * maha;
+    }
+}
+
+/*
+ * Statistics of n rows of X about each component's own mean (the precise
+ * path of gaussmix.em.estep: components so far apart, relative to their
+ * spread, that moments about one shared point would lose their precision):
+ *
+ *   moments (k x n_phi) += sum_i w_i r_ij [q(x_i - mu_j), x_i - mu_j, 1],
+ *
+ * q = vech(c c^T) in numpy's triu order (diagonal: c * c), the responsibilities
+ * r from the logits of gm_centred_logits (means: k x d; factors, consts as
+ * there). With previous parameters (prev_*, else NULL) totals[2] gets
+ * sum (r - r')^2. totals: [0] += sum w log p(x), [1] += sum w,
+ * [2] += change, [3] += -sum w r ln r. resp_sq (k, or NULL) += sum w r^2.
+ * Rows are read directly (no shift), so that x - mu_j is exact to rounding.
+ * work holds GM_BLOCK (GM_CENTRED_SUB (3 d + k) + d + 3 k + 4) + GM_BLOCK k n_phi
+ * doubles. Returns the number of rows whose logits were not usable (the caller
+ * redoes the rows on its numpy path), or -1 for bad sizes.
+ */
+GM_CLONES
+int64_t gm_centred_statistics(const void *X, int x_float32, int64_t n, int64_t d,
+                              int64_t row_stride, const double *means, const double *factors,
+                              const double *consts, const double *prev_means,
+                              const double *prev_factors, const double *prev_consts,
+                              const double *weights, int64_t k, int diagonal, double *moments,
+                              double *resp_sq, double *totals, double *work)
+{
+    const int64_t q = diagonal ? d : d * (d + 1) / 2;
+    const int64_t n_phi = q + d + 1;
+    const int64_t super_rows = GM_BLOCK * GM_CENTRED_SUB;
+    double *ys = work;                                  /* SUB x d x 8 */
+    double *rs = ys + GM_CENTRED_SUB * d * GM_BLOCK;    /* SUB x k x 8: w r */
+    double *cs = rs + GM_CENTRED_SUB * k * GM_BLOCK;    /* SUB x d x 8 */
+    double *rc = cs + GM_CENTRED_SUB * d * GM_BLOCK;    /* SUB x d x 8 */
+    double *c = rc + GM_CENTRED_SUB * d * GM_BLOCK;     /* d x 8 */
+    double *logits = c + d * GM_BLOCK;                  /* k x 8 */
+    double *prev = logits + k * GM_BLOCK;               /* k x 8 */
+    double *sq_lanes = prev + k * GM_BLOCK;             /* k x 8 */
+    double *log_norm = sq_lanes + k * GM_BLOCK;         /* 8 */
+    double *log_norm_prev = log_norm + GM_BLOCK;        /* 8 */
+    double *row_weight = log_norm_prev + GM_BLOCK;      /* 8 */
+    double *lane_totals = row_weight + GM_BLOCK;        /* 8: entropy lanes */
+    double *acc = lane_totals + GM_BLOCK;               /* k x n_phi x 8 */
+    double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
+    int64_t start, lost = 0, j, b, i, a, s, f;
+
+    if (n < 0 || d < 1 || k < 1 || row_stride < d)
+        return -1;
+    memset(sq_lanes, 0, sizeof(double) * (size_t)(k * GM_BLOCK));
+    memset(lane_totals, 0, sizeof(double) * GM_BLOCK);
+    memset(acc, 0, sizeof(double) * (size_t)(k * n_phi * GM_BLOCK));
+    for (start = 0; start < n; start += super_rows) {
+        const int64_t rows = n - start < super_rows ? n - start : super_rows;
+        const int64_t n_sub = (rows + GM_BLOCK - 1) / GM_BLOCK;
+        /* Responsibilities of every block of the super-block. */
+        for (s = 0; s < n_sub; ++s) {
+            const int64_t first = start + s * GM_BLOCK;
+            const int64_t nb = n - first < GM_BLOCK ? n - first : GM_BLOCK;
+            double *y = ys + s * d * GM_BLOCK, *r = rs + s * k * GM_BLOCK;
+            double top[GM_BLOCK];
+            for (b = 0; b < GM_BLOCK; ++b)
+                for (i = 0; i < d; ++i) {
+                    double v = 0.0;
+                    if (b < nb)
+                        v = x_float32 ? (double)((const float *)X)[(first + b) * row_stride + i]
+                                      : ((const double *)X)[(first + b) * row_stride + i];
+                    y[i * GM_BLOCK + b] = v;
+                }
+            gm_centred_logits(y, d, k, means, factors, consts, diagonal, c, logits);
+            /* the clipped logits the softmax will use, for the entropy */
+            for (b = 0; b < GM_BLOCK; ++b)
+                top[b] = logits[b];
+            for (j = 1; j < k; ++j)
+                for (b = 0; b < GM_BLOCK; ++b) {
+                    const double v = logits[j * GM_BLOCK + b];
+                    top[b] = v > top[b] ? v : top[b];
+                }
+            memcpy(r, logits, sizeof(double) * (size_t)(k * GM_BLOCK));
+            lost += gm_softmax_t(r, k, nb, log_norm);
+            for (b = 0; b < GM_BLOCK; ++b) {
+                row_weight[b] = b >= nb ? 0.0 : weights != NULL ? weights[first + b] : 1.0;
+                log_lik += row_weight[b] == 0.0 ? 0.0 : row_weight[b] * log_norm[b];
+                weight_sum += row_weight[b];
+            }
+            if (prev_means != NULL) {
+                gm_centred_logits(y, d, k, prev_means, prev_factors, prev_consts, diagonal, c,
+                                  prev);
+                gm_softmax_t(prev, k, nb, log_norm_prev);
+                for (j = 0; j < k; ++j)
+                    for (b = 0; b < nb; ++b) {
+                        const double diff = r[j * GM_BLOCK + b] - prev[j * GM_BLOCK + b];
+                        change += diff * diff;
+                    }
+            }
+            {
+                const gm_vec w = *(const gm_vec *)row_weight;
+                const gm_vec floor_ = *(const gm_vec *)top + GM_EXP_FLOOR;
+                gm_vec expected = (gm_vec){0.0};
+                for (j = 0; j < k; ++j) {
+                    gm_vec *rj = (gm_vec *)(r + j * GM_BLOCK);
+                    const double *lj = logits + j * GM_BLOCK;
+                    gm_vec clipped;
+                    for (b = 0; b < GM_BLOCK; ++b)
+                        clipped[b] = lj[b] > floor_[b] ? lj[b] : floor_[b];
+                    expected += *rj * clipped;
+                    if (resp_sq != NULL)
+                        *(gm_vec *)(sq_lanes + j * GM_BLOCK) += w * (*rj * *rj);
+                    *rj = w * *rj;
+                }
+                /* -sum_j r ln r = log p - sum_j r_j logit_j (sum_j r_j = 1) */
+                for (b = 0; b < nb; ++b)
+                    lane_totals[b] += row_weight[b] == 0.0
+                                          ? 0.0
+                                          : row_weight[b] * (log_norm[b] - expected[b]);
+            }
+        }
+        /* Moments about each mean: one pass over a component's accumulators
+         * per super-block. Rows past the data have weight 0. */
+        for (j = 0; j < k; ++j) {
+            const double *mu = means + j * d;
+            double *aj = acc + j * n_phi * GM_BLOCK;
+            gm_vec total = (gm_vec){0.0};
+            for (s = 0; s < n_sub; ++s) {
+                const gm_vec rj = *(const gm_vec *)(rs + (s * k + j) * GM_BLOCK);
+                for (i = 0; i < d; ++i) {
+                    const gm_vec ci =
+                        *(const gm_vec *)(ys + (s * d + i) * GM_BLOCK) - mu[i];
+                    *(gm_vec *)(cs + (s * d + i) * GM_BLOCK) = ci;
+                    *(gm_vec *)(rc + (s * d + i) * GM_BLOCK) = rj * ci;
+                }
+                total += rj;
+            }
+            f = 0;
+            for (a = 0; a < d; ++a) {
+                const int64_t last = diagonal ? a : d - 1;
+                int64_t bb;
+                for (bb = a; bb <= last; ++bb, ++f) {
+                    gm_vec sum = (gm_vec){0.0};
+                    for (s = 0; s < n_sub; ++s)
+                        sum += *(const gm_vec *)(rc + (s * d + a) * GM_BLOCK) *
+                               *(const gm_vec *)(cs + (s * d + bb) * GM_BLOCK);
+                    *(gm_vec *)(aj + f * GM_BLOCK) += sum;
+                }
+            }
+            for (a = 0; a < d; ++a, ++f) {
+                gm_vec sum = (gm_vec){0.0};
+                for (s = 0; s < n_sub; ++s)
+                    sum += *(const gm_vec *)(rc + (s * d + a) * GM_BLOCK);
+                *(gm_vec *)(aj + f * GM_BLOCK) += sum;
+            }
+            *(gm_vec *)(aj + f * GM_BLOCK) += total;
+        }
+    }
+    for (j = 0; j < k; ++j) {
+        for (f = 0; f < n_phi; ++f) {
+            const double *lanes = acc + (j * n_phi + f) * GM_BLOCK;
+            double sum = 0.0;
+            for (b = 0; b < GM_BLOCK; ++b)
+                sum += lanes[b];
+            moments[j * n_phi + f] += sum;
+        }
+        if (resp_sq != NULL)
+            for (b = 0; b < GM_BLOCK; ++b)
+                resp_sq[j] += sq_lanes[j * GM_BLOCK + b];
+    }
+    totals[0] += log_lik;
+    totals[1] += weight_sum;
+    totals[2] += change;
+    for (b = 0; b < GM_BLOCK; ++b)
+        totals[3] += lane_totals[b];
+    return lost;
+}
+
 /* Posterior weights at or below the softmax's exp(-700) floor are zero in
  * exact arithmetic (as in gaussmix._gaussian.predict_conditional). */
 #define GM_NEGLIGIBLE_WEIGHT 1e-300

@@ -63,6 +63,12 @@ def _load():
     moments.restype = int64
     moments.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
     moments.argtypes += [int64, pointer, pointer, int64, pointer, pointer, pointer]
+    centred = getattr(lib, "gm_centred_statistics", None)
+    if centred is not None:
+        centred.restype = int64
+        centred.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer]
+        centred.argtypes += [pointer, pointer, pointer, pointer, pointer, int64, ctypes.c_int]
+        centred.argtypes += [pointer, pointer, pointer, pointer]
     gather = getattr(lib, "gm_em_statistics_gather", None)
     if gather is not None:
         gather.restype = int64
@@ -518,3 +524,85 @@ def predict_means(
         work.ctypes.data,
     )
     return lost == 0
+
+
+def has_centred() -> bool:
+    """Whether the kernel for statistics about each component's mean is built."""
+    return available() and hasattr(_lib, "gm_centred_statistics")
+
+
+def centred_statistics(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    means: np.ndarray,
+    factors: np.ndarray,
+    consts: np.ndarray,
+    previous: tuple | None,
+    diagonal: bool,
+    need_resp_sq: bool,
+):
+    """Statistics of the rows of X about each component's mean, or None if not done.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, d)
+        float64 or float32 rows with unit column stride.
+    weights : ndarray, shape (m,), optional
+    means : ndarray, shape (k, d)
+    factors : ndarray, shape (k, d, d) or (k, d)
+        W_j = L_j^-1 (lower triangular, Sigma_j = L_j L_j^T) or, when
+        ``diagonal``, the precisions 1 / sigma_ji^2.
+    consts : ndarray, shape (k,)
+        log pi_j - d/2 log(2 pi) - log|L_j| (-inf for a zero prior).
+    previous : (means, factors, consts) or None
+        The previous parameters, for the change of the responsibilities.
+    diagonal : bool
+        Diagonal features (diag, spherical) instead of vech.
+    need_resp_sq : bool
+
+    Returns
+    -------
+    (moments (k, n_phi), resp_sq (k,), log_lik_sum, weight_sum, resp_change_sq,
+    resp_entropy), or None: no kernel, unsuitable layout, or rows whose
+    logits were not usable (the caller's numpy path handles them).
+    """
+    if not has_centred():
+        return None
+    m, d = X.shape
+    k = means.shape[0]
+    row_stride = _row_stride(X)
+    if row_stride is None:
+        return None
+    n_phi = (d if diagonal else d * (d + 1) // 2) + d + 1
+
+    def prepared(array):
+        return np.ascontiguousarray(array, dtype=np.float64)
+
+    arrays = [prepared(means), prepared(factors), prepared(consts)]
+    prev = [None, None, None] if previous is None else [prepared(a) for a in previous]
+    if weights is not None:
+        weights = prepared(weights)
+    moments = np.zeros((k, n_phi))
+    resp_sq = np.zeros(k)
+    totals = np.zeros(4)
+    sub = 8  # GM_CENTRED_SUB
+    work = np.empty(_BLOCK * (sub * (3 * d + k) + d + 3 * k + 4) + _BLOCK * k * n_phi)
+    lost = _lib.gm_centred_statistics(
+        X.ctypes.data,
+        int(X.dtype == np.float32),
+        m,
+        d,
+        row_stride,
+        *(a.ctypes.data for a in arrays),
+        *(None if a is None else a.ctypes.data for a in prev),
+        _address(weights),
+        k,
+        int(diagonal),
+        moments.ctypes.data,
+        resp_sq.ctypes.data if need_resp_sq else None,
+        totals.ctypes.data,
+        work.ctypes.data,
+    )
+    if lost != 0:
+        return None
+    return moments, resp_sq, float(totals[0]), float(totals[1]), float(totals[2]), float(totals[3])
