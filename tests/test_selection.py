@@ -407,3 +407,24 @@ def test_a_dask_array_gives_the_in_memory_table():
     )
     with pytest.raises(ValueError, match="Dask array"):
         select_model(da.from_array(X, chunks=(40, 4)), criterion="cv")
+
+
+def test_auto_start_is_kmeans_on_large_data_and_kmeans_plus_plus_on_small(monkeypatch):
+    # "auto" resolves by the number of fitted rows; the resolved start gives
+    # exactly the table of the start named explicitly.
+    from gaussmix import selection
+
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(c, 1.0, (300, 2)) for c in (-6.0, 0.0, 6.0)])
+    grid = dict(n_components=range(1, 4), covariance_type=("full", "diag"), n_init=1)
+
+    def scores(**kwargs):
+        table = select_model(X, random_state=5, **grid, **kwargs).table
+        return [(row["score"], row["n_iter"]) for row in table]
+
+    small = scores()
+    assert small == scores(init_params="kmeans++")
+    monkeypatch.setattr(selection, "AUTO_KMEANS_ROWS", X.shape[0])
+    large = scores()
+    assert large == scores(init_params="kmeans")
+    assert large != small

@@ -72,8 +72,12 @@ MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 
 _TYPE_ORDER = ("full", "tied", "diag", "spherical")
 
-#: Starts of :func:`select_model`: ``from_samples``'s two and "kmeans".
-SELECT_INIT_PARAMS = (*INIT_PARAMS, "kmeans")
+#: Starts of :func:`select_model`: ``from_samples``'s two, "kmeans", and "auto".
+SELECT_INIT_PARAMS = (*INIT_PARAMS, "kmeans", "auto")
+
+#: ``init_params="auto"`` takes "kmeans" from this many fitted rows on
+#: (below, "kmeans++", which is then the faster start).
+AUTO_KMEANS_ROWS = 50_000
 
 
 class DegenerateFitWarning(UserWarning):
@@ -535,12 +539,11 @@ def _fit_one(
     def initialize(run: int):
         if run == n_init:  # the warm start, after the cold runs
             return family.start(*warm)
-        if options["init_params"] == "kmeans":
+        start = _resolved_init(options["init_params"], prepared.usable_rows)
+        if start == "kmeans":
             return _kmeans_start(prepared, k, covariance_type, rng, options, family)
         return family.start(
-            *model._initial_parameters(
-                prepared.init_data, prepared.init_weights, options["init_params"], None
-            )
+            *model._initial_parameters(prepared.init_data, prepared.init_weights, start, None)
         )
 
     best = driver.fit(
@@ -557,6 +560,13 @@ def _fit_one(
     model.lower_bound_ = best.lower_bound
     model.covariance_type_ = covariance_type
     return model
+
+
+def _resolved_init(init_params: str, n_rows: int) -> str:
+    """The start ``init_params`` means for data of ``n_rows`` rows ("auto" resolved)."""
+    if init_params == "auto":
+        return "kmeans" if n_rows >= AUTO_KMEANS_ROWS else "kmeans++"
+    return init_params
 
 
 #: Rows (at most) of the subsample on which ``init_params="kmeans"`` starts are
@@ -799,7 +809,7 @@ def select_model(
     criterion: str = "bic",
     cv: int | Iterable = 5,
     n_init: int = 5,
-    init_params: str = "kmeans++",
+    init_params: str = "auto",
     n_iter: int = 100,
     tol: float | str | None = 1e-3,
     reg_covar: float = 1e-6,
@@ -868,7 +878,7 @@ def select_model(
         mclust's in 6 of 10 seeds on Old Faithful and on mclust's diabetes
         data, with 3 in 9 and 8, with 5 in 10 and 10 (iris: 10 of 10 each).
         Pass 1 for speed on large data.
-    init_params : {"kmeans++", "random", "kmeans"}, default="kmeans++"
+    init_params : {"auto", "kmeans", "kmeans++", "random"}, default="auto"
         Starting point of every EM run. "kmeans++" and "random" are
         :meth:`GMM.from_samples`'s (k-means++ or random rows as means, equal
         priors; covariances from the data's spread, or the identity).
@@ -882,18 +892,19 @@ def select_model(
         (:func:`gaussmix.em.init.kmeans_start`); EM on the subsample
         refines them to ``tol`` x :data:`KMEANS_TOL_FACTOR` (with a float
         ``tol``), and EM on all the rows goes on from there. ``n_iter`` in
-        the table counts the iterations over all the rows only. On the
-        benchmark grid (k = 1..9 x 4 types, ``n_init=1``, 100,000 x 8 rows,
-        five seeds) it ran 94-103 such iterations instead of 230-261 (plus
-        155-198 over the 20,000-row subsample), in 0.62x the CPU time, and
-        chose k = 6 (the data's) for every seed where "kmeans++" chose 7
-        for two; the BIC, averaged over the seeds, was lower or equal for 35
-        of the 36 candidates (spherical k = 8: 710 higher), but not for every
-        candidate and seed (16 of 180 were worse), so it is not the default.
-        It pays on large data only: at 30,000 x 8 rows the grid took
-        1.0-1.1x the CPU time of "kmeans++", at 12,000 rows 1.6-1.9x (the
-        k-means costs more than the iterations it saves). With ``y`` the
-        final regressor is refitted from k-means++ seeds.
+        the table counts the iterations over all the rows only. "auto" (the
+        default) is "kmeans" from :data:`AUTO_KMEANS_ROWS` fitted rows on and
+        "kmeans++" below, where the k-means costs more than the iterations it
+        saves (at 30,000 x 8 rows the grid took 1.0-1.1x the CPU time of
+        "kmeans++", at 12,000 rows 1.6-1.9x). On the benchmark grid (k = 1..9
+        x 4 types, ``n_init=1``, 100,000 x 8 rows, five seeds) "kmeans" ran
+        94-103 iterations over all the rows instead of 230-261 (plus 155-198
+        over the 20,000-row subsample), in 0.62x the CPU time, and chose
+        k = 6 (the data's) for every seed where "kmeans++" chose 7 for two;
+        the BIC, averaged over the seeds, was lower or equal for 35 of the 36
+        candidates (spherical k = 8: 710 higher); 16 of the 180 single fits
+        (mostly k above the data's) ended in other, worse local optima. With
+        ``y`` the final regressor is refitted from k-means++ seeds.
     n_iter : int, default=100
         Maximum EM iterations per run.
     tol : float, "auto" or None, default=1e-3
@@ -1335,7 +1346,9 @@ def _fit_regressor(
         ),
         n_iter=options["n_iter"],
         # The regressor has no "kmeans" start: its refit uses k-means++ seeds.
-        init_params="kmeans++" if options["init_params"] == "kmeans" else options["init_params"],
+        init_params="kmeans++"
+        if options["init_params"] in ("kmeans", "auto")
+        else options["init_params"],
         covariance_type=covariance_type,
         n_init=options["n_init"],
         reg_covar=options["reg_covar"],

@@ -409,11 +409,12 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
     select.add_argument("--csv", metavar="FILE", help="write the table as CSV")
     select.add_argument(
         "--init",
-        default="kmeans++",
-        choices=(*INIT_PARAMS, "kmeans"),
+        default="auto",
+        choices=(*INIT_PARAMS, "kmeans", "auto"),
         help=(
-            "initialization (default: kmeans++; kmeans: k-means on a subsample, refined by "
-            "EM there, fewer iterations on large data)"
+            "initialization (default: auto = kmeans from 50,000 rows on, else kmeans++; "
+            "kmeans: k-means on a subsample, refined by EM there, fewer iterations on "
+            "large data)"
         ),
     )
     select.add_argument(
