@@ -11,7 +11,9 @@ well-separated mixture of ``bench_em.py``):
   / (hi - lo), so one-off costs (checks, the initial M-step, the final
   E-step) cancel. The two libraries' fits are interleaved (A, B, A, B, ...)
   and the minimum over repeats is kept; the ratio is of those minima.
-  At (1M, 16, 16): iterations 1 and 6.
+  Iterations 2 and 7 at (100k, 8, 8) and (200k, 16, 16), 1 and 6 at
+  (1M, 16, 16); diag and spherical, whose iterations are cheap, 2 and 12 at
+  (200k, 16, 16), with one repeat more.
 - **Default fit, end to end**: ``Estimator(n_components=k, random_state=0).fit(X)``
   with every default (k-means initialization by scikit-learn's KMeans,
   tol=1e-3, max_iter=100): what a user's one line costs; the iterations each
