@@ -234,6 +234,26 @@ def test_centred_kernel_equals_numpy_precise_path(
 
 
 @needs_kernel
+@pytest.mark.parametrize("c", [1, 2, 3, 7])
+def test_small_spd_inverses_equal_the_numpy_version_and_invert(monkeypatch, c):
+    from gaussmix import _missing
+
+    rng = np.random.default_rng(c)
+    B = rng.normal(size=(300, 3, c, c))
+    A = B @ np.swapaxes(B, -1, -2) + 0.1 * np.eye(c)
+    A[0, 0] = np.outer(np.ones(c), np.ones(c))  # singular for c > 1: the pivot floor
+    inverse, log_det = _missing.spd_inverse(A)
+    monkeypatch.setattr(_compiled, "enabled", False)
+    ref_inverse, ref_log_det = _missing.spd_inverse(A)
+    assert_allclose(inverse[1:], ref_inverse[1:], rtol=1e-10, atol=1e-12)
+    assert_allclose(log_det[1:], ref_log_det[1:], rtol=1e-12, atol=1e-12)
+    assert_allclose(inverse[1:] @ A[1:], np.broadcast_to(np.eye(c), A[1:].shape), atol=1e-9)
+    assert_allclose(log_det[1:], np.linalg.slogdet(A[1:])[1], rtol=1e-12, atol=1e-12)
+    assert np.all(np.isfinite(inverse[0])) and np.isfinite(log_det[0, 0])
+    assert np.array_equal(inverse, np.swapaxes(inverse, -1, -2))
+
+
+@needs_kernel
 def test_overflowing_rows_are_left_to_the_numpy_path():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(20, 2))

@@ -883,6 +883,61 @@ int64_t gm_predict_means(const void *X, int x_float32, int64_t m, int64_t d_in,
     return lost;
 }
 
+/*
+ * Inverses and log-determinants of n small SPD matrices (n x c x c, row-major;
+ * the missing-data E-step's P_mm blocks, one per pattern and component):
+ * Cholesky A = L L^T with each pivot floored at tiny + 1e-15 |A_jj| (as
+ * gaussmix._missing.spd_inverse: a principal block of a positive definite
+ * precision is positive definite, the floor only guards rounding), then
+ * A^-1 = L^-T L^-1. work holds 2 c c doubles. A C loop per matrix: the
+ * numpy version's vectorized steps hold the GIL, this one does not.
+ */
+void gm_spd_inverse(const double *A, int64_t n, int64_t c, double *inverse, double *log_det,
+                    double *work)
+{
+    double *L = work, *M = work + c * c; /* M = L^-1 */
+    const double tiny = 2.2250738585072014e-308;
+    int64_t m, i, j, t;
+    for (m = 0; m < n; ++m) {
+        const double *a = A + m * c * c;
+        double *out = inverse + m * c * c;
+        double ld = 0.0;
+        for (j = 0; j < c; ++j) {
+            double pivot = a[j * c + j], floor_;
+            for (t = 0; t < j; ++t)
+                pivot -= L[j * c + t] * L[j * c + t];
+            floor_ = tiny + 1e-15 * fabs(a[j * c + j]);
+            pivot = sqrt(pivot > floor_ ? pivot : floor_);
+            L[j * c + j] = pivot;
+            ld += 2.0 * log(pivot);
+            for (i = j + 1; i < c; ++i) {
+                double v = a[i * c + j];
+                for (t = 0; t < j; ++t)
+                    v -= L[i * c + t] * L[j * c + t];
+                L[i * c + j] = v / pivot;
+            }
+        }
+        for (i = 0; i < c; ++i) {
+            const double inv_diag = 1.0 / L[i * c + i];
+            M[i * c + i] = inv_diag;
+            for (j = 0; j < i; ++j) {
+                double v = 0.0;
+                for (t = j; t < i; ++t)
+                    v += L[i * c + t] * M[t * c + j];
+                M[i * c + j] = -v * inv_diag;
+            }
+        }
+        for (i = 0; i < c; ++i)
+            for (j = 0; j <= i; ++j) {
+                double v = 0.0;
+                for (t = i; t < c; ++t)
+                    v += M[t * c + i] * M[t * c + j];
+                out[i * c + j] = out[j * c + i] = v;
+            }
+        log_det[m] = ld;
+    }
+}
+
 /* Exposed for the tests of the exponential. */
 GM_CLONES
 void gm_log_array(const double *x, int64_t n, double *out)

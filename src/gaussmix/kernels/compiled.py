@@ -63,6 +63,10 @@ def _load():
     moments.restype = int64
     moments.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer, int64]
     moments.argtypes += [int64, pointer, pointer, int64, pointer, pointer, pointer]
+    spd = getattr(lib, "gm_spd_inverse", None)
+    if spd is not None:
+        spd.restype = None
+        spd.argtypes = [pointer, int64, int64, pointer, pointer, pointer]
     centred = getattr(lib, "gm_centred_statistics", None)
     if centred is not None:
         centred.restype = int64
@@ -606,3 +610,28 @@ def centred_statistics(
     if lost != 0:
         return None
     return moments, resp_sq, float(totals[0]), float(totals[1]), float(totals[2]), float(totals[3])
+
+
+def spd_inverse(A: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Inverses and log-determinants of a stack (..., c, c) of small SPD matrices, or None.
+
+    The kernel's version of :func:`gaussmix._missing.spd_inverse` (same
+    pivot floor); None when the kernel is not built.
+    """
+    if not available() or not hasattr(_lib, "gm_spd_inverse"):
+        return None
+    shape = A.shape
+    c = shape[-1]
+    stack = np.ascontiguousarray(A, dtype=np.float64).reshape(-1, c, c)
+    inverse = np.empty_like(stack)
+    log_det = np.empty(stack.shape[0])
+    work = np.empty(2 * c * c + 1)
+    _lib.gm_spd_inverse(
+        stack.ctypes.data,
+        stack.shape[0],
+        c,
+        inverse.ctypes.data,
+        log_det.ctypes.data,
+        work.ctypes.data,
+    )
+    return inverse.reshape(shape), log_det.reshape(shape[:-2])
