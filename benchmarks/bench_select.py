@@ -1,12 +1,14 @@
 """Model selection: ``gaussmix.select_model`` against the equivalent scikit-learn loop.
 
 The grid is k = 1..9 x the four covariance types (36 candidates), one EM run
-each (``n_init=1``), k-means++ starts, ``reg_covar=1e-6``, on 100,000 x 8 rows
-of a well-separated 6-component mixture, in one process:
+each (``n_init=1``), ``reg_covar=1e-6``, on 100,000 x 8 rows of a
+well-separated 6-component mixture, in one process:
 
 - gaussmix: ``select_model(X, n_components=range(1, 10), covariance_type=all four,
-  n_init=1, init_params="kmeans++", n_iter=N, tol=TOL, random_state=0)``: the
-  whole grid, its BIC table and the chosen model;
+  n_init=1, init_params=INIT, n_iter=N, tol=TOL, random_state=0)``: the whole
+  grid, its BIC table and the chosen model; INIT is select_model's default,
+  "auto" (the k-means start on a subsample at this size), unless ``--init``
+  says otherwise;
 - scikit-learn: ``for t in types: for k in ks: GaussianMixture(k, covariance_type=t,
   n_init=1, init_params="k-means++", max_iter=N, tol=TOL, reg_covar=1e-6,
   random_state=0).fit(X).bic(X)`` and the minimum.
@@ -19,9 +21,8 @@ data, imports done, thread pools and compiled kernels not yet used) and warm
   (gaussmix ``tol=None``; scikit-learn ``tol=0``), so both do the same number of
   iterations and the ratio is the cost of the same work;
 - ``converged``: both stop by scikit-learn's rule, ``tol=1e-3`` on the change of
-  the mean log-likelihood (at most 100 iterations); their starts differ (each
-  library's own k-means++ draw), so the total iteration counts are reported
-  beside the times.
+  the mean log-likelihood (at most 100 iterations); their starts differ, so
+  the total iteration counts are reported beside the times.
 
 The JSON records the picks and the BIC of every candidate of both libraries.
 
@@ -30,10 +31,10 @@ Usage::
     python benchmarks/bench_select.py            # full run (several minutes: scikit-learn's grids)
     python benchmarks/bench_select.py --quick    # smoke run (seconds): 4,000 x 4, k = 1..3
     python benchmarks/bench_select.py --n 20000 --d 4 --k-max 5 --out /tmp/select.json
-    python benchmarks/bench_select.py --init kmeans --out benchmarks/results/select_kmeans.json
+    python benchmarks/bench_select.py --init kmeans++ --out /tmp/select_kmeanspp.json
 
-``--init kmeans`` runs gaussmix with ``select_model(init_params="kmeans")`` (k-means on a
-subsample, refined by EM there); scikit-learn keeps ``--sklearn-init`` (default k-means++).
+``--init`` sets gaussmix's start (default "auto"); scikit-learn keeps ``--sklearn-init``
+(default k-means++, cheaper for scikit-learn than its default KMeans start).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def make_data(n: int, d: int, seed: int = 0) -> np.ndarray:
     return X
 
 
-INIT = {"gaussmix": "kmeans++", "sklearn": "k-means++"}
+INIT = {"gaussmix": "auto", "sklearn": "k-means++"}
 
 
 def gaussmix_grid(X: np.ndarray, ks: list[int], n_iter: int, tol: float | None) -> dict:
@@ -159,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")
     parser.add_argument(
-        "--init", choices=("kmeans++", "random", "kmeans"), default="kmeans++",
-        help="gaussmix's init_params (default kmeans++)",
+        "--init", choices=("auto", "kmeans++", "random", "kmeans"), default="auto",
+        help="gaussmix's init_params (default auto, select_model's default)",
     )  # fmt: skip
     parser.add_argument(
         "--sklearn-init", choices=("k-means++", "kmeans", "random_from_data"),
