@@ -13,7 +13,8 @@ well-separated mixture of ``bench_em.py``):
   and the minimum over repeats is kept; the ratio is of those minima.
   Iterations 2 and 7 at (100k, 8, 8) and (200k, 16, 16), 1 and 6 at
   (1M, 16, 16); diag and spherical, whose iterations are cheap, 2 and 12 at
-  (200k, 16, 16), with one repeat more.
+  (200k, 16, 16) and 1 and 11 at (1M, 16, 16), with one repeat more.
+  ``--n 1000000 --types diag,spherical --no-default-fit`` runs a part.
 - **Default fit, end to end**: ``Estimator(n_components=k, random_state=0).fit(X)``
   with every default (k-means initialization by scikit-learn's KMeans,
   tol=1e-3, max_iter=100): what a user's one line costs; the iterations each
@@ -144,8 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
     parser.add_argument("--out", type=Path, default=RESULTS / "sklearn.json")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--n", type=int, action="append", help="only this many rows (repeatable; default all)"
+    )
+    parser.add_argument(
+        "--types", default=None, help="only these covariance types, comma-separated"
+    )
+    parser.add_argument(
+        "--no-default-fit", action="store_true", help="skip the end-to-end default fits"
+    )
     args = parser.parse_args(argv)
     cases = QUICK_CASES if args.quick else CASES
+    if args.n:
+        cases = [case for case in cases if case[0] in args.n]
+    only_types = None if args.types is None else tuple(args.types.split(","))
     repeats = 1 if args.quick else args.repeats
     classes = _classes()
     iteration_rows, default_rows = [], []
@@ -153,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         X = make_data(n, d, k)
         # Full covariances at every size; the other types at the two large sizes.
         types = COVARIANCE_TYPES if (n >= 200_000 or args.quick) else ("full",)
+        if only_types is not None:
+            types = tuple(t for t in types if t in only_types)
         big = n >= 1_000_000
         lo, hi = (1, 3) if args.quick else ((1, 6) if big else (2, 7))
         case_repeats = repeats
@@ -162,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 # more repeat keep the marginal cost above the timing noise.
                 span, reps = (lo, hi), case_repeats
                 if covariance_type in ("diag", "spherical") and not args.quick:
-                    span, reps = ((1, 6) if big else (2, 12)), case_repeats + 1
+                    span, reps = ((1, 11) if big else (2, 12)), case_repeats + 1
                 row = per_iteration(name, ours, ref, X, k, covariance_type, *span, reps)
                 iteration_rows.append(row)
                 print(
@@ -172,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{row['speedup']:.1f}x",
                     flush=True,
                 )
+            if args.no_default_fit:
+                continue
             if (n >= 200_000 and not (big and name != "GaussianMixture")) or args.quick:
                 row = default_fit(name, ours, ref, X, k, case_repeats)
                 default_rows.append(row)
