@@ -254,6 +254,35 @@ def test_small_spd_inverses_equal_the_numpy_version_and_invert(monkeypatch, c):
 
 
 @needs_kernel
+@pytest.mark.parametrize("n", [1, 8, 9, 70])
+def test_centred_kernel_ignores_the_lanes_past_the_data(n):
+    # Regression (review): the empty lanes of a last block hold zeros, whose
+    # logits overflow to NaN for components near 1e300 with large whitening
+    # factors; they must not reach the moments of the real rows.
+    means = np.array([[1e300, 1e300], [1e300 + 1e290, 1e300]])
+    factors = np.array([[[1e10, 0.0], [-1e10, 1e10]]] * 2)
+    consts = np.log([0.5, 0.5]) + np.log(1e20) - np.log(2 * np.pi)
+    X = np.tile(means[0], (n, 1))
+    result = _compiled.centred_statistics(X, None, means, factors, consts, None, False, True)
+    assert result is not None
+    moments, resp_sq, log_lik, weight_sum, _, _ = result
+    assert np.all(np.isfinite(moments)) and np.all(np.isfinite(resp_sq))
+    assert_allclose(moments[0, -1], n)  # every row belongs to the first component
+    assert weight_sum == n and np.isfinite(log_lik)
+
+
+@needs_kernel
+def test_small_spd_inverses_keep_nan():
+    from gaussmix import _missing
+
+    A = np.broadcast_to(2.0 * np.eye(3), (4, 3, 3)).copy()
+    A[2, 1, 0] = A[2, 0, 1] = np.nan
+    inverse, log_det = _missing.spd_inverse(A)
+    assert np.isnan(log_det[2]) and np.isnan(inverse[2]).any()
+    assert_allclose(log_det[[0, 1, 3]], 3 * np.log(2.0))
+
+
+@needs_kernel
 def test_overflowing_rows_are_left_to_the_numpy_path():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(20, 2))

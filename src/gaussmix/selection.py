@@ -485,8 +485,9 @@ class _Prepared:
     def subsample(self) -> _Prepared:
         """The rows ``init_params="kmeans"`` starts are refined on, prepared.
 
-        A quarter of the rows, at most :data:`KMEANS_SAMPLE_ROWS`; self
-        (no refinement) when that is under :data:`KMEANS_ROWS` rows. Made
+        A quarter of the rows, at most :data:`KMEANS_SAMPLE_ROWS`; when that is
+        under :data:`KMEANS_ROWS` rows, all the rows (self for complete
+        in-memory data) and no refinement. Made
         once and shared by every candidate; the rows are drawn from the
         stream ``(seed, 0, 3)``, so no start depends on the rest of the grid.
         With missing values or a Dask array these are complete rows of the
@@ -614,7 +615,9 @@ def _kmeans_start(
         )
     )
     rule = options["rule"]
-    if sub is prepared or rule.tol is None:
+    if sub is prepared or rule.tol is None or sub.init_data.shape[0] >= prepared.usable_rows:
+        # no subsample smaller than the data (small data with missing values
+        # or a Dask array use all their rows, filled): nothing to refine on
         return start
     refined = driver.run_em(
         sub.sources[covariance_type],

@@ -588,6 +588,11 @@ int64_t gm_centred_statistics(const void *X, int x_float32, int64_t n, int64_t d
                 }
             memcpy(r, logits, sizeof(double) * (size_t)(k * GM_BLOCK));
             lost += gm_softmax_t(r, k, nb, log_norm);
+            /* Lanes past the data hold zeros, whose logits may overflow to NaN
+             * far out (|W mu| ~ 1e308): they must contribute exact zeros. */
+            for (j = 0; j < k; ++j)
+                for (b = nb; b < GM_BLOCK; ++b)
+                    r[j * GM_BLOCK + b] = 0.0;
             for (b = 0; b < GM_BLOCK; ++b) {
                 row_weight[b] = b >= nb ? 0.0 : weights != NULL ? weights[first + b] : 1.0;
                 log_lik += row_weight[b] == 0.0 ? 0.0 : row_weight[b] * log_norm[b];
@@ -907,7 +912,8 @@ void gm_spd_inverse(const double *A, int64_t n, int64_t c, double *inverse, doub
             for (t = 0; t < j; ++t)
                 pivot -= L[j * c + t] * L[j * c + t];
             floor_ = tiny + 1e-15 * fabs(a[j * c + j]);
-            pivot = sqrt(pivot > floor_ ? pivot : floor_);
+            /* NaN stays NaN, as in the numpy version */
+            pivot = sqrt(!(pivot <= floor_) ? pivot : floor_);
             L[j * c + j] = pivot;
             ld += 2.0 * log(pivot);
             for (i = j + 1; i < c; ++i) {
