@@ -350,7 +350,7 @@ def test_em_fit_with_and_without_kernel(monkeypatch, covariance_type, criterion)
     "d_in, d_out, k", [(1, 1, 1), (2, 3, 4), (4, 4, 16), (3, 8, 9), (2, 9, 3)]
 )
 def test_predict_covariance_with_and_without_kernel(monkeypatch, d_in, d_out, k):
-    # d_out = 9 exceeds the kernel's 8-wide rows: the numpy path answers.
+    # d_out = 9: more outputs than a vector register holds (the kernel takes any d_out).
     rng = np.random.default_rng(d_in * 100 + d_out * 10 + k)
     d = d_in + d_out
     priors, means, covariances = _random_parameters(rng, k, d)
@@ -429,6 +429,23 @@ def test_predict_means_of_far_rows_and_strided_inputs(monkeypatch):
     ref = gmm.predict([0, 1, 2], X)
     assert np.all(np.isfinite(mean))
     assert_allclose(mean, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+@needs_kernel
+def test_predict_covariance_with_a_weightless_component_far_away(monkeypatch):
+    # A component whose outputs lie at 1e200 gets weight 0 for these queries:
+    # its squared deviation overflows, and it must add exactly nothing.
+    rng = np.random.default_rng(9)
+    priors, means, covariances = _random_parameters(rng, 3, 4)
+    means[2] = [40.0, 40.0, 1e200, -1e200]
+    gmm = GMM(3, priors=priors, means=means, covariances=covariances)
+    X = rng.normal(0, 1, (37, 2))
+    mean, cov = gmm.predict([0, 1], X, return_covariance=True)
+    monkeypatch.setattr(_compiled, "enabled", False)
+    ref_mean, ref_cov = gmm.predict([0, 1], X, return_covariance=True)
+    assert np.all(np.isfinite(cov)) and np.all(np.isfinite(mean))
+    assert_allclose(mean, ref_mean, rtol=1e-12, atol=1e-12)
+    assert_allclose(cov, ref_cov, rtol=1e-9, atol=1e-11 * np.abs(ref_cov).max())
 
 
 @pytest.mark.parametrize("use_kernel", [True, False])

@@ -497,7 +497,9 @@ def predict_conditional(
     # conditional mean: the compiled kernel's input, and (one GEMM per output
     # dimension a, (rows, k)) that of the numpy covariance path.
     coef_rows = np.vstack([coef.T, offsets.reshape(1, k * d_out)])  # (d_in + 1, k * d_out)
-    compiled = _compiled.padded_regression(coef_rows, cond.cond_cov) if return_covariance else None
+    compiled = (
+        _compiled.regression_parameters(coef_rows, cond.cond_cov) if return_covariance else None
+    )
     # Means alone: the kernel's coefficients, row j * d_out + a = [A_ja, b_ja].
     compiled_coef = (
         None

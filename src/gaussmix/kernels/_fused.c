@@ -224,6 +224,8 @@ static inline void gm_features_gather(const void *X, int x_float32, int64_t row_
  * GM_TILE (zero parameters, left out of the softmax). */
 #define GM_TILE 8
 typedef double gm_vec __attribute__((vector_size(64), aligned(8)));
+/* Lane masks of gm_vec comparisons (all ones where true). */
+typedef int64_t gm_mask __attribute__((vector_size(64), aligned(8)));
 
 /* Component-major logits of a block, one lane per row:
  * logits_t[j * GM_BLOCK + b] = sum_f theta_t[f, j] phi[f, b] for j < kp. phi's
@@ -692,98 +694,34 @@ int64_t gm_centred_statistics(const void *X, int x_float32, int64_t n, int64_t d
 #define GM_NEGLIGIBLE_WEIGHT 1e-300
 
 /*
- * Mean and covariance of the conditional mixture of one query row (law of
- * total covariance) for up to GM_TILE output dimensions:
+ * Gaussian mixture regression of m query rows, fused: for GM_BLOCK rows at a
+ * time (the vector lanes) the quadratic features of y = x - shift, the logits
+ * of the inputs' marginal mixture (theta_t: n_phi x kp, as for
+ * gm_em_statistics), the softmax, then each row's mean and covariance by the
+ * law of total covariance,
  *
  *   mean = sum_j w_j u_j,   cov = sum_j w_j (C_j + d_j d_j^T),   d_j = u_j - mean,
- *   u_j = sum_i z_i coef[i, j, :],
  *
- * with z = [y; 1] the shifted input, w the posterior component weights (row
- * of k), C_j the conditional covariances and coef the regression
- * coefficients with the offsets in the last row; both padded to GM_TILE
- * outputs with zeros: coef (d_lin x k x GM_TILE), cond_cov
- * (k x GM_TILE x GM_TILE). Every output row then lives in one vector register.
+ * u_j = A_j y + b_j from coef_t as in gm_predict_means ((k d_out) x (d_in + 1)),
+ * C_j = cond_cov (k x d_out x d_out, symmetric). Any d_out.
  *
  * Precision: the component means are taken relative to the component of
- * largest weight, e_j = u_j - u_r (e_r = 0), and the deviations are
- * d_j = e_j - sum_l w_l e_l, so that a row dominated by one component far from
- * the others (|u| ~ 1e150, say) keeps its small spread instead of losing it in
- * the rounding of the huge common part. cov is symmetrized exactly.
- * means holds k GM_TILE doubles.
- */
-static inline void gm_row_moments(const double *z, const double *w, int64_t d_lin, int64_t k,
-                                  int64_t d_out, const double *coef, const double *cond_cov,
-                                  gm_vec *means, double *out_mean, double *out_cov)
-{
-    gm_vec acc[GM_TILE], reference, dev_even = (gm_vec){0.0}, dev_odd = (gm_vec){0.0};
-    gm_vec mean_dev;
-    double top = -1.0;
-    int64_t ref = 0, i, j, a, b;
-    for (j = 0; j < k; ++j)
-        if (w[j] > top) {
-            top = w[j];
-            ref = j;
-        }
-    for (j = 0; j < k; ++j) {
-        /* Two partial sums halve the chain of dependent FMAs. */
-        gm_vec even = (gm_vec){0.0}, odd = (gm_vec){0.0};
-        for (i = 0; i + 1 < d_lin; i += 2) {
-            even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
-            odd += z[i + 1] * *(const gm_vec *)(coef + ((i + 1) * k + j) * GM_TILE);
-        }
-        if (i < d_lin)
-            even += z[i] * *(const gm_vec *)(coef + (i * k + j) * GM_TILE);
-        means[j] = even + odd;
-    }
-    /* e_ref is set to zero, not computed (inf - inf would be NaN). */
-    reference = means[ref];
-    for (j = 0; j + 1 < k; j += 2) {
-        means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
-        means[j + 1] = j + 1 == ref ? (gm_vec){0.0} : means[j + 1] - reference;
-        dev_even += w[j] * means[j];
-        dev_odd += w[j + 1] * means[j + 1];
-    }
-    if (j < k) {
-        means[j] = j == ref ? (gm_vec){0.0} : means[j] - reference;
-        dev_even += w[j] * means[j];
-    }
-    mean_dev = dev_even + dev_odd;
-    for (a = 0; a < d_out; ++a)
-        out_mean[a] = reference[a] + mean_dev[a];
-    for (a = 0; a < GM_TILE; ++a)
-        acc[a] = (gm_vec){0.0};
-    for (j = 0; j < k; ++j) {
-        const double *cj = cond_cov + j * GM_TILE * GM_TILE;
-        gm_vec dev, wdev;
-        if (w[j] == 0.0)
-            continue;
-        dev = means[j] - mean_dev;
-        wdev = w[j] * dev;
-        /* All GM_TILE rows (the padding is zeros), so that the loop is
-         * unrolled and acc stays in registers. */
-        for (a = 0; a < GM_TILE; ++a)
-            acc[a] += w[j] * *(const gm_vec *)(cj + a * GM_TILE) + wdev[a] * dev;
-    }
-    for (a = 0; a < d_out; ++a)
-        for (b = 0; b < d_out; ++b)
-            out_cov[a * d_out + b] = 0.5 * (acc[a][b] + acc[b][a]);
-}
-
-/*
- * Gaussian mixture regression of m query rows, fused: for GM_BLOCK rows at a
- * time the quadratic features of y = x - shift, the logits of the inputs'
- * marginal mixture (theta_t: n_phi x kp, as for gm_em_statistics), the
- * softmax, then gm_row_moments for every row. Writes mean (m x d_out) and
- * cov (m x d_out x d_out). X as in gm_em_statistics (d = d_in columns).
- * work holds GM_BLOCK (n_phi + d_in + kp + 1) + k GM_TILE + d_in + 1 + k doubles. Returns
- * the number of rows whose logits overflowed (their outputs are meaningless;
- * the caller redoes them on its numpy path, which handles |x| beyond the
- * square root of the largest double), or -1 for bad sizes.
+ * largest weight in each row, e_j = u_j - u_r (e_r = 0 exactly, also when u_r
+ * is huge), and d_j = e_j - sum_l w_l e_l, so that a row dominated by one
+ * component far from the others (|u| ~ 1e150) keeps its small spread instead
+ * of losing it in the rounding of the huge common part. Components of weight
+ * 0 (below GM_NEGLIGIBLE_WEIGHT) are left out. cov is exactly symmetric.
+ * Writes mean (m x d_out) and cov (m x d_out x d_out); X as in
+ * gm_em_statistics (d = d_in columns). work holds
+ * GM_BLOCK (n_phi + d_in + kp + 1 + k d_out + 2 d_out + 1) doubles. Returns the
+ * number of rows whose logits overflowed (the caller redoes them on its numpy
+ * path, which handles |x| beyond the square root of the largest double), or
+ * -1 for bad sizes.
  */
 GM_CLONES
 int64_t gm_predict_moments(const void *X, int x_float32, int64_t m, int64_t d_in,
                            int64_t row_stride, const double *shift, const double *theta_t,
-                           int64_t k, int64_t kp, const double *coef, const double *cond_cov,
+                           int64_t k, int64_t kp, const double *coef_t, const double *cond_cov,
                            int64_t d_out, double *mean, double *cov, double *work)
 {
     const int64_t n_phi = d_in * (d_in + 1) / 2 + d_in + 1;
@@ -792,33 +730,102 @@ int64_t gm_predict_moments(const void *X, int x_float32, int64_t m, int64_t d_in
     double *y = phi + n_phi * GM_BLOCK;
     double *weights_t = y + d_in * GM_BLOCK; /* kp x GM_BLOCK: component-major */
     double *log_norm = weights_t + kp * GM_BLOCK;
-    gm_vec *means = (gm_vec *)(log_norm + GM_BLOCK);
-    double *z = (double *)(means + k);
-    double *w = z + d_lin; /* one row's weights */
+    double *dev = log_norm + GM_BLOCK;        /* k x d_out x GM_BLOCK: u, then e, then d */
+    double *ref_u = dev + k * d_out * GM_BLOCK; /* d_out x GM_BLOCK */
+    double *mean_dev = ref_u + d_out * GM_BLOCK; /* d_out x GM_BLOCK */
+    double *ref = mean_dev + d_out * GM_BLOCK;   /* GM_BLOCK: heaviest component */
     int64_t start, lost = 0;
 
     if (m < 0 || d_in < 1 || k < 1 || kp < k || kp % GM_TILE != 0 || row_stride < d_in ||
-        d_out < 1 || d_out > GM_TILE)
+        d_out < 1)
         return -1;
     for (start = 0; start < m; start += GM_BLOCK) {
         const int64_t nb = m - start < GM_BLOCK ? m - start : GM_BLOCK;
         const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
                                      : (const void *)((const double *)X + start * row_stride);
-        int64_t b, i, j;
+        double top[GM_BLOCK];
+        int64_t a, bb, b, i, j;
         gm_features(rows, x_float32, row_stride, nb, d_in, shift, phi, y, 0);
         gm_logits_t(phi, theta_t, n_phi, kp, weights_t);
         lost += gm_softmax_t(weights_t, k, nb, log_norm);
-        for (b = 0; b < nb; ++b) {
-            /* [y; 1] of row b: the last d_in + 1 feature rows, column b. */
-            for (i = 0; i < d_lin; ++i)
-                z[i] = phi[(n_phi - d_lin + i) * GM_BLOCK + b];
-            for (j = 0; j < k; ++j) {
-                const double wj = weights_t[j * GM_BLOCK + b];
-                w[j] = wj < GM_NEGLIGIBLE_WEIGHT ? 0.0 : wj;
+        for (j = 0; j < k; ++j)
+            for (b = 0; b < GM_BLOCK; ++b) {
+                const double w = weights_t[j * GM_BLOCK + b];
+                weights_t[j * GM_BLOCK + b] = w < GM_NEGLIGIBLE_WEIGHT ? 0.0 : w;
             }
-            gm_row_moments(z, w, d_lin, k, d_out, coef, cond_cov, means,
-                           mean + (start + b) * d_out, cov + (start + b) * d_out * d_out);
+        /* u_ja for all components and outputs */
+        for (j = 0; j < k; ++j)
+            for (a = 0; a < d_out; ++a) {
+                const double *c = coef_t + (j * d_out + a) * d_lin;
+                gm_vec even = (gm_vec){0.0}, odd = (gm_vec){0.0};
+                for (i = 0; i + 1 < d_in; i += 2) {
+                    even += c[i] * *(const gm_vec *)(y + i * GM_BLOCK);
+                    odd += c[i + 1] * *(const gm_vec *)(y + (i + 1) * GM_BLOCK);
+                }
+                if (i < d_in)
+                    even += c[i] * *(const gm_vec *)(y + i * GM_BLOCK);
+                *(gm_vec *)(dev + (j * d_out + a) * GM_BLOCK) = even + odd + c[d_in];
+            }
+        /* the heaviest component of each row (the first of equal weights) */
+        for (b = 0; b < GM_BLOCK; ++b) {
+            top[b] = weights_t[b];
+            ref[b] = 0.0;
         }
+        for (j = 1; j < k; ++j)
+            for (b = 0; b < GM_BLOCK; ++b) {
+                const double w = weights_t[j * GM_BLOCK + b];
+                const int take = w > top[b];
+                top[b] = take ? w : top[b];
+                ref[b] = take ? (double)j : ref[b];
+            }
+        for (a = 0; a < d_out; ++a)
+            for (b = 0; b < GM_BLOCK; ++b)
+                ref_u[a * GM_BLOCK + b] = dev[(((int64_t)ref[b]) * d_out + a) * GM_BLOCK + b];
+        /* e_j = u_j - u_r (exactly 0 for r), and sum_j w_j e_j */
+        for (a = 0; a < d_out; ++a)
+            for (b = 0; b < GM_BLOCK; ++b)
+                mean_dev[a * GM_BLOCK + b] = 0.0;
+        for (j = 0; j < k; ++j)
+            for (a = 0; a < d_out; ++a) {
+                double *e = dev + (j * d_out + a) * GM_BLOCK;
+                const double *w = weights_t + j * GM_BLOCK;
+                /* arithmetic first, then selects: conditional arithmetic
+                 * would not be vectorized (it could trap) */
+                for (b = 0; b < GM_BLOCK; ++b) {
+                    const double diff = e[b] - ref_u[a * GM_BLOCK + b];
+                    double term;
+                    e[b] = ref[b] == (double)j ? 0.0 : diff;
+                    term = w[b] * e[b];
+                    mean_dev[a * GM_BLOCK + b] += w[b] == 0.0 ? 0.0 : term;
+                }
+            }
+        for (a = 0; a < d_out; ++a)
+            for (b = 0; b < nb; ++b)
+                mean[(start + b) * d_out + a] =
+                    ref_u[a * GM_BLOCK + b] + mean_dev[a * GM_BLOCK + b];
+        /* d_j = e_j - mean_dev, then the covariance's upper triangle */
+        for (j = 0; j < k; ++j)
+            for (a = 0; a < d_out; ++a) {
+                gm_vec *e = (gm_vec *)(dev + (j * d_out + a) * GM_BLOCK);
+                *e -= *(const gm_vec *)(mean_dev + a * GM_BLOCK);
+            }
+        for (a = 0; a < d_out; ++a)
+            for (bb = a; bb < d_out; ++bb) {
+                gm_vec acc = (gm_vec){0.0};
+                for (j = 0; j < k; ++j) {
+                    const gm_vec da = *(const gm_vec *)(dev + (j * d_out + a) * GM_BLOCK);
+                    const gm_vec db = *(const gm_vec *)(dev + (j * d_out + bb) * GM_BLOCK);
+                    const gm_vec w = *(const gm_vec *)(weights_t + j * GM_BLOCK);
+                    const double c = cond_cov[(j * d_out + a) * d_out + bb];
+                    const gm_vec term = w * (c + da * db);
+                    /* weight-0 components add exact zeros (their deviations may be huge) */
+                    acc += (gm_vec)((gm_mask)term & (gm_mask)(w != 0.0));
+                }
+                for (b = 0; b < nb; ++b) {
+                    double *out = cov + (start + b) * d_out * d_out;
+                    out[a * d_out + bb] = out[bb * d_out + a] = acc[b];
+                }
+            }
     }
     return lost;
 }

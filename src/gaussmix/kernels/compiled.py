@@ -11,11 +11,11 @@ with the environment variable ``GAUSSMIX_DISABLE_COMPILED=1`` set before
 gaussmix is imported, everything runs on the numpy path. Both paths give the
 same results up to rounding (tested).
 
-A second kernel computes the predictive means and covariances of
-:func:`gaussmix._gaussian.predict_conditional` (return_covariance=True) eight query
-rows at a time: the posterior weights as in the EM kernel, then each row's
-law of total covariance in registers, instead of through (n, k, d_out)
-temporaries.
+Two more compute the predictive means (and covariances, return_covariance=True)
+of :func:`gaussmix._gaussian.predict_conditional` eight query rows at a time,
+the rows in the vector lanes: the posterior weights as in the EM kernel, then
+each row's mixture mean and law of total covariance, instead of through
+(n, k, d_out) temporaries.
 
 The shared library is loaded with :mod:`ctypes`, which releases the GIL during
 the call, so the row blocks of :mod:`gaussmix.kernels.threads` run on all cores.
@@ -361,8 +361,8 @@ def log_positive(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def padded_regression(coef_rows: np.ndarray, cond_cov: np.ndarray):
-    """Coefficients and conditional covariances padded for the covariance kernel.
+def regression_parameters(coef_rows: np.ndarray, cond_cov: np.ndarray):
+    """Coefficients and conditional covariances as the covariance kernel takes them.
 
     Parameters
     ----------
@@ -373,17 +373,14 @@ def padded_regression(coef_rows: np.ndarray, cond_cov: np.ndarray):
 
     Returns
     -------
-    (coef (d_in + 1, k, 8), cond_cov (k, 8, 8)), or None when d_out > 8 or the
-    kernel is not available.
+    (coef_t (k * d_out, d_in + 1), cond_cov (k, d_out, d_out) symmetrized), or
+    None when the kernel is not available.
     """
-    k, d_out, _ = cond_cov.shape
-    if not available() or d_out > _TILE:
+    if not available():
         return None
-    coef = np.zeros((coef_rows.shape[0], k, _TILE))
-    coef[:, :, :d_out] = coef_rows.reshape(-1, k, d_out)
-    covariances = np.zeros((k, _TILE, _TILE))
-    covariances[:, :d_out, :d_out] = cond_cov
-    return coef, covariances
+    coef_t = np.ascontiguousarray(coef_rows.T, dtype=np.float64)
+    symmetric = np.ascontiguousarray(0.5 * (cond_cov + np.swapaxes(cond_cov, -1, -2)))
+    return coef_t, symmetric
 
 
 def predict_moments(
@@ -391,7 +388,7 @@ def predict_moments(
     shift: np.ndarray,
     theta_t: np.ndarray,
     k: int,
-    padded: tuple,
+    regression: tuple,
     out_mean: np.ndarray,
     out_cov: np.ndarray,
 ) -> bool:
@@ -402,13 +399,13 @@ def predict_moments(
     X : ndarray, shape (m, d_in)
         Query inputs, float64 or float32 rows with unit column stride.
     shift : ndarray, shape (d_in,)
-        Point the input features are taken about.
+        Point the input features and the coefficients are taken about.
     theta_t : ndarray, shape (n_phi, kp)
         Natural parameters of the inputs' marginal mixture, from
         :func:`padded_parameters`.
     k : int
-    padded : tuple
-        From :func:`padded_regression`.
+    regression : tuple
+        From :func:`regression_parameters`.
     out_mean : ndarray, shape (m, d_out)
     out_cov : ndarray, shape (m, d_out, d_out)
         C-contiguous float64 outputs.
@@ -422,23 +419,27 @@ def predict_moments(
     """
     if not available():
         return False
-    coef, covariances = padded
+    coef_t, cond_cov = regression
     m, d_in = X.shape
     d_out = out_mean.shape[1] if out_mean.ndim == 2 else -1
     n_phi, kp = theta_t.shape
     row_stride = _row_stride(X)
     if (
         row_stride is None
+        or d_out < 1
         or n_phi != d_in * (d_in + 1) // 2 + d_in + 1
-        or coef.shape != (d_in + 1, k, _TILE)
-        or covariances.shape != (k, _TILE, _TILE)
+        or coef_t.shape != (k * d_out, d_in + 1)
+        or cond_cov.shape != (k, d_out, d_out)
         or out_mean.shape != (m, d_out)
         or out_cov.shape != (m, d_out, d_out)
-        or any(a.dtype != np.float64 or not a.flags.c_contiguous for a in (out_mean, out_cov))
+        or any(
+            a.dtype != np.float64 or not a.flags.c_contiguous
+            for a in (coef_t, cond_cov, out_mean, out_cov)
+        )
     ):
         return False
     shift = np.ascontiguousarray(shift, dtype=np.float64)
-    work = np.empty(_BLOCK * (n_phi + d_in + kp + 1) + k * _TILE + d_in + 1 + k)
+    work = np.empty(_BLOCK * (n_phi + d_in + kp + 1 + k * d_out + 2 * d_out + 1))
     lost = _lib.gm_predict_moments(
         X.ctypes.data,
         int(X.dtype == np.float32),
@@ -449,8 +450,8 @@ def predict_moments(
         theta_t.ctypes.data,
         k,
         kp,
-        coef.ctypes.data,
-        covariances.ctypes.data,
+        coef_t.ctypes.data,
+        cond_cov.ctypes.data,
         d_out,
         out_mean.ctypes.data,
         out_cov.ctypes.data,
