@@ -229,21 +229,9 @@ def e_step(block: np.ndarray, weights: np.ndarray | None, params: EStepParameter
     """
     if params.theta is None:
         return _centred_statistics(block, weights, params)
-    if params.kernel_theta is not None:
-        result = _compiled.em_statistics(
-            block,
-            weights,
-            params.kernel_theta,
-            params.theta.shape[0],
-            params.shift,
-            params.kernel_theta_previous,
-            params.need_resp_sq,
-        )
-        if result is not None:
-            moments, resp_sq, log_lik_sum, weight_sum, change = result
-            stats = Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
-            stats.resp_entropy = _entropy_from_moments(stats, params.theta)
-            return stats
+    stats = _kernel_statistics(block, weights, params)
+    if stats is not None:
+        return stats
     stats = _shared_shift_statistics(block, weights, params)
     stats.resp_entropy = _entropy_from_moments(stats, params.theta)
     return stats
@@ -278,25 +266,42 @@ def e_step_rows(
     -------
     Statistics
     """
-    if params.theta is not None and params.kernel_theta is not None:
-        result = _compiled.em_statistics(
-            X,
-            weights,
-            params.kernel_theta,
-            params.theta.shape[0],
-            params.shift,
-            params.kernel_theta_previous,
-            params.need_resp_sq,
-            rows=rows,
-            columns=columns,
-        )
-        if result is not None:
-            moments, resp_sq, log_lik_sum, weight_sum, change = result
-            stats = Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
-            stats.resp_entropy = _entropy_from_moments(stats, params.theta)
+    if params.theta is not None:
+        stats = _kernel_statistics(X, weights, params, rows, columns)
+        if stats is not None:
             return stats
     block = X[rows] if columns is None else X[rows].take(columns, axis=1)
     return e_step(block, weights, params)
+
+
+def _kernel_statistics(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    params: EStepParameters,
+    rows: np.ndarray | None = None,
+    columns: np.ndarray | None = None,
+) -> Statistics | None:
+    """The compiled kernel's shared-shift statistics (of ``X[rows]``, ``columns`` only,
+    when given), or None where the kernel does not apply or gives the rows back."""
+    if params.kernel_theta is None:
+        return None
+    result = _compiled.em_statistics(
+        X,
+        weights,
+        params.kernel_theta,
+        params.theta.shape[0],
+        params.shift,
+        params.kernel_theta_previous,
+        params.need_resp_sq,
+        rows=rows,
+        columns=columns,
+    )
+    if result is None:
+        return None
+    moments, resp_sq, log_lik_sum, weight_sum, change = result
+    stats = Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
+    stats.resp_entropy = _entropy_from_moments(stats, params.theta)
+    return stats
 
 
 def _entropy_from_moments(stats: Statistics, theta: np.ndarray) -> float:

@@ -383,6 +383,27 @@ def regression_parameters(coef_rows: np.ndarray, cond_cov: np.ndarray):
     return coef_t, symmetric
 
 
+def _query_layout(
+    X: np.ndarray, theta_t: np.ndarray, k: int, coef_t: np.ndarray, out_mean: np.ndarray
+) -> tuple | None:
+    """(row_stride, d_in, d_out, n_phi, kp) when the predict kernels can take these
+    arrays (query rows, natural parameters, coefficients, mean output), else None."""
+    m, d_in = X.shape
+    n_phi, kp = theta_t.shape
+    d_out = out_mean.shape[1] if out_mean.ndim == 2 else -1
+    row_stride = _row_stride(X)
+    if (
+        row_stride is None
+        or d_out < 1
+        or n_phi != d_in * (d_in + 1) // 2 + d_in + 1
+        or coef_t.shape != (k * d_out, d_in + 1)
+        or out_mean.shape != (m, d_out)
+        or any(a.dtype != np.float64 or not a.flags.c_contiguous for a in (coef_t, out_mean))
+    ):
+        return None
+    return row_stride, d_in, d_out, n_phi, kp
+
+
 def predict_moments(
     X: np.ndarray,
     shift: np.ndarray,
@@ -420,24 +441,16 @@ def predict_moments(
     if not available():
         return False
     coef_t, cond_cov = regression
-    m, d_in = X.shape
-    d_out = out_mean.shape[1] if out_mean.ndim == 2 else -1
-    n_phi, kp = theta_t.shape
-    row_stride = _row_stride(X)
+    layout = _query_layout(X, theta_t, k, coef_t, out_mean)
     if (
-        row_stride is None
-        or d_out < 1
-        or n_phi != d_in * (d_in + 1) // 2 + d_in + 1
-        or coef_t.shape != (k * d_out, d_in + 1)
-        or cond_cov.shape != (k, d_out, d_out)
-        or out_mean.shape != (m, d_out)
-        or out_cov.shape != (m, d_out, d_out)
-        or any(
-            a.dtype != np.float64 or not a.flags.c_contiguous
-            for a in (coef_t, cond_cov, out_mean, out_cov)
-        )
+        layout is None
+        or cond_cov.shape != (k, layout[2], layout[2])
+        or out_cov.shape != (X.shape[0], layout[2], layout[2])
+        or any(a.dtype != np.float64 or not a.flags.c_contiguous for a in (cond_cov, out_cov))
     ):
         return False
+    row_stride, d_in, d_out, n_phi, kp = layout
+    m = X.shape[0]
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     work = np.empty(_BLOCK * (n_phi + d_in + kp + 1 + k * d_out + 2 * d_out + 1))
     lost = _lib.gm_predict_moments(
@@ -495,22 +508,11 @@ def predict_means(
     """
     if not has_predict_means():
         return False
-    m, d_in = X.shape
-    n_phi, kp = theta_t.shape
-    d_out = out_mean.shape[1] if out_mean.ndim == 2 else -1
-    row_stride = _row_stride(X)
-    if (
-        row_stride is None
-        or n_phi != d_in * (d_in + 1) // 2 + d_in + 1
-        or d_out < 1
-        or coef_t.shape != (k * d_out, d_in + 1)
-        or coef_t.dtype != np.float64
-        or not coef_t.flags.c_contiguous
-        or out_mean.shape != (m, d_out)
-        or out_mean.dtype != np.float64
-        or not out_mean.flags.c_contiguous
-    ):
+    layout = _query_layout(X, theta_t, k, coef_t, out_mean)
+    if layout is None:
         return False
+    row_stride, d_in, d_out, n_phi, kp = layout
+    m = X.shape[0]
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     work = np.empty(_BLOCK * (n_phi + d_in + kp + 1))
     lost = _lib.gm_predict_means(
