@@ -17,7 +17,6 @@ from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
     INIT_PARAMS,
     CachedParameters,
-    any_entry,
     as_float_array,
     check_alpha,
     check_choice,
@@ -32,7 +31,6 @@ from ._validation import (
     check_priors,
     check_sample_weight,
     check_samples,
-    check_spread,
     check_start_distance,
     coinciding_components,
     components_of_given_parameters,
@@ -43,7 +41,7 @@ from ._validation import (
 from .em import driver, init
 from .em.driver import ConvergenceWarning, convergence_rule
 from .em.families import MaximumLikelihood, oas_shrinkage
-from .em.sources import ArraySource, MissingValuesSource
+from .em.front import SourceRequest, open_source
 from .io import Persistent
 from .kernels.threads import resolve_n_jobs
 from .mvn import MVN
@@ -350,35 +348,6 @@ class GMM(CachedParameters, Persistent):
         init_params = check_choice(init_params, "init_params", INIT_PARAMS)
         covariance_type = structures.canonical(covariance_type)
         compute_dtype = _check_compute_dtype(dtype)
-        source = None
-        if is_dask_collection(X):
-            # EM over the chunks where they live (gaussmix.dask imports dask, so only
-            # here); the checks below then see the initialization sample, in memory.
-            from .dask import DaskSource
-
-            source = DaskSource(
-                X,
-                sample_weight,
-                covariance_type,
-                n_components=self.n_components,
-                allow_missing=allow_missing,
-                dtype=compute_dtype,
-                chunk_rows=chunk_size,
-                persist=persist,
-                random_state=self.random_state,
-                verbose=self.verbose,
-            )
-            X, sample_weight = source.initialization_data(), source.initialization_weights
-        X = check_samples(X, allow_nan=True)
-        missing = any_entry(np.isnan, X)
-        if missing and not allow_missing:
-            raise ValueError(
-                "X contains NaN (missing values); pass allow_missing=True to fit with "
-                "the EM for incomplete data, or remove or impute them first"
-            )
-        n, d = X.shape
-        check_n_components(self.n_components, n)
-        check_spread(X)
         n_iter = check_int(n_iter, "n_iter", minimum=0)
         n_init = check_int(n_init, "n_init", minimum=1)
         reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
@@ -388,33 +357,31 @@ class GMM(CachedParameters, Persistent):
                 f"callback must be callable(iteration, mean_log_likelihood, change, "
                 f"elapsed) or None; got {type(callback).__name__}"
             )
-        weights = scale_sample_weight(check_sample_weight(sample_weight, n))
         if chunk_size is not None:
             chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
         if n_jobs is not None:
             n_jobs = check_int(n_jobs, "n_jobs")
             if n_jobs == 0:
                 raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
-        start = self._starting_point(d)
-        if missing:
-            usable = int((~np.isnan(X)).any(axis=1).sum())
-            if usable == 0:
-                raise ValueError(
-                    "X has no row with an observed value (every entry is NaN); nothing to fit"
-                )
-            check_n_components(self.n_components, usable)
-            source = MissingValuesSource(
-                X, weights, covariance_type, chunk_rows=chunk_size, n_jobs=resolve_n_jobs(n_jobs)
-            )
-        elif source is None:
-            source = ArraySource(
+        # The one front door: the data are checked, then the source is chosen
+        # (in memory, with missing values, memory-mapped or Dask).
+        source = open_source(
+            SourceRequest(
                 X,
-                weights,
+                sample_weight,
                 covariance_type,
+                n_components=self.n_components,
+                allow_missing=bool(allow_missing),
                 dtype=compute_dtype,
                 chunk_rows=chunk_size,
                 n_jobs=resolve_n_jobs(n_jobs),
+                persist=persist,
+                random_state=self.random_state,
+                verbose=self.verbose,
             )
+        )
+        weights = scale_sample_weight(source.initialization_weights)
+        start = self._starting_point(source.n_features)
         check_start_distance(start[1], source.shift)
         family = MaximumLikelihood(
             covariance_type, reg_covar, oas=bool(oracle_approximating_shrinkage)
@@ -423,8 +390,13 @@ class GMM(CachedParameters, Persistent):
 
         def initialize(run: int):
             return family.start(
-                *self._initial_parameters(
-                    X_init, weights, init_params, start if run == 0 else None
+                *init.initial_parameters(
+                    X_init,
+                    weights,
+                    init_params,
+                    self.n_components,
+                    self.random_state,
+                    start if run == 0 else None,
                 )
             )
 
@@ -481,26 +453,6 @@ class GMM(CachedParameters, Persistent):
                 )
             covs = symmetrize(covs)
             check_mixture(np.full(k, 1.0 / k), np.zeros((k, d)), covs, k)
-        return priors, means, covs
-
-    def _initial_parameters(self, X, weights, init_params, start) -> tuple:
-        k, d = self.n_components, X.shape[1]
-        priors, means, covs = start if start is not None else (None, None, None)
-        if priors is None:
-            priors = np.full(k, 1.0 / k)
-        if means is None:
-            if init_params == "random":
-                means = init.random_initial_means(X, k, self.random_state, weights)
-            else:
-                means = X[init.kmeans_plus_plus(X, k, self.random_state, weights)].astype(
-                    np.float64
-                )
-        if covs is None:
-            if init_params == "random":
-                covs = np.broadcast_to(np.eye(d), (k, d, d)).copy()
-            else:
-                std = init.data_spread(init.subsample_rows(X, self.random_state)) / k
-                covs = np.broadcast_to(np.diag(std**2), (k, d, d)).copy()
         return priors, means, covs
 
     def apply_oracle_approximating_shrinkage(self, n_samples_eff: float | ArrayLike) -> GMM:

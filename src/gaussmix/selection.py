@@ -50,8 +50,7 @@ from ._validation import (
 from .em import driver, init
 from .em.driver import ConvergenceWarning, convergence_rule
 from .em.families import Gaussians, MaximumLikelihood
-from .em.sources import ArraySource, MissingValuesSource, default_chunk_rows
-from .em.stats import Statistics
+from .em.front import SourceRequest, open_source
 from .gmm import GMM
 from .kernels.threads import map_blocks, resolve_n_jobs
 
@@ -436,11 +435,17 @@ class _Prepared:
         self.sources: dict[str, Any] = {}
         if base is not None:  # a DaskSource: one pass over the chunks, already made
             self.init_weights = base.initialization_weights
-        elif missing:
-            base = MissingValuesSource(X, weights, covariance_types[0])
-            self.init_weights = weights
         else:
-            base = ArraySource(X, weights, covariance_types[0], n_jobs=n_jobs)
+            request = SourceRequest(
+                X,
+                weights,
+                covariance_types[0],
+                n_components=1,
+                allow_missing=missing,
+                n_jobs=1 if missing else n_jobs,
+                validated=True,
+            )
+            base = open_source(request)
             self.init_weights = weights
         # Rows (total weight) that carry information, for the degenerate-fit
         # rule of cross-validation folds; None for Dask (the grid then reads
@@ -453,17 +458,8 @@ class _Prepared:
         # groups, a pass over Dask chunks) is done once; the sources of the
         # other covariance types share it and differ only in their type and
         # the chunk size of their features.
-        d = base.n_features
         for covariance_type in covariance_types:
-            source = _copy(base)
-            source.covariance_type = covariance_type
-            if hasattr(source, "n_phi"):  # DaskSource
-                source.n_phi = Statistics.n_columns(d, covariance_type)
-                source.chunk_rows = default_chunk_rows(source.n_phi)
-            elif not missing:
-                rows = default_chunk_rows(_gaussian.n_phi_features(d, covariance_type))
-                source.chunk_rows = max(1, min(rows, X.shape[0]))
-            self.sources[covariance_type] = source
+            self.sources[covariance_type] = base.with_structure(covariance_type)
         self.init_data = base.initialization_data()
         self.usable_rows = base.n_samples
         self._subsample_of = (covariance_types, n_jobs, seed)
@@ -501,12 +497,6 @@ class _Prepared:
             return self._subsample
 
 
-def _copy(source: Any) -> Any:
-    clone = object.__new__(type(source))
-    clone.__dict__.update(source.__dict__)
-    return clone
-
-
 # ----------------------------------------------------------------------
 # One candidate
 # ----------------------------------------------------------------------
@@ -532,7 +522,13 @@ def _fit_one(
         if start == "kmeans":
             return _kmeans_start(prepared, k, covariance_type, rng, options, family)
         return family.start(
-            *model._initial_parameters(prepared.init_data, prepared.init_weights, start, None)
+            *init.initial_parameters(
+                prepared.init_data,
+                prepared.init_weights,
+                start,
+                model.n_components,
+                model.random_state,
+            )
         )
 
     best = driver.fit(
@@ -1081,15 +1077,15 @@ def _select_dask(
     initialization sample (at most ``gaussmix.dask.INIT_SAMPLE_ROWS`` rows),
     whose gaps are at least the data's, so it errs on the side of caution.
     """
-    from .dask import DaskSource
-
-    base = DaskSource(
-        X,
-        sample_weight,
-        types[0],
-        n_components=1,
-        allow_missing=allow_missing,
-        random_state=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1))),
+    base = open_source(
+        SourceRequest(
+            X,
+            sample_weight,
+            types[0],
+            n_components=1,
+            allow_missing=allow_missing,
+            random_state=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1))),
+        )
     )
     prepared = _Prepared(None, None, types, base.missing, 1, base=base, seed=seed)
     with warnings.catch_warnings(record=True) as caught, _blas_single():
@@ -1271,7 +1267,16 @@ def _cross_validate(
             )
             return float(np.average(log_p, weights=w))
         if missing:
-            source = MissingValuesSource(X_test, w, model.covariance_type_)
+            source = open_source(
+                SourceRequest(
+                    X_test,
+                    w,
+                    model.covariance_type_,
+                    n_components=1,
+                    allow_missing=True,
+                    validated=True,
+                )
+            )
             stats, _ = source.statistics(
                 Gaussians(model.priors, model.means, model.covariances), None, False
             )
