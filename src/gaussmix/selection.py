@@ -51,6 +51,7 @@ from .em import driver, init
 from .em.driver import ConvergenceWarning, convergence_rule
 from .em.families import Gaussians, MaximumLikelihood
 from .em.front import SourceRequest, open_source
+from .fitting import store_fit
 from .gmm import GMM
 from .kernels.threads import map_blocks, resolve_n_jobs
 
@@ -539,12 +540,14 @@ def _fit_one(
         n_iter=options["n_iter"],
         rule=options["rule"],
     )
-    model.priors, model.means, model.covariances = family.mixture(best.state)
-    model.converged_ = best.converged
-    model.n_iter_ = best.n_iter
-    model.lower_bound_ = best.lower_bound
-    model.covariance_type_ = covariance_type
-    return model
+    return store_fit(
+        model,
+        family.mixture(best.state),
+        covariance_type,
+        best.converged,
+        best.n_iter,
+        best.lower_bound,
+    )
 
 
 def _resolved_init(init_params: str, n_rows: int) -> str:
