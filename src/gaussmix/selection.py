@@ -33,9 +33,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _gaussian, _missing
+from . import _gaussian
 from . import covariance as structures
-from ._linalg import safe_cholesky
 from ._validation import (
     INIT_PARAMS,
     any_entry,
@@ -53,7 +52,7 @@ from .em.families import Gaussians, MaximumLikelihood
 from .em.front import SourceRequest, open_source
 from .fitting import store_fit
 from .gmm import GMM
-from .kernels.threads import map_blocks, resolve_n_jobs
+from .kernels.threads import resolve_n_jobs
 
 __all__ = [
     "CRITERIA",
@@ -616,53 +615,19 @@ def _kmeans_start(
     return refined.state
 
 
-def _log_likelihood(prepared: _Prepared, model: GMM) -> tuple[float, float]:
-    """Total (weighted) log-likelihood of the rows at the model's final parameters, and n.
+def _final_statistics(prepared: _Prepared, model: GMM) -> tuple[float, float, float]:
+    """The engine's statistics of all rows at the model's final parameters.
 
-    n is the total weight of the rows that carry information (rows with
-    nothing observed carry none).
+    Returns the total (weighted) log-likelihood, n (the total weight of the
+    rows that carry information: rows with nothing observed carry none) and
+    the entropy of the responsibilities, -sum_i w_i sum_j r_ij ln r_ij (ICL's
+    penalty), all from one E-step through the candidate's source.
     """
     source = prepared.sources[model.covariance_type_]
     stats, _ = source.statistics(
         Gaussians(model.priors, model.means, model.covariances), None, False
     )
-    return float(stats.log_lik_sum), float(stats.weight_sum)
-
-
-def _entropy(prepared: _Prepared, model: GMM, n_jobs: int) -> float:
-    """-sum_i w_i sum_j r_ij log r_ij, the entropy of the responsibilities (ICL)."""
-    priors, means, covs = model.priors, model.means, model.covariances
-    X, weights = prepared.X, prepared.weights
-
-    def plogp(log_resp: np.ndarray, rows: np.ndarray | slice) -> float:
-        with np.errstate(under="ignore"):
-            terms = np.where(np.isfinite(log_resp), np.exp(log_resp) * log_resp, 0.0).sum(axis=1)
-        w = None if weights is None else weights[rows]
-        return float(-(terms.sum() if w is None else w @ terms))
-
-    if prepared.missing:
-        blocks = prepared.sources[model.covariance_type_].block
-        total = 0.0
-        for rows, _, log_resp, _, _ in _missing.posteriors(
-            X, (priors, means, covs), blocks.groups, blocks.scattered
-        ):
-            total += plogp(log_resp, rows)
-        return total
-    chol = safe_cholesky(covs)
-    k, d = means.shape
-
-    def block(rows: slice, _index: int) -> float:
-        total = 0.0
-        for sub in _gaussian.row_chunks(rows.stop - rows.start, k * d):
-            part = slice(rows.start + sub.start, rows.start + sub.stop)
-            _, log_resp = _gaussian.mixture_log_density(
-                X[part].astype(np.float64, copy=False), priors, means, chol
-            )
-            total += plogp(log_resp, part)
-        return total
-
-    chunk = prepared.sources[model.covariance_type_].chunk_rows
-    return float(sum(map_blocks(block, X.shape[0], chunk, n_jobs)))
+    return float(stats.log_lik_sum), float(stats.weight_sum), float(stats.resp_entropy)
 
 
 # ----------------------------------------------------------------------
@@ -1197,8 +1162,8 @@ def _information_criteria(
                 options,
                 warm,
             )
-            log_lik, n = _log_likelihood(prepared, model)
-            entropy = _entropy(prepared, model, inner_jobs) if criterion == "icl" else None
+            log_lik, n, entropy = _final_statistics(prepared, model)
+            entropy = entropy if criterion == "icl" else None
             return model, (log_lik, n), entropy, time.perf_counter() - start, None
         except Exception as exc:  # a failing candidate is reported, not fatal
             return None, None, None, time.perf_counter() - start, _failure(exc)
