@@ -63,24 +63,8 @@ def record_int(fitted: dict, name: str, source: str, minimum: int) -> int:
 
 
 def record_array(fitted: dict, name: str, shape: tuple | None, source: str) -> np.ndarray:
-    """A finite float64 array of the given shape from nested lists of numbers."""
-    value = fitted.get(name)
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise ValueError(f"{source}: {name} must contain only numbers; found {item!r}")
-    try:
-        array = np.array(value, dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{source}: {name} must be a regular array of numbers") from exc
-    if shape is not None and array.shape != shape:
-        raise ValueError(f"{source}: {name} must have shape {shape}; got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{source}: {name} contains NaN or infinite values")
-    return array
+    """A fitted attribute as a finite float64 array of ``shape`` (io's one validator)."""
+    return _io.as_number_array(fitted.get(name), name, source, shape=shape)
 
 
 class EstimatorFileMixin:
