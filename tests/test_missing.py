@@ -26,6 +26,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from gaussmix import GMM
+from helpers import random_spd
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 MISSING_RATE = 0.25
@@ -71,9 +72,7 @@ def mask_at_random(X, rate, seed):
 
 
 def spd(rng, d, lo=0.3, hi=2.5):
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    c = (q * rng.uniform(lo, hi, d)) @ q.T
-    return (c + c.T) / 2.0
+    return random_spd(rng, d, lo, hi)
 
 
 def row_loglik_and_posterior(x, priors, means, covariances):
