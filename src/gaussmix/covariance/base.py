@@ -75,6 +75,12 @@ class CovarianceStructure:
         The compiled E-step kernel serves this structure's feature form.
     marker : str
         Matplotlib marker of its line in model-selection plots.
+    warm_start : bool
+        Its M-step iterates and accepts ``previous`` covariances to start
+        from (``estimate(scatter, nk, reg_covar, previous=...)``).
+    variational : bool
+        scikit-learn's variational-Bayes updates exist for it
+        (:class:`gaussmix.sklearn.BayesianGaussianMixture` accepts it).
     seed_key : int
         A number unique to the structure and fixed forever: the key of its
         own random stream in :func:`gaussmix.select_model` (so a candidate's
@@ -89,6 +95,8 @@ class CovarianceStructure:
     isotropic: ClassVar[bool] = False
     kernel: ClassVar[bool] = True
     marker: ClassVar[str] = "o"
+    variational: ClassVar[bool] = True
+    warm_start: ClassVar[bool] = False
     seed_key: ClassVar[int] = -1
 
     # -- the engine ------------------------------------------------------------

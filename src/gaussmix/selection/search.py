@@ -246,8 +246,12 @@ def select_model(
         :class:`gaussmix.sklearn.GaussianMixtureRegressor` (needs
         scikit-learn).
     n_components : int or iterable of int, default=range(1, 10)
-    covariance_type : str, "all" or iterable of str, default=all four
-        "full", "tied", "diag", "spherical" (mclust's VVV, EEE, VVI, VII).
+    covariance_type : str, "all" or iterable of str, default=scikit-learn's four
+        Names of :func:`gaussmix.covariance.names` or their mclust codes.
+        The default is "full", "tied", "diag", "spherical" (mclust's VVV,
+        EEE, VVI, VII), the fast closed-form structures; "all" searches
+        mclust's 14 models (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE,
+        VVE, EEV, VEV, EVV, VVV, in that order) as ``Mclust()`` does.
     criterion : {"bic", "aic", "icl", "cv", "r2"}, default="bic"
     cv : int, scikit-learn splitter or iterable of (train, test), default=5
         Folds of "cv" and "r2": that many folds of rows shuffled with
