@@ -192,7 +192,9 @@ class ModelSelection:
             ks = [row["n_components"] for row in rows]
             scores = [row["score"] for row in rows]
             structure = structures.get(covariance_type)
-            label = f"{covariance_type} ({structure.mclust_name})"
+            label = covariance_type
+            if structure.mclust_name != covariance_type:
+                label = f"{covariance_type} ({structure.mclust_name})"
             (line,) = ax.plot(ks, scores, "-" + structure.marker, label=label)
             spurious = [i for i, row in enumerate(rows) if row["degenerate"] is not None]
             if spurious:

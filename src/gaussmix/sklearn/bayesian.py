@@ -39,6 +39,8 @@ class BayesianGaussianMixture(BaseMixture):
     n_components : int, default=1
         Upper bound on the number of components.
     covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Or mclust's codes VVV, EEE, VVI, VII; mclust's ten other models have
+        no variational updates and are refused (``ValueError``).
     tol : float, default=1e-3
         Stop when the lower bound (a sum over samples) changes by less than ``tol``.
     reg_covar : float, default=1e-6
@@ -141,6 +143,13 @@ default="dirichlet_process"
     def _prepare(self, X: np.ndarray) -> None:
         d = X.shape[1]
         ctype = self.covariance_type
+        if not structures.get(ctype).variational:
+            known = [name for name in structures.names() if structures.get(name).variational]
+            raise ValueError(
+                f"BayesianGaussianMixture supports covariance_type {', '.join(known)} (or "
+                f"their mclust codes); got {ctype!r}: scikit-learn's variational updates exist "
+                "only for these. Use GaussianMixture for mclust's other models."
+            )
         self.weight_concentration_prior_ = (
             1.0 / self.n_components
             if self.weight_concentration_prior is None
