@@ -243,3 +243,39 @@ def test_iris_every_sound_cell_at_least_as_good_as_mclust():
             compared += 1
             assert row["bic"] <= -mclust + 0.01, row
     assert compared >= 40
+
+
+# ---------------------------------------------------------------------------
+# init_params="hc": model-based hierarchical agglomeration
+# ---------------------------------------------------------------------------
+def test_whitened_data_have_identity_covariance():
+    from gaussmix.em.agglomerative import whiten
+
+    X = _two_clusters(10) * [1.0, 100.0, 0.01]
+    Z = whiten(X)
+    assert_allclose(np.cov(Z.T, bias=True), np.eye(3), atol=1e-10)
+
+
+def test_hc_start_is_deterministic_and_finds_separated_clusters():
+    rng = np.random.default_rng(11)
+    truth = np.repeat([0, 1, 2], 100)
+    X = np.array([[0, 0], [8, 0], [0, 8]])[truth] + rng.normal(size=(300, 2)) * [1.0, 0.3]
+    fits = [
+        GMM(3, random_state=seed).from_samples(X, init_params="hc", n_iter=0) for seed in (0, 1)
+    ]
+    assert_allclose(fits[0].means, fits[1].means)
+    centres = np.sort(fits[0].means[:, 0] + 10 * fits[0].means[:, 1])
+    assert_allclose(centres, [0, 8, 80], atol=0.5)
+    fitted = GMM(3, random_state=0).from_samples(X, init_params="hc", covariance_type="EEV")
+    assert fitted.converged_
+
+
+def test_select_model_hc_and_large_data_subsample():
+    X = _two_clusters(12, n=1500)  # 3000 rows: the hierarchy sees HC_ROWS of them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(
+            X, n_components=[1, 2, 3], covariance_type=("VVE", "EEI"), init_params="hc",
+            n_init=2, random_state=0,
+        )  # fmt: skip
+    assert result.best_params == {"n_components": 2, "covariance_type": "VVE"}

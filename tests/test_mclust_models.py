@@ -280,3 +280,22 @@ def test_m_steps_and_projections_are_spd_and_idempotent(seed, k, d):
         compact = structure.to_compact(projected)
         assert compact.shape == structure.compact_shape(k, d)
         assert_allclose(structure.from_compact(compact, k, d), projected)
+
+
+@pytest.mark.parametrize("code", ["VEI", "VEE", "EVE", "VVE", "VEV"])
+def test_warm_started_m_step_never_worse_than_the_previous_parameters(code):
+    # A generalized M-step: from any covariances of the model's form, the
+    # (capped) iterations only lower the objective.
+    structure = covariance.get(code)
+    for seed in range(5):
+        scatter, nk = _scatter(10 + seed, k=4, d=4, n=200)
+        rng = np.random.default_rng(seed)
+        A = rng.normal(size=(4, 4, 4))
+        previous = structure.project(A @ np.swapaxes(A, 1, 2) + np.eye(4), nk / nk.sum())
+        given = scatter if structure.quadratic else np.einsum("kii->ki", scatter)
+        warm = structure.estimate(given, nk, 0.0, previous=previous)
+        assert _objective(scatter, nk, warm) <= _objective(scatter, nk, previous) + 1e-9
+        cold = structure.estimate(given, nk, 0.0)
+        assert _objective(scatter, nk, warm) <= _objective(scatter, nk, cold) + 1e-3 * abs(
+            _objective(scatter, nk, cold)
+        )

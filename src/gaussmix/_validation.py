@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-INIT_PARAMS = ("random", "kmeans++")
+INIT_PARAMS = ("random", "kmeans++", "hc")
 
 
 def _describe_shape(array: np.ndarray) -> str:

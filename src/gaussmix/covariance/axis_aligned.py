@@ -116,7 +116,8 @@ class EqualShapeDiagonal(Decomposed):
     def maximize(self, scatter, nk, previous=None):
         values = np.maximum(scatter, 0.0)
         start = None if previous is None else np.einsum("kii->i", previous)
-        volumes, shape = variable_volume_equal_shape(values, nk, self.tol, self.max_iter, start)
+        iterations = self.iterations(previous)
+        volumes, shape = variable_volume_equal_shape(values, nk, self.tol, iterations, start)
         return _diagonal_matrices(volumes[:, None] * shape)
 
     def n_parameters(self, k: int, d: int) -> int:

@@ -133,10 +133,18 @@ class Decomposed(CovarianceStructure):
         changes eq. (1) by less than ``tol`` times max(|F|, n d).
     max_iter : int
         At most this many iterations of an iterative M-step.
+    warm_max_iter : int
+        At most this many when the M-step starts from the previous
+        iteration's covariances (``previous``). It then lowers eq. (1) from
+        the previous parameters but may stop short of its minimum: a
+        generalized EM step (Dempster, Laird & Rubin 1977), which keeps EM's
+        likelihood monotone and its fixed points, and saves the slow tail of
+        the orientation's iterations far from EM's convergence.
     """
 
     tol: ClassVar[float] = 1e-10
     max_iter: ClassVar[int] = 500
+    warm_max_iter: ClassVar[int] = 50
     variational = False
 
     def maximize(
@@ -154,6 +162,10 @@ class Decomposed(CovarianceStructure):
             ``previous`` under eq. (1). Closed forms ignore it.
         """
         raise NotImplementedError
+
+    def iterations(self, previous: np.ndarray | None) -> int:
+        """The most iterations of this M-step: ``max_iter`` cold, ``warm_max_iter`` warm."""
+        return self.max_iter if previous is None else self.warm_max_iter
 
     def estimate(
         self,

@@ -23,7 +23,8 @@ orientation shared (E) and at least one free (V). The M-steps minimize eq.
 
 Every update is the exact minimum over one block of parameters or a
 majorization step, so eq. (1) never rises within an M-step; the iterations
-stop at ``tol`` (relative change of eq. (1)) or ``max_iter``.
+stop at ``tol`` (relative change of eq. (1)), ``max_iter`` or, warm-started,
+``warm_max_iter`` (see :class:`~gaussmix.covariance.decomposed.Decomposed`).
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ class EqualShapeOrientation(Decomposed):
         d = scatter.shape[1]
         pooled = scatter.sum(axis=0) if previous is None else previous.sum(axis=0)
         shape = _unit_matrix_determinant(symmetrize(pooled))
-        previous = np.inf
-        for _ in range(self.max_iter):
+        last = np.inf
+        for _ in range(self.iterations(previous)):
             traces = np.einsum("kij,ji->k", scatter, np.linalg.inv(shape))
             volumes = np.maximum(traces / (d * nk), TINY)
             shape = _unit_matrix_determinant(
@@ -122,9 +123,9 @@ class EqualShapeOrientation(Decomposed):
             )
             traces = np.einsum("kij,ji->k", scatter, np.linalg.inv(shape))
             current = float(d * (nk @ np.log(volumes)) + (traces / volumes).sum())
-            if converged(previous, current, float(nk.sum()) * d, self.tol):
+            if converged(last, current, float(nk.sum()) * d, self.tol):
                 break
-            previous = current
+            last = current
         volumes = np.maximum(traces / (d * nk), TINY)
         return volumes[:, None, None] * shape
 
@@ -156,7 +157,7 @@ class _SharedOrientation(Decomposed):
         top = np.linalg.eigvalsh(scatter)[:, -1]
         last = np.inf
         scale = float(nk.sum()) * d
-        for _ in range(self.max_iter):
+        for _ in range(self.iterations(previous)):
             scatter_axes = scatter @ orientation
             current, diagonals = self.evaluate(scatter, nk, orientation, scatter_axes)
             if converged(last, current, scale, self.tol):
@@ -243,7 +244,9 @@ class EqualShape(Decomposed):
     def maximize(self, scatter, nk, previous=None):
         eigvals, eigvecs = sorted_eigh(symmetrize(scatter))
         start = None if previous is None else sorted_eigh(previous)[0].sum(axis=0)
-        volumes, shape = variable_volume_equal_shape(eigvals, nk, self.tol, self.max_iter, start)
+        volumes, shape = variable_volume_equal_shape(
+            eigvals, nk, self.tol, self.iterations(previous), start
+        )
         return _rotate(eigvecs, volumes[:, None] * shape)
 
     def n_parameters(self, k: int, d: int) -> int:

@@ -263,10 +263,16 @@ def select_model(
         mclust's in 6 of 10 seeds on Old Faithful and on mclust's diabetes
         data, with 3 in 9 and 8, with 5 in 10 and 10 (iris: 10 of 10 each).
         Pass 1 for speed on large data.
-    init_params : {"auto", "kmeans", "kmeans++", "random"}, default="auto"
-        Starting point of every EM run. "kmeans++" and "random" are
-        :meth:`GMM.from_samples`'s (k-means++ or random rows as means, equal
-        priors; covariances from the data's spread, or the identity).
+    init_params : {"auto", "kmeans", "kmeans++", "random", "hc"}, default="auto"
+        Starting point of every EM run. "hc" starts the first run of each
+        candidate as mclust does, from the k-cluster partition of one
+        model-based agglomerative hierarchy shared by the grid
+        (:mod:`gaussmix.em.agglomerative`; at most
+        :data:`~gaussmix.em.agglomerative.HC_ROWS` rows agglomerated), and
+        the other ``n_init - 1`` runs as "auto" does; the best run is kept.
+        "kmeans++" and "random" are :meth:`GMM.from_samples`'s (k-means++ or
+        random rows as means, equal priors; covariances from the data's
+        spread, or the identity).
         "kmeans" starts near an optimum instead, at a lower cost per
         candidate on large data: on a subsample shared by the grid (a quarter
         of the rows, at most :data:`KMEANS_SAMPLE_ROWS`), the best of
