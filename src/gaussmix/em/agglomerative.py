@@ -21,7 +21,7 @@ is :func:`gaussmix.em.init.partition_moments` of the k-cluster partition.
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import cut_tree, linkage
+from scipy.cluster.hierarchy import cut_tree, fcluster, linkage
 
 __all__ = ["HC_ROWS", "Hierarchy", "whiten"]
 
@@ -95,4 +95,11 @@ class Hierarchy:
         """Cluster labels in [0, n_clusters) of :attr:`rows` at the level of ``n_clusters``."""
         if self.tree is None or n_clusters <= 1:
             return np.zeros(len(self.rows), dtype=np.intp)
-        return cut_tree(self.tree, n_clusters=n_clusters)[:, 0].astype(np.intp)
+        n_clusters = min(n_clusters, len(self.rows))
+        # fcluster (compiled) cuts below the k-th highest merge; scipy's
+        # cut_tree (much slower) only where tied heights leave fewer clusters.
+        flat = fcluster(self.tree, n_clusters, criterion="maxclust")
+        _, labels = np.unique(flat, return_inverse=True)
+        if labels.max() + 1 != n_clusters:
+            labels = cut_tree(self.tree, n_clusters=n_clusters)[:, 0]
+        return labels.astype(np.intp)

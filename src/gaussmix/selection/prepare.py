@@ -148,8 +148,12 @@ def fit_one(
     def initialize(run: int):
         if run == n_init:  # the warm start, after the cold runs
             return family.start(*warm)
-        start = resolved_init(options["init_params"], prepared.usable_rows)
-        if start == "hc" and run == 0:
+        choice = options["init_params"]
+        start = resolved_init(choice, prepared.usable_rows)
+        # "hc", and "auto" below AUTO_KMEANS_ROWS rows, start the first run
+        # from the agglomerative hierarchy, the others as "auto" does.
+        hierarchical = choice == "hc" or (choice == "auto" and start == "kmeans++")
+        if hierarchical and run == 0:
             return family.start(
                 *init.hierarchical_start(
                     prepared.init_data,

@@ -285,9 +285,12 @@ def select_model(
         ``tol``), and EM on all the rows goes on from there. ``n_iter`` in
         the table counts the iterations over all the rows only. "auto" (the
         default) is "kmeans" from :data:`AUTO_KMEANS_ROWS` fitted rows on and
-        "kmeans++" below, where the k-means costs more than the iterations it
-        saves (at 30,000 x 8 rows the grid took 1.0-1.1x the CPU time of
-        "kmeans++", at 12,000 rows 1.6-1.9x). On the benchmark grid (k = 1..9
+        "hc" below (its first run from the hierarchy, the others from
+        k-means++: on a 20,000 x 8 grid of mclust's 14 models with
+        ``n_init=1``, "hc" chose mclust's model where "kmeans++" chose one
+        more component). Below the threshold k-means costs more than the
+        iterations it saves (at 30,000 x 8 rows the grid took 1.0-1.1x the
+        CPU time of "kmeans++", at 12,000 rows 1.6-1.9x). On the benchmark grid (k = 1..9
         x 4 types, ``n_init=1``, 100,000 x 8 rows, five seeds) "kmeans" ran
         94-103 iterations over all the rows instead of 230-261 (plus 155-198
         over the 20,000-row subsample), in 0.62x the CPU time, and chose
