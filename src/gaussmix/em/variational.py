@@ -25,7 +25,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln
 
 from .._linalg import safe_cholesky
 from .families import Gaussians, m_step
@@ -205,6 +204,9 @@ class VariationalBayes:
         half_log_det_w = -0.5 * self._log_det_covariances(state) - 0.5 * d * np.log(dof)
         log_wishart = _log_wishart_norm(dof, half_log_det_w, d)
         log_wishart = k * log_wishart[0] if self.covariance_type == "tied" else log_wishart.sum()
+        # scipy.special is imported where used: it costs tens of ms at import time.
+        from scipy.special import betaln, gammaln
+
         wc = state.weight_concentration
         if prior.weight_concentration_prior_type == "dirichlet_process":
             log_norm_weight = -np.sum(betaln(wc[0], wc[1]))
@@ -220,6 +222,8 @@ class VariationalBayes:
     # -- pieces ----------------------------------------------------------------
     def expected_log_weights(self, state: VariationalState) -> np.ndarray:
         """E[ln pi_j] under the Dirichlet or stick-breaking posterior."""
+        from scipy.special import digamma
+
         wc = state.weight_concentration
         if self.priors.weight_concentration_prior_type == "dirichlet_process":
             a, b = wc
@@ -230,6 +234,8 @@ class VariationalBayes:
 
     def log_priors(self, state: VariationalState) -> np.ndarray:
         """The E-step's log prior of each component (Bishop 2006, eq. 10.46)."""
+        from scipy.special import digamma
+
         d = state.means.shape[1]
         dof = state.degrees_of_freedom
         log_lambda = d * math.log(2.0) + digamma(0.5 * (dof[None, :] - np.arange(d)[:, None])).sum(
@@ -250,6 +256,8 @@ class VariationalBayes:
 
 def _log_wishart_norm(dof: np.ndarray, half_log_det_w: np.ndarray, d: int) -> np.ndarray:
     """ln B(W, nu) of each Wishart posterior, without the ln(pi) term (as scikit-learn)."""
+    from scipy.special import gammaln
+
     return -(
         dof * half_log_det_w
         + dof * d * 0.5 * math.log(2.0)
