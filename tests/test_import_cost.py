@@ -77,7 +77,8 @@ def test_cli_commands_start_without_heavy_dependencies(argv, cli_files):
     code = (
         "import contextlib, io\n"
         "from gaussmix.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "quiet = io.StringIO()\n"
+        "with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):\n"
         "    try:\n"
         f"        status = main({argv!r})\n"
         "    except SystemExit as exit:\n"
