@@ -9,11 +9,15 @@ deterministic: which modules a fresh interpreter has loaded.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+import gaussmix
 
 HEAVY = ("scipy", "sklearn", "matplotlib", "dask", "distributed", "threadpoolctl")
 
@@ -25,11 +29,17 @@ print(json.dumps(sorted({{m for m in sys.modules if m.split(".")[0] in {heavy!r}
 
 
 def _loaded_after(code: str, cwd=None) -> list[str]:
+    # The child imports the gaussmix under test, whatever its working directory.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(gaussmix.__file__).parents[1]), env.get("PYTHONPATH", "")]
+    )
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(code=code, heavy=HEAVY)],
         capture_output=True,
         text=True,
         cwd=cwd,
+        env=env,
         check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -87,3 +97,21 @@ def test_cli_commands_start_without_heavy_dependencies(argv, cli_files):
     )
     # threadpoolctl is what EM and predict use to run row blocks in threads: used, so allowed.
     assert [m for m in _loaded_after(code, cwd=cli_files) if m != "threadpoolctl"] == []
+
+
+def test_show_config_says_whether_the_kernel_is_in_use(monkeypatch):
+    import io
+
+    from gaussmix.kernels import compiled
+    from gaussmix.utils import config, show_config
+
+    info = config()
+    assert info["compiled_kernel"] == ("in use" if compiled.available() else "not built")
+    monkeypatch.setattr(compiled, "available", lambda: False)
+    info = config()
+    assert info["compiled_kernel"] == "not built"
+    assert "2x slower" in info["numpy_path_cost"]
+    out = io.StringIO()
+    show_config(out)
+    assert "compiled kernel: not built" in out.getvalue()
+    assert "install a C compiler" in out.getvalue()
