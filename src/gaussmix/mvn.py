@@ -247,7 +247,7 @@ class MVN(CachedParameters, Persistent):
         Returns
         -------
         norm_factor : float
-            (2 pi)^(-d/2) |Sigma|^(-1/2).
+            ``(2 pi)^(-d/2) |Sigma|^(-1/2)``.
         exponents : ndarray, shape (n_samples,)
             -1/2 squared Mahalanobis distances.
         """

@@ -7,7 +7,7 @@ inference alternates, like EM, between responsibilities and the posterior
 parameters, and its E-step is still quadratic in x: component j enters as
 the Gaussian N(x | m_j, (nu_j W_j)^-1) with the log prior
 
-    E[ln pi_j] + E[ln |Lambda_j|] / 2 - d ln(nu_j) / 2 - d / (2 beta_j),
+    ``E[ln pi_j] + E[ln |Lambda_j|] / 2 - d ln(nu_j) / 2 - d / (2 beta_j)``,
 
 so every statistics source, E-step path and compiled kernel of maximum
 likelihood serves it unchanged. The lower bound needs the responsibilities'
