@@ -155,7 +155,7 @@ def _cluster_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
-    from ..io import _to_json_text, model_to_dict, save_model
+    from ..io import model_to_dict, save_model, to_json_text
 
     bar = None
     callback = None
@@ -206,7 +206,7 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
     if names is not None:
         gmm.feature_names_ = names  # the CSV's header row travels with the model
     if args.output is None:
-        sys.stdout.write(_to_json_text(model_to_dict(gmm)))
+        sys.stdout.write(to_json_text(model_to_dict(gmm)))
     else:
         save_model(gmm, args.output)
         print(f"saved {args.output}", file=sys.stderr)
