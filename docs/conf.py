@@ -8,6 +8,7 @@ gallery in its fast settings (``GAUSSMIX_FAST=1``).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import zlib
@@ -79,40 +80,75 @@ nitpick_ignore = [
 ]
 
 
-def engine_module_names() -> dict[str, list[str]]:
-    """The names each module of gaussmix.em exports and the package does not re-export."""
-    import importlib
-    import pkgutil
+_CURATED_DIRECTIVE = re.compile(r"^\.\. (module|currentmodule|autosummary)::\s*(\S*)")
 
-    import gaussmix.em
 
-    names = {}
-    for info in sorted(pkgutil.iter_modules(gaussmix.em.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
+def curated_names() -> set[str]:
+    """Qualified names listed by the hand-written API pages (docs/api/*.rst)."""
+    names: set[str] = set()
+    for path in sorted((DOCS / "api").glob("*.rst")):
+        if path.name == "internals.rst":
             continue
-        module = importlib.import_module(f"gaussmix.em.{info.name}")
-        names[module.__name__] = [
-            name
-            for name in getattr(module, "__all__", [])
-            if getattr(gaussmix.em, name, None) is not getattr(module, name)
-        ]
+        module, in_summary = "", False
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = _CURATED_DIRECTIVE.match(line)
+            if match:
+                kind, argument = match.groups()
+                in_summary = kind == "autosummary"
+                if kind != "autosummary":
+                    module = argument
+                continue
+            if in_summary and line.startswith("   ") and not line.strip().startswith(":"):
+                names.add(f"{module}.{line.strip()}")
+            elif in_summary and line.strip() and not line.startswith("   "):
+                in_summary = False
     return names
 
 
-def write_engine_modules_page() -> None:
-    """docs/api/engine_modules.rst, from :func:`engine_module_names`.
+def internal_module_names() -> dict[str, list[str]]:
+    """The inner modules (``gaussmix.a.b``) with ``__all__``, and their names to list.
 
-    Generated (and git-ignored) so that a new engine module or name is documented
-    without editing the docs; tests/test_docs.py checks the whole API is covered.
+    The user-facing modules (``gaussmix`` and ``gaussmix.a``) have hand-written pages;
+    the modules inside packages are listed automatically, each with the names of its
+    ``__all__`` that no hand-written page documents already (the same object under
+    another name counts), so nothing is documented twice and nothing is left out.
     """
+    import importlib
+    import pkgutil
+
+    documented = set()
+    for name in curated_names():
+        try:
+            documented.add(id(pkgutil.resolve_name(name)))
+        except (ImportError, AttributeError, ValueError):
+            pass
+    modules = {}
+    found = pkgutil.walk_packages(gaussmix.__path__, "gaussmix.")
+    for info in sorted(found, key=lambda m: m.name):
+        parts = info.name.split(".")
+        if len(parts) < 3 or any(p.startswith("_") for p in parts) or parts[1] == "kernels":
+            continue
+        module = importlib.import_module(info.name)
+        if not hasattr(module, "__all__"):
+            continue
+        modules[info.name] = [
+            name for name in module.__all__ if id(getattr(module, name)) not in documented
+        ]
+    return modules
+
+
+def write_internals_page() -> None:
+    """docs/api/internals.rst, from :func:`internal_module_names` (generated, git-ignored)."""
     lines = [
-        "Engine modules",
-        "==============",
+        "Inner modules",
+        "=============",
         "",
-        "The names of :mod:`gaussmix.em`'s modules that the package does not re-export.",
+        "The modules inside gaussmix's packages, for contributors and for reading the",
+        "source: what each exports beyond the names documented on the other pages.",
+        "This page is generated from their ``__all__`` when the documentation is built.",
         "",
     ]
-    for module, names in engine_module_names().items():
+    for module, names in internal_module_names().items():
         title = f"``{module}``"
         lines += [title, "-" * len(title), "", f".. automodule:: {module}", ""]
         lines += ["   :no-members:", ""]
@@ -120,7 +156,7 @@ def write_engine_modules_page() -> None:
             lines += [f".. currentmodule:: {module}", ""]
             lines += [".. autosummary::", "   :toctree: generated/", ""]
             lines += [f"   {name}" for name in names] + [""]
-    target = DOCS / "api" / "engine_modules.rst"
+    target = DOCS / "api" / "internals.rst"
     text = "\n".join(lines)
     if not target.exists() or target.read_text() != text:
         target.write_text(text)
@@ -394,6 +430,14 @@ def _resolve_short_names(app, env, node, contnode):
     scopes = [".".join(module.split(".")[:i]) for i in range(module.count(".") + 1, 0, -1)]
     if node.get("py:class"):
         scopes.insert(0, f"{module}.{node['py:class']}")
+    # On an object's own page, also the module that defines it (a docstring names its
+    # neighbours there, e.g. gaussmix.selection.search for gaussmix.select_model).
+    page = node["refdoc"].rsplit("/", 1)[-1]
+    try:
+        home = getattr(pkgutil.resolve_name(page), "__module__", "") or ""
+    except Exception:
+        home = ""
+    scopes += [".".join(home.split(".")[:i]) for i in range(home.count(".") + 1, 1, -1)]
     found = None
     for scope in scopes:
         if f"{scope}.{target}" in domain.objects:
@@ -423,6 +467,6 @@ def setup(app):
     # Side effects here, not at import: tests/test_docs.py imports this file.
     os.environ["GAUSSMIX_OUTPUT"] = str(_GALLERY_PNG)
     write_inventories()
-    write_engine_modules_page()
+    write_internals_page()
     app.connect("autodoc-skip-member", _skip_foreign_members)
     app.connect("missing-reference", _resolve_short_names)
