@@ -590,13 +590,13 @@ class GaussianMixture(BaseMixture):
             "covariances_": structures.get(self.covariance_type).compact_shape(k, d),
         }
 
-    def _restore(self, values: dict, k: int, d: int, dtype, source: str) -> None:
+    def _restore(self, values: dict, k: int, d: int, dtype, source: str, n_iter: int) -> None:
         weights = values["weights_"]
         if (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(f"{source}: weights_ must be non-negative with a positive sum")
         # Fitted weights sum to one; only an initialization (max_iter=0) keeps
         # scikit-learn's unnormalized start (counts / n).
-        if abs(weights.sum() - 1.0) > 1e-6 * k and self._loaded_n_iter != 0:
+        if abs(weights.sum() - 1.0) > 1e-6 * k and n_iter != 0:
             raise ValueError(f"{source}: weights_ must sum to 1; got {weights.sum():.6g}")
         check_symmetric(values["covariances_"], self.covariance_type, source)
         covariances = structures.get(self.covariance_type).from_compact(
