@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import chi2
 
 from . import _gaussian
 from ._ellipses import ellipse_axes, plot_error_ellipse
@@ -238,6 +237,8 @@ class MVN(CachedParameters, Persistent):
         mean, _ = self.checked_parameters()
         alpha = check_alpha(alpha)
         dist2 = self.squared_mahalanobis_distance(x)
+        from scipy.stats import chi2  # here, not at import: scipy.stats takes ~0.4 s
+
         inside = np.asarray(dist2) <= chi2.ppf(alpha, mean.shape[0])
         return bool(inside) if inside.ndim == 0 else inside
 
@@ -251,7 +252,7 @@ class MVN(CachedParameters, Persistent):
         Returns
         -------
         norm_factor : float
-            (2 pi)^(-d/2) |Sigma|^(-1/2).
+            ``(2 pi)^(-d/2) |Sigma|^(-1/2)``.
         exponents : ndarray, shape (n_samples,)
             -1/2 squared Mahalanobis distances.
         """

@@ -1,9 +1,9 @@
 """The statistics source of a Dask array: the E-step on the workers, statistics added in a tree.
 
-Importing this module imports dask; :func:`gaussmix.em.sources.open_source`
+Importing this module imports dask; :func:`gaussmix.em.front.open_source`
 imports it only when it is given a Dask collection, so ``import gaussmix``
 never does. :class:`DaskSource` maps the engine's own module-level
-:func:`~gaussmix.em.estep.e_step` (or :func:`~gaussmix.em.estep.missing_e_step`)
+:func:`~gaussmix.em.estep.e_step` (or :func:`~gaussmix.em.estep_missing.missing_e_step`)
 over the chunks, where they live, packs each chunk's
 :class:`~gaussmix.em.stats.Statistics` into one float64 vector, and adds the
 vectors in a tree reduction; only that one vector reaches the client, which

@@ -108,7 +108,7 @@ class GaussianMixtureRegressor(
     ----------
     gmm_ : GMM
         The fitted joint mixture over [X, y].
-    indices_ : ndarray, shape (n_features_in_,)
+    indices_ : ndarray, shape (``n_features_in_``,)
         Dimensions of the joint model that hold the inputs.
     n_features_in_ : int
 
@@ -264,7 +264,7 @@ default="dirichlet_process"
         Components kept.
     n_iter_ : int
         Iterations of the variational fit.
-    indices_ : ndarray, shape (n_features_in_,)
+    indices_ : ndarray, shape (``n_features_in_``,)
     n_features_in_ : int
 
     Examples
