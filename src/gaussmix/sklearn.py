@@ -35,7 +35,8 @@ try:
     from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
     from sklearn.utils import check_array, check_random_state
     from sklearn.utils._param_validation import Interval, StrOptions
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import check_is_fitted
+    from sklearn.utils.validation import validate_data as _sklearn_validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without sklearn
     raise ImportError(
         "gaussmix.sklearn needs scikit-learn >= 1.6; install it with "
@@ -45,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without sklearn
 from . import _gaussian
 from . import io as _io
 from ._linalg import inverse_cholesky, safe_cholesky
-from ._validation import check_spread, is_dask_collection
+from ._validation import check_integers_fit_float, check_spread, is_dask_collection
 from .em.driver import ConvergenceRule, run_em
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
@@ -80,6 +81,17 @@ def _em_options(estimator: Any) -> dict:
     }
     options["tol"] = estimator.tol
     return options
+
+
+def validate_data(estimator: Any, X: Any = "no_validation", y: Any = "no_validation", **kwargs):
+    """scikit-learn's ``validate_data``, with integers beyond float64 a ``ValueError``.
+
+    scikit-learn lets numpy's bare ``OverflowError`` escape for e.g.
+    ``X=[[10**400, 0]]``; here the message names ``X`` or ``y``.
+    """
+    check_integers_fit_float(X, "X")
+    check_integers_fit_float(y, "y")
+    return _sklearn_validate_data(estimator, X, y, **kwargs)
 
 
 class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -411,7 +423,9 @@ def _checked_weights(weights: ArrayLike, k: int) -> np.ndarray:
             "The parameter 'weights' should be in the range [0, 1], but got max value "
             f"{np.min(weights):.5f}, min value {np.max(weights):.5f}"
         )
-    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0):
+    # scikit-learn's tolerance: float32 weights summing to 1 in float32 pass.
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0, atol=atol):
         raise ValueError(
             "The parameter 'weights' should be normalized, but got sum(weights) = "
             f"{np.sum(weights):.5f}"
@@ -577,11 +591,37 @@ class _CheckedMaximumLikelihood(MaximumLikelihood):
     source has redone an imprecise M-step about each component's mean), so
     that a covariance is refused only when it is singular, not when moments
     about the shared shift merely lost its precision.
+
+    One case carries on, as in scikit-learn: a diag or spherical component
+    that holds a row's worth of weight but whose variance is exactly zero
+    (after a step with ``reg_covar=0`` its responsibilities of every other
+    row underflowed, so it sits on one point). scikit-learn's raw moments
+    E[x^2] - 2 E[x] mu + mu^2 leave a rounding residue of order eps * mu^2
+    there, which passes its ``variance > 0`` check; gaussmix's centred
+    moments give exactly 0, which is set to that residue, eps * mu^2 (at
+    least the smallest normal float). Components without data and collapsed
+    full or tied covariances are still refused.
     """
 
     def objective(self, stats: Statistics, state: Gaussians) -> float:
+        if self.covariance_type in ("diag", "spherical"):
+            _lone_point_variances_to_rounding(state, stats.resp_sum)
         _check_positive_definite(state.covariances)
         return super().objective(stats, state)
+
+
+def _lone_point_variances_to_rounding(state: Gaussians, resp_sum: np.ndarray) -> None:
+    """Zero variances of components holding data set to eps * mean^2, in place."""
+    variances = np.diagonal(state.covariances, axis1=1, axis2=2)
+    lone = (variances <= 0.0) & (resp_sum >= 0.5)[:, None]
+    if not lone.any():
+        return
+    residue = np.finfo(np.float64).eps * np.square(state.means)
+    if np.allclose(variances, variances[:, :1]):  # spherical: one variance per component
+        residue = np.broadcast_to(residue.mean(axis=1, keepdims=True), residue.shape)
+    floor = np.maximum(residue, np.finfo(np.float64).tiny)
+    k, d = np.nonzero(lone)
+    state.covariances[k, d, d] = floor[k, d]
 
 
 def _check_positive_definite(covariances: np.ndarray) -> None:
