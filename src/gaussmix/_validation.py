@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 import threading
 import warnings
 import weakref
@@ -234,8 +235,21 @@ def coinciding_components(
 
 
 def is_dask_collection(value: Any) -> bool:
-    """Whether ``value`` is a Dask array or DataFrame (without importing dask)."""
-    return type(value).__module__.split(".")[0] == "dask" and hasattr(value, "__dask_graph__")
+    """Whether ``value`` is a Dask collection, as ``dask.is_dask_collection`` decides.
+
+    Any collection backed by Dask counts (a subclass of ``dask.array.Array``
+    defined elsewhere, a Dask DataFrame, another library's Dask-backed
+    array), so that none is materialised by ``np.asarray``. dask is never
+    imported here: no Dask collection can exist before dask is, so without
+    ``dask`` in ``sys.modules`` the answer is False at no cost.
+    """
+    dask = sys.modules.get("dask")
+    if dask is None or not hasattr(value, "__dask_graph__"):
+        return False
+    check = getattr(dask, "is_dask_collection", None)
+    if check is None:  # pragma: no cover - dask still being imported
+        return type(value).__module__.split(".")[0] == "dask"
+    return bool(check(value))
 
 
 def check_samples(
