@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import covariance as structures
 from ._linalg import (
     inverse_cholesky,
     log_det_from_cholesky,
@@ -190,14 +191,13 @@ def far_log_weights(
 # Quadratic features: log densities of all components as one GEMM
 # --------------------------------------------------------------------------
 def uses_full_features(covariance_type: str) -> bool:
-    return covariance_type in ("full", "tied")
+    """Whether the structure's E-step needs the full quadratic features."""
+    return structures.get(covariance_type).quadratic
 
 
 def n_phi_features(d: int, covariance_type: str) -> int:
     """Number of quadratic-feature columns for d features."""
-    if uses_full_features(covariance_type):
-        return d * (d + 1) // 2 + d + 1
-    return 2 * d + 1
+    return structures.get(covariance_type).n_phi(d)
 
 
 class Features:

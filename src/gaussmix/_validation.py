@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 INIT_PARAMS = ("random", "kmeans++")
 
 

@@ -11,10 +11,10 @@ from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
 from . import _gaussian, _missing
+from . import covariance as structures
 from ._ellipses import ellipse_axes, plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
-    COVARIANCE_TYPES,
     INIT_PARAMS,
     CachedParameters,
     any_entry,
@@ -356,7 +356,7 @@ class GMM(CachedParameters, Persistent):
             When a convergence criterion is active and n_iter is reached.
         """
         init_params = check_choice(init_params, "init_params", INIT_PARAMS)
-        covariance_type = check_choice(covariance_type, "covariance_type", COVARIANCE_TYPES)
+        covariance_type = structures.canonical(covariance_type)
         compute_dtype = _check_compute_dtype(dtype)
         source = None
         if is_dask_collection(X):
@@ -650,13 +650,7 @@ class GMM(CachedParameters, Persistent):
 
     def _n_parameters(self) -> int:
         k, d = self.n_components, self._params()[1].shape[1]
-        cov_params = {
-            "full": k * d * (d + 1) // 2,
-            "diag": k * d,
-            "spherical": k,
-            "tied": d * (d + 1) // 2,
-        }[self.covariance_type_]
-        return cov_params + k * d + k - 1
+        return structures.get(self.covariance_type_).n_mixture_parameters(k, d)
 
     def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion, -2 log L + p log n (lower is better).
@@ -1353,7 +1347,7 @@ def _warn_if_coinciding(means: np.ndarray, covariances: np.ndarray) -> None:
 
 
 def _warn_if_uncorrelated(covariance_type: str) -> None:
-    if covariance_type in ("diag", "spherical"):
+    if not structures.get(covariance_type).quadratic:
         warnings.warn(
             f"this mixture was fitted with covariance_type={covariance_type!r}, which carries "
             "no correlation between inputs and outputs within a component: each component "

@@ -86,7 +86,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ._validation import COVARIANCE_TYPES, check_covariance_matrices, check_priors
+from . import covariance as structures
+from ._validation import check_covariance_matrices, check_priors
 from ._version import __version__
 
 __all__ = [
@@ -324,10 +325,10 @@ def _validate(data: Any, source: str) -> dict:
         fields["lower_bound_"] = float(_as_array(data["lower_bound_"], "lower_bound_", 0, source))
     if "n_iter_" in fields and fields["n_iter_"] < 0:
         raise ValueError(f"{source} field 'n_iter_' must be >= 0; got {fields['n_iter_']}")
-    if "covariance_type_" in fields and fields["covariance_type_"] not in COVARIANCE_TYPES:
+    if "covariance_type_" in fields and fields["covariance_type_"] not in structures.names():
         raise ValueError(
             f"{source} field 'covariance_type_' is {fields['covariance_type_']!r}; "
-            f"expected one of {', '.join(COVARIANCE_TYPES)}"
+            f"expected one of {', '.join(structures.names())}"
         )
 
     if model_type == "GMM":

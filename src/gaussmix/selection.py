@@ -34,9 +34,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _gaussian, _missing
+from . import covariance as structures
 from ._linalg import safe_cholesky
 from ._validation import (
-    COVARIANCE_TYPES,
     INIT_PARAMS,
     any_entry,
     check_choice,
@@ -67,11 +67,6 @@ __all__ = [
 #: Criteria of :func:`select_model`; "r2" needs ``y``.
 CRITERIA = ("bic", "aic", "icl", "cv", "r2")
 
-#: mclust's names of the four covariance models (Fraley & Raftery 2002).
-MCLUST_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
-
-_TYPE_ORDER = ("full", "tied", "diag", "spherical")
-
 #: Starts of :func:`select_model`: ``from_samples``'s two, "kmeans", and "auto".
 SELECT_INIT_PARAMS = (*INIT_PARAMS, "kmeans", "auto")
 
@@ -101,14 +96,7 @@ def n_parameters(n_components: int, n_features: int, covariance_type: str) -> in
         scikit-learn's count (``GaussianMixture._n_parameters``), the same
         as mclust's for VVV, EEE, VVI and VII.
     """
-    k, d = n_components, n_features
-    covariance = {
-        "full": k * d * (d + 1) // 2,
-        "tied": d * (d + 1) // 2,
-        "diag": k * d,
-        "spherical": k,
-    }[covariance_type]
-    return covariance + k * d + k - 1
+    return structures.get(covariance_type).n_mixture_parameters(n_components, n_features)
 
 
 def data_resolution(X: np.ndarray) -> np.ndarray:
@@ -175,7 +163,7 @@ def is_degenerate(
     """
     d = covariances.shape[-1]
     counts = priors * n_samples
-    minimum = {"full": d + 1, "diag": 2, "spherical": 2, "tied": 0}[covariance_type]
+    minimum = structures.get(covariance_type).min_component_rows(d)
     # Soft responsibilities leak a little weight everywhere: count rows rounded.
     few = np.flatnonzero(np.round(counts) < minimum)
     if few.size:
@@ -366,7 +354,6 @@ class ModelSelection:
 
             _, ax = plt.subplots(figsize=(6, 4))
         types = list(dict.fromkeys(row["covariance_type"] for row in self.table))
-        markers = dict(zip(_TYPE_ORDER, "osD^", strict=True))
         for covariance_type in types:
             rows = [
                 row
@@ -377,14 +364,15 @@ class ModelSelection:
                 continue
             ks = [row["n_components"] for row in rows]
             scores = [row["score"] for row in rows]
-            label = f"{covariance_type} ({MCLUST_NAMES[covariance_type]})"
-            (line,) = ax.plot(ks, scores, "-" + markers[covariance_type], label=label)
+            structure = structures.get(covariance_type)
+            label = f"{covariance_type} ({structure.mclust_name})"
+            (line,) = ax.plot(ks, scores, "-" + structure.marker, label=label)
             spurious = [i for i, row in enumerate(rows) if row["degenerate"] is not None]
             if spurious:
                 ax.plot(
                     [ks[i] for i in spurious],
                     [scores[i] for i in spurious],
-                    markers[covariance_type],
+                    structure.marker,
                     color=line.get_color(),
                     markerfacecolor="white",
                 )
@@ -695,7 +683,7 @@ def _check_grid(n_components: Any, covariance_type: Any) -> tuple[list[int], lis
         raise ValueError("n_components is empty; give at least one number of components")
     ks = list(dict.fromkeys(check_n_components(k) for k in ks))
     if isinstance(covariance_type, str):
-        types = list(_TYPE_ORDER) if covariance_type == "all" else [covariance_type]
+        types = list(structures.names()) if covariance_type == "all" else [covariance_type]
     else:
         try:
             types = list(covariance_type)
@@ -706,9 +694,7 @@ def _check_grid(n_components: Any, covariance_type: Any) -> tuple[list[int], lis
             ) from None
     if not types:
         raise ValueError("covariance_type is empty; give at least one covariance type")
-    types = list(
-        dict.fromkeys(check_choice(t, "covariance_type", COVARIANCE_TYPES) for t in types)
-    )
+    types = list(dict.fromkeys(structures.canonical(t) for t in types))
     return ks, types
 
 
@@ -733,7 +719,7 @@ def _candidate_rng(seed: int, k: int, covariance_type: str, fold: int) -> np.ran
     # One stream per (k, type, fold): a candidate's fit does not depend on
     # the rest of the grid, on the order in which candidates run, or on
     # whether they run in parallel.
-    key = (k, COVARIANCE_TYPES.index(covariance_type), fold)
+    key = (k, structures.get(covariance_type).seed_key, fold)
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
@@ -983,7 +969,7 @@ def select_model(
         if n_jobs == 0:
             raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
     seed = _base_seed(random_state)
-    warm_start = bool(warm_start) and "full" in types
+    warm_start = bool(warm_start) and structures.FULL.name in types
     grid = [(k, t) for t in types for k in ks]
     if is_dask_collection(X):
         if regression or criterion not in ("bic", "aic"):
@@ -1200,8 +1186,8 @@ def _information_criteria(
         start = time.perf_counter()
         try:
             warm = None
-            if warm_start and covariance_type != "full":
-                source = fitted.get((k, "full"))
+            if warm_start and structures.get(covariance_type) is not structures.FULL:
+                source = fitted.get((k, structures.FULL.name))
                 if source is not None:
                     warm = (source.priors, source.means, source.covariances)
             model = _fit_one(
@@ -1218,7 +1204,9 @@ def _information_criteria(
         except Exception as exc:  # a failing candidate is reported, not fatal
             return None, None, None, time.perf_counter() - start, _failure(exc)
 
-    order = [task for task in grid if task[1] == "full"] if warm_start else []
+    order = (
+        [task for task in grid if structures.get(task[1]) is structures.FULL] if warm_start else []
+    )
     results = dict(zip(order, _run(order, work, parallel), strict=True))
     fitted.update({task: result[0] for task, result in results.items() if result[0] is not None})
     rest = [task for task in grid if task not in results]
@@ -1344,7 +1332,7 @@ def _fit_regressor(
         n_components=k,
         random_state=int(
             np.random.SeedSequence(
-                seed, spawn_key=(k, COVARIANCE_TYPES.index(covariance_type))
+                seed, spawn_key=(k, structures.get(covariance_type).seed_key)
             ).generate_state(1)[0]
         ),
         n_iter=options["n_iter"],

@@ -10,7 +10,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._validation import COVARIANCE_TYPES, INIT_PARAMS
+from .. import covariance as structures
+from .._validation import INIT_PARAMS
 from .commands import (
     _cmd_demo,
     _cmd_fit,
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--covariance-type",
         default="full",
-        choices=COVARIANCE_TYPES,
+        choices=structures.accepted_names(),
         help="covariance structure (default: full)",
     )
     fit.add_argument(
@@ -344,15 +345,17 @@ def _components(text: str) -> list[int]:
 
 def _covariance_types(text: str) -> list[str]:
     if text == "all":
-        return ["full", "tied", "diag", "spherical"]
+        return list(structures.names())
     types = [part for part in text.replace(" ", "").split(",") if part]
-    bad = [t for t in types if t not in COVARIANCE_TYPES]
-    if bad or not types:
-        raise argparse.ArgumentTypeError(
-            f"expected 'all' or a comma-separated list of {', '.join(COVARIANCE_TYPES)}; "
-            f"got {text!r}"
-        )
-    return types
+    try:
+        if types:
+            return list(dict.fromkeys(structures.canonical(t) for t in types))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected 'all' or a comma-separated list of {', '.join(structures.names())}; "
+        f"got {text!r}"
+    )
 
 
 def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
@@ -383,9 +386,9 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
     select.add_argument(
         "--covariance-type",
         type=_covariance_types,
-        default=["full", "tied", "diag", "spherical"],
+        default=list(structures.names()),
         metavar="TYPES",
-        help="'all' or a comma-separated list of full, tied, diag, spherical (default: all)",
+        help=f"'all' or a comma-separated list of {', '.join(structures.names())} (default: all)",
     )
     select.add_argument(
         "--criterion",

@@ -17,8 +17,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from .._gaussian import uses_full_features
-from .._linalg import symmetrize
+from .. import covariance as structures
 from .stats import Statistics
 
 __all__ = [
@@ -127,69 +126,33 @@ def m_step(
     the point the moments were taken about: (d,) for all components, or
     (k, d), one per component (the precise path).
     """
-    d = shift.shape[-1]
+    structure = structures.get(covariance_type)
     resp_sum = stats.resp_sum
     nk = resp_sum + 10.0 * np.finfo(np.float64).eps
-    full = uses_full_features(covariance_type)
-    q = d * (d + 1) // 2 if full else d
-    first = stats.moments[:, q : q + d]
-    second = stats.moments[:, :q]
+    d = shift.shape[-1]
+    first, second = stats.first_moments(d), stats.second_moments(d, structure.quadratic)
     centred_means = first / nk[:, None]
     means = centred_means + shift
     priors = nk / nk.sum()
-    k = nk.shape[0]
-    if full:
-        iu, ju = np.triu_indices(d)
-        scatter = np.zeros((k, d, d))
-        scatter[:, iu, ju] = second
-        scatter[:, ju, iu] = second
+    if structure.quadratic:
         # sum r (y - c)(y - c)^T = S2 - c s1^T - s1 c^T + (sum r) c c^T
         outer_cs = centred_means[:, :, None] * first[:, None, :]
+        scatter = second
         scatter += (
             -outer_cs
             - np.swapaxes(outer_cs, 1, 2)
             + resp_sum[:, None, None] * centred_means[:, :, None] * centred_means[:, None, :]
         )
-        if covariance_type == "full":
-            covariances = symmetrize(scatter / nk[:, None, None])
-        else:
-            tied = symmetrize(scatter.sum(axis=0) / nk.sum())
-            covariances = np.broadcast_to(tied, (k, d, d)).copy()
-        # A collapsed component's scatter can round to a matrix with tiny
-        # negative eigenvalues (-1e-21): project those onto zero, since a
-        # covariance is positive semi-definite.
-        eigvals, eigvecs = np.linalg.eigh(covariances)
-        if (eigvals[:, 0] < 0).any():
-            covariances = symmetrize(
-                (eigvecs * np.maximum(eigvals, 0.0)[:, None, :]) @ np.swapaxes(eigvecs, 1, 2)
-            )
-        diagonal = np.einsum("kii->ki", covariances)
-        diagonal += reg_covar
     else:
-        var = (second - 2.0 * centred_means * first + resp_sum[:, None] * centred_means**2) / nk[
-            :, None
-        ]
-        var = np.maximum(var, 0.0) + reg_covar
-        if covariance_type == "spherical":
-            var = np.repeat(var.mean(axis=1, keepdims=True), d, axis=1)
-        covariances = var[:, :, None] * np.eye(d)
-    return priors, means, covariances
+        scatter = second - 2.0 * centred_means * first + resp_sum[:, None] * centred_means**2
+    return priors, means, structure.estimate(scatter, nk, reg_covar)
 
 
 def project_covariances(
     covariances: np.ndarray, priors: np.ndarray, covariance_type: str
 ) -> np.ndarray:
     """Impose a covariance structure on full (k, d, d) starting covariances."""
-    k, d, _ = covariances.shape
-    if covariance_type == "full":
-        return covariances
-    if covariance_type == "tied":
-        tied = np.einsum("k,kij->ij", priors, covariances) / priors.sum()
-        return np.broadcast_to(tied, (k, d, d)).copy()
-    var = np.diagonal(covariances, axis1=1, axis2=2)
-    if covariance_type == "spherical":
-        var = np.repeat(var.mean(axis=1, keepdims=True), d, axis=1)
-    return var[:, :, None] * np.eye(d)
+    return structures.get(covariance_type).project(covariances, priors)
 
 
 def oas_shrinkage(covariances: np.ndarray, n_samples_eff: np.ndarray) -> np.ndarray:

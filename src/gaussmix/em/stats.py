@@ -124,6 +124,66 @@ class Statistics:
             scalars[3],
         )
 
+    # -- the layout of the moments ---------------------------------------------
+    def _quadratic_width(self, d: int) -> int:
+        n_phi = self.moments.shape[1]
+        if n_phi == d * (d + 1) // 2 + d + 1:
+            return d * (d + 1) // 2
+        if n_phi == 2 * d + 1:
+            return d
+        raise ValueError(f"moments of width {n_phi} do not belong to {d} features")
+
+    def first_moments(self, d: int) -> np.ndarray:
+        """(k, d) sum_i w_i r_ij (x_i - shift), a view."""
+        q = self._quadratic_width(d)
+        return self.moments[:, q : q + d]
+
+    def second_moments(self, d: int, quadratic: bool) -> np.ndarray:
+        """sum_i w_i r_ij (x_i - shift)(x_i - shift)^T: (k, d, d), or its diagonal (k, d).
+
+        The full symmetric matrices (a new array) when the features are
+        ``quadratic``, the (k, d) diagonal (a view) for diagonal features.
+        """
+        q = self._quadratic_width(d)
+        if not quadratic:
+            return self.moments[:, :d]
+        k = self.moments.shape[0]
+        iu, ju = np.triu_indices(d)
+        full = np.zeros((k, d, d))
+        full[:, iu, ju] = self.moments[:, :q]
+        full[:, ju, iu] = self.moments[:, :q]
+        return full
+
+    def scaled(self, factor: float) -> Statistics:
+        """These statistics times ``factor`` (a new object): every sum scales.
+
+        ``resp_change_sq`` is a convergence measure, not a sum over rows of the
+        new data, and scales the same way.
+        """
+        return Statistics(
+            self.moments * factor,
+            self.resp_sq_sum * factor,
+            self.log_lik_sum * factor,
+            self.weight_sum * factor,
+            self.resp_change_sq * factor,
+            self.resp_entropy * factor,
+        )
+
+    @staticmethod
+    def total(parts) -> Statistics:
+        """The sum of an iterable of statistics, as a new object (at least one part)."""
+        parts = iter(parts)
+        total = None
+        for part in parts:
+            total = part.copy() if total is None else total.__iadd__(part)
+        if total is None:
+            raise ValueError("no statistics to add up")
+        return total
+
+    def copy(self) -> Statistics:
+        """A deep copy."""
+        return self.scaled(1.0)
+
     @staticmethod
     def n_columns(n_features: int, covariance_type: str) -> int:
         """n_phi, the width of ``moments``, for d features and a covariance type."""

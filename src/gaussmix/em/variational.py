@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
+from .. import covariance as structures
 from .._linalg import safe_cholesky
 from .families import Gaussians, m_step
 from .stats import Statistics
@@ -165,15 +166,15 @@ class VariationalBayes:
         means = (prior.mean_precision * prior.mean + nk[:, None] * xk) / beta[:, None]
         diff = xk - prior.mean
         scale = nk * prior.mean_precision / beta
-        ctype = self.covariance_type
-        if ctype == "full":
+        structure = structures.get(self.covariance_type)
+        if structure.quadratic and not structure.shared:
             dof = prior.degrees_of_freedom + nk
             cov = (
                 prior.covariance
                 + nk[:, None, None] * sk
                 + scale[:, None, None] * diff[:, :, None] * diff[:, None, :]
             ) / dof[:, None, None]
-        elif ctype == "tied":
+        elif structure.quadratic:
             dof = np.full(k, prior.degrees_of_freedom + nk.sum() / k)
             spread = np.einsum("k,ki,kj->ij", scale, diff, diff)
             tied = (prior.covariance + sk[0] * nk.sum() / k + spread / k) / dof[0]
@@ -182,7 +183,7 @@ class VariationalBayes:
             dof = prior.degrees_of_freedom + nk
             var_k = np.diagonal(sk, axis1=1, axis2=2)
             spread = (prior.mean_precision / beta)[:, None] * diff**2
-            if ctype == "diag":
+            if not structure.isotropic:
                 var = (prior.covariance + nk[:, None] * (var_k + spread)) / dof[:, None]
             else:
                 sph = (prior.covariance + nk * (var_k[:, 0] + spread.mean(axis=1))) / dof
@@ -204,7 +205,11 @@ class VariationalBayes:
         # ln|W_j|^(1/2) = -ln|(nu_j W_j)^-1|^(1/2) - d ln(nu_j) / 2
         half_log_det_w = -0.5 * self._log_det_covariances(state) - 0.5 * d * np.log(dof)
         log_wishart = _log_wishart_norm(dof, half_log_det_w, d)
-        log_wishart = k * log_wishart[0] if self.covariance_type == "tied" else log_wishart.sum()
+        log_wishart = (
+            k * log_wishart[0]
+            if structures.get(self.covariance_type).shared
+            else log_wishart.sum()
+        )
         wc = state.weight_concentration
         if prior.weight_concentration_prior_type == "dirichlet_process":
             log_norm_weight = -np.sum(betaln(wc[0], wc[1]))
@@ -242,7 +247,7 @@ class VariationalBayes:
         )
 
     def _log_det_covariances(self, state: VariationalState) -> np.ndarray:
-        if self.covariance_type in ("full", "tied"):
+        if structures.get(self.covariance_type).quadratic:
             chol = safe_cholesky(state.covariances)
             return 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         return np.log(np.diagonal(state.covariances, axis1=1, axis2=2)).sum(axis=1)

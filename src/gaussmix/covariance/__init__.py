@@ -1,0 +1,102 @@
+"""Covariance structures: one object per ``covariance_type``, and their registry.
+
+Every place in gaussmix that depends on the covariance structure asks the
+structure object (:func:`get`) instead of comparing names: the E-step's
+feature form, the M-step, the free-parameter count, scikit-learn's attribute
+shapes. To add a structure, write a module with a subclass of
+:class:`~gaussmix.covariance.base.CovarianceStructure` and add one line to
+``_REGISTERED`` below (see CONTRIBUTING.md, "Adding a covariance structure").
+
+Examples
+--------
+>>> from gaussmix import covariance
+>>> covariance.names()
+('full', 'tied', 'diag', 'spherical')
+>>> covariance.get("VVI").name
+'diag'
+>>> covariance.get("tied").n_parameters(k=3, d=2)
+3
+"""
+
+from __future__ import annotations
+
+from .base import ILL_DEFINED, CovarianceStructure, project_psd
+from .standard import Diagonal, Full, Spherical, Tied
+
+__all__ = [
+    "FULL",
+    "ILL_DEFINED",
+    "CovarianceStructure",
+    "Diagonal",
+    "Full",
+    "Spherical",
+    "Tied",
+    "get",
+    "names",
+    "project_psd",
+    "register",
+]
+
+_BY_NAME: dict[str, CovarianceStructure] = {}
+_ORDER: list[str] = []
+
+
+def register(structure: CovarianceStructure) -> CovarianceStructure:
+    """Make ``structure`` known under its name and aliases; returns it.
+
+    Raises
+    ------
+    ValueError
+        When its name or an alias is taken by another structure.
+    """
+    keys = (structure.name, *structure.aliases)
+    for key in keys:
+        taken = _BY_NAME.get(key)
+        if taken is not None and taken is not structure:
+            raise ValueError(f"covariance type name {key!r} is already used by {taken!r}")
+    for key in keys:
+        _BY_NAME[key] = structure
+    if structure.name not in _ORDER:
+        _ORDER.append(structure.name)
+    return structure
+
+
+def names() -> tuple[str, ...]:
+    """The registered structures' names, in registration order (aliases left out)."""
+    return tuple(_ORDER)
+
+
+def accepted_names() -> tuple[str, ...]:
+    """Every name ``covariance_type`` accepts: the names, then the aliases."""
+    return tuple(_ORDER) + tuple(key for key in _BY_NAME if key not in _ORDER)
+
+
+def get(covariance_type: object, name: str = "covariance_type") -> CovarianceStructure:
+    """The structure called ``covariance_type`` (a name, an alias or a structure).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument ``name`` and the allowed values, for anything else.
+    """
+    if isinstance(covariance_type, CovarianceStructure):
+        return covariance_type
+    structure = _BY_NAME.get(covariance_type) if isinstance(covariance_type, str) else None
+    if structure is None:
+        options = ", ".join(repr(a) for a in accepted_names())
+        raise ValueError(f"{name} must be one of {options}; got {covariance_type!r}")
+    return structure
+
+
+def canonical(covariance_type: object, name: str = "covariance_type") -> str:
+    """The structure's name for a name, an alias or a structure (validated)."""
+    return get(covariance_type, name).name
+
+
+#: The most general structure: select_model's warm starts come from it.
+FULL = Full()
+
+# One line a structure: the order is the order of tables and the CLI's "all".
+_REGISTERED = (FULL, Tied(), Diagonal(), Spherical())
+for _structure in _REGISTERED:
+    register(_structure)

@@ -1,0 +1,633 @@
+"""scikit-learn's ``GaussianMixture`` on gaussmix's EM engine, and what it shares
+with ``BayesianGaussianMixture`` (fitting, scoring, sampling, files).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import (
+    BaseEstimator,
+    DensityMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .. import _gaussian
+from .. import covariance as structures
+from .._linalg import safe_cholesky
+from .._validation import check_spread, is_dask_collection
+from ..em.driver import ConvergenceRule, run_em
+from ..em.families import Gaussians, MaximumLikelihood, m_step
+from ..em.sources import ArraySource
+from ..gmm import GMM
+from ..kernels.threads import resolve_n_jobs
+from ._checks import (
+    FLOAT_DTYPES,
+    check_positive_definite,
+    check_symmetric,
+    checked_means,
+    checked_precisions,
+    checked_weights,
+    log_gaussians,
+    n_rows,
+    validate_data,
+)
+from ._start import CheckedMaximumLikelihood, initial_responsibility_statistics
+from .files import EstimatorFileMixin
+
+
+class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
+    """What GaussianMixture and BayesianGaussianMixture share: fitting and the methods."""
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(structures.accepted_names()))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    # -- to be provided by the estimators ---------------------------------
+    def _prepare(self, X: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _family(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _initial_state(self, X, source, random_state, family):  # pragma: no cover
+        raise NotImplementedError
+
+    def _current_state(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_state(self, state, dtype) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- fitting ------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: ArrayLike, y: Any = None) -> BaseMixture:
+        """Estimate the model's parameters with EM (``n_init`` runs, the best kept).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_predict(self, X: ArrayLike, y: Any = None) -> np.ndarray:
+        """Fit, then return the most probable component of each row (after a final E-step).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        labels : ndarray, shape (n_samples,)
+        """
+        return self.predict(self._fit(X))
+
+    def _fit(self, X: ArrayLike) -> Any:
+        random_state = check_random_state(self.random_state)
+        if is_dask_collection(X):
+            source, X = self._dask_source(X, random_state)
+        else:
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+            source = None
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
+            )
+        check_spread(X)
+        self._prepare(X)
+        if source is not None and getattr(self, "mean_prior", 0) is None:
+            # A Dask array: the default mean prior is the mean of all rows (the
+            # source's shift), not of the initialization sample.
+            self.mean_prior_ = source.shift.astype(X.dtype)
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:
+            self._check_warm_start(X.shape[1])
+        n_init = self.n_init if do_init else 1
+        if source is None:
+            source = ArraySource(X, None, self.covariance_type, n_jobs=resolve_n_jobs(None))
+        family = self._family()
+        rule = ConvergenceRule(float(self.tol), None)
+        best_state, best_bound, best_bounds, best_iter = None, -np.inf, [], 0
+        converged_best = False
+        for init in range(n_init):
+            self._verbose_init_start(init)
+            state = (
+                self._initial_state(X, source, random_state, family)
+                if do_init
+                else self._current_state()
+            )
+            if self.max_iter == 0:
+                best_state, best_iter = state, 0
+                continue
+            bounds: list[float] = []
+            result = run_em(
+                source,
+                family,
+                state,
+                n_iter=self.max_iter,
+                rule=rule,
+                callback=self._recorder(bounds),
+                lower_bound=-np.inf if do_init else self.lower_bound_,
+            )
+            self._verbose_init_end(result.lower_bound, result.converged)
+            if result.lower_bound > best_bound or best_bound == -np.inf:
+                best_state, best_bound, best_bounds = result.state, result.lower_bound, bounds
+                best_iter, converged_best = result.n_iter, result.converged
+        self.converged_ = converged_best
+        if not converged_best and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                SklearnConvergenceWarning,
+                stacklevel=3,
+            )
+        self._set_state(best_state, X.dtype)
+        self.n_iter_ = best_iter
+        self.lower_bound_ = best_bound
+        self.lower_bounds_ = best_bounds
+        return getattr(source, "X", X)
+
+    def _check_warm_start(self, n_features: int) -> None:
+        """A warm start continues the previous fit, which must have the same structure."""
+        k, d = self.means_.shape
+        fitted = getattr(self, "_fitted_covariance_type", self.covariance_type)
+        now = (self.n_components, self.covariance_type, n_features)
+        if (k, fitted, d) != now:
+            raise ValueError(
+                f"warm_start=True continues the previous fit (n_components={k}, "
+                f"covariance_type={fitted!r}, {d} features), which does not match the "
+                f"current parameters and data (n_components={now[0]}, "
+                f"covariance_type={now[1]!r}, {now[2]} features); fit with "
+                "warm_start=False to start again"
+            )
+
+    def _dask_source(self, X: Any, random_state: Any) -> tuple[Any, np.ndarray]:
+        """A Dask array's statistics source and its bounded initialization sample.
+
+        scikit-learn's ``validate_data`` would compute X into memory: the
+        checks run on the workers instead (in the source's first pass), and
+        the initialization (``KMeans`` and the others) runs on the source's
+        random sample of at most 100,000 rows (all rows when X has fewer).
+        """
+        from ..dask import DaskSource, check_rows
+
+        X = check_rows(X)
+        n = X.shape[0]
+        if n < 2:
+            raise ValueError(f"Found array with {n} sample(s); a minimum of 2 is required.")
+        if n < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {n}"
+            )
+        try:
+            source = DaskSource(
+                X,
+                None,
+                self.covariance_type,
+                n_components=self.n_components,
+                random_state=random_state,
+            )
+        except ValueError as exc:
+            if "allow_missing" in str(exc):  # the estimators have no such option
+                raise ValueError("Input X contains NaN.") from None
+            raise
+        sample = source.initialization_data()
+        self.n_features_in_ = sample.shape[1]
+        return source, sample
+
+    def _recorder(self, bounds: list):
+        verbose, interval = self.verbose, self.verbose_interval
+        last = [time.perf_counter()]
+
+        def record(iteration: int, lower_bound: float, change: float, _elapsed: float) -> bool:
+            bounds.append(lower_bound)
+            if verbose and iteration % interval == 0:
+                if verbose == 1:
+                    print(f"  Iteration {iteration}")
+                else:
+                    now = time.perf_counter()
+                    print(
+                        f"  Iteration {iteration}\t time lapse {now - last[0]:.5f}s\t "
+                        f"ll change {change:.5f}"
+                    )
+                    last[0] = now
+            return False
+
+        return record
+
+    def _verbose_init_start(self, init: int) -> None:
+        if self.verbose:
+            print(f"Initialization {init}")
+            self._init_time = time.perf_counter()
+
+    def _verbose_init_end(self, lower_bound: float, converged: bool) -> None:
+        if not self.verbose:
+            return
+        status = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {status}.")
+        else:
+            elapsed = time.perf_counter() - self._init_time
+            print(
+                f"Initialization {status}. time lapse {elapsed:.5f}s\t "
+                f"lower bound {lower_bound:.5f}."
+            )
+
+    # -- the fitted model --------------------------------------------------
+    def _log_resp(self, X: np.ndarray) -> np.ndarray:
+        return log_gaussians(X, *self._components())[1]
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-likelihood of each sample under the fitted model.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray, shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._lazy(X, "score_samples", None, np.result_type(X.dtype, self.means_.dtype))
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        dtype = np.result_type(X.dtype, self.means_.dtype)
+        return log_gaussians(X, *self._components())[0].astype(dtype, copy=False)
+
+    def _lazy(self, X: Any, method: str, columns: int | None, dtype: Any) -> Any:
+        """``method`` over a Dask array's row chunks, lazily (the estimator is copied)."""
+        from ..dask import map_rows
+
+        return map_rows(getattr(self, method), X, self.n_features_in_, columns, dtype)
+
+    def score(self, X: ArrayLike, y: Any = None) -> float:
+        """Mean log-likelihood of the samples.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        if is_dask_collection(X):
+            return float(self.score_samples(X).mean().compute())
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Most probable component of each sample.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray, shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._lazy(X, "predict", None, np.int64)
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        return self._log_resp(X).argmax(axis=1)
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Posterior probability of each component for each sample (rows sum to one).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray, shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            dtype = np.result_type(X.dtype, self.means_.dtype)
+            return self._lazy(X, "predict_proba", self.n_components, dtype)
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        dtype = np.result_type(X.dtype, self.means_.dtype)
+        return np.exp(self._log_resp(X)).astype(dtype, copy=False)
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples from the fitted mixture, grouped by component.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray, shape (n_samples, n_features)
+        y : ndarray, shape (n_samples,)
+            The component of each sample.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples} . The sampling requires at "
+                "least one sample."
+            )
+        rng = check_random_state(self.random_state)
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        labels = np.repeat(np.arange(weights.shape[0]), counts)
+        d = self.means_.shape[1]
+        covariances = structures.get(self.covariance_type).from_compact(
+            self.covariances_, weights.shape[0], d
+        )
+        chol = safe_cholesky(covariances)
+        standard = rng.standard_normal((n_samples, self.means_.shape[1]))
+        X = _gaussian.sample_components(
+            rng, np.asarray(self.means_, dtype=np.float64), chol, labels, standard
+        )
+        return X, labels
+
+    def to_gmm(self) -> GMM:
+        """The fitted mixture as a :class:`gaussmix.GMM` (conditioning, GMR, plots, files).
+
+        Returns
+        -------
+        gmm : GMM
+            Weights, means and full covariances of the fit (for the Bayesian
+            mixture: the posterior-mean mixture), with ``covariance_type_``
+            set so that :meth:`GMM.bic` counts the right parameters.
+        """
+        check_is_fitted(self)
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        gmm = GMM(
+            weights.shape[0],
+            priors=weights / weights.sum(),
+            means=np.asarray(self.means_, dtype=np.float64),
+            covariances=structures.get(self.covariance_type).from_compact(
+                self.covariances_, weights.shape[0], self.means_.shape[1]
+            ),
+            random_state=self.random_state,
+        )
+        gmm.covariance_type_ = self.covariance_type
+        gmm.converged_ = bool(self.converged_)
+        gmm.n_iter_ = int(self.n_iter_)
+        return gmm
+
+
+class GaussianMixture(BaseMixture):
+    """Gaussian mixture fitted by EM: scikit-learn's ``GaussianMixture``, on gaussmix's engine.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the
+    same parameters, defaults, fitted attributes (in scikit-learn's shapes
+    per covariance type), methods, errors and warnings, and from the same
+    start the same parameters after the same iterations. The E-steps run
+    through gaussmix's quadratic-feature E-step (compiled kernel, threads
+    over row blocks), many times faster than scikit-learn's.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    tol : float, default=1e-3
+        EM stops when the mean log-likelihood changes by less than ``tol``.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance.
+    max_iter : int, default=100
+        EM iterations per run; 0 returns the initialization.
+    n_init : int, default=1
+        Runs from different initializations; the best lower bound is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        Initial responsibilities: scikit-learn's ``KMeans`` labels,
+        ``kmeans_plusplus`` centers, uniform random ones, or random rows
+        (the same random draws as scikit-learn).
+    weights_init, means_init, precisions_init : array-like, optional
+        Initial weights (k,), means (k, d) and precisions (shape per
+        covariance type: full (k, d, d), tied (d, d), diag (k, d),
+        spherical (k,)).
+    random_state : int, RandomState or None, default=None
+    warm_start : bool, default=False
+        Continue from the fitted parameters on the next ``fit`` (one run).
+    verbose : int, default=0
+    verbose_interval : int, default=10
+
+    Attributes
+    ----------
+    weights_ : ndarray, shape (k,)
+    means_ : ndarray, shape (k, d)
+    covariances_, precisions_, precisions_cholesky_ : ndarray
+        Shapes per covariance type as above; ``precisions_cholesky_`` is
+        upper triangular U with precision U U^T (full, tied), or the square
+        root of the precisions (diag, spherical).
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood of the training data at the last E-step of the best run.
+    lower_bounds_ : list of float
+        The lower bound of every iteration of the best run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+        Only when X has feature names.
+
+    See Also
+    --------
+    BayesianGaussianMixture : variational inference of the same model.
+    gaussmix.GMM : the same model with gmr's API, conditioning and regression.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix.sklearn import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.round(np.sort(gm.means_[:, 0]), 6)
+    array([ 1., 10.])
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseMixture._parameter_constraints,
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+    }
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: ArrayLike | None = None,
+        means_init: ArrayLike | None = None,
+        precisions_init: ArrayLike | None = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    def _prepare(self, X: np.ndarray) -> None:
+        k, d = self.n_components, X.shape[1]
+        self._inits = (
+            None if self.weights_init is None else checked_weights(self.weights_init, k),
+            None if self.means_init is None else checked_means(self.means_init, k, d),
+            None
+            if self.precisions_init is None
+            else checked_precisions(self.precisions_init, self.covariance_type, k, d),
+        )
+
+    def _family(self) -> MaximumLikelihood:
+        return CheckedMaximumLikelihood(self.covariance_type, self.reg_covar)
+
+    def _initial_state(self, X, source, random_state, family) -> Gaussians:
+        k, (n, d) = self.n_components, X.shape
+        weights_init, means_init, precisions_init = self._inits
+        weights = means = covariances = None
+        if weights_init is None or means_init is None or precisions_init is None:
+            stats, shift = initial_responsibility_statistics(self, X, source, random_state)
+            _, means, covariances = m_step(stats, shift, self.covariance_type, self.reg_covar)
+            # scikit-learn divides by n, not by the responsibilities' sum.
+            weights = (stats.resp_sum + 10.0 * np.finfo(np.float64).eps) / n
+        if weights_init is not None:
+            weights = np.asarray(weights_init, dtype=np.float64)
+        if means_init is not None:
+            means = np.asarray(means_init, dtype=np.float64)
+        if precisions_init is not None:
+            covariances = structures.get(self.covariance_type).from_precisions(
+                precisions_init, k, d
+            )
+        check_positive_definite(covariances)
+        return Gaussians(weights, means, covariances)
+
+    def _current_state(self) -> Gaussians:
+        k, d = self.means_.shape
+        return Gaussians(
+            np.asarray(self.weights_, dtype=np.float64),
+            np.asarray(self.means_, dtype=np.float64),
+            structures.get(self.covariance_type).from_compact(self.covariances_, k, d),
+        )
+
+    def _set_state(self, state: Gaussians, dtype) -> None:
+        self._fitted_covariance_type = self.covariance_type
+        covariances = structures.get(self.covariance_type).to_compact(state.covariances)
+        prec_chol = structures.get(self.covariance_type).precision_cholesky(covariances)
+        self.weights_ = state.priors.astype(dtype)
+        self.means_ = state.means.astype(dtype)
+        self.covariances_ = covariances.astype(dtype)
+        self.precisions_cholesky_ = prec_chol.astype(dtype)
+        self.precisions_ = structures.get(self.covariance_type).precisions(prec_chol).astype(dtype)
+
+    def _fitted_shapes(self, k: int, d: int) -> dict:
+        return {
+            "weights_": (k,),
+            "means_": (k, d),
+            "covariances_": structures.get(self.covariance_type).compact_shape(k, d),
+        }
+
+    def _restore(self, values: dict, k: int, d: int, dtype, source: str) -> None:
+        weights = values["weights_"]
+        if (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"{source}: weights_ must be non-negative with a positive sum")
+        # Fitted weights sum to one; only an initialization (max_iter=0) keeps
+        # scikit-learn's unnormalized start (counts / n).
+        if abs(weights.sum() - 1.0) > 1e-6 * k and self._loaded_n_iter != 0:
+            raise ValueError(f"{source}: weights_ must sum to 1; got {weights.sum():.6g}")
+        check_symmetric(values["covariances_"], self.covariance_type, source)
+        covariances = structures.get(self.covariance_type).from_compact(
+            values["covariances_"], k, d
+        )
+        try:
+            self._set_state(Gaussians(weights, values["means_"], covariances), dtype)
+        except ValueError as exc:
+            raise ValueError(f"{source}: covariances_ are not positive definite") from exc
+
+    def _components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k, d = self.means_.shape
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(np.asarray(self.weights_, dtype=np.float64))
+        chol = structures.get(self.covariance_type).cholesky_from_precision_cholesky(
+            self.precisions_cholesky_, k, d
+        )
+        return log_weights, np.asarray(self.means_, dtype=np.float64), chol
+
+    def _n_parameters(self) -> int:
+        k, d = self.means_.shape
+        return structures.get(self.covariance_type).n_mixture_parameters(k, d)
+
+    def bic(self, X: ArrayLike) -> float:
+        """Bayesian information criterion, -2 n score + p ln n (lower is better).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        n = n_rows(X)
+        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X: ArrayLike) -> float:
+        """Akaike information criterion, -2 n score + 2 p (lower is better).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        n = n_rows(X)
+        return -2.0 * self.score(X) * n + 2 * self._n_parameters()
