@@ -427,16 +427,23 @@ def plot_mixture(
         ax.set_xlim(*limits[a])
         ax.set_ylim(*limits[b])
 
+    names = getattr(gmm, "feature_names_", None)
+
+    def label(j: int, short: bool = False) -> str:
+        if names is not None:
+            return str(names[j])
+        return f"dim {j}" if short else f"dimension {j}"
+
     if m == 1:
         ax = figure.add_subplot()
         draw_density(ax, dims_list[0])
-        ax.set_xlabel(f"dimension {dims_list[0]}")
+        ax.set_xlabel(label(dims_list[0]))
         ax.set_ylabel("density")
     elif m == 2:
         ax = figure.add_subplot()
         draw_pair(ax, *dims_list)
-        ax.set_xlabel(f"dimension {dims_list[0]}")
-        ax.set_ylabel(f"dimension {dims_list[1]}")
+        ax.set_xlabel(label(dims_list[0]))
+        ax.set_ylabel(label(dims_list[1]))
     else:
         axes = figure.subplots(m, m, squeeze=False)
         for row, b in enumerate(dims_list):
@@ -451,8 +458,8 @@ def plot_mixture(
                 else:
                     draw_pair(ax, a, b)
                 if row == m - 1:
-                    ax.set_xlabel(f"dim {a}")
+                    ax.set_xlabel(label(a, short=True))
                 if col == 0 and row > 0:
-                    ax.set_ylabel(f"dim {b}")
+                    ax.set_ylabel(label(b, short=True))
     figure.tight_layout()
     return figure

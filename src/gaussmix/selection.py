@@ -231,11 +231,16 @@ class ModelSelection:
         self.best_model = best_model
         self.criterion = criterion
         self.models = models
-        row = table[best_index]
-        self.best_params = {
-            "n_components": row["n_components"],
-            "covariance_type": row["covariance_type"],
-        }
+        # best_index None: no sound candidate (the table of a failed selection).
+        row = None if best_index is None else table[best_index]
+        self.best_params = (
+            None
+            if row is None
+            else {
+                "n_components": row["n_components"],
+                "covariance_type": row["covariance_type"],
+            }
+        )
 
     def __repr__(self) -> str:
         p = self.best_params
@@ -325,6 +330,9 @@ class ModelSelection:
             ]
             out.append(("  ".join(cells) + "  " + line[-1]).rstrip())
         p = self.best_params
+        if p is None:
+            out.append("best: none (every candidate failed or was degenerate)")
+            return "\n".join(out)
         out.append(
             f"best: n_components={p['n_components']}, covariance_type={p['covariance_type']} "
             f"({name} lower is better)"
@@ -1137,7 +1145,9 @@ def _choose(
             f"{row['error'] or 'degenerate: ' + str(row['degenerate'])}"
             for row in table[:5]
         )
-        raise ValueError(f"every candidate failed or was degenerate ({reasons}, ...)")
+        error = ValueError(f"every candidate failed or was degenerate ({reasons}, ...)")
+        error.table = table  # the grid with the reasons, for callers that show it (the CLI)
+        raise error
     best_index = min(candidates, key=lambda i: (table[i]["score"], table[i]["n_parameters"]))
     table[best_index]["best"] = True
     _warn_about(table, best_index, options["rule"].description is not None, stacklevel + 1)

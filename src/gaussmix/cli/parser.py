@@ -15,6 +15,7 @@ from .._validation import INIT_PARAMS
 from .commands import (
     _cmd_demo,
     _cmd_fit,
+    _cmd_impute,
     _cmd_plot,
     _cmd_predict,
     _cmd_sample,
@@ -82,12 +83,13 @@ def _non_negative_float(text: str) -> float:
 
 
 _DATA_HELP = (
-    "numeric table: .csv (a header row is detected and skipped) or .npy; '-' reads CSV "
-    "from standard input"
+    "numeric table: .csv, .tsv or .txt (delimiter and quoting sniffed, a header row "
+    "detected; empty, NA and NaN cells are missing) or .npy; '-' reads CSV from "
+    "standard input"
 )
 
 
-_OUT_HELP = "output file, .csv or .npy by extension (default: CSV on standard output)"
+_OUT_HELP = "output file, .csv, .tsv or .npy by extension; '-' or none: CSV on standard output"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--dpi", type=_dpi, default=100, help="resolution (default: 100)")
     plot.set_defaults(handler=_cmd_plot)
     _add_select(command)
+    _add_table_options(commands.choices, command)
     return parser
 
 
@@ -464,6 +467,46 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
         "--dpi", type=_dpi, default=100, help="resolution of --plot (default: 100)"
     )
     select.set_defaults(handler=_cmd_select)
+
+
+_COLUMNS_HELP = (
+    "comma-separated header names or 0-based indices of DATA's columns to use, in that "
+    "order (a name holding a comma in double quotes, e.g. '\"a,b\",c'; default: all)"
+)
+
+
+def _add_table_options(
+    parsers: dict, command: Callable[[str, str, str], argparse.ArgumentParser]
+) -> None:
+    """The data-tool options: columns by name, missing values, the impute command."""
+    for name in ("fit", "select"):
+        parsers[name].add_argument("--columns", metavar="COLS", help=_COLUMNS_HELP)
+    for name in ("score", "predict"):
+        parsers[name].add_argument(
+            "--allow-missing",
+            action="store_true",
+            help="treat NaN and empty cells of DATA as missing values, marginalized out "
+            "(score: the observed-data likelihood; predict: from the observed inputs)",
+        )
+    given = next(a for a in parsers["predict"]._actions if a.dest == "given")
+    given.help = (
+        "comma-separated model dimensions DATA holds, by feature name or 0-based index "
+        "(e.g. 0,2 or height,weight); DATA gives them as exactly these columns in order, "
+        "or by header name, or as all the model's dimensions"
+    )
+    impute = command(
+        "impute",
+        "fill the missing values of data from a model",
+        "Replace every missing cell of DATA (empty, NA, N/A or NaN) by its conditional\n"
+        "mean given the observed cells of its row under MODEL. Observed values and the\n"
+        "header row are written unchanged; with a header, DATA's columns are matched to\n"
+        "the model's feature names (other columns are copied as they are).\n\n"
+        "example: gaussmix impute model.json gaps.csv -o filled.csv",
+    )
+    impute.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
+    impute.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    impute.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
+    impute.set_defaults(handler=_cmd_impute)
 
 
 # ----------------------------------------------------------------------
