@@ -36,8 +36,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _common import RESULTS, machine_info, markdown_table, write_json
 
+import legacy_missing as legacy  # the first generation, kept as the tests' reference
 from gaussmix import _gaussian, _missing
 from gaussmix._gaussian import n_phi_features, uses_full_features
 from gaussmix.em.estep import EStepParameters, _entropy
@@ -55,8 +57,8 @@ def legacy_missing_e_step(block, weights, params) -> Statistics:
     iu, ju = np.triu_indices(d)
     total = Statistics.zeros(k, n_phi_features(d, params.covariance_type))
     gaussians = (params.priors, params.means, params.covariances)
-    for idx, log_norm, log_resp, x_hat, cov_sum in _missing.posteriors(
-        X, gaussians, block.groups, block.scattered
+    for idx, log_norm, log_resp, x_hat, cov_sum in legacy.posteriors(
+        X, gaussians, *legacy.split_patterns(X)
     ):
         resp = np.exp(log_resp)
         w = np.ones(idx.size) if weights is None else weights[idx]
@@ -89,7 +91,7 @@ def legacy_impute(X, priors, means, covs):
     nothing = mask[incomplete].all(axis=1)
     out[incomplete[nothing]] = priors @ means
     incomplete = incomplete[~nothing]
-    groups, scattered = _missing.split_patterns(X[incomplete])
+    groups, scattered = legacy.split_patterns(X[incomplete])
     for pattern, rows_local in groups:
         rows_all = incomplete[rows_local]
         obs, mis = np.flatnonzero(~pattern), np.flatnonzero(pattern)
@@ -100,7 +102,7 @@ def legacy_impute(X, priors, means, covs):
     rare = incomplete[scattered]
     for rows in _gaussian.row_chunks(rare.size, 4 * k * d * d):
         idx = rare[rows]
-        _, log_resp, x_hat, _ = _missing._scattered_posterior(out[idx], priors, means, covs)
+        _, log_resp, x_hat, _ = legacy.scattered_posterior(out[idx], priors, means, covs)
         completed = np.einsum("mk,mkd->md", np.exp(log_resp), x_hat)
         out[idx] = np.where(mask[idx], completed, out[idx])
     return out

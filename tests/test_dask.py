@@ -20,6 +20,7 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
 import gaussmix.dask as gdask  # noqa: E402
+import gaussmix.em.dask_source as dask_source  # noqa: E402
 from gaussmix import GMM, ConvergenceWarning  # noqa: E402
 
 RTOL = 1e-8
@@ -187,18 +188,18 @@ def test_persist_policy_reads_worker_memory():
             worker = {"memory_limit": self.limit, "metrics": {"memory": 1e9}}
             return {"workers": {"tcp://a": worker, "tcp://b": dict(worker)}}
 
-    assert gdask.persist_policy(10**9, None, None)[0] is False
-    keep, message = gdask.persist_policy(2 * 10**9, None, FakeClient(4e9))  # 6 GB free
+    assert dask_source.persist_policy(10**9, None, None)[0] is False
+    keep, message = dask_source.persist_policy(2 * 10**9, None, FakeClient(4e9))  # 6 GB free
     assert keep and "2 worker(s)" in message
-    keep, message = gdask.persist_policy(4 * 10**9, None, FakeClient(4e9))  # more than half
+    keep, message = dask_source.persist_policy(4 * 10**9, None, FakeClient(4e9))  # more than half
     assert not keep and "exceed half" in message
-    assert not gdask.persist_policy(1, None, FakeClient(0))[0]  # no limits known
-    assert not gdask.persist_policy(1, False, FakeClient(4e9))[0]
-    assert gdask.persist_policy(10**12, True, None)[0]
+    assert not dask_source.persist_policy(1, None, FakeClient(0))[0]  # no limits known
+    assert not dask_source.persist_policy(1, False, FakeClient(4e9))[0]
+    assert dask_source.persist_policy(10**12, True, None)[0]
 
 
 def test_initialization_sample_is_bounded_and_random(monkeypatch):
-    monkeypatch.setattr(gdask, "INIT_SAMPLE_ROWS", 400)
+    monkeypatch.setattr(dask_source, "INIT_SAMPLE_ROWS", 400)
     source = gdask.DaskSource(
         X_DA, None, "full", n_components=3, random_state=np.random.RandomState(0)
     )
@@ -280,17 +281,17 @@ def test_a_task_that_keeps_killing_workers_is_named(monkeypatch):
 
 
 def test_the_fit_never_computes_the_whole_array(monkeypatch):
-    # Every compute of the fit goes through gaussmix.dask._compute; none of
+    # Every compute of the fit goes through gaussmix.em.dask_source._compute; none of
     # its arguments may be X itself (or anything of X's size).
     sizes = []
-    original = gdask._compute
+    original = dask_source._compute
 
     def spy(*collections):
         sizes.extend(c.nbytes for c in collections if c is not None)
         return original(*collections)
 
-    monkeypatch.setattr(gdask, "_compute", spy)
-    monkeypatch.setattr(gdask, "INIT_SAMPLE_ROWS", 100)
+    monkeypatch.setattr(dask_source, "_compute", spy)
+    monkeypatch.setattr(dask_source, "INIT_SAMPLE_ROWS", 100)
     _fit(X_DA, n_iter=3)
     assert sizes and max(sizes) <= 100 * 3 * 8
 

@@ -527,7 +527,6 @@ def test_rare_patterns_batched_with_masked_covariances_equal_per_pattern(
     w = rng.integers(1, 4, size=300).astype(float)
     fits = []
     for min_rows in (1, 10**9):  # every pattern grouped / every row scattered
-        monkeypatch.setattr(_missing, "_MIN_GROUP_ROWS", min_rows)
         monkeypatch.setattr(_missing, "PATTERN_MIN_ROWS", min_rows)
         gmm = GMM(2, random_state=0).from_samples(
             X,
@@ -567,10 +566,10 @@ def test_impute_of_rare_patterns_handles_singular_and_far_rows():
 def _legacy_missing_e_step(block, weights, params):
     """The missing-data E-step of commit a21c004, kept as the reference: rows grouped by
     pattern (Schur complements of Sigma_oo), rare patterns with masked covariances."""
-    from gaussmix import _missing
     from gaussmix._gaussian import n_phi_features, uses_full_features
     from gaussmix.em.estep import _entropy
     from gaussmix.em.stats import Statistics
+    from legacy_missing import posteriors, split_patterns
 
     X = block.X
     k, d = params.means.shape
@@ -578,10 +577,11 @@ def _legacy_missing_e_step(block, weights, params):
     iu, ju = np.triu_indices(d)
     total = Statistics.zeros(k, n_phi_features(d, params.covariance_type))
     gaussians = (params.priors, params.means, params.covariances)
-    units = _missing.posteriors(X, gaussians, block.groups, block.scattered)
+    groups, scattered = split_patterns(X)
+    units = posteriors(X, gaussians, groups, scattered)
     prev_units = None
     if params.previous is not None:
-        prev_units = _missing.posteriors(X, params.previous, block.groups, block.scattered)
+        prev_units = posteriors(X, params.previous, groups, scattered)
     for idx, log_norm, log_resp, x_hat, cov_sum in units:
         resp = np.exp(log_resp)
         change = 0.0

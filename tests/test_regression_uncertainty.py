@@ -24,7 +24,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
 from gaussmix import GMM
-from gaussmix.gmm import ConditionalGMM
+from gaussmix.conditional import ConditionalGMM
 
 # Monte Carlo comparisons: a statistic passes when within N_SE standard errors.
 N_SE = 5.0

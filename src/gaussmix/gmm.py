@@ -15,12 +15,9 @@ from . import covariance as structures
 from ._ellipses import ellipse_axes, plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
 from ._validation import (
-    INIT_PARAMS,
     CachedParameters,
-    any_entry,
     as_float_array,
     check_alpha,
-    check_choice,
     check_conditioning_values,
     check_float,
     check_indices,
@@ -29,21 +26,16 @@ from ._validation import (
     check_n_components,
     check_n_samples,
     check_points,
-    check_priors,
     check_sample_weight,
     check_samples,
-    check_spread,
-    check_start_distance,
-    coinciding_components,
     components_of_given_parameters,
     is_dask_collection,
-    scale_sample_weight,
     split_indices,
 )
-from .em import driver, init
-from .em.driver import ConvergenceWarning, convergence_rule
-from .em.families import MaximumLikelihood, oas_shrinkage
-from .em.sources import ArraySource, MissingValuesSource
+from .conditional import ConditionalGMM
+from .em.driver import ConvergenceWarning
+from .em.families import oas_shrinkage
+from .fitting import covariance_initialization, fit_mixture, kmeansplusplus_initialization
 from .io import Persistent
 from .kernels.threads import resolve_n_jobs
 from .mvn import MVN
@@ -57,68 +49,6 @@ __all__ = [
     "kmeansplusplus_initialization",
     "plot_error_ellipses",
 ]
-
-
-def kmeansplusplus_initialization(
-    X: ArrayLike, n_components: int, random_state: Any = None
-) -> np.ndarray:
-    """k-means++ initialization of the means of a GMM.
-
-    The first center is a uniformly drawn sample; every next center is drawn
-    with probability proportional to the squared distance to the **closest**
-    center chosen so far (Arthur & Vassilvitskii, 2007).
-
-    Parameters
-    ----------
-    X : array-like, shape (n_samples, n_features)
-        Data.
-    n_components : int
-        Number of centers, 1 <= n_components <= n_samples.
-    random_state : None, int, RandomState or Generator, optional
-
-    Returns
-    -------
-    initial_means : ndarray, shape (n_components, n_features)
-
-    Raises
-    ------
-    ValueError
-        If n_components is not in [1, n_samples] or X is not finite 2-D.
-    """
-    X = check_samples(X, dtype=np.float64)
-    k = check_n_components(n_components, X.shape[0])
-    rng = check_random_state(random_state)
-    return X[init.kmeans_plus_plus(X, k, rng)].copy()
-
-
-def covariance_initialization(X: ArrayLike, n_components: int) -> np.ndarray:
-    """Diagonal initial covariances from the spread of the data.
-
-    The standard deviation along each dimension is the average absolute
-    difference between all pairs of samples in that dimension divided by
-    n_components (computed in O(n log n), not from the n^2 pairs).
-
-    Parameters
-    ----------
-    X : array-like, shape (n_samples, n_features)
-    n_components : int
-
-    Returns
-    -------
-    initial_covariances : ndarray, shape (n_components, n_features, n_features)
-
-    Raises
-    ------
-    ValueError
-        If X is not finite 2-D, n_components is not a positive integer, or X
-        spans a range whose squares overflow float64 (the rule of
-        :meth:`GMM.from_samples`, see ``check_spread``).
-    """
-    X = check_samples(X, dtype=np.float64)
-    k = check_n_components(n_components)
-    check_spread(X)
-    std = init.mean_pairwise_abs_difference(X) / k
-    return np.broadcast_to(np.diag(std**2), (k, X.shape[1], X.shape[1])).copy()
 
 
 class GMM(CachedParameters, Persistent):
@@ -194,7 +124,13 @@ class GMM(CachedParameters, Persistent):
         return f"GMM(n_components={self.n_components}, n_features={d})"
 
     # ------------------------------------------------------------------
-    def _params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def checked_parameters(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The mixture's (priors, means, covariances), validated, as float64 arrays.
+
+        Checked once per change of the parameters (cached). Raises
+        ``ValueError`` when the mixture is not initialized or its parameters
+        are invalid.
+        """
         missing = [
             name for name in ("priors", "means", "covariances") if getattr(self, name) is None
         ]
@@ -213,18 +149,18 @@ class GMM(CachedParameters, Persistent):
 
     def _conditioner(self, in_idx: np.ndarray, out_idx: np.ndarray) -> _gaussian.Conditioner:
         """The components conditioned on ``in_idx``, factorized once per parameter change."""
-        _, means, covs = self._params()
+        _, means, covs = self.checked_parameters()
         key = ("conditioner", in_idx.tobytes(), out_idx.tobytes())
         return self._derived(key, lambda: _gaussian.make_conditioner(means, covs, in_idx, out_idx))
 
     def _params_chol(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        priors, means, covs = self._params()
+        priors, means, covs = self.checked_parameters()
         return priors, means, self._derived("chol", lambda: safe_cholesky(covs))
 
     @property
     def n_features(self) -> int:
         """Dimension of the modelled space."""
-        return self._params()[1].shape[1]
+        return self.checked_parameters()[1].shape[1]
 
     # ------------------------------------------------------------------
     # Fitting
@@ -355,161 +291,25 @@ class GMM(CachedParameters, Persistent):
         ConvergenceWarning
             When a convergence criterion is active and n_iter is reached.
         """
-        init_params = check_choice(init_params, "init_params", INIT_PARAMS)
-        covariance_type = structures.canonical(covariance_type)
-        compute_dtype = _check_compute_dtype(dtype)
-        source = None
-        if is_dask_collection(X):
-            # EM over the chunks where they live (gaussmix.dask imports dask, so only
-            # here); the checks below then see the initialization sample, in memory.
-            from .dask import DaskSource
-
-            source = DaskSource(
-                X,
-                sample_weight,
-                covariance_type,
-                n_components=self.n_components,
-                allow_missing=allow_missing,
-                dtype=compute_dtype,
-                chunk_rows=chunk_size,
-                persist=persist,
-                random_state=self.random_state,
-                verbose=self.verbose,
-            )
-            X, sample_weight = source.initialization_data(), source.initialization_weights
-        X = check_samples(X, allow_nan=True)
-        missing = any_entry(np.isnan, X)
-        if missing and not allow_missing:
-            raise ValueError(
-                "X contains NaN (missing values); pass allow_missing=True to fit with "
-                "the EM for incomplete data, or remove or impute them first"
-            )
-        n, d = X.shape
-        check_n_components(self.n_components, n)
-        check_spread(X)
-        n_iter = check_int(n_iter, "n_iter", minimum=0)
-        n_init = check_int(n_init, "n_init", minimum=1)
-        reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
-        rule = convergence_rule(tol, R_diff)
-        if callback is not None and not callable(callback):
-            raise TypeError(
-                f"callback must be callable(iteration, mean_log_likelihood, change, "
-                f"elapsed) or None; got {type(callback).__name__}"
-            )
-        weights = scale_sample_weight(check_sample_weight(sample_weight, n))
-        if chunk_size is not None:
-            chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
-        if n_jobs is not None:
-            n_jobs = check_int(n_jobs, "n_jobs")
-            if n_jobs == 0:
-                raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
-        start = self._starting_point(d)
-        if missing:
-            usable = int((~np.isnan(X)).any(axis=1).sum())
-            if usable == 0:
-                raise ValueError(
-                    "X has no row with an observed value (every entry is NaN); nothing to fit"
-                )
-            check_n_components(self.n_components, usable)
-            source = MissingValuesSource(
-                X, weights, covariance_type, chunk_rows=chunk_size, n_jobs=resolve_n_jobs(n_jobs)
-            )
-        elif source is None:
-            source = ArraySource(
-                X,
-                weights,
-                covariance_type,
-                dtype=compute_dtype,
-                chunk_rows=chunk_size,
-                n_jobs=resolve_n_jobs(n_jobs),
-            )
-        check_start_distance(start[1], source.shift)
-        family = MaximumLikelihood(
-            covariance_type, reg_covar, oas=bool(oracle_approximating_shrinkage)
-        )
-        X_init = source.initialization_data()
-
-        def initialize(run: int):
-            return family.start(
-                *self._initial_parameters(
-                    X_init, weights, init_params, start if run == 0 else None
-                )
-            )
-
-        if n_iter == 0:
-            return self._initialized_only(family.mixture(initialize(0)), covariance_type)
-        best = driver.fit(
-            source,
-            family,
-            initialize,
-            n_init=n_init,
+        return fit_mixture(
+            self,
+            X,
+            R_diff=R_diff,
             n_iter=n_iter,
-            rule=rule,
+            init_params=init_params,
+            oracle_approximating_shrinkage=oracle_approximating_shrinkage,
+            covariance_type=covariance_type,
+            n_init=n_init,
+            reg_covar=reg_covar,
+            tol=tol,
+            sample_weight=sample_weight,
+            dtype=dtype,
+            chunk_size=chunk_size,
+            allow_missing=allow_missing,
+            n_jobs=n_jobs,
             callback=callback,
-            verbose=self.verbose,
+            persist=persist,
         )
-        fitted = family.mixture(best.state)
-        self.priors, self.means, self.covariances = fitted
-        self.converged_ = best.converged
-        self.n_iter_ = best.n_iter
-        self.lower_bound_ = best.lower_bound
-        self.covariance_type_ = covariance_type
-        _warn_if_coinciding(fitted.means, fitted.covariances)
-        return self
-
-    def _initialized_only(self, start, covariance_type: str) -> GMM:
-        """Store the starting parameters of an ``n_iter=0`` fit (gmr's initialization only)."""
-        self.priors, self.means, self.covariances = start
-        self.converged_ = False
-        self.n_iter_ = 0
-        self.lower_bound_ = -np.inf
-        self.covariance_type_ = covariance_type
-        return self
-
-    def _starting_point(self, d: int) -> tuple:
-        """Parameters already set on the object, validated against d and k."""
-        k = self.n_components
-        priors = means = covs = None
-        if self.priors is not None:
-            priors = as_float_array(self.priors, "priors", ndim=1, dtype=np.float64)
-            check_priors(priors, k)
-        if self.means is not None:
-            means = as_float_array(self.means, "means", ndim=2, dtype=np.float64)
-            if means.shape != (k, d):
-                raise ValueError(
-                    f"means must have shape ({k}, {d}) to match n_components and X; "
-                    f"got {means.shape}"
-                )
-        if self.covariances is not None:
-            covs = as_float_array(self.covariances, "covariances", ndim=3, dtype=np.float64)
-            if covs.shape != (k, d, d):
-                raise ValueError(
-                    f"covariances must have shape ({k}, {d}, {d}) to match n_components "
-                    f"and X; got {covs.shape}"
-                )
-            covs = symmetrize(covs)
-            check_mixture(np.full(k, 1.0 / k), np.zeros((k, d)), covs, k)
-        return priors, means, covs
-
-    def _initial_parameters(self, X, weights, init_params, start) -> tuple:
-        k, d = self.n_components, X.shape[1]
-        priors, means, covs = start if start is not None else (None, None, None)
-        if priors is None:
-            priors = np.full(k, 1.0 / k)
-        if means is None:
-            if init_params == "random":
-                means = init.random_initial_means(X, k, self.random_state, weights)
-            else:
-                means = X[init.kmeans_plus_plus(X, k, self.random_state, weights)].astype(
-                    np.float64
-                )
-        if covs is None:
-            if init_params == "random":
-                covs = np.broadcast_to(np.eye(d), (k, d, d)).copy()
-            else:
-                std = init.data_spread(init.subsample_rows(X, self.random_state)) / k
-                covs = np.broadcast_to(np.diag(std**2), (k, d, d)).copy()
-        return priors, means, covs
 
     def apply_oracle_approximating_shrinkage(self, n_samples_eff: float | ArrayLike) -> GMM:
         """Shrink every covariance with Oracle Approximating Shrinkage.
@@ -527,7 +327,7 @@ class GMM(CachedParameters, Persistent):
         -------
         self : GMM
         """
-        _, _, covs = self._params()
+        _, _, covs = self.checked_parameters()
         n_eff = as_float_array(n_samples_eff, "n_samples_eff", ndim=(0, 1), dtype=np.float64)
         n_eff = np.broadcast_to(n_eff, (self.n_components,)) if n_eff.ndim == 0 else n_eff
         if n_eff.shape != (self.n_components,) or (n_eff <= 0).any():
@@ -649,7 +449,7 @@ class GMM(CachedParameters, Persistent):
         return float(np.average(log_p, weights=weights))
 
     def _n_parameters(self) -> int:
-        k, d = self.n_components, self._params()[1].shape[1]
+        k, d = self.n_components, self.checked_parameters()[1].shape[1]
         return structures.get(self.covariance_type_).n_mixture_parameters(k, d)
 
     def bic(self, X: ArrayLike) -> float:
@@ -735,7 +535,7 @@ class GMM(CachedParameters, Persistent):
         TypeError
             If n_samples is not an integer.
         """
-        priors, means, covs = self._params()
+        priors, means, covs = self.checked_parameters()
         n = check_n_samples(n_samples, means.shape[1])
         labels = _gaussian.draw_components(self.random_state, priors, n)
         standard = self.random_state.standard_normal((n, means.shape[1]))
@@ -816,7 +616,7 @@ class GMM(CachedParameters, Persistent):
         marginal : GMM
             Same priors; means and covariances restricted to ``indices``.
         """
-        priors, means, covs = self._params()
+        priors, means, covs = self.checked_parameters()
         idx = check_indices(indices, means.shape[1])
         if idx.size == 0:
             raise ValueError("indices must name at least one dimension to keep")
@@ -846,7 +646,7 @@ class GMM(CachedParameters, Persistent):
             original ones reweighted by each component's marginal likelihood
             of x, means and covariances the components' conditionals.
         """
-        priors, means, _covs = self._params()
+        priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         X_in = check_conditioning_values(x, in_idx.size)
         if X_in.shape[0] != 1:
@@ -892,7 +692,7 @@ class GMM(CachedParameters, Persistent):
         For a Dask array X (2-D, chunked along rows), both are lazy Dask
         arrays chunked like X's rows, computed in the same tasks.
         """
-        priors, means, _covs = self._params()
+        priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         _warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
         if is_dask_collection(X):
@@ -943,7 +743,7 @@ class GMM(CachedParameters, Persistent):
         >>> [m.ravel().round(3).tolist() for m in cond.modes()]
         [[-1.0, 1.0], [-1.0, 1.0]]
         """
-        priors, means, _covs = self._params()
+        priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
@@ -954,6 +754,7 @@ class GMM(CachedParameters, Persistent):
             cond.cond_cov.copy(),
             output_indices=out_idx,
             random_state=self.random_state,
+            mixture_type=type(self),
         )
 
     def impute(self, X: ArrayLike) -> np.ndarray:
@@ -979,7 +780,7 @@ class GMM(CachedParameters, Persistent):
             from .dask import map_rows
 
             return map_rows(self.impute, X, self.n_features, self.n_features)
-        priors, means, covs = self._params()
+        priors, means, covs = self.checked_parameters()
         X = check_samples(
             X, n_features=means.shape[1], allow_nan=True, dtype=np.float64, min_samples=0
         )
@@ -1010,7 +811,7 @@ class GMM(CachedParameters, Persistent):
             If the model is not initialized, is not 2-D, or factor is
             negative.
         """
-        _priors, means, covs = self._params()
+        _priors, means, covs = self.checked_parameters()
         if means.shape[1] != 2:
             raise ValueError(
                 f"to_ellipses needs a 2-D GMM; this one has {means.shape[1]} dimensions"
@@ -1037,7 +838,7 @@ class GMM(CachedParameters, Persistent):
         ValueError
             If the model is not initialized.
         """
-        priors, means, covs = self._params()
+        priors, means, covs = self.checked_parameters()
         mean = priors @ means
         dev = means - mean
         cov = np.einsum("k,kij->ij", priors, covs) + (dev * priors[:, None]).T @ dev
@@ -1070,7 +871,7 @@ class GMM(CachedParameters, Persistent):
         TypeError
             If component_idx is not an integer.
         """
-        _, means, covs = self._params()
+        _, means, covs = self.checked_parameters()
         idx = check_int(component_idx, "component_idx")
         if not 0 <= idx < self.n_components:
             raise ValueError(
@@ -1083,266 +884,6 @@ class GMM(CachedParameters, Persistent):
             covariance=covariance if covariance.flags.writeable else covariance.copy(),
             verbose=self.verbose,
             random_state=self.random_state,
-        )
-
-
-class ConditionalGMM:
-    """Many conditional mixtures p(y | x_i), one per query row, as arrays.
-
-    Returned by :meth:`GMM.condition_batch`. Row i is the mixture
-    sum_j priors[i, j] N(y | means[i, j], covariances[j]); the component
-    covariances of a Gaussian conditional do not depend on x.
-
-    Parameters
-    ----------
-    priors : ndarray, shape (n_queries, k)
-        Posterior component weights given each query; rows sum to one.
-    means : ndarray, shape (n_queries, k, d_out)
-        Conditional means of every component for every query.
-    covariances : ndarray, shape (k, d_out, d_out)
-        Conditional covariances of the components.
-    output_indices : ndarray of int, shape (d_out,)
-        Dimensions of the joint model that y holds.
-    random_state : None, int, RandomState or Generator, optional
-    """
-
-    def __init__(
-        self,
-        priors: np.ndarray,
-        means: np.ndarray,
-        covariances: np.ndarray,
-        output_indices: np.ndarray | None = None,
-        random_state: Any = None,
-    ) -> None:
-        self.priors = priors
-        self.means = means
-        self.covariances = covariances
-        self.output_indices = output_indices
-        self.random_state = check_random_state(random_state)
-
-    def __len__(self) -> int:
-        return self.priors.shape[0]
-
-    def __repr__(self) -> str:
-        n, k, d = self.means.shape
-        return f"ConditionalGMM(n_queries={n}, n_components={k}, n_outputs={d})"
-
-    def __getitem__(self, i: int) -> GMM:
-        """The conditional mixture of query ``i`` as a :class:`GMM`.
-
-        Parameters
-        ----------
-        i : int
-            Query index; negative values count from the end.
-
-        Returns
-        -------
-        gmm : GMM
-            p(y | x_i) with priors (k,), means (k, d_out) and covariances
-            (k, d_out, d_out); it shares this object's ``random_state``.
-
-        Raises
-        ------
-        IndexError
-            If i is not in [-n_queries, n_queries).
-        TypeError
-            If i is not an integer.
-        """
-        idx = check_int(i, "i")
-        n = len(self)
-        if not -n <= idx < n:
-            raise IndexError(f"query index {i} out of range for {n} queries")
-        return GMM(
-            self.priors.shape[1],
-            priors=self.priors[idx],
-            means=self.means[idx],
-            covariances=self.covariances,
-            random_state=self.random_state,
-        )
-
-    def mean(self) -> np.ndarray:
-        """E[y | x_i] for every query.
-
-        Returns
-        -------
-        mean : ndarray, shape (n_queries, d_out)
-            The prior-weighted average of the component means.
-        """
-        return _gaussian.mixture_moments(self.priors, self.means, None)[0]
-
-    def covariance(self) -> np.ndarray:
-        """Cov[y | x_i] for every query (law of total covariance).
-
-        Returns
-        -------
-        covariance : ndarray, shape (n_queries, d_out, d_out)
-            The weighted component covariances plus the spread of the
-            component means.
-        """
-        return _gaussian.mixture_moments(self.priors, self.means, self.covariances)[1]
-
-    def sample(self, n_samples: int = 1) -> np.ndarray:
-        """Draw ``n_samples`` from each conditional mixture.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Samples per query (>= 0).
-
-        Returns
-        -------
-        Y : ndarray, shape (n_queries, n_samples, d_out)
-
-        Raises
-        ------
-        ValueError
-            If n_samples is negative.
-        TypeError
-            If n_samples is not an integer.
-        """
-        n, k, d = self.means.shape
-        s = check_n_samples(n_samples, n * d)
-        # Inverse-CDF choice of a component per draw, vectorized over queries.
-        cdf = np.cumsum(self.priors, axis=1)
-        u = self.random_state.uniform(0.0, 1.0, size=(n, s)) * cdf[:, -1:]
-        labels = np.minimum((u[:, :, None] > cdf[:, None, :]).sum(axis=2), k - 1)
-        chol = safe_cholesky(self.covariances)
-        z = self.random_state.standard_normal((n, s, d))
-        out = np.take_along_axis(self.means, labels[:, :, None], axis=1)
-        # Gathering one Cholesky factor per draw costs d^2 per draw: go through
-        # the draws in chunks so that the gather stays small.
-        flat_out, flat_labels, flat_z = out.reshape(-1, d), labels.reshape(-1), z.reshape(-1, d)
-        for draws in _gaussian.row_chunks(flat_labels.size, d * d):
-            flat_out[draws] += np.einsum("nij,nj->ni", chol[flat_labels[draws]], flat_z[draws])
-        return out
-
-    def score_samples(self, Y: ArrayLike) -> np.ndarray:
-        """log p(y_i | x_i) of one output row per query.
-
-        Parameters
-        ----------
-        Y : array-like, shape (n_queries, d_out)
-            Row i is evaluated under the conditional mixture of query i.
-
-        Returns
-        -------
-        log_p : ndarray, shape (n_queries,)
-
-        Raises
-        ------
-        ValueError
-            If Y is not a finite 2-D array with d_out columns and one row per
-            query.
-        """
-        n, _k, d = self.means.shape
-        Y = check_samples(Y, "Y", n_features=d, dtype=np.float64, min_samples=0)
-        if Y.shape[0] != n:
-            raise ValueError(f"Y must have one row per query ({n}); got {Y.shape[0]}")
-        with np.errstate(divide="ignore"):
-            log_w = np.log(self.priors)
-        return _gaussian.conditional_mixture_log_density(
-            Y, log_w, self.means, safe_cholesky(self.covariances)
-        )
-
-    def to_probability_density(self, Y: ArrayLike) -> np.ndarray:
-        """p(y_i | x_i) of one output row per query.
-
-        Parameters
-        ----------
-        Y : array-like, shape (n_queries, d_out)
-            Row i is evaluated under the conditional mixture of query i.
-
-        Returns
-        -------
-        p : ndarray, shape (n_queries,)
-            exp(:meth:`score_samples`).
-
-        Raises
-        ------
-        ValueError
-            If Y is not a finite 2-D array with d_out columns and one row per
-            query.
-        """
-        return np.exp(self.score_samples(Y))
-
-    def modes(
-        self,
-        *,
-        min_relative_density: float = 1e-3,
-        return_density: bool = False,
-        max_iter: int = 1000,
-    ) -> list:
-        """Local maxima of each p(y | x_i): the answers of a multimodal regression.
-
-        Every query's mixture is climbed from each component mean with the
-        fixed-point (mean-shift) iteration for Gaussian mixtures; starts
-        that reach the same point are merged.
-
-        Parameters
-        ----------
-        min_relative_density : float, default=1e-3
-            Drop modes whose density is below this fraction of the query's
-            highest mode (spurious bumps of negligible components).
-        return_density : bool, default=False
-            Also return the density at each mode.
-        max_iter : int, default=1000
-            Iterations of the fixed-point search (it converges linearly, slowly
-            on flat peaks).
-
-        Returns
-        -------
-        modes : list of ndarray, one (m_i, d_out) array per query
-            Sorted by decreasing density.
-        densities : list of ndarray, one (m_i,) array per query
-            Only with ``return_density=True``.
-        """
-        rel = check_float(min_relative_density, "min_relative_density", minimum=0.0, maximum=1.0)
-        max_iter = check_int(max_iter, "max_iter", minimum=1)
-        n, k, d = self.means.shape
-        if n == 0:
-            return ([], []) if return_density else []
-        all_modes = np.full((n, k, d), np.nan)
-        all_logd = np.full((n, k), -np.inf)
-        spread = np.sqrt(np.diagonal(self.covariances, axis1=1, axis2=2).min(axis=1).min())
-        for rows in _gaussian.row_chunks(n, k * k * d * 4):
-            points, log_d, _ = _gaussian.mixture_modes(
-                self.priors[rows], self.means[rows], self.covariances, max_iter=max_iter
-            )
-            radius = np.full(points.shape[0], 1e-2 * max(spread, 1e-12))
-            all_modes[rows], all_logd[rows] = _gaussian.merge_modes(points, log_d, radius)
-        keep = all_logd >= all_logd[:, :1] + np.log(max(rel, 1e-300))
-        counts = keep.sum(axis=1)
-        modes = np.split(all_modes[keep], np.cumsum(counts)[:-1])
-        if not return_density:
-            return modes
-        return modes, np.split(np.exp(all_logd[keep]), np.cumsum(counts)[:-1])
-
-
-def _check_compute_dtype(dtype: Any) -> Any:
-    if dtype is None:
-        return np.float64
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(
-            f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}"
-        ) from exc
-    if resolved not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}")
-    return resolved.type
-
-
-def _warn_if_coinciding(means: np.ndarray, covariances: np.ndarray) -> None:
-    pairs = coinciding_components(means, covariances)
-    if pairs:
-        shown = ", ".join(f"{i} and {j}" for i, j in pairs[:5])
-        warnings.warn(
-            f"components {shown} coincide at the end of the fit (same mean and "
-            "covariance): EM cannot separate identical components, so the fit has fewer "
-            "distinct components than n_components. Try init_params='kmeans++', n_init > 1, "
-            "other starting parameters, or scaling the data.",
-            UserWarning,
-            stacklevel=3,
         )
 
 

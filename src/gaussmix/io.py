@@ -167,7 +167,7 @@ def model_to_dict(model: Any) -> dict:
     """
     GMM, MVN = _model_classes()
     if isinstance(model, GMM):
-        priors, means, covariances = model._params()
+        priors, means, covariances = model.checked_parameters()
         data: dict[str, Any] = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -191,7 +191,7 @@ def model_to_dict(model: Any) -> dict:
         data["means"] = means.tolist()
         data["covariances"] = covariances.tolist()
     elif isinstance(model, MVN):
-        mean, covariance = model._params()
+        mean, covariance = model.checked_parameters()
         data = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,

@@ -103,7 +103,12 @@ class MVN(CachedParameters, Persistent):
         return f"MVN(n_features={d})"
 
     # ------------------------------------------------------------------
-    def _params(self) -> tuple[np.ndarray, np.ndarray]:
+    def checked_parameters(self) -> tuple[np.ndarray, np.ndarray]:
+        """The Gaussian's (mean, covariance), validated, as float64 arrays.
+
+        Checked once per change of the parameters (cached). Raises
+        ``ValueError`` when either is not set or they are invalid.
+        """
         if self.mean is None:
             raise ValueError("Mean has not been initialized; set mean or call from_samples(X)")
         if self.covariance is None:
@@ -114,7 +119,7 @@ class MVN(CachedParameters, Persistent):
 
     def _conditioner(self, in_idx: np.ndarray, out_idx: np.ndarray) -> _gaussian.Conditioner:
         """This Gaussian conditioned on ``in_idx``, factorized once per parameter change."""
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         key = ("conditioner", in_idx.tobytes(), out_idx.tobytes())
         return self._derived(
             key, lambda: _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx)
@@ -126,7 +131,7 @@ class MVN(CachedParameters, Persistent):
     @property
     def n_features(self) -> int:
         """Dimension of the distribution."""
-        return self._params()[0].shape[0]
+        return self.checked_parameters()[0].shape[0]
 
     # ------------------------------------------------------------------
     def from_samples(self, X: ArrayLike, bessels_correction: bool = True) -> MVN:
@@ -178,7 +183,7 @@ class MVN(CachedParameters, Persistent):
         ValueError
             If the MVN is not initialized or n_samples is negative.
         """
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         n = check_n_samples(n_samples, mean.shape[0])
         z = self.random_state.standard_normal((n, mean.shape[0]))
         if _gaussian.is_legacy_generator(self.random_state):
@@ -209,7 +214,7 @@ class MVN(CachedParameters, Persistent):
         -------
         X : ndarray, shape (n_samples, n_features)
         """
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         n = check_n_samples(n_samples, mean.shape[0])
         alpha = check_alpha(alpha)
         labels = np.zeros(n, dtype=np.intp)
@@ -232,7 +237,7 @@ class MVN(CachedParameters, Persistent):
         -------
         inside : bool, or ndarray of bool with shape (n_points,)
         """
-        mean, _ = self._params()
+        mean, _ = self.checked_parameters()
         alpha = check_alpha(alpha)
         dist2 = self.squared_mahalanobis_distance(x)
         inside = np.asarray(dist2) <= chi2.ppf(alpha, mean.shape[0])
@@ -252,7 +257,7 @@ class MVN(CachedParameters, Persistent):
         exponents : ndarray, shape (n_samples,)
             -1/2 squared Mahalanobis distances.
         """
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         X, _ = check_points(X, mean.shape[0], "X")
         chol = self._chol(cov)
         exponents = -0.5 * _gaussian.squared_mahalanobis(X, mean[None], chol)[:, 0]
@@ -276,7 +281,7 @@ class MVN(CachedParameters, Persistent):
             If mean or covariance is not set, or X has the wrong number of
             features or non-finite entries.
         """
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         X, _ = check_points(X, mean.shape[0], "X")
         return _gaussian.component_log_densities(X, mean[None], self._chol(cov))[:, 0]
 
@@ -305,7 +310,7 @@ class MVN(CachedParameters, Persistent):
         -------
         marginal : MVN
         """
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         idx = check_indices(indices, mean.shape[0])
         if idx.size == 0:
             raise ValueError("indices must name at least one dimension to keep")
@@ -332,7 +337,7 @@ class MVN(CachedParameters, Persistent):
             p(others | given = x), over the remaining dimensions in increasing
             order.
         """
-        mean, _cov = self._params()
+        mean, _cov = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, mean.shape[0])
         X_in = check_conditioning_values(x, in_idx.size)
         if X_in.shape[0] != 1:
@@ -366,7 +371,7 @@ class MVN(CachedParameters, Persistent):
         covariance : ndarray, shape (n_features_out, n_features_out)
             Conditional covariance (the same for every query).
         """
-        mean, _cov = self._params()
+        mean, _cov = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, mean.shape[0])
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
@@ -383,7 +388,7 @@ class MVN(CachedParameters, Persistent):
         -------
         d2 : float, or ndarray with shape (n_points,)
         """
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         points, single = check_points(x, mean.shape[0])
         dist2 = _gaussian.squared_mahalanobis(points, mean[None], self._chol(cov))[:, 0]
         return float(dist2[0]) if single else dist2
@@ -409,7 +414,7 @@ class MVN(CachedParameters, Persistent):
         height : float
             Semi-axis along the minor axis.
         """
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         if mean.shape[0] != 2:
             raise ValueError(
                 f"to_ellipse needs a 2-D MVN; this one has {mean.shape[0]} dimensions"
@@ -434,7 +439,7 @@ class MVN(CachedParameters, Persistent):
             The mean, then mean + the columns of sqrt((d + lambda) Sigma),
             then mean - those columns, lambda = alpha^2 (d + kappa) - d.
         """
-        mean, cov = self._params()
+        mean, cov = self.checked_parameters()
         alpha, kappa = _check_unscented(alpha, kappa, mean.shape[0])
         return _gaussian.gaussian_sigma_points(mean, cov, alpha, kappa)
 
@@ -463,7 +468,7 @@ class MVN(CachedParameters, Persistent):
         mvn : MVN
             The estimate of the distribution of f(x).
         """
-        mean, _ = self._params()
+        mean, _ = self.checked_parameters()
         d = mean.shape[0]
         points = as_float_array(transformed_sigma_points, "transformed_sigma_points", ndim=2)
         if points.shape[0] != 2 * d + 1:

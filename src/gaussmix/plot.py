@@ -44,7 +44,7 @@ def _as_gmm(model: Any, name: str = "gmm") -> Any:
     if isinstance(model, GMM):
         return model
     if isinstance(model, MVN):
-        mean, covariance = model._params()
+        mean, covariance = model.checked_parameters()
         return GMM(1, priors=[1.0], means=mean[None], covariances=covariance[None])
     raise TypeError(f"{name} must be a GMM or an MVN; got {type(model).__name__}")
 
@@ -79,7 +79,7 @@ def _in_out(gmm: Any, input_index: Any, output_index: Any) -> tuple[int, int]:
 
 def _default_grid(gmm: Any, index: int, n_points: int, n_std: float = 3.0) -> np.ndarray:
     """n_points evenly spaced values covering the marginal of one dimension."""
-    _priors, means, covs = gmm._params()
+    _priors, means, covs = gmm.checked_parameters()
     std = np.sqrt(covs[:, index, index])
     return np.linspace(
         (means[:, index] - n_std * std).min(), (means[:, index] + n_std * std).max(), n_points

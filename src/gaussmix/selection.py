@@ -33,9 +33,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _gaussian, _missing
+from . import _gaussian
 from . import covariance as structures
-from ._linalg import safe_cholesky
 from ._validation import (
     INIT_PARAMS,
     any_entry,
@@ -50,10 +49,10 @@ from ._validation import (
 from .em import driver, init
 from .em.driver import ConvergenceWarning, convergence_rule
 from .em.families import Gaussians, MaximumLikelihood
-from .em.sources import ArraySource, MissingValuesSource, default_chunk_rows
-from .em.stats import Statistics
+from .em.front import SourceRequest, open_source
+from .fitting import store_fit
 from .gmm import GMM
-from .kernels.threads import map_blocks, resolve_n_jobs
+from .kernels.threads import resolve_n_jobs
 
 __all__ = [
     "CRITERIA",
@@ -444,11 +443,17 @@ class _Prepared:
         self.sources: dict[str, Any] = {}
         if base is not None:  # a DaskSource: one pass over the chunks, already made
             self.init_weights = base.initialization_weights
-        elif missing:
-            base = MissingValuesSource(X, weights, covariance_types[0])
-            self.init_weights = weights
         else:
-            base = ArraySource(X, weights, covariance_types[0], n_jobs=n_jobs)
+            request = SourceRequest(
+                X,
+                weights,
+                covariance_types[0],
+                n_components=1,
+                allow_missing=missing,
+                n_jobs=1 if missing else n_jobs,
+                validated=True,
+            )
+            base = open_source(request)
             self.init_weights = weights
         # Rows (total weight) that carry information, for the degenerate-fit
         # rule of cross-validation folds; None for Dask (the grid then reads
@@ -461,17 +466,8 @@ class _Prepared:
         # groups, a pass over Dask chunks) is done once; the sources of the
         # other covariance types share it and differ only in their type and
         # the chunk size of their features.
-        d = base.n_features
         for covariance_type in covariance_types:
-            source = _copy(base)
-            source.covariance_type = covariance_type
-            if hasattr(source, "n_phi"):  # DaskSource
-                source.n_phi = Statistics.n_columns(d, covariance_type)
-                source.chunk_rows = default_chunk_rows(source.n_phi)
-            elif not missing:
-                rows = default_chunk_rows(_gaussian.n_phi_features(d, covariance_type))
-                source.chunk_rows = max(1, min(rows, X.shape[0]))
-            self.sources[covariance_type] = source
+            self.sources[covariance_type] = base.with_structure(covariance_type)
         self.init_data = base.initialization_data()
         self.usable_rows = base.n_samples
         self._subsample_of = (covariance_types, n_jobs, seed)
@@ -509,12 +505,6 @@ class _Prepared:
             return self._subsample
 
 
-def _copy(source: Any) -> Any:
-    clone = object.__new__(type(source))
-    clone.__dict__.update(source.__dict__)
-    return clone
-
-
 # ----------------------------------------------------------------------
 # One candidate
 # ----------------------------------------------------------------------
@@ -540,7 +530,13 @@ def _fit_one(
         if start == "kmeans":
             return _kmeans_start(prepared, k, covariance_type, rng, options, family)
         return family.start(
-            *model._initial_parameters(prepared.init_data, prepared.init_weights, start, None)
+            *init.initial_parameters(
+                prepared.init_data,
+                prepared.init_weights,
+                start,
+                model.n_components,
+                model.random_state,
+            )
         )
 
     best = driver.fit(
@@ -551,12 +547,14 @@ def _fit_one(
         n_iter=options["n_iter"],
         rule=options["rule"],
     )
-    model.priors, model.means, model.covariances = family.mixture(best.state)
-    model.converged_ = best.converged
-    model.n_iter_ = best.n_iter
-    model.lower_bound_ = best.lower_bound
-    model.covariance_type_ = covariance_type
-    return model
+    return store_fit(
+        model,
+        family.mixture(best.state),
+        covariance_type,
+        best.converged,
+        best.n_iter,
+        best.lower_bound,
+    )
 
 
 def _resolved_init(init_params: str, n_rows: int) -> str:
@@ -625,53 +623,19 @@ def _kmeans_start(
     return refined.state
 
 
-def _log_likelihood(prepared: _Prepared, model: GMM) -> tuple[float, float]:
-    """Total (weighted) log-likelihood of the rows at the model's final parameters, and n.
+def _final_statistics(prepared: _Prepared, model: GMM) -> tuple[float, float, float]:
+    """The engine's statistics of all rows at the model's final parameters.
 
-    n is the total weight of the rows that carry information (rows with
-    nothing observed carry none).
+    Returns the total (weighted) log-likelihood, n (the total weight of the
+    rows that carry information: rows with nothing observed carry none) and
+    the entropy of the responsibilities, -sum_i w_i sum_j r_ij ln r_ij (ICL's
+    penalty), all from one E-step through the candidate's source.
     """
     source = prepared.sources[model.covariance_type_]
     stats, _ = source.statistics(
         Gaussians(model.priors, model.means, model.covariances), None, False
     )
-    return float(stats.log_lik_sum), float(stats.weight_sum)
-
-
-def _entropy(prepared: _Prepared, model: GMM, n_jobs: int) -> float:
-    """-sum_i w_i sum_j r_ij log r_ij, the entropy of the responsibilities (ICL)."""
-    priors, means, covs = model.priors, model.means, model.covariances
-    X, weights = prepared.X, prepared.weights
-
-    def plogp(log_resp: np.ndarray, rows: np.ndarray | slice) -> float:
-        with np.errstate(under="ignore"):
-            terms = np.where(np.isfinite(log_resp), np.exp(log_resp) * log_resp, 0.0).sum(axis=1)
-        w = None if weights is None else weights[rows]
-        return float(-(terms.sum() if w is None else w @ terms))
-
-    if prepared.missing:
-        blocks = prepared.sources[model.covariance_type_].block
-        total = 0.0
-        for rows, _, log_resp, _, _ in _missing.posteriors(
-            X, (priors, means, covs), blocks.groups, blocks.scattered
-        ):
-            total += plogp(log_resp, rows)
-        return total
-    chol = safe_cholesky(covs)
-    k, d = means.shape
-
-    def block(rows: slice, _index: int) -> float:
-        total = 0.0
-        for sub in _gaussian.row_chunks(rows.stop - rows.start, k * d):
-            part = slice(rows.start + sub.start, rows.start + sub.stop)
-            _, log_resp = _gaussian.mixture_log_density(
-                X[part].astype(np.float64, copy=False), priors, means, chol
-            )
-            total += plogp(log_resp, part)
-        return total
-
-    chunk = prepared.sources[model.covariance_type_].chunk_rows
-    return float(sum(map_blocks(block, X.shape[0], chunk, n_jobs)))
+    return float(stats.log_lik_sum), float(stats.weight_sum), float(stats.resp_entropy)
 
 
 # ----------------------------------------------------------------------
@@ -1089,15 +1053,15 @@ def _select_dask(
     initialization sample (at most ``gaussmix.dask.INIT_SAMPLE_ROWS`` rows),
     whose gaps are at least the data's, so it errs on the side of caution.
     """
-    from .dask import DaskSource
-
-    base = DaskSource(
-        X,
-        sample_weight,
-        types[0],
-        n_components=1,
-        allow_missing=allow_missing,
-        random_state=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1))),
+    base = open_source(
+        SourceRequest(
+            X,
+            sample_weight,
+            types[0],
+            n_components=1,
+            allow_missing=allow_missing,
+            random_state=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1))),
+        )
     )
     prepared = _Prepared(None, None, types, base.missing, 1, base=base, seed=seed)
     with warnings.catch_warnings(record=True) as caught, _blas_single():
@@ -1208,8 +1172,8 @@ def _information_criteria(
                 options,
                 warm,
             )
-            log_lik, n = _log_likelihood(prepared, model)
-            entropy = _entropy(prepared, model, inner_jobs) if criterion == "icl" else None
+            log_lik, n, entropy = _final_statistics(prepared, model)
+            entropy = entropy if criterion == "icl" else None
             return model, (log_lik, n), entropy, time.perf_counter() - start, None
         except Exception as exc:  # a failing candidate is reported, not fatal
             return None, None, None, time.perf_counter() - start, _failure(exc)
@@ -1281,7 +1245,16 @@ def _cross_validate(
             )
             return float(np.average(log_p, weights=w))
         if missing:
-            source = MissingValuesSource(X_test, w, model.covariance_type_)
+            source = open_source(
+                SourceRequest(
+                    X_test,
+                    w,
+                    model.covariance_type_,
+                    n_components=1,
+                    allow_missing=True,
+                    validated=True,
+                )
+            )
             stats, _ = source.statistics(
                 Gaussians(model.priors, model.means, model.covariances), None, False
             )

@@ -239,7 +239,7 @@ def _read_model(path: str) -> Any:
     except FileNotFoundError:
         raise DataError(f"model file not found: {path}") from None
     if isinstance(model, MVN):
-        mean, covariance = model._params()
+        mean, covariance = model.checked_parameters()
         model = GMM(1, priors=[1.0], means=mean[None], covariances=covariance[None])
     return model
 

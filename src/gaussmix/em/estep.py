@@ -101,11 +101,6 @@ class MissingBlock(NamedTuple):
     ----------
     X : ndarray, shape (m, d)
         The rows; NaN marks a missing entry.
-    groups : list of (pattern, rows)
-        Frequent patterns: boolean (d,) mask of missing entries and the
-        indices of the rows that have it (read by :func:`_missing.posteriors`).
-    scattered : ndarray of int
-        Rows of rare patterns (idem).
     complete : ndarray of int, or None
         Rows without a missing entry: :func:`missing_e_step` sends them
         through :func:`e_step` (the compiled kernel included).
@@ -118,8 +113,6 @@ class MissingBlock(NamedTuple):
     """
 
     X: np.ndarray
-    groups: list
-    scattered: np.ndarray
     complete: np.ndarray | None = None
     sets: tuple = ()
     patterns: tuple = ()
@@ -127,9 +120,8 @@ class MissingBlock(NamedTuple):
     @classmethod
     def from_rows(cls, X: np.ndarray) -> MissingBlock:
         """Group the rows of X by missing pattern (rows with nothing observed are dropped)."""
-        groups, scattered = _missing.split_patterns(X)
         complete, sets, patterns = _missing.split_by_count(np.isnan(X))
-        return cls(X, groups, scattered, complete, tuple(sets), tuple(patterns))
+        return cls(X, complete, tuple(sets), tuple(patterns))
 
 
 def make_e_step_parameters(
@@ -310,11 +302,16 @@ def _entropy_from_moments(stats: Statistics, theta: np.ndarray) -> float:
     The logits are linear in the features, ln r_ij = theta_j . phi_i - ln p_i,
     and sum_j r_ij = 1, so sum_i w_i sum_j r_ij ln r_ij = sum_j theta_j . M_j
     - sum_i w_i ln p_i, with M the weighted moments. A component whose log
-    prior is -inf has r = 0 and contributes nothing.
+    prior is -inf has r = 0 and contributes nothing. With one such component
+    every r is 1 and the entropy is exactly 0; otherwise the difference is
+    taken, clipped at 0 (an entropy is not negative; rounding can make the
+    difference of the two large sums slightly so).
     """
     finite = np.isfinite(theta).all(axis=1)
+    if finite.sum() <= 1:
+        return 0.0
     expected = float(np.einsum("kp,kp->", theta[finite], stats.moments[finite]))
-    return stats.log_lik_sum - expected
+    return max(0.0, stats.log_lik_sum - expected)
 
 
 def _entropy(resp: np.ndarray, log_resp: np.ndarray, weights: np.ndarray | None) -> float:

@@ -25,6 +25,7 @@ from .families import project_covariances
 
 __all__ = [
     "greedy_kmeans_plus_plus",
+    "initial_parameters",
     "kmeans_plus_plus",
     "kmeans_start",
     "lloyd",
@@ -603,3 +604,52 @@ def mixture_log_likelihood(
     top = log_p.max(axis=1)
     per_row = top + np.log(np.exp(log_p - top[:, None]).sum(axis=1))
     return float(per_row.sum() if weights is None else weights @ per_row)
+
+
+def initial_parameters(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    init_params: str,
+    n_components: int,
+    random_state: Any,
+    start: tuple | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """gmr's starting mixture: the parameters ``start`` gives, the rest drawn from X.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        The rows the start sees (complete; a source's initialization data).
+    weights : ndarray, shape (n,), or None
+    init_params : {"random", "kmeans++"}
+        "random": means at random rows (gmr's draws) and identity covariances;
+        "kmeans++": k-means++ seeds as means and covariances of the data's
+        spread divided by k.
+    n_components : int
+    random_state : RandomState
+        Consumed as gmr consumes it.
+    start : tuple of (priors, means, covariances), each None or an array, optional
+        Parameters already given (used as they are).
+
+    Returns
+    -------
+    priors : ndarray, shape (k,)
+    means : ndarray, shape (k, d)
+    covariances : ndarray, shape (k, d, d)
+    """
+    k, d = n_components, X.shape[1]
+    priors, means, covs = start if start is not None else (None, None, None)
+    if priors is None:
+        priors = np.full(k, 1.0 / k)
+    if means is None:
+        if init_params == "random":
+            means = random_initial_means(X, k, random_state, weights)
+        else:
+            means = X[kmeans_plus_plus(X, k, random_state, weights)].astype(np.float64)
+    if covs is None:
+        if init_params == "random":
+            covs = np.broadcast_to(np.eye(d), (k, d, d)).copy()
+        else:
+            std = data_spread(subsample_rows(X, random_state)) / k
+            covs = np.broadcast_to(np.diag(std**2), (k, d, d)).copy()
+    return priors, means, covs

@@ -8,15 +8,23 @@ about. It chooses which module-level E-step function of
 distributed source maps the same functions over remote chunks and adds the
 packed results).
 
-- :class:`ArraySource`: an in-memory array without missing entries.
+- :class:`ArraySource`: an in-memory array without missing entries
+  (memory-mapped arrays included: read in place).
 - :class:`MissingValuesSource`: an in-memory array with NaN entries.
+- :class:`gaussmix.em.dask_source.DaskSource`: a Dask array's chunks, where
+  they live (imported only when a Dask collection arrives).
 
-A new source subclasses :class:`StatisticsSource` and implements
-:meth:`~StatisticsSource.statistics` and
-:meth:`~StatisticsSource.initialization_data`; the driver does not change.
+:func:`gaussmix.em.front.open_source` is the one front door: every front end (``GMM.from_samples``,
+scikit-learn's estimators, ``select_model``) hands it the data and it checks
+them, then picks the source. A new source subclasses :class:`StatisticsSource`,
+implements :meth:`~StatisticsSource.statistics` and
+:meth:`~StatisticsSource.initialization_data`, and is registered with one line,
+:func:`gaussmix.em.front.register_source`; the driver does not change.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -166,6 +174,22 @@ class StatisticsSource:
         """
         return new, stats
 
+    def with_structure(self, covariance_type: str) -> StatisticsSource:
+        """A source over the same prepared rows for another covariance structure.
+
+        The expensive preparation (the shift, missing-value patterns, a pass
+        over remote chunks) is shared, not redone: a shallow copy whose
+        structure and feature chunk size change (see :meth:`chunk_rows_for`).
+        """
+        clone = copy.copy(self)
+        clone.covariance_type = covariance_type
+        clone.chunk_rows = self.chunk_rows_for(covariance_type)
+        return clone
+
+    def chunk_rows_for(self, covariance_type: str) -> int:
+        """Rows per feature chunk for ``covariance_type`` (by default the current ones)."""
+        return self.chunk_rows
+
 
 class ArraySource(StatisticsSource):
     """Rows of an in-memory array without missing entries.
@@ -199,6 +223,7 @@ class ArraySource(StatisticsSource):
         n_jobs: int = 1,
     ) -> None:
         self.X, self.weights, self.covariance_type = X, weights, covariance_type
+        self.initialization_weights = weights
         self.n_samples, self.n_features = X.shape
         self.shift = weighted_mean(X, weights)
         rows = chunk_rows or default_chunk_rows(n_phi_features(X.shape[1], covariance_type))
@@ -212,6 +237,11 @@ class ArraySource(StatisticsSource):
     def initialization_data(self) -> np.ndarray:
         """The array itself (complete rows)."""
         return self.X
+
+    def chunk_rows_for(self, covariance_type: str) -> int:
+        """The default chunk for the structure's features, at most all rows."""
+        rows = default_chunk_rows(n_phi_features(self.n_features, covariance_type))
+        return max(1, min(rows, self.n_samples))
 
     def e_step_parameters(
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
@@ -302,6 +332,7 @@ class MissingValuesSource(StatisticsSource):
         self.shift = (np.nan_to_num(X) * wo).sum(axis=0) / wo.sum(axis=0)
         self._observed = observed
         self.X, self.weights, self.covariance_type = X, weights, covariance_type
+        self.initialization_weights = weights
         self.n_samples = int(observed.any(axis=1).sum())
         self.n_features = X.shape[1]
         self.block = MissingBlock.from_rows(X)

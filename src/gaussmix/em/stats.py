@@ -154,6 +154,20 @@ class Statistics:
         full[:, ju, iu] = self.moments[:, :q]
         return full
 
+    def add_second_moment(self, component: int, matrix: np.ndarray) -> None:
+        """Add a symmetric (d, d) matrix to one component's second moments, in place.
+
+        Only the upper triangle is stored for quadratic features, the
+        diagonal for diagonal ones.
+        """
+        d = matrix.shape[0]
+        q = self._quadratic_width(d)
+        if q == d and self.moments.shape[1] == 2 * d + 1:
+            self.moments[component, :d] += np.diagonal(matrix)
+        else:
+            iu, ju = np.triu_indices(d)
+            self.moments[component, :q] += matrix[iu, ju]
+
     def scaled(self, factor: float) -> Statistics:
         """These statistics times ``factor`` (a new object): every sum scales.
 

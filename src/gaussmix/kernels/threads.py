@@ -65,7 +65,7 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
 
 
 @contextmanager
-def _single_threaded_blas() -> Iterator[None]:
+def single_threaded_blas() -> Iterator[None]:
     controller = _blas_controller()
     with controller.limit(limits=1, user_api="blas") if controller else nullcontext():
         yield
@@ -102,12 +102,12 @@ def map_blocks(
         # Small data: one block in this thread. Its chunk-sized GEMMs gain
         # nothing from BLAS threads, whose start-up and spinning cost up to 9x
         # (12,000 x 8 rows, k = 4, measured with model selection's grids).
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return [work(blocks[0], 0)]
     if not _section.acquire(blocking=False):
         return [work(rows, index) for index, rows in enumerate(blocks)]
     try:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             futures = [_pool().submit(work, rows, index) for index, rows in enumerate(blocks)]
             return [future.result() for future in futures]
     finally:

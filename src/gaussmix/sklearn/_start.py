@@ -29,13 +29,12 @@ def all_rows_shared_scatter(stats: Statistics, X: np.ndarray, means: np.ndarray)
     component's makes :func:`gaussmix.em.families.m_step` reproduce its start.
     """
     d = X.shape[1]
-    iu, ju = np.triu_indices(d)
     xtx = np.zeros((d, d))
     for start in range(0, X.shape[0], 1 << 16):
         block = X[start : start + (1 << 16)].astype(np.float64, copy=False)
         xtx += block.T @ block
     scatter = xtx - np.einsum("k,ki,kj->ij", stats.resp_sum, means, means)
-    stats.moments[0, : d * (d + 1) // 2] += scatter[iu, ju]
+    stats.add_second_moment(0, scatter)
 
 
 def label_statistics(

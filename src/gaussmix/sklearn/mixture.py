@@ -27,7 +27,7 @@ from .._linalg import safe_cholesky
 from .._validation import check_spread, is_dask_collection
 from ..em.driver import ConvergenceRule, run_em
 from ..em.families import Gaussians, MaximumLikelihood, m_step
-from ..em.sources import ArraySource
+from ..em.front import SourceRequest, open_source
 from ..gmm import GMM
 from ..kernels.threads import resolve_n_jobs
 from ._checks import (
@@ -136,7 +136,16 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
             self._check_warm_start(X.shape[1])
         n_init = self.n_init if do_init else 1
         if source is None:
-            source = ArraySource(X, None, self.covariance_type, n_jobs=resolve_n_jobs(None))
+            source = open_source(
+                SourceRequest(
+                    X,
+                    None,
+                    self.covariance_type,
+                    n_components=self.n_components,
+                    n_jobs=resolve_n_jobs(None),
+                    validated=True,
+                )
+            )
         family = self._family()
         rule = ConvergenceRule(float(self.tol), None)
         best_state, best_bound, best_bounds, best_iter = None, -np.inf, [], 0
@@ -201,7 +210,7 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         the initialization (``KMeans`` and the others) runs on the source's
         random sample of at most 100,000 rows (all rows when X has fewer).
         """
-        from ..dask import DaskSource, check_rows
+        from ..em.dask_source import check_rows
 
         X = check_rows(X)
         n = X.shape[0]
@@ -213,12 +222,14 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
                 f"n_components = {self.n_components}, n_samples = {n}"
             )
         try:
-            source = DaskSource(
-                X,
-                None,
-                self.covariance_type,
-                n_components=self.n_components,
-                random_state=random_state,
+            source = open_source(
+                SourceRequest(
+                    X,
+                    None,
+                    self.covariance_type,
+                    n_components=self.n_components,
+                    random_state=random_state,
+                )
             )
         except ValueError as exc:
             if "allow_missing" in str(exc):  # the estimators have no such option

@@ -1,0 +1,169 @@
+"""The front door of the engine: check the data, then choose the statistics source.
+
+Every front end (``GMM.from_samples``, scikit-learn's estimators,
+``select_model``) describes its data in a :class:`SourceRequest` and calls
+:func:`open_source`, which checks the data (unless the front end already
+did, in its own wording) and builds the first registered source that accepts
+them: a Dask collection's :class:`~gaussmix.em.dask_source.DaskSource`
+(imported only then), else an in-memory
+:class:`~gaussmix.em.sources.ArraySource` (memory-mapped arrays read in
+place) or, with NaN entries and ``allow_missing``, a
+:class:`~gaussmix.em.sources.MissingValuesSource`. A new kind of source is one
+module with its class plus one :func:`register_source` line at the bottom of
+this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .._validation import (
+    any_entry,
+    check_n_components,
+    check_sample_weight,
+    check_samples,
+    check_spread,
+    is_dask_collection,
+    scale_sample_weight,
+)
+from .sources import ArraySource, MissingValuesSource, StatisticsSource
+
+__all__ = ["SourceRequest", "open_source", "register_source"]
+
+
+# ----------------------------------------------------------------------
+# The front door
+# ----------------------------------------------------------------------
+class SourceRequest(NamedTuple):
+    """What a front end asks of :func:`open_source`: the data and how to read them.
+
+    ``X`` and ``sample_weight`` as the user gave them; the other fields are
+    validated options (``chunk_rows`` a positive int or None, ``n_jobs`` a
+    thread count, ``random_state`` a RandomState or Generator).
+    """
+
+    X: Any
+    sample_weight: Any
+    covariance_type: str
+    n_components: int
+    allow_missing: bool = False
+    dtype: Any = np.float64
+    chunk_rows: int | None = None
+    n_jobs: int = 1
+    persist: bool | None = None
+    random_state: Any = None
+    verbose: int = 0
+    validated: bool = False
+
+
+#: (name, accepts(X), build(request)) of every kind of source, tried in order.
+_SOURCE_KINDS: list[tuple[str, Callable[[Any], bool], Callable[[SourceRequest], Any]]] = []
+
+
+def register_source(
+    name: str,
+    accepts: Callable[[Any], bool],
+    build: Callable[[SourceRequest], StatisticsSource],
+) -> None:
+    """Make :func:`open_source` build ``build(request)`` for data that ``accepts``.
+
+    Sources registered later are tried first, so a specific kind of data
+    (a Dask collection) goes before the in-memory catch-all.
+    """
+    _SOURCE_KINDS.insert(0, (name, accepts, build))
+
+
+def open_source(request: SourceRequest) -> StatisticsSource:
+    """Check the data of ``request`` and build the statistics source for them.
+
+    Parameters
+    ----------
+    request : SourceRequest
+
+    Returns
+    -------
+    source : StatisticsSource
+        Its ``initialization_data()`` are the (in-memory) rows the starts see.
+
+    Raises
+    ------
+    ValueError
+        For invalid data (non-finite entries, NaN without ``allow_missing``,
+        fewer rows that carry information than components, overflowing
+        spread) or weights, naming the argument.
+    """
+    for _name, accepts, build in _SOURCE_KINDS:
+        if accepts(request.X):
+            return build(request)
+    raise TypeError(f"no statistics source accepts X of type {type(request.X).__name__}")
+
+
+def _in_memory(request: SourceRequest) -> StatisticsSource:
+    """ArraySource or MissingValuesSource for an array-like, after its checks."""
+    X, weights = request.X, request.sample_weight
+    if not request.validated:
+        X = check_samples(X, allow_nan=True)
+        missing = any_entry(np.isnan, X)
+        if missing and not request.allow_missing:
+            raise ValueError(
+                "X contains NaN (missing values); pass allow_missing=True to fit with "
+                "the EM for incomplete data, or remove or impute them first"
+            )
+        check_n_components(request.n_components, X.shape[0])
+        check_spread(X)
+        weights = scale_sample_weight(check_sample_weight(weights, X.shape[0]))
+    else:
+        missing = request.allow_missing and any_entry(np.isnan, X)
+    if missing:
+        usable = int((~np.isnan(X)).any(axis=1).sum())
+        if usable == 0:
+            raise ValueError(
+                "X has no row with an observed value (every entry is NaN); nothing to fit"
+            )
+        check_n_components(request.n_components, usable)
+        return MissingValuesSource(
+            X,
+            weights,
+            request.covariance_type,
+            chunk_rows=request.chunk_rows,
+            n_jobs=request.n_jobs,
+        )
+    return ArraySource(
+        X,
+        weights,
+        request.covariance_type,
+        dtype=request.dtype,
+        chunk_rows=request.chunk_rows,
+        n_jobs=request.n_jobs,
+    )
+
+
+def _dask(request: SourceRequest) -> StatisticsSource:
+    """DaskSource (imports dask); its checks run on the workers, in its first pass."""
+    from .dask_source import DaskSource
+
+    source = DaskSource(
+        request.X,
+        request.sample_weight,
+        request.covariance_type,
+        n_components=request.n_components,
+        allow_missing=request.allow_missing,
+        dtype=request.dtype,
+        chunk_rows=request.chunk_rows,
+        persist=request.persist,
+        random_state=request.random_state,
+        verbose=request.verbose,
+    )
+    # The starts see the initialization sample, in memory: check it as such.
+    sample = check_samples(source.initialization_data(), allow_nan=True)
+    check_n_components(request.n_components, sample.shape[0])
+    check_spread(sample)
+    return source
+
+
+# One line a kind of source (later ones are tried first).
+register_source("array", lambda X: True, _in_memory)
+register_source("dask", is_dask_collection, _dask)

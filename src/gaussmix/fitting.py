@@ -1,0 +1,285 @@
+"""EM fitting of a gmr-style mixture: what ``GMM.from_samples`` does.
+
+The options are checked, the data go through the engine's front door
+(:func:`gaussmix.em.front.open_source`), gmr's initializers
+(:func:`gaussmix.em.init.initial_parameters`) start each of ``n_init`` runs
+of the driver, and :func:`store_fit` writes the result on the model (also
+used by :func:`gaussmix.select_model` for each candidate). gmr's two
+module-level initializers, :func:`kmeansplusplus_initialization` and
+:func:`covariance_initialization`, are here too (``gaussmix.gmm`` re-exports
+them under gmr's names).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import covariance as structures
+from ._linalg import symmetrize
+from ._validation import (
+    INIT_PARAMS,
+    as_float_array,
+    check_choice,
+    check_float,
+    check_int,
+    check_mixture,
+    check_n_components,
+    check_priors,
+    check_samples,
+    check_spread,
+    check_start_distance,
+    coinciding_components,
+    scale_sample_weight,
+)
+from .em import driver, init
+from .em.driver import convergence_rule
+from .em.families import Gaussians, MaximumLikelihood
+from .em.front import SourceRequest, open_source
+from .kernels.threads import resolve_n_jobs
+from .utils import check_random_state
+
+__all__ = [
+    "covariance_initialization",
+    "fit_mixture",
+    "kmeansplusplus_initialization",
+    "starting_point",
+    "store_fit",
+]
+
+
+def kmeansplusplus_initialization(
+    X: ArrayLike, n_components: int, random_state: Any = None
+) -> np.ndarray:
+    """k-means++ initialization of the means of a GMM.
+
+    The first center is a uniformly drawn sample; every next center is drawn
+    with probability proportional to the squared distance to the **closest**
+    center chosen so far (Arthur & Vassilvitskii, 2007).
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+        Data.
+    n_components : int
+        Number of centers, 1 <= n_components <= n_samples.
+    random_state : None, int, RandomState or Generator, optional
+
+    Returns
+    -------
+    initial_means : ndarray, shape (n_components, n_features)
+
+    Raises
+    ------
+    ValueError
+        If n_components is not in [1, n_samples] or X is not finite 2-D.
+    """
+    X = check_samples(X, dtype=np.float64)
+    k = check_n_components(n_components, X.shape[0])
+    rng = check_random_state(random_state)
+    return X[init.kmeans_plus_plus(X, k, rng)].copy()
+
+
+def covariance_initialization(X: ArrayLike, n_components: int) -> np.ndarray:
+    """Diagonal initial covariances from the spread of the data.
+
+    The standard deviation along each dimension is the average absolute
+    difference between all pairs of samples in that dimension divided by
+    n_components (computed in O(n log n), not from the n^2 pairs).
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+    n_components : int
+
+    Returns
+    -------
+    initial_covariances : ndarray, shape (n_components, n_features, n_features)
+
+    Raises
+    ------
+    ValueError
+        If X is not finite 2-D, n_components is not a positive integer, or X
+        spans a range whose squares overflow float64 (the rule of
+        :meth:`GMM.from_samples`, see ``check_spread``).
+    """
+    X = check_samples(X, dtype=np.float64)
+    k = check_n_components(n_components)
+    check_spread(X)
+    std = init.mean_pairwise_abs_difference(X) / k
+    return np.broadcast_to(np.diag(std**2), (k, X.shape[1], X.shape[1])).copy()
+
+
+def fit_mixture(
+    model: Any,
+    X: ArrayLike,
+    *,
+    R_diff: float,
+    n_iter: int,
+    init_params: str,
+    oracle_approximating_shrinkage: bool,
+    covariance_type: str,
+    n_init: int,
+    reg_covar: float,
+    tol: float | str | None,
+    sample_weight: ArrayLike | None,
+    dtype: Any,
+    chunk_size: int | None,
+    allow_missing: bool,
+    n_jobs: int | None,
+    callback: Callable[[int, float, float, float], Any] | None,
+    persist: bool | None,
+) -> Any:
+    """Fit ``model`` (a :class:`gaussmix.GMM`) to X; see :meth:`gaussmix.GMM.from_samples`.
+
+    Returns
+    -------
+    model
+        The same object, fitted.
+    """
+    init_params = check_choice(init_params, "init_params", INIT_PARAMS)
+    covariance_type = structures.canonical(covariance_type)
+    compute_dtype = _check_compute_dtype(dtype)
+    n_iter = check_int(n_iter, "n_iter", minimum=0)
+    n_init = check_int(n_init, "n_init", minimum=1)
+    reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
+    rule = convergence_rule(tol, R_diff)
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"callback must be callable(iteration, mean_log_likelihood, change, "
+            f"elapsed) or None; got {type(callback).__name__}"
+        )
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    if n_jobs is not None:
+        n_jobs = check_int(n_jobs, "n_jobs")
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
+    # The one front door: the data are checked, then the source is chosen
+    # (in memory, with missing values, memory-mapped or Dask).
+    source = open_source(
+        SourceRequest(
+            X,
+            sample_weight,
+            covariance_type,
+            n_components=model.n_components,
+            allow_missing=bool(allow_missing),
+            dtype=compute_dtype,
+            chunk_rows=chunk_size,
+            n_jobs=resolve_n_jobs(n_jobs),
+            persist=persist,
+            random_state=model.random_state,
+            verbose=model.verbose,
+        )
+    )
+    weights = scale_sample_weight(source.initialization_weights)
+    start = starting_point(model, source.n_features)
+    check_start_distance(start[1], source.shift)
+    family = MaximumLikelihood(
+        covariance_type, reg_covar, oas=bool(oracle_approximating_shrinkage)
+    )
+    X_init = source.initialization_data()
+
+    def initialize(run: int):
+        return family.start(
+            *init.initial_parameters(
+                X_init,
+                weights,
+                init_params,
+                model.n_components,
+                model.random_state,
+                start if run == 0 else None,
+            )
+        )
+
+    if n_iter == 0:
+        # gmr's initialization only: the start, converged_ False, lower_bound_ -inf.
+        return store_fit(model, family.mixture(initialize(0)), covariance_type, False, 0, -np.inf)
+    best = driver.fit(
+        source,
+        family,
+        initialize,
+        n_init=n_init,
+        n_iter=n_iter,
+        rule=rule,
+        callback=callback,
+        verbose=model.verbose,
+    )
+    fitted = family.mixture(best.state)
+    store_fit(model, fitted, covariance_type, best.converged, best.n_iter, best.lower_bound)
+    _warn_if_coinciding(fitted.means, fitted.covariances)
+    return model
+
+
+def store_fit(
+    model: Any,
+    fitted: Gaussians,
+    covariance_type: str,
+    converged: bool,
+    n_iter: int,
+    lower_bound: float,
+) -> Any:
+    """Write a fit's mixture and diagnostics on ``model``; returns ``model``."""
+    model.priors, model.means, model.covariances = fitted
+    model.converged_ = bool(converged)
+    model.n_iter_ = int(n_iter)
+    model.lower_bound_ = lower_bound
+    model.covariance_type_ = covariance_type
+    return model
+
+
+def starting_point(model: Any, d: int) -> tuple:
+    """The parameters already set on ``model`` (None where not set), validated against d and k."""
+    k = model.n_components
+    priors = means = covs = None
+    if model.priors is not None:
+        priors = as_float_array(model.priors, "priors", ndim=1, dtype=np.float64)
+        check_priors(priors, k)
+    if model.means is not None:
+        means = as_float_array(model.means, "means", ndim=2, dtype=np.float64)
+        if means.shape != (k, d):
+            raise ValueError(
+                f"means must have shape ({k}, {d}) to match n_components and X; got {means.shape}"
+            )
+    if model.covariances is not None:
+        covs = as_float_array(model.covariances, "covariances", ndim=3, dtype=np.float64)
+        if covs.shape != (k, d, d):
+            raise ValueError(
+                f"covariances must have shape ({k}, {d}, {d}) to match n_components "
+                f"and X; got {covs.shape}"
+            )
+        covs = symmetrize(covs)
+        check_mixture(np.full(k, 1.0 / k), np.zeros((k, d)), covs, k)
+    return priors, means, covs
+
+
+def _check_compute_dtype(dtype: Any) -> Any:
+    if dtype is None:
+        return np.float64
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(
+            f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}"
+        ) from exc
+    if resolved not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be None, numpy.float64 or numpy.float32; got {dtype!r}")
+    return resolved.type
+
+
+def _warn_if_coinciding(means: np.ndarray, covariances: np.ndarray) -> None:
+    pairs = coinciding_components(means, covariances)
+    if pairs:
+        shown = ", ".join(f"{i} and {j}" for i, j in pairs[:5])
+        warnings.warn(
+            f"components {shown} coincide at the end of the fit (same mean and "
+            "covariance): EM cannot separate identical components, so the fit has fewer "
+            "distinct components than n_components. Try init_params='kmeans++', n_init > 1, "
+            "other starting parameters, or scaling the data.",
+            UserWarning,
+            stacklevel=3,
+        )
