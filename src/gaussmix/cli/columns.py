@@ -81,17 +81,40 @@ def resolve(
     return positions
 
 
-def select_columns(
-    data: np.ndarray, names: list[str] | None, text: str | None, source: str
-) -> tuple[np.ndarray, list[str] | None]:
-    """DATA's columns chosen by ``--columns`` (all when None), with their names."""
+def column_selector(text: str | None, source: str) -> Any:
+    """``select(names, n_columns)`` for :func:`~gaussmix.cli.files.read_table` from ``--columns``.
+
+    None (all columns) when ``text`` is None.
+    """
     if text is None:
-        return data, names
-    positions = resolve(
-        parse_list(text, "--columns"), names, data.shape[1], "--columns", f"{source}'s columns"
-    )
-    chosen = data[:, positions]
-    return chosen, None if names is None else [names[j] for j in positions]
+        return None
+    fields = parse_list(text, "--columns")
+
+    def select(names: list[str] | None, n_columns: int) -> list[int]:
+        return resolve(fields, names, n_columns, "--columns", f"{source}'s columns")
+
+    return select
+
+
+def by_feature_names(model: Any, dims: Sequence[int] | None = None) -> Any:
+    """``select(names, n_columns)`` reading only the columns named like the model's features.
+
+    With a header row holding the names of the model's features ``dims``
+    (default all), only those columns are read, in that order, so other
+    columns may hold text (an id, a class label); otherwise every column.
+    """
+    features = getattr(model, "feature_names_", None)
+
+    def select(names: list[str] | None, n_columns: int) -> list[int]:
+        if names is None or features is None:
+            return list(range(n_columns))
+        wanted = [features[j] for j in (range(len(features)) if dims is None else dims)]
+        lookup = {name: j for j, name in enumerate(names)}
+        if all(name in lookup for name in wanted):
+            return [lookup[name] for name in wanted]
+        return list(range(n_columns))
+
+    return select
 
 
 def model_columns(model: Any, data: np.ndarray, names: list[str] | None, source: str) -> list[int]:

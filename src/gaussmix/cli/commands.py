@@ -13,7 +13,14 @@ from typing import Any, TextIO
 import numpy as np
 
 from .._validation import any_entry
-from .columns import given_columns, model_columns, parse_list, resolve, select_columns
+from .columns import (
+    by_feature_names,
+    column_selector,
+    given_columns,
+    model_columns,
+    parse_list,
+    resolve,
+)
 from .files import (
     _FIGURE_EXTENSIONS,
     _MODEL_EXTENSIONS,
@@ -124,8 +131,8 @@ def _local_data(args: argparse.Namespace) -> np.ndarray:
     Sets ``args.feature_names`` to the names of the chosen columns (None
     without a header row).
     """
-    X, names = read_table(args.data, memory_map=True)
-    X, args.feature_names = select_columns(X, names, getattr(args, "columns", None), args.data)
+    select = column_selector(getattr(args, "columns", None), args.data)
+    X, args.feature_names = read_table(args.data, memory_map=True, select=select)
     return _checked_values(X, args.data, args.allow_missing)
 
 
@@ -288,7 +295,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .incomplete import observed_log_likelihood
 
     gmm = _read_model(args.model)
-    data, header = read_table(args.data)
+    data, header = read_table(args.data, select=by_feature_names(gmm))
     X = _checked_values(
         data[:, model_columns(gmm, data, header, args.data)], args.data, args.allow_missing
     )
@@ -327,7 +334,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     gmm = _read_model(args.model)
     X = None
     if args.data is not None:
-        data, header = read_table(args.data)
+        data, header = read_table(args.data, select=by_feature_names(gmm))
         X = data[:, model_columns(gmm, data, header, args.data)]
         # Rows with missing cells are drawn without them (the model is the point).
         X = _checked_values(X, args.data, allow_missing=True)
@@ -453,8 +460,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
     if args.plot is not None:
         _check_output(args.plot, _FIGURE_EXTENSIONS, "--plot")
         Figure = _figure_class()
-    X, names = read_table(args.data)
-    X, names = select_columns(X, names, args.columns, args.data)
+    X, names = read_table(args.data, select=column_selector(args.columns, args.data))
     X = _checked_values(X, args.data, args.allow_missing)
     to_stdout = args.output == STDOUT
     # With -o -, standard output holds the model; the table goes to standard error.

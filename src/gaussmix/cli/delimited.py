@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,12 +52,15 @@ class Layout:
         The header row's names, stripped; None without a header row.
     body_line : int
         The 1-based file line where the data rows start.
+    n_columns : int
+        Fields per row (of the header, or of the first data row).
     """
 
     delimiter: str | None
     quoting: bool
     names: list[str] | None
     body_line: int
+    n_columns: int
 
 
 def _strip_comment(line: str) -> str:
@@ -159,9 +162,9 @@ def detect_layout(head: str, *, delimiter: str | None = None, complete: bool = T
         record_lines = reader.line_num
     first_row = _split(_strip_comment(lines[first]), delimiter)
     if all(is_number(field) for field in fields) or all(is_number(f) for f in first_row):
-        return Layout(delimiter, quoting, None, first + 1)
+        return Layout(delimiter, quoting, None, first + 1, len(first_row))
     names = [field.strip() for field in fields]
-    return Layout(delimiter, quoting, names, first + 1 + record_lines)
+    return Layout(delimiter, quoting, names, first + 1 + record_lines, len(names))
 
 
 @dataclass
@@ -221,7 +224,9 @@ def _value(field: str, decimal_comma: bool) -> float:
         raise
 
 
-def parse_records(text_lines: Iterator[str], layout: Layout, source: str) -> np.ndarray:
+def parse_records(
+    text_lines: Iterator[str], layout: Layout, source: str, usecols: list[int] | None = None
+) -> np.ndarray:
     """The body as floats, cell by cell, naming the data row and line of any problem.
 
     Parameters
@@ -231,10 +236,12 @@ def parse_records(text_lines: Iterator[str], layout: Layout, source: str) -> np.
     layout : Layout
     source : str
         The file name for messages.
+    usecols : list of int, optional
+        The columns to convert (others are only counted); default all.
 
     Returns
     -------
-    data : ndarray, shape (n_rows, n_columns)
+    data : ndarray, shape (n_rows, len(usecols))
 
     Raises
     ------
@@ -256,13 +263,16 @@ def parse_records(text_lines: Iterator[str], layout: Layout, source: str) -> np.
                 else f"the first data row has {n_columns}"
             )
             raise TableError(f"{where} has {len(record.fields)} fields; {expected}")
+        fields = record.fields if usecols is None else [record.fields[j] for j in usecols]
         try:
-            rows.append([_value(field, decimal_comma) for field in record.fields])
+            rows.append([_value(field, decimal_comma) for field in fields])
         except ValueError:
-            j = next(j for j, f in enumerate(record.fields) if not _parses(f, decimal_comma))
+            columns = range(len(record.fields)) if usecols is None else usecols
+            j = next(j for j in columns if not _parses(record.fields[j], decimal_comma))
             raise TableError(
                 f"{where}, column {_column_name(layout, j)}: {record.fields[j]!r} is not a "
-                "number (missing cells may be empty, NA, N/A or NaN)"
+                "number (missing cells may be empty, NA, N/A or NaN; --columns picks numeric "
+                "columns)"
             ) from None
     if not rows:
         raise TableError(
@@ -270,7 +280,8 @@ def parse_records(text_lines: Iterator[str], layout: Layout, source: str) -> np.
             if layout.names is not None
             else f"{source}: no data rows"
         )
-    return np.array(rows, dtype=np.float64).reshape(len(rows), n_columns)
+    width = n_columns if usecols is None else len(usecols)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
 
 
 def _parses(field: str, decimal_comma: bool) -> bool:
@@ -281,7 +292,13 @@ def _parses(field: str, decimal_comma: bool) -> bool:
     return True
 
 
-def fast_body(stream: io.TextIOBase, layout: Layout, *, cells: bool = False) -> np.ndarray | None:
+def fast_body(
+    stream: io.TextIOBase,
+    layout: Layout,
+    *,
+    cells: bool = False,
+    usecols: list[int] | None = None,
+) -> np.ndarray | None:
     """The body read by ``numpy.loadtxt``, or None when it cannot read it.
 
     ``stream`` is positioned at the start of the text; the lines before the
@@ -309,29 +326,39 @@ def fast_body(stream: io.TextIOBase, layout: Layout, *, cells: bool = False) -> 
                 dtype=np.float64,
                 ndmin=2,
                 converters=converters,
+                usecols=usecols,
             )
         except (ValueError, IndexError):
             return None
     if data.size == 0:
         return None
+    if usecols is not None and data.shape[1] != len(usecols):
+        return None
     return data
 
 
-def _has_cells(head: str, layout: Layout) -> bool:
-    """Whether the head's body rows hold missing cells or decimal commas."""
+def _has_cells(head: str, layout: Layout, usecols: list[int] | None) -> bool:
+    """Whether the head's body rows hold missing cells or decimal commas (in ``usecols``)."""
     decimal_comma = _decimal_comma(layout)
     lines = head.splitlines()[layout.body_line - 1 : layout.body_line - 1 + _SNIFF_LINES]
     for line in lines:
         if _is_comment_or_blank(line):
             continue
-        for field in _split(_strip_comment(line), layout.delimiter):
+        fields = _split(_strip_comment(line), layout.delimiter)
+        if usecols is not None:
+            fields = [fields[j] for j in usecols if j < len(fields)]
+        for field in fields:
             if field.lower() in MISSING_CELLS or (decimal_comma and "," in field):
                 return True
     return False
 
 
 def read_delimited(
-    path: str | None, text: str | None = None, *, delimiter: str | None = None
+    path: str | None,
+    text: str | None = None,
+    *,
+    delimiter: str | None = None,
+    select: Callable[[list[str] | None, int], list[int]] | None = None,
 ) -> tuple[np.ndarray, list[str] | None, Layout]:
     """A numeric table and its header names from a delimited file or text.
 
@@ -343,13 +370,17 @@ def read_delimited(
         The table's text (standard input), when ``path`` is None.
     delimiter : str, optional
         Force a delimiter (a tab for .tsv) instead of sniffing it.
+    select : callable, optional
+        ``select(names, n_columns)`` -> the positions of the columns to read
+        (e.g. from ``--columns``); the others are not converted, so they may
+        hold text. Default: all columns.
 
     Returns
     -------
     data : ndarray, shape (n_rows, n_columns)
         NaN for missing cells.
     names : list of str or None
-        The header row, or None.
+        The header row (of the selected columns), or None.
     layout : Layout
 
     Raises
@@ -369,18 +400,20 @@ def read_delimited(
             head = stream.read(_HEAD_CHARS)
             complete = len(head) < _HEAD_CHARS
         layout = detect_layout(head, delimiter=delimiter, complete=complete)
+        names = _named_columns(layout.names)
+        usecols = None if select is None else list(select(names, layout.n_columns))
         data = None
-        if not _has_cells(head, layout):
+        if not _has_cells(head, layout, usecols):
             with opened() as stream:
-                data = fast_body(stream, layout)
+                data = fast_body(stream, layout, usecols=usecols)
         if data is None:
             with opened() as stream:
-                data = fast_body(stream, layout, cells=True)
+                data = fast_body(stream, layout, cells=True, usecols=usecols)
         if data is None:
             with opened() as stream:
                 for _ in range(layout.body_line - 1):
                     stream.readline()
-                data = parse_records(iter(stream), layout, source)
+                data = parse_records(iter(stream), layout, source, usecols)
     except UnicodeDecodeError:
         raise TableError(f"{source}: not a UTF-8 text file") from None
     except TableError as exc:
@@ -388,12 +421,14 @@ def read_delimited(
         if not message.startswith(source):
             message = f"{source}: {message}"
         raise TableError(message) from None
-    if layout.names is not None and len(layout.names) != data.shape[1]:
+    if usecols is None and names is not None and len(names) != data.shape[1]:
         raise TableError(
-            f"{source}: the header row has {len(layout.names)} names but the rows have "
+            f"{source}: the header row has {len(names)} names but the rows have "
             f"{data.shape[1]} columns"
         )
-    return data, _named_columns(layout.names), layout
+    if usecols is not None and names is not None:
+        names = [names[j] for j in usecols]
+    return data, names, layout
 
 
 def _named_columns(names: list[str] | None) -> list[str] | None:

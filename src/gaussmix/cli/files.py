@@ -72,13 +72,18 @@ def _check_npy_header(file_path: Path, path: str) -> None:
         )
 
 
-def read_table(path: str, *, memory_map: bool = False) -> tuple[np.ndarray, list[str] | None]:
+def read_table(
+    path: str, *, memory_map: bool = False, select: Any = None
+) -> tuple[np.ndarray, list[str] | None]:
     """Like :func:`read_data`, and the header row's names, or None without one.
 
     Parameters
     ----------
     path : str
     memory_map : bool, default=False
+    select : callable, optional
+        ``select(names, n_columns)`` -> positions of the columns to read
+        (``--columns``); the other columns of a text file are not converted.
 
     Returns
     -------
@@ -88,19 +93,20 @@ def read_table(path: str, *, memory_map: bool = False) -> tuple[np.ndarray, list
         None for .npy files and text without a header row.
     """
     if path == "-":
-        return _delimited(None, sys.stdin.read())
+        return _delimited(None, sys.stdin.read(), select=select)
     suffix = _suffix(path, _DATA_EXTENSIONS, "DATA")
     if suffix == ".npy":
-        return read_data(path, memory_map=memory_map), None
+        data = read_data(path, memory_map=memory_map)
+        return (data, None) if select is None else (data[:, select(None, data.shape[1])], None)
     _readable(path)
-    return _delimited(path, delimiter="\t" if suffix == ".tsv" else None)
+    return _delimited(path, delimiter="\t" if suffix == ".tsv" else None, select=select)
 
 
 def _delimited(
-    path: str | None, text: str | None = None, delimiter: str | None = None
+    path: str | None, text: str | None = None, delimiter: str | None = None, select: Any = None
 ) -> tuple[np.ndarray, list[str] | None]:
     try:
-        data, names, _layout = read_delimited(path, text, delimiter=delimiter)
+        data, names, _layout = read_delimited(path, text, delimiter=delimiter, select=select)
     except TableError as exc:
         raise DataError(str(exc)) from None
     return data, names
