@@ -147,21 +147,13 @@ def model_columns(model: Any, data: np.ndarray, names: list[str] | None, source:
     return list(range(d))
 
 
-def given_columns(
-    model: Any, given_text: str, data: np.ndarray, names: list[str] | None, source: str
-) -> tuple[list[int], np.ndarray]:
-    """The model dimensions of ``--given`` and DATA's columns holding them, in that order.
-
-    ``--given`` names model dimensions by feature name or index. DATA holds
-    them as exactly those columns in order, or, with a header row, as the
-    columns of the same names, or as all the model's dimensions.
+def given_dimensions(model: Any, given_text: str) -> list[int]:
+    """The model dimensions ``--given`` names (by feature name or index).
 
     Raises
     ------
     UsageError
-        For a wrong ``--given``.
-    DataError
-        If DATA's columns cannot be matched to the given dimensions.
+        For a wrong ``--given``, or one that leaves nothing to predict.
     """
     d = model.n_features
     features = getattr(model, "feature_names_", None)
@@ -173,15 +165,38 @@ def given_columns(
             f"--given must leave at least one of the model's {d} dimensions to predict; "
             f"got {given_text}"
         )
+    return given
+
+
+def given_columns(
+    model: Any,
+    given: list[int],
+    given_text: str,
+    data: np.ndarray,
+    names: list[str] | None,
+    source: str,
+) -> np.ndarray:
+    """DATA's columns holding the ``given`` model dimensions, in that order.
+
+    DATA holds them as exactly those columns in order, or, with a header row,
+    as the columns of the same names, or as all the model's dimensions.
+
+    Raises
+    ------
+    DataError
+        If DATA's columns cannot be matched to the given dimensions.
+    """
+    d = model.n_features
+    features = getattr(model, "feature_names_", None)
     if data.shape[1] == len(given):
-        return given, data
+        return data
     if names is not None and features is not None:
         lookup = {name: j for j, name in enumerate(names)}
         wanted = [features[j] for j in given]
         if all(name in lookup for name in wanted):
-            return given, data[:, [lookup[name] for name in wanted]]
+            return data[:, [lookup[name] for name in wanted]]
     if data.shape[1] == d:
-        return given, data[:, given]
+        return data[:, given]
     raise DataError(
         f"{source} has {data.shape[1]} column(s) but --given names {len(given)} "
         f"dimension(s) ({given_text}); give one column per given dimension, the model's "

@@ -17,6 +17,7 @@ from .columns import (
     by_feature_names,
     column_selector,
     given_columns,
+    given_dimensions,
     model_columns,
     parse_list,
     resolve,
@@ -235,8 +236,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     _check_output(args.output, _OUT_EXTENSIONS)
     gmm = _read_model(args.model)
-    X, header = read_table(args.data)
-    given, X = given_columns(gmm, args.given, X, header, args.data)
+    given = given_dimensions(gmm, args.given)
+    X, header = read_table(args.data, select=by_feature_names(gmm, given))
+    X = given_columns(gmm, given, args.given, X, header, args.data)
     X = _checked_values(X, args.data, args.allow_missing)
     outputs = [j for j in range(gmm.n_features) if j not in given]
     names = _names(gmm, outputs, header is not None)
