@@ -88,6 +88,8 @@ def check_integers_fit_float(value: Any, name: str) -> None:
     of a numeric dtype (and anything that is not a list, tuple or object
     array) pass at no cost; other problems are left to the caller's checks.
     """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.integer):
+        value = [value]  # a Python int scalar
     if isinstance(value, np.ndarray):
         if value.dtype.kind != "O":
             return

@@ -41,7 +41,8 @@ def _check_positive(value: Any, name: str) -> int:
 
 
 def _check_noise(noise: Any) -> float:
-    return check_float(noise, "noise", minimum=0.0)
+    # Bounded so that the width of the noise's range stays a float64 (2 * 1e300).
+    return check_float(noise, "noise", minimum=0.0, maximum=1e300)
 
 
 def make_inverse_sine(

@@ -113,7 +113,8 @@ def _sniff(lines: list[str]) -> str | None:
         counts = {len(_split(line, candidate)) for line in lines}
         if len(counts) == 1 and counts.pop() > 1:
             return candidate
-    if any(len(line.split()) > 1 for line in lines):
+    counts = {len(line.split()) for line in lines}
+    if len(counts) == 1 and counts.pop() > 1:
         return None  # whitespace-separated
     return ","  # one column
 
@@ -158,7 +159,10 @@ def detect_layout(head: str, *, delimiter: str | None = None, complete: bool = T
         fields = lines[first].split()
         record_lines = 1
     else:
-        fields = [field.strip() for field in next(reader)]
+        try:
+            fields = [field.strip() for field in next(reader)]
+        except csv.Error as exc:
+            raise TableError(f"line {first + 1}: {exc}") from None
         record_lines = reader.line_num
     first_row = _split(_strip_comment(lines[first]), delimiter)
     if all(is_number(field) for field in fields) or all(is_number(f) for f in first_row):
@@ -175,13 +179,20 @@ class _Record:
 
 
 def _records(text_lines: Iterator[str], layout: Layout) -> Iterator[_Record]:
-    """The body's records with their data-row and first-line numbers (comments skipped)."""
+    """The body's records with their data-row and first-line numbers (comments skipped).
+
+    Raises
+    ------
+    TableError
+        For a quoted field that never ends or that csv cannot read.
+    """
     line_number = layout.body_line - 1
     data_row = 0
     pending: list[str] = []
     start = line_number + 1
     for line in text_lines:
         line_number += 1
+        line = line.rstrip("\r\n")
         if not pending:
             start = line_number
             if _is_comment_or_blank(line):
@@ -193,13 +204,18 @@ def _records(text_lines: Iterator[str], layout: Layout) -> Iterator[_Record]:
         if layout.delimiter is None:
             fields = pending[0].split()
         else:
-            if "\n".join(pending).count('"') % 2:  # a quoted field runs on
-                continue
             text = "\n".join(pending)
-            fields = [f.strip() for f in next(csv.reader([text], delimiter=layout.delimiter))]
+            if text.count('"') % 2:  # a quoted field runs on to the next line
+                continue
+            try:
+                fields = [f.strip() for f in next(csv.reader([text], delimiter=layout.delimiter))]
+            except csv.Error as exc:
+                raise TableError(f"data row {data_row + 1} (line {start}): {exc}") from None
         pending = []
         data_row += 1
         yield _Record(data_row, start, fields)
+    if pending:
+        raise TableError(f"data row {data_row + 1} (line {start}): a quoted field is never closed")
 
 
 def _column_name(layout: Layout, j: int) -> str:
@@ -432,9 +448,23 @@ def read_delimited(
 
 
 def _named_columns(names: list[str] | None) -> list[str] | None:
-    """Header names, an empty one named by its column (pandas writes one for the index)."""
+    """Header names, an empty one named by its column (pandas writes one for the index).
+
+    Raises
+    ------
+    TableError
+        For a name a model file cannot hold (not printable, or too long).
+    """
     if names is None:
         return None
+    from ..io import MAX_FEATURE_NAME_LENGTH
+
+    for j, name in enumerate(names):
+        if len(name) > MAX_FEATURE_NAME_LENGTH or not name.isprintable():
+            raise TableError(
+                f"the header row's name of column {j}, {name[:40]!r}, is not 1 to "
+                f"{MAX_FEATURE_NAME_LENGTH} printable characters"
+            )
     return [name if name else f"column {j}" for j, name in enumerate(names)]
 
 
