@@ -243,7 +243,8 @@ def test_plot_regression_validates_its_arguments():
     ("kwargs", "error", "message"),
     [
         ({"noise": np.nan}, ValueError, "noise must be finite"),
-        ({"noise": -1}, ValueError, r"noise must be in \[0.0, inf\)"),
+        ({"noise": -1}, ValueError, r"noise must be in \[0.0, 1e\+300\]"),
+        ({"noise": 1e308}, ValueError, r"noise must be in \[0.0, 1e\+300\]"),
         ({"noise": "x"}, TypeError, "noise must be a real number"),
         ({"random_state": "x"}, TypeError, "random_state must be None, a non-negative"),
         ({"random_state": -1}, ValueError, "random_state must be a non-negative"),
