@@ -104,6 +104,27 @@ def test_regressor_names_x_or_y_for_huge_integers():
         fitted.predict([[HUGE]])
 
 
+@pytest.mark.parametrize(
+    ("parameter", "value"),
+    [
+        ("weights_init", [HUGE, 0]),
+        ("means_init", [[HUGE, 0.0], [1.0, 1.0]]),
+        ("precisions_init", [HUGE, 1]),
+        ("reg_covar", HUGE),
+        ("tol", HUGE),
+    ],
+)
+def test_estimator_parameters_beyond_float64_are_named(parameter, value):
+    pytest.importorskip("sklearn")
+    from gaussmix.sklearn import GaussianMixture
+
+    estimator = GaussianMixture(2, covariance_type="spherical", **{parameter: value})
+    with pytest.raises(ValueError, match=f"^{parameter} (is|contains) an integer too large"):
+        estimator.fit(DATA)
+    with pytest.raises(ValueError, match="Invalid value for 'n_samples'"):
+        GaussianMixture(1).fit(DATA).sample(HUGE)
+
+
 def test_integers_within_float64_still_work():
     """Python ints up to 1e308 convert (object arrays of exact integers)."""
     X = np.array([[10**300, 0], [0, 1]], dtype=object)

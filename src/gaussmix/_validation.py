@@ -89,7 +89,14 @@ def check_integers_fit_float(value: Any, name: str) -> None:
     array) pass at no cost; other problems are left to the caller's checks.
     """
     if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.integer):
-        value = [value]  # a Python int scalar
+        try:
+            float(value)
+        except OverflowError:
+            raise ValueError(
+                f"{name} is an integer too large for float64 (beyond about 1.8e308); "
+                "only finite numbers are allowed"
+            ) from None
+        return
     if isinstance(value, np.ndarray):
         if value.dtype.kind != "O":
             return

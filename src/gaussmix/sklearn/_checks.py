@@ -25,7 +25,29 @@ def validate_data(estimator: Any, X: Any = "no_validation", y: Any = "no_validat
     """
     check_integers_fit_float(X, "X")
     check_integers_fit_float(y, "y")
+    if kwargs.get("reset", True):  # a fit: its parameters too
+        check_parameters_fit_float(estimator)
     return sklearn_validate_data(estimator, X, y, **kwargs)
+
+
+#: Parameters that are counts or seeds, never converted to float.
+_INTEGER_PARAMETERS = frozenset(
+    {"n_components", "max_iter", "n_init", "random_state", "verbose", "verbose_interval"}
+)
+
+
+def check_parameters_fit_float(estimator: Any) -> None:
+    """Refuse real-valued parameters (``reg_covar``, ``tol``, ``weights_init``, priors...)
+    holding integers beyond float64, naming the parameter.
+
+    scikit-learn's ``Interval(Real, ...)`` accepts ``reg_covar=10**400`` and
+    ``check_array`` lets ``weights_init=[10**400, 0]`` raise a bare
+    ``OverflowError``; here either is a ``ValueError``.
+    """
+    for name, value in estimator.get_params(deep=False).items():
+        if name in _INTEGER_PARAMETERS or value is None or isinstance(value, str):
+            continue
+        check_integers_fit_float(value, name)
 
 
 def check_shape(value: np.ndarray, shape: tuple, name: str) -> None:

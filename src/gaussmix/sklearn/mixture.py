@@ -32,6 +32,7 @@ from ..gmm import GMM
 from ..kernels.threads import resolve_n_jobs
 from ._checks import (
     FLOAT_DTYPES,
+    check_parameters_fit_float,
     check_positive_definite,
     check_symmetric,
     checked_means,
@@ -114,6 +115,7 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         return self.predict(self._fit(X))
 
     def _fit(self, X: ArrayLike) -> Any:
+        check_parameters_fit_float(self)
         random_state = check_random_state(self.random_state)
         if is_dask_collection(X):
             source, X = self._dask_source(X, random_state)
@@ -375,6 +377,11 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples} . The sampling requires at "
                 "least one sample."
+            )
+        if n_samples > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"Invalid value for 'n_samples': an integer of {len(str(n_samples))} digits; "
+                f"at most {np.iinfo(np.int64).max} samples can be counted."
             )
         rng = check_random_state(self.random_state)
         weights = np.asarray(self.weights_, dtype=np.float64)
