@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from helpers import random_spd
+
 # Property tests: modest example counts, no per-example deadline (the first
 # call of a test may pay for imports and BLAS warm-up).
 settings.register_profile(
@@ -27,11 +29,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def _random_spd(rng, d, min_eig=0.1, max_eig=4.0):
-    """A random symmetric positive definite (d, d) matrix with eigenvalues in range."""
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    eigvals = rng.uniform(min_eig, max_eig, size=d)
-    cov = (q * eigvals) @ q.T
-    return (cov + cov.T) / 2.0
+    return random_spd(rng, d, min_eig, max_eig)
 
 
 @pytest.fixture

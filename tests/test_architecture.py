@@ -1,8 +1,12 @@
-"""The package's import graph: one-way, with no cycle, lazy imports included.
+"""The package's structure: its import graph and the rules of its rooms.
 
 Every ``import``/``from ... import`` inside src/gaussmix (at module level or
 inside functions) is an edge between gaussmix modules; the graph must be
 acyclic, and the layers below the user-facing objects must not import them.
+The seams of round 3 add rules (see CONTRIBUTING.md, "Architecture"):
+covariance-type names are compared in gaussmix.covariance only, only the
+engine's front door builds statistics sources, no module reaches into another
+module's private names, and no source file grows past 900 lines.
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ def test_the_graph_sees_known_edges():
     # The check must be able to fail: it finds the imports that exist.
     graph = import_graph()
     assert "gaussmix.em.estep" in graph["gaussmix.em.sources"]
-    assert "gaussmix.em.driver" in graph["gaussmix.gmm"]
+    assert "gaussmix.em.driver" in graph["gaussmix.fitting"]
     assert "gaussmix.gmm" in graph["gaussmix.cli.commands"]  # an import inside a function
     assert _find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
 
@@ -122,13 +126,21 @@ def test_no_import_cycle_lazy_imports_included():
         "gaussmix.em.sources",
         "gaussmix.em.driver",
         "gaussmix.em.init",
+        "gaussmix.em.front",
+        "gaussmix.em.estep_missing",
+        "gaussmix.em.dask_source",
+        "gaussmix.covariance",
         "gaussmix.dask",
+        "gaussmix.fitting",
+        "gaussmix.conditional",
     ],
 )
 def test_lower_layers_do_not_import_the_objects_or_above(lower):
     above = {
         "gaussmix",
         "gaussmix.gmm",
+        "gaussmix.selection.search",
+        "gaussmix.sklearn.mixture",
         "gaussmix.mvn",
         "gaussmix.plot",
         "gaussmix.sklearn",
@@ -170,6 +182,142 @@ def test_only_gaussmix_dask_imports_dask():
             if {"dask", "distributed"} & set(roots):
                 importers.add(name)
     assert importers == {"gaussmix.dask", "gaussmix.em.dask_source"}
+
+
+# ---------------------------------------------------------------------------
+# The rooms of the seams
+# ---------------------------------------------------------------------------
+def _trees() -> dict[str, tuple[Path, ast.Module]]:
+    return {name: (path, ast.parse(path.read_text())) for name, path in _modules().items()}
+
+
+def test_the_covariance_structures_sit_at_the_bottom():
+    # Everything asks the structures; they ask nothing above linear algebra.
+    graph = import_graph()
+    for name in [m for m in graph if m.startswith("gaussmix.covariance")]:
+        assert graph[name] <= {
+            "gaussmix._linalg",
+            "gaussmix.covariance.base",
+            "gaussmix.covariance.standard",
+        }, name
+
+
+def _compared_type_names(tree: ast.Module, names: set[str]) -> list[int]:
+    """Lines where a covariance-type name is compared, looked up or listed as dict key."""
+
+    def named(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant) and node.value in names:
+            return True
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return any(named(element) for element in node.elts)
+        return False
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and (
+            named(node.left) or any(named(c) for c in node.comparators)
+        ):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Dict) and any(k is not None and named(k) for k in node.keys):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_covariance_type_names_are_compared_in_one_module_only():
+    from gaussmix import covariance
+
+    names = set(covariance.accepted_names())
+    offenders = {
+        name: lines
+        for name, (_, tree) in _trees().items()
+        if not name.startswith("gaussmix.covariance")
+        and (lines := _compared_type_names(tree, names))
+    }
+    assert not offenders, (
+        f"covariance-type names compared outside gaussmix.covariance: {offenders}"
+    )
+    # The check can fail:
+    assert _compared_type_names(ast.parse("x = t == 'tied'\ny = {'diag': 1}"), names) == [1, 2]
+
+
+# Private names of other projects that their users are meant to touch.
+_FOREIGN_CONVENTIONS = {"_replace", "_parameter_constraints", "_fit_context", "_validate_params"}
+
+
+def _private_reaches(tree: ast.Module) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                module_import = node.module is None  # "from . import _gaussian": a room
+                if private and not module_import and alias.name not in _FOREIGN_CONVENTIONS:
+                    found.append(f"{node.lineno}: from {node.module} import {alias.name}")
+        elif isinstance(node, ast.Attribute):
+            attr = node.attr
+            if not attr.startswith("_") or attr.startswith("__") or attr in _FOREIGN_CONVENTIONS:
+                continue
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in ("self", "cls"):
+                continue
+            if isinstance(base, ast.Call) and isinstance(base.func, ast.Name):
+                if base.func.id in ("super", "cls"):
+                    continue
+            if ast.unparse(node) == "np.random.mtrand._rand":  # numpy's global RandomState
+                continue
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_reaches_into_another_modules_private_names():
+    offenders = {
+        name: reaches
+        for name, (_, tree) in _trees().items()
+        if (reaches := _private_reaches(tree))
+    }
+    assert not offenders, f"private names used across modules: {offenders}"
+    assert _private_reaches(ast.parse("model._params()\nfrom .io import _x")) == [
+        "1: model._params",
+        "2: from io import _x",
+    ]
+
+
+def test_no_source_file_above_900_lines():
+    long = {
+        name: n
+        for name, path in _modules().items()
+        if (n := len(path.read_text().splitlines())) > 900
+    }
+    assert not long, f"split these modules along their jobs: {long}"
+
+
+def test_only_the_front_door_builds_statistics_sources():
+    classes = {"ArraySource", "MissingValuesSource", "DaskSource"}
+    builders = set()
+    for name, (_, tree) in _trees().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                called = node.func.id if isinstance(node.func, ast.Name) else None
+                if isinstance(node.func, ast.Attribute):
+                    called = node.func.attr
+                if called in classes:
+                    builders.add(name)
+    assert builders == {"gaussmix.em.front"}
+
+
+def test_only_gaussmix_sklearn_imports_scikit_learn():
+    importers = set()
+    for name, (_, tree) in _trees().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                roots = {node.module.split(".")[0]}
+            elif isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            else:
+                continue
+            if "sklearn" in roots:
+                importers.add(name)
+    assert importers and all(name.startswith("gaussmix.sklearn") for name in importers)
 
 
 def test_version_lives_below_the_package():

@@ -10,12 +10,9 @@ from scipy.spatial.distance import pdist
 from scipy.special import logsumexp
 
 from gaussmix import GMM, MVN, covariance_initialization
+from helpers import random_spd
 
-
-def _spd(rng, d, min_eig=0.2, max_eig=3.0):
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    cov = (q * rng.uniform(min_eig, max_eig, size=d)) @ q.T
-    return (cov + cov.T) / 2.0
+_spd = random_spd
 
 
 def _random_gmm_params(seed, k, d):

@@ -225,10 +225,10 @@ def test_kmeans_start_needs_fewer_iterations_and_finds_better_optima(stand_in):
 
 
 def test_kmeans_start_does_not_depend_on_the_grid_or_n_jobs(monkeypatch):
-    from gaussmix import selection
+    from gaussmix.selection import prepare
 
-    monkeypatch.setattr(selection, "KMEANS_SAMPLE_ROWS", 1500)  # the refinement path
-    monkeypatch.setattr(selection, "KMEANS_ROWS", 500)
+    monkeypatch.setattr(prepare, "KMEANS_SAMPLE_ROWS", 1500)  # the refinement path
+    monkeypatch.setattr(prepare, "KMEANS_ROWS", 500)
     X = six_clusters(8000, 3, seed=1)
     grid = {"X": X, "n_init": 2, "init_params": "kmeans", "random_state": 4}
     one = quiet(**grid, n_components=[2, 5], covariance_type=["full", "tied"], n_jobs=1)

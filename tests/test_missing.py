@@ -26,6 +26,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from gaussmix import GMM
+from helpers import random_spd
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 MISSING_RATE = 0.25
@@ -71,9 +72,7 @@ def mask_at_random(X, rate, seed):
 
 
 def spd(rng, d, lo=0.3, hi=2.5):
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    c = (q * rng.uniform(lo, hi, d)) @ q.T
-    return (c + c.T) / 2.0
+    return random_spd(rng, d, lo, hi)
 
 
 def row_loglik_and_posterior(x, priors, means, covariances):
@@ -567,7 +566,7 @@ def _legacy_missing_e_step(block, weights, params):
     """The missing-data E-step of commit a21c004, kept as the reference: rows grouped by
     pattern (Schur complements of Sigma_oo), rare patterns with masked covariances."""
     from gaussmix._gaussian import n_phi_features, uses_full_features
-    from gaussmix.em.estep import _entropy
+    from gaussmix.em.estep import responsibility_entropy as _entropy
     from gaussmix.em.stats import Statistics
     from legacy_missing import posteriors, split_patterns
 
@@ -644,7 +643,8 @@ def test_missing_statistics_by_count_equal_legacy_by_pattern(
     missing count, with and without the compiled kernel: the same statistics as the old
     E-step by pattern."""
     from gaussmix import _missing
-    from gaussmix.em.estep import EStepParameters, missing_e_step
+    from gaussmix.em.estep import EStepParameters
+    from gaussmix.em.estep_missing import missing_e_step
     from gaussmix.kernels import compiled
 
     monkeypatch.setattr(_missing, "PATTERN_MIN_ROWS", pattern_min_rows)
@@ -689,12 +689,12 @@ def test_missing_statistics_by_count_equal_legacy_by_pattern(
 def test_missing_statistics_of_any_work_units_equal_legacy(unit_rows, batch_rows, monkeypatch):
     """Complete rows and frequent patterns split into units of any size, patterns expanded
     one by one or together: the same statistics."""
-    from gaussmix.em import estep
+    from gaussmix.em import estep, estep_missing
     from gaussmix.em.families import MaximumLikelihood
     from gaussmix.em.sources import MissingValuesSource
 
-    monkeypatch.setattr(estep, "_UNIT_ROWS", unit_rows)
-    monkeypatch.setattr(estep, "_PATTERN_BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(estep_missing, "_UNIT_ROWS", unit_rows)
+    monkeypatch.setattr(estep_missing, "_PATTERN_BATCH_ROWS", batch_rows)
     X = _mixed_pattern_data(5)
     rng = np.random.default_rng(6)
     family = MaximumLikelihood("full", 1e-6)
@@ -703,7 +703,7 @@ def test_missing_statistics_of_any_work_units_equal_legacy(unit_rows, batch_rows
     source = MissingValuesSource(X, None, "full", n_jobs=2)
     params = estep.make_e_step_parameters("full", g, None, source.shift)
     assert params.theta is not None
-    units = estep.missing_work(estep.prepare_missing(source.block, params))
+    units = estep_missing.missing_work(estep_missing.prepare_missing(source.block, params))
     if unit_rows == 50:
         assert "pattern" in {unit[0] for unit in units}
     new, _ = source.statistics(g, None, True)

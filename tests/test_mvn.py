@@ -9,12 +9,9 @@ from scipy import integrate, stats
 from scipy.spatial.distance import mahalanobis
 
 from gaussmix import MVN
+from helpers import random_spd
 
-
-def _spd(rng, d, min_eig=0.2, max_eig=3.0):
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    cov = (q * rng.uniform(min_eig, max_eig, size=d)) @ q.T
-    return (cov + cov.T) / 2.0
+_spd = random_spd
 
 
 def _random_mvn(seed, d):

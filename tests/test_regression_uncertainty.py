@@ -25,6 +25,7 @@ from scipy.stats import multivariate_normal, norm
 
 from gaussmix import GMM
 from gaussmix.conditional import ConditionalGMM
+from helpers import random_spd
 
 # Monte Carlo comparisons: a statistic passes when within N_SE standard errors.
 N_SE = 5.0
@@ -41,10 +42,7 @@ PROPERTY_SETTINGS = settings(
 # ---------------------------------------------------------------------------
 # Helpers: random models and the closed-form conditional, written from scratch
 # ---------------------------------------------------------------------------
-def spd(rng: np.random.Generator, d: int, lo: float = 0.2, hi: float = 3.0) -> np.ndarray:
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    c = (q * rng.uniform(lo, hi, d)) @ q.T
-    return (c + c.T) / 2.0
+spd = random_spd
 
 
 def random_model(seed: int, k: int, d: int, spread: float = 2.0):

@@ -412,7 +412,7 @@ def test_a_dask_array_gives_the_in_memory_table():
 def test_auto_start_is_kmeans_on_large_data_and_kmeans_plus_plus_on_small(monkeypatch):
     # "auto" resolves by the number of fitted rows; the resolved start gives
     # exactly the table of the start named explicitly.
-    from gaussmix import selection
+    from gaussmix.selection import criteria
 
     rng = np.random.default_rng(3)
     X = np.concatenate([rng.normal(c, 1.0, (300, 2)) for c in (-6.0, 0.0, 6.0)])
@@ -424,7 +424,7 @@ def test_auto_start_is_kmeans_on_large_data_and_kmeans_plus_plus_on_small(monkey
 
     small = scores()
     assert small == scores(init_params="kmeans++")
-    monkeypatch.setattr(selection, "AUTO_KMEANS_ROWS", X.shape[0])
+    monkeypatch.setattr(criteria, "AUTO_KMEANS_ROWS", X.shape[0])
     large = scores()
     assert large == scores(init_params="kmeans")
     assert large != small

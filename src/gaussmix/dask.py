@@ -8,7 +8,7 @@ when they are given a Dask array.
 - :class:`DaskSource`: a :class:`~gaussmix.em.sources.StatisticsSource` over
   a ``dask.array.Array`` chunked along rows. Every iteration maps the
   engine's own module-level :func:`~gaussmix.em.estep.e_step` (or
-  :func:`~gaussmix.em.estep.missing_e_step`) over the chunks, where they
+  :func:`~gaussmix.em.estep_missing.missing_e_step`) over the chunks, where they
   live, packs each chunk's :class:`~gaussmix.em.stats.Statistics` into one
   float64 vector, and adds the vectors in a tree reduction; only that one
   vector (k * n_phi + k + 3 numbers) reaches the client, which runs the

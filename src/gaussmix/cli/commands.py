@@ -173,7 +173,7 @@ def _cluster_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
-    from ..io import _to_json_text, model_to_dict, save_model
+    from ..io import model_to_dict, save_model, to_json_text
 
     bar = None
     callback = None
@@ -224,7 +224,7 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
     if names is not None:
         gmm.feature_names_ = names  # the CSV's header row travels with the model
     if args.output in (None, STDOUT):
-        sys.stdout.write(_to_json_text(model_to_dict(gmm)))
+        sys.stdout.write(to_json_text(model_to_dict(gmm)))
     else:
         save_model(gmm, args.output)
         print(f"saved {args.output}", file=sys.stderr)
@@ -455,7 +455,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
-    from ..io import _to_json_text, model_to_dict, save_model
+    from ..io import model_to_dict, save_model, to_json_text
     from ..selection import ModelSelection
 
     _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
@@ -483,7 +483,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
     if names is not None:
         result.best_model.feature_names_ = names  # the header row travels with the model
     if to_stdout:
-        sys.stdout.write(_to_json_text(model_to_dict(result.best_model)))
+        sys.stdout.write(to_json_text(model_to_dict(result.best_model)))
     elif args.output is not None:
         save_model(result.best_model, args.output)
         print(f"saved {args.output}", file=sys.stderr)

@@ -457,7 +457,7 @@ def _named_columns(names: list[str] | None) -> list[str] | None:
     """
     if names is None:
         return None
-    from ..io import MAX_FEATURE_NAME_LENGTH
+    from ..io.schema import MAX_FEATURE_NAME_LENGTH
 
     for j, name in enumerate(names):
         if len(name) > MAX_FEATURE_NAME_LENGTH or not name.isprintable():

@@ -257,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--given",
         required=True,
         metavar="COLS",
-        help="comma-separated 0-based model dimensions held by DATA's "
-        "columns, in order (e.g. 0 or 0,2)",
+        help="comma-separated model dimensions DATA holds, by feature name or 0-based "
+        "index (e.g. 0,2 or height,weight); DATA gives them as exactly these columns in "
+        "order, or by header name, or as all the model's dimensions",
     )
     predict.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
     predict.add_argument(
@@ -488,12 +489,6 @@ def _add_table_options(
             help="treat NaN and empty cells of DATA as missing values, marginalized out "
             "(score: the observed-data likelihood; predict: from the observed inputs)",
         )
-    given = next(a for a in parsers["predict"]._actions if a.dest == "given")
-    given.help = (
-        "comma-separated model dimensions DATA holds, by feature name or 0-based index "
-        "(e.g. 0,2 or height,weight); DATA gives them as exactly these columns in order, "
-        "or by header name, or as all the model's dimensions"
-    )
     impute = command(
         "impute",
         "fill the missing values of data from a model",

@@ -35,6 +35,7 @@ __all__ = [
     "names",
     "project_psd",
     "register",
+    "unregister",
 ]
 
 _BY_NAME: dict[str, CovarianceStructure] = {}
@@ -59,6 +60,22 @@ def register(structure: CovarianceStructure) -> CovarianceStructure:
     if structure.name not in _ORDER:
         _ORDER.append(structure.name)
     return structure
+
+
+def unregister(name: str) -> None:
+    """Forget a structure registered with :func:`register` (its name and aliases).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or one of the built-in structures.
+    """
+    structure = get(name, "name")
+    if any(structure is built_in for built_in in _REGISTERED):
+        raise ValueError(f"{structure.name!r} is built in and cannot be unregistered")
+    for key in [key for key, value in _BY_NAME.items() if value is structure]:
+        del _BY_NAME[key]
+    _ORDER.remove(structure.name)
 
 
 def names() -> tuple[str, ...]:

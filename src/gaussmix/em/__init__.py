@@ -25,7 +25,8 @@ from .driver import (
     fit,
     run_em,
 )
-from .estep import EStepParameters, MissingBlock, e_step, make_e_step_parameters, missing_e_step
+from .estep import EStepParameters, MissingBlock, e_step, make_e_step_parameters
+from .estep_missing import missing_e_step
 from .families import Gaussians, MaximumLikelihood, ModelFamily
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 from .stats import Statistics

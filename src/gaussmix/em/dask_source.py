@@ -31,8 +31,8 @@ from .estep import (
     MissingBlock,
     e_step,
     make_e_step_parameters,
-    missing_e_step,
 )
+from .estep_missing import missing_e_step
 from .families import Gaussians, ModelFamily
 from .sources import StatisticsSource, default_chunk_rows, redo_parameters
 from .stats import Statistics

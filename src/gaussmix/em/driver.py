@@ -105,7 +105,8 @@ def convergence_rule(tol: Any, r_diff: Any) -> ConvergenceRule:
 class EMResult(NamedTuple):
     """Outcome of one EM run (or the best of several).
 
-    ``stopped``: the callback ended the fit (for :func:`fit`, in any run).
+    ``stopped``: the callback ended the fit (for :func:`fit`, in any run);
+    ``run``: which of :func:`fit`'s runs it is (0-based).
     """
 
     state: Any
@@ -113,6 +114,7 @@ class EMResult(NamedTuple):
     n_iter: int
     lower_bound: float
     stopped: bool
+    run: int = 0
 
 
 def print_progress(
@@ -218,8 +220,14 @@ def fit(
     verbose: int = 0,
     lower_bound: float = -np.inf,
     warn: bool = True,
+    run_started: Callable[[int], Any] | None = None,
+    run_ended: Callable[[int, EMResult], Any] | None = None,
 ) -> EMResult:
     """The best of ``n_init`` EM runs (highest final objective).
+
+    The first run with the highest final objective wins; a run whose
+    objective is -inf (``n_iter=0``: no E-step was scored) gives way to any
+    later run, as scikit-learn's ``fit`` keeps the last initialization then.
 
     Parameters
     ----------
@@ -242,6 +250,11 @@ def fit(
     warn : bool, default=True
         Whether to issue the :class:`ConvergenceWarning` (callers with their
         own warning, e.g. scikit-learn's, pass False and read ``converged``).
+    run_started : callable, optional
+        ``run_started(run)`` before run ``run`` is initialized (e.g. its
+        verbose header).
+    run_ended : callable, optional
+        ``run_ended(run, result)`` after each run.
 
     Warns
     -----
@@ -251,6 +264,8 @@ def fit(
     """
     best = None
     for run in range(n_init):
+        if run_started is not None:
+            run_started(run)
         result = run_em(
             source,
             family,
@@ -260,10 +275,12 @@ def fit(
             callback=callback,
             verbose=verbose,
             lower_bound=lower_bound,
-        )
+        )._replace(run=run)
+        if run_ended is not None:
+            run_ended(run, result)
         if result.converged and verbose:
             print("EM converged.", file=sys.stdout)
-        if best is None or result.lower_bound > best.lower_bound:
+        if best is None or result.lower_bound > best.lower_bound or best.lower_bound == -np.inf:
             best = result
         if result.stopped:
             best = best._replace(stopped=True)

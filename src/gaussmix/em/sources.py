@@ -39,10 +39,8 @@ from .estep import (
     MissingBlock,
     e_step,
     make_e_step_parameters,
-    missing_unit_statistics,
-    missing_work,
-    prepare_missing,
 )
+from .estep_missing import missing_unit_statistics, missing_work, prepare_missing
 from .families import Gaussians, ModelFamily
 from .stats import Statistics
 

@@ -83,20 +83,26 @@ class CheckedMaximumLikelihood(MaximumLikelihood):
     """
 
     def objective(self, stats: Statistics, state: Gaussians) -> float:
-        if self.covariance_type in ("diag", "spherical"):
-            lone_point_variances_to_rounding(state, stats.resp_sum)
+        structure = structures.get(self.covariance_type)
+        if structure.features == "diagonal" and not structure.shared:  # diag, spherical
+            lone_point_variances_to_rounding(state, stats.resp_sum, structure.isotropic)
         check_positive_definite(state.covariances)
         return super().objective(stats, state)
 
 
-def lone_point_variances_to_rounding(state: Gaussians, resp_sum: np.ndarray) -> None:
-    """Zero variances of components holding data set to eps * mean^2, in place."""
+def lone_point_variances_to_rounding(
+    state: Gaussians, resp_sum: np.ndarray, isotropic: bool
+) -> None:
+    """Zero variances of components holding data set to eps * mean^2, in place.
+
+    ``isotropic``: one variance per component (spherical), the mean over features.
+    """
     variances = np.diagonal(state.covariances, axis1=1, axis2=2)
     lone = (variances <= 0.0) & (resp_sum >= 0.5)[:, None]
     if not lone.any():
         return
     residue = np.finfo(np.float64).eps * np.square(state.means)
-    if np.allclose(variances, variances[:, :1]):  # spherical: one variance per component
+    if isotropic:
         residue = np.broadcast_to(residue.mean(axis=1, keepdims=True), residue.shape)
     floor = np.maximum(residue, np.finfo(np.float64).tiny)
     k, d = np.nonzero(lone)

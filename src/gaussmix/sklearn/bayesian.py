@@ -274,7 +274,7 @@ default="dirichlet_process"
             "covariance_prior_": prior_shape,
         }
 
-    def _restore(self, values: dict, k: int, d: int, dtype, source: str) -> None:
+    def _restore(self, values: dict, k: int, d: int, dtype, source: str, n_iter: int) -> None:
         positive = (
             "weight_concentration_",
             "mean_precision_",

@@ -63,24 +63,8 @@ def record_int(fitted: dict, name: str, source: str, minimum: int) -> int:
 
 
 def record_array(fitted: dict, name: str, shape: tuple | None, source: str) -> np.ndarray:
-    """A finite float64 array of the given shape from nested lists of numbers."""
-    value = fitted.get(name)
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise ValueError(f"{source}: {name} must contain only numbers; found {item!r}")
-    try:
-        array = np.array(value, dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{source}: {name} must be a regular array of numbers") from exc
-    if shape is not None and array.shape != shape:
-        raise ValueError(f"{source}: {name} must have shape {shape}; got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{source}: {name} contains NaN or infinite values")
-    return array
+    """A fitted attribute as a finite float64 array of ``shape`` (io's one validator)."""
+    return _io.as_number_array(fitted.get(name), name, source, shape=shape)
 
 
 class EstimatorFileMixin:
@@ -194,31 +178,33 @@ class EstimatorFileMixin:
             raise ValueError(f"{source}: unknown estimator parameter(s) {unknown}")
         for name, value in params.items():
             check_plain(value, f"{source}: parameter {name!r}")
-        estimator = cls(**params)
-        estimator._validate_params()
+        return cls(**params)._with_fitted(fitted, source)
+
+    def _with_fitted(self, fitted: dict, source: str) -> Any:
+        """This new estimator with its parameters checked and the fitted attributes set."""
+        self._validate_params()
         d = record_int(fitted, "n_features_in_", source, minimum=1)
-        k = estimator.n_components
+        k = self.n_components
         dtype = fitted.get("dtype")
         if dtype not in ("float32", "float64"):
             raise ValueError(f"{source}: fitted dtype must be 'float32' or 'float64'")
-        shapes = estimator._fitted_shapes(k, d)
+        shapes = self._fitted_shapes(k, d)
         values = {
             name: record_array(fitted, name, shape, source) for name, shape in shapes.items()
         }
-        estimator._loaded_n_iter = record_int(fitted, "n_iter_", source, minimum=0)
-        estimator._restore(values, k, d, np.dtype(dtype), source)
-        del estimator._loaded_n_iter
-        estimator.converged_ = fitted.get("converged_")
-        if not isinstance(estimator.converged_, bool):
+        n_iter = record_int(fitted, "n_iter_", source, minimum=0)
+        self._restore(values, k, d, np.dtype(dtype), source, n_iter)
+        self.converged_ = fitted.get("converged_")
+        if not isinstance(self.converged_, bool):
             raise ValueError(f"{source}: fitted converged_ must be true or false")
-        estimator.n_iter_ = record_int(fitted, "n_iter_", source, minimum=0)
+        self.n_iter_ = n_iter
         bound = fitted.get("lower_bound_")
-        estimator.lower_bound_ = -np.inf if bound is None else record_number(bound, source)
+        self.lower_bound_ = -np.inf if bound is None else record_number(bound, source)
         bounds = fitted.get("lower_bounds_", [])
         if not isinstance(bounds, list):
             raise ValueError(f"{source}: fitted lower_bounds_ must be a list of numbers")
-        estimator.lower_bounds_ = [record_number(v, source) for v in bounds]
-        estimator.n_features_in_ = d
+        self.lower_bounds_ = [record_number(v, source) for v in bounds]
+        self.n_features_in_ = d
         names = fitted.get("feature_names_in_")
         if names is not None:
             if not (
@@ -227,5 +213,5 @@ class EstimatorFileMixin:
                 and all(isinstance(n, str) for n in names)
             ):
                 raise ValueError(f"{source}: feature_names_in_ must be {d} strings")
-            estimator.feature_names_in_ = np.array(names, dtype=object)
-        return estimator
+            self.feature_names_in_ = np.array(names, dtype=object)
+        return self

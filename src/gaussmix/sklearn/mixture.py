@@ -25,7 +25,8 @@ from .. import _gaussian
 from .. import covariance as structures
 from .._linalg import safe_cholesky
 from .._validation import check_spread, is_dask_collection
-from ..em.driver import ConvergenceRule, run_em
+from ..em import driver
+from ..em.driver import ConvergenceRule, EMResult
 from ..em.families import Gaussians, MaximumLikelihood, m_step
 from ..em.front import SourceRequest, open_source
 from ..gmm import GMM
@@ -150,32 +151,36 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
             )
         family = self._family()
         rule = ConvergenceRule(float(self.tol), None)
-        best_state, best_bound, best_bounds, best_iter = None, -np.inf, [], 0
-        converged_best = False
-        for init in range(n_init):
-            self._verbose_init_start(init)
-            state = (
-                self._initial_state(X, source, random_state, family)
-                if do_init
-                else self._current_state()
-            )
-            if self.max_iter == 0:
-                best_state, best_iter = state, 0
-                continue
-            bounds: list[float] = []
-            result = run_em(
-                source,
-                family,
-                state,
-                n_iter=self.max_iter,
-                rule=rule,
-                callback=self._recorder(bounds),
-                lower_bound=-np.inf if do_init else self.lower_bound_,
-            )
-            self._verbose_init_end(result.lower_bound, result.converged)
-            if result.lower_bound > best_bound or best_bound == -np.inf:
-                best_state, best_bound, best_bounds = result.state, result.lower_bound, bounds
-                best_iter, converged_best = result.n_iter, result.converged
+        bounds: list[list[float]] = []  # each run's lower bounds
+
+        def started(run: int) -> None:
+            self._verbose_init_start(run)
+            bounds.append([])
+
+        def ended(_run: int, result: EMResult) -> None:
+            if self.max_iter > 0:
+                self._verbose_init_end(result.lower_bound, result.converged)
+
+        def initialize(_run: int) -> Any:
+            if do_init:
+                return self._initial_state(X, source, random_state, family)
+            return self._current_state()
+
+        best = driver.fit(
+            source,
+            family,
+            initialize,
+            n_init=n_init,
+            n_iter=self.max_iter,
+            rule=rule,
+            callback=self._recorder(bounds),
+            lower_bound=-np.inf if do_init else self.lower_bound_,
+            warn=False,
+            run_started=started,
+            run_ended=ended,
+        )
+        converged_best = bool(best.converged) and self.max_iter > 0
+        best_bound = best.lower_bound if self.max_iter > 0 else -np.inf
         self.converged_ = converged_best
         if not converged_best and self.max_iter > 0:
             warnings.warn(
@@ -184,10 +189,10 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
                 SklearnConvergenceWarning,
                 stacklevel=3,
             )
-        self._set_state(best_state, X.dtype)
-        self.n_iter_ = best_iter
+        self._set_state(best.state, X.dtype)
+        self.n_iter_ = best.n_iter
         self.lower_bound_ = best_bound
-        self.lower_bounds_ = best_bounds
+        self.lower_bounds_ = bounds[best.run]
         return getattr(source, "X", X)
 
     def _check_warm_start(self, n_features: int) -> None:
@@ -241,12 +246,13 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         self.n_features_in_ = sample.shape[1]
         return source, sample
 
-    def _recorder(self, bounds: list):
+    def _recorder(self, bounds: list[list[float]]):
+        """The driver's callback: each run's bounds (into its list) and verbose lines."""
         verbose, interval = self.verbose, self.verbose_interval
         last = [time.perf_counter()]
 
         def record(iteration: int, lower_bound: float, change: float, _elapsed: float) -> bool:
-            bounds.append(lower_bound)
+            bounds[-1].append(lower_bound)
             if verbose and iteration % interval == 0:
                 if verbose == 1:
                     print(f"  Iteration {iteration}")
@@ -592,13 +598,13 @@ class GaussianMixture(BaseMixture):
             "covariances_": structures.get(self.covariance_type).compact_shape(k, d),
         }
 
-    def _restore(self, values: dict, k: int, d: int, dtype, source: str) -> None:
+    def _restore(self, values: dict, k: int, d: int, dtype, source: str, n_iter: int) -> None:
         weights = values["weights_"]
         if (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(f"{source}: weights_ must be non-negative with a positive sum")
         # Fitted weights sum to one; only an initialization (max_iter=0) keeps
         # scikit-learn's unnormalized start (counts / n).
-        if abs(weights.sum() - 1.0) > 1e-6 * k and self._loaded_n_iter != 0:
+        if abs(weights.sum() - 1.0) > 1e-6 * k and n_iter != 0:
             raise ValueError(f"{source}: weights_ must sum to 1; got {weights.sum():.6g}")
         check_symmetric(values["covariances_"], self.covariance_type, source)
         covariances = structures.get(self.covariance_type).from_compact(

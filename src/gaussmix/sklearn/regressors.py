@@ -32,7 +32,42 @@ def _em_options(estimator: Any) -> dict:
     return options
 
 
-class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class _ConditionalPredictor:
+    """What both GMR regressors share: the joint data [X, y] and prediction from ``gmm_``."""
+
+    def _joint_data(self, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, int]:
+        """Validated [X, y] as one float64 array, and the number of inputs; sets ``_y_1d``."""
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=FLOAT_DTYPES)
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        return np.hstack([X.astype(np.float64), targets]), X.shape[1]
+
+    def _predict_conditional(
+        self, X: ArrayLike, return_std: bool, return_cov: bool
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """GMR prediction of the fitted ``gmm_`` given ``indices_`` (inputs) and ``_y_1d``."""
+        if return_std and return_cov:
+            raise ValueError("At most one of return_std or return_cov can be requested")
+        check_is_fitted(self, ["gmm_", "indices_"])
+        if not is_dask_collection(X):  # a Dask array stays lazy (gmm_.predict checks it)
+            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        one_d = self._y_1d
+        if not (return_std or return_cov):
+            mean = self.gmm_.predict(self.indices_, X)
+            return mean[:, 0] if one_d else mean
+        mean, cov = self.gmm_.predict(self.indices_, X, return_covariance=True)
+        if return_cov:
+            return (mean[:, 0] if one_d else mean), cov
+        std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
+        if one_d:
+            return mean[:, 0], std[:, 0]
+        return mean, std
+
+
+class GaussianMixtureRegressor(
+    _ConditionalPredictor, MultiOutputMixin, RegressorMixin, BaseEstimator
+):
     """Gaussian mixture regression as a scikit-learn regressor.
 
     Fits a GMM to the joint data [X, y] with EM, then predicts the mean of
@@ -135,7 +170,7 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         if is_dask_collection(X) or is_dask_collection(y):
             return self._fit_dask(X, y)
-        return self._fit_joint(*_joint_data(self, X, y))
+        return self._fit_joint(*self._joint_data(X, y))
 
     def _fit_dask(self, X: Any, y: Any) -> GaussianMixtureRegressor:
         # Dask arrays (issue 16): [X, y] joined lazily and fitted on their chunks
@@ -187,41 +222,12 @@ class GaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         y_cov : ndarray, shape (n_samples, n_targets, n_targets)
             Only with ``return_cov=True``.
         """
-        return _predict_conditional(self, X, return_std, return_cov)
+        return self._predict_conditional(X, return_std, return_cov)
 
 
-def _joint_data(estimator: Any, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, int]:
-    """Validated [X, y] as one float64 array, and the number of inputs; sets ``_y_1d``."""
-    X, y = validate_data(estimator, X, y, multi_output=True, y_numeric=True, dtype=FLOAT_DTYPES)
-    y = np.asarray(y, dtype=np.float64)
-    estimator._y_1d = y.ndim == 1
-    targets = y.reshape(-1, 1) if y.ndim == 1 else y
-    return np.hstack([X.astype(np.float64), targets]), X.shape[1]
-
-
-def _predict_conditional(
-    estimator: Any, X: ArrayLike, return_std: bool, return_cov: bool
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """GMR prediction of a fitted regressor with ``gmm_``, ``indices_`` and ``_y_1d``."""
-    if return_std and return_cov:
-        raise ValueError("At most one of return_std or return_cov can be requested")
-    check_is_fitted(estimator, ["gmm_", "indices_"])
-    if not is_dask_collection(X):  # a Dask array stays lazy (gmm_.predict checks it)
-        X = validate_data(estimator, X, reset=False, dtype=FLOAT_DTYPES)
-    one_d = estimator._y_1d
-    if not (return_std or return_cov):
-        mean = estimator.gmm_.predict(estimator.indices_, X)
-        return mean[:, 0] if one_d else mean
-    mean, cov = estimator.gmm_.predict(estimator.indices_, X, return_covariance=True)
-    if return_cov:
-        return (mean[:, 0] if one_d else mean), cov
-    std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
-    if one_d:
-        return mean[:, 0], std[:, 0]
-    return mean, std
-
-
-class BayesianGaussianMixtureRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class BayesianGaussianMixtureRegressor(
+    _ConditionalPredictor, MultiOutputMixin, RegressorMixin, BaseEstimator
+):
     """Gaussian mixture regression on a variational Bayesian mixture: k chosen by the data.
 
     Fits :class:`BayesianGaussianMixture` to the joint data [X, y], keeps the
@@ -312,7 +318,7 @@ default="dirichlet_process"
         -------
         self
         """
-        joint, n_inputs = _joint_data(self, X, y)
+        joint, n_inputs = self._joint_data(X, y)
         self.mixture_ = BayesianGaussianMixture(
             n_components=min(self.n_components, joint.shape[0]),
             covariance_type=self.covariance_type,
@@ -367,4 +373,4 @@ default="dirichlet_process"
         y_std or y_cov : ndarray
             As in :meth:`GaussianMixtureRegressor.predict`.
         """
-        return _predict_conditional(self, X, return_std, return_cov)
+        return self._predict_conditional(X, return_std, return_cov)

@@ -18,11 +18,7 @@ predictive log-likelihood log p(y | x) or R^2.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import os
-import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -33,10 +29,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _gaussian
-from . import covariance as structures
-from ._validation import (
-    INIT_PARAMS,
+from .. import _gaussian
+from .. import covariance as structures
+from .._validation import (
     any_entry,
     check_choice,
     check_float,
@@ -46,596 +41,21 @@ from ._validation import (
     check_samples,
     is_dask_collection,
 )
-from .em import driver, init
-from .em.driver import ConvergenceWarning, convergence_rule
-from .em.families import Gaussians, MaximumLikelihood
-from .em.front import SourceRequest, open_source
-from .fitting import store_fit
-from .gmm import GMM
-from .kernels.threads import resolve_n_jobs
-
-__all__ = [
-    "CRITERIA",
-    "DegenerateFitWarning",
-    "ModelSelection",
-    "is_degenerate",
-    "n_parameters",
-    "select_model",
-]
-
-#: Criteria of :func:`select_model`; "r2" needs ``y``.
-CRITERIA = ("bic", "aic", "icl", "cv", "r2")
-
-#: Starts of :func:`select_model`: ``from_samples``'s two, "kmeans", and "auto".
-SELECT_INIT_PARAMS = (*INIT_PARAMS, "kmeans", "auto")
-
-#: ``init_params="auto"`` takes "kmeans" from this many fitted rows on
-#: (below, "kmeans++", which is then the faster start).
-AUTO_KMEANS_ROWS = 50_000
-
-
-class DegenerateFitWarning(UserWarning):
-    """Some candidates of a model selection were degenerate and were not chosen."""
-
-
-# ----------------------------------------------------------------------
-# Closed forms
-# ----------------------------------------------------------------------
-def n_parameters(n_components: int, n_features: int, covariance_type: str) -> int:
-    """Free parameters of a mixture: covariances, k d means and k - 1 priors.
-
-    Parameters
-    ----------
-    n_components, n_features : int
-    covariance_type : {"full", "tied", "diag", "spherical"}
-
-    Returns
-    -------
-    p : int
-        scikit-learn's count (``GaussianMixture._n_parameters``), the same
-        as mclust's for VVV, EEE, VVI and VII.
-    """
-    return structures.get(covariance_type).n_mixture_parameters(n_components, n_features)
-
-
-def data_resolution(X: np.ndarray) -> np.ndarray:
-    """Smallest positive gap between the distinct values of each column (NaN ignored).
-
-    Parameters
-    ----------
-    X : ndarray, shape (n, d)
-
-    Returns
-    -------
-    resolution : ndarray, shape (d,)
-        0 for a column with fewer than two distinct values.
-    """
-    out = np.zeros(X.shape[1])
-    for j in range(X.shape[1]):  # one sort per feature, not per row
-        values = np.unique(X[:, j][~np.isnan(X[:, j])])
-        gaps = np.diff(values)
-        gaps = gaps[gaps > 0]
-        out[j] = gaps.min() if gaps.size else 0.0
-    return out
-
-
-def is_degenerate(
-    priors: np.ndarray,
-    covariances: np.ndarray,
-    covariance_type: str,
-    n_samples: float,
-    resolution: np.ndarray,
-) -> str | None:
-    """Whether a fitted mixture is degenerate, and why (None when it is sound).
-
-    The rule (documented in the README, "Choosing the number of
-    components"): a component is degenerate when
-
-    1. it rests on too few rows to estimate its covariance: effective rows
-       n_j = n * prior_j, rounded, at most d for "full" (d points span at most d - 1
-       dimensions, so their covariance is singular), below 2 for "diag" and
-       "spherical" (one point has no spread); "tied" pools all rows and is
-       not tested here; or
-    2. its variance along some feature f is below the variance of rounding
-       to that feature's resolution, h_f^2 / 12 (h_f the smallest gap between
-       distinct values of f; a uniform rounding error of width h has variance
-       h^2 / 12). Such a component models the grid the data were recorded
-       on, not their distribution: on discretized data it collapses onto rows
-       that share one value of f, its variance falls to ``reg_covar`` and its
-       likelihood grows without bound (mclust refuses these fits by the
-       reciprocal condition number of their covariances and reports them as
-       missing).
-
-    Parameters
-    ----------
-    priors : ndarray, shape (k,)
-    covariances : ndarray, shape (k, d, d)
-    covariance_type : str
-    n_samples : float
-        Rows (total weight) the mixture was fitted to.
-    resolution : ndarray, shape (d,)
-        :func:`data_resolution` of the data.
-
-    Returns
-    -------
-    reason : str or None
-    """
-    d = covariances.shape[-1]
-    counts = priors * n_samples
-    minimum = structures.get(covariance_type).min_component_rows(d)
-    # Soft responsibilities leak a little weight everywhere: count rows rounded.
-    few = np.flatnonzero(np.round(counts) < minimum)
-    if few.size:
-        j = int(few[0])
-        return (
-            f"component {j} rests on {counts[j]:.3g} effective rows; a {covariance_type} "
-            f"covariance needs at least {minimum}"
-        )
-    variances = np.diagonal(covariances, axis1=1, axis2=2)
-    floor = resolution**2 / 12.0
-    below = variances < floor
-    if below.any():
-        j, f = (int(i) for i in np.argwhere(below)[0])
-        return (
-            f"component {j} has variance {variances[j, f]:.3g} along feature {f}, below "
-            f"the variance of the data's rounding there ({floor[f]:.3g} = {resolution[f]:.3g}"
-            "^2 / 12)"
-        )
-    return None
-
-
-# ----------------------------------------------------------------------
-# The result
-# ----------------------------------------------------------------------
-class ModelSelection:
-    """The result of :func:`select_model`: the ranked grid and the chosen model.
-
-    Attributes
-    ----------
-    best_model : GMM or GaussianMixtureRegressor
-        The chosen candidate, fitted to all the data.
-    best_params : dict
-        ``{"n_components": k, "covariance_type": t}`` of the chosen candidate.
-    best_index : int
-        Its row in ``table``.
-    criterion : str
-        The criterion ``score`` holds (lower is better).
-    table : list of dict
-        One dict per candidate, in grid order (covariance types as given,
-        then k), with the keys ``n_components``, ``covariance_type``,
-        ``score`` (the criterion; for "cv" the negated mean held-out
-        log-likelihood per row, for "r2" the negated mean R^2), ``bic``,
-        ``aic``, ``icl`` (None where not computed), ``log_likelihood``
-        (total log-likelihood of the fitted data; for "cv"/"r2" the mean
-        held-out log-likelihood per row), ``n_parameters``, ``converged``,
-        ``n_iter`` (all folds together under cross-validation), ``seconds``,
-        ``degenerate`` (None or the reason, see :func:`is_degenerate`),
-        ``error`` (None or the message of a candidate that failed) and
-        ``best``.
-    models : dict
-        ``(n_components, covariance_type) -> GMM`` for every candidate fitted
-        to all the data (with "cv" and "r2" only the chosen one).
-    """
-
-    def __init__(
-        self,
-        table: list[dict],
-        best_index: int,
-        best_model: Any,
-        criterion: str,
-        models: dict,
-    ) -> None:
-        self.table = table
-        self.best_index = best_index
-        self.best_model = best_model
-        self.criterion = criterion
-        self.models = models
-        # best_index None: no sound candidate (the table of a failed selection).
-        row = None if best_index is None else table[best_index]
-        self.best_params = (
-            None
-            if row is None
-            else {
-                "n_components": row["n_components"],
-                "covariance_type": row["covariance_type"],
-            }
-        )
-
-    def __repr__(self) -> str:
-        p = self.best_params
-        return (
-            f"ModelSelection(criterion={self.criterion!r}, candidates={len(self.table)}, "
-            f"best: n_components={p['n_components']}, covariance_type={p['covariance_type']!r})"
-        )
-
-    _COLUMNS = (
-        "n_components",
-        "covariance_type",
-        "score",
-        "bic",
-        "aic",
-        "icl",
-        "log_likelihood",
-        "n_parameters",
-        "converged",
-        "n_iter",
-        "seconds",
-        "degenerate",
-        "error",
-        "best",
-    )
-
-    def to_csv(self, path: str | os.PathLike | None = None) -> str:
-        """The table as CSV (one header row, one row per candidate).
-
-        Parameters
-        ----------
-        path : str or path-like, optional
-            Also write the text to this file.
-
-        Returns
-        -------
-        text : str
-        """
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(self._COLUMNS)
-        for row in self.table:
-            writer.writerow(["" if row[c] is None else _csv_cell(row[c]) for c in self._COLUMNS])
-        text = buffer.getvalue()
-        if path is not None:
-            with open(path, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-        return text
-
-    def to_text(self) -> str:
-        """The table as aligned plain text; ``*`` marks the chosen candidate.
-
-        Degenerate candidates are marked ``degenerate`` and failing ones show
-        their error instead of numbers.
-        """
-        name = {"cv": "-cv loglik", "r2": "-R2"}.get(self.criterion, self.criterion.upper())
-        header = ["", "k", "covariance", name, "log-lik", "params", "iter", "conv", "sec", "note"]
-        lines = [header]
-        for row in self.table:
-            if row["error"] is not None:
-                note = "failed: " + row["error"]
-                numbers = ["", "", "", "", "", ""]
-            else:
-                note = "degenerate" if row["degenerate"] else ""
-                numbers = [
-                    f"{row['score']:.6g}",
-                    "" if row["log_likelihood"] is None else f"{row['log_likelihood']:.6g}",
-                    str(row["n_parameters"]),
-                    str(row["n_iter"]),
-                    "yes" if row["converged"] else "no",
-                    f"{row['seconds']:.2f}",
-                ]
-            lines.append(
-                [
-                    "*" if row["best"] else "",
-                    str(row["n_components"]),
-                    row["covariance_type"],
-                    *numbers,
-                    note,
-                ]
-            )
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-        out = []
-        for line in lines:
-            cells = [
-                cell.ljust(width) if i < 3 else cell.rjust(width)
-                for i, (cell, width) in enumerate(zip(line[:-1], widths, strict=True))
-            ]
-            out.append(("  ".join(cells) + "  " + line[-1]).rstrip())
-        p = self.best_params
-        if p is None:
-            out.append("best: none (every candidate failed or was degenerate)")
-            return "\n".join(out)
-        out.append(
-            f"best: n_components={p['n_components']}, covariance_type={p['covariance_type']} "
-            f"({name} lower is better)"
-        )
-        return "\n".join(out)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def plot(self, ax: Any = None) -> Any:
-        """The criterion against k, one line per covariance type (mclust's BIC plot).
-
-        Degenerate candidates are drawn as open markers, failing ones are
-        left out, and a star marks the chosen candidate.
-
-        Parameters
-        ----------
-        ax : matplotlib Axes, optional
-            Default: a new figure's axes.
-
-        Returns
-        -------
-        ax : matplotlib Axes
-        """
-        if ax is None:
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots(figsize=(6, 4))
-        types = list(dict.fromkeys(row["covariance_type"] for row in self.table))
-        for covariance_type in types:
-            rows = [
-                row
-                for row in self.table
-                if row["covariance_type"] == covariance_type and row["error"] is None
-            ]
-            if not rows:
-                continue
-            ks = [row["n_components"] for row in rows]
-            scores = [row["score"] for row in rows]
-            structure = structures.get(covariance_type)
-            label = f"{covariance_type} ({structure.mclust_name})"
-            (line,) = ax.plot(ks, scores, "-" + structure.marker, label=label)
-            spurious = [i for i, row in enumerate(rows) if row["degenerate"] is not None]
-            if spurious:
-                ax.plot(
-                    [ks[i] for i in spurious],
-                    [scores[i] for i in spurious],
-                    structure.marker,
-                    color=line.get_color(),
-                    markerfacecolor="white",
-                )
-        best = self.table[self.best_index]
-        ax.plot(
-            [best["n_components"]],
-            [best["score"]],
-            "*",
-            color="black",
-            markersize=16,
-            label=f"best: k={best['n_components']}, {best['covariance_type']}",
-        )
-        name = {"cv": "negated held-out log-likelihood", "r2": "negated R²"}.get(
-            self.criterion, self.criterion.upper()
-        )
-        ax.set_xlabel("number of components k")
-        ax.set_ylabel(f"{name} (lower is better)")
-        ax.set_xticks(sorted({row["n_components"] for row in self.table}))
-        ax.legend(fontsize="small")
-        if any(row["degenerate"] for row in self.table):
-            ax.set_title("open markers: degenerate fits (never chosen)", fontsize="small")
-            # A spike's likelihood is unbounded: show degenerate fits up to one
-            # span of the sound fits' scores beyond them, not the whole way.
-            fitted = [row for row in self.table if row["error"] is None]
-            sound = [row["score"] for row in fitted if row["degenerate"] is None]
-            every = [row["score"] for row in fitted if np.isfinite(row["score"])]
-            low, high = min(sound), max(sound)
-            span = high - low or abs(high) or 1.0
-            low, high = max(min(every), low - span), min(max(every), high + span)
-            ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
-        return ax
-
-
-def _csv_cell(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-# ----------------------------------------------------------------------
-# Preparation: the data once, one source per covariance type
-# ----------------------------------------------------------------------
-class _Prepared:
-    """The validated rows of one fit set (all data, or a fold's training rows).
-
-    ``X`` and ``weights`` are the rows in memory (None for a Dask array);
-    ``init_data`` and ``init_weights`` the rows the initializations draw from.
-    """
-
-    def __init__(
-        self,
-        X: np.ndarray | None,
-        weights: np.ndarray | None,
-        covariance_types: list[str],
-        missing: bool,
-        n_jobs: int,
-        base: Any = None,
-        seed: int = 0,
-    ) -> None:
-        self.X, self.weights, self.missing = X, weights, missing
-        self.sources: dict[str, Any] = {}
-        if base is not None:  # a DaskSource: one pass over the chunks, already made
-            self.init_weights = base.initialization_weights
-        else:
-            request = SourceRequest(
-                X,
-                weights,
-                covariance_types[0],
-                n_components=1,
-                allow_missing=missing,
-                n_jobs=1 if missing else n_jobs,
-                validated=True,
-            )
-            base = open_source(request)
-            self.init_weights = weights
-        # Rows (total weight) that carry information, for the degenerate-fit
-        # rule of cross-validation folds; None for Dask (the grid then reads
-        # it off the statistics).
-        self.n_samples: float | None = None
-        if X is not None:
-            usable = ~np.isnan(X).all(axis=1) if missing else slice(None)
-            self.n_samples = float(base.n_samples if weights is None else weights[usable].sum())
-        # The expensive preparation (the shift, the missing-value pattern
-        # groups, a pass over Dask chunks) is done once; the sources of the
-        # other covariance types share it and differ only in their type and
-        # the chunk size of their features.
-        for covariance_type in covariance_types:
-            self.sources[covariance_type] = base.with_structure(covariance_type)
-        self.init_data = base.initialization_data()
-        self.usable_rows = base.n_samples
-        self._subsample_of = (covariance_types, n_jobs, seed)
-        self._subsample: _Prepared | None = None
-        self._lock = threading.Lock()
-
-    def subsample(self) -> _Prepared:
-        """The rows ``init_params="kmeans"`` starts are refined on, prepared.
-
-        A quarter of the rows, at most :data:`KMEANS_SAMPLE_ROWS`; when that is
-        under :data:`KMEANS_ROWS` rows, all the rows (self for complete
-        in-memory data) and no refinement. Made
-        once and shared by every candidate; the rows are drawn from the
-        stream ``(seed, 0, 3)``, so no start depends on the rest of the grid.
-        With missing values or a Dask array these are complete rows of the
-        initialization data (missing entries filled with column means).
-        """
-        with self._lock:
-            if self._subsample is None:
-                n = self.init_data.shape[0]
-                size = min(KMEANS_SAMPLE_ROWS, n // 4)
-                if size < KMEANS_ROWS and self.X is not None and not self.missing:
-                    self._subsample = self
-                else:
-                    types, n_jobs, seed = self._subsample_of
-                    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 3)))
-                    rows = (
-                        np.sort(rng.choice(n, size=size, replace=False))
-                        if size >= KMEANS_ROWS
-                        else np.arange(n)
-                    )
-                    weights = None if self.init_weights is None else self.init_weights[rows]
-                    data = np.ascontiguousarray(self.init_data[rows], dtype=np.float64)
-                    self._subsample = _Prepared(data, weights, types, False, n_jobs)
-            return self._subsample
-
-
-# ----------------------------------------------------------------------
-# One candidate
-# ----------------------------------------------------------------------
-def _fit_one(
-    prepared: _Prepared,
-    k: int,
-    covariance_type: str,
-    rng: np.random.Generator,
-    options: dict,
-    warm: tuple | None = None,
-) -> GMM:
-    """EM for one candidate over its prepared source (``warm``: one more run from there)."""
-    check_n_components(k, prepared.usable_rows)
-    source = prepared.sources[covariance_type]
-    family = MaximumLikelihood(covariance_type, options["reg_covar"])
-    model = GMM(k, random_state=rng)
-    n_init = options["n_init"]
-
-    def initialize(run: int):
-        if run == n_init:  # the warm start, after the cold runs
-            return family.start(*warm)
-        start = _resolved_init(options["init_params"], prepared.usable_rows)
-        if start == "kmeans":
-            return _kmeans_start(prepared, k, covariance_type, rng, options, family)
-        return family.start(
-            *init.initial_parameters(
-                prepared.init_data,
-                prepared.init_weights,
-                start,
-                model.n_components,
-                model.random_state,
-            )
-        )
-
-    best = driver.fit(
-        source,
-        family,
-        initialize,
-        n_init=n_init + (warm is not None),
-        n_iter=options["n_iter"],
-        rule=options["rule"],
-    )
-    return store_fit(
-        model,
-        family.mixture(best.state),
-        covariance_type,
-        best.converged,
-        best.n_iter,
-        best.lower_bound,
-    )
-
-
-def _resolved_init(init_params: str, n_rows: int) -> str:
-    """The start ``init_params`` means for data of ``n_rows`` rows ("auto" resolved)."""
-    if init_params == "auto":
-        return "kmeans" if n_rows >= AUTO_KMEANS_ROWS else "kmeans++"
-    return init_params
-
-
-#: Rows (at most) of the subsample on which ``init_params="kmeans"`` starts are
-#: made and refined by EM before the fit to all the rows.
-KMEANS_SAMPLE_ROWS = 20_000
-
-#: Rows (at most) of the subsample on which its k-means runs.
-KMEANS_ROWS = 2048
-
-#: k-means runs per start, the best (by the likelihood of their moments) kept.
-KMEANS_STARTS = 3
-
-#: The refinement on the subsample stops at this fraction of ``tol``.
-KMEANS_TOL_FACTOR = 0.1
-
-
-def _kmeans_start(
-    prepared: _Prepared,
-    k: int,
-    covariance_type: str,
-    rng: np.random.Generator,
-    options: dict,
-    family: MaximumLikelihood,
-) -> Gaussians:
-    """The starting state of ``init_params="kmeans"`` (see :func:`select_model`).
-
-    :func:`gaussmix.em.init.kmeans_start` on the candidates' shared subsample
-    (at most :data:`KMEANS_SAMPLE_ROWS` rows of the initialization data),
-    then, when the data have more rows than that and the rule has a ``tol``,
-    EM on the subsample until its change falls below ``tol`` x
-    :data:`KMEANS_TOL_FACTOR`; its result starts the fit to all the rows.
-    """
-    sub = prepared.subsample()
-    start = family.start(
-        *init.kmeans_start(
-            sub.init_data,
-            k,
-            rng,
-            sub.init_weights,
-            reg_covar=options["reg_covar"],
-            sample_rows=sub.init_data.shape[0],
-            kmeans_rows=KMEANS_ROWS,
-            n_starts=KMEANS_STARTS,
-            covariance_type=covariance_type,
-        )
-    )
-    rule = options["rule"]
-    if sub is prepared or rule.tol is None or sub.init_data.shape[0] >= prepared.usable_rows:
-        # no subsample smaller than the data (small data with missing values
-        # or a Dask array use all their rows, filled): nothing to refine on
-        return start
-    refined = driver.run_em(
-        sub.sources[covariance_type],
-        family,
-        start,
-        n_iter=options["n_iter"],
-        rule=rule._replace(tol=rule.tol * KMEANS_TOL_FACTOR),
-    )
-    return refined.state
-
-
-def _final_statistics(prepared: _Prepared, model: GMM) -> tuple[float, float, float]:
-    """The engine's statistics of all rows at the model's final parameters.
-
-    Returns the total (weighted) log-likelihood, n (the total weight of the
-    rows that carry information: rows with nothing observed carry none) and
-    the entropy of the responsibilities, -sum_i w_i sum_j r_ij ln r_ij (ICL's
-    penalty), all from one E-step through the candidate's source.
-    """
-    source = prepared.sources[model.covariance_type_]
-    stats, _ = source.statistics(
-        Gaussians(model.priors, model.means, model.covariances), None, False
-    )
-    return float(stats.log_lik_sum), float(stats.weight_sum), float(stats.resp_entropy)
+from ..em.driver import ConvergenceWarning, convergence_rule
+from ..em.families import Gaussians
+from ..em.front import SourceRequest, open_source
+from ..gmm import GMM
+from ..kernels.threads import resolve_n_jobs
+from .criteria import (
+    CRITERIA,
+    SELECT_INIT_PARAMS,
+    DegenerateFitWarning,
+    data_resolution,
+    is_degenerate,
+    n_parameters,
+)
+from .prepare import Prepared, final_statistics, fit_one
+from .result import ModelSelection
 
 
 # ----------------------------------------------------------------------
@@ -991,10 +411,10 @@ def select_model(
     parallel = cores if spread else 1
     inner_jobs = 1 if spread else cores
 
-    def prepare(rows: np.ndarray | None) -> _Prepared:
+    def prepare(rows: np.ndarray | None) -> Prepared:
         X_rows = data if rows is None else data[rows]
         w_rows = weights if rows is None or weights is None else weights[rows]
-        return _Prepared(X_rows, w_rows, types, missing, inner_jobs, seed=seed)
+        return Prepared(X_rows, w_rows, types, missing, inner_jobs, seed=seed)
 
     # BLAS stays single-threaded: the products of one candidate are skinny
     # (rows x features) GEMMs that gain nothing from BLAS threads, and the
@@ -1028,7 +448,7 @@ def select_model(
     if regression:
         best_model = _fit_regressor(data[:, :n_inputs], data[:, n_inputs:], key, seed, options)
     elif cross_validated:
-        best_model = _fit_one(prepare(None), *key, _candidate_rng(seed, *key, 0), options)
+        best_model = fit_one(prepare(None), *key, _candidate_rng(seed, *key, 0), options)
         models = {key: best_model}
     else:
         best_model = models[key]
@@ -1063,7 +483,7 @@ def _select_dask(
             random_state=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1))),
         )
     )
-    prepared = _Prepared(None, None, types, base.missing, 1, base=base, seed=seed)
+    prepared = Prepared(None, None, types, base.missing, 1, base=base, seed=seed)
     with warnings.catch_warnings(record=True) as caught, _blas_single():
         warnings.simplefilter("always")
         table, fits = _information_criteria(
@@ -1144,7 +564,7 @@ def _failure(exc: BaseException) -> str:
 
 def _information_criteria(
     grid: list,
-    prepared: _Prepared,
+    prepared: Prepared,
     criterion: str,
     seed: int,
     options: dict,
@@ -1164,7 +584,7 @@ def _information_criteria(
                 source = fitted.get((k, structures.FULL.name))
                 if source is not None:
                     warm = (source.priors, source.means, source.covariances)
-            model = _fit_one(
+            model = fit_one(
                 prepared,
                 k,
                 covariance_type,
@@ -1172,7 +592,7 @@ def _information_criteria(
                 options,
                 warm,
             )
-            log_lik, n, entropy = _final_statistics(prepared, model)
+            log_lik, n, entropy = final_statistics(prepared, model)
             entropy = entropy if criterion == "icl" else None
             return model, (log_lik, n), entropy, time.perf_counter() - start, None
         except Exception as exc:  # a failing candidate is reported, not fatal
@@ -1265,7 +685,7 @@ def _cross_validate(
         k, covariance_type, fold = task
         start = time.perf_counter()
         try:
-            model = _fit_one(
+            model = fit_one(
                 trains[fold],
                 k,
                 covariance_type,
@@ -1306,7 +726,7 @@ def _fit_regressor(
     seed: int,
     options: dict,
 ) -> Any:
-    from .sklearn import GaussianMixtureRegressor
+    from ..sklearn import GaussianMixtureRegressor
 
     k, covariance_type = key
     rule = options["rule"]

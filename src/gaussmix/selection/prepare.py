@@ -1,0 +1,244 @@
+"""The data of a model search prepared once, and one candidate's fit on them.
+
+One engine source per covariance type shares the expensive preparation
+(:meth:`~gaussmix.em.sources.StatisticsSource.with_structure`); each candidate
+starts from gmr's initializers or from a k-means start refined on a subsample,
+and its table row reads the log-likelihood and the responsibilities' entropy off
+the engine's statistics of one final E-step.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from .._validation import (
+    check_n_components,
+)
+from ..em import driver, init
+from ..em.families import Gaussians, MaximumLikelihood
+from ..em.front import SourceRequest, open_source
+from ..fitting import store_fit
+from ..gmm import GMM
+from . import criteria
+
+
+# ----------------------------------------------------------------------
+# Preparation: the data once, one source per covariance type
+# ----------------------------------------------------------------------
+class Prepared:
+    """The validated rows of one fit set (all data, or a fold's training rows).
+
+    ``X`` and ``weights`` are the rows in memory (None for a Dask array);
+    ``init_data`` and ``init_weights`` the rows the initializations draw from.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray | None,
+        weights: np.ndarray | None,
+        covariance_types: list[str],
+        missing: bool,
+        n_jobs: int,
+        base: Any = None,
+        seed: int = 0,
+    ) -> None:
+        self.X, self.weights, self.missing = X, weights, missing
+        self.sources: dict[str, Any] = {}
+        if base is not None:  # a DaskSource: one pass over the chunks, already made
+            self.init_weights = base.initialization_weights
+        else:
+            request = SourceRequest(
+                X,
+                weights,
+                covariance_types[0],
+                n_components=1,
+                allow_missing=missing,
+                n_jobs=1 if missing else n_jobs,
+                validated=True,
+            )
+            base = open_source(request)
+            self.init_weights = weights
+        # Rows (total weight) that carry information, for the degenerate-fit
+        # rule of cross-validation folds; None for Dask (the grid then reads
+        # it off the statistics).
+        self.n_samples: float | None = None
+        if X is not None:
+            usable = ~np.isnan(X).all(axis=1) if missing else slice(None)
+            self.n_samples = float(base.n_samples if weights is None else weights[usable].sum())
+        # The expensive preparation (the shift, the missing-value pattern
+        # groups, a pass over Dask chunks) is done once; the sources of the
+        # other covariance types share it and differ only in their type and
+        # the chunk size of their features.
+        for covariance_type in covariance_types:
+            self.sources[covariance_type] = base.with_structure(covariance_type)
+        self.init_data = base.initialization_data()
+        self.usable_rows = base.n_samples
+        self._subsample_of = (covariance_types, n_jobs, seed)
+        self._subsample: Prepared | None = None
+        self._lock = threading.Lock()
+
+    def subsample(self) -> Prepared:
+        """The rows ``init_params="kmeans"`` starts are refined on, prepared.
+
+        A quarter of the rows, at most :data:`KMEANS_SAMPLE_ROWS`; when that is
+        under :data:`KMEANS_ROWS` rows, all the rows (self for complete
+        in-memory data) and no refinement. Made
+        once and shared by every candidate; the rows are drawn from the
+        stream ``(seed, 0, 3)``, so no start depends on the rest of the grid.
+        With missing values or a Dask array these are complete rows of the
+        initialization data (missing entries filled with column means).
+        """
+        with self._lock:
+            if self._subsample is None:
+                n = self.init_data.shape[0]
+                size = min(KMEANS_SAMPLE_ROWS, n // 4)
+                if size < KMEANS_ROWS and self.X is not None and not self.missing:
+                    self._subsample = self
+                else:
+                    types, n_jobs, seed = self._subsample_of
+                    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 3)))
+                    rows = (
+                        np.sort(rng.choice(n, size=size, replace=False))
+                        if size >= KMEANS_ROWS
+                        else np.arange(n)
+                    )
+                    weights = None if self.init_weights is None else self.init_weights[rows]
+                    data = np.ascontiguousarray(self.init_data[rows], dtype=np.float64)
+                    self._subsample = Prepared(data, weights, types, False, n_jobs)
+            return self._subsample
+
+
+# ----------------------------------------------------------------------
+# One candidate
+# ----------------------------------------------------------------------
+def fit_one(
+    prepared: Prepared,
+    k: int,
+    covariance_type: str,
+    rng: np.random.Generator,
+    options: dict,
+    warm: tuple | None = None,
+) -> GMM:
+    """EM for one candidate over its prepared source (``warm``: one more run from there)."""
+    check_n_components(k, prepared.usable_rows)
+    source = prepared.sources[covariance_type]
+    family = MaximumLikelihood(covariance_type, options["reg_covar"])
+    model = GMM(k, random_state=rng)
+    n_init = options["n_init"]
+
+    def initialize(run: int):
+        if run == n_init:  # the warm start, after the cold runs
+            return family.start(*warm)
+        start = resolved_init(options["init_params"], prepared.usable_rows)
+        if start == "kmeans":
+            return kmeans_start_of(prepared, k, covariance_type, rng, options, family)
+        return family.start(
+            *init.initial_parameters(
+                prepared.init_data,
+                prepared.init_weights,
+                start,
+                model.n_components,
+                model.random_state,
+            )
+        )
+
+    best = driver.fit(
+        source,
+        family,
+        initialize,
+        n_init=n_init + (warm is not None),
+        n_iter=options["n_iter"],
+        rule=options["rule"],
+    )
+    return store_fit(
+        model,
+        family.mixture(best.state),
+        covariance_type,
+        best.converged,
+        best.n_iter,
+        best.lower_bound,
+    )
+
+
+def resolved_init(init_params: str, n_rows: int) -> str:
+    """The start ``init_params`` means for data of ``n_rows`` rows ("auto" resolved)."""
+    if init_params == "auto":
+        return "kmeans" if n_rows >= criteria.AUTO_KMEANS_ROWS else "kmeans++"
+    return init_params
+
+
+#: Rows (at most) of the subsample on which ``init_params="kmeans"`` starts are
+#: made and refined by EM before the fit to all the rows.
+KMEANS_SAMPLE_ROWS = 20_000
+
+#: Rows (at most) of the subsample on which its k-means runs.
+KMEANS_ROWS = 2048
+
+#: k-means runs per start, the best (by the likelihood of their moments) kept.
+KMEANS_STARTS = 3
+
+#: The refinement on the subsample stops at this fraction of ``tol``.
+KMEANS_TOL_FACTOR = 0.1
+
+
+def kmeans_start_of(
+    prepared: Prepared,
+    k: int,
+    covariance_type: str,
+    rng: np.random.Generator,
+    options: dict,
+    family: MaximumLikelihood,
+) -> Gaussians:
+    """The starting state of ``init_params="kmeans"`` (see :func:`select_model`).
+
+    :func:`gaussmix.em.init.kmeans_start` on the candidates' shared subsample
+    (at most :data:`KMEANS_SAMPLE_ROWS` rows of the initialization data),
+    then, when the data have more rows than that and the rule has a ``tol``,
+    EM on the subsample until its change falls below ``tol`` x
+    :data:`KMEANS_TOL_FACTOR`; its result starts the fit to all the rows.
+    """
+    sub = prepared.subsample()
+    start = family.start(
+        *init.kmeans_start(
+            sub.init_data,
+            k,
+            rng,
+            sub.init_weights,
+            reg_covar=options["reg_covar"],
+            sample_rows=sub.init_data.shape[0],
+            kmeans_rows=KMEANS_ROWS,
+            n_starts=KMEANS_STARTS,
+            covariance_type=covariance_type,
+        )
+    )
+    rule = options["rule"]
+    if sub is prepared or rule.tol is None or sub.init_data.shape[0] >= prepared.usable_rows:
+        # no subsample smaller than the data (small data with missing values
+        # or a Dask array use all their rows, filled): nothing to refine on
+        return start
+    refined = driver.run_em(
+        sub.sources[covariance_type],
+        family,
+        start,
+        n_iter=options["n_iter"],
+        rule=rule._replace(tol=rule.tol * KMEANS_TOL_FACTOR),
+    )
+    return refined.state
+
+
+def final_statistics(prepared: Prepared, model: GMM) -> tuple[float, float, float]:
+    """The engine's statistics of all rows at the model's final parameters.
+
+    Returns the total (weighted) log-likelihood, n (the total weight of the
+    rows that carry information: rows with nothing observed carry none) and
+    the entropy of the responsibilities, -sum_i w_i sum_j r_ij ln r_ij (ICL's
+    penalty), all from one E-step through the candidate's source.
+    """
+    source = prepared.sources[model.covariance_type_]
+    stats, _ = source.statistics(
+        Gaussians(model.priors, model.means, model.covariances), None, False
+    )
+    return float(stats.log_lik_sum), float(stats.weight_sum), float(stats.resp_entropy)

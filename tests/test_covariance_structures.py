@@ -1,0 +1,173 @@
+"""The covariance-structure seam (gaussmix.covariance) against scikit-learn's own functions,
+and a new structure plugged in through it without touching any other module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from gaussmix import GMM, covariance, select_model
+from gaussmix.covariance import CovarianceStructure
+
+sk_gm = pytest.importorskip("sklearn.mixture._gaussian_mixture")
+
+TYPES = ("full", "tied", "diag", "spherical")
+
+
+def _data(seed: int = 0, n: int = 300, d: int = 3, k: int = 3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + rng.integers(0, 3, (n, 1)) * 4.0
+    resp = rng.dirichlet(np.ones(k), size=n)
+    return X, resp
+
+
+def _scatter(X, resp, quadratic):
+    """sum_i r_ij (x_i - mu_j)(x_i - mu_j)^T (or its diagonal), written out directly."""
+    nk = resp.sum(axis=0) + 10 * np.finfo(float).eps
+    means = resp.T @ X / nk[:, None]
+    dev = X[None] - means[:, None]  # (k, n, d)
+    full = np.einsum("nk,kni,knj->kij", resp, dev, dev)
+    return (full if quadratic else np.einsum("kii->ki", full)), nk
+
+
+@pytest.mark.parametrize("name", TYPES)
+def test_m_step_equals_scikit_learns(name):
+    X, resp = _data()
+    structure = covariance.get(name)
+    scatter, nk = _scatter(X, resp, structure.quadratic)
+    ours = structure.estimate(scatter, nk, reg_covar=1e-3)
+    _, _, theirs = sk_gm._estimate_gaussian_parameters(X, resp, 1e-3, name)
+    assert_allclose(structure.to_compact(ours), theirs, rtol=1e-10, atol=1e-12)
+    assert_allclose(structure.from_compact(theirs, 3, 3), ours, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", TYPES)
+def test_precisions_equal_scikit_learns(name):
+    X, resp = _data(1)
+    structure = covariance.get(name)
+    _, _, compact = sk_gm._estimate_gaussian_parameters(X, resp, 1e-6, name)
+    ours = structure.precision_cholesky(compact)
+    assert_allclose(ours, sk_gm._compute_precision_cholesky(compact, name), rtol=1e-10)
+    precisions = structure.precisions(ours)
+    full = structure.from_compact(compact, 3, 3)
+    assert_allclose(structure.from_precisions(precisions, 3, 3), full, rtol=1e-9, atol=1e-12)
+    chol = structure.cholesky_from_precision_cholesky(ours, 3, 3)
+    assert_allclose(chol @ np.swapaxes(chol, 1, 2), full, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", TYPES)
+def test_parameter_counts_equal_scikit_learns(name):
+    from sklearn.mixture import GaussianMixture
+
+    X, _ = _data(2, d=4)
+    for k in (1, 3):
+        fitted = GaussianMixture(k, covariance_type=name, random_state=0, tol=1e-1).fit(X)
+        assert covariance.get(name).n_mixture_parameters(k, 4) == fitted._n_parameters()
+        assert covariance.get(name).compact_shape(k, 4) == fitted.covariances_.shape
+
+
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 4), d=st.integers(1, 5))
+def test_projection_keeps_the_structure_and_is_idempotent(seed, k, d):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(k, d, d))
+    covs = A @ np.swapaxes(A, 1, 2) + np.eye(d)
+    priors = rng.dirichlet(np.ones(k))
+    for name in TYPES:
+        structure = covariance.get(name)
+        projected = structure.project(covs, priors)
+        assert projected.shape == (k, d, d)
+        assert_allclose(projected, np.swapaxes(projected, 1, 2))
+        assert (np.linalg.eigvalsh(projected) > 0).all()
+        assert_allclose(structure.project(projected, priors), projected, rtol=1e-12)
+        compact = structure.to_compact(projected)
+        assert compact.shape == structure.compact_shape(k, d)
+        assert_allclose(structure.from_compact(compact, k, d), projected, rtol=1e-12)
+
+
+def test_names_aliases_and_errors():
+    assert covariance.names() == TYPES
+    assert [covariance.get(code).name for code in ("VVV", "EEE", "VVI", "VII")] == list(TYPES)
+    assert covariance.canonical("VVI") == "diag"
+    with pytest.raises(ValueError, match=r"covariance_type must be one of 'full'.*got 'VEV'"):
+        covariance.get("VEV")
+    with pytest.raises(ValueError, match="covariance_type must be one of"):
+        covariance.get(3)
+    with pytest.raises(ValueError, match="already used"):
+        covariance.register(type("Other", (covariance.Full,), {"name": "diag"})())
+
+
+def test_fitting_accepts_aliases_and_stores_the_name():
+    X, _ = _data(3)
+    gmm = GMM(2, random_state=0).from_samples(X, covariance_type="VVI", n_iter=5, tol=None)
+    assert gmm.covariance_type_ == "diag"
+
+
+# ---------------------------------------------------------------------------
+# A new structure through the seam: mclust's EII (one variance for all components)
+# ---------------------------------------------------------------------------
+class EqualSpherical(CovarianceStructure):
+    """lambda I with one lambda for every component (Celeux & Govaert 1995, model [lambda I])."""
+
+    name = "test-EII"
+    mclust_name = "EII"
+    features = "diagonal"
+    shared = True
+    isotropic = True
+    seed_key = 1000
+
+    def estimate(self, scatter, nk, reg_covar):
+        k, d = scatter.shape
+        variance = max(scatter.sum() / (d * nk.sum()), 0.0) + reg_covar
+        return np.broadcast_to(variance * np.eye(d), (k, d, d)).copy()
+
+    def project(self, covariances, priors):
+        k, d, _ = covariances.shape
+        variance = priors @ np.trace(covariances, axis1=1, axis2=2) / (d * priors.sum())
+        return np.broadcast_to(variance * np.eye(d), (k, d, d)).copy()
+
+    def n_parameters(self, k, d):
+        return 1
+
+    def to_compact(self, covariances):
+        return np.float64(covariances[0, 0, 0])
+
+    def from_compact(self, compact, k, d):
+        return np.broadcast_to(float(compact) * np.eye(d), (k, d, d)).copy()
+
+    def compact_shape(self, k, d):
+        return ()
+
+
+@pytest.fixture
+def eii():
+    structure = covariance.register(EqualSpherical())
+    yield structure
+    covariance.unregister(structure.name)
+
+
+def test_a_registered_structure_fits_everywhere(eii):
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(0, 1.5, (200, 2)), rng.normal(6, 1.5, (200, 2))])
+    gmm = GMM(2, random_state=0).from_samples(X, covariance_type="test-EII", tol=1e-8)
+    covs = gmm.covariances
+    assert_allclose(covs[0], covs[1])
+    assert_allclose(covs[0], covs[0, 0, 0] * np.eye(2))
+    # The M-step's closed form: the pooled within-component variance per dimension.
+    resp = gmm.to_responsibilities(X)
+    dev = X[:, None, :] - gmm.means[None]
+    pooled = np.einsum("nk,nkd->", resp, dev**2) / (2 * X.shape[0])
+    assert covs[0, 0, 0] == pytest.approx(pooled + 1e-6, rel=1e-6)
+    assert covs[0, 0, 0] == pytest.approx(1.5**2, rel=0.15)
+    # Free parameters: 1 variance + k d means + k - 1 weights.
+    n = X.shape[0]
+    assert gmm.bic(X) == pytest.approx(-2 * gmm.score(X) * n + (1 + 4 + 1) * np.log(n))
+    result = select_model(X, n_components=[1, 2], covariance_type=("test-EII", "full"))
+    assert {row["covariance_type"] for row in result.table} == {"test-EII", "full"}
+
+
+def test_unregister_refuses_the_built_in_structures():
+    with pytest.raises(ValueError, match="built in"):
+        covariance.unregister("full")
