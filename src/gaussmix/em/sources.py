@@ -267,10 +267,7 @@ class ArraySource(StatisticsSource):
             return e_step(X[rows], None if weights is None else weights[rows], params)
 
         parts = map_blocks(block, self.n_samples, self.chunk_rows, self.n_jobs)
-        total = parts[0]
-        for part in parts[1:]:
-            total += part
-        return total, params.shift
+        return Statistics.total(parts), params.shift
 
     def refine(
         self, family: ModelFamily, state, stats: Statistics, shift: np.ndarray, new
@@ -371,10 +368,7 @@ class MissingValuesSource(StatisticsSource):
             return total
 
         parts = map_blocks(work, len(units), 1, self.n_jobs)
-        total = parts[0]
-        for part in parts[1:]:
-            total += part
-        return total, params.shift
+        return Statistics.total(parts), params.shift
 
     def _shape(self, params: EStepParameters) -> tuple[int, int]:
         return params.means.shape[0], n_phi_features(self.n_features, self.covariance_type)
