@@ -23,16 +23,16 @@ from .columns import (
     resolve,
 )
 from .files import (
-    _FIGURE_EXTENSIONS,
-    _MODEL_EXTENSIONS,
-    _OUT_EXTENSIONS,
+    FIGURE_EXTENSIONS,
+    MODEL_EXTENSIONS,
+    OUT_EXTENSIONS,
     STDOUT,
     DataError,
-    _check_output,
-    _columns,
-    _finite,
-    _read_model,
+    check_finite,
+    check_output,
+    dim_names,
     read_data,
+    read_model,
     read_table,
     write_table,
 )
@@ -115,8 +115,8 @@ def _show_progress(args: argparse.Namespace) -> bool:
 # ----------------------------------------------------------------------
 # Subcommands
 # ----------------------------------------------------------------------
-def _cmd_fit(args: argparse.Namespace) -> int:
-    _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
+def cmd_fit(args: argparse.Namespace) -> int:
+    check_output(args.output, MODEL_EXTENSIONS, "MODEL")
     if args.scheduler is None:
         return _fit_and_report(args, _local_data(args))
     X, client = _cluster_data(args)
@@ -141,14 +141,14 @@ def _checked_values(X: np.ndarray, source: str, allow_missing: bool) -> np.ndarr
     """X finite, or with NaN (missing) entries where ``allow_missing``; never infinite."""
     if allow_missing:
         # NaN marks a missing entry; infinities are still refused.
-        _finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), source)
+        check_finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), source)
         return X
     if any_entry(np.isnan, X):
         raise DataError(
             f"{source} contains NaN (missing cells); pass --allow-missing to treat them as "
             "missing values"
         )
-    return _finite(X, source)
+    return check_finite(X, source)
 
 
 def _cluster_data(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -231,11 +231,11 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
+def cmd_predict(args: argparse.Namespace) -> int:
     from .incomplete import predict_observed
 
-    _check_output(args.output, _OUT_EXTENSIONS)
-    gmm = _read_model(args.model)
+    check_output(args.output, OUT_EXTENSIONS)
+    gmm = read_model(args.model)
     given = given_dimensions(gmm, args.given)
     X, header = read_table(args.data, select=by_feature_names(gmm, given))
     X = given_columns(gmm, given, args.given, X, header, args.data)
@@ -258,9 +258,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_impute(args: argparse.Namespace) -> int:
-    _check_output(args.output, _OUT_EXTENSIONS)
-    gmm = _read_model(args.model)
+def cmd_impute(args: argparse.Namespace) -> int:
+    check_output(args.output, OUT_EXTENSIONS)
+    gmm = read_model(args.model)
     data, header = read_table(args.data)
     positions = model_columns(gmm, data, header, args.data)
     X = _checked_values(data[:, positions], args.data, allow_missing=True)
@@ -272,11 +272,11 @@ def _cmd_impute(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sample(args: argparse.Namespace) -> int:
+def cmd_sample(args: argparse.Namespace) -> int:
     from ..utils import check_random_state
 
-    _check_output(args.output, _OUT_EXTENSIONS)
-    gmm = _read_model(args.model)
+    check_output(args.output, OUT_EXTENSIONS)
+    gmm = read_model(args.model)
     gmm.random_state = check_random_state(args.seed)
     samples = gmm.sample(args.n)
     write_table(samples, args.output, _names(gmm, list(range(gmm.n_features)), False))
@@ -289,14 +289,14 @@ def _names(model: Any, dims: list[int], header_in: bool) -> list[str] | None:
     names = getattr(model, "feature_names_", None)
     if names is not None:
         return [names[j] for j in dims]
-    return _columns(dims) if header_in else None
+    return dim_names(dims) if header_in else None
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
+def cmd_score(args: argparse.Namespace) -> int:
     from .. import covariance as structures
     from .incomplete import observed_log_likelihood
 
-    gmm = _read_model(args.model)
+    gmm = read_model(args.model)
     data, header = read_table(args.data, select=by_feature_names(gmm))
     X = _checked_values(
         data[:, model_columns(gmm, data, header, args.data)], args.data, args.allow_missing
@@ -328,12 +328,12 @@ def _figure_class() -> Any:
     return Figure
 
 
-def _cmd_plot(args: argparse.Namespace) -> int:
+def cmd_plot(args: argparse.Namespace) -> int:
     _figure_class()
     from ..plot import plot_mixture
 
-    _check_output(args.output, _FIGURE_EXTENSIONS, "PNG")
-    gmm = _read_model(args.model)
+    check_output(args.output, FIGURE_EXTENSIONS, "PNG")
+    gmm = read_model(args.model)
     X = None
     if args.data is not None:
         data, header = read_table(args.data, select=by_feature_names(gmm))
@@ -449,18 +449,18 @@ def run_demo(output_dir: str | os.PathLike = ".", stream: TextIO | None = None) 
     return path
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     run_demo(args.output)
     return 0
 
 
-def _cmd_select(args: argparse.Namespace) -> int:
+def cmd_select(args: argparse.Namespace) -> int:
     from ..io import model_to_dict, save_model, to_json_text
     from ..selection import ModelSelection
 
-    _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
+    check_output(args.output, MODEL_EXTENSIONS, "MODEL")
     if args.plot is not None:
-        _check_output(args.plot, _FIGURE_EXTENSIONS, "--plot")
+        check_output(args.plot, FIGURE_EXTENSIONS, "--plot")
         Figure = _figure_class()
     X, names = read_table(args.data, select=column_selector(args.columns, args.data))
     X = _checked_values(X, args.data, args.allow_missing)

@@ -18,20 +18,20 @@ EXIT_DATA = 1
 EXIT_USAGE = 2
 
 
-_DATA_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy")
+DATA_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy")
 
 
-_OUT_EXTENSIONS = (".csv", ".tsv", ".npy")
+OUT_EXTENSIONS = (".csv", ".tsv", ".npy")
 
 
 #: The OUT that means standard output.
 STDOUT = "-"
 
 
-_MODEL_EXTENSIONS = (".json", ".npz")
+MODEL_EXTENSIONS = (".json", ".npz")
 
 
-_FIGURE_EXTENSIONS = (".png", ".pdf", ".svg")
+FIGURE_EXTENSIONS = (".png", ".pdf", ".svg")
 
 
 class UsageError(Exception):
@@ -94,7 +94,7 @@ def read_table(
     """
     if path == "-":
         return _delimited(None, sys.stdin.read(), select=select)
-    suffix = _suffix(path, _DATA_EXTENSIONS, "DATA")
+    suffix = _suffix(path, DATA_EXTENSIONS, "DATA")
     if suffix == ".npy":
         data = read_data(path, memory_map=memory_map)
         return (data, None) if select is None else (data[:, select(None, data.shape[1])], None)
@@ -152,7 +152,7 @@ def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
     """
     if path == "-":
         return read_table(path)[0]
-    suffix = _suffix(path, _DATA_EXTENSIONS, "DATA")
+    suffix = _suffix(path, DATA_EXTENSIONS, "DATA")
     file_path = _readable(path)
     if suffix == ".npy":
         _check_npy_header(file_path, path)
@@ -173,7 +173,7 @@ def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
     return read_table(path)[0]
 
 
-def _finite(data: np.ndarray, source: str, rows: int = 1 << 16) -> np.ndarray:
+def check_finite(data: np.ndarray, source: str, rows: int = 1 << 16) -> np.ndarray:
     # Block by block: a memory-mapped file is checked without a mask of its size.
     for start in range(0, data.shape[0], rows):
         bad = np.argwhere(~np.isfinite(data[start : start + rows]))
@@ -224,7 +224,7 @@ def write_table(array: np.ndarray, path: str | None, columns: Sequence[str] | No
         Path(path).write_text(text, encoding="utf-8")
 
 
-def _check_output(path: str | None, allowed: tuple[str, ...], what: str = "OUT") -> None:
+def check_output(path: str | None, allowed: tuple[str, ...], what: str = "OUT") -> None:
     if path is None or path == STDOUT:
         return
     _suffix(path, allowed, what)
@@ -233,13 +233,13 @@ def _check_output(path: str | None, allowed: tuple[str, ...], what: str = "OUT")
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
 
 
-def _read_model(path: str) -> Any:
+def read_model(path: str) -> Any:
     """Load a model file as a GMM (an MVN becomes a one-component GMM)."""
     from ..gmm import GMM
     from ..io import load_model
     from ..mvn import MVN
 
-    _suffix(path, _MODEL_EXTENSIONS, "MODEL")
+    _suffix(path, MODEL_EXTENSIONS, "MODEL")
     try:
         model = load_model(path)
     except FileNotFoundError:
@@ -250,5 +250,5 @@ def _read_model(path: str) -> Any:
     return model
 
 
-def _columns(indices: Sequence[int], prefix: str = "") -> list[str]:
+def dim_names(indices: Sequence[int], prefix: str = "") -> list[str]:
     return [f"{prefix}dim{j}" for j in indices]

@@ -13,14 +13,14 @@ from typing import Any
 from .. import covariance as structures
 from .._validation import INIT_PARAMS
 from .commands import (
-    _cmd_demo,
-    _cmd_fit,
-    _cmd_impute,
-    _cmd_plot,
-    _cmd_predict,
-    _cmd_sample,
-    _cmd_score,
-    _cmd_select,
+    cmd_demo,
+    cmd_fit,
+    cmd_impute,
+    cmd_plot,
+    cmd_predict,
+    cmd_sample,
+    cmd_score,
+    cmd_select,
 )
 from .files import EXIT_DATA, EXIT_USAGE, DataError, UsageError
 
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--output", "-o", default=".", metavar="DIR", help="directory of the PNG (default: .)"
     )
-    demo.set_defaults(handler=_cmd_demo)
+    demo.set_defaults(handler=cmd_demo)
 
     fit = command(
         "fit",
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         "tcp://scheduler:8786; needs gaussmix[dask]); a .npy DATA is then read by the "
         "workers at the same path (default: fit here, streaming a .npy from the file)",
     )
-    fit.set_defaults(handler=_cmd_fit)
+    fit.set_defaults(handler=cmd_fit)
 
     predict = command(
         "predict",
@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="append the predictive standard deviations as extra columns",
     )
-    predict.set_defaults(handler=_cmd_predict)
+    predict.set_defaults(handler=cmd_predict)
 
     sample = command(
         "sample",
@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="random seed (default: fresh randomness)",
     )
-    sample.set_defaults(handler=_cmd_sample)
+    sample.set_defaults(handler=cmd_sample)
 
     score = command(
         "score",
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
     score.add_argument("data", metavar="DATA", help=_DATA_HELP)
-    score.set_defaults(handler=_cmd_score)
+    score.set_defaults(handler=cmd_score)
 
     plot = command(
         "plot",
@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated dimensions to show (default: all, at most 5)",
     )
     plot.add_argument("--dpi", type=_dpi, default=100, help="resolution (default: 100)")
-    plot.set_defaults(handler=_cmd_plot)
+    plot.set_defaults(handler=cmd_plot)
     _add_select(command)
     _add_table_options(commands.choices, command)
     return parser
@@ -467,7 +467,7 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
     select.add_argument(
         "--dpi", type=_dpi, default=100, help="resolution of --plot (default: 100)"
     )
-    select.set_defaults(handler=_cmd_select)
+    select.set_defaults(handler=cmd_select)
 
 
 _COLUMNS_HELP = (
@@ -501,7 +501,7 @@ def _add_table_options(
     impute.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
     impute.add_argument("data", metavar="DATA", help=_DATA_HELP)
     impute.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
-    impute.set_defaults(handler=_cmd_impute)
+    impute.set_defaults(handler=cmd_impute)
 
 
 # ----------------------------------------------------------------------
