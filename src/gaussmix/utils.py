@@ -50,8 +50,8 @@ def check_random_state(seed: Any) -> np.random.RandomState | np.random.Generator
     if isinstance(seed, np.random.RandomState | np.random.Generator):
         return seed
     raise ValueError(
-        f"{seed!r} cannot be used to seed a random number generator; use None, an "
-        "int, a numpy.random.RandomState or a numpy.random.Generator"
+        f"random_state={seed!r} cannot be used to seed a random number generator; use "
+        "None, an int, a numpy.random.RandomState or a numpy.random.Generator"
     )
 
 

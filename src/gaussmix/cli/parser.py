@@ -13,13 +13,14 @@ from typing import Any
 from .. import covariance as structures
 from .._validation import INIT_PARAMS
 from .commands import (
-    _cmd_demo,
-    _cmd_fit,
-    _cmd_plot,
-    _cmd_predict,
-    _cmd_sample,
-    _cmd_score,
-    _cmd_select,
+    cmd_demo,
+    cmd_fit,
+    cmd_impute,
+    cmd_plot,
+    cmd_predict,
+    cmd_sample,
+    cmd_score,
+    cmd_select,
 )
 from .files import EXIT_DATA, EXIT_USAGE, DataError, UsageError
 
@@ -82,12 +83,13 @@ def _non_negative_float(text: str) -> float:
 
 
 _DATA_HELP = (
-    "numeric table: .csv (a header row is detected and skipped) or .npy; '-' reads CSV "
-    "from standard input"
+    "numeric table: .csv, .tsv or .txt (delimiter and quoting sniffed, a header row "
+    "detected; empty, NA and NaN cells are missing) or .npy; '-' reads CSV from "
+    "standard input"
 )
 
 
-_OUT_HELP = "output file, .csv or .npy by extension (default: CSV on standard output)"
+_OUT_HELP = "output file, .csv, .tsv or .npy by extension; '-' or none: CSV on standard output"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--output", "-o", default=".", metavar="DIR", help="directory of the PNG (default: .)"
     )
-    demo.set_defaults(handler=_cmd_demo)
+    demo.set_defaults(handler=cmd_demo)
 
     fit = command(
         "fit",
@@ -234,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         "tcp://scheduler:8786; needs gaussmix[dask]); a .npy DATA is then read by the "
         "workers at the same path (default: fit here, streaming a .npy from the file)",
     )
-    fit.set_defaults(handler=_cmd_fit)
+    fit.set_defaults(handler=cmd_fit)
 
     predict = command(
         "predict",
@@ -255,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--given",
         required=True,
         metavar="COLS",
-        help="comma-separated 0-based model dimensions held by DATA's "
-        "columns, in order (e.g. 0 or 0,2)",
+        help="comma-separated model dimensions DATA holds, by feature name or 0-based "
+        "index (e.g. 0,2 or height,weight); DATA gives them as exactly these columns in "
+        "order, or by header name, or as all the model's dimensions",
     )
     predict.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
     predict.add_argument(
@@ -264,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="append the predictive standard deviations as extra columns",
     )
-    predict.set_defaults(handler=_cmd_predict)
+    predict.set_defaults(handler=cmd_predict)
 
     sample = command(
         "sample",
@@ -289,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="random seed (default: fresh randomness)",
     )
-    sample.set_defaults(handler=_cmd_sample)
+    sample.set_defaults(handler=cmd_sample)
 
     score = command(
         "score",
@@ -299,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
     score.add_argument("data", metavar="DATA", help=_DATA_HELP)
-    score.set_defaults(handler=_cmd_score)
+    score.set_defaults(handler=cmd_score)
 
     plot = command(
         "plot",
@@ -318,8 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated dimensions to show (default: all, at most 5)",
     )
     plot.add_argument("--dpi", type=_dpi, default=100, help="resolution (default: 100)")
-    plot.set_defaults(handler=_cmd_plot)
+    plot.set_defaults(handler=cmd_plot)
     _add_select(command)
+    _add_table_options(commands.choices, command)
     return parser
 
 
@@ -463,7 +467,41 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
     select.add_argument(
         "--dpi", type=_dpi, default=100, help="resolution of --plot (default: 100)"
     )
-    select.set_defaults(handler=_cmd_select)
+    select.set_defaults(handler=cmd_select)
+
+
+_COLUMNS_HELP = (
+    "comma-separated header names or 0-based indices of DATA's columns to use, in that "
+    "order (a name holding a comma in double quotes, e.g. '\"a,b\",c'; default: all)"
+)
+
+
+def _add_table_options(
+    parsers: dict, command: Callable[[str, str, str], argparse.ArgumentParser]
+) -> None:
+    """The data-tool options: columns by name, missing values, the impute command."""
+    for name in ("fit", "select"):
+        parsers[name].add_argument("--columns", metavar="COLS", help=_COLUMNS_HELP)
+    for name in ("score", "predict"):
+        parsers[name].add_argument(
+            "--allow-missing",
+            action="store_true",
+            help="treat NaN and empty cells of DATA as missing values, marginalized out "
+            "(score: the observed-data likelihood; predict: from the observed inputs)",
+        )
+    impute = command(
+        "impute",
+        "fill the missing values of data from a model",
+        "Replace every missing cell of DATA (empty, NA, N/A or NaN) by its conditional\n"
+        "mean given the observed cells of its row under MODEL. Observed values and the\n"
+        "header row are written unchanged; with a header, DATA's columns are matched to\n"
+        "the model's feature names (other columns are copied as they are).\n\n"
+        "example: gaussmix impute model.json gaps.csv -o filled.csv",
+    )
+    impute.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
+    impute.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    impute.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
+    impute.set_defaults(handler=cmd_impute)
 
 
 # ----------------------------------------------------------------------

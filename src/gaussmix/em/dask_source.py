@@ -93,7 +93,11 @@ def check_rows(
     if hasattr(X, "to_dask_array") and not isinstance(X, da.Array):
         X = X.to_dask_array(lengths=True)
     if not isinstance(X, da.Array):
-        raise TypeError(f"{name} must be a dask.array.Array; got {type(X).__name__}")
+        raise TypeError(
+            f"{name} must be a dask.array.Array or a Dask DataFrame; got "
+            f"{type(X).__module__}.{type(X).__name__} (convert another Dask-backed "
+            "collection to a Dask array, e.g. with its .data or .to_dask_array())"
+        )
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D; got a {X.ndim}-D Dask array of shape {X.shape}")
     if for_fit and any(np.isnan(size) for size in X.chunks[0]):

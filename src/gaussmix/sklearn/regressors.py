@@ -13,11 +13,11 @@ from sklearn.base import (
     MultiOutputMixin,
     RegressorMixin,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._validation import is_dask_collection
 from ..gmm import GMM
-from ._checks import FLOAT_DTYPES
+from ._checks import FLOAT_DTYPES, validate_data
 from .bayesian import BayesianGaussianMixture
 
 
