@@ -126,7 +126,7 @@ def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
     """Read a numeric 2-D table from a .csv/.txt/.npy file, or CSV from stdin ("-").
 
     Text files (.csv, .tsv, .txt) are read as described in
-    :mod:`gaussmix.cli.delimited`: the dialect is sniffed (.tsv is
+    ``gaussmix.cli.delimited``: the dialect is sniffed (.tsv is
     tab-separated), a header row is skipped, quoted fields are understood.
 
     Parameters

@@ -172,55 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=structures.accepted_names(),
         help="covariance structure (default: full)",
     )
-    fit.add_argument(
-        "--init",
-        default="kmeans++",
-        choices=INIT_PARAMS,
-        help="initialization of the means (default: kmeans++)",
-    )
-    fit.add_argument(
-        "--n-iter",
-        type=_positive_int,
-        default=100,
-        metavar="N",
-        help="maximum EM iterations per run (default: 100)",
-    )
-    fit.add_argument(
-        "--n-init",
-        type=_positive_int,
-        default=1,
-        metavar="N",
-        help="number of runs from different initializations; the best "
-        "likelihood is kept (default: 1)",
-    )
-    fit.add_argument(
-        "--tol",
-        type=_tolerance,
-        default=1e-3,
-        metavar="TOL",
-        help="convergence tolerance on the change of the mean log-likelihood; "
+    _add_em_options(
+        fit,
+        init=("kmeans++", INIT_PARAMS, "initialization of the means (default: kmeans++)"),
+        n_init=(1, "number of runs from different initializations; the best likelihood is kept"),
+        tol_help="convergence tolerance on the change of the mean log-likelihood; "
         "'auto' uses gmr's rule (change of the responsibilities below 1e-4); "
         "'none' runs all iterations (default: 1e-3)",
-    )
-    fit.add_argument(
-        "--reg-covar",
-        type=_non_negative_float,
-        default=1e-6,
-        metavar="R",
-        help="added to every covariance's diagonal (default: 1e-6)",
-    )
-    fit.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="treat NaN entries of DATA as missing values and fit with the EM for "
+        missing_help="treat NaN entries of DATA as missing values and fit with the EM for "
         "incomplete data (Ghahramani & Jordan 1994)",
-    )
-    fit.add_argument(
-        "--seed",
-        type=_seed,
-        default=None,
-        metavar="S",
-        help="random seed of the initialization (default: fresh randomness)",
+        seed_help="random seed of the initialization (default: fresh randomness)",
     )
     fit.add_argument(
         "--progress",
@@ -362,6 +323,45 @@ def _covariance_types(text: str) -> list[str]:
     )
 
 
+def _add_em_options(
+    parser: argparse.ArgumentParser,
+    *,
+    init: tuple[str, tuple[str, ...], str],
+    n_init: tuple[int, str],
+    tol_help: str,
+    missing_help: str,
+    seed_help: str,
+) -> None:
+    """The EM options ``fit`` and ``select`` share: --init, --n-iter, --n-init, --tol,
+    --reg-covar, --allow-missing and --seed (defaults and help per command)."""
+    init_default, init_choices, init_help = init
+    parser.add_argument("--init", default=init_default, choices=init_choices, help=init_help)
+    parser.add_argument(
+        "--n-iter",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="maximum EM iterations per run (default: 100)",
+    )
+    parser.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=n_init[0],
+        metavar="N",
+        help=f"{n_init[1]} (default: {n_init[0]})",
+    )
+    parser.add_argument("--tol", type=_tolerance, default=1e-3, metavar="TOL", help=tol_help)
+    parser.add_argument(
+        "--reg-covar",
+        type=_non_negative_float,
+        default=1e-6,
+        metavar="R",
+        help="added to every covariance's diagonal (default: 1e-6)",
+    )
+    parser.add_argument("--allow-missing", action="store_true", help=missing_help)
+    parser.add_argument("--seed", type=_seed, default=None, metavar="S", help=seed_help)
+
+
 def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
     from ..selection import CRITERIA
 
@@ -414,55 +414,19 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
         "--plot", metavar="FILE", help="write the criterion plot (.png, .pdf, .svg)"
     )
     select.add_argument("--csv", metavar="FILE", help="write the table as CSV")
-    select.add_argument(
-        "--init",
-        default="auto",
-        choices=(*INIT_PARAMS, "kmeans", "auto"),
-        help=(
+    _add_em_options(
+        select,
+        init=(
+            "auto",
+            (*INIT_PARAMS, "kmeans", "auto"),
             "initialization (default: auto = kmeans from 50,000 rows on, else kmeans++; "
             "kmeans: k-means on a subsample, refined by EM there, fewer iterations on "
-            "large data)"
+            "large data)",
         ),
-    )
-    select.add_argument(
-        "--n-iter",
-        type=_positive_int,
-        default=100,
-        metavar="N",
-        help="maximum EM iterations per run (default: 100)",
-    )
-    select.add_argument(
-        "--n-init",
-        type=_positive_int,
-        default=5,
-        metavar="N",
-        help="EM runs per candidate, the best likelihood kept (default: 5)",
-    )
-    select.add_argument(
-        "--tol",
-        type=_tolerance,
-        default=1e-3,
-        metavar="TOL",
-        help="convergence tolerance on the change of the mean log-likelihood (default: 1e-3)",
-    )
-    select.add_argument(
-        "--reg-covar",
-        type=_non_negative_float,
-        default=1e-6,
-        metavar="R",
-        help="added to every covariance's diagonal (default: 1e-6)",
-    )
-    select.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="treat NaN entries of DATA as missing values",
-    )
-    select.add_argument(
-        "--seed",
-        type=_seed,
-        default=None,
-        metavar="S",
-        help="random seed (default: fresh randomness)",
+        n_init=(5, "EM runs per candidate, the best likelihood kept"),
+        tol_help="convergence tolerance on the change of the mean log-likelihood (default: 1e-3)",
+        missing_help="treat NaN entries of DATA as missing values",
+        seed_help="random seed (default: fresh randomness)",
     )
     select.add_argument(
         "--dpi", type=_dpi, default=100, help="resolution of --plot (default: 100)"
