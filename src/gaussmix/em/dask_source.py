@@ -479,6 +479,7 @@ class DaskSource(StatisticsSource):
             dtype=np.float64 if self.missing else self.dtype,
             chunk_rows=self.chunk_rows,
             use_kernel=self.use_kernel,
+            pooled=not self.missing,
         )
         return self._reduce(params), params.shift
 

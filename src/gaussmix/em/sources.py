@@ -254,6 +254,7 @@ class ArraySource(StatisticsSource):
             dtype=self.dtype,
             chunk_rows=self.chunk_rows,
             use_kernel=self.use_kernel,
+            pooled=True,
         )
 
     def statistics(
