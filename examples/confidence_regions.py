@@ -1,4 +1,5 @@
 """Confidence regions: exact sampling and membership tests.
+========================================================
 
 The alpha confidence region of a d-dimensional Gaussian is the ellipsoid
 whose squared Mahalanobis radius is the alpha quantile of the chi-squared

@@ -1,4 +1,5 @@
 """Density estimation and clustering, with the number of components chosen by BIC.
+===============================================================================
 
 Mixtures with 1 to 6 components are fitted (several restarts each); the
 Bayesian information criterion picks the number of clusters. The chosen

@@ -1,4 +1,5 @@
 """Imputation of missing values with a Gaussian mixture.
+=====================================================
 
 A third of the entries of correlated, clustered 3-D data are removed at
 random. A GMM is fitted to the incomplete data directly (EM for missing data,

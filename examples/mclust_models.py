@@ -1,4 +1,5 @@
 """mclust's 14 covariance models, one fit each on Old Faithful.
+=============================================================
 
 Each panel fits three components under one covariance structure,
 Sigma_k = lambda_k D_k A_k D_k^T with volume lambda, shape A and orientation D
@@ -23,7 +24,11 @@ from matplotlib.figure import Figure
 from gaussmix import GMM, covariance
 from gaussmix.plot import plot_error_ellipses
 
-FAITHFUL = Path(__file__).resolve().parents[1] / "tests" / "data" / "faithful.csv"
+try:
+    HERE = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs the examples in their folder, without __file__
+    HERE = Path.cwd()
+FAITHFUL = HERE.parent / "tests" / "data" / "faithful.csv"
 
 
 def main(argv: list[str] | None = None) -> Path:

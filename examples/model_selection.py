@@ -1,4 +1,5 @@
 """Choosing the number of components and the covariance structure in one call.
+===========================================================================
 
 ``select_model`` fits every k = 1..9 with each of the four covariance
 structures (mclust's VVV, EEE, VVI, VII) and ranks them by BIC; the plot is

@@ -1,4 +1,5 @@
 """Multimodal regression: when one input has several answers.
+==========================================================
 
 Bishop's inverse problem, predicting y from ``x = y + 0.3 sin(2 pi y) +
 noise``, has three answers for x near 0.5. The conditional mean (what any

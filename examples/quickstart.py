@@ -1,4 +1,5 @@
 """Quick start: fit a mixture, predict with uncertainty, save and load, plot.
+==========================================================================
 
 A Gaussian mixture learns the joint density p(x, y) of the data; conditioning
 it on x gives a regression (GMR) with an uncertainty for every prediction.

@@ -1,4 +1,5 @@
 """Regression with uncertainty: GMR's predictive band follows heteroscedastic noise.
+=================================================================================
 
 The noise of ``y = sin(x) + e`` grows with x. A least-squares regressor gives
 one curve; GMR gives the whole conditional distribution p(y | x), whose

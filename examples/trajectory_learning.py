@@ -1,4 +1,5 @@
 """Trajectory learning from demonstrations (imitation learning with GMR).
+======================================================================
 
 A few noisy demonstrations of a 2-D motion are stacked as samples of
 (t, x, y). A GMM of this joint density, conditioned on time, reproduces the

@@ -1,4 +1,5 @@
 """The unscented transform: propagate a Gaussian through a nonlinear function.
+===========================================================================
 
 A position known in polar coordinates (range r, bearing theta) with Gaussian
 noise is converted to Cartesian coordinates. The unscented transform pushes

@@ -265,7 +265,7 @@ def _private_reaches(tree: ast.Module) -> list[str]:
             if ast.unparse(node) == "np.random.mtrand._rand":  # numpy's global RandomState
                 continue
             found.append(f"{node.lineno}: {ast.unparse(node)}")
-    return found
+    return sorted(found, key=lambda entry: int(entry.split(":")[0]))  # in line order
 
 
 def test_no_module_reaches_into_another_modules_private_names():

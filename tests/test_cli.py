@@ -257,14 +257,14 @@ def test_demo_prints_a_summary_and_writes_a_png(capsys, tmp_path):
         (["fit", "{csv}", "-k", "2", "-o", "{tmp}/no/m.json"], 1, "does not exist"),
         (["fit", "{csv}", "-k", "500"], 1, "n_components=500 is larger than n_samples=200"),
         (["fit", "{tmp}/absent.csv", "-k", "2"], 1, "data file not found"),
-        (["fit", "{tmp}/data.xlsx", "-k", "2"], 2, "must end with .csv or .txt or .npy"),
-        (["fit", "{tmp}/bad.csv", "-k", "1"], 1, "bad.csv: line 3: 'abc' is not a number"),
-        (["fit", "{tmp}/ragged.csv", "-k", "1"], 1, "line 2 has 1 columns; expected 2"),
-        (["fit", "{tmp}/nan.csv", "-k", "1"], 1, "contains NaN; pass --allow-missing"),
+        (["fit", "{tmp}/data.xlsx", "-k", "2"], 2, "must end with .csv or .tsv or .txt or .npy"),
+        (["fit", "{tmp}/bad.csv", "-k", "1"], 1, "data row 2 (line 3), column 1 ('b'): 'abc'"),
+        (["fit", "{tmp}/ragged.csv", "-k", "1"], 1, "data row 2 (line 2) has 1 fields"),
+        (["fit", "{tmp}/nan.csv", "-k", "1"], 1, "NaN (missing cells); pass --allow"),
         (["fit", "{tmp}/header.csv", "-k", "1"], 1, "only a header row"),
         (["predict", "{tmp}/absent.json", "{csv}", "--given", "0"], 1, "model file not found"),
-        (["predict", "{model}", "{csv}", "--given", "x"], 2, "--given must be comma-separated"),
-        (["predict", "{model}", "{csv}", "--given", "0,5"], 2, "dimension(s) [5]"),
+        (["predict", "{model}", "{csv}", "--given", "x"], 2, "--given: 'x' is neither"),
+        (["predict", "{model}", "{csv}", "--given", "0,5"], 2, "--given: index 5 is out of range"),
         (["predict", "{model}", "{csv}", "--given", "0,0"], 2, "must not repeat"),
         (["predict", "{model}", "{csv}", "--given", "0,1,2"], 2, "at least one of the model's 3"),
         (
@@ -281,7 +281,7 @@ def test_demo_prints_a_summary_and_writes_a_png(capsys, tmp_path):
         (["sample", "{model}", "-n", "-3"], 2, "expected an integer >= 0"),
         (["plot", "{model}", "-o", "{tmp}/p.jpg"], 2, "PNG '{tmp}/p.jpg' must end with .png"),
         (["plot", "{model}", "{csv}", "-o", "{tmp}/p.png"], 1, "has 2 column(s)"),
-        (["plot", "{model}", "-o", "{tmp}/p.png", "--dims", "0,7"], 2, "--dims must name"),
+        (["plot", "{model}", "-o", "{tmp}/p.png", "--dims", "0,7"], 2, "--dims: index 7 is out"),
         (["plot", "{model}"], 2, "required: -o"),
     ],
 )
@@ -401,7 +401,7 @@ def test_progress_bar_shows_the_last_iteration_even_when_throttled():
         ),
         (["sample", "{model}", "-n", "5", "--seed", str(2**40)], "--seed: expected a seed"),
         (["plot", "{model}", "-o", "{tmp}/p.png", "--dpi", "100000"], "--dpi: expected"),
-        (["plot", "{model}", "-o", "{tmp}/p.png", "--dims", "x"], "--dims must be"),
+        (["plot", "{model}", "-o", "{tmp}/p.png", "--dims", "x"], "--dims: 'x' is neither"),
     ],
 )
 def test_out_of_range_option_values_exit_2_without_traceback(

@@ -1,15 +1,19 @@
 """gmr 2.0.3's own tests and examples with the import changed (``tools/gmr_compat.py``).
 
-They need gmr's sources, which are not part of gaussmix: set ``GAUSSMIX_GMR_REPO`` to a
-clone of https://github.com/AlexanderFabisch/gmr (tag 2.0.3; a bare repository works)
-and optionally ``GAUSSMIX_GMR_SDIST`` to ``gmr-2.0.3.tar.gz`` (``pip download --no-deps
---no-binary :all: gmr==2.0.3``); without them these tests are skipped. The seeded
-results themselves are compared with the installed gmr in ``test_gmr_parity.py``, which
-always runs.
+gmr's test files ship with these tests (``tests/third_party/gmr-2.0.3``, BSD-3-Clause,
+unchanged), so the suite runs without network. gmr's examples come from its sdist:
+``GAUSSMIX_GMR_SDIST`` names ``gmr-2.0.3.tar.gz``, or the test downloads it from PyPI
+(``pip download --no-deps --no-binary :all: gmr==2.0.3``); without network it is
+skipped, except in CI (``CI`` set), where a failed download fails the test.
+``GAUSSMIX_GMR_REPO`` may name a clone of https://github.com/AlexanderFabisch/gmr to
+take both from the repository instead. The seeded results themselves are compared with
+the installed gmr in ``test_gmr_parity.py``.
 """
 
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,22 +45,49 @@ def test_only_the_imports_change():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(REPO is None, reason="GAUSSMIX_GMR_REPO (gmr's git repository) not set")
 def test_gmr_test_suite_passes_but_for_gmrs_bugs(tmp_path):
-    outcome = gmr_compat.run_test_suite(Path(REPO), tmp_path)
+    source = Path(REPO) if REPO is not None else gmr_compat.SHIPPED_TESTS
+    outcome = gmr_compat.run_test_suite(source, tmp_path)
     assert set(outcome["failed"]) == gmr_compat.EXPECTED_FAILURES
     assert len(outcome["passed"]) >= 58
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    REPO is None and SDIST is None, reason="GAUSSMIX_GMR_REPO / GAUSSMIX_GMR_SDIST not set"
-)
-def test_gmr_examples_run_and_give_gmrs_numbers(tmp_path):
+def test_the_shipped_gmr_tests_are_gmrs_with_its_license():
+    folder = gmr_compat.SHIPPED_TESTS
+    assert sorted(p.name for p in folder.glob("*.py")) == [
+        "test_gmm.py",
+        "test_mvn.py",
+        "test_sklearn.py",
+    ]
+    assert "Copyright Alexander Fabisch" in (folder.parent / "LICENSE").read_text()
+    assert "from gmr import" in (folder / "test_gmm.py").read_text()
+
+
+def _sdist(tmp_path: Path) -> Path:
     if SDIST is not None:
-        examples = gmr_compat._examples_from_sdist(Path(SDIST))
-    else:
+        return Path(SDIST)
+    pip = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q"]
+    download = subprocess.run(
+        [*pip, "--no-deps", "--no-binary", ":all:", "-d", str(tmp_path), "gmr==2.0.3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    found = sorted(tmp_path.glob("gmr-2.0.3.tar.gz"))
+    if download.returncode != 0 or not found:
+        message = f"could not download gmr 2.0.3's sdist: {download.stderr.strip()[-300:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found[0]
+
+
+@pytest.mark.slow
+def test_gmr_examples_run_and_give_gmrs_numbers(tmp_path):
+    if REPO is not None and SDIST is None:
         examples = gmr_compat._files_from_repo(Path(REPO), "examples")
+    else:
+        examples = gmr_compat._examples_from_sdist(_sdist(tmp_path / "sdist"))
     results = gmr_compat.run_examples(examples, tmp_path)
     bad = {n: r for n, r in results.items() if r["status"] in ("crashed", "differs")}
     assert not bad

@@ -59,7 +59,8 @@ def test_cli_finds_the_first_bad_row_block_by_block(npy_file, tmp_path, capsys):
     bad = tmp_path / "bad.npy"
     np.save(bad, X)
     assert main(["fit", str(bad), "-k", "2", "--no-progress"]) == 1
-    assert "row 1501, column 3 is inf" in capsys.readouterr().err
+    # data rows count from 1, columns from 0 (as --columns and --given)
+    assert "data row 1501, column 2 is inf" in capsys.readouterr().err
 
 
 _MEASURE = """

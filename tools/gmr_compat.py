@@ -13,15 +13,16 @@ in a temporary directory and
    differ by design (k-means++, confidence-region sampling) are listed in
    ``BY_DESIGN`` with the reason; they must still run.
 
-Usage (sources from ``git clone https://github.com/AlexanderFabisch/gmr`` and
-``pip download --no-deps --no-binary :all: gmr==2.0.3``)::
+Usage (gmr's test files ship in ``tests/third_party/gmr-2.0.3``; its examples come
+from the sdist, ``pip download --no-deps --no-binary :all: gmr==2.0.3``, or from a
+``git clone https://github.com/AlexanderFabisch/gmr``)::
 
-    python tools/gmr_compat.py --repo path/to/gmr[.git] [--sdist gmr-2.0.3.tar.gz]
+    python tools/gmr_compat.py --sdist gmr-2.0.3.tar.gz [--repo path/to/gmr[.git]]
 
 The exit status is 0 when both checks pass. ``tests/test_gmr_suite.py`` runs the same
-checks when ``GAUSSMIX_GMR_REPO`` (and optionally ``GAUSSMIX_GMR_SDIST``) name the
-sources; ``tests/test_gmr_parity.py`` compares seeded results with the installed gmr
-without any sources.
+checks (downloading the sdist when ``GAUSSMIX_GMR_SDIST`` does not name one);
+``tests/test_gmr_parity.py`` compares seeded results with the installed gmr without
+any sources.
 """
 
 from __future__ import annotations
@@ -97,11 +98,26 @@ def _examples_from_sdist(sdist: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- test suite
 
 
-def run_test_suite(repo: Path, work: Path) -> dict:
-    """gmr's tests with the import changed; returns passed/failed/skipped test ids."""
+#: gmr's test files at tag 2.0.3, shipped with gaussmix's tests (BSD-3-Clause, unchanged).
+SHIPPED_TESTS = Path(__file__).resolve().parents[1] / "tests/third_party/gmr-2.0.3/tests"
+
+
+def _test_files(source: Path) -> dict[str, str]:
+    """gmr's test files from a folder holding them, or from gmr's git repository."""
+    if (source / "test_gmm.py").is_file():
+        return {path.name: path.read_text() for path in sorted(source.glob("*.py"))}
+    return _files_from_repo(source, "gmr/tests")
+
+
+def run_test_suite(source: Path, work: Path) -> dict:
+    """gmr's tests with the import changed; returns passed/failed/skipped test ids.
+
+    ``source`` is a folder with gmr's test files (e.g. :data:`SHIPPED_TESTS`)
+    or gmr's git repository (its tag 2.0.3 is read).
+    """
     folder = work / "gmr_tests"
     folder.mkdir()
-    for name, text in _files_from_repo(repo, "gmr/tests").items():
+    for name, text in _test_files(source).items():
         if name.endswith(".py"):
             (folder / name).write_text(to_gaussmix(text))
     report = work / "suite.xml"
@@ -294,27 +310,31 @@ def run_examples(examples: dict[str, str], work: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repo", type=Path, help="gmr's git repository (tag 2.0.3)")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        help="gmr's git repository (tag 2.0.3); default: the test files shipped in "
+        "tests/third_party/gmr-2.0.3, and the examples from --sdist",
+    )
     parser.add_argument("--sdist", type=Path, help="gmr-2.0.3.tar.gz (its examples)")
     parser.add_argument("--skip-examples", action="store_true")
     args = parser.parse_args(argv)
-    if args.repo is None and args.sdist is None:
-        parser.error("give --repo and/or --sdist")
+    if args.repo is None and args.sdist is None and not args.skip_examples:
+        parser.error("give --repo and/or --sdist for the examples, or --skip-examples")
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if args.repo is not None:
-            suite = run_test_suite(args.repo, work)
-            print(
-                f"gmr {TAG} test suite with the import changed: {len(suite['passed'])} "
-                f"passed, {len(suite['failed'])} failed, {len(suite['skipped'])} skipped"
-            )
-            for test_id in sorted(suite["failed"]):
-                mark = "expected (gmr's bug)" if test_id in EXPECTED_FAILURES else "UNEXPECTED"
-                print(f"  failed: {test_id}  [{mark}]")
-            for test_id in sorted(EXPECTED_FAILURES - set(suite["failed"])):
-                print(f"  passed although expected to fail: {test_id}")
-            ok &= suite["ok"]
+        suite = run_test_suite(args.repo or SHIPPED_TESTS, work)
+        print(
+            f"gmr {TAG} test suite with the import changed: {len(suite['passed'])} "
+            f"passed, {len(suite['failed'])} failed, {len(suite['skipped'])} skipped"
+        )
+        for test_id in sorted(suite["failed"]):
+            mark = "expected (gmr's bug)" if test_id in EXPECTED_FAILURES else "UNEXPECTED"
+            print(f"  failed: {test_id}  [{mark}]")
+        for test_id in sorted(EXPECTED_FAILURES - set(suite["failed"])):
+            print(f"  passed although expected to fail: {test_id}")
+        ok &= suite["ok"]
         if not args.skip_examples:
             if args.sdist is not None:
                 examples = _examples_from_sdist(args.sdist)

@@ -12,7 +12,7 @@ so that the expected sufficient statistics are sum r x_hat and
 sum r (x_hat x_hat^T + C), with C the conditional covariance in the (m, m)
 block. Rows are grouped by missing pattern; each group is handled for all
 its rows and all components at once. The statistics are packed in the same
-layout as the complete-data EM (:func:`gaussmix.em.estep.missing_e_step`
+layout as the complete-data EM (:func:`gaussmix.em.estep_missing.missing_e_step`
 adds them up), whose M-step is reused unchanged. Imputation is here too.
 """
 

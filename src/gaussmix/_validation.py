@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 import threading
 import warnings
 import weakref
@@ -50,6 +51,11 @@ def as_float_array(
     elif array.dtype.kind == "O":
         try:
             array = array.astype(np.float64)
+        except OverflowError:
+            raise ValueError(
+                f"{name} contains an integer too large for float64 (beyond about "
+                "1.8e308); only finite numbers are allowed"
+            ) from None
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"{name} must contain real numbers; got an object array that "
@@ -72,6 +78,43 @@ def as_float_array(
             f"{name} contains infinite values; only finite numbers or NaN are allowed"
         )
     return array
+
+
+def check_integers_fit_float(value: Any, name: str) -> None:
+    """Refuse Python integers beyond float64's range in array-like input, naming ``name``.
+
+    numpy stores such integers in object arrays and converting them raises a
+    bare ``OverflowError``; this check turns that into a ``ValueError``. Arrays
+    of a numeric dtype (and anything that is not a list, tuple or object
+    array) pass at no cost; other problems are left to the caller's checks.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.integer):
+        try:
+            float(value)
+        except OverflowError:
+            raise ValueError(
+                f"{name} is an integer too large for float64 (beyond about 1.8e308); "
+                "only finite numbers are allowed"
+            ) from None
+        return
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind != "O":
+            return
+    elif not isinstance(value, list | tuple):
+        return
+    try:
+        array = np.asarray(value, dtype=object)
+    except ValueError:  # ragged: reported by the caller's own conversion
+        return
+    try:
+        array.astype(np.float64)
+    except OverflowError:
+        raise ValueError(
+            f"{name} contains an integer too large for float64 (beyond about "
+            "1.8e308); only finite numbers are allowed"
+        ) from None
+    except (TypeError, ValueError):
+        return
 
 
 # Entries per block of the chunked checks: a memory-mapped X is checked
@@ -200,8 +243,21 @@ def coinciding_components(
 
 
 def is_dask_collection(value: Any) -> bool:
-    """Whether ``value`` is a Dask array or DataFrame (without importing dask)."""
-    return type(value).__module__.split(".")[0] == "dask" and hasattr(value, "__dask_graph__")
+    """Whether ``value`` is a Dask collection, as ``dask.is_dask_collection`` decides.
+
+    Any collection backed by Dask counts (a subclass of ``dask.array.Array``
+    defined elsewhere, a Dask DataFrame, another library's Dask-backed
+    array), so that none is materialised by ``np.asarray``. dask is never
+    imported here: no Dask collection can exist before dask is, so without
+    ``dask`` in ``sys.modules`` the answer is False at no cost.
+    """
+    dask = sys.modules.get("dask")
+    if dask is None or not hasattr(value, "__dask_graph__"):
+        return False
+    check = getattr(dask, "is_dask_collection", None)
+    if check is None:  # pragma: no cover - dask still being imported
+        return type(value).__module__.split(".")[0] == "dask"
+    return bool(check(value))
 
 
 def check_samples(
@@ -414,7 +470,44 @@ def split_indices(indices: Any, n_features: int) -> tuple[np.ndarray, np.ndarray
     return in_idx, np.flatnonzero(mask)
 
 
-def check_conditioning_values(x: Any, n_inputs: int, name: str = "x") -> np.ndarray:
+def check_output_input_indices(
+    i_out: Any, i_in: Any, n_features: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Output and input dimensions of a conditional: disjoint, at least one output.
+
+    Dimensions in neither list are marginalized out; an empty ``i_in``
+    gives the marginal of ``i_out``.
+
+    Raises
+    ------
+    ValueError
+        An empty ``i_out``, or a dimension in both lists.
+    """
+    out_idx = check_indices(i_out, n_features, "i_out")
+    in_idx = check_indices(i_in, n_features, "i_in")
+    if out_idx.size == 0:
+        raise ValueError("i_out must name at least one output dimension; got an empty list")
+    both = np.intersect1d(out_idx, in_idx)
+    if both.size:
+        raise ValueError(
+            f"i_out and i_in must be disjoint (a dimension is either predicted or given); "
+            f"both contain {both.tolist()}"
+        )
+    return out_idx, in_idx
+
+
+def check_square_covariance(covariance: Any, name: str = "covariance") -> np.ndarray:
+    """One (d, d) covariance, d >= 1: finite, symmetric, positive semi-definite."""
+    cov = as_float_array(covariance, name, ndim=2, dtype=np.float64)
+    if cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty square (d, d) matrix; got shape {cov.shape}")
+    check_covariance_matrices(cov[None], lambda _j: name)
+    return cov
+
+
+def check_conditioning_values(
+    x: Any, n_inputs: int, name: str = "x", indices_name: str = "indices"
+) -> np.ndarray:
     """Values for conditioning: scalar, list, 1-D (m,) or (n, m); returns (n, m)."""
     array = as_float_array(x, name, ndim=(0, 1, 2))
     if array.ndim < 2:
@@ -425,7 +518,7 @@ def check_conditioning_values(x: Any, n_inputs: int, name: str = "x") -> np.ndar
         else:
             raise ValueError(
                 f"{name} must hold {n_inputs} value(s) per row, one per index in "
-                f"indices; got shape {np.shape(x)}"
+                f"{indices_name}; got shape {np.shape(x)}"
             )
     return array
 

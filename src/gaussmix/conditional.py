@@ -19,7 +19,7 @@ from ._validation import (
 )
 from .utils import check_random_state
 
-__all__ = ["ConditionalGMM", "warn_if_uncorrelated"]
+__all__ = ["ConditionalGMM"]
 
 
 class ConditionalGMM:

@@ -6,9 +6,12 @@ for the same ``random_state`` (default 0).
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
+
+from ._validation import check_float, check_int
 
 __all__ = [
     "make_clusters",
@@ -21,13 +24,25 @@ __all__ = [
 def _rng(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
-    return np.random.default_rng(random_state)
+    if random_state is None or (
+        isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+    ):
+        if random_state is not None and random_state < 0:
+            raise ValueError(f"random_state must be a non-negative integer; got {random_state}")
+        return np.random.default_rng(random_state)
+    raise TypeError(
+        f"random_state must be None, a non-negative integer or a numpy.random.Generator; "
+        f"got {random_state!r}"
+    )
 
 
 def _check_positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
+
+
+def _check_noise(noise: Any) -> float:
+    # Bounded so that the width of the noise's range stays a float64 (2 * 1e300).
+    return check_float(noise, "noise", minimum=0.0, maximum=1e300)
 
 
 def make_inverse_sine(
@@ -53,6 +68,7 @@ def make_inverse_sine(
         Columns [x, y], sorted by x: column 0 is the input, column 1 the output.
     """
     n = _check_positive(n_samples, "n_samples")
+    noise = _check_noise(noise)
     rng = _rng(random_state)
     y = rng.uniform(0.0, 1.0, n)
     x = y + 0.3 * np.sin(2.0 * np.pi * y) + rng.uniform(-noise, noise, n)
@@ -111,6 +127,7 @@ def make_demonstrations(
     """
     n_demos = _check_positive(n_demos, "n_demos")
     n_steps = _check_positive(n_steps, "n_steps")
+    noise = _check_noise(noise)
     rng = _rng(random_state)
     t = np.linspace(0.0, 1.0, n_steps)
     amplitude = rng.normal(1.0, 0.08, (n_demos, 1))

@@ -33,6 +33,7 @@ from ._validation import (
     check_responsibilities,
     check_sample_weight,
     check_samples,
+    check_spread,
     check_start_distance,
     coinciding_components,
     scale_sample_weight,
@@ -101,9 +102,17 @@ def covariance_initialization(X: ArrayLike, n_components: int) -> np.ndarray:
     Returns
     -------
     initial_covariances : ndarray, shape (n_components, n_features, n_features)
+
+    Raises
+    ------
+    ValueError
+        If X is not finite 2-D, n_components is not a positive integer, or X
+        spans a range whose squares overflow float64 (the rule of
+        :meth:`GMM.from_samples`, see ``check_spread``).
     """
     X = check_samples(X, dtype=np.float64)
     k = check_n_components(n_components)
+    check_spread(X)
     std = init.mean_pairwise_abs_difference(X) / k
     return np.broadcast_to(np.diag(std**2), (k, X.shape[1], X.shape[1])).copy()
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import chi2
 
 from . import _gaussian, _missing
 from . import covariance as structures
@@ -605,6 +604,8 @@ class GMM(CachedParameters, Persistent):
         alpha = check_alpha(alpha)
         points, single = check_points(x, means.shape[1])
         dist2 = _gaussian.squared_mahalanobis(points, means, chol).min(axis=1)
+        from scipy.stats import chi2  # here, not at import: scipy.stats takes ~0.4 s
+
         inside = dist2 <= chi2.ppf(alpha, means.shape[1])
         return bool(inside[0]) if single else inside
 

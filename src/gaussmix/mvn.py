@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import chi2
 
 from . import _gaussian
 from ._ellipses import ellipse_axes, plot_error_ellipse
@@ -21,8 +20,10 @@ from ._validation import (
     check_int,
     check_mean_covariance,
     check_n_samples,
+    check_output_input_indices,
     check_points,
     check_samples,
+    check_square_covariance,
     split_indices,
 )
 from .io import Persistent
@@ -238,6 +239,8 @@ class MVN(CachedParameters, Persistent):
         mean, _ = self.checked_parameters()
         alpha = check_alpha(alpha)
         dist2 = self.squared_mahalanobis_distance(x)
+        from scipy.stats import chi2  # here, not at import: scipy.stats takes ~0.4 s
+
         inside = np.asarray(dist2) <= chi2.ppf(alpha, mean.shape[0])
         return bool(inside) if inside.ndim == 0 else inside
 
@@ -251,7 +254,7 @@ class MVN(CachedParameters, Persistent):
         Returns
         -------
         norm_factor : float
-            (2 pi)^(-d/2) |Sigma|^(-1/2).
+            ``(2 pi)^(-d/2) |Sigma|^(-1/2)``.
         exponents : ndarray, shape (n_samples,)
             -1/2 squared Mahalanobis distances.
         """
@@ -528,14 +531,18 @@ def regression_coefficients(
     coefficients : ndarray, shape (d_out, d_in)
         E[x_out | x_in] = mean_out + coefficients @ (x_in - mean_in).
     """
-    cov = as_float_array(covariance, "covariance", ndim=2, dtype=np.float64)
+    cov = check_square_covariance(covariance)
     d = cov.shape[0]
-    out_idx = check_indices(i_out, d, "i_out")
-    in_idx = check_indices(i_in, d, "i_in")
+    out_idx, in_idx = check_output_input_indices(i_out, i_in, d)
     mean = np.zeros(d)
     coef = _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx).coef[0]
     if cov_12 is not None:
         cov_oi = as_float_array(cov_12, "cov_12", ndim=2, dtype=np.float64)
+        if cov_oi.shape != (out_idx.size, in_idx.size):
+            raise ValueError(
+                f"cov_12 must have shape (len(i_out), len(i_in)) = "
+                f"({out_idx.size}, {in_idx.size}); got {cov_oi.shape}"
+            )
         chol = safe_cholesky(cov[np.ix_(in_idx, in_idx)][None])[0]
         coef = np.linalg.solve(chol.T, np.linalg.solve(chol, cov_oi.T)).T
     return coef
@@ -562,8 +569,7 @@ def condition(
     """
     mean, cov = check_mean_covariance(mean, covariance)
     d = mean.shape[0]
-    out_idx = check_indices(i_out, d, "i_out")
-    in_idx = check_indices(i_in, d, "i_in")
-    X_in = check_conditioning_values(X, in_idx.size, "X")
+    out_idx, in_idx = check_output_input_indices(i_out, i_in, d)
+    X_in = check_conditioning_values(X, in_idx.size, "X", "i_in")
     cond = _gaussian.make_conditioner(mean[None], cov[None], in_idx, out_idx)
     return _gaussian.conditional_means(X_in, cond)[:, 0, :], cond.cond_cov[0]

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._ellipses import plot_error_ellipse, plot_error_ellipses
+from ._validation import as_float_array, check_float, check_int
 from .gmm import GMM
 from .mvn import MVN
 
@@ -87,8 +88,8 @@ def _default_grid(gmm: Any, index: int, n_points: int, n_std: float = 3.0) -> np
 
 def _grid(values: Any, gmm: Any, index: int, n_points: int, name: str, even: bool) -> np.ndarray:
     if values is None:
-        return _default_grid(gmm, index, n_points)
-    grid = np.asarray(values, dtype=float)
+        return _default_grid(gmm, index, check_int(n_points, "n_points", minimum=2, maximum=10**7))
+    grid = as_float_array(values, name, dtype=np.float64)
     minimum = 2 if even else 1
     if grid.ndim != 1 or grid.size < minimum:
         raise ValueError(
@@ -182,11 +183,11 @@ def plot_regression(
     joint = gmm.marginalize([i, o])
     mean, cov = joint.predict([0], xs[:, None], return_covariance=True)
     mean = mean[:, 0]
+    if n_std is not None:
+        n_std = check_float(n_std, "n_std", minimum=0.0)
     (line,) = ax.plot(xs, mean, color=color, label=label)
     band = None
     if n_std is not None:
-        if not np.isfinite(n_std) or n_std < 0:
-            raise ValueError(f"n_std must be a non-negative number or None; got {n_std!r}")
         half = n_std * np.sqrt(np.clip(cov[:, 0, 0], 0.0, None))
         band = ax.fill_between(
             xs, mean - half, mean + half, color=line.get_color(), alpha=alpha, linewidth=0
@@ -228,13 +229,15 @@ def conditional_density(
     """
     gmm = _as_gmm(gmm)
     i, o = _in_out(gmm, input_index, output_index)
-    xs = np.asarray(x, dtype=float).reshape(-1)
-    ys = np.asarray(y, dtype=float).reshape(-1)
-    joint = gmm.marginalize([i, o])
-    grid = np.column_stack([np.repeat(xs[None, :], ys.size, 0).ravel(), np.repeat(ys, xs.size)])
-    log_joint = joint.score_samples(grid).reshape(ys.size, xs.size)
-    log_input = joint.marginalize([0]).score_samples(xs[:, None])
-    return np.exp(log_joint - log_input[None, :])
+    xs = as_float_array(x, "x", ndim=(0, 1), dtype=np.float64).reshape(-1)
+    ys = as_float_array(y, "y", ndim=(0, 1), dtype=np.float64).reshape(-1)
+    # One conditional mixture per x (weights normalized in log space), so an
+    # x far from every component still gives finite weights, not 0 / 0.
+    cond = gmm.marginalize([i, o]).condition_batch([0], xs[:, None])
+    rows = np.tile(np.arange(xs.size), ys.size)  # grid entry (j, i) -> x[i]
+    grid = type(cond)(cond.priors[rows], cond.means[rows], cond.covariances)
+    density = grid.to_probability_density(np.repeat(ys, xs.size)[:, None])
+    return density.reshape(ys.size, xs.size)
 
 
 def plot_conditional_density(
@@ -424,16 +427,23 @@ def plot_mixture(
         ax.set_xlim(*limits[a])
         ax.set_ylim(*limits[b])
 
+    names = getattr(gmm, "feature_names_", None)
+
+    def label(j: int, short: bool = False) -> str:
+        if names is not None:
+            return str(names[j])
+        return f"dim {j}" if short else f"dimension {j}"
+
     if m == 1:
         ax = figure.add_subplot()
         draw_density(ax, dims_list[0])
-        ax.set_xlabel(f"dimension {dims_list[0]}")
+        ax.set_xlabel(label(dims_list[0]))
         ax.set_ylabel("density")
     elif m == 2:
         ax = figure.add_subplot()
         draw_pair(ax, *dims_list)
-        ax.set_xlabel(f"dimension {dims_list[0]}")
-        ax.set_ylabel(f"dimension {dims_list[1]}")
+        ax.set_xlabel(label(dims_list[0]))
+        ax.set_ylabel(label(dims_list[1]))
     else:
         axes = figure.subplots(m, m, squeeze=False)
         for row, b in enumerate(dims_list):
@@ -448,8 +458,8 @@ def plot_mixture(
                 else:
                     draw_pair(ax, a, b)
                 if row == m - 1:
-                    ax.set_xlabel(f"dim {a}")
+                    ax.set_xlabel(label(a, short=True))
                 if col == 0 and row > 0:
-                    ax.set_ylabel(f"dim {b}")
+                    ax.set_ylabel(label(b, short=True))
     figure.tight_layout()
     return figure

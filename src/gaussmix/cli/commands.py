@@ -1,4 +1,4 @@
-"""The subcommands of ``gaussmix``: demo, fit, predict, sample, score, plot, select."""
+"""The subcommands of ``gaussmix``: demo, fit, predict, impute, sample, score, plot, select."""
 
 from __future__ import annotations
 
@@ -13,17 +13,26 @@ from typing import Any, TextIO
 import numpy as np
 
 from .._validation import any_entry
+from .columns import (
+    by_feature_names,
+    column_selector,
+    given_columns,
+    given_dimensions,
+    model_columns,
+    parse_list,
+    resolve,
+)
 from .files import (
-    _FIGURE_EXTENSIONS,
-    _MODEL_EXTENSIONS,
-    _OUT_EXTENSIONS,
+    FIGURE_EXTENSIONS,
+    MODEL_EXTENSIONS,
+    OUT_EXTENSIONS,
+    STDOUT,
     DataError,
-    UsageError,
-    _check_output,
-    _columns,
-    _finite,
-    _read_model,
+    check_finite,
+    check_output,
+    dim_names,
     read_data,
+    read_model,
     read_table,
     write_table,
 )
@@ -106,8 +115,8 @@ def _show_progress(args: argparse.Namespace) -> bool:
 # ----------------------------------------------------------------------
 # Subcommands
 # ----------------------------------------------------------------------
-def _cmd_fit(args: argparse.Namespace) -> int:
-    _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
+def cmd_fit(args: argparse.Namespace) -> int:
+    check_output(args.output, MODEL_EXTENSIONS, "MODEL")
     if args.scheduler is None:
         return _fit_and_report(args, _local_data(args))
     X, client = _cluster_data(args)
@@ -118,19 +127,28 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _local_data(args: argparse.Namespace) -> np.ndarray:
-    """DATA, checked; a float .npy memory-mapped, so that the fit streams it from the file."""
-    X, args.feature_names = read_table(args.data, memory_map=True)
-    if args.allow_missing:
+    """DATA, checked; a float .npy memory-mapped, so that the fit streams it from the file.
+
+    Sets ``args.feature_names`` to the names of the chosen columns (None
+    without a header row).
+    """
+    select = column_selector(getattr(args, "columns", None), args.data)
+    X, args.feature_names = read_table(args.data, memory_map=True, select=select)
+    return _checked_values(X, args.data, args.allow_missing)
+
+
+def _checked_values(X: np.ndarray, source: str, allow_missing: bool) -> np.ndarray:
+    """X finite, or with NaN (missing) entries where ``allow_missing``; never infinite."""
+    if allow_missing:
         # NaN marks a missing entry; infinities are still refused.
-        _finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), args.data)
-    elif any_entry(np.isnan, X):
+        check_finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), source)
+        return X
+    if any_entry(np.isnan, X):
         raise DataError(
-            f"{args.data} contains NaN; pass --allow-missing to treat NaN entries as "
+            f"{source} contains NaN (missing cells); pass --allow-missing to treat them as "
             "missing values"
         )
-    else:
-        X = _finite(X, args.data)
-    return X
+    return check_finite(X, source)
 
 
 def _cluster_data(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -205,7 +223,7 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
     names = getattr(args, "feature_names", None)
     if names is not None:
         gmm.feature_names_ = names  # the CSV's header row travels with the model
-    if args.output is None:
+    if args.output in (None, STDOUT):
         sys.stdout.write(to_json_text(model_to_dict(gmm)))
     else:
         save_model(gmm, args.output)
@@ -213,60 +231,52 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
     return 0
 
 
-def _parse_given(text: str, option: str = "--given") -> list[int]:
-    try:
-        given = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise UsageError(
-            f"{option} must be comma-separated 0-based dimension indices such as 0 or 0,2; "
-            f"got {text!r}"
-        ) from None
-    return given
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .incomplete import predict_observed
 
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    _check_output(args.output, _OUT_EXTENSIONS)
-    given = _parse_given(args.given)
-    gmm = _read_model(args.model)
-    d = gmm.n_features
-    bad = [j for j in given if not 0 <= j < d]
-    if bad:
-        raise UsageError(
-            f"--given names dimension(s) {bad} but the model has dimensions 0 to {d - 1}"
-        )
-    if len(set(given)) != len(given):
-        raise UsageError(f"--given must not repeat a dimension; got {args.given}")
-    if len(given) >= d:
-        raise UsageError(
-            f"--given must leave at least one of the model's {d} dimensions to predict; "
-            f"got {args.given}"
-        )
-    X, header = read_table(args.data)
-    X = _finite(X, args.data)
-    if X.shape[1] != len(given):
-        raise DataError(
-            f"{args.data} has {X.shape[1]} column(s) but --given names {len(given)} "
-            f"dimension(s) ({args.given}); give one column per dimension"
-        )
-    outputs = [j for j in range(d) if j not in given]
+    check_output(args.output, OUT_EXTENSIONS)
+    gmm = read_model(args.model)
+    given = given_dimensions(gmm, args.given)
+    X, header = read_table(args.data, select=by_feature_names(gmm, given))
+    X = given_columns(gmm, given, args.given, X, header, args.data)
+    X = _checked_values(X, args.data, args.allow_missing)
+    outputs = [j for j in range(gmm.n_features) if j not in given]
     names = _names(gmm, outputs, header is not None)
+    incomplete = args.allow_missing and any_entry(np.isnan, X)
     if args.std:
-        mean, cov = gmm.predict(given, X, return_covariance=True)
+        if incomplete:
+            mean, cov = predict_observed(gmm, given, X, return_covariance=True)
+        else:
+            mean, cov = gmm.predict(given, X, return_covariance=True)
         std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
         table = np.hstack([mean, std])
         columns = None if names is None else names + [f"std_{name}" for name in names]
     else:
-        table = gmm.predict(given, X)
+        table = predict_observed(gmm, given, X) if incomplete else gmm.predict(given, X)
         columns = names
     write_table(table, args.output, columns)
     return 0
 
 
-def _cmd_sample(args: argparse.Namespace) -> int:
+def cmd_impute(args: argparse.Namespace) -> int:
+    check_output(args.output, OUT_EXTENSIONS)
+    gmm = read_model(args.model)
+    data, header = read_table(args.data)
+    positions = model_columns(gmm, data, header, args.data)
+    X = _checked_values(data[:, positions], args.data, allow_missing=True)
+    full = np.array(data, dtype=np.float64)  # other columns are written back unchanged
+    full[:, positions] = gmm.impute(X)
+    write_table(full, args.output, header)
+    filled = int(np.isnan(X).sum())
+    print(f"imputed {filled} missing value(s) in {data.shape[0]} rows", file=sys.stderr)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
     from ..utils import check_random_state
 
-    _check_output(args.output, _OUT_EXTENSIONS)
-    gmm = _read_model(args.model)
+    check_output(args.output, OUT_EXTENSIONS)
+    gmm = read_model(args.model)
     gmm.random_state = check_random_state(args.seed)
     samples = gmm.sample(args.n)
     write_table(samples, args.output, _names(gmm, list(range(gmm.n_features)), False))
@@ -279,20 +289,32 @@ def _names(model: Any, dims: list[int], header_in: bool) -> list[str] | None:
     names = getattr(model, "feature_names_", None)
     if names is not None:
         return [names[j] for j in dims]
-    return _columns(dims) if header_in else None
+    return dim_names(dims) if header_in else None
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    gmm = _read_model(args.model)
-    X = _finite(read_data(args.data), args.data)
-    if X.shape[1] != gmm.n_features:
-        raise DataError(
-            f"{args.data} has {X.shape[1]} column(s) but the model has {gmm.n_features} dimensions"
+def cmd_score(args: argparse.Namespace) -> int:
+    from .. import covariance as structures
+    from .incomplete import observed_log_likelihood
+
+    gmm = read_model(args.model)
+    data, header = read_table(args.data, select=by_feature_names(gmm))
+    X = _checked_values(
+        data[:, model_columns(gmm, data, header, args.data)], args.data, args.allow_missing
+    )
+    n = X.shape[0]
+    if args.allow_missing and any_entry(np.isnan, X):
+        # Observed-data log-likelihood: the missing entries marginalized out.
+        total = float(observed_log_likelihood(gmm, X).sum())
+        p = structures.get(gmm.covariance_type_).n_mixture_parameters(
+            gmm.n_components, gmm.n_features
         )
-    print(f"samples: {X.shape[0]}")
-    print(f"mean log-likelihood: {gmm.score(X):.10g}")
-    print(f"BIC: {gmm.bic(X):.10g}")
-    print(f"AIC: {gmm.aic(X):.10g}")
+        mean, bic, aic = total / n, -2.0 * total + p * np.log(n), -2.0 * total + 2.0 * p
+    else:
+        mean, bic, aic = gmm.score(X), gmm.bic(X), gmm.aic(X)
+    print(f"samples: {n}")
+    print(f"mean log-likelihood: {mean:.10g}")
+    print(f"BIC: {bic:.10g}")
+    print(f"AIC: {aic:.10g}")
     return 0
 
 
@@ -306,29 +328,28 @@ def _figure_class() -> Any:
     return Figure
 
 
-def _cmd_plot(args: argparse.Namespace) -> int:
+def cmd_plot(args: argparse.Namespace) -> int:
     _figure_class()
     from ..plot import plot_mixture
 
-    _check_output(args.output, _FIGURE_EXTENSIONS, "PNG")
-    gmm = _read_model(args.model)
+    check_output(args.output, FIGURE_EXTENSIONS, "PNG")
+    gmm = read_model(args.model)
     X = None
     if args.data is not None:
-        X = _finite(read_data(args.data), args.data)
-        if X.shape[1] != gmm.n_features:
-            raise DataError(
-                f"{args.data} has {X.shape[1]} column(s) but the model has "
-                f"{gmm.n_features} dimensions"
-            )
+        data, header = read_table(args.data, select=by_feature_names(gmm))
+        X = data[:, model_columns(gmm, data, header, args.data)]
+        # Rows with missing cells are drawn without them (the model is the point).
+        X = _checked_values(X, args.data, allow_missing=True)
+        X = X[~np.isnan(X).any(axis=1)]
     dims = None
     if args.dims is not None:
-        dims = _parse_given(args.dims.replace(" ", ""), "--dims")
-        bad = [j for j in dims if not 0 <= j < gmm.n_features]
-        if bad or len(set(dims)) != len(dims):
-            raise UsageError(
-                f"--dims must name distinct dimensions in 0 to {gmm.n_features - 1}; "
-                f"got {args.dims}"
-            )
+        dims = resolve(
+            parse_list(args.dims, "--dims"),
+            getattr(gmm, "feature_names_", None),
+            gmm.n_features,
+            "--dims",
+            "the model's dimensions",
+        )
     figure = plot_mixture(gmm, X, dims=dims)
     figure.savefig(args.output, dpi=args.dpi)
     print(f"wrote {args.output}", file=sys.stderr)
@@ -428,30 +449,57 @@ def run_demo(output_dir: str | os.PathLike = ".", stream: TextIO | None = None) 
     return path
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     run_demo(args.output)
     return 0
 
 
-def _cmd_select(args: argparse.Namespace) -> int:
-    from ..io import save_model
+def cmd_select(args: argparse.Namespace) -> int:
+    from ..io import model_to_dict, save_model, to_json_text
+    from ..selection import ModelSelection
+
+    check_output(args.output, MODEL_EXTENSIONS, "MODEL")
+    if args.plot is not None:
+        check_output(args.plot, FIGURE_EXTENSIONS, "--plot")
+        Figure = _figure_class()
+    X, names = read_table(args.data, select=column_selector(args.columns, args.data))
+    X = _checked_values(X, args.data, args.allow_missing)
+    to_stdout = args.output == STDOUT
+    # With -o -, standard output holds the model; the table goes to standard error.
+    table_stream = sys.stderr if to_stdout else sys.stdout
+    try:
+        result = _select(args, X)
+    except ValueError as exc:
+        table = getattr(exc, "table", None)
+        if table is not None:  # every candidate failed or was degenerate: show why
+            text = ModelSelection(table, None, None, args.criterion, {}).to_text()
+            table_stream.write(text + "\n")
+            table_stream.flush()
+        raise
+    table_stream.write(result.to_text() + "\n")
+    if args.csv is not None:
+        result.to_csv(args.csv)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    if names is not None:
+        result.best_model.feature_names_ = names  # the header row travels with the model
+    if to_stdout:
+        sys.stdout.write(to_json_text(model_to_dict(result.best_model)))
+    elif args.output is not None:
+        save_model(result.best_model, args.output)
+        print(f"saved {args.output}", file=sys.stderr)
+    if args.plot is not None:
+        figure = Figure(figsize=(6.4, 4.4))
+        result.plot(figure.add_subplot())
+        figure.tight_layout()
+        figure.savefig(args.plot, dpi=args.dpi)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _select(args: argparse.Namespace, X: np.ndarray) -> Any:
     from ..selection import select_model
 
-    _check_output(args.output, _MODEL_EXTENSIONS, "MODEL")
-    if args.plot is not None:
-        _check_output(args.plot, _FIGURE_EXTENSIONS, "--plot")
-        Figure = _figure_class()
-    X = read_data(args.data)
-    if args.allow_missing:
-        _finite(np.nan_to_num(X, nan=0.0, posinf=np.inf, neginf=-np.inf), args.data)
-    elif np.isnan(X).any():
-        raise DataError(
-            f"{args.data} contains NaN; pass --allow-missing to treat NaN entries as "
-            "missing values"
-        )
-    else:
-        X = _finite(X, args.data)
-    result = select_model(
+    return select_model(
         X,
         n_components=args.k,
         covariance_type=args.covariance_type,
@@ -465,17 +513,3 @@ def _cmd_select(args: argparse.Namespace) -> int:
         allow_missing=args.allow_missing,
         random_state=args.seed,
     )
-    sys.stdout.write(result.to_text() + "\n")
-    if args.csv is not None:
-        result.to_csv(args.csv)
-        print(f"wrote {args.csv}", file=sys.stderr)
-    if args.output is not None:
-        save_model(result.best_model, args.output)
-        print(f"saved {args.output}", file=sys.stderr)
-    if args.plot is not None:
-        figure = Figure(figsize=(6.4, 4.4))
-        result.plot(figure.add_subplot())
-        figure.tight_layout()
-        figure.savefig(args.plot, dpi=args.dpi)
-        print(f"wrote {args.plot}", file=sys.stderr)
-    return 0

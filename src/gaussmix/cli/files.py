@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..io import read_npy_header
+from .delimited import TableError, format_table, locate_data_row, read_delimited
 
 EXIT_DATA = 1
 
@@ -17,16 +18,20 @@ EXIT_DATA = 1
 EXIT_USAGE = 2
 
 
-_DATA_EXTENSIONS = (".csv", ".txt", ".npy")
+DATA_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy")
 
 
-_OUT_EXTENSIONS = (".csv", ".npy")
+OUT_EXTENSIONS = (".csv", ".tsv", ".npy")
 
 
-_MODEL_EXTENSIONS = (".json", ".npz")
+#: The OUT that means standard output.
+STDOUT = "-"
 
 
-_FIGURE_EXTENSIONS = (".png", ".pdf", ".svg")
+MODEL_EXTENSIONS = (".json", ".npz")
+
+
+FIGURE_EXTENSIONS = (".png", ".pdf", ".svg")
 
 
 class UsageError(Exception):
@@ -50,69 +55,6 @@ def _suffix(path: str, allowed: tuple[str, ...], what: str) -> str:
     return suffix
 
 
-# Cells that mean "missing" in CSV files (empty, R's NA, N/A); float() reads NaN itself.
-_MISSING_CELLS = ("", "na", "n/a")
-
-
-def _cell(field: str) -> float:
-    """A CSV cell as a float: a number, or NaN for a missing cell."""
-    if field.lower() in _MISSING_CELLS:
-        return float("nan")
-    return float(field)
-
-
-def _is_number(field: str) -> bool:
-    try:
-        _cell(field)
-    except ValueError:
-        return False
-    return True
-
-
-def _parse_csv(text: str, source: str) -> np.ndarray:
-    return _parse_csv_table(text, source)[0]
-
-
-def _parse_csv_table(text: str, source: str) -> tuple[np.ndarray, list[str] | None]:
-    lines = [
-        (number, line.split("#", 1)[0].strip())
-        for number, line in enumerate(text.splitlines(), start=1)
-    ]
-    lines = [(number, line) for number, line in lines if line]
-    if not lines:
-        raise DataError(f"{source}: no data rows")
-    delimiter = "," if "," in lines[0][1] else None
-
-    def fields(line: str) -> list[str]:
-        return [f.strip() for f in line.split(delimiter)]
-
-    header = None
-    if not all(_is_number(f) for f in fields(lines[0][1])):
-        header = fields(lines[0][1])
-        lines = lines[1:]  # a header row
-        if not lines:
-            raise DataError(f"{source}: only a header row, no data rows")
-    n_columns = len(fields(lines[0][1]))
-    data = np.empty((len(lines), n_columns))
-    for row, (number, line) in enumerate(lines):
-        values = fields(line)
-        if len(values) != n_columns:
-            raise DataError(
-                f"{source}: line {number} has {len(values)} columns; expected {n_columns}"
-            )
-        try:
-            data[row] = [_cell(v) for v in values]
-        except ValueError:
-            bad = next(v for v in values if not _is_number(v))
-            raise DataError(f"{source}: line {number}: {bad!r} is not a number") from None
-    if header is not None and len(header) != n_columns:
-        raise DataError(
-            f"{source}: the header row has {len(header)} names but the rows have "
-            f"{n_columns} columns"
-        )
-    return data, header
-
-
 def _check_npy_header(file_path: Path, path: str) -> None:
     """Refuse a .npy whose header declares more data than the file holds (before allocating)."""
     try:
@@ -130,26 +72,44 @@ def _check_npy_header(file_path: Path, path: str) -> None:
         )
 
 
-def read_table(path: str, *, memory_map: bool = False) -> tuple[np.ndarray, list[str] | None]:
-    """Like :func:`read_data`, and the CSV's header row (column names), or None without one.
+def read_table(
+    path: str, *, memory_map: bool = False, select: Any = None
+) -> tuple[np.ndarray, list[str] | None]:
+    """Like :func:`read_data`, and the header row's names, or None without one.
 
     Parameters
     ----------
     path : str
     memory_map : bool, default=False
+    select : callable, optional
+        ``select(names, n_columns)`` -> positions of the columns to read
+        (``--columns``); the other columns of a text file are not converted.
 
     Returns
     -------
     data : ndarray, shape (n_rows, n_columns)
+        NaN for missing cells (empty, NA, N/A, NaN, null).
     header : list of str or None
-        None for .npy files and CSV text without a header row.
+        None for .npy files and text without a header row.
     """
     if path == "-":
-        return _parse_csv_table(sys.stdin.read(), "<stdin>")
-    if _suffix(path, _DATA_EXTENSIONS, "DATA") == ".npy":
-        return read_data(path, memory_map=memory_map), None
+        return _delimited(None, sys.stdin.read(), select=select)
+    suffix = _suffix(path, DATA_EXTENSIONS, "DATA")
+    if suffix == ".npy":
+        data = read_data(path, memory_map=memory_map)
+        return (data, None) if select is None else (data[:, select(None, data.shape[1])], None)
     _readable(path)
-    return _parse_csv_table(_text(path), path)
+    return _delimited(path, delimiter="\t" if suffix == ".tsv" else None, select=select)
+
+
+def _delimited(
+    path: str | None, text: str | None = None, delimiter: str | None = None, select: Any = None
+) -> tuple[np.ndarray, list[str] | None]:
+    try:
+        data, names, _layout = read_delimited(path, text, delimiter=delimiter, select=select)
+    except TableError as exc:
+        raise DataError(str(exc)) from None
+    return data, names
 
 
 def _readable(path: str) -> Path:
@@ -162,15 +122,12 @@ def _readable(path: str) -> Path:
     return file_path
 
 
-def _text(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text CSV file") from None
-
-
 def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
     """Read a numeric 2-D table from a .csv/.txt/.npy file, or CSV from stdin ("-").
+
+    Text files (.csv, .tsv, .txt) are read as described in
+    ``gaussmix.cli.delimited``: the dialect is sniffed (.tsv is
+    tab-separated), a header row is skipped, quoted fields are understood.
 
     Parameters
     ----------
@@ -194,8 +151,8 @@ def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
         If the file is missing, malformed, empty or not numeric.
     """
     if path == "-":
-        return _parse_csv(sys.stdin.read(), "<stdin>")
-    suffix = _suffix(path, _DATA_EXTENSIONS, "DATA")
+        return read_table(path)[0]
+    suffix = _suffix(path, DATA_EXTENSIONS, "DATA")
     file_path = _readable(path)
     if suffix == ".npy":
         _check_npy_header(file_path, path)
@@ -213,53 +170,62 @@ def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
         if memory_map and array.dtype in (np.float32, np.float64):
             return array
         return array.astype(np.float64)
-    return _parse_csv(_text(path), path)
+    return read_table(path)[0]
 
 
-def _finite(data: np.ndarray, source: str, rows: int = 1 << 16) -> np.ndarray:
+def check_finite(data: np.ndarray, source: str, rows: int = 1 << 16) -> np.ndarray:
     # Block by block: a memory-mapped file is checked without a mask of its size.
     for start in range(0, data.shape[0], rows):
         bad = np.argwhere(~np.isfinite(data[start : start + rows]))
         if bad.size:
             row, col = bad[0]
             row += start
+            where = _where(source, int(row) + 1)
             raise DataError(
-                f"{source}: row {row + 1}, column {col + 1} is {data[row, col]}; "
+                f"{source}: {where}, column {col} is {data[row, col]}; "
                 "only finite numbers are allowed"
             )
     return data
 
 
-def _format_rows(array: np.ndarray) -> list[str]:
-    return [",".join(map(repr, row)) for row in array.tolist()]
+def _where(source: str, data_row: int) -> str:
+    """ "data row R (line L)" of a text file; "row R" of a .npy array or standard input."""
+    if source == "-" or Path(source).suffix.lower() not in (".csv", ".tsv", ".txt"):
+        return f"data row {data_row}"
+    delimiter = "\t" if source.lower().endswith(".tsv") else None
+    return locate_data_row(source, data_row, delimiter)
 
 
 def write_table(array: np.ndarray, path: str | None, columns: Sequence[str] | None) -> None:
-    """Write a 2-D array as CSV (with a header row) or .npy; CSV to stdout when path is None.
+    """Write a 2-D array as CSV/TSV (with a header row) or .npy; to stdout for None or "-".
 
     Parameters
     ----------
     array : ndarray, shape (n_rows, n_columns)
     path : str or None
-        Output file; the extension (.csv or .npy) picks the format.
+        Output file; the extension (.csv, .tsv or .npy) picks the format;
+        None or "-" writes CSV to standard output.
     columns : sequence of str or None
-        Header of the CSV, one name per column; None writes no header row.
+        Header of the CSV, one name per column (quoted where a name holds a
+        delimiter or a quote); None writes no header row. NaN is written as
+        an empty cell.
     """
-    if path is not None and Path(path).suffix.lower() == ".npy":
+    to_stdout = path is None or path == STDOUT
+    suffix = "" if to_stdout else Path(path).suffix.lower()
+    if suffix == ".npy":
         np.save(path, array)
         return
-    rows = _format_rows(array)
-    lines = rows if columns is None else [",".join(columns), *rows]
-    text = "\n".join(lines) + "\n"
-    if path is None:
+    delimiter = "\t" if suffix == ".tsv" else ","
+    text = "".join(line + "\n" for line in format_table(array, columns, delimiter))
+    if to_stdout:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         Path(path).write_text(text, encoding="utf-8")
 
 
-def _check_output(path: str | None, allowed: tuple[str, ...], what: str = "OUT") -> None:
-    if path is None:
+def check_output(path: str | None, allowed: tuple[str, ...], what: str = "OUT") -> None:
+    if path is None or path == STDOUT:
         return
     _suffix(path, allowed, what)
     parent = Path(path).parent
@@ -267,13 +233,13 @@ def _check_output(path: str | None, allowed: tuple[str, ...], what: str = "OUT")
         raise DataError(f"cannot write {path}: directory {parent} does not exist")
 
 
-def _read_model(path: str) -> Any:
+def read_model(path: str) -> Any:
     """Load a model file as a GMM (an MVN becomes a one-component GMM)."""
     from ..gmm import GMM
     from ..io import load_model
     from ..mvn import MVN
 
-    _suffix(path, _MODEL_EXTENSIONS, "MODEL")
+    _suffix(path, MODEL_EXTENSIONS, "MODEL")
     try:
         model = load_model(path)
     except FileNotFoundError:
@@ -284,5 +250,5 @@ def _read_model(path: str) -> Any:
     return model
 
 
-def _columns(indices: Sequence[int], prefix: str = "") -> list[str]:
+def dim_names(indices: Sequence[int], prefix: str = "") -> list[str]:
     return [f"{prefix}dim{j}" for j in indices]

@@ -13,13 +13,14 @@ from typing import Any
 from .. import covariance as structures
 from .._validation import INIT_PARAMS
 from .commands import (
-    _cmd_demo,
-    _cmd_fit,
-    _cmd_plot,
-    _cmd_predict,
-    _cmd_sample,
-    _cmd_score,
-    _cmd_select,
+    cmd_demo,
+    cmd_fit,
+    cmd_impute,
+    cmd_plot,
+    cmd_predict,
+    cmd_sample,
+    cmd_score,
+    cmd_select,
 )
 from .files import EXIT_DATA, EXIT_USAGE, DataError, UsageError
 
@@ -82,12 +83,13 @@ def _non_negative_float(text: str) -> float:
 
 
 _DATA_HELP = (
-    "numeric table: .csv (a header row is detected and skipped) or .npy; '-' reads CSV "
-    "from standard input"
+    "numeric table: .csv, .tsv or .txt (delimiter and quoting sniffed, a header row "
+    "detected; empty, NA and NaN cells are missing) or .npy; '-' reads CSV from "
+    "standard input"
 )
 
 
-_OUT_HELP = "output file, .csv or .npy by extension (default: CSV on standard output)"
+_OUT_HELP = "output file, .csv, .tsv or .npy by extension; '-' or none: CSV on standard output"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--output", "-o", default=".", metavar="DIR", help="directory of the PNG (default: .)"
     )
-    demo.set_defaults(handler=_cmd_demo)
+    demo.set_defaults(handler=cmd_demo)
 
     fit = command(
         "fit",
@@ -170,55 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=structures.accepted_names(),
         help="covariance structure (default: full)",
     )
-    fit.add_argument(
-        "--init",
-        default="kmeans++",
-        choices=INIT_PARAMS,
-        help="initialization of the means (default: kmeans++)",
-    )
-    fit.add_argument(
-        "--n-iter",
-        type=_positive_int,
-        default=100,
-        metavar="N",
-        help="maximum EM iterations per run (default: 100)",
-    )
-    fit.add_argument(
-        "--n-init",
-        type=_positive_int,
-        default=1,
-        metavar="N",
-        help="number of runs from different initializations; the best "
-        "likelihood is kept (default: 1)",
-    )
-    fit.add_argument(
-        "--tol",
-        type=_tolerance,
-        default=1e-3,
-        metavar="TOL",
-        help="convergence tolerance on the change of the mean log-likelihood; "
+    _add_em_options(
+        fit,
+        init=("kmeans++", INIT_PARAMS, "initialization of the means (default: kmeans++)"),
+        n_init=(1, "number of runs from different initializations; the best likelihood is kept"),
+        tol_help="convergence tolerance on the change of the mean log-likelihood; "
         "'auto' uses gmr's rule (change of the responsibilities below 1e-4); "
         "'none' runs all iterations (default: 1e-3)",
-    )
-    fit.add_argument(
-        "--reg-covar",
-        type=_non_negative_float,
-        default=1e-6,
-        metavar="R",
-        help="added to every covariance's diagonal (default: 1e-6)",
-    )
-    fit.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="treat NaN entries of DATA as missing values and fit with the EM for "
+        missing_help="treat NaN entries of DATA as missing values and fit with the EM for "
         "incomplete data (Ghahramani & Jordan 1994)",
-    )
-    fit.add_argument(
-        "--seed",
-        type=_seed,
-        default=None,
-        metavar="S",
-        help="random seed of the initialization (default: fresh randomness)",
+        seed_help="random seed of the initialization (default: fresh randomness)",
     )
     fit.add_argument(
         "--progress",
@@ -234,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "tcp://scheduler:8786; needs gaussmix[dask]); a .npy DATA is then read by the "
         "workers at the same path (default: fit here, streaming a .npy from the file)",
     )
-    fit.set_defaults(handler=_cmd_fit)
+    fit.set_defaults(handler=cmd_fit)
 
     predict = command(
         "predict",
@@ -255,8 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--given",
         required=True,
         metavar="COLS",
-        help="comma-separated 0-based model dimensions held by DATA's "
-        "columns, in order (e.g. 0 or 0,2)",
+        help="comma-separated model dimensions DATA holds, by feature name or 0-based "
+        "index (e.g. 0,2 or height,weight); DATA gives them as exactly these columns in "
+        "order, or by header name, or as all the model's dimensions",
     )
     predict.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
     predict.add_argument(
@@ -264,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="append the predictive standard deviations as extra columns",
     )
-    predict.set_defaults(handler=_cmd_predict)
+    predict.set_defaults(handler=cmd_predict)
 
     sample = command(
         "sample",
@@ -289,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="random seed (default: fresh randomness)",
     )
-    sample.set_defaults(handler=_cmd_sample)
+    sample.set_defaults(handler=cmd_sample)
 
     score = command(
         "score",
@@ -299,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
     score.add_argument("data", metavar="DATA", help=_DATA_HELP)
-    score.set_defaults(handler=_cmd_score)
+    score.set_defaults(handler=cmd_score)
 
     plot = command(
         "plot",
@@ -318,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated dimensions to show (default: all, at most 5)",
     )
     plot.add_argument("--dpi", type=_dpi, default=100, help="resolution (default: 100)")
-    plot.set_defaults(handler=_cmd_plot)
+    plot.set_defaults(handler=cmd_plot)
     _add_select(command)
+    _add_table_options(commands.choices, command)
     return parser
 
 
@@ -356,6 +321,45 @@ def _covariance_types(text: str) -> list[str]:
         f"expected 'all' or a comma-separated list of {', '.join(structures.names())}; "
         f"got {text!r}"
     )
+
+
+def _add_em_options(
+    parser: argparse.ArgumentParser,
+    *,
+    init: tuple[str, tuple[str, ...], str],
+    n_init: tuple[int, str],
+    tol_help: str,
+    missing_help: str,
+    seed_help: str,
+) -> None:
+    """The EM options ``fit`` and ``select`` share: --init, --n-iter, --n-init, --tol,
+    --reg-covar, --allow-missing and --seed (defaults and help per command)."""
+    init_default, init_choices, init_help = init
+    parser.add_argument("--init", default=init_default, choices=init_choices, help=init_help)
+    parser.add_argument(
+        "--n-iter",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="maximum EM iterations per run (default: 100)",
+    )
+    parser.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=n_init[0],
+        metavar="N",
+        help=f"{n_init[1]} (default: {n_init[0]})",
+    )
+    parser.add_argument("--tol", type=_tolerance, default=1e-3, metavar="TOL", help=tol_help)
+    parser.add_argument(
+        "--reg-covar",
+        type=_non_negative_float,
+        default=1e-6,
+        metavar="R",
+        help="added to every covariance's diagonal (default: 1e-6)",
+    )
+    parser.add_argument("--allow-missing", action="store_true", help=missing_help)
+    parser.add_argument("--seed", type=_seed, default=None, metavar="S", help=seed_help)
 
 
 def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
@@ -414,60 +418,58 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
         "--plot", metavar="FILE", help="write the criterion plot (.png, .pdf, .svg)"
     )
     select.add_argument("--csv", metavar="FILE", help="write the table as CSV")
-    select.add_argument(
-        "--init",
-        default="auto",
-        choices=(*INIT_PARAMS, "kmeans", "auto"),
-        help=(
+    _add_em_options(
+        select,
+        init=(
+            "auto",
+            (*INIT_PARAMS, "kmeans", "auto"),
             "initialization (default: auto = kmeans from 50,000 rows on, else kmeans++; "
             "kmeans: k-means on a subsample, refined by EM there, fewer iterations on "
-            "large data)"
+            "large data)",
         ),
-    )
-    select.add_argument(
-        "--n-iter",
-        type=_positive_int,
-        default=100,
-        metavar="N",
-        help="maximum EM iterations per run (default: 100)",
-    )
-    select.add_argument(
-        "--n-init",
-        type=_positive_int,
-        default=5,
-        metavar="N",
-        help="EM runs per candidate, the best likelihood kept (default: 5)",
-    )
-    select.add_argument(
-        "--tol",
-        type=_tolerance,
-        default=1e-3,
-        metavar="TOL",
-        help="convergence tolerance on the change of the mean log-likelihood (default: 1e-3)",
-    )
-    select.add_argument(
-        "--reg-covar",
-        type=_non_negative_float,
-        default=1e-6,
-        metavar="R",
-        help="added to every covariance's diagonal (default: 1e-6)",
-    )
-    select.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="treat NaN entries of DATA as missing values",
-    )
-    select.add_argument(
-        "--seed",
-        type=_seed,
-        default=None,
-        metavar="S",
-        help="random seed (default: fresh randomness)",
+        n_init=(5, "EM runs per candidate, the best likelihood kept"),
+        tol_help="convergence tolerance on the change of the mean log-likelihood (default: 1e-3)",
+        missing_help="treat NaN entries of DATA as missing values",
+        seed_help="random seed (default: fresh randomness)",
     )
     select.add_argument(
         "--dpi", type=_dpi, default=100, help="resolution of --plot (default: 100)"
     )
-    select.set_defaults(handler=_cmd_select)
+    select.set_defaults(handler=cmd_select)
+
+
+_COLUMNS_HELP = (
+    "comma-separated header names or 0-based indices of DATA's columns to use, in that "
+    "order (a name holding a comma in double quotes, e.g. '\"a,b\",c'; default: all)"
+)
+
+
+def _add_table_options(
+    parsers: dict, command: Callable[[str, str, str], argparse.ArgumentParser]
+) -> None:
+    """The data-tool options: columns by name, missing values, the impute command."""
+    for name in ("fit", "select"):
+        parsers[name].add_argument("--columns", metavar="COLS", help=_COLUMNS_HELP)
+    for name in ("score", "predict"):
+        parsers[name].add_argument(
+            "--allow-missing",
+            action="store_true",
+            help="treat NaN and empty cells of DATA as missing values, marginalized out "
+            "(score: the observed-data likelihood; predict: from the observed inputs)",
+        )
+    impute = command(
+        "impute",
+        "fill the missing values of data from a model",
+        "Replace every missing cell of DATA (empty, NA, N/A or NaN) by its conditional\n"
+        "mean given the observed cells of its row under MODEL. Observed values and the\n"
+        "header row are written unchanged; with a header, DATA's columns are matched to\n"
+        "the model's feature names (other columns are copied as they are).\n\n"
+        "example: gaussmix impute model.json gaps.csv -o filled.csv",
+    )
+    impute.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
+    impute.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    impute.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
+    impute.set_defaults(handler=cmd_impute)
 
 
 # ----------------------------------------------------------------------

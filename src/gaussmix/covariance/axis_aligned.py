@@ -30,7 +30,7 @@ def variable_volume_equal_shape(
     max_iter: int,
     start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Volumes lambda_k (k,) and one shape a (d,), |a| = 1, minimizing
+    """Volumes lambda_k (k,) and one shape a (d,), prod(a) = 1, minimizing
     sum_k n_k d ln lambda_k + sum_j values_kj / (lambda_k a_j).
 
     The M-step of VEI (``values`` the scatter's diagonals) and of VEV
@@ -103,7 +103,7 @@ class EqualDiagonal(Decomposed):
 class EqualShapeDiagonal(Decomposed):
     """lambda_k A, diagonal with one shape and a volume per component (mclust's VEI).
 
-    Iterative: :func:`variable_volume_equal_shape` on the scatter's diagonals.
+    Iterative: ``variable_volume_equal_shape`` on the scatter's diagonals.
     """
 
     name = "VEI"
@@ -127,7 +127,7 @@ class EqualShapeDiagonal(Decomposed):
 class EqualVolumeDiagonal(Decomposed):
     """lambda A_k, diagonal with one volume and a shape per component (mclust's EVI).
 
-    Closed form: A_k = unit(w_k), lambda = sum_k |diag w_k|^(1/d) / n.
+    Closed form: A_k = unit(w_k), lambda = sum_k prod(w_k)^(1/d) / n.
     """
 
     name = "EVI"

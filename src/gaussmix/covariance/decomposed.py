@@ -5,7 +5,7 @@ covariance as
 
     Sigma_k = lambda_k D_k A_k D_k^T,
 
-with volume lambda_k = |Sigma_k|^(1/d), a diagonal shape A_k with |A_k| = 1
+with volume lambda_k = det(Sigma_k)^(1/d), a diagonal shape A_k with det(A_k) = 1
 and an orthogonal orientation D_k. Each of the three is Equal across
 components, Variable, or the Identity, which gives mclust's three-letter
 codes (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV).
@@ -13,7 +13,7 @@ codes (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV).
 The M-step of each model maximizes the covariance part of the expected
 complete-data log-likelihood, that is it minimizes
 
-    F(Sigma) = sum_k n_k ln|Sigma_k| + tr(W_k Sigma_k^-1)              (1)
+    F(Sigma) = sum_k n_k ln det(Sigma_k) + tr(W_k Sigma_k^-1)          (1)
 
 over covariances of the model's form, where W_k = sum_i r_ik (x_i - mu_k)
 (x_i - mu_k)^T is component k's scatter and n_k = sum_i r_ik
@@ -79,7 +79,7 @@ def geometric_mean(values: np.ndarray) -> np.ndarray:
 
 
 def unit_determinant(values: np.ndarray) -> np.ndarray:
-    """Positive diagonals (..., d) scaled to product 1 (a shape matrix A with |A| = 1)."""
+    """Positive diagonals (..., d) scaled to product 1 (a shape matrix A with det(A) = 1)."""
     return values / geometric_mean(values)[..., None]
 
 
@@ -90,7 +90,7 @@ def sorted_eigh(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def objective(scatter: np.ndarray, nk: np.ndarray, covariances: np.ndarray) -> float:
-    """F = sum_k n_k ln|Sigma_k| + tr(W_k Sigma_k^-1), eq. (1); the M-step minimizes it.
+    """F = sum_k n_k ln det(Sigma_k) + tr(W_k Sigma_k^-1), eq. (1); the M-step minimizes it.
 
     Parameters
     ----------
@@ -130,7 +130,7 @@ class Decomposed(CovarianceStructure):
     ----------
     tol : float
         Iterative M-steps (VEI, VEE, VEV, EVE, VVE) stop when an iteration
-        changes eq. (1) by less than ``tol`` times max(|F|, n d).
+        changes eq. (1) by less than ``tol`` times max(abs(F), n d).
     max_iter : int
         At most this many iterations of an iterative M-step.
     warm_max_iter : int

@@ -7,11 +7,11 @@ orientation shared (E) and at least one free (V). The M-steps minimize eq.
 - EEV and EVV have closed forms (Celeux & Govaert 1995, section 3.1): with the
   eigen-decomposition W_k = L_k Omega_k L_k^T (eigenvalues largest first),
   EEV's Sigma_k = L_k (sum_j Omega_j / n) L_k^T, and EVV's Sigma_k = lambda
-  W_k / |W_k|^(1/d) with lambda = sum_k |W_k|^(1/d) / n.
+  W_k / det(W_k)^(1/d) with lambda = sum_k det(W_k)^(1/d) / n.
 - VEV: D_k = L_k (the shared shape sorted largest first pairs with each
   Omega_k's order, von Neumann's trace inequality), then the volumes and the
   shape alternate as in VEI, on the eigenvalues.
-- VEE: Sigma_k = lambda_k C with |C| = 1; lambda_k = tr(W_k C^-1) / (d n_k)
+- VEE: Sigma_k = lambda_k C with det(C) = 1; lambda_k = tr(W_k C^-1) / (d n_k)
   and C = unit(sum_k W_k / lambda_k) alternate (Celeux & Govaert 1995).
 - EVE and VVE share the orientation D: given D, the model's diagonal
   Delta_k = lambda_k A_k in D's basis has a closed form (EVI's or VVI's on
@@ -254,7 +254,7 @@ class EqualShape(Decomposed):
 
 
 class EqualVolume(Decomposed):
-    """lambda C_k, |C_k| = 1: one volume, a shape and orientation per component (mclust's EVV)."""
+    """lambda C_k, det(C_k) = 1: one volume, a shape and orientation per component (EVV)."""
 
     name = "EVV"
     mclust_name = "EVV"

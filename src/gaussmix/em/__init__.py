@@ -2,19 +2,23 @@
 
 Data flows one way::
 
-    validated array ──> source ──(blocks)──> e_step ──> Statistics ──(+)──> family.m_step
-         (sources.py)              (estep.py)         (stats.py)          (families.py)
-                         ^                                                     │
-                         └──────────── driver.fit: iterations, rules, ─────────┘
-                                       n_init, callback (driver.py)
+    data ──> open_source ──> source ──(blocks)──> e_step ──> Statistics ──(+)──> family.m_step
+             (front.py)    (sources.py)          (estep.py)   (stats.py)         (families.py,
+                                ^                                                 covariance/)
+                                └────────── driver.fit: iterations, rules, ──────────┘
+                                            n_init, callback (driver.py)
 
-- :mod:`~gaussmix.em.sources`: where rows come from (arrays, arrays with NaN).
-- :mod:`~gaussmix.em.estep`: ``e_step(block, weights, params)`` and
-  ``missing_e_step``, module-level and picklable; kernel or numpy.
+- :mod:`~gaussmix.em.front`: the front door: checks the data, picks the source.
+- :mod:`~gaussmix.em.sources`: where rows come from (arrays, arrays with NaN);
+  :mod:`~gaussmix.em.dask_source`: Dask arrays (imports dask).
+- :mod:`~gaussmix.em.estep`: ``e_step(block, weights, params)``, module-level
+  and picklable; kernel or numpy. :mod:`~gaussmix.em.estep_missing`:
+  ``missing_e_step`` for rows with NaN.
 - :mod:`~gaussmix.em.stats`: additive :class:`Statistics`, ``pack``/``unpack``.
 - :mod:`~gaussmix.em.families`: maximum likelihood (M-step, E-step constants).
 - :mod:`~gaussmix.em.driver`: :func:`fit`, convergence rules, callback, warnings.
-- :mod:`~gaussmix.em.init`: random rows, k-means++ (bounded memory), spreads.
+- :mod:`~gaussmix.em.init`: random rows, k-means++ (bounded memory), spreads,
+  gmr's starting parameters, the k-means start.
 """
 
 from .driver import (

@@ -9,7 +9,8 @@ least. One hierarchy gives the partitions for every k, deterministically.
 
 Here the hierarchy is that of the spherical equal-volume model (EII), for
 which Fraley (1998) shows the merge cost is Ward's sum-of-squares increase
-n_i n_j / (n_i + n_j) ||m_i - m_j||^2 (scipy's compiled ``linkage``), on
+n_i n_j / (n_i + n_j) times the squared distance between the two clusters'
+means (scipy's compiled ``linkage``), on
 the data whitened by their covariance: the principal components scaled to
 unit variance, as mclust's default ``hcUse = "SVD"`` transforms the data, so
 the start does not depend on the features' units. Data with more than
@@ -92,7 +93,7 @@ class Hierarchy:
         self.tree = linkage(whitened, method="ward") if len(self.rows) > 1 else None
 
     def labels(self, n_clusters: int) -> np.ndarray:
-        """Cluster labels in [0, n_clusters) of :attr:`rows` at the level of ``n_clusters``."""
+        """Labels in [0, n_clusters) of the agglomerated ``rows``, cut at ``n_clusters``."""
         if self.tree is None or n_clusters <= 1:
             return np.zeros(len(self.rows), dtype=np.intp)
         n_clusters = min(n_clusters, len(self.rows))

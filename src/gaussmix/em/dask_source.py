@@ -1,9 +1,9 @@
 """The statistics source of a Dask array: the E-step on the workers, statistics added in a tree.
 
-Importing this module imports dask; :func:`gaussmix.em.sources.open_source`
+Importing this module imports dask; :func:`gaussmix.em.front.open_source`
 imports it only when it is given a Dask collection, so ``import gaussmix``
 never does. :class:`DaskSource` maps the engine's own module-level
-:func:`~gaussmix.em.estep.e_step` (or :func:`~gaussmix.em.estep.missing_e_step`)
+:func:`~gaussmix.em.estep.e_step` (or :func:`~gaussmix.em.estep_missing.missing_e_step`)
 over the chunks, where they live, packs each chunk's
 :class:`~gaussmix.em.stats.Statistics` into one float64 vector, and adds the
 vectors in a tree reduction; only that one vector reaches the client, which
@@ -93,7 +93,11 @@ def check_rows(
     if hasattr(X, "to_dask_array") and not isinstance(X, da.Array):
         X = X.to_dask_array(lengths=True)
     if not isinstance(X, da.Array):
-        raise TypeError(f"{name} must be a dask.array.Array; got {type(X).__name__}")
+        raise TypeError(
+            f"{name} must be a dask.array.Array or a Dask DataFrame; got "
+            f"{type(X).__module__}.{type(X).__name__} (convert another Dask-backed "
+            "collection to a Dask array, e.g. with its .data or .to_dask_array())"
+        )
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D; got a {X.ndim}-D Dask array of shape {X.shape}")
     if for_fit and any(np.isnan(size) for size in X.chunks[0]):
@@ -475,6 +479,7 @@ class DaskSource(StatisticsSource):
             dtype=np.float64 if self.missing else self.dtype,
             chunk_rows=self.chunk_rows,
             use_kernel=self.use_kernel,
+            pooled=not self.missing,
         )
         return self._reduce(params), params.shift
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _gaussian, _missing
+from .. import covariance as structures
 from .._gaussian import (
     PRECISION_LIMIT,
     Features,
@@ -77,6 +78,13 @@ class EStepParameters(NamedTuple):
         Precision of the feature GEMMs on the numpy path.
     chunk_rows : int
         Rows per feature chunk on the numpy path.
+    whitening, whitening_inverse : ndarray, shape (d, d), or None
+        Set for one covariance shared by all components (``pooled``): W = L^-1
+        and L, the shared covariance's Cholesky factor. The rows are then
+        whitened, z = W (x - shift), where every component is a unit-variance
+        Gaussian, so the E-step runs on diagonal features (2d + 1 columns)
+        instead of the full quadratic ones (d(d+1)/2 + d + 1) and ``theta``
+        is in that layout; :func:`e_step` maps the moments back.
     """
 
     covariance_type: str
@@ -92,6 +100,8 @@ class EStepParameters(NamedTuple):
     need_resp_sq: bool = False
     dtype: type = np.float64
     chunk_rows: int = 4096
+    whitening: np.ndarray | None = None
+    whitening_inverse: np.ndarray | None = None
 
 
 class MissingBlock(NamedTuple):
@@ -134,6 +144,7 @@ def make_e_step_parameters(
     dtype: type = np.float64,
     chunk_rows: int = 4096,
     use_kernel: bool = True,
+    pooled: bool = False,
 ) -> EStepParameters:
     """The :class:`EStepParameters` of an iteration over complete rows, for any source.
 
@@ -160,6 +171,14 @@ def make_e_step_parameters(
         for float64, see :func:`kernel_applies`).
     chunk_rows : int, default=4096
     use_kernel : bool, default=True
+    pooled : bool, default=False
+        The caller needs only the sum over components of the second moments
+        (complete rows, for a structure with one shared covariance): when the
+        components share one covariance, the E-step then runs in whitened
+        coordinates on diagonal features, and the pooled second moments
+        sum_i w_i (x_i - shift)(x_i - shift)^T stand in the first component's
+        row of the moments (the others zero). The missing-data E-step needs
+        each component's, and does not ask for this.
     """
     priors, means, covariances = gaussians
     common = dict(
@@ -174,6 +193,8 @@ def make_e_step_parameters(
     )
     if shared_shift_error(means, covariances, shift) > PRECISION_LIMIT:
         return EStepParameters(shift=means, **common)
+    if pooled and previous is None and _one_shared_covariance(covariance_type, covariances):
+        return _whitened_parameters(common, shift, use_kernel)
     theta = natural_parameters(priors, means, covariances, shift, covariance_type)
     theta_prev = None
     if previous is not None:
@@ -190,6 +211,44 @@ def make_e_step_parameters(
         kernel_theta=kernel,
         kernel_theta_previous=kernel_prev,
         **common,
+    )
+
+
+def _one_shared_covariance(covariance_type: str, covariances: np.ndarray) -> bool:
+    """Whether the structure shares one covariance and the given ones are indeed equal."""
+    structure = structures.get(covariance_type)
+    if not (structure.shared and structure.quadratic):
+        return False
+    return bool(np.array_equal(covariances, np.broadcast_to(covariances[:1], covariances.shape)))
+
+
+def _whitened_parameters(common: dict, shift: np.ndarray, use_kernel: bool) -> EStepParameters:
+    """Parameters of the E-step in whitened coordinates z = L^-1 (x - shift) (one shared L).
+
+    Every component is N(z | L^-1 (mu_j - shift), I) there, and
+    log N(x | mu_j, Sigma) = log N(z | ., I) - log|L|: natural parameters on
+    diagonal features with the Jacobian in the constant, so the E-step's
+    log-likelihoods and responsibilities are those of x.
+    """
+    priors, means, covariances = common["priors"], common["means"], common["covariances"]
+    k, d = means.shape
+    chol = safe_cholesky(covariances[:1])[0]
+    whitening = inverse_cholesky(chol[None])[0]
+    centred = (means - shift) @ whitening.T
+    diagonal = structures.Diagonal.name
+    unit = np.broadcast_to(np.eye(d), (k, d, d))
+    theta = natural_parameters(priors, centred, unit, np.zeros(d), diagonal)
+    theta[:, -1] -= np.log(np.diagonal(chol)).sum()
+    kernel = None
+    if use_kernel and kernel_applies(diagonal, common["dtype"]):
+        kernel = _compiled.padded_parameters(theta)
+    return EStepParameters(
+        **{**common, "covariance_type": diagonal},
+        shift=shift,
+        theta=theta,
+        kernel_theta=kernel,
+        whitening=whitening,
+        whitening_inverse=chol,
     )
 
 
@@ -221,12 +280,49 @@ def e_step(block: np.ndarray, weights: np.ndarray | None, params: EStepParameter
     """
     if params.theta is None:
         return _centred_statistics(block, weights, params)
+    if params.whitening is not None:
+        return _whitened_statistics(block, weights, params)
     stats = _kernel_statistics(block, weights, params)
     if stats is not None:
         return stats
     stats = _shared_shift_statistics(block, weights, params)
     stats.resp_entropy = _entropy_from_moments(stats, params.theta)
     return stats
+
+
+def _whitened_statistics(
+    block: np.ndarray, weights: np.ndarray | None, params: EStepParameters
+) -> Statistics:
+    """The E-step of one shared covariance, in whitened coordinates, mapped back.
+
+    z = W (x - shift) goes through the diagonal-feature E-step (kernel or
+    numpy); the first moments map back as sum r (x - shift) = L sum r z, and
+    the second moments, of which a shared covariance's M-step needs only the
+    sum over components, are sum_i w_i (x_i - shift)(x_i - shift)^T: one
+    (d, d) product, put in the first component's row.
+    """
+    d = block.shape[1]
+    centred = np.subtract(block, params.shift, dtype=np.float64)
+    z = centred @ params.whitening.T
+    inner = params._replace(shift=np.zeros(d), whitening=None, whitening_inverse=None)
+    stats = e_step(z, weights, inner)
+    k = stats.moments.shape[0]
+    q = d * (d + 1) // 2
+    weighted = centred if weights is None else centred * weights[:, None]
+    pooled = weighted.T @ centred
+    moments = np.zeros((k, q + d + 1))
+    iu, ju = np.triu_indices(d)
+    moments[0, :q] = pooled[iu, ju]
+    moments[:, q : q + d] = stats.first_moments(d) @ params.whitening_inverse.T
+    moments[:, -1] = stats.resp_sum
+    return Statistics(
+        moments,
+        stats.resp_sq_sum,
+        stats.log_lik_sum,
+        stats.weight_sum,
+        stats.resp_change_sq,
+        stats.resp_entropy,
+    )
 
 
 def e_step_rows(

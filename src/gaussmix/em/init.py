@@ -160,7 +160,7 @@ def _update_closest(closest_sq: np.ndarray, X: np.ndarray, center: np.ndarray) -
 
 
 def mean_pairwise_abs_difference(X: np.ndarray) -> np.ndarray:
-    """Mean |x_a - x_b| over all pairs a < b, per column, in O(n log n).
+    """Mean ``|x_a - x_b|`` over all pairs a < b, per column, in O(n log n).
 
     For sorted values s_0 <= ... <= s_{n-1}, sum_{a<b} (s_b - s_a) =
     sum_i (2 i - n + 1) s_i.

@@ -254,6 +254,7 @@ class ArraySource(StatisticsSource):
             dtype=self.dtype,
             chunk_rows=self.chunk_rows,
             use_kernel=self.use_kernel,
+            pooled=True,
         )
 
     def statistics(
@@ -285,7 +286,7 @@ class MissingValuesSource(StatisticsSource):
 
     Rows are grouped once, here: complete rows, and the others by number of
     missing entries (sorted by pattern). Every iteration runs the work units
-    of :func:`gaussmix.em.estep.missing_e_step` in threads: complete rows by
+    of :func:`gaussmix.em.estep_missing.missing_e_step` in threads: complete rows by
     :func:`~gaussmix.em.estep.e_step` (the compiled kernel included), the
     others by the precision form. Moments are taken about the observed
     column means (or each component's mean when

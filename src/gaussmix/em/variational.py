@@ -7,7 +7,7 @@ inference alternates, like EM, between responsibilities and the posterior
 parameters, and its E-step is still quadratic in x: component j enters as
 the Gaussian N(x | m_j, (nu_j W_j)^-1) with the log prior
 
-    E[ln pi_j] + E[ln |Lambda_j|] / 2 - d ln(nu_j) / 2 - d / (2 beta_j),
+    ``E[ln pi_j] + E[ln |Lambda_j|] / 2 - d ln(nu_j) / 2 - d / (2 beta_j)``,
 
 so every statistics source, E-step path and compiled kernel of maximum
 likelihood serves it unchanged. The lower bound needs the responsibilities'
@@ -25,7 +25,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln
 
 from .. import covariance as structures
 from .._linalg import safe_cholesky
@@ -210,6 +209,9 @@ class VariationalBayes:
             if structures.get(self.covariance_type).shared
             else log_wishart.sum()
         )
+        # scipy.special is imported where used: it costs tens of ms at import time.
+        from scipy.special import betaln, gammaln
+
         wc = state.weight_concentration
         if prior.weight_concentration_prior_type == "dirichlet_process":
             log_norm_weight = -np.sum(betaln(wc[0], wc[1]))
@@ -225,6 +227,8 @@ class VariationalBayes:
     # -- pieces ----------------------------------------------------------------
     def expected_log_weights(self, state: VariationalState) -> np.ndarray:
         """E[ln pi_j] under the Dirichlet or stick-breaking posterior."""
+        from scipy.special import digamma
+
         wc = state.weight_concentration
         if self.priors.weight_concentration_prior_type == "dirichlet_process":
             a, b = wc
@@ -235,6 +239,8 @@ class VariationalBayes:
 
     def log_priors(self, state: VariationalState) -> np.ndarray:
         """The E-step's log prior of each component (Bishop 2006, eq. 10.46)."""
+        from scipy.special import digamma
+
         d = state.means.shape[1]
         dof = state.degrees_of_freedom
         log_lambda = d * math.log(2.0) + digamma(0.5 * (dof[None, :] - np.arange(d)[:, None])).sum(
@@ -255,6 +261,8 @@ class VariationalBayes:
 
 def _log_wishart_norm(dof: np.ndarray, half_log_det_w: np.ndarray, d: int) -> np.ndarray:
     """ln B(W, nu) of each Wishart posterior, without the ln(pi) term (as scikit-learn)."""
+    from scipy.special import gammaln
+
     return -(
         dof * half_log_det_w
         + dof * d * 0.5 * math.log(2.0)

@@ -74,8 +74,8 @@ def is_degenerate(
 ) -> str | None:
     """Whether a fitted mixture is degenerate, and why (None when it is sound).
 
-    The rule (documented in the README, "Choosing the number of
-    components"): a component is degenerate when
+    The rule (the user guide's "Choosing the model" explains why): a component
+    is degenerate when
 
     1. it rests on too few rows to estimate its covariance: effective rows
        n_j = n * prior_j, rounded, at most d for "full" (d points span at most d - 1

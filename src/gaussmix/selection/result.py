@@ -58,11 +58,13 @@ class ModelSelection:
         self.best_model = best_model
         self.criterion = criterion
         self.models = models
-        row = table[best_index]
-        self.best_params = {
-            "n_components": row["n_components"],
-            "covariance_type": row["covariance_type"],
-        }
+        # best_index None: no sound candidate (the table of a failed selection).
+        row = None if best_index is None else table[best_index]
+        self.best_params = (
+            None
+            if row is None
+            else {"n_components": row["n_components"], "covariance_type": row["covariance_type"]}
+        )
 
     def __repr__(self) -> str:
         p = self.best_params
@@ -152,6 +154,9 @@ class ModelSelection:
             ]
             out.append(("  ".join(cells) + "  " + line[-1]).rstrip())
         p = self.best_params
+        if p is None:
+            out.append("best: none (every candidate failed or was degenerate)")
+            return "\n".join(out)
         out.append(
             f"best: n_components={p['n_components']}, covariance_type={p['covariance_type']} "
             f"({name} lower is better)"

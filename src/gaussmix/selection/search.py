@@ -542,7 +542,9 @@ def _choose(
             f"{row['error'] or 'degenerate: ' + str(row['degenerate'])}"
             for row in table[:5]
         )
-        raise ValueError(f"every candidate failed or was degenerate ({reasons}, ...)")
+        error = ValueError(f"every candidate failed or was degenerate ({reasons}, ...)")
+        error.table = table  # the grid with the reasons, for callers that show it (the CLI)
+        raise error
     best_index = min(candidates, key=lambda i: (table[i]["score"], table[i]["n_parameters"]))
     table[best_index]["best"] = True
     _warn_about(table, best_index, options["rule"].description is not None, stacklevel + 1)

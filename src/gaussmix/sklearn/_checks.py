@@ -7,13 +7,47 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data as sklearn_validate_data
 
 from .. import _gaussian
 from .. import covariance as structures
-from .._validation import is_dask_collection
+from .._validation import check_integers_fit_float, is_dask_collection
 from ..covariance import ILL_DEFINED
 
 FLOAT_DTYPES = [np.float64, np.float32]
+
+
+def validate_data(estimator: Any, X: Any = "no_validation", y: Any = "no_validation", **kwargs):
+    """scikit-learn's ``validate_data``, with integers beyond float64 a ``ValueError``.
+
+    scikit-learn lets numpy's bare ``OverflowError`` escape for e.g.
+    ``X=[[10**400, 0]]``; here the message names ``X`` or ``y``.
+    """
+    check_integers_fit_float(X, "X")
+    check_integers_fit_float(y, "y")
+    if kwargs.get("reset", True):  # a fit: its parameters too
+        check_parameters_fit_float(estimator)
+    return sklearn_validate_data(estimator, X, y, **kwargs)
+
+
+#: Parameters that are counts or seeds, never converted to float.
+_INTEGER_PARAMETERS = frozenset(
+    {"n_components", "max_iter", "n_init", "random_state", "verbose", "verbose_interval"}
+)
+
+
+def check_parameters_fit_float(estimator: Any) -> None:
+    """Refuse real-valued parameters (``reg_covar``, ``tol``, ``weights_init``, priors...)
+    holding integers beyond float64, naming the parameter.
+
+    scikit-learn's ``Interval(Real, ...)`` accepts ``reg_covar=10**400`` and
+    ``check_array`` lets ``weights_init=[10**400, 0]`` raise a bare
+    ``OverflowError``; here either is a ``ValueError``.
+    """
+    for name, value in estimator.get_params(deep=False).items():
+        if name in _INTEGER_PARAMETERS or value is None or isinstance(value, str):
+            continue
+        check_integers_fit_float(value, name)
 
 
 def check_shape(value: np.ndarray, shape: tuple, name: str) -> None:
@@ -32,7 +66,9 @@ def checked_weights(weights: ArrayLike, k: int) -> np.ndarray:
             "The parameter 'weights' should be in the range [0, 1], but got max value "
             f"{np.min(weights):.5f}, min value {np.max(weights):.5f}"
         )
-    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0):
+    # scikit-learn's tolerance: float32 weights summing to 1 in float32 pass.
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0, atol=atol):
         raise ValueError(
             "The parameter 'weights' should be normalized, but got sum(weights) = "
             f"{np.sum(weights):.5f}"

@@ -70,11 +70,43 @@ class CheckedMaximumLikelihood(MaximumLikelihood):
     source has redone an imprecise M-step about each component's mean), so
     that a covariance is refused only when it is singular, not when moments
     about the shared shift merely lost its precision.
+
+    One case carries on, as in scikit-learn: a diag or spherical component
+    that holds a row's worth of weight but whose variance is exactly zero
+    (after a step with ``reg_covar=0`` its responsibilities of every other
+    row underflowed, so it sits on one point). scikit-learn's raw moments
+    E[x^2] - 2 E[x] mu + mu^2 leave a rounding residue of order eps * mu^2
+    there, which passes its ``variance > 0`` check; gaussmix's centred
+    moments give exactly 0, which is set to that residue, eps * mu^2 (at
+    least the smallest normal float). Components without data and collapsed
+    full or tied covariances are still refused.
     """
 
     def objective(self, stats: Statistics, state: Gaussians) -> float:
+        structure = structures.get(self.covariance_type)
+        if structure.features == "diagonal" and not structure.shared:  # diag, spherical
+            lone_point_variances_to_rounding(state, stats.resp_sum, structure.isotropic)
         check_positive_definite(state.covariances)
         return super().objective(stats, state)
+
+
+def lone_point_variances_to_rounding(
+    state: Gaussians, resp_sum: np.ndarray, isotropic: bool
+) -> None:
+    """Zero variances of components holding data set to eps * mean^2, in place.
+
+    ``isotropic``: one variance per component (spherical), the mean over features.
+    """
+    variances = np.diagonal(state.covariances, axis1=1, axis2=2)
+    lone = (variances <= 0.0) & (resp_sum >= 0.5)[:, None]
+    if not lone.any():
+        return
+    residue = np.finfo(np.float64).eps * np.square(state.means)
+    if isotropic:
+        residue = np.broadcast_to(residue.mean(axis=1, keepdims=True), residue.shape)
+    floor = np.maximum(residue, np.finfo(np.float64).tiny)
+    k, d = np.nonzero(lone)
+    state.covariances[k, d, d] = floor[k, d]
 
 
 def initial_responsibility_statistics(

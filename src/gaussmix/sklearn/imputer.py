@@ -13,10 +13,10 @@ from sklearn.base import (
     OneToOneFeatureMixin,
     TransformerMixin,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ..gmm import GMM
-from ._checks import FLOAT_DTYPES
+from ._checks import FLOAT_DTYPES, validate_data
 
 
 class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

@@ -19,7 +19,7 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .. import _gaussian
 from .. import covariance as structures
@@ -33,6 +33,7 @@ from ..gmm import GMM
 from ..kernels.threads import resolve_n_jobs
 from ._checks import (
     FLOAT_DTYPES,
+    check_parameters_fit_float,
     check_positive_definite,
     check_symmetric,
     checked_means,
@@ -40,6 +41,7 @@ from ._checks import (
     checked_weights,
     log_gaussians,
     n_rows,
+    validate_data,
 )
 from ._start import CheckedMaximumLikelihood, initial_responsibility_statistics
 from .files import EstimatorFileMixin
@@ -114,6 +116,7 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         return self.predict(self._fit(X))
 
     def _fit(self, X: ArrayLike) -> Any:
+        check_parameters_fit_float(self)
         random_state = check_random_state(self.random_state)
         if is_dask_collection(X):
             source, X = self._dask_source(X, random_state)
@@ -380,6 +383,11 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples} . The sampling requires at "
                 "least one sample."
+            )
+        if n_samples > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"Invalid value for 'n_samples': an integer of {len(str(n_samples))} digits; "
+                f"at most {np.iinfo(np.int64).max} samples can be counted."
             )
         rng = check_random_state(self.random_state)
         weights = np.asarray(self.weights_, dtype=np.float64)

@@ -13,11 +13,11 @@ from sklearn.base import (
     MultiOutputMixin,
     RegressorMixin,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._validation import is_dask_collection
 from ..gmm import GMM
-from ._checks import FLOAT_DTYPES
+from ._checks import FLOAT_DTYPES, validate_data
 from .bayesian import BayesianGaussianMixture
 
 
@@ -108,7 +108,7 @@ class GaussianMixtureRegressor(
     ----------
     gmm_ : GMM
         The fitted joint mixture over [X, y].
-    indices_ : ndarray, shape (n_features_in_,)
+    indices_ : ndarray, shape (``n_features_in_``,)
         Dimensions of the joint model that hold the inputs.
     n_features_in_ : int
 
@@ -264,7 +264,7 @@ default="dirichlet_process"
         Components kept.
     n_iter_ : int
         Iterations of the variational fit.
-    indices_ : ndarray, shape (n_features_in_,)
+    indices_ : ndarray, shape (``n_features_in_``,)
     n_features_in_ : int
 
     Examples
