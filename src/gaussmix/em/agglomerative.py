@@ -22,7 +22,6 @@ is :func:`gaussmix.em.init.partition_moments` of the k-cluster partition.
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import cut_tree, fcluster, linkage
 
 __all__ = ["HC_ROWS", "Hierarchy", "whiten"]
 
@@ -89,11 +88,15 @@ class Hierarchy:
             self.rows = np.arange(n)
         self.X = np.asarray(X[self.rows], dtype=np.float64)
         self.weights = None if weights is None else np.asarray(weights[self.rows], np.float64)
+        from scipy.cluster.hierarchy import linkage  # scipy on first use (a fast import)
+
         whitened = whiten(self.X, self.weights)
         self.tree = linkage(whitened, method="ward") if len(self.rows) > 1 else None
 
     def labels(self, n_clusters: int) -> np.ndarray:
         """Labels in [0, n_clusters) of the agglomerated ``rows``, cut at ``n_clusters``."""
+        from scipy.cluster.hierarchy import cut_tree, fcluster
+
         if self.tree is None or n_clusters <= 1:
             return np.zeros(len(self.rows), dtype=np.intp)
         n_clusters = min(n_clusters, len(self.rows))
