@@ -299,3 +299,16 @@ def test_warm_started_m_step_never_worse_than_the_previous_parameters(code):
         assert _objective(scatter, nk, warm) <= _objective(scatter, nk, cold) + 1e-3 * abs(
             _objective(scatter, nk, cold)
         )
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_reg_covar_zero_with_collapsed_components_stays_finite(code):
+    # Regression: with reg_covar=0, VEE and EVV divided a collapsed component's
+    # scatter by its zero volume, and EM died in LinAlgError on inf entries.
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(50, 3)), np.repeat([[5.0, 5, 5]], 10, 0), [[9.0, 0, 0]] * 3])
+    for seed in range(3):
+        gmm = GMM(4, random_state=seed).from_samples(
+            X, covariance_type=code, reg_covar=0.0, init_params="kmeans++", n_iter=50
+        )
+        assert np.isfinite(gmm.covariances).all()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .decomposed import TINY, Decomposed, converged, geometric_mean, unit_determinant
+from .decomposed import TINY, Decomposed, converged, floored, geometric_mean, unit_determinant
 
 __all__ = ["EqualDiagonal", "EqualShapeDiagonal", "EqualSpherical", "EqualVolumeDiagonal"]
 
@@ -46,13 +46,13 @@ def variable_volume_equal_shape(
     previous = np.inf
     scale = float(nk.sum()) * d
     for _ in range(max_iter):
-        volumes = np.maximum((values / shape).sum(axis=1) / (d * nk), TINY)
+        volumes = floored((values / shape).sum(axis=1) / (d * nk))
         shape = unit_determinant((values / volumes[:, None]).sum(axis=0))
         current = float(d * (nk @ np.log(volumes)) + ((values / shape) / volumes[:, None]).sum())
         if converged(previous, current, scale, tol):
             break
         previous = current
-    volumes = np.maximum((values / shape).sum(axis=1) / (d * nk), TINY)
+    volumes = floored((values / shape).sum(axis=1) / (d * nk))
     return volumes, shape
 
 
@@ -64,7 +64,7 @@ class EqualSpherical(Decomposed):
     features = "diagonal"
     shared = True
     isotropic = True
-    marker = "*"
+    marker = "P"
     seed_key = 10
 
     def maximize(self, scatter, nk, previous=None):
@@ -138,7 +138,7 @@ class EqualVolumeDiagonal(Decomposed):
 
     def maximize(self, scatter, nk, previous=None):
         values = np.maximum(scatter, 0.0)
-        volume_k = geometric_mean(values)
+        volume_k = floored(geometric_mean(values))
         volume = volume_k.sum() / nk.sum()
         return _diagonal_matrices(volume * values / volume_k[:, None])
 

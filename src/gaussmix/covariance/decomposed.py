@@ -46,8 +46,10 @@ import numpy as np
 from .base import CovarianceStructure
 
 __all__ = [
+    "FLOOR",
     "TINY",
     "Decomposed",
+    "floored",
     "geometric_mean",
     "objective",
     "regularized_scatter",
@@ -59,6 +61,18 @@ __all__ = [
 #: reg_covar = 0 meets a collapsed component (the fit is then degenerate, but
 #: the M-step still returns finite numbers).
 TINY = np.finfo(np.float64).tiny
+
+
+#: Volumes and variances below this fraction of the largest are raised to it in the
+#: M-steps: with reg_covar = 0 a collapsed component's volume is 0, and dividing
+#: by it would overflow; such a fit is degenerate, but its numbers stay finite.
+FLOOR = 1e-12
+
+
+def floored(values: np.ndarray) -> np.ndarray:
+    """``values`` with entries below FLOOR times their largest raised to that (TINY if all 0)."""
+    top = float(np.max(values)) if values.size else 0.0
+    return np.maximum(values, max(FLOOR * top, TINY))
 
 
 def regularized_scatter(scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 
 from .._linalg import symmetrize
 from .axis_aligned import variable_volume_equal_shape
-from .decomposed import TINY, Decomposed, converged, geometric_mean, sorted_eigh
+from .decomposed import TINY, Decomposed, converged, floored, geometric_mean, sorted_eigh
 
 __all__ = [
     "EqualOrientation",
@@ -117,7 +117,7 @@ class EqualShapeOrientation(Decomposed):
         last = np.inf
         for _ in range(self.iterations(previous)):
             traces = np.einsum("kij,ji->k", scatter, np.linalg.inv(shape))
-            volumes = np.maximum(traces / (d * nk), TINY)
+            volumes = floored(traces / (d * nk))
             shape = _unit_matrix_determinant(
                 symmetrize(np.einsum("kij,k->ij", scatter, 1.0 / volumes))
             )
@@ -126,7 +126,7 @@ class EqualShapeOrientation(Decomposed):
             if converged(last, current, float(nk.sum()) * d, self.tol):
                 break
             last = current
-        volumes = np.maximum(traces / (d * nk), TINY)
+        volumes = floored(traces / (d * nk))
         return volumes[:, None, None] * shape
 
     def n_parameters(self, k: int, d: int) -> int:
@@ -179,7 +179,7 @@ class _SharedOrientation(Decomposed):
         if scatter_axes is None:
             scatter_axes = scatter @ orientation
         rotated = (orientation * scatter_axes).sum(axis=1)  # diag(D^T W_k D)
-        diagonals = np.maximum(self.diagonals(np.maximum(rotated, 0.0), nk), TINY)
+        diagonals = floored(self.diagonals(np.maximum(rotated, 0.0), nk))
         value = float(nk @ np.log(diagonals).sum(axis=1) + (rotated / diagonals).sum())
         return value, diagonals
 
@@ -194,7 +194,7 @@ class EqualVolumeOrientation(_SharedOrientation):
 
     def diagonals(self, rotated: np.ndarray, nk: np.ndarray) -> np.ndarray:
         volume_k = geometric_mean(rotated)
-        return (volume_k.sum() / nk.sum()) * rotated / np.maximum(volume_k, TINY)[:, None]
+        return (volume_k.sum() / nk.sum()) * rotated / floored(volume_k)[:, None]
 
     def n_parameters(self, k: int, d: int) -> int:
         return 1 + k * (d - 1) + d * (d - 1) // 2
@@ -267,7 +267,7 @@ class EqualVolume(Decomposed):
         sign, logdet = np.linalg.slogdet(scatter)
         volume_k = np.where(sign > 0, np.exp(logdet / d), 0.0)
         volume = volume_k.sum() / nk.sum()
-        return scatter * (volume / np.maximum(volume_k, TINY))[:, None, None]
+        return scatter * (volume / floored(volume_k))[:, None, None]
 
     def n_parameters(self, k: int, d: int) -> int:
         return k * d * (d + 1) // 2 - (k - 1)
