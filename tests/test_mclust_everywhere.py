@@ -279,3 +279,30 @@ def test_select_model_hc_and_large_data_subsample():
             n_init=2, random_state=0,
         )  # fmt: skip
     assert result.best_params == {"n_components": 2, "covariance_type": "VVE"}
+
+
+# The one-call search over all 14 models chooses what Mclust(X) chooses: mclust's vignette
+# ("A quick tour of mclust", mclust 6.1.1; see test_selection.py's MCLUST_VIGNETTE) gives
+# diabetes VVV,3 (BIC -4751.316) and iris VEV,2 (-561.7285); Old Faithful EEE,3
+# (-2314.316). k above 5 never wins there, so the grid stops at 5 to save time.
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "pick", "mclust_bic"),
+    [("iris", (2, "VEV"), -561.7285), ("faithful", (3, "tied"), -2314.316),
+     ("diabetes", (3, "full"), -4751.316)],
+)  # fmt: skip
+def test_all_fourteen_choose_what_mclust_chooses(name, pick, mclust_bic):
+    X = {
+        "iris": lambda: load_iris().data,
+        "faithful": lambda: np.loadtxt(DATA / "faithful.csv", delimiter=",", skiprows=2),
+        "diabetes": lambda: np.loadtxt(
+            DATA / "diabetes.csv", delimiter=",", skiprows=3, usecols=(1, 2, 3)
+        ),
+    }[name]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(
+            X, n_components=range(1, 6), covariance_type="all", tol=1e-5, random_state=0
+        )
+    assert (result.best_params["n_components"], result.best_params["covariance_type"]) == pick
+    assert result.table[result.best_index]["bic"] <= -mclust_bic + 0.3

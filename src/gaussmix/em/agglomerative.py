@@ -12,7 +12,7 @@ which Fraley (1998) shows the merge cost is Ward's sum-of-squares increase
 n_i n_j / (n_i + n_j) times the squared distance between the two clusters'
 means (scipy's compiled ``linkage``), on
 the data whitened by their covariance: the principal components scaled to
-unit variance, as mclust's default ``hcUse = "SVD"`` transforms the data, so
+unit variance (in the spirit of mclust's ``hcUse = "SVD"`` option), so
 the start does not depend on the features' units. Data with more than
 :data:`HC_ROWS` rows are agglomerated on that many rows drawn at random (with
 probability proportional to the weights, if any). The start of k components
