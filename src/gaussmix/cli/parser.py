@@ -390,9 +390,10 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
     select.add_argument(
         "--covariance-type",
         type=_covariance_types,
-        default=list(structures.names()),
+        default=list(structures.default_names()),
         metavar="TYPES",
-        help=f"'all' or a comma-separated list of {', '.join(structures.names())} (default: all)",
+        help=f"'all' or a comma-separated list of {', '.join(structures.names())} "
+        f"(default: {','.join(structures.default_names())})",
     )
     select.add_argument(
         "--criterion",

@@ -31,6 +31,9 @@ __all__ = [
     "Full",
     "Spherical",
     "Tied",
+    "accepted_names",
+    "canonical",
+    "default_names",
     "get",
     "names",
     "project_psd",
@@ -48,9 +51,18 @@ def register(structure: CovarianceStructure) -> CovarianceStructure:
     Raises
     ------
     ValueError
-        When its name or an alias is taken by another structure.
+        When its name or an alias is taken by another structure, is the
+        reserved "all", or its ``seed_key`` is another structure's.
     """
     keys = (structure.name, *structure.aliases)
+    if "all" in keys:
+        raise ValueError("'all' is reserved (every structure); choose another name")
+    for other in _BY_NAME.values():
+        if other is not structure and other.seed_key == structure.seed_key:
+            raise ValueError(
+                f"seed_key {structure.seed_key} of {structure.name!r} is already used by "
+                f"{other!r}; give each structure a number of its own"
+            )
     for key in keys:
         taken = _BY_NAME.get(key)
         if taken is not None and taken is not structure:
@@ -81,6 +93,11 @@ def unregister(name: str) -> None:
 def names() -> tuple[str, ...]:
     """The registered structures' names, in registration order (aliases left out)."""
     return tuple(_ORDER)
+
+
+def default_names() -> tuple[str, ...]:
+    """The structures of :func:`gaussmix.select_model`'s default grid, in registration order."""
+    return tuple(name for name in _ORDER if _BY_NAME[name].default_grid)
 
 
 def accepted_names() -> tuple[str, ...]:

@@ -73,6 +73,11 @@ class CovarianceStructure:
         Each covariance a multiple of the identity.
     kernel : bool
         The compiled E-step kernel serves this structure's feature form.
+    default_grid : bool
+        Part of :func:`gaussmix.select_model`'s default grid (scikit-learn's four).
+    variational : bool
+        The variational-Bayes family (``BayesianGaussianMixture``) has updates
+        for it (scikit-learn's four); other structures are refused there.
     marker : str
         Matplotlib marker of its line in model-selection plots.
     seed_key : int
@@ -88,6 +93,8 @@ class CovarianceStructure:
     shared: ClassVar[bool] = False
     isotropic: ClassVar[bool] = False
     kernel: ClassVar[bool] = True
+    variational: ClassVar[bool] = False
+    default_grid: ClassVar[bool] = False
     marker: ClassVar[str] = "o"
     seed_key: ClassVar[int] = -1
 

@@ -138,6 +138,15 @@ default="dirichlet_process"
         self.verbose = verbose
         self.verbose_interval = verbose_interval
 
+    def _check_structure(self, structure: structures.CovarianceStructure) -> None:
+        """The variational updates exist for the structures that declare them."""
+        if not structure.variational:
+            supported = [name for name in structures.names() if structures.get(name).variational]
+            raise ValueError(
+                f"covariance_type={self.covariance_type!r} has no variational updates; "
+                f"BayesianGaussianMixture supports {', '.join(map(repr, supported))}"
+            )
+
     def _prepare(self, X: np.ndarray) -> None:
         d = X.shape[1]
         ctype = self.covariance_type
