@@ -211,9 +211,15 @@ def _compared_type_names(tree: ast.Module, names: set[str]) -> list[int]:
             return any(named(element) for element in node.elts)
         return False
 
+    def listed(node: ast.AST) -> bool:
+        elements = node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set) else []
+        return sum(isinstance(e, ast.Constant) and e.value in names for e in elements) >= 2
+
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Compare) and (
+        if listed(node):  # a list of structures kept outside the registry
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Compare) and (
             named(node.left) or any(named(c) for c in node.comparators)
         ):
             lines.append(node.lineno)
@@ -225,7 +231,8 @@ def _compared_type_names(tree: ast.Module, names: set[str]) -> list[int]:
 def test_covariance_type_names_are_compared_in_one_module_only():
     from gaussmix import covariance
 
-    names = set(covariance.accepted_names())
+    # The structures' names and aliases, and the E-step's feature forms.
+    names = set(covariance.accepted_names()) | {"quadratic", "diagonal"}
     offenders = {
         name: lines
         for name, (_, tree) in _trees().items()
@@ -236,7 +243,10 @@ def test_covariance_type_names_are_compared_in_one_module_only():
         f"covariance-type names compared outside gaussmix.covariance: {offenders}"
     )
     # The check can fail:
-    assert _compared_type_names(ast.parse("x = t == 'tied'\ny = {'diag': 1}"), names) == [1, 2]
+    found = _compared_type_names(
+        ast.parse("x = t == 'tied'\ny = {'diag': 1}\nz = ('full', 'VVI')\nf(t='full')"), names
+    )
+    assert found == [1, 2, 3]
 
 
 # Private names of other projects that their users are meant to touch.
@@ -265,6 +275,18 @@ def _private_reaches(tree: ast.Module) -> list[str]:
             if ast.unparse(node) == "np.random.mtrand._rand":  # numpy's global RandomState
                 continue
             found.append(f"{node.lineno}: {ast.unparse(node)}")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and node.args[1].value.startswith("_")
+            and not node.args[1].value.startswith("__")
+            and not (isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls"))
+        ):
+            found.append(f"{node.lineno}: {node.func.id}(..., {node.args[1].value!r})")
     return sorted(found, key=lambda entry: int(entry.split(":")[0]))  # in line order
 
 

@@ -1,21 +1,17 @@
-"""EM over Dask arrays: the statistics source of a cluster, lazy scoring, files on workers.
+"""Dask arrays for users: lazy scoring and prediction, files read by workers, a client.
 
-Importing this module imports dask (``pip install "gaussmix[dask]"``); nothing
-else in gaussmix imports dask, and ``import gaussmix`` does not import this
-module: :meth:`gaussmix.GMM.from_samples` and the scoring methods import it
-when they are given a Dask array.
+Importing this module imports dask (``pip install "gaussmix[dask]"``); only it
+and :mod:`gaussmix.em.dask_source` import dask, and ``import gaussmix`` imports
+neither: the scoring methods import this module, and the engine's front door
+(:func:`gaussmix.em.front.open_source`) the source, when they are given a Dask
+array.
 
-- :class:`DaskSource`: a :class:`~gaussmix.em.sources.StatisticsSource` over
-  a ``dask.array.Array`` chunked along rows. Every iteration maps the
-  engine's own module-level :func:`~gaussmix.em.estep.e_step` (or
-  :func:`~gaussmix.em.estep_missing.missing_e_step`) over the chunks, where they
-  live, packs each chunk's :class:`~gaussmix.em.stats.Statistics` into one
-  float64 vector, and adds the vectors in a tree reduction; only that one
-  vector (k * n_phi + k + 3 numbers) reaches the client, which runs the
-  M-step. The chunks are kept on the workers between iterations
-  (``persist``) on a distributed cluster with room for them, and otherwise
-  recomputed from their source every iteration, so that data larger than
-  memory stream.
+- :class:`DaskSource` (defined in :mod:`gaussmix.em.dask_source`, re-exported
+  here): the statistics source over a ``dask.array.Array`` chunked along rows.
+  Every iteration maps the engine's own module-level E-step over the chunks
+  where they live and adds their packed statistics (k * n_phi + k + 4 numbers
+  each) in a tree reduction; only that vector reaches the client, which runs
+  the M-step.
 - :func:`map_rows`, :func:`lazy_predict`: the lazy forms of
   ``score_samples``, ``to_responsibilities``, ``impute`` and ``predict``,
   chunked like their input.

@@ -147,23 +147,14 @@ def fit_mixture(
     init_params = check_choice(init_params, "init_params", INIT_PARAMS)
     covariance_type = structures.canonical(covariance_type)
     compute_dtype = _check_compute_dtype(dtype)
-    n_iter = check_int(n_iter, "n_iter", minimum=0)
-    n_init = check_int(n_init, "n_init", minimum=1)
-    reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
-    rule = convergence_rule(tol, R_diff)
-    if callback is not None and not callable(callback):
-        raise TypeError(
-            f"callback must be callable(iteration, mean_log_likelihood, change, "
-            f"elapsed) or None; got {type(callback).__name__}"
-        )
     if chunk_size is not None:
         chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     if n_jobs is not None:
         n_jobs = check_int(n_jobs, "n_jobs")
         if n_jobs == 0:
             raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
-    # The one front door: the data are checked, then the source is chosen
-    # (in memory, with missing values, memory-mapped or Dask).
+    # The one front door: the data are checked first, then the source is chosen
+    # (in memory, with missing values, memory-mapped or Dask); the EM options after.
     source = open_source(
         SourceRequest(
             X,
@@ -179,6 +170,15 @@ def fit_mixture(
             verbose=model.verbose,
         )
     )
+    n_iter = check_int(n_iter, "n_iter", minimum=0)
+    n_init = check_int(n_init, "n_init", minimum=1)
+    reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
+    rule = convergence_rule(tol, R_diff)
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"callback must be callable(iteration, mean_log_likelihood, change, "
+            f"elapsed) or None; got {type(callback).__name__}"
+        )
     weights = scale_sample_weight(source.initialization_weights)
     start = starting_point(model, source.n_features)
     check_start_distance(start[1], source.shift)

@@ -202,7 +202,7 @@ class GMM(CachedParameters, Persistent):
             is read chunk by chunk in place). A Dask array (chunked along
             rows) is fitted on its chunks where they live, on the active
             ``dask.distributed`` Client's cluster or Dask's default
-            scheduler (:class:`gaussmix.dask.DaskSource`): the same E-step
+            scheduler (:class:`gaussmix.em.dask_source.DaskSource`): the same E-step
             per chunk, the statistics added in a tree reduction, the M-step
             here; the initializations then see at most
             :data:`gaussmix.dask.INIT_SAMPLE_ROWS` rows drawn at random (all

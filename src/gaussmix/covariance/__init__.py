@@ -54,6 +54,8 @@ __all__ = [
     "Full",
     "Spherical",
     "Tied",
+    "accepted_names",
+    "canonical",
     "default_names",
     "get",
     "names",
@@ -73,9 +75,18 @@ def register(structure: CovarianceStructure) -> CovarianceStructure:
     Raises
     ------
     ValueError
-        When its name or an alias is taken by another structure.
+        When its name or an alias is taken by another structure, is the
+        reserved "all", or its ``seed_key`` is another structure's.
     """
     keys = (structure.name, *structure.aliases)
+    if "all" in keys:
+        raise ValueError("'all' is reserved (every structure); choose another name")
+    for other in _BY_NAME.values():
+        if other is not structure and other.seed_key == structure.seed_key:
+            raise ValueError(
+                f"seed_key {structure.seed_key} of {structure.name!r} is already used by "
+                f"{other!r}; give each structure a number of its own"
+            )
     for key in keys:
         taken = _BY_NAME.get(key)
         if taken is not None and taken is not structure:
@@ -115,12 +126,17 @@ def names() -> tuple[str, ...]:
 
 
 def default_names() -> tuple[str, ...]:
-    """scikit-learn's four: the default grid of :func:`gaussmix.select_model` and the CLI.
+    """The structures of :func:`gaussmix.select_model`'s default grid (``default_grid``).
 
-    The other ten are searched on request (``"all"`` or their names): their
-    iterative M-steps make the full grid several times slower.
+    scikit-learn's four first, in their usual order (full, tied, diag,
+    spherical), then any other structure registered with ``default_grid``,
+    in registration order. mclust's other ten are searched on request
+    (``"all"`` or their names): their iterative M-steps make the grid
+    several times slower.
     """
-    return tuple(structure.name for structure in _DEFAULT)
+    first = [structure.name for structure in _DEFAULT if structure.default_grid]
+    rest = [name for name in _ORDER if _BY_NAME[name].default_grid and name not in first]
+    return tuple(first + rest)
 
 
 def accepted_names() -> tuple[str, ...]:

@@ -73,14 +73,16 @@ class CovarianceStructure:
         Each covariance a multiple of the identity.
     kernel : bool
         The compiled E-step kernel serves this structure's feature form.
+    default_grid : bool
+        Part of :func:`gaussmix.select_model`'s default grid (scikit-learn's four).
+    variational : bool
+        The variational-Bayes family (``BayesianGaussianMixture``) has updates
+        for it (scikit-learn's four); other structures are refused there.
     marker : str
         Matplotlib marker of its line in model-selection plots.
     warm_start : bool
         Its M-step iterates and accepts ``previous`` covariances to start
         from (``estimate(scatter, nk, reg_covar, previous=...)``).
-    variational : bool
-        scikit-learn's variational-Bayes updates exist for it
-        (:class:`gaussmix.sklearn.BayesianGaussianMixture` accepts it).
     seed_key : int
         A number unique to the structure and fixed forever: the key of its
         own random stream in :func:`gaussmix.select_model` (so a candidate's
@@ -94,8 +96,9 @@ class CovarianceStructure:
     shared: ClassVar[bool] = False
     isotropic: ClassVar[bool] = False
     kernel: ClassVar[bool] = True
+    variational: ClassVar[bool] = False
+    default_grid: ClassVar[bool] = False
     marker: ClassVar[str] = "o"
-    variational: ClassVar[bool] = True
     warm_start: ClassVar[bool] = False
     seed_key: ClassVar[int] = -1
 

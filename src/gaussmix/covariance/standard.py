@@ -25,6 +25,8 @@ class Full(CovarianceStructure):
     mclust_name = "VVV"
     marker = "o"
     seed_key = 0
+    variational = True
+    default_grid = True
 
     def estimate(self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
         covariances = project_psd(symmetrize(scatter / nk[:, None, None]))
@@ -52,6 +54,8 @@ class Tied(CovarianceStructure):
     mclust_name = "EEE"
     marker = "^"
     seed_key = 3
+    variational = True
+    default_grid = True
     shared = True
 
     def estimate(self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
@@ -84,6 +88,8 @@ class Diagonal(CovarianceStructure):
     mclust_name = "VVI"
     marker = "s"
     seed_key = 1
+    variational = True
+    default_grid = True
     features = "diagonal"
 
     def variances(self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:

@@ -533,8 +533,3 @@ def _distinct_sorted(rng: Any, n: int, m: int) -> np.ndarray:
     if chosen.size > m:
         chosen = np.sort(rng.choice(chosen, size=m, replace=False))
     return chosen
-
-
-# ----------------------------------------------------------------------
-# Lazy outputs
-# ----------------------------------------------------------------------

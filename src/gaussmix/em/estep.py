@@ -254,7 +254,7 @@ def _whitened_parameters(common: dict, shift: np.ndarray, use_kernel: bool) -> E
 
 def kernel_applies(covariance_type: str, dtype) -> bool:
     """Whether the compiled kernel computes float64 statistics of this covariance type here."""
-    if dtype != np.float64:
+    if dtype != np.float64 or not structures.get(covariance_type).kernel:
         return False
     if uses_full_features(covariance_type):
         return _compiled.available()

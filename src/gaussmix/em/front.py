@@ -31,7 +31,7 @@ from .._validation import (
 )
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 
-__all__ = ["SourceRequest", "open_source", "register_source"]
+__all__ = ["SourceRequest", "check_data", "open_source", "register_source"]
 
 
 # ----------------------------------------------------------------------
@@ -101,29 +101,78 @@ def open_source(request: SourceRequest) -> StatisticsSource:
     raise TypeError(f"no statistics source accepts X of type {type(request.X).__name__}")
 
 
-def _in_memory(request: SourceRequest) -> StatisticsSource:
-    """ArraySource or MissingValuesSource for an array-like, after its checks."""
-    X, weights = request.X, request.sample_weight
-    if not request.validated:
-        X = check_samples(X, allow_nan=True)
-        missing = any_entry(np.isnan, X)
-        if missing and not request.allow_missing:
-            raise ValueError(
-                "X contains NaN (missing values); pass allow_missing=True to fit with "
-                "the EM for incomplete data, or remove or impute them first"
-            )
-        check_n_components(request.n_components, X.shape[0])
-        check_spread(X)
-        weights = scale_sample_weight(check_sample_weight(weights, X.shape[0]))
-    else:
-        missing = request.allow_missing and any_entry(np.isnan, X)
+def check_data(
+    X: Any,
+    sample_weight: Any,
+    *,
+    n_components: int,
+    allow_missing: bool,
+    scale_weights: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """The front door's checks of in-memory data, for every front end.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+    sample_weight : array-like, shape (n,), or None
+    n_components : int
+        At most the rows that carry information.
+    allow_missing : bool
+        Whether NaN entries are missing values (else a ``ValueError``).
+    scale_weights : bool, default=True
+        Rescale weights by a power of two when their sum could overflow (EM
+        depends only on their ratios; criteria that count rows by the weights'
+        sum pass False).
+
+    Returns
+    -------
+    X : ndarray
+        Finite float rows (NaN only with ``allow_missing``).
+    weights : ndarray or None
+        Checked, rescaled by a power of two if their sum could overflow.
+    missing : bool
+        Whether X holds NaN.
+
+    Raises
+    ------
+    ValueError
+        Naming ``X`` or ``sample_weight``: non-finite entries, NaN without
+        ``allow_missing``, no row with an observed value, more components
+        than rows, squared deviations that overflow float64, bad weights.
+    """
+    X = check_samples(X, allow_nan=True)
+    missing = any_entry(np.isnan, X)
+    if missing and not allow_missing:
+        raise ValueError(
+            "X contains NaN (missing values); pass allow_missing=True to fit with "
+            "the EM for incomplete data, or remove or impute them first"
+        )
+    check_n_components(n_components, X.shape[0])
     if missing:
         usable = int((~np.isnan(X)).any(axis=1).sum())
         if usable == 0:
             raise ValueError(
                 "X has no row with an observed value (every entry is NaN); nothing to fit"
             )
-        check_n_components(request.n_components, usable)
+        check_n_components(n_components, usable)
+    check_spread(X)
+    weights = check_sample_weight(sample_weight, X.shape[0])
+    return X, scale_sample_weight(weights) if scale_weights else weights, missing
+
+
+def _in_memory(request: SourceRequest) -> StatisticsSource:
+    """ArraySource or MissingValuesSource for an array-like, after its checks."""
+    X, weights = request.X, request.sample_weight
+    if request.validated:
+        missing = request.allow_missing and any_entry(np.isnan, X)
+    else:
+        X, weights, missing = check_data(
+            X,
+            weights,
+            n_components=request.n_components,
+            allow_missing=request.allow_missing,
+        )
+    if missing:
         return MissingValuesSource(
             X,
             weights,

@@ -145,6 +145,9 @@ class Statistics:
         ``quadratic``, the (k, d) diagonal (a view) for diagonal features.
         """
         q = self._quadratic_width(d)
+        if d > 1 and quadratic != (q > d):
+            layout = "quadratic" if q > d else "diagonal"
+            raise ValueError(f"these statistics have {layout} features (width {q + d + 1})")
         if not quadratic:
             return self.moments[:, :d]
         k = self.moments.shape[0]

@@ -104,7 +104,7 @@ def model_to_dict(model: Any) -> dict:
             "gaussmix_version": _package_version(),
             "n_components": int(means.shape[0]),
             "n_features": int(means.shape[1]),
-            "covariance_type_": str(getattr(model, "covariance_type_", "full")),
+            "covariance_type_": structures.canonical(getattr(model, "covariance_type_", "full")),
         }
         if getattr(model, "converged_", None) is not None:
             data["converged_"] = bool(model.converged_)
@@ -254,11 +254,14 @@ def validate_fields(data: Any, source: str) -> dict:
         fields["lower_bound_"] = float(_as_array(data["lower_bound_"], "lower_bound_", 0, source))
     if "n_iter_" in fields and fields["n_iter_"] < 0:
         raise ValueError(f"{source} field 'n_iter_' must be >= 0; got {fields['n_iter_']}")
-    if "covariance_type_" in fields and fields["covariance_type_"] not in structures.names():
-        raise ValueError(
-            f"{source} field 'covariance_type_' is {fields['covariance_type_']!r}; "
-            f"expected one of {', '.join(structures.names())}"
-        )
+    if "covariance_type_" in fields:
+        # A structure's name or alias, stored by its name.
+        if fields["covariance_type_"] not in structures.accepted_names():
+            raise ValueError(
+                f"{source} field 'covariance_type_' is {fields['covariance_type_']!r}; "
+                f"expected one of {', '.join(structures.accepted_names())}"
+            )
+        fields["covariance_type_"] = structures.canonical(fields["covariance_type_"])
 
     if model_type == "GMM":
         _require(data, ("priors", "means", "covariances"), source)

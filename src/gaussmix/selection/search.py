@@ -32,18 +32,16 @@ from numpy.typing import ArrayLike
 from .. import _gaussian
 from .. import covariance as structures
 from .._validation import (
-    any_entry,
     check_choice,
     check_float,
     check_int,
     check_n_components,
-    check_sample_weight,
     check_samples,
     is_dask_collection,
 )
 from ..em.driver import ConvergenceWarning, convergence_rule
 from ..em.families import Gaussians
-from ..em.front import SourceRequest, open_source
+from ..em.front import SourceRequest, check_data, open_source
 from ..gmm import GMM
 from ..kernels.threads import resolve_n_jobs
 from .criteria import (
@@ -74,7 +72,9 @@ def _check_grid(n_components: Any, covariance_type: Any) -> tuple[list[int], lis
     if not ks:
         raise ValueError("n_components is empty; give at least one number of components")
     ks = list(dict.fromkeys(check_n_components(k) for k in ks))
-    if isinstance(covariance_type, str):
+    if covariance_type is None:
+        types = list(structures.default_names())
+    elif isinstance(covariance_type, str):
         types = list(structures.names()) if covariance_type == "all" else [covariance_type]
     else:
         try:
@@ -186,7 +186,7 @@ def select_model(
     y: ArrayLike | None = None,
     *,
     n_components: int | Iterable[int] = range(1, 10),
-    covariance_type: str | Iterable[str] = ("full", "tied", "diag", "spherical"),
+    covariance_type: str | Iterable[str] | None = None,
     criterion: str = "bic",
     cv: int | Iterable = 5,
     n_init: int = 5,
@@ -237,7 +237,7 @@ def select_model(
     X : array-like or dask.array.Array, shape (n_samples, n_features)
         Data (NaN entries with ``allow_missing=True``). A Dask array is
         prepared in one pass over its chunks and every candidate's EM runs
-        where the chunks live (:class:`gaussmix.dask.DaskSource`), for the
+        where the chunks live (:class:`gaussmix.em.dask_source.DaskSource`), for the
         criteria "bic" and "aic" without ``y``.
     y : array-like, shape (n_samples,) or (n_samples, n_targets), optional
         Targets: select a Gaussian mixture regression of y on X instead
@@ -246,12 +246,14 @@ def select_model(
         :class:`gaussmix.sklearn.GaussianMixtureRegressor` (needs
         scikit-learn).
     n_components : int or iterable of int, default=range(1, 10)
-    covariance_type : str, "all" or iterable of str, default=scikit-learn's four
-        Names of :func:`gaussmix.covariance.names` or their mclust codes.
-        The default is "full", "tied", "diag", "spherical" (mclust's VVV,
-        EEE, VVI, VII), the fast closed-form structures; "all" searches
-        mclust's 14 models (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE,
-        VVE, EEV, VEV, EVV, VVV, in that order) as ``Mclust()`` does.
+    covariance_type : str, "all", iterable of str or None, default=None
+        Names (or aliases, such as mclust's codes) of registered covariance
+        structures (:mod:`gaussmix.covariance`); None: the default grid,
+        :func:`gaussmix.covariance.default_names` ("full", "tied", "diag",
+        "spherical", mclust's VVV, EEE, VVI, VII: the fast closed-form
+        structures); "all": every registered one, mclust's 14 models (EII,
+        VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV, in
+        that order) as ``Mclust()`` searches them.
     criterion : {"bic", "aic", "icl", "cv", "r2"}, default="bic"
     cv : int, scikit-learn splitter or iterable of (train, test), default=5
         Folds of "cv" and "r2": that many folds of rows shuffled with
@@ -399,15 +401,13 @@ def select_model(
         data = np.hstack([X, Y])
         n_inputs = X.shape[1]
     else:
-        data = check_samples(X, allow_nan=True)
+        data = X
         n_inputs = None
-    missing = any_entry(np.isnan, data)
-    if missing and not allow_missing:
-        raise ValueError(
-            "X contains NaN (missing values); pass allow_missing=True to fit with the EM for "
-            "incomplete data, or remove or impute them first"
-        )
-    weights = check_sample_weight(sample_weight, data.shape[0])
+    # The engine's front-door checks (values, NaN, spread, weights); the number of
+    # components is checked per candidate.
+    data, weights, missing = check_data(
+        data, sample_weight, n_components=1, allow_missing=allow_missing, scale_weights=False
+    )
     cores = resolve_n_jobs(n_jobs)
     resolution = data_resolution(data)
     cross_validated = criterion in ("cv", "r2")

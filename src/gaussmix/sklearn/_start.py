@@ -84,7 +84,7 @@ class CheckedMaximumLikelihood(MaximumLikelihood):
 
     def objective(self, stats: Statistics, state: Gaussians) -> float:
         structure = structures.get(self.covariance_type)
-        if structure.features == "diagonal" and not structure.shared:  # diag, spherical
+        if not structure.quadratic and not structure.shared:  # diag, spherical
             lone_point_variances_to_rounding(state, stats.resp_sum, structure.isotropic)
         check_positive_definite(state.covariances)
         return super().objective(stats, state)

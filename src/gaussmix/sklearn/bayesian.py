@@ -140,16 +140,19 @@ default="dirichlet_process"
         self.verbose = verbose
         self.verbose_interval = verbose_interval
 
+    def _check_structure(self, structure: structures.CovarianceStructure) -> None:
+        """The variational updates exist for the structures that declare them."""
+        if not structure.variational:
+            supported = [name for name in structures.names() if structures.get(name).variational]
+            raise ValueError(
+                f"covariance_type={self.covariance_type!r} has no variational updates; "
+                f"BayesianGaussianMixture supports {', '.join(map(repr, supported))} (or "
+                "their mclust codes); GaussianMixture fits mclust's other models"
+            )
+
     def _prepare(self, X: np.ndarray) -> None:
         d = X.shape[1]
         ctype = self.covariance_type
-        if not structures.get(ctype).variational:
-            known = [name for name in structures.names() if structures.get(name).variational]
-            raise ValueError(
-                f"BayesianGaussianMixture supports covariance_type {', '.join(known)} (or "
-                f"their mclust codes); got {ctype!r}: scikit-learn's variational updates exist "
-                "only for these. Use GaussianMixture for mclust's other models."
-            )
         self.weight_concentration_prior_ = (
             1.0 / self.n_components
             if self.weight_concentration_prior is None

@@ -52,7 +52,9 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(structures.accepted_names()))],
+        # Any registered structure's name or alias (checked against the registry
+        # when fitting, so structures registered later are accepted too).
+        "covariance_type": [str],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -116,6 +118,7 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         return self.predict(self._fit(X))
 
     def _fit(self, X: ArrayLike) -> Any:
+        self._check_structure(structures.get(self.covariance_type))
         check_parameters_fit_float(self)
         random_state = check_random_state(self.random_state)
         if is_dask_collection(X):
@@ -195,11 +198,15 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         self.lower_bounds_ = bounds[best.run]
         return getattr(source, "X", X)
 
+    def _check_structure(self, structure: structures.CovarianceStructure) -> None:
+        """Refuse a covariance structure this estimator cannot fit (none, here)."""
+
     def _check_warm_start(self, n_features: int) -> None:
         """A warm start continues the previous fit, which must have the same structure."""
         k, d = self.means_.shape
         fitted = getattr(self, "_fitted_covariance_type", self.covariance_type)
-        now = (self.n_components, self.covariance_type, n_features)
+        fitted = structures.canonical(fitted)
+        now = (self.n_components, structures.canonical(self.covariance_type), n_features)
         if (k, fitted, d) != now:
             raise ValueError(
                 f"warm_start=True continues the previous fit (n_components={k}, "
@@ -425,7 +432,7 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
             ),
             random_state=self.random_state,
         )
-        gmm.covariance_type_ = self.covariance_type
+        gmm.covariance_type_ = structures.canonical(self.covariance_type)
         gmm.converged_ = bool(self.converged_)
         gmm.n_iter_ = int(self.n_iter_)
         return gmm

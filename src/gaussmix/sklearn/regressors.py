@@ -15,21 +15,11 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from .. import covariance as structures
 from .._validation import is_dask_collection
 from ..gmm import GMM
 from ._checks import FLOAT_DTYPES, validate_data
 from .bayesian import BayesianGaussianMixture
-
-
-def _em_options(estimator: Any) -> dict:
-    """from_samples keyword arguments shared by the estimators."""
-    options = {
-        "covariance_type": estimator.covariance_type,
-        "n_init": estimator.n_init,
-        "reg_covar": estimator.reg_covar,
-    }
-    options["tol"] = estimator.tol
-    return options
 
 
 class _ConditionalPredictor:
@@ -196,7 +186,10 @@ class GaussianMixtureRegressor(
             R_diff=self.R_diff,
             n_iter=self.n_iter,
             init_params=self.init_params,
-            **_em_options(self),
+            covariance_type=self.covariance_type,
+            n_init=self.n_init,
+            reg_covar=self.reg_covar,
+            tol=self.tol,
         )
         return self
 
@@ -343,7 +336,7 @@ default="dirichlet_process"
             covariances=full.covariances[keep],
             random_state=self.random_state,
         )
-        self.gmm_.covariance_type_ = self.covariance_type
+        self.gmm_.covariance_type_ = structures.canonical(self.covariance_type)
         self.n_components_ = int(keep.sum())
         self.n_iter_ = self.mixture_.n_iter_
         self.indices_ = np.arange(n_inputs)
