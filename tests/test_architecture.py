@@ -195,11 +195,10 @@ def test_the_covariance_structures_sit_at_the_bottom():
     # Everything asks the structures; they ask nothing above linear algebra.
     graph = import_graph()
     for name in [m for m in graph if m.startswith("gaussmix.covariance")]:
-        assert graph[name] <= {
-            "gaussmix._linalg",
-            "gaussmix.covariance.base",
-            "gaussmix.covariance.standard",
-        }, name
+        assert all(
+            dep == "gaussmix._linalg" or dep.startswith("gaussmix.covariance.")
+            for dep in graph[name]
+        ), name
 
 
 def _compared_type_names(tree: ast.Module, names: set[str]) -> list[int]:

@@ -88,11 +88,12 @@ def test_projection_keeps_the_structure_and_is_idempotent(seed, k, d):
 
 
 def test_names_aliases_and_errors():
-    assert covariance.names() == TYPES
+    assert covariance.default_names() == TYPES
+    assert len(covariance.names()) == 14
     assert [covariance.get(code).name for code in ("VVV", "EEE", "VVI", "VII")] == list(TYPES)
     assert covariance.canonical("VVI") == "diag"
-    with pytest.raises(ValueError, match=r"covariance_type must be one of 'full'.*got 'VEV'"):
-        covariance.get("VEV")
+    with pytest.raises(ValueError, match=r"covariance_type must be one of 'EII'.*got 'XYZ'"):
+        covariance.get("XYZ")
     with pytest.raises(ValueError, match="covariance_type must be one of"):
         covariance.get(3)
     with pytest.raises(ValueError, match="already used"):

@@ -23,6 +23,7 @@ GALLERY = {
     "confidence_regions",
     "unscented_transform",
     "model_selection",
+    "mclust_models",
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-INIT_PARAMS = ("random", "kmeans++")
+INIT_PARAMS = ("random", "kmeans++", "hc")
 
 
 def _describe_shape(array: np.ndarray) -> str:
@@ -537,6 +537,43 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     if not weights.sum() > 0:
         raise ValueError("sample_weight must have a positive sum; got all zeros")
     return weights
+
+
+def check_responsibilities(responsibilities: Any, n_samples: int) -> np.ndarray:
+    """(n, k) responsibilities from soft (n, k) weights or hard (n,) integer labels.
+
+    Soft rows must be finite and non-negative (they need not sum to one);
+    labels must be integers >= 0 (k is the largest label + 1). Every
+    component must receive some responsibility.
+    """
+    array = np.asarray(responsibilities)
+    if array.ndim == 1 and array.dtype.kind in "iu":
+        if array.shape[0] != n_samples:
+            raise ValueError(
+                f"responsibilities must have n_samples={n_samples} labels; got {array.shape[0]}"
+            )
+        if array.size and array.min() < 0:
+            raise ValueError("responsibilities as labels must be >= 0; got negative labels")
+        k = int(array.max()) + 1 if array.size else 0
+        resp = np.zeros((n_samples, k))
+        resp[np.arange(n_samples), array] = 1.0
+    else:
+        resp = as_float_array(responsibilities, "responsibilities", ndim=2, dtype=np.float64)
+        if resp.shape[0] != n_samples:
+            raise ValueError(
+                f"responsibilities must have n_samples={n_samples} rows; got {resp.shape[0]}"
+            )
+        if (resp < 0).any():
+            raise ValueError("responsibilities must be non-negative; got negative entries")
+    if resp.shape[1] == 0:
+        raise ValueError("responsibilities must have at least one component column")
+    empty = np.flatnonzero(resp.sum(axis=0) <= 0)
+    if empty.size:
+        raise ValueError(
+            f"responsibilities give component(s) {empty.tolist()} no weight; every "
+            "component needs some responsibility"
+        )
+    return resp
 
 
 def check_mean_covariance(mean: Any, covariance: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _gaussian
+from . import covariance as structures
 from ._linalg import safe_cholesky
 from ._validation import (
     check_float,
@@ -261,3 +263,16 @@ class ConditionalGMM:
         if not return_density:
             return modes
         return modes, np.split(np.exp(all_logd[keep]), np.cumsum(counts)[:-1])
+
+
+def warn_if_uncorrelated(covariance_type: str) -> None:
+    """Warn that a diagonal-feature structure makes regression blend constants."""
+    if not structures.get(covariance_type).quadratic:
+        warnings.warn(
+            f"this mixture was fitted with covariance_type={covariance_type!r}, which carries "
+            "no correlation between inputs and outputs within a component: each component "
+            "predicts a constant, and the regression only blends component means. Fit with "
+            "covariance_type='full' (or 'tied') for regression.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -30,6 +30,8 @@ from ._validation import (
     check_mixture,
     check_n_components,
     check_priors,
+    check_responsibilities,
+    check_sample_weight,
     check_samples,
     check_spread,
     check_start_distance,
@@ -38,7 +40,8 @@ from ._validation import (
 )
 from .em import driver, init
 from .em.driver import convergence_rule
-from .em.families import Gaussians, MaximumLikelihood
+from .em.estep import responsibility_statistics
+from .em.families import Gaussians, MaximumLikelihood, m_step
 from .em.front import SourceRequest, open_source
 from .kernels.threads import resolve_n_jobs
 from .utils import check_random_state
@@ -213,6 +216,77 @@ def fit_mixture(
     store_fit(model, fitted, covariance_type, best.converged, best.n_iter, best.lower_bound)
     _warn_if_coinciding(fitted.means, fitted.covariances)
     return model
+
+
+def from_responsibilities(
+    cls: type,
+    X: ArrayLike,
+    responsibilities: ArrayLike,
+    *,
+    covariance_type: str = "full",
+    reg_covar: float = 1e-6,
+    sample_weight: ArrayLike | None = None,
+    verbose: int = 0,
+    random_state: Any = None,
+) -> Any:
+    """A mixture from the M-step of given responsibilities (no EM iteration).
+
+    The weights, means and covariances that maximize the expected
+    complete-data log-likelihood sum_i w_i sum_j r_ij ln(pi_j N(x_i | mu_j,
+    Sigma_j)) under the covariance structure: the M-step of EM, for custom
+    starts (``GMM.from_responsibilities(X, labels).from_samples(X)``
+    continues with EM from it) and for checking a structure's M-step.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+        Complete rows.
+    responsibilities : array-like, shape (n_samples, n_components) or (n_samples,)
+        Soft responsibilities r_ij >= 0 (rows need not sum to one), or hard
+        integer labels in [0, n_components).
+    covariance_type : str, default="full"
+        Any name of :func:`gaussmix.covariance.names` or an mclust code.
+    reg_covar : float, default=1e-6
+        Regularization, as in :meth:`GMM.from_samples` (kept within the
+        structure's constraints, see :mod:`gaussmix.covariance.decomposed`).
+    sample_weight : array-like, shape (n_samples,), optional
+        Row weights w_i (multiply the responsibilities).
+    verbose, random_state
+        Given to the new :class:`GMM`.
+
+    Returns
+    -------
+    GMM
+        With ``n_components`` columns of responsibilities, ``covariance_type_``
+        set, ``n_iter_ = 0``, ``converged_ = False``, ``lower_bound_ = -inf``.
+
+    Raises
+    ------
+    ValueError
+        For non-finite X, responsibilities of the wrong length or negative,
+        a component with no responsibility, unknown ``covariance_type``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import GMM
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.5], [10.0, 10.0], [11.0, 9.0]])
+    >>> gmm = GMM.from_responsibilities(X, np.array([0, 0, 1, 1]), covariance_type="EII")
+    >>> gmm.means
+    array([[ 0.5 ,  0.25],
+           [10.5 ,  9.5 ]])
+    """
+    covariance_type = structures.canonical(covariance_type)
+    reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
+    X = check_samples(X, dtype=np.float64)
+    resp = check_responsibilities(responsibilities, X.shape[0])
+    weights = check_sample_weight(sample_weight, X.shape[0])
+    # Moments about the (weighted) mean keep the scatter's rounding small.
+    shift = np.average(X, axis=0, weights=weights)
+    stats = responsibility_statistics(X, resp, shift, covariance_type, weights)
+    fitted = Gaussians(*m_step(stats, shift, covariance_type, reg_covar))
+    model = cls(resp.shape[1], verbose=verbose, random_state=random_state)
+    return store_fit(model, fitted, covariance_type, False, 0, -np.inf)
 
 
 def store_fit(

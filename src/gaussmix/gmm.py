@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -31,10 +30,15 @@ from ._validation import (
     is_dask_collection,
     split_indices,
 )
-from .conditional import ConditionalGMM
+from .conditional import ConditionalGMM, warn_if_uncorrelated
 from .em.driver import ConvergenceWarning
 from .em.families import oas_shrinkage
-from .fitting import covariance_initialization, fit_mixture, kmeansplusplus_initialization
+from .fitting import (
+    covariance_initialization,
+    fit_mixture,
+    from_responsibilities,
+    kmeansplusplus_initialization,
+)
 from .io import Persistent
 from .kernels.threads import resolve_n_jobs
 from .mvn import MVN
@@ -218,9 +222,11 @@ class GMM(CachedParameters, Persistent):
             "kmeans++": k-means++ means and :func:`covariance_initialization`.
         oracle_approximating_shrinkage : bool, default=False
             Shrink every covariance with OAS after each M-step.
-        covariance_type : {"full", "diag", "spherical", "tied"}, default="full"
-            Structure imposed in the M-step (scikit-learn's definitions);
-            ``covariances`` stays a (k, d, d) array.
+        covariance_type : str, default="full"
+            Structure imposed in the M-step: scikit-learn's "full", "diag",
+            "spherical", "tied", or any of mclust's 14 codes (EII ... VVV,
+            see :mod:`gaussmix.covariance`); ``covariances`` stays a
+            (k, d, d) array.
         n_init : int, default=1
             Number of initializations; the one with the highest final mean
             log-likelihood is kept. The first starts from parameters already
@@ -309,6 +315,8 @@ class GMM(CachedParameters, Persistent):
             callback=callback,
             persist=persist,
         )
+
+    from_responsibilities = classmethod(from_responsibilities)
 
     def apply_oracle_approximating_shrinkage(self, n_samples_eff: float | ArrayLike) -> GMM:
         """Shrink every covariance with Oracle Approximating Shrinkage.
@@ -695,7 +703,7 @@ class GMM(CachedParameters, Persistent):
         """
         priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
-        _warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
+        warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
         if is_dask_collection(X):
             from .dask import lazy_predict
 
@@ -885,16 +893,4 @@ class GMM(CachedParameters, Persistent):
             covariance=covariance if covariance.flags.writeable else covariance.copy(),
             verbose=self.verbose,
             random_state=self.random_state,
-        )
-
-
-def _warn_if_uncorrelated(covariance_type: str) -> None:
-    if not structures.get(covariance_type).quadratic:
-        warnings.warn(
-            f"this mixture was fitted with covariance_type={covariance_type!r}, which carries "
-            "no correlation between inputs and outputs within a component: each component "
-            "predicts a constant, and the regression only blends component means. Fit with "
-            "covariance_type='full' (or 'tied') for regression.",
-            UserWarning,
-            stacklevel=3,
         )

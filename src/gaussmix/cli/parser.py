@@ -392,8 +392,11 @@ def _add_select(command: Callable[[str, str, str], argparse.ArgumentParser]) -> 
         type=_covariance_types,
         default=list(structures.default_names()),
         metavar="TYPES",
-        help=f"'all' or a comma-separated list of {', '.join(structures.names())} "
-        f"(default: {','.join(structures.default_names())})",
+        help=(
+            f"'all' (mclust's 14 models) or a comma-separated list of "
+            f"{', '.join(structures.names())} or their mclust codes "
+            f"(default: {','.join(structures.default_names())})"
+        ),
     )
     select.add_argument(
         "--criterion",

@@ -10,7 +10,9 @@ shapes. To add a structure, write a module with a subclass of
 Examples
 --------
 >>> from gaussmix import covariance
->>> covariance.names()
+>>> covariance.names()[:4]
+('EII', 'spherical', 'EEI', 'VEI')
+>>> covariance.default_names()
 ('full', 'tied', 'diag', 'spherical')
 >>> covariance.get("VVI").name
 'diag'
@@ -20,14 +22,35 @@ Examples
 
 from __future__ import annotations
 
+from .axis_aligned import EqualDiagonal, EqualShapeDiagonal, EqualSpherical, EqualVolumeDiagonal
 from .base import ILL_DEFINED, CovarianceStructure, project_psd
+from .decomposed import Decomposed, objective
+from .ellipsoidal import (
+    EqualOrientation,
+    EqualShape,
+    EqualShapeOrientation,
+    EqualShapeVolume,
+    EqualVolume,
+    EqualVolumeOrientation,
+)
 from .standard import Diagonal, Full, Spherical, Tied
 
 __all__ = [
     "FULL",
     "ILL_DEFINED",
     "CovarianceStructure",
+    "Decomposed",
     "Diagonal",
+    "EqualDiagonal",
+    "EqualOrientation",
+    "EqualShape",
+    "EqualShapeDiagonal",
+    "EqualShapeOrientation",
+    "EqualShapeVolume",
+    "EqualSpherical",
+    "EqualVolume",
+    "EqualVolumeDiagonal",
+    "EqualVolumeOrientation",
     "Full",
     "Spherical",
     "Tied",
@@ -36,6 +59,7 @@ __all__ = [
     "default_names",
     "get",
     "names",
+    "objective",
     "project_psd",
     "register",
     "unregister",
@@ -91,13 +115,28 @@ def unregister(name: str) -> None:
 
 
 def names() -> tuple[str, ...]:
-    """The registered structures' names, in registration order (aliases left out)."""
+    """The registered structures' names, in registration order (aliases left out).
+
+    The built-in fourteen come in mclust's order (EII, VII, EEI, VEI, EVI,
+    VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV; scikit-learn's four under
+    their scikit-learn names), then structures registered later: the order
+    of ``covariance_type="all"``, of tables and of plot legends.
+    """
     return tuple(_ORDER)
 
 
 def default_names() -> tuple[str, ...]:
-    """The structures of :func:`gaussmix.select_model`'s default grid, in registration order."""
-    return tuple(name for name in _ORDER if _BY_NAME[name].default_grid)
+    """The structures of :func:`gaussmix.select_model`'s default grid (``default_grid``).
+
+    scikit-learn's four first, in their usual order (full, tied, diag,
+    spherical), then any other structure registered with ``default_grid``,
+    in registration order. mclust's other ten are searched on request
+    (``"all"`` or their names): their iterative M-steps make the grid
+    several times slower.
+    """
+    first = [structure.name for structure in _DEFAULT if structure.default_grid]
+    rest = [name for name in _ORDER if _BY_NAME[name].default_grid and name not in first]
+    return tuple(first + rest)
 
 
 def accepted_names() -> tuple[str, ...]:
@@ -130,7 +169,25 @@ def canonical(covariance_type: object, name: str = "covariance_type") -> str:
 #: The most general structure: select_model's warm starts come from it.
 FULL = Full()
 
-# One line a structure: the order is the order of tables and the CLI's "all".
-_REGISTERED = (FULL, Tied(), Diagonal(), Spherical())
+_TIED, _DIAGONAL, _SPHERICAL = Tied(), Diagonal(), Spherical()
+_DEFAULT = (FULL, _TIED, _DIAGONAL, _SPHERICAL)
+
+# One line a structure, in mclust's order: the order of tables and of "all".
+_REGISTERED = (
+    EqualSpherical(),  # EII
+    _SPHERICAL,  # VII
+    EqualDiagonal(),  # EEI
+    EqualShapeDiagonal(),  # VEI
+    EqualVolumeDiagonal(),  # EVI
+    _DIAGONAL,  # VVI
+    _TIED,  # EEE
+    EqualShapeOrientation(),  # VEE
+    EqualVolumeOrientation(),  # EVE
+    EqualOrientation(),  # VVE
+    EqualShapeVolume(),  # EEV
+    EqualShape(),  # VEV
+    EqualVolume(),  # EVV
+    FULL,  # VVV
+)
 for _structure in _REGISTERED:
     register(_structure)

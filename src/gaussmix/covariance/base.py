@@ -80,6 +80,9 @@ class CovarianceStructure:
         for it (scikit-learn's four); other structures are refused there.
     marker : str
         Matplotlib marker of its line in model-selection plots.
+    warm_start : bool
+        Its M-step iterates and accepts ``previous`` covariances to start
+        from (``estimate(scatter, nk, reg_covar, previous=...)``).
     seed_key : int
         A number unique to the structure and fixed forever: the key of its
         own random stream in :func:`gaussmix.select_model` (so a candidate's
@@ -96,6 +99,7 @@ class CovarianceStructure:
     variational: ClassVar[bool] = False
     default_grid: ClassVar[bool] = False
     marker: ClassVar[str] = "o"
+    warm_start: ClassVar[bool] = False
     seed_key: ClassVar[int] = -1
 
     # -- the engine ------------------------------------------------------------

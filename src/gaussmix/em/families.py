@@ -82,6 +82,9 @@ class MaximumLikelihood:
         self.reg_covar = reg_covar
         self.oas = oas
         self.need_resp_sq = oas
+        # The covariances of the last E-step (see :meth:`gaussians`): the warm
+        # start of iterative M-steps (mclust's VEI, VEE, EVE, VVE, VEV).
+        self.e_step_covariances: np.ndarray | None = None
 
     def start(self, priors: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> Gaussians:
         """The starting state: the given parameters, covariances projected on the structure."""
@@ -90,7 +93,14 @@ class MaximumLikelihood:
         )
 
     def gaussians(self, state: Gaussians) -> Gaussians:
-        """The E-step's components: the state itself."""
+        """The E-step's components: the state itself.
+
+        Its covariances are remembered as the starting point of the next
+        M-step's iterations (structures with ``warm_start``): the M-step then
+        starts where the E-step's parameters were, so it never lowers the
+        expected complete-data log-likelihood (a generalized EM step).
+        """
+        self.e_step_covariances = state.covariances
         return state
 
     def mixture(self, state: Gaussians) -> Gaussians:
@@ -103,7 +113,15 @@ class MaximumLikelihood:
 
     def m_step(self, stats: Statistics, shift: np.ndarray) -> Gaussians:
         """New parameters from ``stats`` taken about ``shift`` (see :func:`m_step`), OAS if set."""
-        new = Gaussians(*m_step(stats, shift, self.covariance_type, self.reg_covar))
+        new = Gaussians(
+            *m_step(
+                stats,
+                shift,
+                self.covariance_type,
+                self.reg_covar,
+                previous=self.e_step_covariances,
+            )
+        )
         if self.oas:
             n_eff = stats.resp_sum**2 / np.maximum(stats.resp_sq_sum, np.finfo(float).tiny)
             new = Gaussians(new.priors, new.means, oas_shrinkage(new.covariances, n_eff))
@@ -115,6 +133,7 @@ def m_step(
     shift: np.ndarray,
     covariance_type: str,
     reg_covar: float,
+    previous: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """New (priors, means, covariances) from summed statistics.
 
@@ -124,7 +143,9 @@ def m_step(
     only the diagonal; spherical: the mean of the diagonal), priors N_j / sum N.
     Covariances are always returned as full (k, d, d) matrices. ``shift`` is
     the point the moments were taken about: (d,) for all components, or
-    (k, d), one per component (the precise path).
+    (k, d), one per component (the precise path). ``previous`` (k, d, d)
+    covariances, optional, start the iterations of structures whose M-step
+    iterates (``structure.warm_start``); the others ignore it.
     """
     structure = structures.get(covariance_type)
     resp_sum = stats.resp_sum
@@ -145,6 +166,8 @@ def m_step(
         )
     else:
         scatter = second - 2.0 * centred_means * first + resp_sum[:, None] * centred_means**2
+    if structure.warm_start and previous is not None and previous.shape[0] == len(nk):
+        return priors, means, structure.estimate(scatter, nk, reg_covar, previous=previous)
     return priors, means, structure.estimate(scatter, nk, reg_covar)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .agglomerative import HC_ROWS, Hierarchy
 from .families import project_covariances
 
 __all__ = [
@@ -606,6 +607,40 @@ def mixture_log_likelihood(
     return float(per_row.sum() if weights is None else weights @ per_row)
 
 
+def hierarchical_start(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    n_components: int,
+    random_state: Any,
+    hierarchy: Hierarchy | None = None,
+    reg_covar: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The start of ``init_params="hc"``: the moments of the hierarchy's k-cluster partition.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    weights : ndarray, shape (n,), or None
+    n_components : int
+    random_state : RandomState
+        Draws the agglomerated subsample of large data (not used otherwise).
+    hierarchy : Hierarchy, optional
+        Made of X once and shared (e.g. by the candidates of a model search).
+    reg_covar : float, default=1e-6
+
+    Returns
+    -------
+    priors, means, covariances : ndarrays, shapes (k,), (k, d), (k, d, d)
+    """
+    if hierarchy is None:
+        rng = None
+        if X.shape[0] > HC_ROWS:
+            rng = np.random.default_rng(random_state.randint(2**31))
+        hierarchy = Hierarchy(X, weights, rng)
+    labels = hierarchy.labels(n_components)
+    return partition_moments(hierarchy.X, labels, n_components, hierarchy.weights, reg_covar)
+
+
 def initial_parameters(
     X: np.ndarray,
     weights: np.ndarray | None,
@@ -621,10 +656,12 @@ def initial_parameters(
     X : ndarray, shape (n, d)
         The rows the start sees (complete; a source's initialization data).
     weights : ndarray, shape (n,), or None
-    init_params : {"random", "kmeans++"}
+    init_params : {"random", "kmeans++", "hc"}
         "random": means at random rows (gmr's draws) and identity covariances;
         "kmeans++": k-means++ seeds as means and covariances of the data's
-        spread divided by k.
+        spread divided by k; "hc": the moments of the k-cluster partition of
+        the model-based agglomerative hierarchy
+        (:class:`gaussmix.em.agglomerative.Hierarchy`).
     n_components : int
     random_state : RandomState
         Consumed as gmr consumes it.
@@ -639,6 +676,12 @@ def initial_parameters(
     """
     k, d = n_components, X.shape[1]
     priors, means, covs = start if start is not None else (None, None, None)
+    if init_params == "hc" and (priors is None or means is None or covs is None):
+        hc = hierarchical_start(X, weights, k, random_state)
+        priors, means, covs = (
+            given if given is not None else made
+            for given, made in zip((priors, means, covs), hc, strict=True)
+        )
     if priors is None:
         priors = np.full(k, 1.0 / k)
     if means is None:

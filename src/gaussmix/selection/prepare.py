@@ -18,6 +18,7 @@ from .._validation import (
     check_n_components,
 )
 from ..em import driver, init
+from ..em.agglomerative import Hierarchy
 from ..em.families import Gaussians, MaximumLikelihood
 from ..em.front import SourceRequest, open_source
 from ..fitting import store_fit
@@ -78,7 +79,22 @@ class Prepared:
         self.usable_rows = base.n_samples
         self._subsample_of = (covariance_types, n_jobs, seed)
         self._subsample: Prepared | None = None
+        self._hierarchy: Hierarchy | None = None
         self._lock = threading.Lock()
+
+    def hierarchy(self) -> Hierarchy:
+        """The agglomerative hierarchy of the initialization data (``init_params="hc"``).
+
+        Made once and shared by every candidate (one tree gives the partitions
+        of every k); a subsample of large data is drawn from the stream
+        ``(seed, 0, 4)``.
+        """
+        with self._lock:
+            if self._hierarchy is None:
+                seed = self._subsample_of[2]
+                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 4)))
+                self._hierarchy = Hierarchy(self.init_data, self.init_weights, rng)
+            return self._hierarchy
 
     def subsample(self) -> Prepared:
         """The rows ``init_params="kmeans"`` starts are refined on, prepared.
@@ -132,7 +148,24 @@ def fit_one(
     def initialize(run: int):
         if run == n_init:  # the warm start, after the cold runs
             return family.start(*warm)
-        start = resolved_init(options["init_params"], prepared.usable_rows)
+        choice = options["init_params"]
+        start = resolved_init(choice, prepared.usable_rows)
+        # "hc", and "auto" below AUTO_KMEANS_ROWS rows, start the first run
+        # from the agglomerative hierarchy, the others as "auto" does.
+        hierarchical = choice == "hc" or (choice == "auto" and start == "kmeans++")
+        if hierarchical and run == 0:
+            return family.start(
+                *init.hierarchical_start(
+                    prepared.init_data,
+                    prepared.init_weights,
+                    k,
+                    None,
+                    prepared.hierarchy(),
+                    options["reg_covar"],
+                )
+            )
+        if start == "hc":  # the other runs start as "auto" does
+            start = resolved_init("auto", prepared.usable_rows)
         if start == "kmeans":
             return kmeans_start_of(prepared, k, covariance_type, rng, options, family)
         return family.start(

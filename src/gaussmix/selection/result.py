@@ -186,7 +186,13 @@ class ModelSelection:
 
             _, ax = plt.subplots(figsize=(6, 4))
         types = list(dict.fromkeys(row["covariance_type"] for row in self.table))
-        for covariance_type in types:
+        # More lines than the default cycle's ten colours (mclust's 14): tab20's.
+        colors = None
+        if len(types) > 10:
+            import matplotlib
+
+            colors = matplotlib.colormaps["tab20"].colors
+        for index, covariance_type in enumerate(types):
             rows = [
                 row
                 for row in self.table
@@ -197,8 +203,11 @@ class ModelSelection:
             ks = [row["n_components"] for row in rows]
             scores = [row["score"] for row in rows]
             structure = structures.get(covariance_type)
-            label = f"{covariance_type} ({structure.mclust_name})"
-            (line,) = ax.plot(ks, scores, "-" + structure.marker, label=label)
+            label = covariance_type
+            if structure.mclust_name != covariance_type:
+                label = f"{covariance_type} ({structure.mclust_name})"
+            color = None if colors is None else colors[index % len(colors)]
+            (line,) = ax.plot(ks, scores, "-" + structure.marker, label=label, color=color)
             spurious = [i for i, row in enumerate(rows) if row["degenerate"] is not None]
             if spurious:
                 ax.plot(

@@ -247,10 +247,13 @@ def select_model(
         scikit-learn).
     n_components : int or iterable of int, default=range(1, 10)
     covariance_type : str, "all", iterable of str or None, default=None
-        Names (or aliases) of registered covariance structures
-        (:mod:`gaussmix.covariance`); "all": every registered one; None: the
-        default grid, :func:`gaussmix.covariance.default_names` ("full",
-        "tied", "diag", "spherical", mclust's VVV, EEE, VVI, VII).
+        Names (or aliases, such as mclust's codes) of registered covariance
+        structures (:mod:`gaussmix.covariance`); None: the default grid,
+        :func:`gaussmix.covariance.default_names` ("full", "tied", "diag",
+        "spherical", mclust's VVV, EEE, VVI, VII: the fast closed-form
+        structures); "all": every registered one, mclust's 14 models (EII,
+        VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV, in
+        that order) as ``Mclust()`` searches them.
     criterion : {"bic", "aic", "icl", "cv", "r2"}, default="bic"
     cv : int, scikit-learn splitter or iterable of (train, test), default=5
         Folds of "cv" and "r2": that many folds of rows shuffled with
@@ -262,10 +265,16 @@ def select_model(
         mclust's in 6 of 10 seeds on Old Faithful and on mclust's diabetes
         data, with 3 in 9 and 8, with 5 in 10 and 10 (iris: 10 of 10 each).
         Pass 1 for speed on large data.
-    init_params : {"auto", "kmeans", "kmeans++", "random"}, default="auto"
-        Starting point of every EM run. "kmeans++" and "random" are
-        :meth:`GMM.from_samples`'s (k-means++ or random rows as means, equal
-        priors; covariances from the data's spread, or the identity).
+    init_params : {"auto", "kmeans", "kmeans++", "random", "hc"}, default="auto"
+        Starting point of every EM run. "hc" starts the first run of each
+        candidate as mclust does, from the k-cluster partition of one
+        model-based agglomerative hierarchy shared by the grid
+        (:mod:`gaussmix.em.agglomerative`; at most
+        :data:`~gaussmix.em.agglomerative.HC_ROWS` rows agglomerated), and
+        the other ``n_init - 1`` runs as "auto" does; the best run is kept.
+        "kmeans++" and "random" are :meth:`GMM.from_samples`'s (k-means++ or
+        random rows as means, equal priors; covariances from the data's
+        spread, or the identity).
         "kmeans" starts near an optimum instead, at a lower cost per
         candidate on large data: on a subsample shared by the grid (a quarter
         of the rows, at most :data:`KMEANS_SAMPLE_ROWS`), the best of
@@ -278,9 +287,12 @@ def select_model(
         ``tol``), and EM on all the rows goes on from there. ``n_iter`` in
         the table counts the iterations over all the rows only. "auto" (the
         default) is "kmeans" from :data:`AUTO_KMEANS_ROWS` fitted rows on and
-        "kmeans++" below, where the k-means costs more than the iterations it
-        saves (at 30,000 x 8 rows the grid took 1.0-1.1x the CPU time of
-        "kmeans++", at 12,000 rows 1.6-1.9x). On the benchmark grid (k = 1..9
+        "hc" below (its first run from the hierarchy, the others from
+        k-means++: on a 20,000 x 8 grid of mclust's 14 models with
+        ``n_init=1``, "hc" chose mclust's model where "kmeans++" chose one
+        more component). Below the threshold k-means costs more than the
+        iterations it saves (at 30,000 x 8 rows the grid took 1.0-1.1x the
+        CPU time of "kmeans++", at 12,000 rows 1.6-1.9x). On the benchmark grid (k = 1..9
         x 4 types, ``n_init=1``, 100,000 x 8 rows, five seeds) "kmeans" ran
         94-103 iterations over all the rows instead of 230-261 (plus 155-198
         over the 20,000-row subsample), in 0.62x the CPU time, and chose

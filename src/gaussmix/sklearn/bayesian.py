@@ -39,6 +39,8 @@ class BayesianGaussianMixture(BaseMixture):
     n_components : int, default=1
         Upper bound on the number of components.
     covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Or mclust's codes VVV, EEE, VVI, VII; mclust's ten other models have
+        no variational updates and are refused (``ValueError``).
     tol : float, default=1e-3
         Stop when the lower bound (a sum over samples) changes by less than ``tol``.
     reg_covar : float, default=1e-6
@@ -144,7 +146,8 @@ default="dirichlet_process"
             supported = [name for name in structures.names() if structures.get(name).variational]
             raise ValueError(
                 f"covariance_type={self.covariance_type!r} has no variational updates; "
-                f"BayesianGaussianMixture supports {', '.join(map(repr, supported))}"
+                f"BayesianGaussianMixture supports {', '.join(map(repr, supported))} (or "
+                "their mclust codes); GaussianMixture fits mclust's other models"
             )
 
     def _prepare(self, X: np.ndarray) -> None:

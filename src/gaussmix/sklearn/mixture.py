@@ -451,7 +451,13 @@ class GaussianMixture(BaseMixture):
     Parameters
     ----------
     n_components : int, default=1
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    covariance_type : str, default="full"
+        scikit-learn's "full", "tied", "diag", "spherical", or any of
+        mclust's 14 codes (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE,
+        EEV, VEV, EVV, VVV; :mod:`gaussmix.covariance`). For mclust's ten
+        models beyond scikit-learn's four, ``covariances_``, ``precisions_``
+        and ``precisions_cholesky_`` are full (n_components, n_features,
+        n_features) arrays, as for "full".
     tol : float, default=1e-3
         EM stops when the mean log-likelihood changes by less than ``tol``.
     reg_covar : float, default=1e-6

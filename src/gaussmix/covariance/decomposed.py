@@ -1,0 +1,218 @@
+"""Shared machinery of mclust's eigenvalue-decomposition models beyond scikit-learn's four.
+
+Banfield & Raftery (1993) and Celeux & Govaert (1995) write each component's
+covariance as
+
+    Sigma_k = lambda_k D_k A_k D_k^T,
+
+with volume lambda_k = det(Sigma_k)^(1/d), a diagonal shape A_k with det(A_k) = 1
+and an orthogonal orientation D_k. Each of the three is Equal across
+components, Variable, or the Identity, which gives mclust's three-letter
+codes (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV).
+
+The M-step of each model maximizes the covariance part of the expected
+complete-data log-likelihood, that is it minimizes
+
+    F(Sigma) = sum_k n_k ln det(Sigma_k) + tr(W_k Sigma_k^-1)          (1)
+
+over covariances of the model's form, where W_k = sum_i r_ik (x_i - mu_k)
+(x_i - mu_k)^T is component k's scatter and n_k = sum_i r_ik
+(:func:`objective` computes it).
+
+Regularization
+--------------
+``reg_covar`` enters every model the same way, before the constrained
+maximization: W_k is replaced by W_k + reg_covar n_k I. For the unconstrained
+models (VVV, VVI, VII, EEE) that is exactly scikit-learn's rule, W_k / n_k +
+reg_covar I; for the others it is the maximum of (1) plus the penalty
+reg_covar sum_k n_k tr(Sigma_k^-1) (the log of an inverse-Wishart-like prior),
+so the result keeps the model's equal volumes, shapes and orientations, and
+every covariance is positive definite when reg_covar > 0. With reg_covar = 0
+the plain maximum-likelihood M-step of the papers is computed (mclust adds no
+ridge).
+
+Compact form
+------------
+scikit-learn's ``covariances_`` of these ten models are the full (k, d, d)
+matrices (there is no smaller form scikit-learn's code would understand).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from .base import CovarianceStructure
+
+__all__ = [
+    "FLOOR",
+    "TINY",
+    "Decomposed",
+    "floored",
+    "geometric_mean",
+    "objective",
+    "regularized_scatter",
+    "sorted_eigh",
+    "unit_determinant",
+]
+
+#: The smallest positive float: a floor for volumes and determinants when
+#: reg_covar = 0 meets a collapsed component (the fit is then degenerate, but
+#: the M-step still returns finite numbers).
+TINY = np.finfo(np.float64).tiny
+
+
+#: Volumes and variances below this fraction of the largest are raised to it in the
+#: M-steps: with reg_covar = 0 a collapsed component's volume is 0, and dividing
+#: by it would overflow; such a fit is degenerate, but its numbers stay finite.
+FLOOR = 1e-12
+
+
+def floored(values: np.ndarray) -> np.ndarray:
+    """``values`` with entries below FLOOR times their largest raised to that (TINY if all 0)."""
+    top = float(np.max(values)) if values.size else 0.0
+    return np.maximum(values, max(FLOOR * top, TINY))
+
+
+def regularized_scatter(scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
+    """W_k + reg_covar n_k I of (k, d, d) scatter (or of its (k, d) diagonal)."""
+    if reg_covar == 0.0:
+        return scatter
+    scatter = scatter.copy()
+    if scatter.ndim == 3:
+        np.einsum("kii->ki", scatter)[...] += reg_covar * nk[:, None]
+    else:
+        scatter += reg_covar * nk[:, None]
+    return scatter
+
+
+def geometric_mean(values: np.ndarray) -> np.ndarray:
+    """Geometric mean over the last axis (of positive values; zeros floored at TINY)."""
+    return np.exp(np.log(np.maximum(values, TINY)).mean(axis=-1))
+
+
+def unit_determinant(values: np.ndarray) -> np.ndarray:
+    """Positive diagonals (..., d) scaled to product 1 (a shape matrix A with det(A) = 1)."""
+    return values / geometric_mean(values)[..., None]
+
+
+def sorted_eigh(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (k, d), largest first, clipped at 0; eigenvectors (k, d, d) in columns."""
+    eigvals, eigvecs = np.linalg.eigh(matrices)
+    return np.maximum(eigvals[..., ::-1], 0.0), eigvecs[..., ::-1]
+
+
+def objective(scatter: np.ndarray, nk: np.ndarray, covariances: np.ndarray) -> float:
+    """F = sum_k n_k ln det(Sigma_k) + tr(W_k Sigma_k^-1), eq. (1); the M-step minimizes it.
+
+    Parameters
+    ----------
+    scatter : ndarray, shape (k, d, d)
+    nk : ndarray, shape (k,)
+    covariances : ndarray, shape (k, d, d)
+        Positive definite.
+
+    Returns
+    -------
+    float
+        -2 times the covariance part of the expected complete-data
+        log-likelihood (up to a constant).
+    """
+    _, logdet = np.linalg.slogdet(covariances)
+    trace = np.einsum("kij,kji->k", scatter, np.linalg.inv(covariances))
+    return float(nk @ logdet + trace.sum())
+
+
+def converged(previous: float, current: float, scale: float, tol: float) -> bool:
+    """Whether an iterative M-step's objective stopped moving (or is not finite)."""
+    if not np.isfinite(current):
+        return True
+    return abs(previous - current) <= tol * max(abs(current), scale)
+
+
+class Decomposed(CovarianceStructure):
+    """Base of the ten models beyond scikit-learn's four (mclust's codes as names).
+
+    Subclasses implement :meth:`maximize`, the M-step of eq. (1) without
+    regularization; :meth:`estimate` adds ``reg_covar`` to the scatter first
+    (see the module's docstring) and :meth:`project` is the same M-step with
+    the starting covariances, weighted by the priors, as scatter (for a
+    covariance that already has the model's form it returns it unchanged).
+
+    Attributes
+    ----------
+    tol : float
+        Iterative M-steps (VEI, VEE, VEV, EVE, VVE) stop when an iteration
+        changes eq. (1) by less than ``tol`` times max(abs(F), n d).
+    max_iter : int
+        At most this many iterations of an iterative M-step.
+    warm_max_iter : int
+        At most this many when the M-step starts from the previous
+        iteration's covariances (``previous``). It then lowers eq. (1) from
+        the previous parameters but may stop short of its minimum: a
+        generalized EM step (Dempster, Laird & Rubin 1977), which keeps EM's
+        likelihood monotone and its fixed points, and saves the slow tail of
+        the orientation's iterations far from EM's convergence.
+    """
+
+    tol: ClassVar[float] = 1e-10
+    max_iter: ClassVar[int] = 500
+    warm_max_iter: ClassVar[int] = 50
+    variational = False
+
+    def maximize(
+        self, scatter: np.ndarray, nk: np.ndarray, previous: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Covariances (k, d, d) minimizing eq. (1) under the model's constraints.
+
+        Parameters
+        ----------
+        scatter : ndarray, shape (k, d, d), or (k, d) for diagonal features
+        nk : ndarray, shape (k,)
+        previous : ndarray, shape (k, d, d), optional
+            Covariances of the model's form to start an iterative M-step
+            from (the last E-step's): the result is then never worse than
+            ``previous`` under eq. (1). Closed forms ignore it.
+        """
+        raise NotImplementedError
+
+    def iterations(self, previous: np.ndarray | None) -> int:
+        """The most iterations of this M-step: ``max_iter`` cold, ``warm_max_iter`` warm."""
+        return self.max_iter if previous is None else self.warm_max_iter
+
+    def estimate(
+        self,
+        scatter: np.ndarray,
+        nk: np.ndarray,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
+        return self.maximize(regularized_scatter(scatter, nk, reg_covar), nk, previous)
+
+    def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
+        weights = np.maximum(np.asarray(priors, dtype=np.float64), TINY)
+        weights = weights / weights.sum()
+        scatter = covariances * weights[:, None, None]
+        if not self.quadratic:
+            scatter = np.diagonal(scatter, axis1=1, axis2=2)
+        return self.maximize(scatter, weights)
+
+    def min_component_rows(self, d: int) -> int:
+        # A component's covariance is singular only when every one of its
+        # volume, shape and orientation comes from its own rows.
+        return 2
+
+    # -- scikit-learn's attribute shapes: the full matrices --------------------
+    def compact_shape(self, k: int, d: int) -> tuple[int, ...]:
+        return (k, d, d)
+
+    @property
+    def compact_is_matrix(self) -> bool:
+        return True
+
+    def to_compact(self, covariances: np.ndarray) -> np.ndarray:
+        return np.array(covariances, dtype=np.float64)
+
+    def from_compact(self, compact: np.ndarray, k: int, d: int) -> np.ndarray:
+        return np.array(compact, dtype=np.float64)

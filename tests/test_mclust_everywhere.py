@@ -1,0 +1,308 @@
+"""mclust's 14 models everywhere a covariance_type goes: GMM.from_responsibilities,
+scikit-learn's estimators, select_model and its table, plot and CSV, the CLI, model files,
+missing values, sample weights and Dask; and mclust's published iris numbers."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from gaussmix import GMM, covariance, select_model
+from gaussmix.cli import main
+from gaussmix.io import load_model
+
+sk_gm = pytest.importorskip("sklearn.mixture._gaussian_mixture")
+from sklearn.datasets import load_iris  # noqa: E402
+
+from gaussmix.sklearn import BayesianGaussianMixture, GaussianMixture  # noqa: E402
+
+NEW = ("EII", "EEI", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV")
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _two_clusters(seed: int = 0, n: int = 150) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shear = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return np.vstack(
+        [rng.normal(0.0, 1.0, (n, 3)), rng.normal(5.0, [1.0, 2.0, 0.5], (n, 3)) @ shear]
+    )
+
+
+# ---------------------------------------------------------------------------
+# GMM.from_responsibilities
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["full", "tied", "diag", "spherical"])
+def test_from_responsibilities_is_scikit_learns_m_step(name):
+    X = _two_clusters()
+    resp = np.random.default_rng(1).dirichlet(np.ones(3), size=len(X))
+    gmm = GMM.from_responsibilities(X, resp, covariance_type=name, reg_covar=1e-3)
+    nk, means, covs = sk_gm._estimate_gaussian_parameters(X, resp, 1e-3, name)
+    assert_allclose(gmm.priors, nk / nk.sum(), rtol=1e-12)
+    assert_allclose(gmm.means, means, rtol=1e-10, atol=1e-12)
+    assert_allclose(covariance.get(name).to_compact(gmm.covariances), covs, rtol=1e-9)
+    assert gmm.n_components == 3 and gmm.covariance_type_ == name and gmm.n_iter_ == 0
+
+
+@pytest.mark.parametrize("name", ["VVV", "EVE", "VEV"])
+def test_from_responsibilities_labels_and_integer_weights_repeat_rows(name):
+    X = _two_clusters(2)
+    labels = (X[:, 0] > 2.5).astype(int)
+    weights = np.random.default_rng(3).integers(1, 4, len(X))
+    weighted = GMM.from_responsibilities(X, labels, covariance_type=name, sample_weight=weights)
+    repeated = GMM.from_responsibilities(
+        np.repeat(X, weights, axis=0), np.repeat(labels, weights), covariance_type=name
+    )
+    assert_allclose(weighted.means, repeated.means, rtol=1e-10)
+    assert_allclose(weighted.covariances, repeated.covariances, rtol=1e-7, atol=1e-12)
+    # Hard labels are one-hot responsibilities.
+    onehot = np.eye(2)[labels]
+    soft = GMM.from_responsibilities(X, onehot, covariance_type=name, sample_weight=weights)
+    assert_allclose(soft.covariances, weighted.covariances, rtol=1e-9)
+
+
+def test_from_responsibilities_then_em_continues_from_it():
+    X = _two_clusters(4)
+    labels = (X[:, 0] > 2.5).astype(int)
+    start = GMM.from_responsibilities(X, labels, covariance_type="VVE", random_state=0)
+    fitted = GMM(2, start.priors, start.means, start.covariances).from_samples(
+        X, covariance_type="VVE", tol=1e-8
+    )
+    assert fitted.score(X) >= start.score(X)
+
+
+def test_from_responsibilities_errors():
+    X = _two_clusters()
+    with pytest.raises(ValueError, match="n_samples=300 rows"):
+        GMM.from_responsibilities(X, np.ones((10, 2)))
+    with pytest.raises(ValueError, match="non-negative"):
+        GMM.from_responsibilities(X, -np.ones((300, 2)))
+    with pytest.raises(ValueError, match=r"component\(s\) \[1\] no weight"):
+        GMM.from_responsibilities(X, np.c_[np.ones(300), np.zeros(300)])
+    with pytest.raises(ValueError, match="covariance_type must be one of"):
+        GMM.from_responsibilities(X, np.zeros(300, dtype=int), covariance_type="XYZ")
+    with pytest.raises(ValueError, match="NaN"):
+        GMM.from_responsibilities(np.full((3, 2), np.nan), np.zeros(3, dtype=int))
+
+
+# ---------------------------------------------------------------------------
+# scikit-learn's estimators
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NEW)
+def test_gaussian_mixture_fits_the_new_models(name):
+    X = _two_clusters()
+    est = GaussianMixture(2, covariance_type=name, random_state=0).fit(X)
+    k, d = 2, X.shape[1]
+    assert est.covariances_.shape == est.precisions_.shape == (k, d, d)
+    assert_allclose(
+        est.precisions_ @ est.covariances_, np.broadcast_to(np.eye(d), (k, d, d)), atol=1e-8
+    )
+    gmm = GMM(k, est.weights_, est.means_, est.covariances_)
+    assert est.score(X) == pytest.approx(gmm.score(X), rel=1e-10)
+    n_params = covariance.get(name).n_mixture_parameters(k, d)
+    assert est.bic(X) == pytest.approx(-2 * est.score(X) * len(X) + n_params * np.log(len(X)))
+
+
+def test_bayesian_mixture_refuses_the_new_models_clearly():
+    X = _two_clusters()
+    with pytest.raises(ValueError, match="has no variational updates"):
+        BayesianGaussianMixture(n_components=2, covariance_type="VEV").fit(X)
+    BayesianGaussianMixture(n_components=2, covariance_type="VVV", max_iter=5).fit(X)
+
+
+# ---------------------------------------------------------------------------
+# Data kinds: missing values, weights, Dask; model files
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["EEI", "EVE", "VEV"])
+def test_missing_values_weights_and_files(name, tmp_path):
+    X = _two_clusters(5)
+    rng = np.random.default_rng(6)
+    holes = X.copy()
+    holes[rng.random(X.shape) < 0.05] = np.nan
+    options = dict(covariance_type=name, init_params="kmeans++", tol=1e-6)
+    with_missing = GMM(2, random_state=0).from_samples(holes, allow_missing=True, **options)
+    weighted = GMM(2, random_state=0).from_samples(X, sample_weight=rng.random(len(X)), **options)
+    for model in (with_missing, weighted):
+        assert model.covariance_type_ == name
+        refit = covariance.get(name).project(model.covariances, model.priors)
+        assert_allclose(refit, model.covariances, rtol=1e-5, atol=1e-9)
+    path = tmp_path / "model.json"
+    weighted.save(path)
+    loaded = load_model(path)
+    assert loaded.covariance_type_ == name
+    assert loaded.bic(X) == pytest.approx(weighted.bic(X))
+
+
+def test_dask_gives_the_in_memory_fit():
+    da = pytest.importorskip("dask.array")
+    X = _two_clusters(7)
+    options = dict(covariance_type="VVE", init_params="kmeans++", tol=1e-8, n_iter=50)
+    memory = GMM(2, random_state=0).from_samples(X, **options)
+    chunked = GMM(2, random_state=0).from_samples(da.from_array(X, chunks=100), **options)
+    assert_allclose(chunked.covariances, memory.covariances, rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# select_model and the CLI
+# ---------------------------------------------------------------------------
+def test_select_model_all_is_mclusts_fourteen_in_order(tmp_path):
+    X = _two_clusters(8, n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(
+            X, n_components=[1, 2], covariance_type="all", n_init=1, random_state=0
+        )
+    types = list(dict.fromkeys(row["covariance_type"] for row in result.table))
+    assert types == list(covariance.names())
+    assert [covariance.get(t).mclust_name for t in types] == [
+        "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
+        "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
+    ]  # fmt: skip
+    result.to_csv(tmp_path / "grid.csv")
+    with open(tmp_path / "grid.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["covariance_type"] for row in rows} == set(covariance.names())
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    ax = result.plot()
+    labels = ax.get_legend_handles_labels()[1]
+    assert "VEV" in labels and "full (VVV)" in labels
+    markers = {covariance.get(t).marker for t in types}
+    assert len(markers) == 14
+
+
+def test_default_grid_stays_scikit_learns_four():
+    X = _two_clusters(9, n=40)
+    result = select_model(X, n_components=[1], n_init=1, random_state=0)
+    assert [row["covariance_type"] for row in result.table] == list(covariance.default_names())
+
+
+def test_cli_select_all(capsys, tmp_path):
+    table = tmp_path / "grid.csv"
+    argv = ["select", str(DATA / "faithful.csv"), "-k", "1-2", "--covariance-type", "all"]
+    status = main([*argv, "--seed", "0", "--n-init", "1", "--csv", str(table)])
+    _, err = capsys.readouterr()
+    assert status == 0, err
+    with open(table) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 28
+    status = main(
+        ["select", str(DATA / "faithful.csv"), "-k", "2", "--covariance-type", "VEV,EVE"]
+    )
+    assert status == 0
+    assert "VEV" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------
+# mclust's published iris numbers (BIC = 2 log L - p log n there; -BIC here)
+# ---------------------------------------------------------------------------
+# "A quick tour of mclust" (mclust 6.1.1 vignette): Mclust(iris[, -5]) picks VEV with
+# 2 components, log-likelihood -215.726, df = 26, BIC -561.7285.
+def test_iris_vev_two_is_mclusts():
+    X = load_iris().data
+    gmm = GMM(2, random_state=0).from_samples(
+        X, covariance_type="VEV", init_params="kmeans++", n_init=5, tol=1e-9, n_iter=2000
+    )
+    assert gmm.score(X) * len(X) == pytest.approx(-215.726, abs=1e-3)
+    assert gmm.bic(X) == pytest.approx(561.7285, abs=1e-3)
+
+
+# mclust's BIC table of Mclust(iris[, -5], G = 1:9), as printed in github.com/TrN000/norMmix,
+# file "tmp" (see test_selection.py's MCLUST_IRIS for the other four columns); None: NA.
+MCLUST_IRIS = {
+    "EII": [-1804.0854, -1123.4117, -878.7650, -893.6140, -782.6441, -715.7136, -731.8821,
+            -725.0805, -694.5205],
+    "EEI": [-1522.1202, -1042.9679, -813.0504, -827.4036, -741.9185, -693.7908, -713.1823,
+            -691.4133, -696.2607],
+    "VEI": [-1522.1202, -956.2823, -779.1566, -748.4529, -688.3463, -676.1697, -680.7377,
+            -679.4640, -702.0143],
+    "EVI": [-1522.1202, -1007.3082, -797.8342, -837.5452, -766.8158, -774.0673, -813.5220,
+            -740.4068, -767.8044],
+    "VEE": [-829.9782, -656.3270, -605.3982, -604.8371, None, -609.5584, None, -654.8237, None],
+    "EVV": [-829.9782, -658.3306, -656.0359, -725.2925, None, None, -809.8276, -831.7520,
+            -882.4391],
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_iris_every_sound_cell_at_least_as_good_as_mclust():
+    X = load_iris().data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(
+            X, covariance_type=tuple(MCLUST_IRIS), n_init=8, tol=1e-6, n_iter=1000, random_state=0
+        )
+    compared = 0
+    for row in result.table:
+        mclust = MCLUST_IRIS[row["covariance_type"]][row["n_components"] - 1]
+        if mclust is not None and row["degenerate"] is None:
+            compared += 1
+            assert row["bic"] <= -mclust + 0.01, row
+    assert compared >= 40
+
+
+# ---------------------------------------------------------------------------
+# init_params="hc": model-based hierarchical agglomeration
+# ---------------------------------------------------------------------------
+def test_whitened_data_have_identity_covariance():
+    from gaussmix.em.agglomerative import whiten
+
+    X = _two_clusters(10) * [1.0, 100.0, 0.01]
+    Z = whiten(X)
+    assert_allclose(np.cov(Z.T, bias=True), np.eye(3), atol=1e-10)
+
+
+def test_hc_start_is_deterministic_and_finds_separated_clusters():
+    rng = np.random.default_rng(11)
+    truth = np.repeat([0, 1, 2], 100)
+    X = np.array([[0, 0], [8, 0], [0, 8]])[truth] + rng.normal(size=(300, 2)) * [1.0, 0.3]
+    fits = [
+        GMM(3, random_state=seed).from_samples(X, init_params="hc", n_iter=0) for seed in (0, 1)
+    ]
+    assert_allclose(fits[0].means, fits[1].means)
+    centres = np.sort(fits[0].means[:, 0] + 10 * fits[0].means[:, 1])
+    assert_allclose(centres, [0, 8, 80], atol=0.5)
+    fitted = GMM(3, random_state=0).from_samples(X, init_params="hc", covariance_type="EEV")
+    assert fitted.converged_
+
+
+def test_select_model_hc_and_large_data_subsample():
+    X = _two_clusters(12, n=1500)  # 3000 rows: the hierarchy sees HC_ROWS of them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(
+            X, n_components=[1, 2, 3], covariance_type=("VVE", "EEI"), init_params="hc",
+            n_init=2, random_state=0,
+        )  # fmt: skip
+    assert result.best_params == {"n_components": 2, "covariance_type": "VVE"}
+
+
+# The one-call search over all 14 models chooses what Mclust(X) chooses: mclust's vignette
+# ("A quick tour of mclust", mclust 6.1.1; see test_selection.py's MCLUST_VIGNETTE) gives
+# diabetes VVV,3 (BIC -4751.316) and iris VEV,2 (-561.7285); Old Faithful EEE,3
+# (-2314.316). k above 5 never wins there, so the grid stops at 5 to save time.
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "pick", "mclust_bic"),
+    [("iris", (2, "VEV"), -561.7285), ("faithful", (3, "tied"), -2314.316),
+     ("diabetes", (3, "full"), -4751.316)],
+)  # fmt: skip
+def test_all_fourteen_choose_what_mclust_chooses(name, pick, mclust_bic):
+    X = {
+        "iris": lambda: load_iris().data,
+        "faithful": lambda: np.loadtxt(DATA / "faithful.csv", delimiter=",", skiprows=2),
+        "diabetes": lambda: np.loadtxt(
+            DATA / "diabetes.csv", delimiter=",", skiprows=3, usecols=(1, 2, 3)
+        ),
+    }[name]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(
+            X, n_components=range(1, 6), covariance_type="all", tol=1e-5, random_state=0
+        )
+    assert (result.best_params["n_components"], result.best_params["covariance_type"]) == pick
+    assert result.table[result.best_index]["bic"] <= -mclust_bic + 0.3
