@@ -65,12 +65,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "ab_engine.json"))
+    parser.add_argument(
+        "--types", default=None, help="comma-separated covariance types to run (default: all)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, args.base)
     base = importlib.import_module("gaussmix_base")
     new = importlib.import_module("gaussmix")
     rows = []
     cases = [(20_000, 4, 4, "full", 0.0), (20_000, 4, 4, "full", 0.1)] if args.quick else CASES
+    if args.types:
+        cases = [case for case in cases if case[3] in args.types.split(",")]
     for n, d, k, covariance_type, fraction in cases:
         X = make_data(n, d, k)
         if fraction:
