@@ -315,14 +315,7 @@ def _whitened_statistics(
     moments[0, :q] = pooled[iu, ju]
     moments[:, q : q + d] = stats.first_moments(d) @ params.whitening_inverse.T
     moments[:, -1] = stats.resp_sum
-    return Statistics(
-        moments,
-        stats.resp_sq_sum,
-        stats.log_lik_sum,
-        stats.weight_sum,
-        stats.resp_change_sq,
-        stats.resp_entropy,
-    )
+    return stats.with_moments(moments)
 
 
 def e_step_rows(

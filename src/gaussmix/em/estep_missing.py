@@ -309,15 +309,7 @@ def _expanded_statistics(
         quad = second[:, iu, ju]
     else:
         quad = np.diagonal(second, axis1=1, axis2=2)
-    moments = np.concatenate([quad, first, s0[:, None]], axis=1)
-    return Statistics(
-        moments,
-        stats.resp_sq_sum,
-        stats.log_lik_sum,
-        stats.weight_sum,
-        stats.resp_change_sq,
-        stats.resp_entropy,
-    )
+    return stats.with_moments(np.concatenate([quad, first, s0[:, None]], axis=1))
 
 
 def _patterns_statistics(

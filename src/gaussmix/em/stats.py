@@ -171,6 +171,17 @@ class Statistics:
             iu, ju = np.triu_indices(d)
             self.moments[component, :q] += matrix[iu, ju]
 
+    def with_moments(self, moments: np.ndarray) -> Statistics:
+        """These statistics with other moments (e.g. mapped to another layout); the rest kept."""
+        return Statistics(
+            moments,
+            self.resp_sq_sum,
+            self.log_lik_sum,
+            self.weight_sum,
+            self.resp_change_sq,
+            self.resp_entropy,
+        )
+
     def scaled(self, factor: float) -> Statistics:
         """These statistics times ``factor`` (a new object): every sum scales.
 
