@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 
 from gaussmix import GMM
+from gaussmix._linalg import SMALL_MATRIX_DIM, cholesky_columns, forward_solve_columns
 from gaussmix.em.families import Gaussians, MaximumLikelihood
 from gaussmix.em.front import SourceRequest, open_source
 from gaussmix.em.noisy import NoisySource
@@ -312,3 +313,39 @@ def test_a_translated_data_set_gives_the_translated_fit():
     far = GMM(3, random_state=0).from_samples(X + 1e7, noise_covariances=S, **options)
     assert_allclose(far.means - 1e7, near.means, atol=1e-6)
     assert_allclose(far.covariances, near.covariances, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_large_dimensions_take_lapack_and_agree_with_the_reference(shared):
+    # d > SMALL_MATRIX_DIM: numpy's stacked Cholesky instead of the entry-major one.
+    X, S, start = _problem(seed=13, n=40, d=SMALL_MATRIX_DIM + 1, k=2)
+    if shared:
+        S = np.broadcast_to(S[0], S.shape).copy()
+    expected, log_lik = _reference_step(X, S, start)
+    new, stats = _engine_step(X, S[0] if shared else S, start)
+    assert stats.log_lik_sum == pytest.approx(log_lik, rel=1e-11)
+    assert_allclose(new.means, expected.means, rtol=1e-9, atol=1e-11)
+    assert_allclose(new.covariances, expected.covariances, rtol=1e-8, atol=1e-11)
+
+
+@pytest.mark.parametrize("d", [1, 2, 5, 8])
+def test_entry_major_cholesky_and_solve_match_numpy(d):
+    rng = np.random.default_rng(d)
+    matrices = _random_spd(rng, 30, d)
+    rhs = rng.normal(size=(30, d, 3))
+    factor, log_det = cholesky_columns(np.moveaxis(matrices, 0, -1))
+    expected = np.linalg.cholesky(matrices)
+    assert_allclose(np.moveaxis(factor, -1, 0), expected, rtol=1e-12, atol=1e-14)
+    assert_allclose(log_det, np.linalg.slogdet(matrices)[1], rtol=1e-12)
+    solved = forward_solve_columns(factor, np.moveaxis(rhs, 0, -1))
+    assert_allclose(np.moveaxis(solved, -1, 0), np.linalg.solve(expected, rhs), rtol=1e-10)
+    matrices[7] = -np.eye(d)
+    with pytest.raises(np.linalg.LinAlgError):
+        cholesky_columns(np.moveaxis(matrices, 0, -1))
+
+
+def test_a_singular_convolved_covariance_names_reg_covar():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    gmm = GMM(1, priors=[1.0], means=[[0.0, 0.0]], covariances=[np.zeros((2, 2))])
+    with pytest.raises(ValueError, match="reg_covar > 0"):
+        gmm.from_samples(X, noise_covariances=np.zeros((20, 2)), reg_covar=0.0, n_iter=1)

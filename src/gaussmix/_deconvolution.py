@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._gaussian import LOG_2PI, normalize_log_weights
+from ._linalg import SMALL_MATRIX_DIM, cholesky_columns, forward_solve_columns
 
 __all__ = [
     "NoiseCovariances",
@@ -73,17 +74,56 @@ def noise_chunk_rows(k: int, d: int) -> int:
     return int(max(1, min(8192, _CHUNK_ELEMENTS // max(1, k * d * (d + 1)))))
 
 
+_NOT_POSITIVE = (
+    "a component's covariance plus a row's noise covariance is not positive "
+    "definite (V_j + S_i singular): use reg_covar > 0 to keep every V_j "
+    "positive definite"
+)
+
+
+def _deconvolve_entry_major(
+    X: np.ndarray,
+    noise: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    posterior: bool,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """:func:`deconvolve_chunk` for small d, with matrices stored entry-major.
+
+    T_ij is built as a (d, d, m, k) array (every entry contiguous over rows
+    and components) and factorized by :func:`gaussmix._linalg.cholesky_columns`;
+    with shared noise the factors are (d, d, 1, k) and broadcast over rows.
+    """
+    d = X.shape[1]
+    covs_t = np.moveaxis(covariances, 0, -1)[:, :, None, :]  # (d, d, 1, k)
+    total = covs_t + np.moveaxis(noise, 0, -1)[:, :, :, None]  # (d, d, m or 1, k)
+    try:
+        factor, log_det = cholesky_columns(total)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(_NOT_POSITIVE) from exc
+    diff = X.T[:, None, :, None] - means.T[:, None, None, :]  # (d, 1, m, k)
+    z = forward_solve_columns(factor, diff)[:, 0]  # (d, m, k)
+    log_dens = -0.5 * (d * LOG_2PI + log_det + np.einsum("dmk,dmk->mk", z, z))
+    if not posterior:
+        return log_dens, None, None
+    # W = L^-1 V: V T^-1 (x - mu) = W^T z and V T^-1 V = W^T W (symmetric by construction).
+    lifted = forward_solve_columns(factor, np.broadcast_to(covs_t, total.shape))
+    b = means.T[:, None, :] + np.einsum("demk,dmk->emk", lifted, z)
+    B = np.empty(total.shape)
+    for e in range(d):
+        for f in range(e, d):
+            B[e, f] = covs_t[e, f] - np.einsum("dmk,dmk->mk", lifted[:, e], lifted[:, f])
+            B[f, e] = B[e, f]
+    return log_dens, np.moveaxis(b, 0, -1), np.moveaxis(B, (0, 1), (2, 3))
+
+
 def _factor(noise: np.ndarray, covariances: np.ndarray) -> np.ndarray:
     """Cholesky factors of T_ij = V_j + S_i: (m, k, d, d) (or (1, k, d, d) for shared noise)."""
     total = covariances[None] + noise[:, None]
     try:
         return np.linalg.cholesky(total)
     except np.linalg.LinAlgError as exc:
-        raise ValueError(
-            "a component's covariance plus a row's noise covariance is not positive "
-            "definite (V_j + S_i singular): use reg_covar > 0 to keep every V_j "
-            "positive definite"
-        ) from exc
+        raise ValueError(_NOT_POSITIVE) from exc
 
 
 def deconvolve_chunk(
@@ -117,6 +157,8 @@ def deconvolve_chunk(
         Posterior covariances B_ij (one per component for shared noise).
     """
     d = X.shape[1]
+    if d <= SMALL_MATRIX_DIM:
+        return _deconvolve_entry_major(X, noise, means, covariances, posterior)
     chol = _factor(noise, covariances)
     diff = X[:, None, :] - means[None]
     lifted = None
