@@ -349,3 +349,29 @@ def test_a_singular_convolved_covariance_names_reg_covar():
     gmm = GMM(1, priors=[1.0], means=[[0.0, 0.0]], covariances=[np.zeros((2, 2))])
     with pytest.raises(ValueError, match="reg_covar > 0"):
         gmm.from_samples(X, noise_covariances=np.zeros((20, 2)), reg_covar=0.0, n_iter=1)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "EEI"])
+def test_diagonal_noise_with_diagonal_components_is_elementwise_and_exact(covariance_type):
+    # Diagonal features with (n, d) variances take the element-wise path; the same
+    # noise as (n, d, d) matrices takes the matrix path: the two agree.
+    X, _, start = _problem(seed=14, n=150, d=3)
+    variances = np.random.default_rng(2).uniform(0.1, 2.0, X.shape)
+    matrices = np.einsum("nd,de->nde", variances, np.eye(3))
+    diagonal = np.einsum("kd,de->kde", np.array([[1.0, 2.0, 3.0]] * 3), np.eye(3))
+    start = Gaussians(start.priors, start.means, diagonal)
+    a, sa = _engine_step(X, variances, start, covariance_type=covariance_type)
+    b, sb = _engine_step(X, matrices, start, covariance_type=covariance_type)
+    assert_allclose(a.covariances, b.covariances, rtol=1e-11)
+    assert_allclose(a.means, b.means, rtol=1e-11)
+    assert sa.log_lik_sum == pytest.approx(sb.log_lik_sum, rel=1e-12)
+    gmm = GMM(3, priors=start.priors, means=start.means, covariances=start.covariances)
+    assert_allclose(
+        gmm.score_samples(X, noise_covariances=variances),
+        gmm.score_samples(X, noise_covariances=matrices),
+        rtol=1e-12,
+    )
+    fitted = GMM(3, random_state=0).from_samples(
+        X, noise_covariances=variances, covariance_type=covariance_type, n_iter=10, tol=None
+    )
+    assert np.all(fitted.covariances * (1 - np.eye(3)) == 0)

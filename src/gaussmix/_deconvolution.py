@@ -29,6 +29,7 @@ __all__ = [
     "NoiseCovariances",
     "convolved_log_density",
     "deconvolve_chunk",
+    "deconvolve_diagonal_chunk",
     "noise_chunk_rows",
 ]
 
@@ -189,6 +190,47 @@ def deconvolve_chunk(
     return log_dens, b, B
 
 
+def deconvolve_diagonal_chunk(
+    X: np.ndarray,
+    variances: np.ndarray,
+    means: np.ndarray,
+    covariance_diagonals: np.ndarray,
+    posterior: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """:func:`deconvolve_chunk` for diagonal noise and diagonal components, element-wise.
+
+    With S_i and V_j diagonal, T_ij = V_j + S_i is diagonal and every
+    quantity is a product over coordinates: no d x d matrix is formed.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, d)
+    variances : ndarray, shape (m, d)
+        The rows' noise variances.
+    means : ndarray, shape (k, d)
+    covariance_diagonals : ndarray, shape (k, d)
+        The diagonals of V_j.
+    posterior : bool, default=True
+
+    Returns
+    -------
+    log_dens : ndarray, shape (m, k)
+    b : ndarray, shape (m, k, d), or None
+    B : ndarray, shape (m, k, d), or None
+        The diagonals of B_ij.
+    """
+    d = X.shape[1]
+    total = covariance_diagonals[None] + variances[:, None]  # (m, k, d)
+    if not np.all(total > 0):
+        raise ValueError(_NOT_POSITIVE)
+    diff = X[:, None, :] - means[None]
+    log_dens = -0.5 * (d * LOG_2PI + np.log(total).sum(axis=-1) + (diff**2 / total).sum(axis=-1))
+    if not posterior:
+        return log_dens, None, None
+    gain = covariance_diagonals[None] / total  # V T^-1
+    return log_dens, means[None] + gain * diff, covariance_diagonals[None] * (1.0 - gain)
+
+
 def convolved_log_density(
     X: np.ndarray,
     noise: NoiseCovariances,
@@ -219,10 +261,19 @@ def convolved_log_density(
         log_priors = np.log(priors)
     log_density, log_resp = np.empty(n), np.empty((n, k))
     step = noise_chunk_rows(k, d)
+    diagonals = np.diagonal(covariances, axis1=1, axis2=2)
+    elementwise = noise.kind == "variances" and np.array_equal(
+        covariances, diagonals[:, :, None] * np.eye(d)
+    )
     for start in range(0, n, step):
         rows = slice(start, start + step)
-        log_dens, _, _ = deconvolve_chunk(
-            X[rows], noise.rows(rows), means, covariances, posterior=False
-        )
+        if elementwise:
+            log_dens, _, _ = deconvolve_diagonal_chunk(
+                X[rows], noise.values[rows], means, diagonals, posterior=False
+            )
+        else:
+            log_dens, _, _ = deconvolve_chunk(
+                X[rows], noise.rows(rows), means, covariances, posterior=False
+            )
         log_density[rows], log_resp[rows] = normalize_log_weights(log_dens + log_priors)
     return log_density, log_resp

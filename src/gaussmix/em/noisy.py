@@ -22,7 +22,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import covariance as structures
-from .._deconvolution import NoiseCovariances, deconvolve_chunk, noise_chunk_rows
+from .._deconvolution import (
+    NoiseCovariances,
+    deconvolve_chunk,
+    deconvolve_diagonal_chunk,
+    noise_chunk_rows,
+)
 from .._gaussian import n_phi_features, normalize_log_weights
 from ..kernels.threads import map_blocks
 from .families import Gaussians
@@ -70,8 +75,8 @@ class NoisySource(StatisticsSource):
         self.initialization_weights = weights
         self.n_samples, self.n_features = X.shape
         self.shift = weighted_mean(self.X, weights)
-        self.requested_chunk_rows = chunk_rows
-        self.chunk_rows = chunk_rows or 0
+        # None: chosen from k and d at every iteration (noise_chunk_rows).
+        self.chunk_rows = chunk_rows
         self.n_jobs = n_jobs
 
     def initialization_data(self) -> np.ndarray:
@@ -83,7 +88,7 @@ class NoisySource(StatisticsSource):
     ) -> tuple[Statistics, np.ndarray]:
         """Expected statistics of the true values under ``gaussians``, about the shift."""
         k, d = gaussians.means.shape
-        rows = self.requested_chunk_rows or noise_chunk_rows(k, d)
+        rows = self.chunk_rows or noise_chunk_rows(k, d)
         rows = max(1, min(rows, self.n_samples))
 
         def block(part: slice, _index: int) -> Statistics:
@@ -104,15 +109,19 @@ class NoisySource(StatisticsSource):
         k, d = gaussians.means.shape
         quadratic = structures.get(self.covariance_type).quadratic
         total = Statistics.zeros(k, n_phi_features(d, self.covariance_type))
-        step = self.requested_chunk_rows or noise_chunk_rows(k, d)
+        step = self.chunk_rows or noise_chunk_rows(k, d)
+        iu, ju = np.triu_indices(d)
+        # Diagonal noise and diagonal components (diagonal features): element-wise.
+        elementwise = not quadratic and self.noise.kind == "variances"
         with np.errstate(divide="ignore"):
             log_priors = np.log(gaussians.priors)
             previous_log_priors = None if previous is None else np.log(previous.priors)
         for start in range(part.start, part.stop, step):
             rows = slice(start, min(start + step, part.stop))
-            X, noise = self.X[rows], self.noise.rows(rows)
-            weights = np.ones(X.shape[0]) if self.weights is None else self.weights[rows]
-            log_dens, b, B = deconvolve_chunk(X, noise, gaussians.means, gaussians.covariances)
+            weights = (
+                np.ones(rows.stop - rows.start) if self.weights is None else self.weights[rows]
+            )
+            log_dens, b, B = self._deconvolve(rows, gaussians, elementwise)
             log_density, log_resp = normalize_log_weights(log_dens + log_priors)
             resp = np.exp(log_resp)
             weighted = weights[:, None] * resp
@@ -121,26 +130,26 @@ class NoisySource(StatisticsSource):
             y = b - gaussians.means
             resp_sums = weighted.sum(axis=0)
             first = np.einsum("mk,mkd->kd", weighted, y)
-            if B.shape[0] == 1:
-                posterior_cov = resp_sums[:, None, None] * B[0]
+            if elementwise:
+                quadratic_part = np.einsum("mk,mkd->kd", weighted, B + y * y)
             else:
-                posterior_cov = np.einsum("mk,mkde->kde", weighted, B)
-            if quadratic:
-                second = posterior_cov + np.einsum("mkd,mke->kde", weighted[..., None] * y, y)
-                iu, ju = np.triu_indices(d)
-                quadratic_part = second[:, iu, ju]
-            else:
-                quadratic_part = np.diagonal(posterior_cov, axis1=1, axis2=2) + np.einsum(
-                    "mk,mkd->kd", weighted, y * y
-                )
+                if B.shape[0] == 1:
+                    posterior_cov = resp_sums[:, None, None] * B[0]
+                else:
+                    posterior_cov = np.einsum("mk,mkde->kde", weighted, B)
+                if quadratic:
+                    second = posterior_cov + np.einsum("mkd,mke->kde", weighted[..., None] * y, y)
+                    quadratic_part = second[:, iu, ju]
+                else:
+                    quadratic_part = np.diagonal(posterior_cov, axis1=1, axis2=2) + np.einsum(
+                        "mk,mkd->kd", weighted, y * y
+                    )
             moments = np.concatenate([quadratic_part, first, resp_sums[:, None]], axis=1)
             with np.errstate(invalid="ignore"):
                 entropy = -np.where(resp > 0, weighted * log_resp, 0.0).sum()
             change = 0.0
             if previous is not None:
-                old, _, _ = deconvolve_chunk(
-                    X, noise, previous.means, previous.covariances, posterior=False
-                )
+                old, _, _ = self._deconvolve(rows, previous, elementwise, posterior=False)
                 old_resp = np.exp(normalize_log_weights(old + previous_log_priors)[1])
                 change = float(((resp - old_resp) ** 2).sum())
             total += Statistics(
@@ -152,3 +161,17 @@ class NoisySource(StatisticsSource):
                 float(entropy),
             )
         return total
+
+    def _deconvolve(
+        self, rows: slice, gaussians: Gaussians, elementwise: bool, posterior: bool = True
+    ) -> tuple:
+        """log N(x_i | mu_j, V_j + S_i), b_ij and B_ij (diagonals if elementwise) of ``rows``."""
+        X = self.X[rows]
+        if elementwise:
+            diagonals = np.diagonal(gaussians.covariances, axis1=1, axis2=2)
+            return deconvolve_diagonal_chunk(
+                X, self.noise.values[rows], gaussians.means, diagonals, posterior
+            )
+        return deconvolve_chunk(
+            X, self.noise.rows(rows), gaussians.means, gaussians.covariances, posterior
+        )
