@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 
 from gaussmix import GMM
+from gaussmix._deconvolution import deconvolve_chunk
 from gaussmix._linalg import SMALL_MATRIX_DIM, cholesky_columns, forward_solve_columns
 from gaussmix.em.families import Gaussians, MaximumLikelihood
 from gaussmix.em.front import SourceRequest, open_source
@@ -165,7 +168,6 @@ def test_one_component_with_shared_noise_subtracts_the_noise():
     assert_allclose(gmm.covariances[0], C - S, rtol=1e-5)
 
 
-@pytest.mark.slow
 def test_recovers_a_known_mixture_from_heteroscedastic_correlated_noise():
     # Monte Carlo: 6000 rows; the noise (up to 3x the true spread) is removed to
     # within 0.06 in the means and 0.12 in the covariances (about 4 standard errors).
@@ -375,3 +377,47 @@ def test_diagonal_noise_with_diagonal_components_is_elementwise_and_exact(covari
         X, noise_covariances=variances, covariance_type=covariance_type, n_iter=10, tol=None
     )
     assert np.all(fitted.covariances * (1 - np.eye(3)) == 0)
+
+
+@given(seed=st.integers(0, 2**31 - 1), d=st.integers(1, 10), shared=st.booleans())
+def test_posteriors_are_the_product_of_two_gaussians(seed, d, shared):
+    # Closed form: N(v | mu, V) N(x | v, S) is proportional to N(v | b, B) with
+    # B = (V^-1 + S^-1)^-1 and b = B (V^-1 mu + S^-1 x); the marginal is N(x | mu, V + S).
+    rng = np.random.default_rng(seed)
+    m, k = 5, 3
+    X = rng.normal(size=(m, d)) * 3
+    S = _random_spd(rng, 1 if shared else m, d)
+    means = rng.normal(size=(k, d))
+    V = _random_spd(rng, k, d, 1.3)
+    log_dens, b, B = deconvolve_chunk(X, S, means, V)
+    Vinv, Sinv = np.linalg.inv(V), np.linalg.inv(S)
+    expected_B = np.linalg.inv(Vinv[None] + Sinv[:, None])
+    assert_allclose(B, expected_B, rtol=1e-7, atol=1e-10)
+    assert_allclose(B, np.swapaxes(B, -1, -2), rtol=0, atol=0)
+    rows = np.broadcast_to(Sinv[:, None], (m, k, d, d))
+    natural = np.einsum("kde,ke->kd", Vinv, means)[None] + np.einsum("mkde,me->mkd", rows, X)
+    expected_b = np.einsum("mkde,mke->mkd", np.broadcast_to(expected_B, (m, k, d, d)), natural)
+    assert_allclose(b, expected_b, rtol=1e-7, atol=1e-9)
+    T = V[None] + S[:, None]
+    log_det = np.linalg.slogdet(T)[1]
+    diff = X[:, None] - means[None]
+    maha = np.einsum("mkd,mkd->mk", diff, np.linalg.solve(T, diff[..., None])[..., 0])
+    assert_allclose(log_dens, -0.5 * (d * np.log(2 * np.pi) + log_det + maha), rtol=1e-9)
+
+
+def test_dask_arrays_with_noise_are_refused_not_silently_scored_without_it():
+    da = pytest.importorskip("dask.array")
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    lazy = da.from_array(X, chunks=10)
+    with pytest.raises(ValueError, match="noise_covariances with a Dask array"):
+        GMM(2).from_samples(lazy, noise_covariances=np.ones((40, 2)))
+    gmm = GMM(1, priors=[1.0], means=[[0.0, 0.0]], covariances=[np.eye(2)])
+    for method in (gmm.score_samples, gmm.to_responsibilities, gmm.score, gmm.bic, gmm.aic):
+        with pytest.raises(ValueError, match="noise_covariances with a Dask array"):
+            method(lazy, noise_covariances=np.ones((40, 2)))
+
+
+def test_verbose_reports_the_iterations(capsys):
+    X, S, _ = _problem(seed=15, n=100, d=2)
+    GMM(2, random_state=0, verbose=2).from_samples(X, noise_covariances=S, n_iter=3, tol=None)
+    assert capsys.readouterr().out.count("\n") >= 3

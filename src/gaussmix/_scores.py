@@ -18,7 +18,12 @@ from numpy.typing import ArrayLike
 
 from . import covariance as structures
 from ._deconvolution import NoiseCovariances, convolved_log_density
-from ._validation import check_noise_covariances, check_points, check_sample_weight
+from ._validation import (
+    check_noise_covariances,
+    check_points,
+    check_sample_weight,
+    is_dask_collection,
+)
 
 __all__ = ["MixtureScores"]
 
@@ -50,8 +55,14 @@ class MixtureScores:
         ValueError
             If the model is not initialized, X is invalid, or
             ``noise_covariances`` has the wrong shape, non-finite entries or
-            is not symmetric positive semi-definite.
+            is not symmetric positive semi-definite; for a Dask array X or
+            noise (not supported yet).
         """
+        if is_dask_collection(X) or is_dask_collection(noise_covariances):
+            raise ValueError(
+                "noise_covariances with a Dask array is not supported yet; score in memory "
+                "(X and noise_covariances as numpy arrays)"
+            )
         priors, means, covariances = self.checked_parameters()
         X, _ = check_points(X, means.shape[1], "X")
         values, kind = check_noise_covariances(noise_covariances, *X.shape)

@@ -388,12 +388,12 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             finite values. For a Dask array X, a lazy Dask array chunked
             like X's rows.
         """
+        if noise_covariances is not None:
+            return np.exp(self.convolved_log_density(X, noise_covariances)[1])
         if is_dask_collection(X):
             from .dask import map_rows
 
             return map_rows(self.to_responsibilities, X, self.n_features, self.n_components)
-        if noise_covariances is not None:
-            return np.exp(self.convolved_log_density(X, noise_covariances)[1])
         return np.exp(self._log_density_and_resp(X)[1])
 
     def to_probability_density(self, X: ArrayLike) -> np.ndarray:
@@ -445,12 +445,12 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             If the model is not initialized or X has the wrong number of
             features or non-finite entries (for a Dask array: when computed).
         """
+        if noise_covariances is not None:
+            return self.convolved_log_density(X, noise_covariances)[0]
         if is_dask_collection(X):
             from .dask import map_rows
 
             return map_rows(self.score_samples, X, self.n_features, None)
-        if noise_covariances is not None:
-            return self.convolved_log_density(X, noise_covariances)[0]
         priors, means, chol = self._params_chol()
         X, _ = check_points(X, means.shape[1], "X")
         # Row blocks: the densities' (rows, k, d) intermediates stay ~16 MB however
