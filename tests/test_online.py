@@ -330,3 +330,14 @@ def test_docstring_examples_run(function):
     for test in finder.find(function, globs={}):
         runner.run(test)
     assert runner.failures == 0 and runner.tries > 0
+
+
+def test_a_stream_far_from_the_origin_is_fitted_as_one_near_it(stream):
+    """Moments are taken about the data (each batch's mean), never about the origin."""
+    near = GaussianMixture(3, random_state=0)
+    far = GaussianMixture(3, random_state=0)
+    for rows in np.array_split(stream[:4000], 20):
+        near.partial_fit(rows)
+        far.partial_fit(rows + 1e8)
+    np.testing.assert_allclose(far.means_ - 1e8, near.means_, atol=1e-6)
+    np.testing.assert_allclose(far.covariances_, near.covariances_, rtol=1e-6, atol=1e-8)

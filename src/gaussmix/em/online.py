@@ -20,10 +20,12 @@ inference (Hoffman, Blei, Wang & Paisley 2013, eq. 17-18: the posterior's
 natural parameters are the prior's plus the scaled statistics, which are
 linear in ``s_t``, so blending the statistics is their update).
 
-The running statistics are taken about one fixed point per model (the first
-batch's mean): every batch's statistics are moved there exactly
-(:meth:`Statistics.recentred`) before they are blended, so sums about
-different points never mix.
+The running statistics are taken about one point, the latest batch's shift
+(its mean): before a batch is blended in, the running sums are moved there
+exactly (:meth:`Statistics.recentred`), and a batch whose moments are taken
+about each component's mean (the E-step's precise path) is moved to the
+running point, so sums about different points never mix, and moments stay
+precise when a stream drifts far from where it began.
 
 References
 ----------
@@ -76,7 +78,8 @@ class StepwiseEM:
     Parameters
     ----------
     shift : ndarray, shape (d,)
-        The fixed point the running moments are taken about (the first batch's mean).
+        The point the running moments are taken about at the start (then
+        each batch's shift, see :meth:`blend`).
     learning_decay : float, default=0.7
     learning_offset : float, default=10.0
         See :func:`step_size`; public attributes, a caller may change them
@@ -132,8 +135,17 @@ class StepwiseEM:
         -------
         Statistics
             The statistics the M-step sees: the running averages about
-            :attr:`shift`, scaled to ``total_samples`` (or the weight seen).
+            ``self.shift`` (now ``shift`` when it is one point), scaled to
+            ``total_samples`` (or the weight seen).
         """
+        shift = np.asarray(shift, dtype=np.float64)
+        if shift.ndim == 1:
+            # Follow the data: moments about the latest batch's point stay precise
+            # when the stream drifts far from where it began (the old sums,
+            # moved exactly, fade with their weight).
+            if self.running is not None:
+                self.running = self.running.recentred(self.shift, shift)
+            self.shift = shift
         batch = stats.recentred(shift, self.shift).scaled(1.0 / stats.weight_sum)
         eta = step_size(self.n_steps + 1, self.learning_decay, self.learning_offset)
         if self.running is None or eta >= 1.0:
