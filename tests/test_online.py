@@ -341,3 +341,15 @@ def test_a_stream_far_from_the_origin_is_fitted_as_one_near_it(stream):
         far.partial_fit(rows + 1e8)
     np.testing.assert_allclose(far.means_ - 1e8, near.means_, atol=1e-6)
     np.testing.assert_allclose(far.covariances_, near.covariances_, rtol=1e-6, atol=1e-8)
+
+
+def test_changed_structure_is_refused_and_bayesian_partial_fit_continues_a_fit(stream):
+    est = GaussianMixture(3, random_state=0).partial_fit(stream[:300])
+    est.set_params(covariance_type="diag")
+    with pytest.raises(ValueError, match="partial_fit continues the fitted model"):
+        est.partial_fit(stream[300:400])
+    bayes = BayesianGaussianMixture(n_components=3, random_state=0).fit(stream[:3000])
+    fitted_means = np.sort(bayes.means_, axis=0)
+    bayes.partial_fit(stream[3000:3500])
+    assert bayes.n_iter_ == 1 and bayes.converged_ is False
+    np.testing.assert_allclose(np.sort(bayes.means_, axis=0), fitted_means, atol=0.3)

@@ -295,7 +295,18 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
             family = self._family()
             state = self._initial_state(X, source, check_random_state(self.random_state), family)
         else:
-            self._check_warm_start(X.shape[1])
+            k = self.means_.shape[0]
+            fitted = structures.canonical(
+                getattr(self, "_fitted_covariance_type", self.covariance_type)
+            )
+            if (k, fitted) != (self.n_components, structures.canonical(self.covariance_type)):
+                raise ValueError(
+                    f"partial_fit continues the fitted model (n_components={k}, "
+                    f"covariance_type={fitted!r}), which does not match the current "
+                    f"parameters (n_components={self.n_components}, covariance_type="
+                    f"{self.covariance_type!r}); call fit, or partial_fit on a new "
+                    "estimator, to change them"
+                )
             family = self._family()
             state = self._current_state()
         if first or online is None or online[1] is not self.means_:
