@@ -310,11 +310,15 @@ def test_gmm_partial_fit_conventions():
 def test_gmm_partial_fit_continues_from_samples_and_takes_missing_values():
     rng = np.random.default_rng(7)
     X = _draw_gmr(2000, rng)
-    gmm = GMM(n_components=2, random_state=0).from_samples(X, init_params="kmeans++")
+    gmm = GMM(n_components=2, random_state=0).from_samples(
+        X, init_params="kmeans++", covariance_type="diag"
+    )
     before = gmm.means.copy()
     batch = _draw_gmr(500, rng)
     batch[rng.random(batch.shape) < 0.1] = np.nan
     gmm.partial_fit(batch, allow_missing=True)
+    assert gmm.covariance_type_ == "diag" and gmm.n_iter_ == 1  # the fit's structure
+    np.testing.assert_array_equal(gmm.covariances[:, 0, 1], 0.0)
     assert np.isfinite(gmm.means).all()
     np.testing.assert_allclose(np.sort(gmm.means, axis=0), np.sort(before, axis=0), atol=0.3)
 
@@ -353,3 +357,17 @@ def test_changed_structure_is_refused_and_bayesian_partial_fit_continues_a_fit(s
     bayes.partial_fit(stream[3000:3500])
     assert bayes.n_iter_ == 1 and bayes.converged_ is False
     np.testing.assert_allclose(np.sort(bayes.means_, axis=0), fitted_means, atol=0.3)
+
+
+def test_memory_mapped_float32_batches(stream, tmp_path):
+    np.save(tmp_path / "stream.npy", stream[:4000].astype(np.float32))
+    rows = np.load(tmp_path / "stream.npy", mmap_mode="r")
+    est = GaussianMixture(3, random_state=0)
+    gmm = GMM(n_components=3, random_state=0)
+    for start in range(0, 4000, 500):
+        est.partial_fit(rows[start : start + 500])
+        gmm.partial_fit(rows[start : start + 500], init_params="kmeans++")
+    assert est.means_.dtype == np.float32  # as scikit-learn's GaussianMixture keeps it
+    expected = np.sort(TRUE_MEANS[:, 0])
+    np.testing.assert_allclose(np.sort(est.means_[:, 0]), expected, atol=0.2)
+    np.testing.assert_allclose(np.sort(gmm.means[:, 0]), expected, atol=0.2)

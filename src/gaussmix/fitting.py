@@ -282,8 +282,9 @@ def partial_fit_mixture(
         Row weights (frequencies) in the step.
     covariance_type : str, optional
         Any name of :func:`gaussmix.covariance.names` or an mclust code; the
-        first call's choice (default "full") holds for the stream, and a
-        different one later is an error.
+        first call's choice holds for the stream, and a different one later
+        is an error. Default: the stream's, else the model's
+        ``covariance_type_`` (the last fit's; "full" for a new GMM).
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance after each M-step.
     init_params : {"random", "kmeans++", "hc"}, default="random"
@@ -336,7 +337,7 @@ def partial_fit_mixture(
         now is then for now, then in zip(parameters, online.parameters, strict=True)
     )
     if covariance_type is None:
-        covariance_type = online.covariance_type if continuing else "full"
+        covariance_type = online.covariance_type if continuing else model.covariance_type_
     covariance_type = structures.canonical(covariance_type)
     if continuing and covariance_type != online.covariance_type:
         raise ValueError(
