@@ -71,8 +71,9 @@ default="dirichlet_process"
         The data size of stochastic variational inference in
         :meth:`partial_fit`: the running statistics are scaled to it before
         the posterior update (Hoffman et al. 2013). Default: the rows seen so
-        far, so that the posterior sharpens as data arrive; give the stream's
-        size when it is known. The priors that default to the data's moments
+        far, so that the posterior sharpens as data arrive (after :meth:`fit`,
+        the rows given to ``partial_fit`` since); give the stream's size when
+        it is known. The priors that default to the data's moments
         (``mean_prior``, ``covariance_prior``) are taken from the first batch.
 
     Attributes
