@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -42,14 +42,17 @@ from .em import driver, init
 from .em.driver import convergence_rule
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
-from .em.front import SourceRequest, open_source
+from .em.front import SourceRequest, check_data, open_source
+from .em.online import StepwiseEM
 from .kernels.threads import resolve_n_jobs
 from .utils import check_random_state
 
 __all__ = [
+    "OnlineState",
     "covariance_initialization",
     "fit_mixture",
     "kmeansplusplus_initialization",
+    "partial_fit_mixture",
     "starting_point",
     "store_fit",
 ]
@@ -217,6 +220,182 @@ def fit_mixture(
     fitted = family.mixture(best.state)
     store_fit(model, fitted, covariance_type, best.converged, best.n_iter, best.lower_bound)
     _warn_if_coinciding(fitted.means, fitted.covariances)
+    return model
+
+
+class OnlineState(NamedTuple):
+    """What :meth:`GMM.partial_fit <gaussmix.GMM.partial_fit>` keeps between batches (``online_``).
+
+    Attributes
+    ----------
+    stepwise : StepwiseEM
+        The running statistics and the step counter.
+    covariance_type : str
+        The structure of the stream's model.
+    parameters : tuple of ndarray
+        The (priors, means, covariances) the last step wrote on the model:
+        when the model's parameters are other objects (assigned by the user,
+        or by :meth:`~gaussmix.GMM.from_samples`), the running statistics
+        belong to old parameters and the next step starts new ones from the
+        model's current parameters.
+    """
+
+    stepwise: StepwiseEM
+    covariance_type: str
+    parameters: tuple
+
+
+def partial_fit_mixture(
+    model: Any,
+    X: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    covariance_type: str | None = None,
+    reg_covar: float = 1e-6,
+    init_params: str = "random",
+    learning_decay: float = 0.7,
+    learning_offset: float = 10.0,
+    allow_missing: bool = False,
+) -> Any:
+    """Update the mixture with one batch of rows: one step of stepwise (online) EM.
+
+    ``GMM.partial_fit``: a stream of batches gives a model that is usable
+    after every batch (e.g. for GMR with :meth:`~gaussmix.GMM.predict`) in
+    memory bounded by the batch. The running expected sufficient statistics
+    are blended with the batch's, s_t = (1 - eta_t) s_{t-1} + eta_t s(batch),
+    eta_t = (t + learning_offset) ** -learning_decay, and the maximum
+    likelihood M-step runs on them (Cappé & Moulines 2009; Liang & Klein
+    2009; see :class:`gaussmix.em.StepwiseEM`).
+
+    The first call starts from the parameters already set on the model (by
+    the constructor or :meth:`~gaussmix.GMM.from_samples`), the missing ones
+    initialized from the batch with ``init_params``; later calls continue
+    the stream. Assigning new ``priors``, ``means`` or ``covariances`` starts
+    new running statistics from them at the next call.
+
+    Parameters
+    ----------
+    model : GMM
+        Updated in place (``gmm.partial_fit(X)`` passes the model itself).
+    X : array-like, shape (n_samples, n_features)
+        The batch; the first one needs at least ``n_components`` rows, later
+        ones the model's number of features.
+    sample_weight : array-like, shape (n_samples,), optional
+        Row weights (frequencies) in the step.
+    covariance_type : str, optional
+        Any name of :func:`gaussmix.covariance.names` or an mclust code; the
+        first call's choice holds for the stream, and a different one later
+        is an error. Default: the stream's, else the model's
+        ``covariance_type_`` (the last fit's; "full" for a new GMM).
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance after each M-step.
+    init_params : {"random", "kmeans++", "hc"}, default="random"
+        How the first batch initializes parameters that are not set (see
+        :meth:`~gaussmix.GMM.from_samples`).
+    learning_decay : float in [0, 1], default=0.7
+    learning_offset : float >= 0, default=10.0
+        The step size eta_t = (t + learning_offset) ** -learning_decay. A batch
+        t steps back weighs about (1 - eta)^t: with ``learning_decay=0``
+        (eta = 1) the model follows the latest batch only; for a constant
+        step eta on a drifting stream, take ``learning_offset`` much larger
+        than the number of batches and ``learning_decay = ln(1 / eta) /
+        ln(learning_offset)`` (memory of about 1 / eta batches).
+    allow_missing : bool, default=False
+        Treat NaN entries as missing values (every column must have an
+        observed value in every batch).
+
+    Returns
+    -------
+    model : GMM
+        With ``priors``, ``means``, ``covariances``, ``covariance_type_``,
+        ``n_iter_`` (steps of the stream), ``lower_bound_`` (running average of
+        the batches' mean log-likelihoods, each under the parameters before
+        its step), ``converged_`` False and ``online_`` (:class:`OnlineState`).
+
+    Raises
+    ------
+    ValueError
+        For a first batch with fewer rows than components, a later batch
+        with another number of features, another ``covariance_type`` than the
+        stream's, bad weights or options.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import GMM
+    >>> rng = np.random.default_rng(0)
+    >>> gmm = GMM(n_components=2, random_state=0)
+    >>> for _ in range(30):
+    ...     x = rng.uniform(-3, 3, size=(200, 1))
+    ...     y = np.where(x < 0, -1.0, 1.0) + 0.1 * rng.normal(size=(200, 1))
+    ...     gmm = gmm.partial_fit(np.hstack([x, y]), init_params="kmeans++")
+    >>> gmm.predict([0], [[-2.0], [2.0]]).round(1)
+    array([[-1.],
+           [ 1.]])
+    """
+    online = getattr(model, "online_", None)
+    parameters = (model.priors, model.means, model.covariances)
+    continuing = online is not None and all(
+        now is then for now, then in zip(parameters, online.parameters, strict=True)
+    )
+    if covariance_type is None:
+        covariance_type = online.covariance_type if continuing else model.covariance_type_
+    covariance_type = structures.canonical(covariance_type)
+    if continuing and covariance_type != online.covariance_type:
+        raise ValueError(
+            f"covariance_type={covariance_type!r} differs from the stream's "
+            f"{online.covariance_type!r}; assign new parameters or use a new GMM to change it"
+        )
+    init_params = check_choice(init_params, "init_params", INIT_PARAMS)
+    reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
+    learning_decay = check_float(learning_decay, "learning_decay", minimum=0.0, maximum=1.0)
+    learning_offset = check_float(learning_offset, "learning_offset", minimum=0.0)
+    fitted = all(value is not None for value in parameters)
+    X, weights, _ = check_data(
+        X,
+        sample_weight,
+        n_components=1 if fitted else model.n_components,
+        allow_missing=bool(allow_missing),
+    )
+    if model.means is not None and np.ndim(model.means) == 2:
+        if X.shape[1] != np.shape(model.means)[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the model has {np.shape(model.means)[1]}; "
+                "every batch of a stream must have the model's features"
+            )
+    source = open_source(
+        SourceRequest(
+            X,
+            weights,
+            covariance_type,
+            n_components=model.n_components,
+            allow_missing=bool(allow_missing),
+            n_jobs=resolve_n_jobs(None),
+            validated=True,
+        )
+    )
+    family = MaximumLikelihood(covariance_type, reg_covar)
+    start = starting_point(model, source.n_features)
+    if fitted:
+        state = family.start(*start)
+    else:
+        state = family.start(
+            *init.initial_parameters(
+                source.initialization_data(),
+                weights,
+                init_params,
+                model.n_components,
+                model.random_state,
+                start,
+            )
+        )
+    stepwise = online.stepwise if continuing else StepwiseEM(source.shift)
+    stepwise.learning_decay, stepwise.learning_offset = learning_decay, learning_offset
+    new, bound = stepwise.step(family, source, state)
+    store_fit(model, family.mixture(new), covariance_type, False, stepwise.n_steps, bound)
+    model.online_ = OnlineState(
+        stepwise, covariance_type, (model.priors, model.means, model.covariances)
+    )
     return model
 
 

@@ -37,6 +37,7 @@ from .fitting import (
     fit_mixture,
     from_responsibilities,
     kmeansplusplus_initialization,
+    partial_fit_mixture,
 )
 from .io import Persistent
 from .kernels.threads import resolve_n_jobs
@@ -334,6 +335,7 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         )
 
     from_responsibilities = classmethod(from_responsibilities)
+    partial_fit = partial_fit_mixture
 
     def apply_oracle_approximating_shrinkage(self, n_samples_eff: float | ArrayLike) -> GMM:
         """Shrink every covariance with Oracle Approximating Shrinkage.

@@ -19,6 +19,8 @@ Data flows one way::
 - :mod:`~gaussmix.em.stats`: additive :class:`Statistics`, ``pack``/``unpack``.
 - :mod:`~gaussmix.em.families`: maximum likelihood (M-step, E-step constants).
 - :mod:`~gaussmix.em.driver`: :func:`fit`, convergence rules, callback, warnings.
+- :mod:`~gaussmix.em.online`: :class:`StepwiseEM`, the running statistics of
+  stepwise (online) EM, one batch at a time (``partial_fit``).
 - :mod:`~gaussmix.em.init`: random rows, k-means++ (bounded memory), spreads,
   gmr's starting parameters, the k-means start.
 """
@@ -35,6 +37,7 @@ from .estep import EStepParameters, MissingBlock, e_step, make_e_step_parameters
 from .estep_missing import missing_e_step
 from .families import Gaussians, MaximumLikelihood, ModelFamily
 from .noisy import NoisySource
+from .online import StepwiseEM
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 from .stats import Statistics
 
@@ -52,6 +55,7 @@ __all__ = [
     "NoisySource",
     "Statistics",
     "StatisticsSource",
+    "StepwiseEM",
     "convergence_rule",
     "e_step",
     "fit",

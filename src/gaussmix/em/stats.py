@@ -182,6 +182,47 @@ class Statistics:
             self.resp_entropy,
         )
 
+    def recentred(self, shift: np.ndarray, new_shift: np.ndarray) -> Statistics:
+        """These statistics with their moments taken about ``new_shift`` instead (exact).
+
+        With delta = shift - new_shift and s1 = sum r (x - shift):
+        sum r (x - new_shift) = s1 + N delta and sum r (x - new_shift)(x -
+        new_shift)^T = S2 + s1 delta^T + delta s1^T + N delta delta^T (only the
+        diagonal for diagonal features), so that statistics taken about
+        different points (each batch's own mean, or each component's mean on
+        the precise path) can be added up.
+
+        Parameters
+        ----------
+        shift : ndarray, shape (d,) or (k, d)
+            The point(s) the moments are taken about now.
+        new_shift : ndarray, shape (d,)
+            The point to take them about.
+
+        Returns
+        -------
+        Statistics
+            A new object; the scalars and ``resp_sq_sum`` are unchanged.
+        """
+        d = new_shift.shape[-1]
+        q = self._quadratic_width(d)
+        k = self.moments.shape[0]
+        delta = np.broadcast_to(np.asarray(shift, dtype=np.float64) - new_shift, (k, d))
+        first = self.first_moments(d)
+        counts = self.resp_sum[:, None]
+        moments = self.moments.copy()
+        if q == d and self.moments.shape[1] == 2 * d + 1:
+            moments[:, :d] += 2.0 * first * delta + counts * delta**2
+        else:
+            iu, ju = np.triu_indices(d)
+            moments[:, :q] += (
+                first[:, iu] * delta[:, ju]
+                + delta[:, iu] * first[:, ju]
+                + counts * delta[:, iu] * delta[:, ju]
+            )
+        moments[:, q : q + d] += counts * delta
+        return self.with_moments(moments)
+
     def scaled(self, factor: float) -> Statistics:
         """These statistics times ``factor`` (a new object): every sum scales.
 

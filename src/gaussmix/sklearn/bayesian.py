@@ -64,6 +64,17 @@ default="dirichlet_process"
     warm_start : bool, default=False
     verbose : int, default=0
     verbose_interval : int, default=10
+    learning_decay : float in [0, 1], default=0.7
+    learning_offset : float >= 0, default=10.0
+        :meth:`partial_fit`'s step sizes, as for :class:`GaussianMixture`.
+    total_samples : float, optional
+        The data size of stochastic variational inference in
+        :meth:`partial_fit`: the running statistics are scaled to it before
+        the posterior update (Hoffman et al. 2013). Default: the rows seen so
+        far, so that the posterior sharpens as data arrive (after :meth:`fit`,
+        the rows given to ``partial_fit`` since); give the stream's size when
+        it is known. The priors that default to the data's moments
+        (``mean_prior``, ``covariance_prior``) are taken from the first batch.
 
     Attributes
     ----------
@@ -121,6 +132,9 @@ default="dirichlet_process"
         warm_start: bool = False,
         verbose: int = 0,
         verbose_interval: int = 10,
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
+        total_samples: float | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -139,6 +153,9 @@ default="dirichlet_process"
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.total_samples = total_samples
 
     def _check_structure(self, structure: structures.CovarianceStructure) -> None:
         """The variational updates exist for the structures that declare them."""

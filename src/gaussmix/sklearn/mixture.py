@@ -24,11 +24,12 @@ from sklearn.utils.validation import check_is_fitted
 from .. import _gaussian
 from .. import covariance as structures
 from .._linalg import safe_cholesky
-from .._validation import check_spread, is_dask_collection
+from .._validation import check_sample_weight, check_spread, is_dask_collection
 from ..em import driver
 from ..em.driver import ConvergenceRule, EMResult
 from ..em.families import Gaussians, MaximumLikelihood, m_step
 from ..em.front import SourceRequest, open_source
+from ..em.online import StepwiseEM
 from ..gmm import GMM
 from ..kernels.threads import resolve_n_jobs
 from ._checks import (
@@ -64,6 +65,9 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "learning_decay": [Interval(Real, 0.0, 1.0, closed="both")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
+        "total_samples": [None, Interval(Real, 0.0, None, closed="neither")],
     }
 
     # -- to be provided by the estimators ---------------------------------
@@ -196,7 +200,131 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best_bound
         self.lower_bounds_ = bounds[best.run]
+        self._online = None  # a fit starts afresh: partial_fit continues from its result
         return getattr(source, "X", X)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(
+        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
+    ) -> BaseMixture:
+        """Update the model with one batch of rows: one step of stepwise (online) EM.
+
+        The running expected sufficient statistics are blended with the
+        batch's, s_t = (1 - eta_t) s_{t-1} + eta_t s(batch), with the step
+        size eta_t = (t + learning_offset) ** -learning_decay, and the M-step
+        runs on them (maximum likelihood: Cappé & Moulines 2009, Liang &
+        Klein 2009; the Bayesian mixture: stochastic variational inference,
+        Hoffman et al. 2013, the batch scaled to ``total_samples`` or to the
+        rows seen so far). See :class:`gaussmix.em.StepwiseEM`.
+
+        The first call initializes the model from its batch with
+        ``init_params`` (or ``weights_init``, ``means_init``,
+        ``precisions_init``; one start, ``n_init`` is not used) and fixes
+        the number of features; after :meth:`fit` (or when the fitted
+        parameters were replaced) the next call continues from the fitted
+        parameters with new running statistics. ``max_iter``, ``tol`` and
+        ``n_init`` do not apply: each call is one step. Every fitted attribute
+        is valid after each call; ``n_iter_`` counts the steps,
+        ``lower_bound_`` is the running average of the objective (for
+        maximum likelihood, of the batches' mean log-likelihoods, each under
+        the parameters before its step), ``lower_bounds_`` its history and
+        ``converged_`` is False.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            The batch; the first one needs at least ``n_components`` rows.
+        y : ignored
+        sample_weight : array-like, shape (n_samples,), optional
+            Row weights (frequencies) in the step; the first batch's
+            initialization does not use them.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For a first batch with fewer rows than ``n_components``, a later
+            batch whose number of features differs, or bad weights.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gaussmix.sklearn import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> gm = GaussianMixture(n_components=2, random_state=0)
+        >>> for _ in range(20):
+        ...     centres = rng.choice([-5.0, 5.0], size=(100, 1))
+        ...     gm = gm.partial_fit(centres + rng.normal(size=(100, 2)))
+        >>> np.round(np.sort(gm.means_[:, 0]))
+        array([-5.,  5.])
+        """
+        self._partial_fit(X, sample_weight)
+        return self
+
+    def _partial_fit(self, X: ArrayLike, sample_weight: Any) -> None:
+        self._check_structure(structures.get(self.covariance_type))
+        check_parameters_fit_float(self)
+        first = not hasattr(self, "means_")
+        X = validate_data(
+            self, X, reset=first, dtype=FLOAT_DTYPES, ensure_min_samples=2 if first else 1
+        )
+        if first and X.shape[0] < self.n_components:
+            raise ValueError(
+                f"the first batch of partial_fit initializes the model and needs at least "
+                f"n_components={self.n_components} rows; got n_samples={X.shape[0]}. Pass a "
+                "larger first batch"
+            )
+        check_spread(X)
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        source = open_source(
+            SourceRequest(
+                X,
+                weights,
+                self.covariance_type,
+                n_components=self.n_components,
+                n_jobs=resolve_n_jobs(None),
+                validated=True,
+            )
+        )
+        online = getattr(self, "_online", None)
+        if first:
+            self._prepare(X)
+            family = self._family()
+            state = self._initial_state(X, source, check_random_state(self.random_state), family)
+        else:
+            k = self.means_.shape[0]
+            fitted = structures.canonical(
+                getattr(self, "_fitted_covariance_type", self.covariance_type)
+            )
+            if (k, fitted) != (self.n_components, structures.canonical(self.covariance_type)):
+                raise ValueError(
+                    f"partial_fit continues the fitted model (n_components={k}, "
+                    f"covariance_type={fitted!r}), which does not match the current "
+                    f"parameters (n_components={self.n_components}, covariance_type="
+                    f"{self.covariance_type!r}); call fit, or partial_fit on a new "
+                    "estimator, to change them"
+                )
+            family = self._family()
+            state = self._current_state()
+        if first or online is None or online[1] is not self.means_:
+            # New running statistics (first batch, after fit, or parameters replaced).
+            online = (StepwiseEM(source.shift), None)
+            self.lower_bounds_ = []
+        stepwise = online[0]
+        stepwise.learning_decay = float(self.learning_decay)
+        stepwise.learning_offset = float(self.learning_offset)
+        stepwise.total_samples = self.total_samples
+        state, bound = stepwise.step(family, source, state)
+        self._set_state(state, X.dtype)
+        # The running statistics belong to these parameters (compared by identity).
+        self._online = (stepwise, self.means_)
+        self.converged_ = False
+        self.n_iter_ = stepwise.n_steps
+        self.lower_bound_ = bound
+        self.lower_bounds_.append(bound)
 
     def _check_structure(self, structure: structures.CovarianceStructure) -> None:
         """Refuse a covariance structure this estimator cannot fit (none, here)."""
@@ -479,6 +607,22 @@ class GaussianMixture(BaseMixture):
         Continue from the fitted parameters on the next ``fit`` (one run).
     verbose : int, default=0
     verbose_interval : int, default=10
+    learning_decay : float in [0, 1], default=0.7
+        :meth:`partial_fit`'s step size decays as eta_t = (t +
+        learning_offset) ** -learning_decay (0.5 < learning_decay <= 1 for
+        convergence on a stationary stream). A constant step forgets: the
+        statistics of a batch t steps back weigh (1 - eta)^t, a memory of
+        about 1 / eta batches. ``learning_decay=0`` gives eta = 1, the latest
+        batch only; for a drifting stream choose ``learning_offset`` much
+        larger than the number of batches and ``learning_decay = ln(1 / eta) /
+        ln(learning_offset)``, e.g. ``learning_offset=1e8, learning_decay=0.25``
+        for eta of about 0.01 over a million batches.
+    learning_offset : float >= 0, default=10.0
+        Slows down :meth:`partial_fit`'s early steps.
+    total_samples : float, optional
+        The data size the running statistics are scaled to in
+        :meth:`partial_fit` (no effect for maximum likelihood but the
+        ``10 * eps`` guard of empty components); default: the rows seen so far.
 
     Attributes
     ----------
@@ -537,6 +681,9 @@ class GaussianMixture(BaseMixture):
         warm_start: bool = False,
         verbose: int = 0,
         verbose_interval: int = 10,
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
+        total_samples: float | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -552,6 +699,9 @@ class GaussianMixture(BaseMixture):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.total_samples = total_samples
 
     def _prepare(self, X: np.ndarray) -> None:
         k, d = self.n_components, X.shape[1]
