@@ -127,3 +127,80 @@ def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
     return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))[..., None, :]) @ np.swapaxes(
         eigvecs, -1, -2
     )
+
+
+#: Up to this dimension :func:`cholesky_columns` is the faster way to factorize a
+#: large stack of small matrices (LAPACK's per-matrix overhead dominates below it).
+SMALL_MATRIX_DIM = 8
+
+
+def cholesky_columns(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cholesky factors of a stack of SPD matrices stored entry-major, (d, d, ...).
+
+    Entry (i, j) of every matrix is one contiguous array over the stack, so
+    the factorization runs column by column as O(d^3) element-wise
+    operations over the whole stack instead of one LAPACK call per matrix
+    (3-4x faster than numpy's stacked ``cholesky`` and ``solve`` at d = 4,
+    tens of thousands of matrices; meant for d <= :data:`SMALL_MATRIX_DIM`).
+
+    Parameters
+    ----------
+    matrices : ndarray, shape (d, d, ...)
+        Symmetric positive definite; only the lower triangle is read.
+
+    Returns
+    -------
+    factor : ndarray, shape (d, d, ...)
+        Lower-triangular L with L L^T = matrices (upper entries zero).
+    log_det : ndarray, shape (...)
+        log |matrices| = 2 sum log diag L.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a matrix is not positive definite.
+    """
+    d = matrices.shape[0]
+    factor = np.zeros(matrices.shape)
+    log_det = np.zeros(matrices.shape[2:])
+    for j in range(d):
+        pivot = matrices[j, j].copy()
+        for q in range(j):
+            pivot -= factor[j, q] * factor[j, q]
+        if not np.all(pivot > 0):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        root = np.sqrt(pivot)
+        factor[j, j] = root
+        log_det += np.log(pivot)
+        for i in range(j + 1, d):
+            below = matrices[i, j].copy()
+            for q in range(j):
+                below -= factor[i, q] * factor[j, q]
+            factor[i, j] = below / root
+    return factor, log_det
+
+
+def forward_solve_columns(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """L^-1 rhs for entry-major factors of :func:`cholesky_columns`.
+
+    Parameters
+    ----------
+    factor : ndarray, shape (d, d, ...)
+    rhs : ndarray, shape (d, p, ...)
+        Right-hand sides; the trailing (stack) axes broadcast against the
+        factor's (e.g. one factor per component, many rows).
+
+    Returns
+    -------
+    solved : ndarray, shape (d, p, ...)
+        With the broadcast stack shape.
+    """
+    d = factor.shape[0]
+    stack = np.broadcast_shapes(factor.shape[2:], rhs.shape[2:])
+    solved = np.empty((d, rhs.shape[1], *stack))
+    for j in range(d):
+        row = np.broadcast_to(rhs[j], solved.shape[1:]).copy()
+        for q in range(j):
+            row -= factor[j, q][None] * solved[q]
+        solved[j] = row / factor[j, j][None]
+    return solved

@@ -791,3 +791,80 @@ class CachedParameters:
                 cache = _CACHES.setdefault(self, DerivedCache())
         sources = tuple(getattr(self, attribute) for attribute in self._PARAMETERS)
         return cache.get(sources, name, compute)
+
+
+def check_noise_covariances(noise: Any, n_samples: int, n_features: int) -> tuple[np.ndarray, str]:
+    """Check the noise covariances of n measured rows of d features.
+
+    Accepted: (n, d, d) one covariance per row, (n, d) per-row variances
+    (diagonal noise), (d, d) or (1, d, d) one covariance shared by all rows.
+    A 2-D array is ambiguous when n == d and is refused (pass (1, d, d) or
+    (n, d, d)). Every covariance must be finite, symmetric (to 1e-8 of its
+    largest entry) and positive semi-definite (eigenvalues >= -1e-10 of its
+    largest entry).
+
+    Returns
+    -------
+    values : ndarray (float64)
+        (n, d, d), (n, d) or (d, d).
+    kind : {"matrices", "variances", "shared"}
+
+    Raises
+    ------
+    ValueError
+        Naming ``noise_covariances``: wrong number of rows or dimensions,
+        NaN or infinite entries, not symmetric, not positive semi-definite.
+    """
+    name = "noise_covariances"
+    n, d = n_samples, n_features
+    values = as_float_array(noise, name, ndim=(2, 3), dtype=np.float64)
+    allowed = (
+        f"allowed: ({n}, {d}, {d}) one covariance per row, ({n}, {d}) per-row variances, "
+        f"or ({d}, {d}) / (1, {d}, {d}) one covariance for all rows"
+    )
+    if values.ndim == 2 and n == d and values.shape == (d, d):
+        raise ValueError(
+            f"{name} of shape {values.shape} is ambiguous with n_samples = n_features = {d}: "
+            f"pass per-row variances as ({n}, {d}, {d}) diagonal matrices or one shared "
+            f"covariance as shape (1, {d}, {d})"
+        )
+    if values.shape == (1, d, d):
+        values = values[0]
+    if values.shape == (n, d):
+        kind = "variances"
+    elif values.shape == (d, d):
+        kind = "shared"
+    elif values.shape == (n, d, d):
+        kind = "matrices"
+    else:
+        raise ValueError(f"{name} has shape {values.shape} for X of shape ({n}, {d}); {allowed}")
+    if kind == "variances":
+        negative = np.flatnonzero((values < 0).any(axis=1))
+        if negative.size:
+            raise ValueError(
+                f"{name} must hold non-negative variances; row {int(negative[0])} has "
+                f"{values[negative[0]].min():g} (not positive semi-definite)"
+            )
+        return values, kind
+    matrices = values[None] if kind == "shared" else values
+    for start in range(0, matrices.shape[0], 1 << 14):
+        _check_psd_block(matrices[start : start + (1 << 14)], start, name)
+    return values, kind
+
+
+def _check_psd_block(matrices: np.ndarray, offset: int, name: str) -> None:
+    scale = np.abs(matrices).max(axis=(1, 2))
+    asymmetry = np.abs(matrices - np.swapaxes(matrices, 1, 2)).max(axis=(1, 2))
+    bad = np.flatnonzero(asymmetry > 1e-8 * scale)
+    if bad.size:
+        raise ValueError(
+            f"{name} must be symmetric; the covariance of row {offset + int(bad[0])} differs "
+            f"from its transpose by {asymmetry[bad[0]]:g}"
+        )
+    smallest = np.linalg.eigvalsh(matrices)[:, 0]
+    bad = np.flatnonzero(smallest < -1e-10 * scale)
+    if bad.size:
+        raise ValueError(
+            f"{name} must be positive semi-definite; the covariance of row "
+            f"{offset + int(bad[0])} has eigenvalue {smallest[bad[0]]:g}"
+        )

@@ -139,6 +139,7 @@ def fit_mixture(
     n_jobs: int | None,
     callback: Callable[[int, float, float, float], Any] | None,
     persist: bool | None,
+    noise_covariances: ArrayLike | None = None,
 ) -> Any:
     """Fit ``model`` (a :class:`gaussmix.GMM`) to X; see :meth:`gaussmix.GMM.from_samples`.
 
@@ -171,6 +172,7 @@ def fit_mixture(
             persist=persist,
             random_state=model.random_state,
             verbose=model.verbose,
+            noise_covariances=noise_covariances,
         )
     )
     n_iter = check_int(n_iter, "n_iter", minimum=0)

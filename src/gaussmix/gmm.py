@@ -9,9 +9,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _gaussian, _missing
-from . import covariance as structures
 from ._ellipses import ellipse_axes, plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
+from ._scores import MixtureScores
 from ._validation import (
     CachedParameters,
     as_float_array,
@@ -24,7 +24,6 @@ from ._validation import (
     check_n_components,
     check_n_samples,
     check_points,
-    check_sample_weight,
     check_samples,
     components_of_given_parameters,
     is_dask_collection,
@@ -55,7 +54,7 @@ __all__ = [
 ]
 
 
-class GMM(CachedParameters, Persistent):
+class GMM(CachedParameters, Persistent, MixtureScores):
     """Gaussian mixture model.
 
     sum_j priors[j] * N(x | means[j], covariances[j]), with the methods of
@@ -188,6 +187,7 @@ class GMM(CachedParameters, Persistent):
         n_jobs: int | None = None,
         callback: Callable[[int, float, float, float], Any] | None = None,
         persist: bool | None = None,
+        noise_covariances: ArrayLike | None = None,
     ) -> GMM:
         """Fit the mixture to data with expectation maximization.
 
@@ -281,6 +281,20 @@ class GMM(CachedParameters, Persistent):
             on a distributed cluster whose free worker memory holds the data
             at most half full, stream otherwise and with Dask's local
             schedulers; ``verbose`` says which.
+        noise_covariances : array-like, optional
+            Known Gaussian noise of each row: X holds noisy measurements
+            x_i = v_i + e_i, e_i ~ N(0, S_i), of true values v_i drawn from
+            the mixture. Shape (n, d, d) one covariance per row, (n, d)
+            per-row variances (diagonal noise), or (d, d) / (1, d, d) one
+            covariance for all rows (a 2-D array with n == d is ambiguous
+            and refused). EM is then extreme deconvolution (Bovy, Hogg &
+            Roweis 2011, :mod:`gaussmix.em.noisy`): the fitted mixture is
+            the deconvolved, noise-free one, ``lower_bound_`` the mean
+            log-likelihood of the convolved mixture (see
+            :meth:`score_samples`), and ``reg_covar`` is added to the
+            deconvolved covariances V_j (in the units of X squared). In
+            memory only: not with a Dask X or NaN entries; ``dtype`` does
+            not apply (float64 throughout).
 
         Returns
         -------
@@ -290,7 +304,9 @@ class GMM(CachedParameters, Persistent):
         ------
         ValueError
             For non-finite or non-2-D X, n_components > n_samples, unknown
-            ``init_params`` or ``covariance_type``, bad weights or options.
+            ``init_params`` or ``covariance_type``, bad weights or options;
+            ``noise_covariances`` of the wrong shape, with NaN or infinite
+            entries, not symmetric or not positive semi-definite.
 
         Warns
         -----
@@ -315,6 +331,7 @@ class GMM(CachedParameters, Persistent):
             n_jobs=n_jobs,
             callback=callback,
             persist=persist,
+            noise_covariances=noise_covariances,
         )
 
     from_responsibilities = classmethod(from_responsibilities)
@@ -354,12 +371,17 @@ class GMM(CachedParameters, Persistent):
         X, _ = check_points(X, means.shape[1], "X")
         return _gaussian.mixture_log_density(X, priors, means, chol)
 
-    def to_responsibilities(self, X: ArrayLike) -> np.ndarray:
+    def to_responsibilities(
+        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
+    ) -> np.ndarray:
         """Posterior probability of each component for each sample.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        noise_covariances : array-like, optional
+            Known noise of the rows (see :meth:`score_samples`): the
+            responsibilities under the convolved mixture.
 
         Returns
         -------
@@ -368,6 +390,8 @@ class GMM(CachedParameters, Persistent):
             finite values. For a Dask array X, a lazy Dask array chunked
             like X's rows.
         """
+        if noise_covariances is not None:
+            return np.exp(self.convolved_log_density(X, noise_covariances)[1])
         if is_dask_collection(X):
             from .dask import map_rows
 
@@ -396,13 +420,20 @@ class GMM(CachedParameters, Persistent):
         """
         return np.exp(self.score_samples(X))
 
-    def score_samples(self, X: ArrayLike) -> np.ndarray:
+    def score_samples(
+        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
+    ) -> np.ndarray:
         """Log density log p(x) of each sample, computed in log space.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features) or (n_features,)
             A single point is treated as one sample.
+        noise_covariances : array-like, optional
+            Known Gaussian noise of the rows, S_i: (n, d, d), (n, d)
+            variances, or (d, d) / (1, d, d) shared. The log density is then
+            that of the convolved mixture, log sum_j pi_j N(x_i | mu_j,
+            Sigma_j + S_i) (see :meth:`convolved_log_density`).
 
         Returns
         -------
@@ -416,6 +447,8 @@ class GMM(CachedParameters, Persistent):
             If the model is not initialized or X has the wrong number of
             features or non-finite entries (for a Dask array: when computed).
         """
+        if noise_covariances is not None:
+            return self.convolved_log_density(X, noise_covariances)[0]
         if is_dask_collection(X):
             from .dask import map_rows
 
@@ -431,87 +464,6 @@ class GMM(CachedParameters, Persistent):
                 for start in range(0, max(1, X.shape[0]), rows)
             ]
         )
-
-    def score(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
-        """Mean (optionally weighted) log-likelihood of the samples.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features) or (n_features,)
-        sample_weight : array-like, shape (n_samples,), optional
-            Non-negative weights with a positive sum; None weighs all
-            samples equally.
-
-        Returns
-        -------
-        score : float
-            The (weighted) average of :meth:`score_samples`.
-
-        Raises
-        ------
-        ValueError
-            If the model is not initialized, X is invalid, or the weights
-            have the wrong length, negative entries or a zero sum.
-        """
-        log_p = self._scores_of_samples(X, "score")
-        weights = check_sample_weight(sample_weight, log_p.shape[0])
-        return float(np.average(log_p, weights=weights))
-
-    def _n_parameters(self) -> int:
-        k, d = self.n_components, self.checked_parameters()[1].shape[1]
-        return structures.get(self.covariance_type_).n_mixture_parameters(k, d)
-
-    def bic(self, X: ArrayLike) -> float:
-        """Bayesian information criterion, -2 log L + p log n (lower is better).
-
-        p counts the free parameters of ``covariance_type_``: the
-        covariance parameters, k * d means and k - 1 priors.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            Data whose total log-likelihood L is used; n is its row count.
-
-        Returns
-        -------
-        bic : float
-
-        Raises
-        ------
-        ValueError
-            If the model is not initialized or X is invalid.
-        """
-        log_p = self._scores_of_samples(X, "bic")
-        return float(-2.0 * log_p.sum() + self._n_parameters() * np.log(log_p.shape[0]))
-
-    def aic(self, X: ArrayLike) -> float:
-        """Akaike information criterion, -2 log L + 2 p (lower is better).
-
-        p counts the free parameters of ``covariance_type_`` (see :meth:`bic`).
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            Data whose total log-likelihood L is used.
-
-        Returns
-        -------
-        aic : float
-
-        Raises
-        ------
-        ValueError
-            If the model is not initialized or X is invalid.
-        """
-        log_p = self._scores_of_samples(X, "aic")
-        return float(-2.0 * log_p.sum() + 2.0 * self._n_parameters())
-
-    def _scores_of_samples(self, X: ArrayLike, method: str) -> np.ndarray:
-        # A summary of no samples is undefined (NaN mean, -inf BIC): refuse it.
-        log_p = self.score_samples(X)
-        if log_p.shape[0] == 0:
-            raise ValueError(f"X has no samples; {method}() needs at least one row")
-        return log_p
 
     # ------------------------------------------------------------------
     # Sampling and confidence regions

@@ -14,6 +14,8 @@ Data flows one way::
 - :mod:`~gaussmix.em.estep`: ``e_step(block, weights, params)``, module-level
   and picklable; kernel or numpy. :mod:`~gaussmix.em.estep_missing`:
   ``missing_e_step`` for rows with NaN.
+- :mod:`~gaussmix.em.noisy`: :class:`NoisySource`, rows with known noise
+  covariances (extreme deconvolution's E-step).
 - :mod:`~gaussmix.em.stats`: additive :class:`Statistics`, ``pack``/``unpack``.
 - :mod:`~gaussmix.em.families`: maximum likelihood (M-step, E-step constants).
 - :mod:`~gaussmix.em.driver`: :func:`fit`, convergence rules, callback, warnings.
@@ -34,6 +36,7 @@ from .driver import (
 from .estep import EStepParameters, MissingBlock, e_step, make_e_step_parameters
 from .estep_missing import missing_e_step
 from .families import Gaussians, MaximumLikelihood, ModelFamily
+from .noisy import NoisySource
 from .online import StepwiseEM
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 from .stats import Statistics
@@ -49,6 +52,7 @@ __all__ = [
     "MissingBlock",
     "MissingValuesSource",
     "ModelFamily",
+    "NoisySource",
     "Statistics",
     "StatisticsSource",
     "StepwiseEM",

@@ -5,7 +5,8 @@ Every front end (``GMM.from_samples``, scikit-learn's estimators,
 :func:`open_source`, which checks the data (unless the front end already
 did, in its own wording) and builds the first registered source that accepts
 them: a Dask collection's :class:`~gaussmix.em.dask_source.DaskSource`
-(imported only then), else an in-memory
+(imported only then), with ``noise_covariances`` a
+:class:`~gaussmix.em.noisy.NoisySource` (extreme deconvolution), else an in-memory
 :class:`~gaussmix.em.sources.ArraySource` (memory-mapped arrays read in
 place) or, with NaN entries and ``allow_missing``, a
 :class:`~gaussmix.em.sources.MissingValuesSource`. A new kind of source is one
@@ -20,9 +21,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._deconvolution import NoiseCovariances
 from .._validation import (
     any_entry,
     check_n_components,
+    check_noise_covariances,
     check_sample_weight,
     check_samples,
     check_spread,
@@ -43,6 +46,8 @@ class SourceRequest(NamedTuple):
     ``X`` and ``sample_weight`` as the user gave them; the other fields are
     validated options (``chunk_rows`` a positive int or None, ``n_jobs`` a
     thread count, ``random_state`` a RandomState or Generator).
+    ``noise_covariances`` (as the user gave them, or None) are the known
+    noise covariances of the rows (extreme deconvolution).
     """
 
     X: Any
@@ -57,23 +62,32 @@ class SourceRequest(NamedTuple):
     random_state: Any = None
     verbose: int = 0
     validated: bool = False
+    noise_covariances: Any = None
 
 
-#: (name, accepts(X), build(request)) of every kind of source, tried in order.
-_SOURCE_KINDS: list[tuple[str, Callable[[Any], bool], Callable[[SourceRequest], Any]]] = []
+#: (name, accepts(request), build(request)) of every kind of source, tried in order.
+_SOURCE_KINDS: list[
+    tuple[str, Callable[[SourceRequest], bool], Callable[[SourceRequest], Any]]
+] = []
 
 
 def register_source(
     name: str,
     accepts: Callable[[Any], bool],
     build: Callable[[SourceRequest], StatisticsSource],
+    *,
+    whole_request: bool = False,
 ) -> None:
     """Make :func:`open_source` build ``build(request)`` for data that ``accepts``.
 
     Sources registered later are tried first, so a specific kind of data
-    (a Dask collection) goes before the in-memory catch-all.
+    (a Dask collection) goes before the in-memory catch-all. ``accepts``
+    is given ``request.X``, or the whole :class:`SourceRequest` with
+    ``whole_request=True`` (a source chosen by another field, such as
+    ``noise_covariances``).
     """
-    _SOURCE_KINDS.insert(0, (name, accepts, build))
+    test = accepts if whole_request else (lambda request: accepts(request.X))
+    _SOURCE_KINDS.insert(0, (name, test, build))
 
 
 def open_source(request: SourceRequest) -> StatisticsSource:
@@ -96,7 +110,7 @@ def open_source(request: SourceRequest) -> StatisticsSource:
         spread) or weights, naming the argument.
     """
     for _name, accepts, build in _SOURCE_KINDS:
-        if accepts(request.X):
+        if accepts(request):
             return build(request)
     raise TypeError(f"no statistics source accepts X of type {type(request.X).__name__}")
 
@@ -213,6 +227,40 @@ def _dask(request: SourceRequest) -> StatisticsSource:
     return source
 
 
+def _noisy(request: SourceRequest) -> StatisticsSource:
+    """NoisySource for in-memory rows with known noise covariances, after their checks."""
+    from .noisy import NoisySource
+
+    if is_dask_collection(request.X) or is_dask_collection(request.noise_covariances):
+        raise ValueError(
+            "noise_covariances with a Dask array is not supported yet; fit in memory "
+            "(X and noise_covariances as numpy arrays)"
+        )
+    X, weights, missing = check_data(
+        request.X,
+        request.sample_weight,
+        n_components=request.n_components,
+        allow_missing=request.allow_missing,
+    )
+    if missing:
+        raise ValueError(
+            "X contains NaN: missing values together with noise_covariances are not "
+            "supported yet; remove the rows with NaN"
+        )
+    values, kind = check_noise_covariances(request.noise_covariances, *X.shape)
+    return NoisySource(
+        X,
+        NoiseCovariances(values, kind),
+        weights,
+        request.covariance_type,
+        chunk_rows=request.chunk_rows,
+        n_jobs=request.n_jobs,
+    )
+
+
 # One line a kind of source (later ones are tried first).
 register_source("array", lambda X: True, _in_memory)
 register_source("dask", is_dask_collection, _dask)
+register_source(
+    "noisy", lambda request: request.noise_covariances is not None, _noisy, whole_request=True
+)
