@@ -48,6 +48,7 @@ __all__ = [
     "make_e_step_parameters",
     "responsibility_entropy",
     "responsibility_statistics",
+    "scatter_about",
 ]
 
 
@@ -85,6 +86,10 @@ class EStepParameters(NamedTuple):
         Gaussian, so the E-step runs on diagonal features (2d + 1 columns)
         instead of the full quadratic ones (d(d+1)/2 + d + 1) and ``theta``
         is in that layout; :func:`e_step` maps the moments back.
+    block_scatter : bool
+        With ``whitening``: each block adds its pooled second moments
+        sum w (x - shift)(x - shift)^T (True), or leaves them to the caller,
+        who knows them already (they do not change between iterations).
     """
 
     covariance_type: str
@@ -102,6 +107,7 @@ class EStepParameters(NamedTuple):
     chunk_rows: int = 4096
     whitening: np.ndarray | None = None
     whitening_inverse: np.ndarray | None = None
+    block_scatter: bool = True
 
 
 class MissingBlock(NamedTuple):
@@ -308,14 +314,18 @@ def _whitened_statistics(
     stats = e_step(z, weights, inner)
     k = stats.moments.shape[0]
     q = d * (d + 1) // 2
-    weighted = centred if weights is None else centred * weights[:, None]
-    pooled = weighted.T @ centred
     moments = np.zeros((k, q + d + 1))
-    iu, ju = np.triu_indices(d)
-    moments[0, :q] = pooled[iu, ju]
+    if params.block_scatter:
+        moments[0, :q] = scatter_about(centred, weights)[np.triu_indices(d)]
     moments[:, q : q + d] = stats.first_moments(d) @ params.whitening_inverse.T
     moments[:, -1] = stats.resp_sum
     return stats.with_moments(moments)
+
+
+def scatter_about(centred: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """sum_i w_i y_i y_i^T of centred rows y (d, d), in float64."""
+    weighted = centred if weights is None else centred * weights[:, None]
+    return weighted.T @ centred
 
 
 def e_step_rows(

@@ -39,6 +39,7 @@ from .estep import (
     MissingBlock,
     e_step,
     make_e_step_parameters,
+    scatter_about,
 )
 from .estep_missing import missing_unit_statistics, missing_work, prepare_missing
 from .families import Gaussians, ModelFamily
@@ -231,10 +232,28 @@ class ArraySource(StatisticsSource):
         # The kernel reads float64 and float32 rows; make_e_step_parameters
         # checks the rest (float64 products, kernel built for the covariance type).
         self.use_kernel = X.dtype in (np.float64, np.float32)
+        self._scatter: np.ndarray | None = None
 
     def initialization_data(self) -> np.ndarray:
         """The array itself (complete rows)."""
         return self.X
+
+    def pooled_scatter(self) -> np.ndarray:
+        """sum_i w_i (x_i - shift)(x_i - shift)^T of all rows (d, d), computed once.
+
+        What a shared covariance's M-step reads of the second moments; it does
+        not change between iterations (the shift is fixed), so the whitened
+        E-step's blocks leave it out and :meth:`statistics` adds it.
+        """
+        if self._scatter is None:
+            total = np.zeros((self.n_features, self.n_features))
+            for start in range(0, self.n_samples, 1 << 16):
+                rows = slice(start, start + (1 << 16))
+                centred = np.subtract(self.X[rows], self.shift, dtype=np.float64)
+                weights = None if self.weights is None else self.weights[rows]
+                total += scatter_about(centred, weights)
+            self._scatter = total
+        return self._scatter
 
     def chunk_rows_for(self, covariance_type: str) -> int:
         """The default chunk for the structure's features, at most all rows."""
@@ -262,13 +281,19 @@ class ArraySource(StatisticsSource):
     ) -> tuple[Statistics, np.ndarray]:
         """Statistics of all rows: row blocks in threads (shared-shift or precise path)."""
         params = self.e_step_parameters(gaussians, previous, need_resp_sq)
+        whitened = params.whitening is not None
+        if whitened:
+            params = params._replace(block_scatter=False)
         X, weights = self.X, self.weights
 
         def block(rows: slice, _index: int) -> Statistics:
             return e_step(X[rows], None if weights is None else weights[rows], params)
 
         parts = map_blocks(block, self.n_samples, self.chunk_rows, self.n_jobs)
-        return Statistics.total(parts), params.shift
+        total = Statistics.total(parts)
+        if whitened:
+            total.add_second_moment(0, self.pooled_scatter())
+        return total, params.shift
 
     def refine(
         self, family: ModelFamily, state, stats: Statistics, shift: np.ndarray, new
