@@ -133,6 +133,10 @@ class Statistics:
             return d
         raise ValueError(f"moments of width {n_phi} do not belong to {d} features")
 
+    def _diagonal_layout(self, d: int) -> bool:
+        """Whether the second moments are stored as diagonals (identical layouts at d = 1)."""
+        return self._quadratic_width(d) == d
+
     def first_moments(self, d: int) -> np.ndarray:
         """(k, d) sum_i w_i r_ij (x_i - shift), a view."""
         q = self._quadratic_width(d)
@@ -165,7 +169,7 @@ class Statistics:
         """
         d = matrix.shape[0]
         q = self._quadratic_width(d)
-        if q == d and self.moments.shape[1] == 2 * d + 1:
+        if self._diagonal_layout(d):
             self.moments[component, :d] += np.diagonal(matrix)
         else:
             iu, ju = np.triu_indices(d)
@@ -211,7 +215,7 @@ class Statistics:
         first = self.first_moments(d)
         counts = self.resp_sum[:, None]
         moments = self.moments.copy()
-        if q == d and self.moments.shape[1] == 2 * d + 1:
+        if self._diagonal_layout(d):
             moments[:, :d] += 2.0 * first * delta + counts * delta**2
         else:
             iu, ju = np.triu_indices(d)
