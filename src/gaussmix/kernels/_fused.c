@@ -1204,3 +1204,366 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
     totals[2] += entropy;
     return lost;
 }
+
+/*
+ * Extreme deconvolution (issue 23): the E-step of rows measured with known
+ * Gaussian noise of covariance S_i (gaussmix.em.noisy, gaussmix._deconvolution).
+ * For row i and component j (mean mu_j, deconvolved covariance V_j) with
+ * T = V_j + S_i, T = L D L^T (unit lower L), v = L^-1 (x_i - mu_j) and
+ * u = T^-1 (x_i - mu_j):
+ *
+ *   logit_ij = log pi_j - (d ln 2pi + log|T| + v.D^-1 v) / 2,
+ *   b_ij - mu_j = V_j u,   B_ij = V_j - V_j T^-1 V_j,
+ *
+ * so that the M-step's sums about each mean are
+ *
+ *   sum_i w r (b - mu)               = V_j U_j,           U_j = sum_i w r u,
+ *   sum_i w r (B + (b-mu)(b-mu)^T)   = N_j V_j - V_j M_j V_j,
+ *                                      M_j = sum_i w r (T^-1 - u u^T).
+ *
+ * The kernel accumulates M_j (packed, upper triangle row by row as
+ * numpy.triu_indices), U_j and N_j = sum_i w r: nothing per row and component
+ * is kept beyond one block. The caller multiplies by V_j. Rows are the vector
+ * lanes (GM_BLOCK = 8 rows: one AVX-512 register), so the k small
+ * factorizations of a block run as element-wise operations on 8 matrices at
+ * once; the softmax is gm_softmax_t's (same clipping as the EM kernel).
+ * LDL^T needs one division per column and no square root, and log|T| is
+ * summed as exponents and mantissas (exact bit operations), so that one
+ * logarithm per row and component remains.
+ */
+
+/* Columns between renormalizations of the mantissa product (each factor is
+ * in [1, 2), so 2^GM_XD_RENORM stays finite). */
+#define GM_XD_RENORM 512
+
+/* (exponent as a double, mantissa in [1, 2)) of positive normal doubles, by
+ * bit operations (GCC vector casts reinterpret the bits). */
+static inline void gm_xd_split(gm_vec x, gm_vec *exponent, gm_vec *mantissa)
+{
+    const gm_mask bits = (gm_mask)x;
+    const gm_mask ebits = ((bits >> 52) & 0x7ff) | (int64_t)0x4330000000000000;
+    const gm_mask mbits = (bits & (int64_t)0x000fffffffffffff) | (int64_t)0x3ff0000000000000;
+    /* 2^52 + e as a double, minus 2^52 + 1023 */
+    *exponent = (gm_vec)ebits - 4503599627371519.0;
+    *mantissa = (gm_vec)mbits;
+}
+
+/*
+ * One component for the 8 rows of a block. xl: d lanes of x; sl: the noise,
+ * q = d(d+1)/2 lanes (lower triangle packed row by row, index r(r+1)/2 + c)
+ * when variances == 0, else d lanes of variances; V: the component's lower
+ * triangle packed the same way. Writes the logits (without log pi_j) to
+ * *logit and, when out is not NULL, T^-1 - u u^T (q lanes, upper triangle
+ * row by row) then u (d lanes) to out. Scratch: L (q), H (q), inv (d),
+ * wrow (d), v (d). Returns lanes whose pivot was not positive (-1 in *bad)
+ * or not a normal number (-1 in *tiny).
+ */
+static inline void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int variances,
+                                   int64_t d, const double *mu, const double *V, gm_vec *L,
+                                   gm_vec *H, gm_vec *inv, gm_vec *wrow, gm_vec *v,
+                                   gm_vec *logit, gm_vec *out, gm_mask *bad, gm_mask *tiny)
+{
+    const double smallest = 2.2250738585072014e-308, largest = 1.7976931348623157e308;
+    const double log_2pi = 1.8378770664093453;
+    const double ln2 = 0.6931471805599453;
+    gm_vec expo = (gm_vec){0.0}, mant = (gm_vec){0.0} + 1.0, quad = (gm_vec){0.0};
+    gm_vec log_det;
+    int64_t r, c, q;
+    for (c = 0; c < d; ++c) {
+        const int64_t cc = c * (c + 1) / 2;
+        gm_vec t = V[cc + c] + (variances ? sl[c] : sl[cc + c]);
+        gm_vec e, m;
+        for (q = 0; q < c; ++q) {
+            wrow[q] = L[cc + q] * L[q * (q + 1) / 2 + q];
+            t -= L[cc + q] * wrow[q];
+        }
+        *bad |= ~(t > 0.0);
+        *tiny |= ~(t >= smallest) | ~(t <= largest);
+        L[cc + c] = t;
+        inv[c] = 1.0 / t;
+        gm_xd_split(t, &e, &m);
+        expo += e;
+        mant *= m;
+        if (c % GM_XD_RENORM == GM_XD_RENORM - 1) {
+            gm_xd_split(mant, &e, &m);
+            expo += e;
+            mant = m;
+        }
+        for (r = c + 1; r < d; ++r) {
+            const int64_t rr = r * (r + 1) / 2;
+            gm_vec s = variances ? (gm_vec){0.0} + V[rr + c] : V[rr + c] + sl[rr + c];
+            for (q = 0; q < c; ++q)
+                s -= L[rr + q] * wrow[q];
+            L[rr + c] = s * inv[c];
+        }
+    }
+    /* v = L^-1 (x - mu), quad = v' D^-1 v */
+    for (r = 0; r < d; ++r) {
+        const int64_t rr = r * (r + 1) / 2;
+        gm_vec a = xl[r] - mu[r];
+        for (c = 0; c < r; ++c)
+            a -= L[rr + c] * v[c];
+        v[r] = a;
+        quad += a * a * inv[r];
+    }
+    {
+        int64_t b;
+        for (b = 0; b < GM_BLOCK; ++b)
+            log_det[b] = gm_log_positive(mant[b] >= 1.0 ? mant[b] : 1.0);
+    }
+    log_det += expo * ln2;
+    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + log_det + quad);
+    if (out == NULL)
+        return;
+    {
+        gm_vec *u = out + d * (d + 1) / 2;
+        int64_t a, b, f = 0;
+        /* u = L^-T D^-1 v */
+        for (r = d - 1; r >= 0; --r) {
+            gm_vec s = v[r] * inv[r];
+            for (c = r + 1; c < d; ++c)
+                s -= L[c * (c + 1) / 2 + r] * u[c];
+            u[r] = s;
+        }
+        /* H = G = L^-1 (unit lower), row by row:
+         * G[r][c] = -L[r][c] - sum_{c<q<r} L[r][q] G[q][c]. */
+        for (r = 0; r < d; ++r) {
+            const int64_t rr = r * (r + 1) / 2;
+            for (c = 0; c < r; ++c) {
+                gm_vec s = -L[rr + c];
+                for (q = c + 1; q < r; ++q)
+                    s -= L[rr + q] * H[q * (q + 1) / 2 + c];
+                H[rr + c] = s;
+            }
+            H[rr + r] = (gm_vec){0.0} + 1.0;
+        }
+        /* T^-1[a][b] = sum_{q >= b} G[q][a] G[q][b] / D_q, a <= b. */
+        for (q = 0; q < d; ++q) {
+            const int64_t qq = q * (q + 1) / 2;
+            for (c = 0; c <= q; ++c)
+                L[qq + c] = H[qq + c] * inv[q]; /* L is not needed any more: D^-1 G */
+        }
+        for (a = 0; a < d; ++a)
+            for (b = a; b < d; ++b, ++f) {
+                gm_vec s = (gm_vec){0.0};
+                for (q = b; q < d; ++q)
+                    s += L[q * (q + 1) / 2 + a] * H[q * (q + 1) / 2 + b];
+                out[f] = s - u[a] * u[b];
+            }
+    }
+}
+
+/* The element-wise form: diagonal noise (variances) and diagonal V (its
+ * diagonal d values): T^-1 - u u^T is diagonal (d lanes in out, then u). */
+static inline void gm_xd_component_diagonal(const gm_vec *xl, const gm_vec *sl, int64_t d,
+                                            const double *mu, const double *V,
+                                            gm_vec *logit, gm_vec *out, gm_mask *bad,
+                                            gm_mask *tiny)
+{
+    const double smallest = 2.2250738585072014e-308, largest = 1.7976931348623157e308;
+    const double log_2pi = 1.8378770664093453;
+    const double ln2 = 0.6931471805599453;
+    gm_vec expo = (gm_vec){0.0}, mant = (gm_vec){0.0} + 1.0, quad = (gm_vec){0.0};
+    gm_vec log_det;
+    int64_t a, b;
+    for (a = 0; a < d; ++a) {
+        const gm_vec t = V[a] + sl[a];
+        const gm_vec inv = 1.0 / t;
+        const gm_vec diff = xl[a] - mu[a];
+        const gm_vec u = diff * inv;
+        gm_vec e, m;
+        *bad |= ~(t > 0.0);
+        *tiny |= ~(t >= smallest) | ~(t <= largest);
+        gm_xd_split(t, &e, &m);
+        expo += e;
+        mant *= m;
+        if (a % GM_XD_RENORM == GM_XD_RENORM - 1) {
+            gm_xd_split(mant, &e, &m);
+            expo += e;
+            mant = m;
+        }
+        quad += diff * u;
+        if (out != NULL) {
+            out[a] = inv - u * u;
+            out[d + a] = u;
+        }
+    }
+    for (b = 0; b < GM_BLOCK; ++b)
+        log_det[b] = gm_log_positive(mant[b] >= 1.0 ? mant[b] : 1.0);
+    log_det += expo * ln2;
+    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + log_det + quad);
+}
+
+/* Logits of the k components for one block (log pi_j included); out_all
+ * (k x width lanes) receives each component's T^-1 - u u^T and u when not
+ * NULL. */
+static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, int64_t d,
+                                int64_t k, const double *means, const double *covs,
+                                const double *log_priors, gm_vec *scratch, gm_vec *logits,
+                                gm_vec *out_all, int64_t width, gm_mask *bad, gm_mask *tiny)
+{
+    const int64_t q = d * (d + 1) / 2;
+    int64_t j;
+    for (j = 0; j < k; ++j) {
+        gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
+        if (form == 2)
+            gm_xd_component_diagonal(xl, sl, d, means + j * d, covs + j * d, logits + j, out,
+                                     bad, tiny);
+        else
+            gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, scratch,
+                            scratch + q, scratch + 2 * q, scratch + 2 * q + d,
+                            scratch + 2 * q + 2 * d, logits + j, out, bad, tiny);
+        logits[j] += log_priors[j];
+    }
+}
+
+/*
+ * The statistics of n rows (X: row-major, row_stride doubles apart) under the
+ * components (means k x d; covs: k x q lower triangles packed row by row, or
+ * k x d diagonals when form == 2; log_priors k, -inf for a zero prior).
+ * noise: form 0, n x d x d matrices (lower triangle read); form 1, n x d
+ * variances; form 2, n x d variances with diagonal components. With width
+ * p = q (forms 0, 1) or d (form 2), accumulates into the caller's arrays:
+ *
+ *   moments (k x (p + d + 1)) += [M_j, U_j, N_j]     (see above)
+ *   resp_sq (k)  += sum_i w r^2                       (when not NULL)
+ *   totals[0] += sum_i w log p(x_i); totals[1] += sum_i w;
+ *   totals[2] += sum_ij (r - r')^2 under prev_* (when prev_means is not NULL);
+ *   totals[3] += -sum_i w sum_j r ln r (from the clipped logits, as
+ *   gm_centred_statistics).
+ *
+ * weights may be NULL (all ones). work holds
+ * GM_BLOCK * (3 q + 4 d + k (2 p + 2 d + 5) + 4) + 8 doubles.
+ * Returns the number of rows that the kernel could not take (logits not
+ * usable, or a pivot that is not a normal number: the caller redoes them on
+ * its numpy path), -2 when some V_j + S_i is not positive definite (a pivot
+ * <= 0 or NaN; nothing is accumulated: the numpy path raises its error), or
+ * -1 for bad sizes.
+ */
+GM_CLONES
+int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
+                         const double *noise, int form, const double *means, const double *covs,
+                         const double *log_priors, const double *prev_means,
+                         const double *prev_covs, const double *prev_log_priors,
+                         const double *weights, int64_t k, double *moments, double *resp_sq,
+                         double *totals, double *work)
+{
+    const int64_t q = d * (d + 1) / 2;
+    const int64_t p = form == 2 ? d : q;
+    const int64_t width = p + d, n_acc = p + d + 1;
+    const int64_t n_noise = form == 0 ? q : d;
+    gm_vec *base = (gm_vec *)(work + ((8 - (((uintptr_t)work / sizeof(double)) & 7)) & 7));
+    gm_vec *xl = base;                     /* d */
+    gm_vec *sl = xl + d;                   /* q or d */
+    gm_vec *scratch = sl + q;              /* 2 q + 3 d */
+    gm_vec *buf = scratch + 2 * q + 3 * d; /* k x width */
+    gm_vec *logits = buf + k * width;      /* k */
+    gm_vec *r = logits + k;                /* k */
+    gm_vec *prev = r + k;                  /* k */
+    gm_vec *sq_lanes = prev + k;           /* k */
+    gm_vec *acc = sq_lanes + k;            /* k x n_acc */
+    gm_vec *misc = acc + k * n_acc;        /* 4 */
+    double *log_norm = (double *)misc, *log_norm_prev = (double *)(misc + 1);
+    double *row_weight = (double *)(misc + 2), *lane_totals = (double *)(misc + 3);
+    double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
+    int64_t start, lost = 0, j, b, i, f;
+
+    if (n < 0 || d < 1 || k < 1 || row_stride < d || form < 0 || form > 2)
+        return -1;
+    memset(sq_lanes, 0, sizeof(gm_vec) * (size_t)k);
+    memset(acc, 0, sizeof(gm_vec) * (size_t)(k * n_acc));
+    memset(lane_totals, 0, sizeof(double) * GM_BLOCK);
+    for (start = 0; start < n; start += GM_BLOCK) {
+        const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
+        gm_mask bad = (gm_mask){0}, tiny = (gm_mask){0};
+        /* Lanes past the data repeat the block's first row (so that their
+         * factorizations are those of a real row) with weight 0. */
+        for (b = 0; b < GM_BLOCK; ++b) {
+            const int64_t row = start + (b < nb ? b : 0);
+            const double *x = X + row * row_stride;
+            for (i = 0; i < d; ++i)
+                xl[i][b] = x[i];
+            if (form == 0) {
+                const double *s = noise + row * d * d;
+                int64_t c;
+                for (i = 0, f = 0; i < d; ++i)
+                    for (c = 0; c <= i; ++c, ++f)
+                        sl[f][b] = s[i * d + c];
+            } else {
+                for (i = 0; i < n_noise; ++i)
+                    sl[i][b] = noise[row * d + i];
+            }
+            row_weight[b] = b >= nb ? 0.0 : weights != NULL ? weights[row] : 1.0;
+        }
+        gm_xd_logits(xl, sl, form, d, k, means, covs, log_priors, scratch, logits, buf, width,
+                     &bad, &tiny);
+        if (prev_means != NULL)
+            gm_xd_logits(xl, sl, form, d, k, prev_means, prev_covs, prev_log_priors, scratch,
+                         prev, NULL, width, &bad, &tiny);
+        for (b = 0; b < nb; ++b)
+            if (bad[b])
+                return -2;
+        memcpy(r, logits, sizeof(gm_vec) * (size_t)k);
+        lost += gm_softmax_t((double *)r, k, nb, log_norm);
+        for (b = 0; b < nb; ++b)
+            lost += tiny[b] != 0;
+        for (j = 0; j < k; ++j)
+            for (b = nb; b < GM_BLOCK; ++b)
+                r[j][b] = 0.0;
+        for (b = 0; b < GM_BLOCK; ++b) {
+            log_lik += row_weight[b] == 0.0 ? 0.0 : row_weight[b] * log_norm[b];
+            weight_sum += row_weight[b];
+        }
+        if (prev_means != NULL) {
+            gm_softmax_t((double *)prev, k, nb, log_norm_prev);
+            for (j = 0; j < k; ++j)
+                for (b = 0; b < nb; ++b) {
+                    const double diff = r[j][b] - prev[j][b];
+                    change += diff * diff;
+                }
+        }
+        {
+            const gm_vec w = *(const gm_vec *)row_weight;
+            gm_vec top = logits[0], expected = (gm_vec){0.0};
+            for (j = 1; j < k; ++j)
+                for (b = 0; b < GM_BLOCK; ++b)
+                    top[b] = logits[j][b] > top[b] ? logits[j][b] : top[b];
+            top += GM_EXP_FLOOR;
+            for (j = 0; j < k; ++j) {
+                const gm_vec *out = buf + j * width;
+                gm_vec *aj = acc + j * n_acc;
+                gm_vec clipped, wr;
+                for (b = 0; b < GM_BLOCK; ++b)
+                    clipped[b] = logits[j][b] > top[b] ? logits[j][b] : top[b];
+                expected += r[j] * clipped;
+                if (resp_sq != NULL)
+                    sq_lanes[j] += w * (r[j] * r[j]);
+                wr = w * r[j];
+                for (f = 0; f < width; ++f)
+                    aj[f] += wr * out[f];
+                aj[width] += wr;
+            }
+            /* -sum_j r ln r = log p - sum_j r_j logit_j (sum_j r_j = 1) */
+            for (b = 0; b < nb; ++b)
+                lane_totals[b] +=
+                    row_weight[b] == 0.0 ? 0.0 : row_weight[b] * (log_norm[b] - expected[b]);
+        }
+    }
+    for (j = 0; j < k; ++j) {
+        for (f = 0; f < n_acc; ++f) {
+            double sum = 0.0;
+            for (b = 0; b < GM_BLOCK; ++b)
+                sum += acc[j * n_acc + f][b];
+            moments[j * n_acc + f] += sum;
+        }
+        if (resp_sq != NULL)
+            for (b = 0; b < GM_BLOCK; ++b)
+                resp_sq[j] += sq_lanes[j][b];
+    }
+    totals[0] += log_lik;
+    totals[1] += weight_sum;
+    totals[2] += change;
+    for (b = 0; b < GM_BLOCK; ++b)
+        totals[3] += lane_totals[b];
+    return lost;
+}
