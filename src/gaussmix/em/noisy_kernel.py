@@ -1,4 +1,4 @@
-"""The compiled E-step of extreme deconvolution: :class:`gaussmix.em.noisy.NoisySource`'s fast path.
+"""The compiled E-step of extreme deconvolution (the fast path of NoisySource).
 
 With T_ij = V_j + S_i and u_ij = T_ij^-1 (x_i - mu_j), the posterior of the
 true value given component j has mean b_ij = mu_j + V_j u_ij and covariance
@@ -164,7 +164,7 @@ def _shared_noise_statistics(
     """One S for every row: the precise EM kernel on T_j = V_j + S, then the linear map."""
     if not compiled.has_centred():
         return None
-    k, d = gaussians.means.shape
+    d = gaussians.means.shape[1]
     S = np.asarray(S, dtype=np.float64)
     current = _convolved_parameters(gaussians, S)
     if current is None:

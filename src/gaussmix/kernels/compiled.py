@@ -124,7 +124,7 @@ def has_predict_means() -> bool:
 
 
 def has_deconvolution() -> bool:
-    """Whether the kernel for extreme deconvolution's E-step is built (:func:`deconvolution_statistics`)."""
+    """Whether the kernel of extreme deconvolution (:func:`deconvolution_statistics`) is built."""
     return available() and hasattr(_lib, "gm_xd_statistics")
 
 
