@@ -1248,6 +1248,41 @@ static inline void gm_xd_split(gm_vec x, gm_vec *exponent, gm_vec *mantissa)
     *mantissa = (gm_vec)mbits;
 }
 
+/* The scratch of one component's factorization for d <= GM_XD_SMALL, kept in
+ * local arrays: with d a constant (one instance per d) the loops unroll and
+ * the arrays can live in registers. */
+#define GM_XD_SMALL 8
+#define GM_XD_SMALL_Q (GM_XD_SMALL * (GM_XD_SMALL + 1) / 2)
+#define GM_XD_INLINE static inline __attribute__((always_inline))
+/* Loops of the factorization unrolled completely when d is a constant. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define GM_XD_UNROLL _Pragma("GCC unroll 8")
+#else
+#define GM_XD_UNROLL
+#endif
+
+/* Flags of the pivots t by their bits (integer vector operations, which
+ * vectorize where comparisons of 512-bit vectors would be split lane by lane):
+ * nonpositive gets -1 in lanes with t <= 0 (sign bit, or +0), abnormal in
+ * lanes whose exponent field is 0 (zero, subnormal) or 2047 (inf, NaN). */
+GM_XD_INLINE void gm_xd_check(gm_vec t, gm_mask *nonpositive, gm_mask *abnormal)
+{
+    const gm_mask bits = (gm_mask)t;
+    const gm_mask field = (bits >> 52) & 0x7ff;
+    *nonpositive |= (bits >> 63) | ((bits - 1) >> 63);
+    *abnormal |= ((field - 1) >> 11) | ((field + 1) >> 11);
+}
+
+/* log of the lanes' mantissa products (>= 1 where the pivots were normal). */
+GM_XD_INLINE gm_vec gm_xd_log(gm_vec mant)
+{
+    gm_vec out;
+    int64_t b;
+    for (b = 0; b < GM_BLOCK; ++b)
+        out[b] = gm_log_positive(mant[b] >= 1.0 ? mant[b] : 1.0);
+    return out;
+}
+
 /*
  * One component for the 8 rows of a block. xl: d lanes of x; sl: the noise,
  * q = d(d+1)/2 lanes (lower triangle packed row by row, index r(r+1)/2 + c)
@@ -1255,30 +1290,32 @@ static inline void gm_xd_split(gm_vec x, gm_vec *exponent, gm_vec *mantissa)
  * triangle packed the same way. Writes the logits (without log pi_j) to
  * *logit and, when out is not NULL, T^-1 - u u^T (q lanes, upper triangle
  * row by row) then u (d lanes) to out. Scratch: L (q), H (q), inv (d),
- * wrow (d), v (d). Returns lanes whose pivot was not positive (-1 in *bad)
- * or not a normal number (-1 in *tiny).
+ * wrow (d), v (d). Lanes with a pivot <= 0 get all bits set in
+ * *nonpositive_out, lanes with a pivot that is not a positive normal number
+ * (zero, subnormal, inf, NaN) in *abnormal_out (gm_xd_check).
  */
-static inline void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int variances,
-                                   int64_t d, const double *mu, const double *V, gm_vec *L,
-                                   gm_vec *H, gm_vec *inv, gm_vec *wrow, gm_vec *v,
-                                   gm_vec *logit, gm_vec *out, gm_mask *bad, gm_mask *tiny)
+GM_XD_INLINE void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int variances,
+                                  const int64_t d, const double *mu, const double *V,
+                                  gm_vec *L, gm_vec *H, gm_vec *inv, gm_vec *wrow, gm_vec *v,
+                                  gm_vec *logit, gm_vec *out, gm_mask *nonpositive_out,
+                                  gm_mask *abnormal_out)
 {
-    const double smallest = 2.2250738585072014e-308, largest = 1.7976931348623157e308;
     const double log_2pi = 1.8378770664093453;
     const double ln2 = 0.6931471805599453;
     gm_vec expo = (gm_vec){0.0}, mant = (gm_vec){0.0} + 1.0, quad = (gm_vec){0.0};
-    gm_vec log_det;
-    int64_t r, c, q;
+    gm_mask nonpositive = *nonpositive_out, abnormal = *abnormal_out;
+    int64_t r, c, q, b;
+    GM_XD_UNROLL
     for (c = 0; c < d; ++c) {
         const int64_t cc = c * (c + 1) / 2;
         gm_vec t = V[cc + c] + (variances ? sl[c] : sl[cc + c]);
         gm_vec e, m;
+        GM_XD_UNROLL
         for (q = 0; q < c; ++q) {
             wrow[q] = L[cc + q] * L[q * (q + 1) / 2 + q];
             t -= L[cc + q] * wrow[q];
         }
-        *bad |= ~(t > 0.0);
-        *tiny |= ~(t >= smallest) | ~(t <= largest);
+        gm_xd_check(t, &nonpositive, &abnormal);
         L[cc + c] = t;
         inv[c] = 1.0 / t;
         gm_xd_split(t, &e, &m);
@@ -1289,48 +1326,53 @@ static inline void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int varia
             expo += e;
             mant = m;
         }
+        GM_XD_UNROLL
         for (r = c + 1; r < d; ++r) {
             const int64_t rr = r * (r + 1) / 2;
             gm_vec s = variances ? (gm_vec){0.0} + V[rr + c] : V[rr + c] + sl[rr + c];
+            GM_XD_UNROLL
             for (q = 0; q < c; ++q)
                 s -= L[rr + q] * wrow[q];
             L[rr + c] = s * inv[c];
         }
     }
+    *nonpositive_out = nonpositive;
+    *abnormal_out = abnormal;
     /* v = L^-1 (x - mu), quad = v' D^-1 v */
+    GM_XD_UNROLL
     for (r = 0; r < d; ++r) {
         const int64_t rr = r * (r + 1) / 2;
         gm_vec a = xl[r] - mu[r];
+        GM_XD_UNROLL
         for (c = 0; c < r; ++c)
             a -= L[rr + c] * v[c];
         v[r] = a;
         quad += a * a * inv[r];
     }
-    {
-        int64_t b;
-        for (b = 0; b < GM_BLOCK; ++b)
-            log_det[b] = gm_log_positive(mant[b] >= 1.0 ? mant[b] : 1.0);
-    }
-    log_det += expo * ln2;
-    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + log_det + quad);
+    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + gm_xd_log(mant) + expo * ln2 + quad);
     if (out == NULL)
         return;
     {
         gm_vec *u = out + d * (d + 1) / 2;
-        int64_t a, b, f = 0;
+        int64_t a, f = 0;
         /* u = L^-T D^-1 v */
+        GM_XD_UNROLL
         for (r = d - 1; r >= 0; --r) {
             gm_vec s = v[r] * inv[r];
+            GM_XD_UNROLL
             for (c = r + 1; c < d; ++c)
                 s -= L[c * (c + 1) / 2 + r] * u[c];
             u[r] = s;
         }
         /* H = G = L^-1 (unit lower), row by row:
          * G[r][c] = -L[r][c] - sum_{c<q<r} L[r][q] G[q][c]. */
+        GM_XD_UNROLL
         for (r = 0; r < d; ++r) {
             const int64_t rr = r * (r + 1) / 2;
+            GM_XD_UNROLL
             for (c = 0; c < r; ++c) {
                 gm_vec s = -L[rr + c];
+                GM_XD_UNROLL
                 for (q = c + 1; q < r; ++q)
                     s -= L[rr + q] * H[q * (q + 1) / 2 + c];
                 H[rr + c] = s;
@@ -1338,14 +1380,19 @@ static inline void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int varia
             H[rr + r] = (gm_vec){0.0} + 1.0;
         }
         /* T^-1[a][b] = sum_{q >= b} G[q][a] G[q][b] / D_q, a <= b. */
+        GM_XD_UNROLL
         for (q = 0; q < d; ++q) {
             const int64_t qq = q * (q + 1) / 2;
+            GM_XD_UNROLL
             for (c = 0; c <= q; ++c)
                 L[qq + c] = H[qq + c] * inv[q]; /* L is not needed any more: D^-1 G */
         }
+        GM_XD_UNROLL
         for (a = 0; a < d; ++a)
+            GM_XD_UNROLL
             for (b = a; b < d; ++b, ++f) {
                 gm_vec s = (gm_vec){0.0};
+                GM_XD_UNROLL
                 for (q = b; q < d; ++q)
                     s += L[q * (q + 1) / 2 + a] * H[q * (q + 1) / 2 + b];
                 out[f] = s - u[a] * u[b];
@@ -1355,25 +1402,24 @@ static inline void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int varia
 
 /* The element-wise form: diagonal noise (variances) and diagonal V (its
  * diagonal d values): T^-1 - u u^T is diagonal (d lanes in out, then u). */
-static inline void gm_xd_component_diagonal(const gm_vec *xl, const gm_vec *sl, int64_t d,
-                                            const double *mu, const double *V,
-                                            gm_vec *logit, gm_vec *out, gm_mask *bad,
-                                            gm_mask *tiny)
+GM_XD_INLINE void gm_xd_component_diagonal(const gm_vec *xl, const gm_vec *sl, const int64_t d,
+                                           const double *mu, const double *V, gm_vec *logit,
+                                           gm_vec *out, gm_mask *nonpositive_out,
+                                           gm_mask *abnormal_out)
 {
-    const double smallest = 2.2250738585072014e-308, largest = 1.7976931348623157e308;
     const double log_2pi = 1.8378770664093453;
     const double ln2 = 0.6931471805599453;
     gm_vec expo = (gm_vec){0.0}, mant = (gm_vec){0.0} + 1.0, quad = (gm_vec){0.0};
-    gm_vec log_det;
-    int64_t a, b;
+    gm_mask nonpositive = *nonpositive_out, abnormal = *abnormal_out;
+    int64_t a;
+    GM_XD_UNROLL
     for (a = 0; a < d; ++a) {
         const gm_vec t = V[a] + sl[a];
         const gm_vec inv = 1.0 / t;
         const gm_vec diff = xl[a] - mu[a];
         const gm_vec u = diff * inv;
         gm_vec e, m;
-        *bad |= ~(t > 0.0);
-        *tiny |= ~(t >= smallest) | ~(t <= largest);
+        gm_xd_check(t, &nonpositive, &abnormal);
         gm_xd_split(t, &e, &m);
         expo += e;
         mant *= m;
@@ -1388,33 +1434,66 @@ static inline void gm_xd_component_diagonal(const gm_vec *xl, const gm_vec *sl, 
             out[d + a] = u;
         }
     }
-    for (b = 0; b < GM_BLOCK; ++b)
-        log_det[b] = gm_log_positive(mant[b] >= 1.0 ? mant[b] : 1.0);
-    log_det += expo * ln2;
-    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + log_det + quad);
+    *nonpositive_out = nonpositive;
+    *abnormal_out = abnormal;
+    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + gm_xd_log(mant) + expo * ln2 + quad);
 }
 
 /* Logits of the k components for one block (log pi_j included); out_all
  * (k x width lanes) receives each component's T^-1 - u u^T and u when not
- * NULL. */
-static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, int64_t d,
-                                int64_t k, const double *means, const double *covs,
-                                const double *log_priors, gm_vec *scratch, gm_vec *logits,
-                                gm_vec *out_all, int64_t width, gm_mask *bad, gm_mask *tiny)
+ * NULL. Inlined once per small d (a constant there). */
+GM_XD_INLINE void gm_xd_logits_d(const gm_vec *xl, const gm_vec *sl, int form, const int64_t d,
+                                 int64_t k, const double *means, const double *covs,
+                                 const double *log_priors, gm_vec *scratch, gm_vec *logits,
+                                 gm_vec *out_all, int64_t width, gm_mask *nonpositive,
+                                 gm_mask *abnormal)
 {
     const int64_t q = d * (d + 1) / 2;
     int64_t j;
     for (j = 0; j < k; ++j) {
         gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
-        if (form == 2)
+        if (form == 2) {
             gm_xd_component_diagonal(xl, sl, d, means + j * d, covs + j * d, logits + j, out,
-                                     bad, tiny);
-        else
+                                     nonpositive, abnormal);
+        } else if (d <= GM_XD_SMALL) {
+            gm_vec L[GM_XD_SMALL_Q], H[GM_XD_SMALL_Q], inv[GM_XD_SMALL], wrow[GM_XD_SMALL];
+            gm_vec v[GM_XD_SMALL];
+            gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, L, H, inv, wrow, v,
+                            logits + j, out, nonpositive, abnormal);
+        } else {
             gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, scratch,
                             scratch + q, scratch + 2 * q, scratch + 2 * q + d,
-                            scratch + 2 * q + 2 * d, logits + j, out, bad, tiny);
+                            scratch + 2 * q + 2 * d, logits + j, out, nonpositive, abnormal);
+        }
         logits[j] += log_priors[j];
     }
+}
+
+static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, int64_t d,
+                                int64_t k, const double *means, const double *covs,
+                                const double *log_priors, gm_vec *scratch, gm_vec *logits,
+                                gm_vec *out_all, int64_t width, gm_mask *nonpositive,
+                                 gm_mask *abnormal)
+{
+#define GM_XD_CASE(D)                                                                          \
+    case D:                                                                                    \
+        gm_xd_logits_d(xl, sl, form, D, k, means, covs, log_priors, scratch, logits, out_all, \
+                       width, nonpositive, abnormal);                                                         \
+        break;
+    switch (d) {
+        GM_XD_CASE(1)
+        GM_XD_CASE(2)
+        GM_XD_CASE(3)
+        GM_XD_CASE(4)
+        GM_XD_CASE(5)
+        GM_XD_CASE(6)
+        GM_XD_CASE(7)
+        GM_XD_CASE(8)
+    default:
+        gm_xd_logits_d(xl, sl, form, d, k, means, covs, log_priors, scratch, logits, out_all,
+                       width, nonpositive, abnormal);
+    }
+#undef GM_XD_CASE
 }
 
 /*
@@ -1433,7 +1512,7 @@ static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, in
  *   gm_centred_statistics).
  *
  * weights may be NULL (all ones). work holds
- * GM_BLOCK * (3 q + 4 d + k (2 p + 2 d + 5) + 4) + 8 doubles.
+ * GM_BLOCK (3 q + 4 d + k (2 p + 2 d + 5) + 4) + 8 doubles.
  * Returns the number of rows that the kernel could not take (logits not
  * usable, or a pivot that is not a normal number: the caller redoes them on
  * its numpy path), -2 when some V_j + S_i is not positive definite (a pivot
@@ -1475,7 +1554,7 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
     memset(lane_totals, 0, sizeof(double) * GM_BLOCK);
     for (start = 0; start < n; start += GM_BLOCK) {
         const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
-        gm_mask bad = (gm_mask){0}, tiny = (gm_mask){0};
+        gm_mask nonpositive = (gm_mask){0}, abnormal = (gm_mask){0};
         /* Lanes past the data repeat the block's first row (so that their
          * factorizations are those of a real row) with weight 0. */
         for (b = 0; b < GM_BLOCK; ++b) {
@@ -1496,17 +1575,17 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
             row_weight[b] = b >= nb ? 0.0 : weights != NULL ? weights[row] : 1.0;
         }
         gm_xd_logits(xl, sl, form, d, k, means, covs, log_priors, scratch, logits, buf, width,
-                     &bad, &tiny);
+                     &nonpositive, &abnormal);
         if (prev_means != NULL)
             gm_xd_logits(xl, sl, form, d, k, prev_means, prev_covs, prev_log_priors, scratch,
-                         prev, NULL, width, &bad, &tiny);
+                         prev, NULL, width, &nonpositive, &abnormal);
         for (b = 0; b < nb; ++b)
-            if (bad[b])
+            if (nonpositive[b] != 0)
                 return -2;
         memcpy(r, logits, sizeof(gm_vec) * (size_t)k);
         lost += gm_softmax_t((double *)r, k, nb, log_norm);
         for (b = 0; b < nb; ++b)
-            lost += tiny[b] != 0;
+            lost += abnormal[b] != 0;
         for (j = 0; j < k; ++j)
             for (b = nb; b < GM_BLOCK; ++b)
                 r[j][b] = 0.0;
