@@ -1236,17 +1236,19 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
  * in [1, 2), so 2^GM_XD_RENORM stays finite). */
 #define GM_XD_RENORM 512
 
-/* (exponent as a double, mantissa in [1, 2)) of positive normal doubles, by
- * bit operations (GCC vector casts reinterpret the bits). */
-static inline void gm_xd_split(gm_vec x, gm_vec *exponent, gm_vec *mantissa)
-{
-    const gm_mask bits = (gm_mask)x;
-    const gm_mask ebits = ((bits >> 52) & 0x7ff) | (int64_t)0x4330000000000000;
-    const gm_mask mbits = (bits & (int64_t)0x000fffffffffffff) | (int64_t)0x3ff0000000000000;
-    /* 2^52 + e as a double, minus 2^52 + 1023 */
-    *exponent = (gm_vec)ebits - 4503599627371519.0;
-    *mantissa = (gm_vec)mbits;
-}
+/*
+ * log|T| of a factorization from its pivots, by their bits: the exponent
+ * fields are summed as integers and the mantissas (in [1, 2)) multiplied,
+ * renormalized every GM_XD_RENORM pivots. The same bits flag the lanes: a
+ * pivot with the sign bit set sets it in *signs (pivot < 0), one whose
+ * exponent field is 0 (zero, subnormal) or 2047 (inf, NaN) sets bits above
+ * 0x7ff in *flags ((field + 1) | (field - 1)). Integer vector operations
+ * only (comparisons of 512-bit vectors would be split lane by lane).
+ */
+typedef struct {
+    gm_mask field_sum;
+    gm_vec mant;
+} gm_xd_det;
 
 /* The scratch of one component's factorization for d <= GM_XD_SMALL, kept in
  * local arrays: with d a constant (one instance per d) the loops unroll and
@@ -1261,26 +1263,57 @@ static inline void gm_xd_split(gm_vec x, gm_vec *exponent, gm_vec *mantissa)
 #define GM_XD_UNROLL
 #endif
 
-/* Flags of the pivots t by their bits (integer vector operations, which
- * vectorize where comparisons of 512-bit vectors would be split lane by lane):
- * nonpositive gets -1 in lanes with t <= 0 (sign bit, or +0), abnormal in
- * lanes whose exponent field is 0 (zero, subnormal) or 2047 (inf, NaN). */
-GM_XD_INLINE void gm_xd_check(gm_vec t, gm_mask *nonpositive, gm_mask *abnormal)
+GM_XD_INLINE void gm_xd_pivot(gm_xd_det *det, gm_vec t, int64_t c, gm_mask *signs,
+                              gm_mask *flags)
 {
+    const int64_t mantissa = 0x000fffffffffffff, one = 0x3ff0000000000000;
     const gm_mask bits = (gm_mask)t;
     const gm_mask field = (bits >> 52) & 0x7ff;
-    *nonpositive |= (bits >> 63) | ((bits - 1) >> 63);
-    *abnormal |= ((field - 1) >> 11) | ((field + 1) >> 11);
+    *signs |= bits;
+    *flags |= (field + 1) | (field - 1);
+    det->field_sum += field;
+    det->mant *= (gm_vec)((bits & mantissa) | one);
+    if (c % GM_XD_RENORM == GM_XD_RENORM - 1) {
+        const gm_mask mbits = (gm_mask)det->mant;
+        det->field_sum += ((mbits >> 52) & 0x7ff) - 1023;
+        det->mant = (gm_vec)((mbits & mantissa) | one);
+    }
 }
 
-/* log of the lanes' mantissa products (>= 1 where the pivots were normal). */
-GM_XD_INLINE gm_vec gm_xd_log(gm_vec mant)
+/*
+ * log|T| = log(mantissa product) + (sum of exponent fields - 1023 d) ln 2,
+ * the logarithm as gm_log_positive's (x = 2^e m with m in [sqrt(1/2),
+ * sqrt(2)), 2 atanh((m - 1) / (m + 1)) by its series to s^23), written on
+ * whole vectors: the reduction of m by integer operations (adding
+ * 1 - sqrt(1/2) to the bits carries into the exponent exactly when m >=
+ * sqrt(2)), so nothing is split lane by lane.
+ */
+GM_XD_INLINE gm_vec gm_xd_log_det(const gm_xd_det *det, int64_t d)
 {
-    gm_vec out;
-    int64_t b;
-    for (b = 0; b < GM_BLOCK; ++b)
-        out[b] = gm_log_positive(mant[b] >= 1.0 ? mant[b] : 1.0);
-    return out;
+    const double ln2_hi = 0.6931471803691238; /* as gm_log_positive */
+    const double ln2_lo = 1.9082149292705877e-10;
+    const int64_t shift = 0x3ff0000000000000 - 0x3fe6a09e667f3bcd;
+    const gm_mask bits = (gm_mask)det->mant + shift;
+    /* exponent of the reduced mantissa product plus the pivots' fields, less
+     * the biases; as a double by the 2^52 trick (the sum is below 2^51) */
+    const gm_mask total = ((bits >> 52) & 0x7ff) + det->field_sum - 1023 * (d + 1);
+    const gm_vec e = (gm_vec)((total + ((int64_t)1 << 51)) | 0x4330000000000000) -
+                     6755399441055744.0; /* 2^52 + 2^51 */
+    const gm_vec m = (gm_vec)((bits & 0x000fffffffffffff) + 0x3fe6a09e667f3bcd);
+    const gm_vec s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    gm_vec p = (gm_vec){0.0} + 1.0 / 23.0;
+    p = p * s2 + 1.0 / 21.0;
+    p = p * s2 + 1.0 / 19.0;
+    p = p * s2 + 1.0 / 17.0;
+    p = p * s2 + 1.0 / 15.0;
+    p = p * s2 + 1.0 / 13.0;
+    p = p * s2 + 1.0 / 11.0;
+    p = p * s2 + 1.0 / 9.0;
+    p = p * s2 + 1.0 / 7.0;
+    p = p * s2 + 1.0 / 5.0;
+    p = p * s2 + 1.0 / 3.0;
+    p = p * s2;
+    return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
 }
 
 /*
@@ -1290,42 +1323,32 @@ GM_XD_INLINE gm_vec gm_xd_log(gm_vec mant)
  * triangle packed the same way. Writes the logits (without log pi_j) to
  * *logit and, when out is not NULL, T^-1 - u u^T (q lanes, upper triangle
  * row by row) then u (d lanes) to out. Scratch: L (q), H (q), inv (d),
- * wrow (d), v (d). Lanes with a pivot <= 0 get all bits set in
- * *nonpositive_out, lanes with a pivot that is not a positive normal number
- * (zero, subnormal, inf, NaN) in *abnormal_out (gm_xd_check).
+ * wrow (d), v (d). The pivots' bits flag lanes in *signs_out and *flags_out
+ * (gm_xd_pivot).
  */
 GM_XD_INLINE void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int variances,
                                   const int64_t d, const double *mu, const double *V,
                                   gm_vec *L, gm_vec *H, gm_vec *inv, gm_vec *wrow, gm_vec *v,
-                                  gm_vec *logit, gm_vec *out, gm_mask *nonpositive_out,
-                                  gm_mask *abnormal_out)
+                                  gm_vec *logit, gm_vec *out, gm_mask *signs_out,
+                                  gm_mask *flags_out)
 {
     const double log_2pi = 1.8378770664093453;
-    const double ln2 = 0.6931471805599453;
-    gm_vec expo = (gm_vec){0.0}, mant = (gm_vec){0.0} + 1.0, quad = (gm_vec){0.0};
-    gm_mask nonpositive = *nonpositive_out, abnormal = *abnormal_out;
+    gm_xd_det det = {(gm_mask){0}, (gm_vec){0.0} + 1.0};
+    gm_vec quad = (gm_vec){0.0};
+    gm_mask signs = *signs_out, flags = *flags_out;
     int64_t r, c, q, b;
     GM_XD_UNROLL
     for (c = 0; c < d; ++c) {
         const int64_t cc = c * (c + 1) / 2;
         gm_vec t = V[cc + c] + (variances ? sl[c] : sl[cc + c]);
-        gm_vec e, m;
         GM_XD_UNROLL
         for (q = 0; q < c; ++q) {
             wrow[q] = L[cc + q] * L[q * (q + 1) / 2 + q];
             t -= L[cc + q] * wrow[q];
         }
-        gm_xd_check(t, &nonpositive, &abnormal);
+        gm_xd_pivot(&det, t, c, &signs, &flags);
         L[cc + c] = t;
         inv[c] = 1.0 / t;
-        gm_xd_split(t, &e, &m);
-        expo += e;
-        mant *= m;
-        if (c % GM_XD_RENORM == GM_XD_RENORM - 1) {
-            gm_xd_split(mant, &e, &m);
-            expo += e;
-            mant = m;
-        }
         GM_XD_UNROLL
         for (r = c + 1; r < d; ++r) {
             const int64_t rr = r * (r + 1) / 2;
@@ -1336,8 +1359,8 @@ GM_XD_INLINE void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int varian
             L[rr + c] = s * inv[c];
         }
     }
-    *nonpositive_out = nonpositive;
-    *abnormal_out = abnormal;
+    *signs_out = signs;
+    *flags_out = flags;
     /* v = L^-1 (x - mu), quad = v' D^-1 v */
     GM_XD_UNROLL
     for (r = 0; r < d; ++r) {
@@ -1349,7 +1372,7 @@ GM_XD_INLINE void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int varian
         v[r] = a;
         quad += a * a * inv[r];
     }
-    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + gm_xd_log(mant) + expo * ln2 + quad);
+    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + gm_xd_log_det(&det, d) + quad);
     if (out == NULL)
         return;
     {
@@ -1404,13 +1427,13 @@ GM_XD_INLINE void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int varian
  * diagonal d values): T^-1 - u u^T is diagonal (d lanes in out, then u). */
 GM_XD_INLINE void gm_xd_component_diagonal(const gm_vec *xl, const gm_vec *sl, const int64_t d,
                                            const double *mu, const double *V, gm_vec *logit,
-                                           gm_vec *out, gm_mask *nonpositive_out,
-                                           gm_mask *abnormal_out)
+                                           gm_vec *out, gm_mask *signs_out,
+                                           gm_mask *flags_out)
 {
     const double log_2pi = 1.8378770664093453;
-    const double ln2 = 0.6931471805599453;
-    gm_vec expo = (gm_vec){0.0}, mant = (gm_vec){0.0} + 1.0, quad = (gm_vec){0.0};
-    gm_mask nonpositive = *nonpositive_out, abnormal = *abnormal_out;
+    gm_xd_det det = {(gm_mask){0}, (gm_vec){0.0} + 1.0};
+    gm_vec quad = (gm_vec){0.0};
+    gm_mask signs = *signs_out, flags = *flags_out;
     int64_t a;
     GM_XD_UNROLL
     for (a = 0; a < d; ++a) {
@@ -1418,52 +1441,68 @@ GM_XD_INLINE void gm_xd_component_diagonal(const gm_vec *xl, const gm_vec *sl, c
         const gm_vec inv = 1.0 / t;
         const gm_vec diff = xl[a] - mu[a];
         const gm_vec u = diff * inv;
-        gm_vec e, m;
-        gm_xd_check(t, &nonpositive, &abnormal);
-        gm_xd_split(t, &e, &m);
-        expo += e;
-        mant *= m;
-        if (a % GM_XD_RENORM == GM_XD_RENORM - 1) {
-            gm_xd_split(mant, &e, &m);
-            expo += e;
-            mant = m;
-        }
+        gm_xd_pivot(&det, t, a, &signs, &flags);
         quad += diff * u;
         if (out != NULL) {
             out[a] = inv - u * u;
             out[d + a] = u;
         }
     }
-    *nonpositive_out = nonpositive;
-    *abnormal_out = abnormal;
-    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + gm_xd_log(mant) + expo * ln2 + quad);
+    *signs_out = signs;
+    *flags_out = flags;
+    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + gm_xd_log_det(&det, d) + quad);
 }
 
-/* Logits of the k components for one block (log pi_j included); out_all
- * (k x width lanes) receives each component's T^-1 - u u^T and u when not
- * NULL. Inlined once per small d (a constant there). */
+/* acc (width + 1 lanes) += wr * out (width lanes), wr: the last lane. */
+GM_XD_INLINE void gm_xd_accumulate(gm_vec *acc, gm_vec wr, const gm_vec *out, const int64_t width)
+{
+    int64_t f;
+    GM_XD_UNROLL
+    for (f = 0; f < width; ++f)
+        acc[f] += wr * out[f];
+    acc[width] += wr;
+}
+
+/*
+ * Logits of the k components for one block (log pi_j included). When out_all
+ * is not NULL, each component's T^-1 - u u^T and u go to out_all (k x width
+ * lanes, width = p + d) and, when wr_prev is not NULL, the previous block's
+ * values there are first added to acc (k x (width + 1) lanes) with the
+ * weights wr_prev (k lanes: w r of the previous block): the sums of a block
+ * are taken while the next one factorizes, where the loads and stores wait
+ * for no division. Inlined once per small d (a constant there).
+ */
 GM_XD_INLINE void gm_xd_logits_d(const gm_vec *xl, const gm_vec *sl, int form, const int64_t d,
                                  int64_t k, const double *means, const double *covs,
                                  const double *log_priors, gm_vec *scratch, gm_vec *logits,
-                                 gm_vec *out_all, int64_t width, gm_mask *nonpositive,
-                                 gm_mask *abnormal)
+                                 gm_vec *out_all, const gm_vec *wr_prev, gm_vec *acc,
+                                 gm_mask *signs, gm_mask *flags)
 {
     const int64_t q = d * (d + 1) / 2;
     int64_t j;
     for (j = 0; j < k; ++j) {
-        gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
         if (form == 2) {
+            const int64_t width = 2 * d;
+            gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
+            if (out != NULL && wr_prev != NULL)
+                gm_xd_accumulate(acc + j * (width + 1), wr_prev[j], out, width);
             gm_xd_component_diagonal(xl, sl, d, means + j * d, covs + j * d, logits + j, out,
-                                     nonpositive, abnormal);
-        } else if (d <= GM_XD_SMALL) {
-            gm_vec L[GM_XD_SMALL_Q], H[GM_XD_SMALL_Q], inv[GM_XD_SMALL], wrow[GM_XD_SMALL];
-            gm_vec v[GM_XD_SMALL];
-            gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, L, H, inv, wrow, v,
-                            logits + j, out, nonpositive, abnormal);
+                                     signs, flags);
         } else {
-            gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, scratch,
-                            scratch + q, scratch + 2 * q, scratch + 2 * q + d,
-                            scratch + 2 * q + 2 * d, logits + j, out, nonpositive, abnormal);
+            const int64_t width = q + d;
+            gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
+            if (out != NULL && wr_prev != NULL)
+                gm_xd_accumulate(acc + j * (width + 1), wr_prev[j], out, width);
+            if (d <= GM_XD_SMALL) {
+                gm_vec L[GM_XD_SMALL_Q], H[GM_XD_SMALL_Q], inv[GM_XD_SMALL];
+                gm_vec wrow[GM_XD_SMALL], v[GM_XD_SMALL];
+                gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, L, H, inv, wrow,
+                                v, logits + j, out, signs, flags);
+            } else {
+                gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, scratch,
+                                scratch + q, scratch + 2 * q, scratch + 2 * q + d,
+                                scratch + 2 * q + 2 * d, logits + j, out, signs, flags);
+            }
         }
         logits[j] += log_priors[j];
     }
@@ -1472,13 +1511,13 @@ GM_XD_INLINE void gm_xd_logits_d(const gm_vec *xl, const gm_vec *sl, int form, c
 static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, int64_t d,
                                 int64_t k, const double *means, const double *covs,
                                 const double *log_priors, gm_vec *scratch, gm_vec *logits,
-                                gm_vec *out_all, int64_t width, gm_mask *nonpositive,
-                                 gm_mask *abnormal)
+                                gm_vec *out_all, const gm_vec *wr_prev, gm_vec *acc,
+                                gm_mask *signs, gm_mask *flags)
 {
 #define GM_XD_CASE(D)                                                                          \
     case D:                                                                                    \
         gm_xd_logits_d(xl, sl, form, D, k, means, covs, log_priors, scratch, logits, out_all, \
-                       width, nonpositive, abnormal);                                                         \
+                       wr_prev, acc, signs, flags);                                            \
         break;
     switch (d) {
         GM_XD_CASE(1)
@@ -1491,7 +1530,7 @@ static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, in
         GM_XD_CASE(8)
     default:
         gm_xd_logits_d(xl, sl, form, d, k, means, covs, log_priors, scratch, logits, out_all,
-                       width, nonpositive, abnormal);
+                       wr_prev, acc, signs, flags);
     }
 #undef GM_XD_CASE
 }
@@ -1512,7 +1551,7 @@ static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, in
  *   gm_centred_statistics).
  *
  * weights may be NULL (all ones). work holds
- * GM_BLOCK (3 q + 4 d + k (2 p + 2 d + 5) + 4) + 8 doubles.
+ * GM_BLOCK (3 q + 4 d + k (2 p + 2 d + 6) + 4) + 8 doubles.
  * Returns the number of rows that the kernel could not take (logits not
  * usable, or a pivot that is not a normal number: the caller redoes them on
  * its numpy path), -2 when some V_j + S_i is not positive definite (a pivot
@@ -1540,7 +1579,8 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
     gm_vec *r = logits + k;                /* k */
     gm_vec *prev = r + k;                  /* k */
     gm_vec *sq_lanes = prev + k;           /* k */
-    gm_vec *acc = sq_lanes + k;            /* k x n_acc */
+    gm_vec *wr = sq_lanes + k;             /* k: w r of the last block */
+    gm_vec *acc = wr + k;                  /* k x n_acc */
     gm_vec *misc = acc + k * n_acc;        /* 4 */
     double *log_norm = (double *)misc, *log_norm_prev = (double *)(misc + 1);
     double *row_weight = (double *)(misc + 2), *lane_totals = (double *)(misc + 3);
@@ -1554,7 +1594,7 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
     memset(lane_totals, 0, sizeof(double) * GM_BLOCK);
     for (start = 0; start < n; start += GM_BLOCK) {
         const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
-        gm_mask nonpositive = (gm_mask){0}, abnormal = (gm_mask){0};
+        gm_mask signs = (gm_mask){0}, flags = (gm_mask){0};
         /* Lanes past the data repeat the block's first row (so that their
          * factorizations are those of a real row) with weight 0. */
         for (b = 0; b < GM_BLOCK; ++b) {
@@ -1574,18 +1614,18 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
             }
             row_weight[b] = b >= nb ? 0.0 : weights != NULL ? weights[row] : 1.0;
         }
-        gm_xd_logits(xl, sl, form, d, k, means, covs, log_priors, scratch, logits, buf, width,
-                     &nonpositive, &abnormal);
+        gm_xd_logits(xl, sl, form, d, k, means, covs, log_priors, scratch, logits, buf,
+                     start == 0 ? NULL : wr, acc, &signs, &flags);
         if (prev_means != NULL)
             gm_xd_logits(xl, sl, form, d, k, prev_means, prev_covs, prev_log_priors, scratch,
-                         prev, NULL, width, &nonpositive, &abnormal);
+                         prev, NULL, NULL, NULL, &signs, &flags);
         for (b = 0; b < nb; ++b)
-            if (nonpositive[b] != 0)
+            if (signs[b] < 0)
                 return -2;
         memcpy(r, logits, sizeof(gm_vec) * (size_t)k);
         lost += gm_softmax_t((double *)r, k, nb, log_norm);
         for (b = 0; b < nb; ++b)
-            lost += abnormal[b] != 0;
+            lost += (flags[b] & ~(int64_t)0x7ff) != 0;
         for (j = 0; j < k; ++j)
             for (b = nb; b < GM_BLOCK; ++b)
                 r[j][b] = 0.0;
@@ -1609,18 +1649,15 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
                     top[b] = logits[j][b] > top[b] ? logits[j][b] : top[b];
             top += GM_EXP_FLOOR;
             for (j = 0; j < k; ++j) {
-                const gm_vec *out = buf + j * width;
-                gm_vec *aj = acc + j * n_acc;
-                gm_vec clipped, wr;
+                gm_vec clipped;
                 for (b = 0; b < GM_BLOCK; ++b)
                     clipped[b] = logits[j][b] > top[b] ? logits[j][b] : top[b];
                 expected += r[j] * clipped;
                 if (resp_sq != NULL)
                     sq_lanes[j] += w * (r[j] * r[j]);
-                wr = w * r[j];
-                for (f = 0; f < width; ++f)
-                    aj[f] += wr * out[f];
-                aj[width] += wr;
+                /* added to acc with this block's buf while the next block
+                 * factorizes (gm_xd_logits), or after the last block */
+                wr[j] = w * r[j];
             }
             /* -sum_j r ln r = log p - sum_j r_j logit_j (sum_j r_j = 1) */
             for (b = 0; b < nb; ++b)
@@ -1628,6 +1665,10 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
                     row_weight[b] == 0.0 ? 0.0 : row_weight[b] * (log_norm[b] - expected[b]);
         }
     }
+    if (n > 0)
+        for (j = 0; j < k; ++j)
+            for (f = 0; f < n_acc; ++f)
+                acc[j * n_acc + f] += wr[j] * (f < width ? buf[j * width + f] : (gm_vec){0.0} + 1.0);
     for (j = 0; j < k; ++j) {
         for (f = 0; f < n_acc; ++f) {
             double sum = 0.0;
