@@ -44,8 +44,16 @@ def assert_same_as_sklearn(X, k, seed, sample_weight=None):
 
 @pytest.mark.parametrize(
     "n, d, k",
-    [(50, 1, 1), (200, 1, 3), (500, 2, 5), (3000, 3, 8), (10_000, 8, 5), (4000, 16, 16),
-     (800, 40, 7), (60, 3, 30)],
+    [
+        (50, 1, 1),
+        (200, 1, 3),
+        (500, 2, 5),
+        (3000, 3, 8),
+        (10_000, 8, 5),
+        (4000, 16, 16),
+        (800, 40, 7),
+        (60, 3, 30),
+    ],
 )
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_labels_centres_and_draws_equal_scikit_learn(n, d, k, seed):
@@ -82,8 +90,11 @@ def test_layouts_and_dtypes_do_not_matter():
     rng = np.random.default_rng(5)
     X = blobs(rng, 1500, 6, 4)
     reference = sklearn_kmeans(X, 4, np.random.RandomState(0))
-    for variant in (np.asfortranarray(X), X.astype(np.float32).astype(np.float64) * 0 + X,
-                    np.repeat(X, 2, axis=1)[:, ::2]):
+    for variant in (
+        np.asfortranarray(X),
+        X.astype(np.float32).astype(np.float64) * 0 + X,
+        np.repeat(X, 2, axis=1)[:, ::2],
+    ):
         other = sklearn_kmeans(variant, 4, np.random.RandomState(0))
         np.testing.assert_array_equal(other.labels, reference.labels)
 

@@ -240,7 +240,8 @@ def _lloyd(rows: _Rows, centres: np.ndarray, max_iter: int, threshold: float):
     labels = np.full(rows.n, -1, dtype=np.int32)
     settled = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    while n_iter < max_iter:
+        n_iter += 1
         changed, sums, weight_sums = rows.assign(centres, labels, update=True)
         if np.any(weight_sums == 0):
             _relocate_empty(rows, centres, labels, sums, weight_sums)
@@ -281,7 +282,7 @@ def _relocate_empty(rows, centres, labels, sums, weight_sums) -> None:
     m = empty.size
     farthest = np.argpartition(distances, -m)[: -m - 1 : -1]
     w = np.ones(rows.n) if rows.weights is None else rows.weights
-    for cluster, row in zip(empty, farthest):  # at most k empty clusters
+    for cluster, row in zip(empty, farthest, strict=True):  # at most k empty clusters
         point = rows.centred(row) * w[row]
         sums[labels[row]] -= point
         sums[cluster] = point
