@@ -133,6 +133,18 @@ static inline double gm_log_positive(double x)
     return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
 }
 
+/* Feature forms: full quadratic vech(y y^T), y, 1 (0); diagonal y * y, y, 1
+ * (1); linear y, 1 (2: one covariance shared by all components, whose common
+ * quadratic term cancels in the responsibilities, issue 27). */
+#define GM_FULL 0
+#define GM_DIAGONAL 1
+#define GM_LINEAR 2
+
+static inline int64_t gm_n_phi(int64_t d, int form)
+{
+    return form == GM_LINEAR ? d + 1 : form == GM_DIAGONAL ? 2 * d + 1 : d * (d + 1) / 2 + d + 1;
+}
+
 /* The features of a block from its shifted values y (feature-major, rows
  * [0, nb) filled; the rest of the block is zeroed here). */
 static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *y, int diagonal)
@@ -141,7 +153,9 @@ static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *
     for (b = nb; b < GM_BLOCK; ++b) /* a last, partial block: harmless zeros */
         for (i = 0; i < d; ++i)
             y[i * GM_BLOCK + b] = 0.0;
-    if (diagonal) {
+    if (diagonal == GM_LINEAR) {
+        /* no quadratic block */
+    } else if (diagonal) {
         /* diag and spherical covariances: phi(y) = [y * y, y, 1] */
         for (i = 0; i < d; ++i, ++f) {
             const double *yi = y + i * GM_BLOCK;
@@ -351,7 +365,7 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                                             double *work, int diagonal,
                                             const int64_t *row_index, const int64_t *col_index)
 {
-    const int64_t n_phi = diagonal ? 2 * d + 1 : d * (d + 1) / 2 + d + 1;
+    const int64_t n_phi = gm_n_phi(d, diagonal);
     double *phi = work;
     double *y = phi + n_phi * GM_BLOCK;
     double *resp = y + d * GM_BLOCK;
@@ -447,6 +461,21 @@ int64_t gm_em_statistics_diagonal(const void *X, int x_float32, int64_t n, int64
     return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
                                  weights, k, kp, moments_t, resp_sq, totals, work, 1, NULL,
                                  NULL);
+}
+
+/* Linear features [y, 1] (one shared covariance: logits b_j . y + c_j without
+ * the quadratic term common to all components, which the caller adds to the
+ * log-likelihood), n_phi = d + 1; otherwise as gm_em_statistics. */
+GM_CLONES
+int64_t gm_em_statistics_linear(const void *X, int x_float32, int64_t n, int64_t d,
+                                int64_t row_stride, const double *shift, const double *theta_t,
+                                const double *theta_prev_t, const double *weights, int64_t k,
+                                int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                                double *work)
+{
+    return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
+                                 weights, k, kp, moments_t, resp_sq, totals, work, GM_LINEAR,
+                                 NULL, NULL);
 }
 
 /* The statistics of the n rows row_index[0 .. n) of X (weights[i] belongs to

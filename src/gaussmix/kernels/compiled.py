@@ -88,6 +88,10 @@ def _load():
     if diagonal is not None:
         diagonal.restype = int64
         diagonal.argtypes = statistics.argtypes
+    linear = getattr(lib, "gm_em_statistics_linear", None)
+    if linear is not None:
+        linear.restype = int64
+        linear.argtypes = statistics.argtypes
     missing = getattr(lib, "gm_missing_statistics", None)
     if missing is not None:
         missing.restype = int64
@@ -123,6 +127,11 @@ def available() -> bool:
 def has_diagonal() -> bool:
     """Whether the kernel also takes diagonal features (covariance types diag, spherical)."""
     return available() and hasattr(_lib, "gm_em_statistics_diagonal")
+
+
+def has_linear() -> bool:
+    """Whether the kernel also takes linear features [y, 1] (one shared covariance)."""
+    return available() and hasattr(_lib, "gm_em_statistics_linear")
 
 
 def has_predict_means() -> bool:
@@ -318,6 +327,9 @@ def em_statistics(
     elif n_phi == 2 * d + 1 and has_diagonal():
         diagonal = True
         function = _lib.gm_em_statistics_diagonal
+    elif n_phi == d + 1 and rows is None and has_linear():
+        diagonal = True
+        function = _lib.gm_em_statistics_linear
     else:
         return None
     shift = np.ascontiguousarray(shift, dtype=np.float64)
