@@ -46,9 +46,9 @@ __all__ = [
     "MissingBlock",
     "e_step",
     "make_e_step_parameters",
+    "pooled_log_lik_term",
     "responsibility_entropy",
     "responsibility_statistics",
-    "pooled_log_lik_term",
     "scatter_about",
 ]
 
