@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
