@@ -222,6 +222,8 @@ def make_e_step_parameters(
         kernel = _compiled.padded_parameters(theta)
         if theta_prev is not None:
             kernel_prev = _compiled.padded_parameters(theta_prev)
+    elif use_kernel and theta_prev is None and _float32_kernel_applies(covariance_type, dtype):
+        kernel = _compiled.padded_parameters_float32(theta)
     return EStepParameters(
         shift=shift,
         theta=theta,
@@ -288,6 +290,16 @@ def pooled_log_lik_term(params: EStepParameters, scatter: np.ndarray) -> float:
         return 0.0
     whitening = params.whitening  # tr(P S) = tr(W S W^T)
     return -0.5 * float(np.sum((whitening @ scatter) * whitening))
+
+
+def _float32_kernel_applies(covariance_type: str, dtype) -> bool:
+    """Whether the float32 kernel computes this E-step (full features, ``dtype=float32``)."""
+    return (
+        dtype == np.float32
+        and structures.get(covariance_type).kernel
+        and uses_full_features(covariance_type)
+        and _compiled.has_float32()
+    )
 
 
 def kernel_applies(covariance_type: str, dtype) -> bool:
@@ -447,6 +459,22 @@ def _kernel_statistics(
     when given), or None where the kernel does not apply or gives the rows back."""
     if params.kernel_theta is None:
         return None
+    if params.kernel_theta.dtype == np.float32:
+        if rows is not None:
+            return None
+        result = _compiled.em_statistics_float32(
+            X,
+            weights,
+            params.kernel_theta,
+            params.theta.shape[0],
+            params.shift,
+            params.need_resp_sq,
+        )
+        if result is None:
+            return None
+        stats = Statistics(*result)
+        stats.resp_entropy = _entropy_from_moments(stats, params.theta)
+        return stats
     result = _compiled.em_statistics(
         X,
         weights,
