@@ -188,6 +188,7 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         callback: Callable[[int, float, float, float], Any] | None = None,
         persist: bool | None = None,
         noise_covariances: ArrayLike | None = None,
+        projection: ArrayLike | None = None,
     ) -> GMM:
         """Fit the mixture to data with expectation maximization.
 
@@ -292,9 +293,20 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             the deconvolved, noise-free one, ``lower_bound_`` the mean
             log-likelihood of the convolved mixture (see
             :meth:`score_samples`), and ``reg_covar`` is added to the
-            deconvolved covariances V_j (in the units of X squared). In
-            memory only: not with a Dask X or NaN entries; ``dtype`` does
-            not apply (float64 throughout).
+            deconvolved covariances V_j (in the units of X squared). With
+            ``allow_missing`` NaN entries are the projection onto each
+            row's observed coordinates (the noise of the missing ones is
+            ignored). Computed in float64 whatever ``dtype`` (float32 X
+            and S are accepted and converted).
+        projection : array-like, optional
+            Bovy, Hogg & Roweis's R_i: X holds y_i = R_i v_i + e_i, m entries
+            per row, of true values v_i of d dimensions drawn from the
+            mixture. Shape (n, m, d) one map per row, or (m, d) / (1, m, d)
+            one for all rows; the fitted mixture has d features.
+            ``noise_covariances`` (optional: zero noise without) are then
+            (n, m, m), (n, m) or (m, m); every R_i V_j R_i^T + S_i must be
+            positive definite. The starts see the minimum-norm solutions
+            R_i^+ y_i. Not with NaN entries.
 
         Returns
         -------
@@ -306,7 +318,8 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             For non-finite or non-2-D X, n_components > n_samples, unknown
             ``init_params`` or ``covariance_type``, bad weights or options;
             ``noise_covariances`` of the wrong shape, with NaN or infinite
-            entries, not symmetric or not positive semi-definite.
+            entries, not symmetric or not positive semi-definite;
+            ``projection`` of the wrong shape or not finite.
 
         Warns
         -----
@@ -332,6 +345,7 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             callback=callback,
             persist=persist,
             noise_covariances=noise_covariances,
+            projection=projection,
         )
 
     from_responsibilities = classmethod(from_responsibilities)
