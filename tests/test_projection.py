@@ -94,7 +94,7 @@ def test_per_row_projections_match_a_row_by_row_reference(m, d, chunk):
     Y = rng.normal(size=(n, m)) * 3
     weights = rng.uniform(0.2, 2.0, n)
     start = _start(rng, k, d)
-    expected, log_lik = _reference_step(list(zip(Y, R, S)), start, weights)
+    expected, log_lik = _reference_step(list(zip(Y, R, S, strict=True)), start, weights)
     _check(*_engine_step(Y, start, S=S, R=R, weights=weights, chunk=chunk), expected, log_lik)
 
 
@@ -115,7 +115,9 @@ def test_a_shared_projection_matches_the_reference(noise):
         "variances": [np.diag(s) for s in S] if noise == "variances" else None,
         "none": [np.zeros((m, m))] * n,
     }[noise]
-    expected, log_lik = _reference_step([(y, R, s) for y, s in zip(Y, per_row)], start)
+    expected, log_lik = _reference_step(
+        [(y, R, s) for y, s in zip(Y, per_row, strict=True)], start
+    )
     # As (m, d) and as (1, m, d).
     _check(*_engine_step(Y, start, S=S, R=R), expected, log_lik)
     _check(*_engine_step(Y, start, S=S, R=R[None]), expected, log_lik)
@@ -138,7 +140,7 @@ def test_missing_entries_under_noise_are_the_selection_projection(noise):
     else:
         full = np.broadcast_to(S, (n, d, d))
     rows = []
-    for x, s in zip(X, full):
+    for x, s in zip(X, full, strict=True):
         o = ~np.isnan(x)
         rows.append((x[o], np.eye(d)[o], s[np.ix_(o, o)]))
     start = _start(rng, k, d)

@@ -25,8 +25,6 @@ the batch keeps one shape whatever the pattern.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from ._deconvolution import NoiseCovariances
@@ -182,7 +180,6 @@ def projected_deconvolve_chunk(
     ValueError
         If some T_ij is not positive definite.
     """
-    m = Y.shape[1]
     projected = np.einsum("cmd,kde->ckme", R, covariances)  # R V: (c|1, k, m, d)
     total = np.einsum("ckme,cne->ckmn", projected, R) + S[:, None]
     try:

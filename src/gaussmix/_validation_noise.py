@@ -42,6 +42,7 @@ def check_projection(projection: Any, n_samples: int, n_measured: int) -> np.nda
         values = values[0]
     if values.shape[-1] == 0:
         raise ValueError(f"{name} of shape {values.shape} maps from zero dimensions; {allowed}")
-    if values.ndim == 2 and values.shape[0] != m or values.ndim == 3 and values.shape[:2] != (n, m):
+    expected = (m,) if values.ndim == 2 else (n, m)
+    if values.shape[:-1] != expected:
         raise ValueError(f"{name} has shape {values.shape} for X of shape ({n}, {m}); {allowed}")
     return values

@@ -109,9 +109,7 @@ class ProjectedSource(StatisticsSource):
         weights = np.ones(rows.stop - rows.start) if self.weights is None else self.weights[rows]
         with np.errstate(divide="ignore"):
             log_priors = np.log(gaussians.priors)
-        log_dens, g, W = projected_deconvolve_chunk(
-            *chunk, gaussians.means, gaussians.covariances
-        )
+        log_dens, g, W = projected_deconvolve_chunk(*chunk, gaussians.means, gaussians.covariances)
         log_density, log_resp = normalize_log_weights(log_dens + log_priors)
         resp = np.exp(log_resp)
         weighted = weights[:, None] * resp
