@@ -308,8 +308,8 @@ def _refuse_dask(request: SourceRequest) -> None:
         for value in (request.X, request.noise_covariances, request.projection)
     ):
         raise ValueError(
-            "noise_covariances or projection with a Dask array is not supported yet; fit in "
-            "memory (X and noise_covariances as numpy arrays)"
+            "noise_covariances with a Dask array (or a projection) is not supported yet; "
+            "fit in memory (X and noise_covariances as numpy arrays)"
         )
 
 
