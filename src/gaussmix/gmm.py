@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike
 from . import _gaussian, _missing
 from ._ellipses import ellipse_axes, plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
+from ._noisy_queries import NoisyQueries
 from ._scores import MixtureScores
 from ._validation import (
     CachedParameters,
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 
-class GMM(CachedParameters, Persistent, MixtureScores):
+class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
     """Gaussian mixture model.
 
     sum_j priors[j] * N(x | means[j], covariances[j]), with the methods of
@@ -643,7 +644,12 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         )
 
     def predict(
-        self, indices: ArrayLike, X: ArrayLike, return_covariance: bool = False
+        self,
+        indices: ArrayLike,
+        X: ArrayLike,
+        return_covariance: bool = False,
+        *,
+        noise_covariances: ArrayLike | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Conditional means E[others | given = x] for many inputs (GMR).
 
@@ -657,6 +663,11 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             Also return the covariance of each conditional mixture (law of
             total covariance: the weighted component covariances plus the
             spread of the component means).
+        noise_covariances : array-like, optional
+            The inputs are noisy measurements of x with these covariances
+            S_i over the input dimensions ((n, d_in, d_in), (n, d_in)
+            variances or (d_in, d_in) shared): each component's input
+            covariance becomes Sigma_xx + S_i (see :meth:`condition_batch`).
 
         Returns
         -------
@@ -672,6 +683,12 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
+        if noise_covariances is not None:
+            cond = self._noisy_input_conditional(in_idx, out_idx, X, noise_covariances)
+            mean, cov = _gaussian.mixture_moments(
+                cond.priors, cond.means, cond.covariances if return_covariance else None
+            )
+            return (mean, cov) if return_covariance else mean
         if is_dask_collection(X):
             from .dask import lazy_predict
 
@@ -687,7 +704,9 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         )
         return (mean, cov) if return_covariance else mean
 
-    def condition_batch(self, indices: ArrayLike, X: ArrayLike) -> ConditionalGMM:
+    def condition_batch(
+        self, indices: ArrayLike, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
+    ) -> ConditionalGMM:
         """Conditional mixtures p(others | given = x_i) of many inputs at once.
 
         The batched form of :meth:`condition`: instead of one GMM per query,
@@ -701,12 +720,23 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             Dimensions whose values are known.
         X : array-like, shape (n_queries, n_features_in)
             Their values, one row per query (a single point may be 1-D).
+        noise_covariances : array-like, optional
+            The values are noisy measurements x_obs = x + e, e ~ N(0, S_i),
+            with S_i over the input dimensions: (n, d_in, d_in), (n, d_in)
+            variances or (d_in, d_in) / (1, d_in, d_in) shared. Each
+            component then conditions on x_obs with its input covariance
+            Sigma_xx + S_i: weights pi_j N(x_obs | mu_x, Sigma_xx + S_i),
+            means mu_y + Sigma_yx (Sigma_xx + S_i)^-1 (x_obs - mu_x),
+            covariances Sigma_yy - Sigma_yx (Sigma_xx + S_i)^-1 Sigma_xy
+            (regression on the deconvolved mixture of
+            ``from_samples(noise_covariances=...)``).
 
         Returns
         -------
         conditional : ConditionalGMM
             With ``priors`` (n_queries, k), ``means`` (n_queries, k, d_out)
-            and ``covariances`` (k, d_out, d_out).
+            and ``covariances`` (k, d_out, d_out), or (n_queries, k, d_out,
+            d_out) with per-row ``noise_covariances``.
 
         Examples
         --------
@@ -722,6 +752,8 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         """
         priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
+        if noise_covariances is not None:
+            return self._noisy_input_conditional(in_idx, out_idx, X, noise_covariances)
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
         log_w, _ = _gaussian.conditional_log_weights(X_in, priors, cond)
