@@ -238,6 +238,8 @@ def _noisy(request: SourceRequest) -> StatisticsSource:
     """
     from .noisy import NoisySource
 
+    if is_dask_collection(request.X):
+        return _dask_noisy(request)
     _refuse_dask(request)
     X, weights, missing = check_data(
         request.X,
@@ -269,6 +271,39 @@ def _noisy(request: SourceRequest) -> StatisticsSource:
         chunk_rows=request.chunk_rows,
         n_jobs=request.n_jobs,
     )
+
+
+def _dask_noisy(request: SourceRequest) -> StatisticsSource:
+    """DaskNoisySource (imports dask): X and its noise chunked alike by rows."""
+    from .dask_source import DaskNoisySource
+    from .noisy import NoisySource
+
+    if request.projection is not None:
+        _refuse_dask(request)
+    d = request.X.shape[1]
+    # The E-step each chunk runs, over a placeholder row until it is given the chunk's.
+    template = NoisySource(
+        np.zeros((1, d)),
+        NoiseCovariances(np.zeros((d, d)), "shared"),
+        None,
+        request.covariance_type,
+        chunk_rows=request.chunk_rows,
+    )
+    source = DaskNoisySource(
+        request.X,
+        request.noise_covariances,
+        template,
+        request.sample_weight,
+        request.covariance_type,
+        n_components=request.n_components,
+        persist=request.persist,
+        random_state=request.random_state,
+        verbose=request.verbose,
+    )
+    sample = check_samples(source.initialization_data())
+    check_n_components(request.n_components, sample.shape[0])
+    check_spread(sample)
+    return source
 
 
 def _projected(request: SourceRequest) -> StatisticsSource:
