@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._deconvolution import NoiseCovariances, deconvolve_chunk, noise_chunk_rows
-from ._gaussian import LOG_2PI, normalize_log_weights
+from ._gaussian import LOG_2PI, mixture_moments, normalize_log_weights
 from ._projection import ProjectedRows, projected_chunk_rows, projected_deconvolve_chunk
 from ._validation import (
     check_conditioning_values,
@@ -248,6 +248,21 @@ class NoisyQueries:
         return self.true_value_posterior(
             X, noise_covariances, projection=projection
         ).sample(n_samples)
+
+    def _noisy_input_prediction(
+        self,
+        in_idx: np.ndarray,
+        out_idx: np.ndarray,
+        X: Any,
+        noise_covariances: Any,
+        return_covariance: bool,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Mean (and covariance) of p(y | x_obs) (see :meth:`GMM.predict`)."""
+        cond = self._noisy_input_conditional(in_idx, out_idx, X, noise_covariances)
+        mean, cov = mixture_moments(
+            cond.priors, cond.means, cond.covariances if return_covariance else None
+        )
+        return (mean, cov) if return_covariance else mean
 
     def _noisy_input_conditional(
         self, in_idx: np.ndarray, out_idx: np.ndarray, X: Any, noise_covariances: Any

@@ -686,11 +686,9 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
         in_idx, out_idx = split_indices(indices, means.shape[1])
         warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
         if noise_covariances is not None:
-            cond = self._noisy_input_conditional(in_idx, out_idx, X, noise_covariances)
-            mean, cov = _gaussian.mixture_moments(
-                cond.priors, cond.means, cond.covariances if return_covariance else None
+            return self._noisy_input_prediction(
+                in_idx, out_idx, X, noise_covariances, bool(return_covariance)
             )
-            return (mean, cov) if return_covariance else mean
         if is_dask_collection(X):
             from .dask import lazy_predict
 
