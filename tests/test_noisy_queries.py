@@ -123,7 +123,7 @@ def test_zero_noise_regression_is_the_noise_free_regression():
 
 
 def test_per_query_conditionals_sample_index_and_find_modes():
-    gmm, rng = _mixture(seed=3, k=2, d=2)
+    gmm, _rng = _mixture(seed=3, k=2, d=2)
     X = np.array([[gmm.means[0, 0]], [gmm.means[1, 0]]])
     S = np.array([[0.01], [4.0]])
     cond = gmm.condition_batch([0], X, noise_covariances=S)
@@ -157,7 +157,7 @@ def test_posterior_of_true_values_one_component_closed_form():
 
 
 def test_posterior_mean_matches_importance_sampling_from_the_prior():
-    gmm, rng = _mixture(seed=5, k=3, d=2)
+    gmm, _rng = _mixture(seed=5, k=3, d=2)
     x = gmm.means[0] + np.array([0.7, -0.4])
     S = np.array([[0.5, 0.1], [0.1, 0.3]])
     prior = GMM(3, priors=gmm.priors, means=gmm.means, covariances=gmm.covariances, random_state=0)
@@ -193,7 +193,7 @@ def test_selection_projection_without_noise_posterior_is_imputation():
 
 
 def test_noisy_queries_refuse_bad_input_by_name():
-    gmm, rng = _mixture(seed=7, d=2)
+    gmm, _rng = _mixture(seed=7, d=2)
     with pytest.raises(ValueError, match=r"noise_covariances has shape \(3, 2\)"):
         gmm.predict([0], np.zeros((4, 1)), noise_covariances=np.ones((3, 2)))
     with pytest.raises(ValueError, match="noise_covariances is None and projection is None"):

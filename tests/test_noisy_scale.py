@@ -57,7 +57,7 @@ def test_dask_noise_is_checked_chunk_by_chunk_and_projection_is_refused():
     X, S, _ = _data(n=400)
     bad = S.copy()
     bad[250, 1] = -1.0
-    with pytest.raises(ValueError, match="non-negative variances.*chunk starting at row 200"):
+    with pytest.raises(ValueError, match=r"non-negative variances.*chunk starting at row 200"):
         _fit(da.from_array(X, chunks=100), da.from_array(bad, chunks=100))
     with pytest.raises(ValueError, match=r"noise_covariances has shape \(400, 3\)"):
         _fit(da.from_array(X, chunks=100), da.from_array(np.ones((400, 3)), chunks=100))

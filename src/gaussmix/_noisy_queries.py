@@ -245,9 +245,9 @@ class NoisyQueries:
         ValueError
             As :meth:`true_value_posterior`, or for a negative n_samples.
         """
-        return self.true_value_posterior(
-            X, noise_covariances, projection=projection
-        ).sample(n_samples)
+        return self.true_value_posterior(X, noise_covariances, projection=projection).sample(
+            n_samples
+        )
 
     def _noisy_input_prediction(
         self,

@@ -38,8 +38,8 @@ from .estep import EStepParameters, MissingBlock, e_step, make_e_step_parameters
 from .estep_missing import missing_e_step
 from .families import Gaussians, MaximumLikelihood, ModelFamily
 from .noisy import NoisySource
-from .projected import ProjectedSource
 from .online import StepwiseEM
+from .projected import ProjectedSource
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 from .stats import Statistics
 

@@ -588,19 +588,24 @@ class DaskNoisySource(DaskSource):
                 self.shared_noise = values
                 self.noise, self.noise_kind = None, kind
                 return
-            noise = da.from_array(values, chunks=(self.X.chunks[0],) + values.shape[1:])
+            noise = da.from_array(values, chunks=(self.X.chunks[0], *values.shape[1:]))
         else:
             noise = noise_covariances.astype(np.float64)
-            if noise.ndim not in (2, 3) or noise.shape[0] != n or noise.shape[1:] not in (
-                (d,),
-                (d, d),
+            if (
+                noise.ndim not in (2, 3)
+                or noise.shape[0] != n
+                or noise.shape[1:]
+                not in (
+                    (d,),
+                    (d, d),
+                )
             ):
                 raise ValueError(
                     f"noise_covariances has shape {noise.shape} for X of shape ({n}, {d}); "
                     f"allowed as a Dask array: ({n}, {d}) per-row variances or ({n}, {d}, {d}) "
                     "per-row covariances (a shared covariance as a numpy array)"
                 )
-            noise = noise.rechunk((self.X.chunks[0],) + noise.shape[1:])
+            noise = noise.rechunk((self.X.chunks[0], *noise.shape[1:]))
             offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]])
             checks = [
                 dask.delayed(_check_noise_block)(block, d, int(offset))
