@@ -172,16 +172,24 @@ def test_missing_entries_with_zero_noise_are_the_missing_data_em(covariance_type
     assert noisy.lower_bound_ == pytest.approx(plain.lower_bound_, rel=1e-12)
 
 
-def test_identity_projection_is_the_xd_without_projection():
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied", "VEV", "EEI"])
+def test_identity_projection_is_the_xd_without_projection(covariance_type):
     rng = np.random.default_rng(8)
     n, d, k = 300, 2, 2
     X = rng.normal(size=(n, d)) + rng.integers(0, 2, n)[:, None] * 4
     S = rng.uniform(0.1, 0.6, (n, d))
     start = dict(priors=[0.5, 0.5], means=[[0.0, 0], [4.0, 4]], covariances=[np.eye(d)] * 2)
-    plain = GMM(k, **start).from_samples(X, noise_covariances=S, n_iter=10, tol=None)
+    plain = GMM(k, **start).from_samples(
+        X, noise_covariances=S, n_iter=10, tol=None, covariance_type=covariance_type
+    )
     for R in (np.eye(d), np.broadcast_to(np.eye(d), (n, d, d))):
         projected = GMM(k, **start).from_samples(
-            X, noise_covariances=S, projection=R, n_iter=10, tol=None
+            X,
+            noise_covariances=S,
+            projection=R,
+            n_iter=10,
+            tol=None,
+            covariance_type=covariance_type,
         )
         assert_allclose(projected.covariances, plain.covariances, rtol=1e-9)
         assert_allclose(projected.means, plain.means, rtol=1e-9, atol=1e-12)
