@@ -221,9 +221,12 @@ def main(argv: list[str] | None = None) -> dict:
         default=3,
         help="XD iterations timed (after one) at the large size, per repeat (default 3)",
     )
+    parser.add_argument(
+        "--scale-n", type=int, default=None, help="rows of the large case (default 1,000,000)"
+    )
     args = parser.parse_args(argv)
     peers_n = 4000 if args.quick else 20_000
-    scale_n = 100_000 if args.quick else 1_000_000
+    scale_n = args.scale_n or (100_000 if args.quick else 1_000_000)
     name = "xd_quick" if args.quick else "xd" if args.only is None else f"xd_{args.only}"
     out = args.out or RESULTS / f"{name}.json"
 
