@@ -290,3 +290,61 @@ def test_noise_in_the_measured_space_nan_rows_and_singular_maps_are_refused():
     # Two equal rows of R: R V R^T is singular without noise.
     with pytest.raises(ValueError, match="not positive definite"):
         GMM(1).from_samples(Y, projection=np.ones((2, 3)), n_iter=2, reg_covar=1e-6)
+
+
+def test_scores_with_a_projection_are_the_projected_convolved_density():
+    rng = np.random.default_rng(12)
+    n, m, d, k = 40, 2, 3, 2
+    start = _start(rng, k, d)
+    gmm = GMM(k, priors=start.priors, means=start.means, covariances=start.covariances)
+    R = rng.normal(size=(n, m, d))
+    S = _spd(rng, n, m, 0.5)
+    Y = rng.normal(size=(n, m)) * 2
+    expected = np.array(
+        [
+            np.log(
+                sum(
+                    p * multivariate_normal(Ri @ mu, Ri @ V @ Ri.T + Si).pdf(y)
+                    for p, mu, V in zip(gmm.priors, gmm.means, gmm.covariances, strict=True)
+                )
+            )
+            for y, Ri, Si in zip(Y, R, S, strict=True)
+        ]
+    )
+    log_density, log_resp = gmm.convolved_log_density(Y, S, projection=R)
+    assert_allclose(log_density, expected, rtol=1e-10)
+    assert_allclose(np.exp(log_resp).sum(axis=1), 1.0)
+    assert gmm.score(Y, noise_covariances=S, projection=R) == pytest.approx(expected.mean())
+    p = (k - 1) + k * d + k * d * (d + 1) // 2  # priors, means, full covariances
+    assert gmm.bic(Y, noise_covariances=S, projection=R) == pytest.approx(
+        -2 * expected.sum() + p * np.log(n)
+    )
+    assert gmm.aic(Y, noise_covariances=S, projection=R) == pytest.approx(
+        -2 * expected.sum() + 2 * p
+    )
+
+
+def test_select_model_with_projections_scores_the_projected_model():
+    from gaussmix import select_model
+
+    rng = np.random.default_rng(13)
+    n = 800
+    R = rng.normal(size=(n, 2, 3))
+    V = rng.normal(size=(n, 3)) + rng.integers(0, 2, n)[:, None] * 5
+    S = rng.uniform(0.1, 0.4, (n, 2))
+    Y = np.einsum("nmd,nd->nm", R, V) + rng.normal(size=(n, 2)) * np.sqrt(S)
+    result = select_model(
+        Y,
+        noise_covariances=S,
+        projection=R,
+        n_components=[1, 2],
+        covariance_type="full",
+        random_state=0,
+        n_init=1,
+    )
+    for row in result.table:
+        model = result.models[(row["n_components"], row["covariance_type"])]
+        assert model.means.shape[1] == 3
+        assert row["bic"] == pytest.approx(
+            model.bic(Y, noise_covariances=S, projection=R), rel=1e-10
+        )

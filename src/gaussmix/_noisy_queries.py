@@ -38,7 +38,7 @@ from ._validation import (
 from ._validation_noise import check_projection
 from .conditional import ConditionalGMM
 
-__all__ = ["NoisyQueries", "noisy_input_conditionals"]
+__all__ = ["NoisyQueries", "measured_rows", "noisy_input_conditionals"]
 
 
 def noisy_input_conditionals(
@@ -206,7 +206,7 @@ class NoisyQueries:
             are invalid, neither is given, or a Dask array is given.
         """
         priors, means, covariances = self.checked_parameters()
-        rows = _measured_rows(X, noise_covariances, projection, means.shape[1])
+        rows = measured_rows(X, noise_covariances, projection, means.shape[1])
         weights, b, B = true_value_posteriors(rows, priors, means, covariances)
         return ConditionalGMM(
             weights,
@@ -289,10 +289,17 @@ class NoisyQueries:
         )
 
 
-def _measured_rows(
+def measured_rows(
     X: Any, noise_covariances: Any, projection: Any, n_features: int
 ) -> ProjectedRows | tuple[np.ndarray, NoiseCovariances]:
-    """Checked measured rows: ProjectedRows with a projection, else (X, noise)."""
+    """Checked measured rows: ProjectedRows with a projection, else (X, noise).
+
+    Raises
+    ------
+    ValueError
+        Naming ``X``, ``noise_covariances`` or ``projection``; for Dask
+        arrays; when neither noise nor a projection is given.
+    """
     if any(is_dask_collection(v) for v in (X, noise_covariances, projection)):
         raise ValueError(
             "noise_covariances with a Dask array is not supported here; pass numpy arrays"
