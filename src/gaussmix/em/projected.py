@@ -63,7 +63,7 @@ class ProjectedSource(StatisticsSource):
         self.n_jobs = n_jobs
 
     def initialization_data(self) -> np.ndarray:
-        """Rows in the space of the true values (see :meth:`ProjectedRows.starts`)."""
+        """Rows in the space of the true values: observed column means filled in, or R_i^+ y_i."""
         return self._starts
 
     def _step(self, k: int) -> int:
