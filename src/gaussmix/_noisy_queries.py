@@ -87,7 +87,13 @@ def noisy_input_conditionals(
     for start in range(0, n, step):
         rows = slice(start, min(start + step, n))
         total = cov_ii[None] + noise.rows(rows)[:, None]  # (c or 1, k, d_in, d_in)
-        chol = np.linalg.cholesky(total)
+        try:
+            chol = np.linalg.cholesky(total)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(
+                "a component's input covariance plus a row's noise_covariances is not "
+                "positive definite (Sigma_xx + S_i singular)"
+            ) from exc
         diff = X_in[rows, None, :] - means[None, :, in_idx]  # (c, k, d_in)
         rhs = np.broadcast_to(cov_io, (*chol.shape[:2], d_in, d_out))
         lifted = np.linalg.solve(chol, rhs)  # L^-1 Sigma_xy: (c or 1, k, d_in, d_out)
@@ -101,8 +107,7 @@ def noisy_input_conditionals(
             cond_covs[rows] = cov_oo[None] - lifted_t @ lifted
     if shared:
         # The conditional covariances of shared noise: a function of the components only.
-        total = cov_ii + noise.values
-        lifted = np.linalg.solve(np.linalg.cholesky(total), cov_io)
+        lifted = np.linalg.solve(np.linalg.cholesky(cov_ii + noise.values), cov_io)
         cond_covs = cov_oo - np.swapaxes(lifted, -1, -2) @ lifted
     cond_covs = 0.5 * (cond_covs + np.swapaxes(cond_covs, -1, -2))
     return log_weights, cond_means, cond_covs
