@@ -63,6 +63,12 @@ def test_dask_noise_is_checked_chunk_by_chunk_and_projection_is_refused():
         _fit(da.from_array(X, chunks=100), da.from_array(np.ones((400, 3)), chunks=100))
     with pytest.raises(ValueError, match="Dask array"):
         GMM(2).from_samples(da.from_array(X, chunks=100), projection=np.eye(2))
+    X_nan = X.copy()
+    X_nan[5, 0] = np.nan
+    with pytest.raises(ValueError, match="missing values together with noise_covariances"):
+        _fit(da.from_array(X_nan, chunks=100), S, allow_missing=True)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        _fit(da.from_array(X_nan, chunks=100), S)
 
 
 def test_memory_mapped_rows_and_noise_fit_in_place(tmp_path):

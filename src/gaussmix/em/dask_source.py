@@ -546,8 +546,10 @@ class DaskNoisySource(DaskSource):
         or an in-memory (d, d) / (1, d, d) covariance shared by all rows.
     template : NoisySource
         The E-step to run on each chunk (its structure and chunking).
-    sample_weight, covariance_type, n_components, chunk_rows, persist, random_state, verbose
-        As for :class:`DaskSource` (no missing values).
+    sample_weight, covariance_type, n_components, persist, random_state, verbose
+        As for :class:`DaskSource`.
+    allow_missing : bool, default=False
+        Only to word the error: NaN entries are refused either way.
 
     Raises
     ------
@@ -565,6 +567,7 @@ class DaskNoisySource(DaskSource):
         covariance_type: str,
         *,
         n_components: int,
+        allow_missing: bool = False,
         persist: bool | None = None,
         random_state: Any = None,
         verbose: int = 0,
@@ -574,11 +577,17 @@ class DaskNoisySource(DaskSource):
             sample_weight,
             covariance_type,
             n_components=n_components,
-            allow_missing=False,
+            allow_missing=allow_missing,
             persist=persist,
             random_state=random_state,
             verbose=verbose,
         )
+        if self.missing:
+            raise ValueError(
+                "X contains NaN: missing values together with noise_covariances are not "
+                "supported for a Dask array yet; fit in memory (allow_missing=True) or "
+                "drop the rows with NaN"
+            )
         self.template = template.with_structure(covariance_type)
         n, d = self.n_rows, self.n_features
         self.shared_noise = None

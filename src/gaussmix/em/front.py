@@ -296,6 +296,7 @@ def _dask_noisy(request: SourceRequest) -> StatisticsSource:
         request.sample_weight,
         request.covariance_type,
         n_components=request.n_components,
+        allow_missing=request.allow_missing,
         persist=request.persist,
         random_state=request.random_state,
         verbose=request.verbose,
