@@ -33,6 +33,7 @@ Usage::
     python benchmarks/bench_xd.py              # both cases, results/xd.json (~10 min on 2 cores)
     python benchmarks/bench_xd.py --quick      # smoke run (4,000 and 100k rows), xd_quick.json
     python benchmarks/bench_xd.py --only peers # the 20,000 x 4 case alone (~2 min)
+    python benchmarks/bench_xd.py --only dask --dask 400000  # Dask vs in memory
 """
 
 from __future__ import annotations
@@ -205,6 +206,21 @@ def scale_case(n: int, d: int, k: int, n_iter: int = 3, repeats: int = 2) -> lis
     return rows
 
 
+def dask_case(n: int, d: int, k: int, chunk_rows: int = 100_000) -> dict:
+    """XD per iteration on a Dask array (X and S chunked alike, local threads) vs in memory."""
+    import dask.array as da
+
+    X, S, start = make_problem(n, d, k, "diag")
+    lazy_X = da.from_array(X, chunks=(chunk_rows, d))
+    lazy_S = da.from_array(S, chunks=(chunk_rows, d))
+    row = {"n": n, "d": d, "k": k, "noise": "diagonal (n, d)", "chunk_rows": chunk_rows}
+    for covariance_type in ("diag", "full"):
+        memory = gaussmix_iteration_seconds(X, S, start, covariance_type=covariance_type)
+        lazy = gaussmix_iteration_seconds(lazy_X, lazy_S, start, covariance_type=covariance_type)
+        row[covariance_type] = {"in_memory": memory, "dask": lazy, "ratio": lazy / memory}
+    return row
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -213,7 +229,17 @@ def main(argv: list[str] | None = None) -> dict:
         "--peer-max-n", type=int, default=20_000, help="largest n at which peers are timed"
     )
     parser.add_argument(
-        "--only", choices=("peers", "scale"), default=None, help="run one of the two cases"
+        "--only",
+        choices=("peers", "scale", "dask"),
+        default=None,
+        help="run one case (dask: only --dask's)",
+    )
+    parser.add_argument(
+        "--dask",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time XD on an N x 8 Dask array (k = 16) against in memory (default: no)",
     )
     parser.add_argument(
         "--scale-iterations",
@@ -230,12 +256,18 @@ def main(argv: list[str] | None = None) -> dict:
     name = "xd_quick" if args.quick else "xd" if args.only is None else f"xd_{args.only}"
     out = args.out or RESULTS / f"{name}.json"
 
-    peers = None if args.only == "scale" else peers_case(peers_n, 4, 8, args.peer_max_n)
-    scale = [] if args.only == "peers" else scale_case(scale_n, 8, 16, args.scale_iterations)
+    peers = None
+    if args.only in (None, "peers"):
+        peers = peers_case(peers_n, 4, 8, args.peer_max_n)
+    scale = []
+    if args.only in (None, "scale"):
+        scale = scale_case(scale_n, 8, 16, args.scale_iterations)
+    dask_row = dask_case(args.dask, 8, 16) if args.dask else None
     payload = {
-        "machine": machine_info("astroML", "pygmmis"),
+        "machine": machine_info("astroML", "pygmmis", "dask"),
         "peers": peers,
         "scale": scale,
+        "dask": dask_row,
     }
     write_json(out, payload)
     if peers is not None:
@@ -250,6 +282,11 @@ def main(argv: list[str] | None = None) -> dict:
         keys = ["covariance_type", "xd", "noise_free", "ratio"]
         rows = [[f"{r['n']} x {r['d']}, {r['k']}", *(r[key] for key in keys)] for r in scale]
         print(markdown_table([*header, "ratio"], rows))
+    if dask_row is not None:
+        header = ["n x d, k", "structure", "in memory s/it", "Dask s/it", "ratio"]
+        size = f"{dask_row['n']} x {dask_row['d']}, {dask_row['k']}"
+        rows = [[size, t, *dask_row[t].values()] for t in ("diag", "full")]
+        print("\n" + markdown_table(header, rows))
     print(f"wrote {out}")
     return payload
 
