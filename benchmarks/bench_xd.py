@@ -206,7 +206,7 @@ def scale_case(n: int, d: int, k: int, n_iter: int = 3, repeats: int = 2) -> lis
     return rows
 
 
-def dask_case(n: int, d: int, k: int, chunk_rows: int = 100_000) -> dict:
+def dask_case(n: int, d: int, k: int, chunk_rows: int = 50_000) -> dict:
     """XD per iteration on a Dask array (X and S chunked alike, local threads) vs in memory."""
     import dask.array as da
 
@@ -215,8 +215,9 @@ def dask_case(n: int, d: int, k: int, chunk_rows: int = 100_000) -> dict:
     lazy_S = da.from_array(S, chunks=(chunk_rows, d))
     row = {"n": n, "d": d, "k": k, "noise": "diagonal (n, d)", "chunk_rows": chunk_rows}
     for covariance_type in ("diag", "full"):
-        memory = gaussmix_iteration_seconds(X, S, start, covariance_type=covariance_type)
-        lazy = gaussmix_iteration_seconds(lazy_X, lazy_S, start, covariance_type=covariance_type)
+        options = dict(covariance_type=covariance_type, n_iter=2, repeats=2)
+        memory = gaussmix_iteration_seconds(X, S, start, **options)
+        lazy = gaussmix_iteration_seconds(lazy_X, lazy_S, start, **options)
         row[covariance_type] = {"in_memory": memory, "dask": lazy, "ratio": lazy / memory}
     return row
 
