@@ -348,3 +348,17 @@ def test_select_model_with_projections_scores_the_projected_model():
         assert row["bic"] == pytest.approx(
             model.bic(Y, noise_covariances=S, projection=R), rel=1e-10
         )
+
+
+def test_threads_and_chunks_do_not_change_the_projected_fit():
+    rng = np.random.default_rng(14)
+    n = 500
+    R = rng.normal(size=(n, 2, 3))
+    Y = rng.normal(size=(n, 2)) * 2 + rng.integers(0, 2, n)[:, None] * 4
+    S = rng.uniform(0.1, 0.5, (n, 2))
+    options = dict(projection=R, noise_covariances=S, n_iter=5, tol=None)
+    start = dict(priors=[0.5, 0.5], means=[[0.0, 0, 0], [1.0, 1, 1]], covariances=[np.eye(3)] * 2)
+    one = GMM(2, **start).from_samples(Y, n_jobs=1, **options)
+    many = GMM(2, **start).from_samples(Y, n_jobs=2, chunk_size=17, **options)
+    assert_allclose(many.covariances, one.covariances, rtol=1e-10)
+    assert_allclose(many.means, one.means, rtol=1e-10, atol=1e-12)

@@ -148,7 +148,7 @@ def true_value_posteriors(
         step = noise_chunk_rows(k, d)
         shared = noise.kind == "shared"
     weights, b = np.empty((n, k)), np.empty((n, k, d))
-    B = np.empty((k, d, d) if shared else (n, k, d, d))
+    B = np.zeros((k, d, d) if shared else (n, k, d, d))
     for start in range(0, n, step):
         part = slice(start, min(start + step, n))
         if isinstance(rows, ProjectedRows):
