@@ -222,8 +222,10 @@ def make_e_step_parameters(
         kernel = _compiled.padded_parameters(theta)
         if theta_prev is not None:
             kernel_prev = _compiled.padded_parameters(theta_prev)
-    elif use_kernel and theta_prev is None and _float32_kernel_applies(covariance_type, dtype):
+    elif use_kernel and _float32_kernel_applies(covariance_type, dtype):
         kernel = _compiled.padded_parameters_float32(theta)
+        if theta_prev is not None:
+            kernel_prev = _compiled.padded_parameters_float32(theta_prev)
     return EStepParameters(
         shift=shift,
         theta=theta,
@@ -468,6 +470,7 @@ def _kernel_statistics(
             params.kernel_theta,
             params.theta.shape[0],
             params.shift,
+            params.kernel_theta_previous,
             params.need_resp_sq,
         )
         if result is None:

@@ -92,7 +92,8 @@ def _load():
     if single is not None:
         single.restype = int64
         single.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer]
-        single.argtypes += [pointer, int64, int64, pointer, pointer, pointer, pointer, pointer]
+        single.argtypes += [pointer, pointer, int64, int64, pointer, pointer, pointer]
+        single.argtypes += [pointer, pointer]
     linear = getattr(lib, "gm_em_statistics_linear", None)
     if linear is not None:
         linear.restype = int64
@@ -815,12 +816,13 @@ def em_statistics_float32(
     theta_t: np.ndarray,
     k: int,
     shift: np.ndarray,
+    theta_prev_t: np.ndarray | None,
     need_resp_sq: bool,
 ):
     """Full-feature statistics of the rows of X computed in float32 (sums in float64).
 
     As :func:`em_statistics` (same return value, or None) for parameters from
-    :func:`padded_parameters_float32`, without the previous parameters' change.
+    :func:`padded_parameters_float32`.
     """
     if not has_float32():
         return None
@@ -836,7 +838,7 @@ def em_statistics_float32(
     resp_sq = np.zeros(k)
     totals = np.zeros(3)
     work32 = np.empty(_BLOCK32 * (n_phi + d + kp) + n_phi * kp, dtype=np.float32)
-    work64 = np.empty(2 * _BLOCK * (kp + 1))
+    work64 = np.empty(4 * _BLOCK * (kp + 1))
     lost = _lib.gm_em_statistics_f32(
         X.ctypes.data,
         int(X.dtype == np.float32),
@@ -845,6 +847,7 @@ def em_statistics_float32(
         row_stride,
         shift.ctypes.data,
         theta_t.ctypes.data,
+        _address(theta_prev_t),
         _address(weights),
         k,
         kp,
@@ -856,4 +859,4 @@ def em_statistics_float32(
     )
     if lost != 0:
         return None
-    return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), 0.0
+    return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
