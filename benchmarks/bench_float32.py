@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ctypes
 import sys
 import warnings
 from pathlib import Path
@@ -26,18 +25,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, gemm_rate_square, machine_info, timed_alone, write_json
+from _common import RESULTS, gemm_rate_square, machine_info, timed_alone, trim_heap, write_json
 from bench_em import make_data
 
 CASES = [(200_000, 16, 16), (1_000_000, 16, 16)]
 QUICK_CASES = [(20_000, 8, 4)]
-
-
-def _trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # pragma: no cover - not glibc
-        pass
 
 
 def _fit(X, k, dtype, n_iter) -> tuple[float, float]:
@@ -45,7 +37,7 @@ def _fit(X, k, dtype, n_iter) -> tuple[float, float]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _trim()
+        trim_heap()
         gmm = GMM(n_components=k, random_state=0)
         seconds, foreign = timed_alone(
             lambda: gmm.from_samples(
