@@ -20,7 +20,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture  # noqa: E402
 
 import gaussmix.em.kmeans as kmeans_module  # noqa: E402
 from gaussmix.em.kmeans import sklearn_kmeans  # noqa: E402
-from gaussmix.kernels import compiled  # noqa: E402
+from gaussmix.kernels import clustering  # noqa: E402
 from gaussmix.sklearn import GaussianMixture  # noqa: E402
 
 
@@ -79,7 +79,7 @@ def test_sample_weight_equals_scikit_learn():
 
 
 def test_numpy_path_equals_scikit_learn(monkeypatch):
-    monkeypatch.setattr(compiled, "has_kmeans", lambda: False)
+    monkeypatch.setattr(clustering, "has_kmeans", lambda: False)
     rng = np.random.default_rng(4)
     for n, d, k in [(3000, 5, 7), (500, 1, 3)]:
         assert_same_as_sklearn(blobs(rng, n, d, k), k, 9)
@@ -167,7 +167,7 @@ def test_label_statistics_kernel_equals_numpy(covariance_type, monkeypatch):
     X = blobs(rng, 30_000, 6, 5)
     result = sklearn_kmeans(X, 5, np.random.RandomState(0))
     fast = label_statistics(X, result.labels, result.centres, covariance_type)
-    monkeypatch.setattr(compiled, "has_label_moments", lambda: False)
+    monkeypatch.setattr(clustering, "has_label_moments", lambda: False)
     slow = label_statistics(X, result.labels, result.centres, covariance_type)
     np.testing.assert_allclose(fast.moments, slow.moments, rtol=1e-11, atol=1e-9)
     assert fast.weight_sum == slow.weight_sum

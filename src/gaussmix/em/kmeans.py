@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels import compiled
+from ..kernels import clustering
 from ..kernels.threads import map_blocks, resolve_n_jobs
 
 __all__ = ["KMeansResult", "sklearn_kmeans"]
@@ -113,7 +113,7 @@ class _Rows:
     def __init__(self, X, mean, weights, n_jobs):
         self.X, self.mean, self.weights, self.n_jobs = X, mean, weights, n_jobs
         self.n = X.shape[0]
-        self.compiled = compiled.has_kmeans()
+        self.compiled = clustering.has_kmeans()
 
     def weight_of(self, rows: slice) -> np.ndarray | None:
         return None if self.weights is None else self.weights[rows]
@@ -126,7 +126,7 @@ class _Rows:
 
         def work(rows: slice, _index: int):
             if self.compiled:
-                return compiled.kmeans_assign(
+                return clustering.kmeans_assign(
                     self.X[rows], self.mean, self.weight_of(rows), centres, labels[rows], update
                 )
             return self._assign_numpy(rows, centres, labels, update)
@@ -159,7 +159,7 @@ class _Rows:
 
         def work(rows: slice, _index: int):
             if self.compiled:
-                return compiled.kmeans_trials(
+                return clustering.kmeans_trials(
                     self.X[rows], self.mean, self.weight_of(rows), candidates, closest[rows]
                 )
             y = self.centred(rows)
@@ -181,7 +181,7 @@ class _Rows:
 
             def lower(rows: slice, _index: int) -> float:
                 if self.compiled:
-                    return compiled.kmeans_take(
+                    return clustering.kmeans_take(
                         self.X[rows], self.mean, None, centre, closest[rows], np.empty(0)
                     )[2]
                 y = self.centred(rows)
@@ -191,7 +191,7 @@ class _Rows:
 
             norm_sum = sum(map_blocks(lower, self.n, _CHUNK, self.n_jobs))
         if self.compiled:
-            found, total, _ = compiled.kmeans_take(
+            found, total, _ = clustering.kmeans_take(
                 self.X, self.mean, self.weights, None, closest, targets[order]
             )
         else:

@@ -16,7 +16,7 @@ from ..em.estep import responsibility_statistics
 from ..em.families import Gaussians, MaximumLikelihood
 from ..em.kmeans import sklearn_kmeans
 from ..em.stats import Statistics
-from ..kernels import compiled
+from ..kernels import clustering
 from ..kernels.threads import map_blocks, resolve_n_jobs
 from ._checks import check_positive_definite
 
@@ -56,11 +56,11 @@ def label_statistics(
     """
     k, d = centres.shape
     n_phi = Statistics.n_columns(d, covariance_type)
-    if compiled.has_label_moments() and X.dtype == np.float64 and X.flags.c_contiguous:
+    if clustering.has_label_moments() and X.dtype == np.float64 and X.flags.c_contiguous:
         labels = np.ascontiguousarray(labels, dtype=np.int32)
 
         def block(rows: slice, _index: int) -> np.ndarray:
-            return compiled.label_moments(
+            return clustering.label_moments(
                 X[rows], labels[rows], centres, None, n_phi != d * (d + 1) // 2 + d + 1
             )
 
