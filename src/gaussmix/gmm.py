@@ -38,6 +38,7 @@ from .fitting import (
     from_responsibilities,
     kmeansplusplus_initialization,
     partial_fit_mixture,
+    stream_fit_mixture,
 )
 from .io import Persistent
 from .kernels.threads import resolve_n_jobs
@@ -336,6 +337,7 @@ class GMM(CachedParameters, Persistent, MixtureScores):
 
     from_responsibilities = classmethod(from_responsibilities)
     partial_fit = partial_fit_mixture
+    from_stream = stream_fit_mixture
 
     def apply_oracle_approximating_shrinkage(self, n_samples_eff: float | ArrayLike) -> GMM:
         """Shrink every covariance with Oracle Approximating Shrinkage.

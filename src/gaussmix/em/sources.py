@@ -68,10 +68,10 @@ def weighted_mean(X: np.ndarray, weights: np.ndarray | None, chunk: int = 1 << 1
     total = np.zeros(X.shape[1])
     for start in range(0, X.shape[0], chunk):
         block = X[start : start + chunk].astype(np.float64, copy=False)
-        if weights is None:
-            total += block.sum(axis=0)
-        else:
-            total += weights[start : start + chunk] @ block
+        # A product with ones: one GEMV, several times faster than a sum down
+        # the rows of a C-ordered array (the shift need not be the exact mean).
+        w = np.ones(block.shape[0]) if weights is None else weights[start : start + chunk]
+        total += w @ block
     return total / (X.shape[0] if weights is None else weights.sum())
 
 

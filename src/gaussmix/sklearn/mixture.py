@@ -46,9 +46,10 @@ from ._checks import (
 )
 from ._start import CheckedMaximumLikelihood, initial_responsibility_statistics
 from .files import EstimatorFileMixin
+from .streams import StreamFitMixin
 
 
-class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
+class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimator):
     """What GaussianMixture and BayesianGaussianMixture share: fitting and the methods."""
 
     _parameter_constraints: ClassVar[dict] = {
