@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import covariance as structures
+from ._gaussian import n_phi_features
 from ._linalg import symmetrize
 from ._validation import (
     INIT_PARAMS,
@@ -40,11 +41,10 @@ from ._validation import (
     scale_sample_weight,
 )
 from .em import driver, init
+from .em.batches import check_batch, check_batching, open_rows
 from .em.driver import convergence_rule
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
-from ._gaussian import n_phi_features
-from .em.batches import check_batch, check_batching, open_rows
 from .em.front import SourceRequest, check_data, open_source
 from .em.online import StepwiseEM
 from .em.sources import default_chunk_rows
@@ -532,6 +532,7 @@ def stream_fit_mixture(
     )
     for pass_number, batch in batches:
         check_batch(batch)
+        chunk_rows = stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads)
         if state is None:
             fit_mixture(
                 model,
@@ -546,7 +547,7 @@ def stream_fit_mixture(
                 tol=tol,
                 sample_weight=None,
                 dtype=None,
-                chunk_size=stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads),
+                chunk_size=chunk_rows,
                 allow_missing=False,
                 n_jobs=threads,
                 callback=None,
@@ -559,7 +560,7 @@ def stream_fit_mixture(
                 None,
                 covariance_type,
                 n_components=1,
-                chunk_rows=stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads),
+                chunk_rows=chunk_rows,
                 n_jobs=threads,
                 validated=True,
             )

@@ -36,7 +36,14 @@ import numpy as np
 from .._validation import check_int, check_samples, check_spread, is_dask_collection
 from ..utils import check_random_state
 
-__all__ = ["MAX_BLOCKS", "RowBatches", "check_batch", "check_batching", "default_batch_size", "open_rows"]
+__all__ = [
+    "MAX_BLOCKS",
+    "RowBatches",
+    "check_batch",
+    "check_batching",
+    "default_batch_size",
+    "open_rows",
+]
 
 #: Shuffled passes over an array cut it into at most this many blocks of consecutive rows.
 MAX_BLOCKS = 1 << 18
@@ -122,7 +129,8 @@ class RowBatches(NamedTuple):
             if stop == start:
                 continue
             rows = _as_rows(self.data[start:stop].compute())
-            rows = np.concatenate([left.astype(rows.dtype, copy=False), rows]) if len(left) else rows
+            if len(left):
+                rows = np.concatenate([left.astype(rows.dtype, copy=False), rows])
             if shuffle:
                 rows = rows[rng.permutation(len(rows))]
             cut = (len(rows) // batch_size) * batch_size

@@ -17,6 +17,7 @@ from .._gaussian import n_phi_features
 
 __all__ = ["Statistics"]
 
+
 @lru_cache(maxsize=64)
 def _upper_triangle(d: int) -> tuple[np.ndarray, np.ndarray]:
     """np.triu_indices(d), computed once per d (read-only)."""
