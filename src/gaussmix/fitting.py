@@ -262,6 +262,7 @@ def partial_fit_mixture(
     learning_decay: float = 0.7,
     learning_offset: float = 10.0,
     allow_missing: bool = False,
+    noise_covariances: ArrayLike | None = None,
 ) -> Any:
     """Update the mixture with one batch of rows: one step of stepwise (online) EM.
 
@@ -309,6 +310,13 @@ def partial_fit_mixture(
     allow_missing : bool, default=False
         Treat NaN entries as missing values (every column must have an
         observed value in every batch).
+    noise_covariances : array-like, optional
+        Known Gaussian noise of the batch's rows, in any shape that
+        :meth:`~gaussmix.GMM.from_samples` accepts ((n, d, d), (n, d),
+        (d, d)): the step is then one of extreme deconvolution (the
+        statistics of the noise-free values, Bovy, Hogg & Roweis 2011), and
+        the stream's model the deconvolved mixture. Batches may mix: those
+        without noise take the ordinary step.
 
     Returns
     -------
@@ -374,10 +382,11 @@ def partial_fit_mixture(
             X,
             weights,
             covariance_type,
-            n_components=model.n_components,
+            n_components=1 if fitted else model.n_components,
             allow_missing=bool(allow_missing),
             n_jobs=resolve_n_jobs(None),
             validated=True,
+            noise_covariances=noise_covariances,
         )
     )
     family = MaximumLikelihood(covariance_type, reg_covar)

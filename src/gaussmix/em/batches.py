@@ -14,11 +14,11 @@ bounded by a few batches whatever the number of rows:
 
 Shuffling (``shuffle=True``, each pass anew) matters when the rows are
 ordered (sorted by time, by cluster, by file): stepwise EM assumes each
-batch is a sample of the whole. An array is cut into at most 2^18 blocks of
-consecutive rows (single rows up to 262,144 rows; 77 rows each at 20
+batch is a sample of the whole. An array is cut into at most 2^16 blocks of
+consecutive rows (single rows up to 65,536 rows; 306 rows each at 20
 million) and each batch gathers randomly chosen blocks, so a pass reads
 the file in runs of a block rather than row by row and the permutation
-holds at most 2^18 numbers. A Dask array's chunks are visited in random
+holds at most 2^16 numbers. A Dask array's chunks are visited in random
 order and the rows within the chunks in memory are permuted.
 
 Nothing in this module imports Dask: a Dask collection is recognized and
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Shuffled passes over an array cut it into at most this many blocks of consecutive rows.
-MAX_BLOCKS = 1 << 18
+MAX_BLOCKS = 1 << 16
 
 
 def default_batch_size(n_rows: int) -> int:
