@@ -93,7 +93,9 @@ def test_the_estimators_fit_stream_ends_near_the_batch_optimum(rows, batch_optim
     again = model.fit_stream(rows, batch_size=2000)
     np.testing.assert_allclose(
         again.means_,
-        estimator(n_components=3, random_state=0, **options).fit_stream(rows, batch_size=2000).means_,
+        estimator(n_components=3, random_state=0, **options)
+        .fit_stream(rows, batch_size=2000)
+        .means_,
     )
 
 
@@ -356,7 +358,7 @@ def test_bad_data_are_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         gaussmix.fit_stream(tmp_path / "absent.npy", 2)
     (tmp_path / "text.npy").write_text("not an array")
-    with pytest.raises(ValueError, match="not a readable .npy"):
+    with pytest.raises(ValueError, match=r"not a readable \.npy"):
         gaussmix.fit_stream(tmp_path / "text.npy", 2)
     with pytest.raises(ValueError, match="2-D"):
         gaussmix.fit_stream(np.zeros((4, 3, 2)), 2)
