@@ -101,7 +101,7 @@ def test_the_estimators_fit_stream_ends_near_the_batch_optimum(rows, batch_optim
 
 def test_the_default_batch_size_keeps_one_pass_near_the_optimum(rows, batch_optimum):
     gmm = gaussmix.fit_stream(rows, 3, random_state=1)
-    assert gmm.n_iter_ == -(-len(rows) // default_batch_size(len(rows)))
+    assert gmm.n_iter_ == -(-len(rows) // default_batch_size(len(rows), 3))
     assert batch_optimum["full"] - sk_score(gmm, rows) < MARGIN
 
 

@@ -467,7 +467,7 @@ def stream_fit_mixture(
         whole: an array is indexed one batch at a time, a Dask array
         computed one chunk at a time.
     batch_size : int, optional
-        Rows per batch; default n / 64 between 8,192 and 65,536 (at most n).
+        Rows per batch; default about 2 MiB of rows (16,384 rows of 16 features), at most n / 32.
         The first batch needs at least ``n_components`` rows.
     n_passes : int, default=1
         Passes over the rows.
@@ -496,7 +496,8 @@ def stream_fit_mixture(
         ``callback(rows_seen, pass_number, mean_log_likelihood, elapsed)``
         after every batch: the rows streamed so far (over all passes), the
         pass (from 1), the batch's mean log-likelihood under the parameters
-        before its step and the seconds since the start. A true return value
+        before its step and the seconds since the start. The model holds the
+        parameters after that step when it is called. A true return value
         stops the fit after that batch.
     n_jobs : int, optional
         Threads sharing each batch's E-step; default every core.
@@ -518,7 +519,7 @@ def stream_fit_mixture(
         For data that are not numbers or a callback that is not callable.
     """
     rows = open_rows(X)
-    batch_size, n_passes = check_batching(batch_size, n_passes, rows.n_rows)
+    batch_size, n_passes = check_batching(batch_size, n_passes, rows.n_rows, rows.n_features)
     covariance_type = structures.canonical(covariance_type)
     init_params = check_choice(init_params, "init_params", INIT_PARAMS)
     reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
@@ -577,16 +578,17 @@ def stream_fit_mixture(
         if stepwise is None:
             stepwise = StepwiseEM(source.shift, learning_decay, learning_offset)
         state, bound = stepwise.step(family, source, state)
+        # The model is usable after every batch (a callback may read it).
+        store_fit(model, family.mixture(state), covariance_type, False, stepwise.n_steps, bound)
+        model.online_ = OnlineState(
+            stepwise, covariance_type, (model.priors, model.means, model.covariances)
+        )
         rows_seen += len(batch)
         elapsed = time.perf_counter() - started
         if callback is not None and callback(
             rows_seen, pass_number, stepwise.batch_log_likelihood, elapsed
         ):
             break
-    store_fit(model, family.mixture(state), covariance_type, False, stepwise.n_steps, bound)
-    model.online_ = OnlineState(
-        stepwise, covariance_type, (model.priors, model.means, model.covariances)
-    )
     return model
 
 

@@ -45,7 +45,8 @@ def fit_stream(
     n_components : int
     covariance_type : str, default="full"
     batch_size : int, optional
-        Default n / 64 between 8,192 and 65,536 rows (at most n).
+        Default about 2 MiB of rows (16,384 rows of 16 features), at most n / 32
+        (see :func:`gaussmix.em.batches.default_batch_size`).
     n_passes : int, default=1
     shuffle : bool, default=True
         Random batches in every pass (seeded by ``random_state``).

