@@ -4,11 +4,14 @@ Issue 24's benchmark. The data: ``--rows`` x 16 float64 rows (20M: 2.56 GB) of a
 known 16-component mixture (centres N(0, 3^2) per coordinate, each component's
 covariance a random rotation of variances in [0.5, 2]), written in chunks of 1M
 rows to a ``.npy`` file under /tmp (deleted at the end unless ``--keep``) and
-read memory-mapped by every case. k = 16, full covariances. Both gaussmix methods
-start from the same means, scikit-learn's (greedy) k-means++ centres of the first
-100,000 rows (the weights and covariances from their first E-step and M-step);
-with plain k-means++ either method may end in a local optimum, which would
-compare luck rather than algorithms. Each case runs in a
+read memory-mapped by every case. k = 16, full covariances. All three methods
+start from the same means (the weights and covariances from their first E-step and
+M-step): ``--start kmeans++`` (default), scikit-learn's greedy k-means++ centres of
+the first 100,000 rows, a realistic start from which batch EM needs tens of
+iterations; ``--start near``, the true centres moved by N(0, 0.5^2) per coordinate
+(as ``bench_dask.py``), from which it needs a few. A k-means++ start drawn by each
+method on its own could seed two centres in one cluster in one and not the other,
+which would compare luck rather than algorithms. Each case runs in a
 fresh process, which reports its peak anonymous memory above its start
 (RssAnon sampled every 10 ms: the file's pages are not anonymous) and its peak
 resident set size (VmHWM, file pages included):
@@ -26,7 +29,7 @@ resident set size (VmHWM, file pages included):
   (paired with the batch optimum's parameters on the same rows), and its time
   to within 0.01 nats per row is that of the first snapshot (or the whole pass)
   within the margin.
-- ``sklearn``: scikit-learn's ``GaussianMixture`` (k-means++ start, its default
+- ``sklearn``: scikit-learn's ``GaussianMixture`` (``means_init``, its default
   ``tol=1e-3``) on the first ``--sklearn-rows`` rows (a subsample it can hold;
   the data are in random order), scored afterwards on all rows.
 
@@ -111,7 +114,8 @@ elif case == "online":
     result["snapshots"] = {key: [p.tolist() for p in value] for key, value in snapshots.items()}
 else:
     sub = np.asarray(X[: options["sklearn_rows"]])
-    sk = GaussianMixture(16, init_params="k-means++", random_state=0, max_iter=500).fit(sub)
+    sk = GaussianMixture(16, means_init=np.array(options["start"]), random_state=0,
+                         max_iter=500).fit(sub)
     trace.append((sk.n_iter_, time.perf_counter() - t0, float(sk.lower_bound_)))
     params = (sk.weights_, sk.means_, sk.covariances_)
     del sub
@@ -150,11 +154,11 @@ def make_data(path: Path, rows: int) -> dict:
     for start in range(0, rows, CHUNK):
         m = min(CHUNK, rows - start)
         labels = rng.choice(K, size=m, p=weights)
-        rows = rng.standard_normal((m, D))
+        block = rng.standard_normal((m, D))
         for j in range(K):  # one product per component (no (m, D, D) gather)
             mine = labels == j
-            rows[mine] = centres[j] + rows[mine] @ chol[j].T
-        out[start : start + m] = rows
+            block[mine] = centres[j] + block[mine] @ chol[j].T
+        out[start : start + m] = block
     out.flush()
     del out
     covariances = chol @ np.swapaxes(chol, 1, 2)
@@ -199,20 +203,30 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=300, help="batch EM iterations")
     parser.add_argument("--npy", type=Path, default=Path("/tmp/gaussmix_bench_online.npy"))
     parser.add_argument("--keep", action="store_true", help="keep the .npy file")
+    parser.add_argument(
+        "--start",
+        choices=("kmeans++", "near"),
+        default="kmeans++",
+        help="the common starting means: greedy k-means++ centres of the first 100,000 "
+        "rows, or the true centres moved by N(0, 0.5^2)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "online.json")
     args = parser.parse_args()
 
     started = time.perf_counter()
     truth = make_data(args.npy, args.rows)
     print(f"wrote {args.npy} ({args.rows} x {D}) in {time.perf_counter() - started:.1f}s")
-    from sklearn.cluster import kmeans_plusplus
+    # One start for every method: a k-means++ start in one method and not the
+    # other could seed two centres in one cluster, and the comparison would be of
+    # luck rather than algorithms.
+    if args.start == "near":  # as bench_dask.py: the true centres, moved a little
+        start = truth["means"] + np.random.default_rng(2).normal(0.0, 0.5, (K, D))
+    else:  # scikit-learn's greedy k-means++ centres of the first 100,000 rows
+        from sklearn.cluster import kmeans_plusplus
 
-    # One start for both gaussmix methods: scikit-learn's greedy k-means++ centres
-    # of the first 100,000 rows (plain k-means++ can seed two centres in one
-    # cluster, and then either method ends in a local optimum).
-    head = np.asarray(np.load(args.npy, mmap_mode="r")[:100_000])
-    start, _ = kmeans_plusplus(head, K, random_state=0)
-    del head
+        head = np.asarray(np.load(args.npy, mmap_mode="r")[:100_000])
+        start, _ = kmeans_plusplus(head, K, random_state=0)
+        del head
     options = {
         "start": start.tolist(),
         "batch_size": args.batch_size,
@@ -231,8 +245,8 @@ def main() -> None:
         truth_model = GMM(
             K, priors=truth["weights"], means=truth["means"], covariances=truth["covariances"]
         )
-        for start in range(0, args.rows, CHUNK):
-            true_ll += truth_model.score_samples(np.asarray(X[start : start + CHUNK])).sum()
+        for first in range(0, args.rows, CHUNK):
+            true_ll += truth_model.score_samples(np.asarray(X[first : first + CHUNK])).sum()
         true_ll /= args.rows
         snapshot_gaps = subsample_gap(
             args.npy,
@@ -262,6 +276,7 @@ def main() -> None:
     ]
     online_time = min(early) if early else online["seconds"] if online_gap <= MARGIN else None
     summary = {
+        "start": args.start,
         "rows": args.rows,
         "features": D,
         "components": K,
