@@ -384,6 +384,7 @@ def partial_fit_mixture(
             covariance_type,
             n_components=1 if fitted else model.n_components,
             allow_missing=bool(allow_missing),
+            chunk_rows=stream_chunk_rows(*X.shape, covariance_type, resolve_n_jobs(None)),
             n_jobs=resolve_n_jobs(None),
             validated=True,
             noise_covariances=noise_covariances,

@@ -30,6 +30,7 @@ from ..em.driver import ConvergenceRule, EMResult
 from ..em.families import Gaussians, MaximumLikelihood, m_step
 from ..em.front import SourceRequest, open_source
 from ..em.online import StepwiseEM
+from ..fitting import stream_chunk_rows
 from ..gmm import GMM
 from ..kernels.threads import resolve_n_jobs
 from ._checks import (
@@ -280,13 +281,15 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
             )
         check_spread(X)
         weights = check_sample_weight(sample_weight, X.shape[0])
+        threads = resolve_n_jobs(None)
         source = open_source(
             SourceRequest(
                 X,
                 weights,
                 self.covariance_type,
                 n_components=self.n_components,
-                n_jobs=resolve_n_jobs(None),
+                chunk_rows=stream_chunk_rows(*X.shape, self.covariance_type, threads),
+                n_jobs=threads,
                 validated=True,
             )
         )
