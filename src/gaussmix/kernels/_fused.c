@@ -133,6 +133,18 @@ static inline double gm_log_positive(double x)
     return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
 }
 
+/* Feature forms: full quadratic vech(y y^T), y, 1 (0); diagonal y * y, y, 1
+ * (1); linear y, 1 (2: one covariance shared by all components, whose common
+ * quadratic term cancels in the responsibilities, issue 27). */
+#define GM_FULL 0
+#define GM_DIAGONAL 1
+#define GM_LINEAR 2
+
+static inline int64_t gm_n_phi(int64_t d, int form)
+{
+    return form == GM_LINEAR ? d + 1 : form == GM_DIAGONAL ? 2 * d + 1 : d * (d + 1) / 2 + d + 1;
+}
+
 /* The features of a block from its shifted values y (feature-major, rows
  * [0, nb) filled; the rest of the block is zeroed here). */
 static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *y, int diagonal)
@@ -141,7 +153,9 @@ static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *
     for (b = nb; b < GM_BLOCK; ++b) /* a last, partial block: harmless zeros */
         for (i = 0; i < d; ++i)
             y[i * GM_BLOCK + b] = 0.0;
-    if (diagonal) {
+    if (diagonal == GM_LINEAR) {
+        /* no quadratic block */
+    } else if (diagonal) {
         /* diag and spherical covariances: phi(y) = [y * y, y, 1] */
         for (i = 0; i < d; ++i, ++f) {
             const double *yi = y + i * GM_BLOCK;
@@ -351,7 +365,7 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                                             double *work, int diagonal,
                                             const int64_t *row_index, const int64_t *col_index)
 {
-    const int64_t n_phi = diagonal ? 2 * d + 1 : d * (d + 1) / 2 + d + 1;
+    const int64_t n_phi = gm_n_phi(d, diagonal);
     double *phi = work;
     double *y = phi + n_phi * GM_BLOCK;
     double *resp = y + d * GM_BLOCK;
@@ -447,6 +461,21 @@ int64_t gm_em_statistics_diagonal(const void *X, int x_float32, int64_t n, int64
     return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
                                  weights, k, kp, moments_t, resp_sq, totals, work, 1, NULL,
                                  NULL);
+}
+
+/* Linear features [y, 1] (one shared covariance: logits b_j . y + c_j without
+ * the quadratic term common to all components, which the caller adds to the
+ * log-likelihood), n_phi = d + 1; otherwise as gm_em_statistics. */
+GM_CLONES
+int64_t gm_em_statistics_linear(const void *X, int x_float32, int64_t n, int64_t d,
+                                int64_t row_stride, const double *shift, const double *theta_t,
+                                const double *theta_prev_t, const double *weights, int64_t k,
+                                int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                                double *work)
+{
+    return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
+                                 weights, k, kp, moments_t, resp_sq, totals, work, GM_LINEAR,
+                                 NULL, NULL);
 }
 
 /* The statistics of the n rows row_index[0 .. n) of X (weights[i] belongs to
@@ -965,6 +994,171 @@ void gm_exp_array(const double *x, int64_t n, double *out)
     int64_t i;
     for (i = 0; i < n; ++i)
         out[i] = gm_exp_nonpositive(x[i]);
+}
+
+/*
+ * k-means as scikit-learn's KMeans computes it (issue 27), so that the
+ * estimators' default start gives the same labels without its cost. Rows are
+ * centred on the fly, y = x - mean (scikit-learn subtracts the data's mean
+ * before it clusters); every distance is written in scikit-learn's form and
+ * order of operations:
+ *
+ *   Lloyd:      ||c_j||^2 + (-2 y.c_j), nearest = the first smallest;
+ *   k-means++:  max((-2 y.c + ||c||^2) + ||y||^2, 0).
+ *
+ * Only the order of the sums in the dot products differs (scikit-learn uses
+ * BLAS), which moves a label only for a row within rounding of two centres.
+ * Eight rows at a time, one per vector lane, as in the EM kernel.
+ */
+
+/* yt[a * GM_BLOCK + b] = X[i0 + b, a] - mean[a] for the nb rows of a block;
+ * the other lanes are zero. norm[b] = sum_a yt[a, b]^2. */
+static inline void gm_kmeans_rows(const double *X, int64_t i0, int64_t nb, int64_t d,
+                                  const double *mean, double *yt, double *norm)
+{
+    int64_t a, b;
+    gm_vec sum = (gm_vec){0.0};
+    /* row by row (contiguous reads), each into its lane */
+    for (b = 0; b < nb; ++b) {
+        const double *x = X + (i0 + b) * d;
+        for (a = 0; a < d; ++a)
+            yt[a * GM_BLOCK + b] = x[a] - mean[a];
+    }
+    for (; b < GM_BLOCK; ++b)
+        for (a = 0; a < d; ++a)
+            yt[a * GM_BLOCK + b] = 0.0;
+    for (a = 0; a < d; ++a) {
+        gm_vec column;
+        memcpy(&column, yt + a * GM_BLOCK, sizeof column);
+        sum += column * column;
+    }
+    memcpy(norm, &sum, sizeof sum);
+}
+
+/* Labels of n rows by their nearest centre; with sums != NULL also the
+ * weighted sums of each centre's rows (y w) and weights. centres_t is the
+ * (d, kp) transpose of the centres, padded with zero columns to kp, a
+ * multiple of GM_TILE; norms has kp entries. Returns how many labels
+ * changed. work holds GM_BLOCK (d + kp + 1) doubles. */
+GM_CLONES
+int64_t gm_kmeans_assign(const double *X, int64_t n, int64_t d, const double *mean,
+                         const double *w, const double *centres_t, const double *norms,
+                         int64_t k, int64_t kp, int32_t *labels, double *sums,
+                         double *weight_sums, double *work)
+{
+    double *yt = work, *dots = work + GM_BLOCK * d, *norm = dots + GM_BLOCK * kp;
+    double best_distance[GM_BLOCK];
+    int32_t best[GM_BLOCK];
+    int64_t i0, j, a, b, changed = 0;
+    for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
+        const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
+        gm_kmeans_rows(X, i0, nb, d, mean, yt, norm);
+        gm_logits_t(yt, centres_t, d, kp, dots);
+        for (b = 0; b < GM_BLOCK; ++b) {
+            best_distance[b] = norms[0] + -2.0 * dots[b];
+            best[b] = 0;
+        }
+        for (j = 1; j < k; ++j)
+            for (b = 0; b < GM_BLOCK; ++b) {
+                const double distance = norms[j] + -2.0 * dots[j * GM_BLOCK + b];
+                const int closer = distance < best_distance[b];
+                best_distance[b] = closer ? distance : best_distance[b];
+                best[b] = closer ? (int32_t)j : best[b];
+            }
+        for (b = 0; b < nb; ++b) {
+            int32_t *label = labels + i0 + b;
+            changed += *label != best[b];
+            *label = best[b];
+        }
+        if (sums != NULL)
+            for (b = 0; b < nb; ++b) {
+                const double wi = w != NULL ? w[i0 + b] : 1.0;
+                double *s = sums + (int64_t)best[b] * d;
+                weight_sums[best[b]] += wi;
+                for (a = 0; a < d; ++a)
+                    s[a] += yt[a * GM_BLOCK + b] * wi;
+            }
+    }
+    return changed;
+}
+
+/* k-means++ local trials: for each of the t candidate centres (cands_t: their
+ * (d, tp) transpose about the mean, padded with zero columns to tp, a multiple
+ * of GM_TILE), with squared norms cand_norms, adds the potential
+ * sum_i w_i min(closest_i, dist(y_i, c)) over the n rows to pots[c].
+ * work holds GM_BLOCK (d + tp + 1) doubles. */
+GM_CLONES
+void gm_kmeans_trials(const double *X, int64_t n, int64_t d, const double *mean,
+                      const double *w, const double *cands_t, const double *cand_norms,
+                      int64_t t, int64_t tp, const double *closest, double *pots, double *work)
+{
+    double *yt = work, *dots = work + GM_BLOCK * d, *norm = dots + GM_BLOCK * tp;
+    int64_t i0, c, b;
+    for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
+        const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
+        double lane_w[GM_BLOCK], near[GM_BLOCK];
+        gm_kmeans_rows(X, i0, nb, d, mean, yt, norm);
+        gm_logits_t(yt, cands_t, d, tp, dots);
+        for (b = 0; b < GM_BLOCK; ++b) {
+            lane_w[b] = b < nb ? (w != NULL ? w[i0 + b] : 1.0) : 0.0;
+            near[b] = b < nb ? closest[i0 + b] : 0.0;
+        }
+        for (c = 0; c < t; ++c) {
+            double pot = 0.0;
+            for (b = 0; b < GM_BLOCK; ++b) {
+                double distance = (-2.0 * dots[c * GM_BLOCK + b] + cand_norms[c]) + norm[b];
+                distance = distance > 0.0 ? distance : 0.0;
+                distance = near[b] < distance ? near[b] : distance;
+                pot += lane_w[b] * distance;
+            }
+            pots[c] += pot;
+        }
+    }
+}
+
+/* One sequential pass of k-means++: with centre != NULL, closest_i becomes
+ * min(closest_i, dist(y_i, centre)); then the running sum of w_i closest_i
+ * (numpy's cumsum, in the same order) is searched for the t sorted targets:
+ * found[s] = the first row whose running sum reaches targets[s] (numpy's
+ * searchsorted, side "left"), n where none does. Returns the total; with a
+ * centre, adds sum_i ||y_i||^2 to *norm_sum (unless NULL). work holds
+ * GM_BLOCK (d + 1) doubles. */
+GM_CLONES
+double gm_kmeans_take(const double *X, int64_t n, int64_t d, const double *mean,
+                      const double *w, const double *centre, double centre_norm,
+                      double *closest, const double *targets, int64_t t, int64_t *found,
+                      double *norm_sum, double *work)
+{
+    double *yt = work, *norm = work + GM_BLOCK * d, running = 0.0, norms = 0.0;
+    int64_t i0, a, b, s = 0;
+    for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
+        const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
+        if (centre != NULL) {
+            double dot[GM_BLOCK];
+            gm_kmeans_rows(X, i0, nb, d, mean, yt, norm);
+            for (b = 0; b < GM_BLOCK; ++b)
+                dot[b] = 0.0;
+            for (a = 0; a < d; ++a)
+                for (b = 0; b < GM_BLOCK; ++b)
+                    dot[b] += yt[a * GM_BLOCK + b] * centre[a];
+            for (b = 0; b < nb; ++b) {
+                double distance = (-2.0 * dot[b] + centre_norm) + norm[b];
+                distance = distance > 0.0 ? distance : 0.0;
+                closest[i0 + b] = closest[i0 + b] < distance ? closest[i0 + b] : distance;
+                norms += norm[b];
+            }
+        }
+        for (b = 0; b < nb; ++b) {
+            running += (w != NULL ? w[i0 + b] : 1.0) * closest[i0 + b];
+            while (s < t && running >= targets[s])
+                found[s++] = i0 + b;
+        }
+    }
+    while (s < t)
+        found[s++] = n;
+    if (norm_sum != NULL)
+        *norm_sum += norms;
+    return running;
 }
 
 static struct PyModuleDef gm_module = {

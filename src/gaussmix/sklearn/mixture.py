@@ -599,7 +599,11 @@ class GaussianMixture(BaseMixture):
     n_init : int, default=1
         Runs from different initializations; the best lower bound is kept.
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        Initial responsibilities: scikit-learn's ``KMeans`` labels,
+        Initial responsibilities: the labels of scikit-learn's
+        ``KMeans(n_clusters=k, n_init=1)`` (for float64 data computed by
+        gaussmix's compiled k-means, :func:`gaussmix.em.kmeans.sklearn_kmeans`,
+        with the same draws and stopping rule, so the same labels but for rows
+        within rounding of two centres; float32 data run scikit-learn's),
         ``kmeans_plusplus`` centers, uniform random ones, or random rows
         (the same random draws as scikit-learn).
     weights_init, means_init, precisions_init : array-like, optional
