@@ -32,11 +32,11 @@ class StreamFitMixin:
         ``.npy`` file (memory-mapped) is indexed one batch at a time, a Dask
         array computed one chunk at a time (see :mod:`gaussmix.em.batches`),
         so memory stays bounded by a few batches. The first batch is fitted
-        by :meth:`fit` (``init_params``, ``n_init``, ``max_iter``, ``tol``
+        by ``fit`` (``init_params``, ``n_init``, ``max_iter``, ``tol``
         and the ``*_init`` parameters apply to it), then every batch of
-        every pass, the first included, is one :meth:`partial_fit` step
+        every pass, the first included, is one ``partial_fit`` step
         (``learning_decay``, ``learning_offset``, ``total_samples``). Like
-        :meth:`fit`, it starts afresh; :meth:`partial_fit` can continue the
+        ``fit``, it starts afresh; ``partial_fit`` can continue the
         stream afterwards. With ``BayesianGaussianMixture`` over several
         passes, give ``total_samples`` (the number of rows): by default the
         rows seen so far count, which grows with every pass.
