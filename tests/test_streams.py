@@ -347,6 +347,7 @@ def test_cli_online_refuses_nan_in_a_batch(tmp_path, capsys):
         ({"callback": 3}, TypeError, "callback"),
         ({"learning_decay": 2.0}, ValueError, "learning_decay"),
         ({"covariance_type": "round"}, ValueError, "covariance_type"),
+        ({"n_jobs": 0}, ValueError, "n_jobs"),
     ],
 )
 def test_bad_options_are_refused_by_name(kwargs, error, match):

@@ -533,6 +533,8 @@ def stream_fit_mixture(
         )
     if n_jobs is not None:
         n_jobs = check_int(n_jobs, "n_jobs")
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
     threads = resolve_n_jobs(n_jobs)
     family = MaximumLikelihood(covariance_type, reg_covar)
     state = stepwise = None
