@@ -25,6 +25,7 @@ GALLERY = {
     "model_selection",
     "mclust_models",
     "online_em",
+    "deconvolution",
 }
 
 

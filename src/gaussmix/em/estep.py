@@ -218,7 +218,11 @@ def make_e_step_parameters(
     if previous is not None:
         theta_prev = natural_parameters(*previous, shift, covariance_type)
     kernel = kernel_prev = None
-    if use_kernel and kernel_applies(covariance_type, dtype):
+    if use_kernel and _float32_kernel_applies(covariance_type, dtype):
+        kernel = _compiled.padded_parameters_float32(theta)
+        if theta_prev is not None:
+            kernel_prev = _compiled.padded_parameters_float32(theta_prev)
+    elif use_kernel and kernel_applies(covariance_type, dtype):
         kernel = _compiled.padded_parameters(theta)
         if theta_prev is not None:
             kernel_prev = _compiled.padded_parameters(theta_prev)
@@ -290,9 +294,24 @@ def pooled_log_lik_term(params: EStepParameters, scatter: np.ndarray) -> float:
     return -0.5 * float(np.sum((whitening @ scatter) * whitening))
 
 
+def _float32_kernel_applies(covariance_type: str, dtype) -> bool:
+    """Whether the float32 kernel computes this E-step (full features, ``dtype=float32``)."""
+    return (
+        dtype == np.float32
+        and structures.get(covariance_type).kernel
+        and uses_full_features(covariance_type)
+        and _compiled.has_float32()
+    )
+
+
 def kernel_applies(covariance_type: str, dtype) -> bool:
-    """Whether the compiled kernel computes float64 statistics of this covariance type here."""
-    if dtype != np.float64 or not structures.get(covariance_type).kernel:
+    """Whether the compiled kernel computes float64 statistics of this covariance type here.
+
+    Also for ``dtype=float32`` where no float32 kernel applies: float64
+    arithmetic in the kernel is both more precise and faster than the numpy
+    path's float32 products.
+    """
+    if dtype not in (np.float64, np.float32) or not structures.get(covariance_type).kernel:
         return False
     if uses_full_features(covariance_type):
         return _compiled.available()
@@ -447,6 +466,23 @@ def _kernel_statistics(
     when given), or None where the kernel does not apply or gives the rows back."""
     if params.kernel_theta is None:
         return None
+    if params.kernel_theta.dtype == np.float32:
+        if rows is not None:
+            return None
+        result = _compiled.em_statistics_float32(
+            X,
+            weights,
+            params.kernel_theta,
+            params.theta.shape[0],
+            params.shift,
+            params.kernel_theta_previous,
+            params.need_resp_sq,
+        )
+        if result is None:
+            return None
+        stats = Statistics(*result)
+        stats.resp_entropy = _entropy_from_moments(stats, params.theta)
+        return stats
     result = _compiled.em_statistics(
         X,
         weights,

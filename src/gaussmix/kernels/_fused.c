@@ -498,6 +498,214 @@ int64_t gm_em_statistics_gather(const void *X, int x_float32, int64_t n, int64_t
                                  diagonal != 0, row_index, col_index);
 }
 
+/*
+ * float32 EM statistics for full quadratic features (issue 27): the same
+ * arithmetic as gm_em_statistics with the features, the natural parameters
+ * and the two products in float32, sixteen rows per block (one float lane
+ * each), so that a vector instruction does twice the work. What float32
+ * cannot carry stays in float64: the logits are summed in float32 over runs
+ * of GM_F32_RUN features and those partial sums in float64; the softmax, the
+ * log-likelihood, and the moments (each block's float32 sums over its rows
+ * are added to float64 accumulators) are float64. Rows are shifted in float64
+ * before rounding, so y = x - shift keeps float32's relative precision.
+ */
+#define GM_BLOCK32 16 /* rows per block: the lanes of a 64-byte float vector */
+#define GM_TILE32 16  /* components per moment tile; kp is a multiple of it */
+#define GM_F32_RUN 48 /* features summed in float32 before a float64 add */
+#define GM_F32_FLUSH 4 /* blocks whose moments are summed in float32 */
+typedef float gm_vecf __attribute__((vector_size(64), aligned(4)));
+typedef float gm_vecf_half __attribute__((vector_size(32), aligned(4)));
+
+static inline void gm_features_f32(const void *x, int x_float32, int64_t row_stride, int64_t nb,
+                                   int64_t d, const double *shift, float *phi, float *y)
+{
+    int64_t b, i, j, f = 0;
+    if (x_float32) {
+        const float *xf = (const float *)x;
+        for (b = 0; b < nb; ++b)
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK32 + b] = (float)((double)xf[b * row_stride + i] - shift[i]);
+    } else {
+        const double *xd = (const double *)x;
+        for (b = 0; b < nb; ++b)
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK32 + b] = (float)(xd[b * row_stride + i] - shift[i]);
+    }
+    for (b = nb; b < GM_BLOCK32; ++b)
+        for (i = 0; i < d; ++i)
+            y[i * GM_BLOCK32 + b] = 0.0f;
+    for (i = 0; i < d; ++i)
+        for (j = i; j < d; ++j, ++f) {
+            const float *yi = y + i * GM_BLOCK32, *yj = y + j * GM_BLOCK32;
+            float *out = phi + f * GM_BLOCK32;
+            for (b = 0; b < GM_BLOCK32; ++b)
+                out[b] = yi[b] * yj[b];
+        }
+    memcpy(phi + f * GM_BLOCK32, y, sizeof(float) * (size_t)(d * GM_BLOCK32));
+    f += d;
+    for (b = 0; b < GM_BLOCK32; ++b)
+        phi[f * GM_BLOCK32 + b] = 1.0f;
+}
+
+/* Logits of a block's 16 rows, in two halves of GM_BLOCK rows laid out as
+ * gm_softmax_t wants them: logits[(h * kp + j) * GM_BLOCK + b] for row
+ * h * GM_BLOCK + b. */
+static inline void gm_logits_f32(const float *phi, const float *theta_t, int64_t n_phi,
+                                 int64_t kp, double *logits)
+{
+    int64_t j0, f0, f, t;
+    for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+        gm_vec lo[GM_TILE], hi[GM_TILE];
+        for (t = 0; t < GM_TILE; ++t)
+            lo[t] = hi[t] = (gm_vec){0.0};
+        for (f0 = 0; f0 < n_phi; f0 += GM_F32_RUN) {
+            const int64_t f1 = f0 + GM_F32_RUN < n_phi ? f0 + GM_F32_RUN : n_phi;
+            gm_vecf acc[GM_TILE];
+            for (t = 0; t < GM_TILE; ++t)
+                acc[t] = (gm_vecf){0.0f};
+            for (f = f0; f < f1; ++f) {
+                gm_vecf ph;
+                const float *th = theta_t + f * kp + j0;
+                memcpy(&ph, phi + f * GM_BLOCK32, sizeof ph);
+                for (t = 0; t < GM_TILE; ++t)
+                    acc[t] += th[t] * ph;
+            }
+            for (t = 0; t < GM_TILE; ++t) {
+                gm_vecf_half a, b;
+                memcpy(&a, &acc[t], sizeof a);
+                memcpy(&b, (const char *)&acc[t] + sizeof a, sizeof b);
+                lo[t] += __builtin_convertvector(a, gm_vec);
+                hi[t] += __builtin_convertvector(b, gm_vec);
+            }
+        }
+        for (t = 0; t < GM_TILE; ++t) {
+            memcpy(logits + (j0 + t) * GM_BLOCK, &lo[t], sizeof lo[t]);
+            memcpy(logits + (kp + j0 + t) * GM_BLOCK, &hi[t], sizeof hi[t]);
+        }
+    }
+}
+
+/* moments32[f * kp + j] += sum_b phi[f, b] weighted[b * kp + j], all float32
+ * (16 rows; rows past the data weigh zero). */
+static inline void gm_moments_f32(const float *phi, const float *weighted, int64_t n_phi,
+                                  int64_t kp, float *moments32)
+{
+    int64_t j0, f, b;
+    for (j0 = 0; j0 < kp; j0 += GM_TILE32) {
+        gm_vecf resp[GM_BLOCK32];
+        for (b = 0; b < GM_BLOCK32; ++b)
+            memcpy(&resp[b], weighted + b * kp + j0, sizeof resp[b]);
+        for (f = 0; f < n_phi; ++f) {
+            const float *ph = phi + f * GM_BLOCK32;
+            float *mo = moments32 + f * kp + j0;
+            gm_vecf s0 = ph[0] * resp[0], s1 = ph[1] * resp[1];
+            gm_vecf s2 = ph[2] * resp[2], s3 = ph[3] * resp[3], m;
+            for (b = 4; b < GM_BLOCK32; b += 4) {
+                s0 += ph[b] * resp[b];
+                s1 += ph[b + 1] * resp[b + 1];
+                s2 += ph[b + 2] * resp[b + 2];
+                s3 += ph[b + 3] * resp[b + 3];
+            }
+            memcpy(&m, mo, sizeof m);
+            m += (s0 + s1) + (s2 + s3);
+            memcpy(mo, &m, sizeof m);
+        }
+    }
+}
+
+/* moments_t (float64) += moments32, which is zeroed. */
+static inline void gm_flush_f32(float *moments32, int64_t count, double *moments_t)
+{
+    int64_t i;
+    for (i = 0; i < count; ++i)
+        moments_t[i] += (double)moments32[i];
+    memset(moments32, 0, sizeof(float) * (size_t)count);
+}
+
+/*
+ * As gm_em_statistics (full features) with float32 arithmetic where
+ * described above. theta_t is float32 (n_phi x kp), kp a
+ * multiple of GM_TILE32. Each block's moments are summed in float32 over
+ * GM_F32_FLUSH blocks (64 rows), then added to the float64 moments. work
+ * must hold GM_BLOCK32 (n_phi + d + kp) + n_phi kp floats and
+ * 4 GM_BLOCK (kp + 1) doubles, given as work32 and work64.
+ */
+GM_CLONES
+int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
+                             int64_t row_stride, const double *shift, const float *theta_t,
+                             const float *theta_prev_t, const double *weights, int64_t k,
+                             int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                             float *work32, double *work64)
+{
+    const int64_t n_phi = d * (d + 1) / 2 + d + 1;
+    float *phi = work32;
+    float *y = phi + n_phi * GM_BLOCK32;
+    float *weighted = y + d * GM_BLOCK32;
+    float *moments32 = weighted + kp * GM_BLOCK32;
+    double *logits = work64; /* 2 x kp x GM_BLOCK */
+    double *log_norm = logits + 2 * kp * GM_BLOCK;
+    double *logits_prev = log_norm + 2 * GM_BLOCK; /* as logits, when theta_prev_t */
+    double *log_norm_prev = logits_prev + 2 * kp * GM_BLOCK;
+    double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
+    int64_t start, lost = 0, b, j, h;
+
+    if (n < 0 || d < 1 || k < 1 || kp < k || kp % GM_TILE32 != 0 || row_stride < d)
+        return -1;
+    memset(weighted, 0, sizeof(float) * (size_t)(kp * GM_BLOCK32));
+    memset(moments32, 0, sizeof(float) * (size_t)(n_phi * kp));
+    for (start = 0; start < n; start += GM_BLOCK32) {
+        const int64_t nb = n - start < GM_BLOCK32 ? n - start : GM_BLOCK32;
+        const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
+                                     : (const void *)((const double *)X + start * row_stride);
+        gm_features_f32(rows, x_float32, row_stride, nb, d, shift, phi, y);
+        gm_logits_f32(phi, theta_t, n_phi, kp, logits);
+        if (theta_prev_t != NULL)
+            gm_logits_f32(phi, theta_prev_t, n_phi, kp, logits_prev);
+        for (h = 0; h < 2; ++h) {
+            const int64_t lanes = nb - h * GM_BLOCK;
+            double *lt = logits + h * kp * GM_BLOCK;
+            double *ln = log_norm + h * GM_BLOCK;
+            if (lanes <= 0) { /* an empty half of a last block: weighs nothing */
+                for (j = 0; j < k; ++j)
+                    for (b = 0; b < GM_BLOCK; ++b)
+                        weighted[(h * GM_BLOCK + b) * kp + j] = 0.0f;
+                continue;
+            }
+            lost += gm_softmax_t(lt, k, lanes < GM_BLOCK ? lanes : GM_BLOCK, ln);
+            if (theta_prev_t != NULL) {
+                double *lp = logits_prev + h * kp * GM_BLOCK;
+                gm_softmax_t(lp, k, lanes < GM_BLOCK ? lanes : GM_BLOCK,
+                             log_norm_prev + h * GM_BLOCK);
+                for (j = 0; j < k; ++j)
+                    for (b = 0; b < GM_BLOCK && b < lanes; ++b) {
+                        const double diff = lt[j * GM_BLOCK + b] - lp[j * GM_BLOCK + b];
+                        change += diff * diff;
+                    }
+            }
+            for (b = 0; b < GM_BLOCK; ++b) {
+                const int64_t row = h * GM_BLOCK + b;
+                const double w = row >= nb ? 0.0 : weights != NULL ? weights[start + row] : 1.0;
+                log_lik += w == 0.0 ? 0.0 : w * ln[b];
+                weight_sum += w;
+                for (j = 0; j < k; ++j) {
+                    const double r = lt[j * GM_BLOCK + b];
+                    weighted[row * kp + j] = (float)(w * r);
+                    if (resp_sq != NULL)
+                        resp_sq[j] += w * r * r;
+                }
+            }
+        }
+        gm_moments_f32(phi, weighted, n_phi, kp, moments32);
+        if ((start / GM_BLOCK32) % GM_F32_FLUSH == GM_F32_FLUSH - 1)
+            gm_flush_f32(moments32, n_phi * kp, moments_t);
+    }
+    gm_flush_f32(moments32, n_phi * kp, moments_t);
+    totals[0] += log_lik;
+    totals[1] += weight_sum;
+    totals[2] += change;
+    return lost;
+}
+
 /* Rows per super-block of the centred kernel: GM_CENTRED_SUB blocks of
  * GM_BLOCK rows share one pass over each component's moment accumulators. */
 #define GM_CENTRED_SUB 8
@@ -1159,6 +1367,41 @@ double gm_kmeans_take(const double *X, int64_t n, int64_t d, const double *mean,
     if (norm_sum != NULL)
         *norm_sum += norms;
     return running;
+}
+
+/* Moments of hard labels (issue 27: the statistics of a k-means start): for
+ * each row, y = x - centres[label] and moments[label] += w [vech(y y^T) or
+ * y * y when diagonal, y, 1], the layout of gaussmix.em.stats.Statistics.
+ * Rows are read once; nothing per row is stored. work holds d doubles. */
+GM_CLONES
+void gm_label_moments(const double *X, int64_t n, int64_t d, const int32_t *labels,
+                      const double *centres, const double *w, int diagonal, double *moments,
+                      double *work)
+{
+    const int64_t n_quad = diagonal ? d : d * (d + 1) / 2;
+    const int64_t n_phi = n_quad + d + 1;
+    double *y = work;
+    int64_t i, a, b;
+    for (i = 0; i < n; ++i) {
+        const double *x = X + i * d, *c = centres + (int64_t)labels[i] * d;
+        const double wi = w != NULL ? w[i] : 1.0;
+        double *m = moments + (int64_t)labels[i] * n_phi, *q = m;
+        for (a = 0; a < d; ++a)
+            y[a] = x[a] - c[a];
+        if (diagonal) {
+            for (a = 0; a < d; ++a)
+                q[a] += wi * y[a] * y[a];
+        } else {
+            for (a = 0; a < d; ++a) {
+                const double wy = wi * y[a];
+                for (b = a; b < d; ++b)
+                    *q++ += wy * y[b];
+            }
+        }
+        for (a = 0; a < d; ++a)
+            m[n_quad + a] += wi * y[a];
+        m[n_phi - 1] += wi;
+    }
 }
 
 static struct PyModuleDef gm_module = {
