@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _gaussian, _missing
+from . import _gaussian, _missing, fitting
 from ._ellipses import ellipse_axes, plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
 from ._noisy_queries import NoisyQueries
@@ -38,7 +38,6 @@ from .fitting import (
     fit_mixture,
     from_responsibilities,
     kmeansplusplus_initialization,
-    partial_fit_mixture,
 )
 from .io import Persistent
 from .kernels.threads import resolve_n_jobs
@@ -355,7 +354,8 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
         )
 
     from_responsibilities = classmethod(from_responsibilities)
-    partial_fit = partial_fit_mixture
+    partial_fit = fitting.partial_fit_mixture
+    from_stream = fitting.stream_fit_mixture
 
     def apply_oracle_approximating_shrinkage(self, n_samples_eff: float | ArrayLike) -> GMM:
         """Shrink every covariance with Oracle Approximating Shrinkage.

@@ -28,6 +28,7 @@ from .files import (
     OUT_EXTENSIONS,
     STDOUT,
     DataError,
+    UsageError,
     check_finite,
     check_output,
     dim_names,
@@ -122,13 +123,73 @@ def _show_progress(args: argparse.Namespace) -> bool:
 # ----------------------------------------------------------------------
 def cmd_fit(args: argparse.Namespace) -> int:
     check_output(args.output, MODEL_EXTENSIONS, "MODEL")
+    if args.online:
+        if args.allow_missing:
+            raise UsageError("--online does not take --allow-missing (complete rows only)")
+        if args.n_init != 1:
+            raise UsageError("--online fits its first batch once: leave --n-init at 1")
+    elif args.batch_size is not None or args.passes != 1:
+        raise UsageError("--batch-size and --passes need --online")
+    fit = _fit_online_and_report if args.online else _fit_and_report
     if args.scheduler is None:
-        return _fit_and_report(args, _local_data(args))
+        if args.online:
+            # No pass over the rows here: each batch is checked as it is read.
+            select = column_selector(getattr(args, "columns", None), args.data)
+            X, args.feature_names = read_table(args.data, memory_map=True, select=select)
+            return fit(args, X)
+        return fit(args, _local_data(args))
     X, client = _cluster_data(args)
     try:
-        return _fit_and_report(args, X)
+        return fit(args, X)
     finally:
         client.close()
+
+
+def _fit_online_and_report(args: argparse.Namespace, X: Any) -> int:
+    """``fit --online``: :meth:`GMM.from_stream`, a bar over the rows, the model saved."""
+    from ..gmm import GMM
+    from ..io import model_to_dict, save_model, to_json_text
+
+    n, d = X.shape
+    total = n * args.passes
+    bar = ProgressBar(total, sys.stderr) if _show_progress(args) else None
+
+    def callback(rows: int, pass_number: int, batch_mean: float, _elapsed: float) -> None:
+        text = f"pass {pass_number}/{args.passes}, batch mean log-likelihood {batch_mean:.6g}"
+        bar.update("online EM", rows, text, force=rows == total)
+
+    start = time.perf_counter()
+    try:
+        gmm = GMM(args.k, random_state=args.seed).from_stream(
+            X,
+            batch_size=args.batch_size,
+            n_passes=args.passes,
+            covariance_type=args.covariance_type,
+            init_params=args.init,
+            n_iter=args.n_iter,
+            tol=args.tol,
+            reg_covar=args.reg_covar,
+            callback=None if bar is None else callback,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - start
+    print(
+        f"fitted GMM: {args.k} components ({args.covariance_type}) on {n} samples x {d} "
+        f"features by online EM, {gmm.n_iter_} batches in {args.passes} pass(es) in "
+        f"{elapsed:.2f}s, running mean log-likelihood of the batches {gmm.lower_bound_:.6g}",
+        file=sys.stderr,
+    )
+    names = getattr(args, "feature_names", None)
+    if names is not None:
+        gmm.feature_names_ = names
+    if args.output in (None, STDOUT):
+        sys.stdout.write(to_json_text(model_to_dict(gmm)))
+    else:
+        save_model(gmm, args.output)
+        print(f"saved {args.output}", file=sys.stderr)
+    return 0
 
 
 def _local_data(args: argparse.Namespace) -> np.ndarray:

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  gaussmix demo --output figures\n"
             "  gaussmix fit data.csv -k 5 -o model.json\n"
+            "  gaussmix fit big.npy -k 16 --online -o model.npz\n"
             "  gaussmix predict model.json inputs.csv --given 0 --std -o predictions.csv\n"
             "  gaussmix sample model.json -n 1000 --seed 0 -o samples.npy\n"
             "  gaussmix score model.json data.csv\n"
@@ -196,6 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit on the running Dask cluster whose scheduler is at ADDRESS (e.g. "
         "tcp://scheduler:8786; needs gaussmix[dask]); a .npy DATA is then read by the "
         "workers at the same path (default: fit here, streaming a .npy from the file)",
+    )
+    fit.add_argument(
+        "--online",
+        action="store_true",
+        help="fit by passes of mini-batches of online (stepwise) EM, reading one batch at a "
+        "time: for DATA larger than memory (a .npy is memory-mapped); the first batch is "
+        "fitted by EM with --init, --n-iter and --tol",
+    )
+    fit.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="rows per batch with --online (default: about 2 MiB of rows, at most rows / 32)",
+    )
+    fit.add_argument(
+        "--passes",
+        type=_positive_int,
+        default=1,
+        metavar="P",
+        help="passes over DATA with --online (default: 1)",
     )
     fit.set_defaults(handler=cmd_fit)
 

@@ -36,8 +36,16 @@ def project_psd(covariances: np.ndarray) -> np.ndarray:
 
     A collapsed component's scatter can round to a matrix with tiny negative
     eigenvalues (-1e-21); a covariance is positive semi-definite. Matrices
-    that are already PSD are returned unchanged (the same object).
+    that are already PSD are returned unchanged (the same object); those
+    that a Cholesky factorization accepts without an eigendecomposition.
     """
+    try:
+        # Positive definite (the usual case): a Cholesky factorization, far
+        # cheaper than the eigendecomposition, says so.
+        np.linalg.cholesky(covariances)
+        return covariances
+    except np.linalg.LinAlgError:
+        pass
     eigvals, eigvecs = np.linalg.eigh(covariances)
     if (eigvals[:, 0] < 0).any():
         covariances = symmetrize(

@@ -30,6 +30,7 @@ from ..em.driver import ConvergenceRule, EMResult
 from ..em.families import Gaussians, MaximumLikelihood, m_step
 from ..em.front import SourceRequest, open_source
 from ..em.online import StepwiseEM
+from ..fitting import stream_chunk_rows
 from ..gmm import GMM
 from ..kernels.threads import resolve_n_jobs
 from ._checks import (
@@ -46,9 +47,10 @@ from ._checks import (
 )
 from ._start import CheckedMaximumLikelihood, initial_responsibility_statistics
 from .files import EstimatorFileMixin
+from .streams import StreamFitMixin
 
 
-class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
+class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimator):
     """What GaussianMixture and BayesianGaussianMixture share: fitting and the methods."""
 
     _parameter_constraints: ClassVar[dict] = {
@@ -299,13 +301,15 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
             )
         check_spread(X)
         weights = check_sample_weight(sample_weight, X.shape[0])
+        threads = resolve_n_jobs(None)
         source = open_source(
             SourceRequest(
                 X,
                 weights,
                 self.covariance_type,
                 n_components=self.n_components,
-                n_jobs=resolve_n_jobs(None),
+                chunk_rows=stream_chunk_rows(*X.shape, self.covariance_type, threads),
+                n_jobs=threads,
                 validated=True,
             )
         )
