@@ -248,14 +248,6 @@ def test_iris_every_sound_cell_at_least_as_good_as_mclust():
 # ---------------------------------------------------------------------------
 # init_params="hc": model-based hierarchical agglomeration
 # ---------------------------------------------------------------------------
-def test_whitened_data_have_identity_covariance():
-    from gaussmix.em.agglomerative import whiten
-
-    X = _two_clusters(10) * [1.0, 100.0, 0.01]
-    Z = whiten(X)
-    assert_allclose(np.cov(Z.T, bias=True), np.eye(3), atol=1e-10)
-
-
 def test_hc_start_is_deterministic_and_finds_separated_clusters():
     rng = np.random.default_rng(11)
     truth = np.repeat([0, 1, 2], 100)
