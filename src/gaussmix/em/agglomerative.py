@@ -253,6 +253,7 @@ class Hierarchy:
 
         Z = scaled_svd(self.X, self.weights)
         self.tree = None
+        self._cuts: dict[int, np.ndarray] = {}
         self._merges: list[tuple[int, int]] = []
         self._start = np.zeros(len(self.rows), dtype=np.intp)
         if len(self.rows) < 2 or Z.shape[1] == 0:
@@ -277,6 +278,11 @@ class Hierarchy:
 
     def labels(self, n_clusters: int) -> np.ndarray:
         """Labels in [0, n_clusters) of the agglomerated ``rows``, cut at ``n_clusters``."""
+        if n_clusters not in self._cuts:  # a grid asks for each k once per structure
+            self._cuts[n_clusters] = self._cut(n_clusters)
+        return self._cuts[n_clusters].copy()
+
+    def _cut(self, n_clusters: int) -> np.ndarray:
         if self.tree is None or n_clusters <= 1:
             return np.zeros(len(self.rows), dtype=np.intp)
         n_clusters = min(n_clusters, len(self.rows))
