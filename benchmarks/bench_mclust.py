@@ -31,16 +31,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import shutil
 import subprocess
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import machine_info, timed_alone
 
 from gaussmix import covariance, select_model
 
@@ -108,13 +106,17 @@ def run_r(X: np.ndarray, tmp: Path) -> dict | None:
 
 
 def run_gaussmix(X: np.ndarray, settings: dict) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        start = time.perf_counter()
-        result = select_model(
+    out: dict = {}
+
+    def call() -> None:
+        out["result"] = select_model(
             X, n_components=range(1, 10), covariance_type="all", random_state=0, **settings
         )
-        seconds = time.perf_counter() - start
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seconds, foreign = timed_alone(call)
+    result = out["result"]
     best = result.best_params
     code = covariance.get(best["covariance_type"]).mclust_name
     bic, degenerate = {}, []
@@ -124,7 +126,13 @@ def run_gaussmix(X: np.ndarray, settings: dict) -> dict:
         if row["degenerate"] is not None:
             degenerate.append(key)
     choice = f"{code},{best['n_components']}"
-    return {"seconds": seconds, "choice": choice, "bic": bic, "degenerate": degenerate}
+    return {
+        "seconds": seconds,
+        "foreign_cpu_seconds": foreign,
+        "choice": choice,
+        "bic": bic,
+        "degenerate": degenerate,
+    }
 
 
 def compare(ours: dict, mclust: dict) -> dict:
@@ -184,11 +192,7 @@ def main() -> None:
         return
     run_gaussmix(data_sets("faithful")["faithful"][:100], {"n_init": 1})  # warm-up
     results: dict = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "load_average_start": os.getloadavg(),
-        },
+        "machine": machine_info("numpy", "scipy"),
         "data": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,7 +203,11 @@ def main() -> None:
                 if entry["mclust"] is not None:
                     ours["versus_mclust"] = compare(ours, entry["mclust"])
                 entry["gaussmix"][label] = ours
-                line = f"{name} [{label}]: gaussmix {ours['seconds']:.2f} s, {ours['choice']}"
+                line = (
+                    f"{name} [{label}]: gaussmix {ours['seconds']:.2f} s "
+                    f"({ours['foreign_cpu_seconds']:.1f} CPU-s of other processes), "
+                    f"{ours['choice']}"
+                )
                 if entry["mclust"] is not None:
                     versus = ours["versus_mclust"]
                     line += (
@@ -210,7 +218,6 @@ def main() -> None:
                     )
                 print(line, flush=True)
             results["data"][name] = entry
-    results["machine"]["load_average_end"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=1)
