@@ -24,6 +24,7 @@ GALLERY = {
     "unscented_transform",
     "model_selection",
     "mclust_models",
+    "deconvolution",
 }
 
 

@@ -140,6 +140,7 @@ def fit_mixture(
     callback: Callable[[int, float, float, float], Any] | None,
     persist: bool | None,
     noise_covariances: ArrayLike | None = None,
+    projection: ArrayLike | None = None,
 ) -> Any:
     """Fit ``model`` (a :class:`gaussmix.GMM`) to X; see :meth:`gaussmix.GMM.from_samples`.
 
@@ -173,6 +174,7 @@ def fit_mixture(
             random_state=model.random_state,
             verbose=model.verbose,
             noise_covariances=noise_covariances,
+            projection=projection,
         )
     )
     n_iter = check_int(n_iter, "n_iter", minimum=0)

@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike
 from . import _gaussian, _missing
 from ._ellipses import ellipse_axes, plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
+from ._noisy_queries import NoisyQueries
 from ._scores import MixtureScores
 from ._validation import (
     CachedParameters,
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 
-class GMM(CachedParameters, Persistent, MixtureScores):
+class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
     """Gaussian mixture model.
 
     sum_j priors[j] * N(x | means[j], covariances[j]), with the methods of
@@ -188,6 +189,7 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         callback: Callable[[int, float, float, float], Any] | None = None,
         persist: bool | None = None,
         noise_covariances: ArrayLike | None = None,
+        projection: ArrayLike | None = None,
     ) -> GMM:
         """Fit the mixture to data with expectation maximization.
 
@@ -292,9 +294,22 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             the deconvolved, noise-free one, ``lower_bound_`` the mean
             log-likelihood of the convolved mixture (see
             :meth:`score_samples`), and ``reg_covar`` is added to the
-            deconvolved covariances V_j (in the units of X squared). In
-            memory only: not with a Dask X or NaN entries; ``dtype`` does
-            not apply (float64 throughout).
+            deconvolved covariances V_j (in the units of X squared). With
+            ``allow_missing`` NaN entries are the projection onto each
+            row's observed coordinates (the noise of the missing ones is
+            ignored). A Dask X takes S as a Dask array chunked like its
+            rows (or in memory); float64 memory-mapped X and S are read in
+            place. Computed in float64 whatever ``dtype`` (float32 X and S
+            are accepted and converted).
+        projection : array-like, optional
+            Bovy, Hogg & Roweis's R_i: X holds y_i = R_i v_i + e_i, m entries
+            per row, of true values v_i of d dimensions drawn from the
+            mixture. Shape (n, m, d) one map per row, or (m, d) / (1, m, d)
+            one for all rows; the fitted mixture has d features.
+            ``noise_covariances`` (optional: zero noise without) are then
+            (n, m, m), (n, m) or (m, m); every R_i V_j R_i^T + S_i must be
+            positive definite. The starts see the minimum-norm solutions
+            R_i^+ y_i. Not with NaN entries.
 
         Returns
         -------
@@ -306,7 +321,8 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             For non-finite or non-2-D X, n_components > n_samples, unknown
             ``init_params`` or ``covariance_type``, bad weights or options;
             ``noise_covariances`` of the wrong shape, with NaN or infinite
-            entries, not symmetric or not positive semi-definite.
+            entries, not symmetric or not positive semi-definite;
+            ``projection`` of the wrong shape or not finite.
 
         Warns
         -----
@@ -332,6 +348,7 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             callback=callback,
             persist=persist,
             noise_covariances=noise_covariances,
+            projection=projection,
         )
 
     from_responsibilities = classmethod(from_responsibilities)
@@ -629,7 +646,12 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         )
 
     def predict(
-        self, indices: ArrayLike, X: ArrayLike, return_covariance: bool = False
+        self,
+        indices: ArrayLike,
+        X: ArrayLike,
+        return_covariance: bool = False,
+        *,
+        noise_covariances: ArrayLike | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Conditional means E[others | given = x] for many inputs (GMR).
 
@@ -643,6 +665,11 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             Also return the covariance of each conditional mixture (law of
             total covariance: the weighted component covariances plus the
             spread of the component means).
+        noise_covariances : array-like, optional
+            The inputs are noisy measurements of x with these covariances
+            S_i over the input dimensions ((n, d_in, d_in), (n, d_in)
+            variances or (d_in, d_in) shared): each component's input
+            covariance becomes Sigma_xx + S_i (see :meth:`condition_batch`).
 
         Returns
         -------
@@ -658,6 +685,10 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
+        if noise_covariances is not None:
+            return self._noisy_input_prediction(
+                in_idx, out_idx, X, noise_covariances, bool(return_covariance)
+            )
         if is_dask_collection(X):
             from .dask import lazy_predict
 
@@ -673,7 +704,9 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         )
         return (mean, cov) if return_covariance else mean
 
-    def condition_batch(self, indices: ArrayLike, X: ArrayLike) -> ConditionalGMM:
+    def condition_batch(
+        self, indices: ArrayLike, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
+    ) -> ConditionalGMM:
         """Conditional mixtures p(others | given = x_i) of many inputs at once.
 
         The batched form of :meth:`condition`: instead of one GMM per query,
@@ -687,12 +720,23 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             Dimensions whose values are known.
         X : array-like, shape (n_queries, n_features_in)
             Their values, one row per query (a single point may be 1-D).
+        noise_covariances : array-like, optional
+            The values are noisy measurements x_obs = x + e, e ~ N(0, S_i),
+            with S_i over the input dimensions: (n, d_in, d_in), (n, d_in)
+            variances or (d_in, d_in) / (1, d_in, d_in) shared. Each
+            component then conditions on x_obs with its input covariance
+            Sigma_xx + S_i: weights pi_j N(x_obs | mu_x, Sigma_xx + S_i),
+            means mu_y + Sigma_yx (Sigma_xx + S_i)^-1 (x_obs - mu_x),
+            covariances Sigma_yy - Sigma_yx (Sigma_xx + S_i)^-1 Sigma_xy
+            (regression on the deconvolved mixture of
+            ``from_samples(noise_covariances=...)``).
 
         Returns
         -------
         conditional : ConditionalGMM
             With ``priors`` (n_queries, k), ``means`` (n_queries, k, d_out)
-            and ``covariances`` (k, d_out, d_out).
+            and ``covariances`` (k, d_out, d_out), or (n_queries, k, d_out,
+            d_out) with per-row ``noise_covariances``.
 
         Examples
         --------
@@ -708,6 +752,8 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         """
         priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
+        if noise_covariances is not None:
+            return self._noisy_input_conditional(in_idx, out_idx, X, noise_covariances)
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
         log_w, _ = _gaussian.conditional_log_weights(X_in, priors, cond)

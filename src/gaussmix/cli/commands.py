@@ -52,6 +52,7 @@ def fit_gmm(
     seed: int | None = None,
     callback: Callable[[int, int, float, float], None] | None = None,
     allow_missing: bool = False,
+    noise_covariances: Any = None,
 ) -> Any:
     """Fit a GMM by EM, optionally reporting every iteration.
 
@@ -71,6 +72,9 @@ def fit_gmm(
         iteration (run counts from 0, iteration from 1).
     allow_missing : bool, default=False
         Fit data with NaN entries (see :meth:`GMM.from_samples`).
+    noise_covariances : ndarray, optional
+        Known noise of the rows: extreme deconvolution (see
+        :meth:`GMM.from_samples`).
 
     Returns
     -------
@@ -103,6 +107,7 @@ def fit_gmm(
         reg_covar=reg_covar,
         allow_missing=allow_missing,
         callback=progress,
+        noise_covariances=noise_covariances,
     )
 
 
@@ -135,6 +140,18 @@ def _local_data(args: argparse.Namespace) -> np.ndarray:
     select = column_selector(getattr(args, "columns", None), args.data)
     X, args.feature_names = read_table(args.data, memory_map=True, select=select)
     return _checked_values(X, args.data, args.allow_missing)
+
+
+def read_noise(path: str | None) -> np.ndarray | None:
+    """The --noise file: a .npy array of noise covariances (checked by the fit), or None."""
+    if path is None:
+        return None
+    if not path.lower().endswith(".npy"):
+        raise DataError(f"--noise must be a .npy file; got {path!r}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read --noise file {path}: {exc}") from None
 
 
 def _checked_values(X: np.ndarray, source: str, allow_missing: bool) -> np.ndarray:
@@ -185,6 +202,7 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
             text = f"mean log-likelihood {lower_bound:.6g} (change {change:.2g})"
             bar.update(label, iteration, text, force=iteration == 1)
 
+    noise = read_noise(args.noise)
     start = time.perf_counter()
     try:
         gmm = fit_gmm(
@@ -199,6 +217,7 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
             seed=args.seed,
             callback=callback,
             allow_missing=args.allow_missing,
+            noise_covariances=noise,
         )
     finally:
         if bar is not None:
@@ -213,6 +232,12 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
     # BIC use it (lower_bound_ belongs to the last E-step, before the final M-step).
     if args.allow_missing:
         summary = f"mean observed-data log-likelihood {gmm.lower_bound_:.6g} (last E-step)"
+    elif noise is not None:
+        summary = (
+            f"mean log-likelihood {gmm.score(X, noise_covariances=noise):.6g}, BIC "
+            f"{gmm.bic(X, noise_covariances=noise):.6g} (of the noisy rows under the "
+            "deconvolved mixture convolved with their noise)"
+        )
     else:
         summary = f"mean log-likelihood {gmm.score(X):.6g}, BIC {gmm.bic(X):.6g}"
     print(
@@ -512,4 +537,5 @@ def _select(args: argparse.Namespace, X: np.ndarray) -> Any:
         reg_covar=args.reg_covar,
         allow_missing=args.allow_missing,
         random_state=args.seed,
+        noise_covariances=read_noise(args.noise),
     )

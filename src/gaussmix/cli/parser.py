@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(handler=cmd_plot)
     _add_select(command)
     _add_table_options(commands.choices, command)
+    _add_noise_option(commands.choices)
     return parser
 
 
@@ -470,6 +471,20 @@ def _add_table_options(
     impute.add_argument("data", metavar="DATA", help=_DATA_HELP)
     impute.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
     impute.set_defaults(handler=cmd_impute)
+
+
+def _add_noise_option(parsers: dict) -> None:
+    """--noise: the rows' known noise covariances (extreme deconvolution)."""
+    for name in ("fit", "select"):
+        parsers[name].add_argument(
+            "--noise",
+            metavar="NOISE",
+            default=None,
+            help="a .npy file of the known noise of DATA's rows (of the columns used): "
+            "(n, d) variances, (n, d, d) covariances or (d, d) shared; fits the noise-free "
+            "mixture by extreme deconvolution and reports the convolved model's "
+            "likelihood (see docs/guide/noisy.rst)",
+        )
 
 
 # ----------------------------------------------------------------------

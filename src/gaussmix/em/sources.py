@@ -39,6 +39,7 @@ from .estep import (
     MissingBlock,
     e_step,
     make_e_step_parameters,
+    pooled_log_lik_term,
     scatter_about,
 )
 from .estep_missing import missing_unit_statistics, missing_work, prepare_missing
@@ -293,6 +294,7 @@ class ArraySource(StatisticsSource):
         total = Statistics.total(parts)
         if whitened:
             total.add_second_moment(0, self.pooled_scatter())
+            total.log_lik_sum += pooled_log_lik_term(params, self.pooled_scatter())
         return total, params.shift
 
     def refine(

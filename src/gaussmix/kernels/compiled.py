@@ -88,12 +88,36 @@ def _load():
     if diagonal is not None:
         diagonal.restype = int64
         diagonal.argtypes = statistics.argtypes
+    single = getattr(lib, "gm_em_statistics_f32", None)
+    if single is not None:
+        single.restype = int64
+        single.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer]
+        single.argtypes += [pointer, pointer, int64, int64, pointer, pointer, pointer]
+        single.argtypes += [pointer, pointer]
+    linear = getattr(lib, "gm_em_statistics_linear", None)
+    if linear is not None:
+        linear.restype = int64
+        linear.argtypes = statistics.argtypes
     missing = getattr(lib, "gm_missing_statistics", None)
     if missing is not None:
         missing.restype = int64
         missing.argtypes = [pointer, int64, int64, int64, pointer, int64, pointer, pointer]
         missing.argtypes += [pointer, pointer, pointer, pointer, pointer, pointer, int64]
         missing.argtypes += [ctypes.c_int, pointer, pointer, pointer, pointer]
+    # k-means as scikit-learn computes it (issue 27); absent from older builds.
+    assign = getattr(lib, "gm_kmeans_assign", None)
+    if assign is not None:
+        assign.restype = int64
+        assign.argtypes = [pointer, int64, int64, pointer, pointer, pointer, pointer]
+        assign.argtypes += [int64, int64, pointer, pointer, pointer, pointer]
+        trials = lib.gm_kmeans_trials
+        trials.restype = None
+        trials.argtypes = [pointer, int64, int64, pointer, pointer, pointer, pointer, int64]
+        trials.argtypes += [int64, pointer, pointer, pointer]
+        take = lib.gm_kmeans_take
+        take.restype = ctypes.c_double
+        take.argtypes = [pointer, int64, int64, pointer, pointer, pointer, ctypes.c_double]
+        take.argtypes += [pointer, pointer, int64, pointer, pointer, pointer]
     return lib
 
 
@@ -109,6 +133,11 @@ def available() -> bool:
 def has_diagonal() -> bool:
     """Whether the kernel also takes diagonal features (covariance types diag, spherical)."""
     return available() and hasattr(_lib, "gm_em_statistics_diagonal")
+
+
+def has_linear() -> bool:
+    """Whether the kernel also takes linear features [y, 1] (one shared covariance)."""
+    return available() and hasattr(_lib, "gm_em_statistics_linear")
 
 
 def has_predict_means() -> bool:
@@ -304,6 +333,9 @@ def em_statistics(
     elif n_phi == 2 * d + 1 and has_diagonal():
         diagonal = True
         function = _lib.gm_em_statistics_diagonal
+    elif n_phi == d + 1 and rows is None and has_linear():
+        diagonal = True
+        function = _lib.gm_em_statistics_linear
     else:
         return None
     shift = np.ascontiguousarray(shift, dtype=np.float64)
@@ -638,3 +670,193 @@ def spd_inverse(A: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         work.ctypes.data,
     )
     return inverse.reshape(shape), log_det.reshape(shape[:-2])
+
+
+def has_kmeans() -> bool:
+    """Whether the k-means kernels (:func:`kmeans_assign` and the k-means++ passes) are built."""
+    return available() and hasattr(_lib, "gm_kmeans_assign")
+
+
+def kmeans_assign(
+    X: np.ndarray,
+    mean: np.ndarray,
+    weights: np.ndarray | None,
+    centres: np.ndarray,
+    labels: np.ndarray,
+    update: bool,
+) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+    """Nearest centre of each row of ``X - mean`` (labels updated in place).
+
+    ``X`` is C-contiguous float64, ``labels`` int32 of its length, ``centres``
+    (k, d) about ``mean``. Returns the number of labels that changed and, with
+    ``update``, each centre's weighted sum of its rows (about ``mean``) and
+    weight. Call only where :func:`has_kmeans` is true.
+    """
+    n, d = X.shape
+    k = centres.shape[0]
+    kp = -(-k // _TILE) * _TILE
+    centres_t = np.zeros((d, kp))
+    centres_t[:, :k] = centres.T
+    norms = np.zeros(kp)
+    norms[:k] = np.einsum("ij,ij->i", centres, centres)
+    sums = np.zeros((k, d)) if update else None
+    weight_sums = np.zeros(k) if update else None
+    work = np.empty(_BLOCK * (d + kp + 1))
+    changed = _lib.gm_kmeans_assign(
+        X.ctypes.data,
+        n,
+        d,
+        mean.ctypes.data,
+        _address(weights),
+        centres_t.ctypes.data,
+        norms.ctypes.data,
+        k,
+        kp,
+        labels.ctypes.data,
+        _address(sums),
+        _address(weight_sums),
+        work.ctypes.data,
+    )
+    return int(changed), sums, weight_sums
+
+
+def kmeans_trials(
+    X: np.ndarray,
+    mean: np.ndarray,
+    weights: np.ndarray | None,
+    candidates: np.ndarray,
+    closest: np.ndarray,
+) -> np.ndarray:
+    """k-means++ potentials sum_i w_i min(closest_i, |y_i - c|^2) of each candidate c."""
+    n, d = X.shape
+    t = candidates.shape[0]
+    tp = -(-t // _TILE) * _TILE
+    candidates_t = np.zeros((d, tp))
+    candidates_t[:, :t] = candidates.T
+    norms = np.einsum("ij,ij->i", candidates, candidates)
+    pots = np.zeros(t)
+    work = np.empty(_BLOCK * (d + tp + 1))
+    _lib.gm_kmeans_trials(
+        X.ctypes.data,
+        n,
+        d,
+        mean.ctypes.data,
+        _address(weights),
+        candidates_t.ctypes.data,
+        norms.ctypes.data,
+        t,
+        tp,
+        closest.ctypes.data,
+        pots.ctypes.data,
+        work.ctypes.data,
+    )
+    return pots
+
+
+def kmeans_take(
+    X: np.ndarray,
+    mean: np.ndarray,
+    weights: np.ndarray | None,
+    centre: np.ndarray | None,
+    closest: np.ndarray,
+    targets: np.ndarray,
+) -> tuple[np.ndarray, float, float]:
+    """One k-means++ pass: ``closest`` lowered to the new ``centre`` (in place, unless
+    None), then the first rows where the running sum of w_i closest_i reaches each
+    of the sorted ``targets``; returns them (n where none does), the total and, with
+    a centre, sum_i |x_i - mean|^2."""
+    n, d = X.shape
+    found = np.empty(targets.shape[0], dtype=np.int64)
+    targets = np.ascontiguousarray(targets, dtype=np.float64)
+    centre_norm = 0.0
+    if centre is not None:
+        centre = np.ascontiguousarray(centre, dtype=np.float64)
+        centre_norm = float(np.einsum("i,i->", centre, centre))
+    work = np.empty(_BLOCK * (d + 1))
+    norm_sum = np.zeros(1)
+    total = _lib.gm_kmeans_take(
+        X.ctypes.data,
+        n,
+        d,
+        mean.ctypes.data,
+        _address(weights),
+        _address(centre),
+        centre_norm,
+        closest.ctypes.data,
+        targets.ctypes.data,
+        targets.shape[0],
+        found.ctypes.data,
+        norm_sum.ctypes.data,
+        work.ctypes.data,
+    )
+    return found, float(total), float(norm_sum[0])
+
+
+_TILE32 = 16  # GM_TILE32
+_BLOCK32 = 16  # GM_BLOCK32
+
+
+def has_float32() -> bool:
+    """Whether the float32 EM kernel for full features (:func:`em_statistics_float32`) is built."""
+    return available() and hasattr(_lib, "gm_em_statistics_f32")
+
+
+def padded_parameters_float32(theta: np.ndarray) -> np.ndarray:
+    """theta (k, n_phi) as the float32 kernel reads it: (n_phi, kp) float32, kp = 16 m."""
+    k, n_phi = theta.shape
+    kp = -(-k // _TILE32) * _TILE32
+    out = np.zeros((n_phi, kp), dtype=np.float32)
+    out[:, :k] = theta.T
+    return out
+
+
+def em_statistics_float32(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    theta_t: np.ndarray,
+    k: int,
+    shift: np.ndarray,
+    theta_prev_t: np.ndarray | None,
+    need_resp_sq: bool,
+):
+    """Full-feature statistics of the rows of X computed in float32 (sums in float64).
+
+    As :func:`em_statistics` (same return value, or None) for parameters from
+    :func:`padded_parameters_float32`.
+    """
+    if not has_float32():
+        return None
+    m, d = X.shape
+    n_phi, kp = theta_t.shape
+    row_stride = _row_stride(X)
+    if row_stride is None or n_phi != d * (d + 1) // 2 + d + 1:
+        return None
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+    moments_t = np.zeros((n_phi, kp))
+    resp_sq = np.zeros(k)
+    totals = np.zeros(3)
+    work32 = np.empty(_BLOCK32 * (n_phi + d + kp) + n_phi * kp, dtype=np.float32)
+    work64 = np.empty(4 * _BLOCK * (kp + 1))
+    lost = _lib.gm_em_statistics_f32(
+        X.ctypes.data,
+        int(X.dtype == np.float32),
+        m,
+        d,
+        row_stride,
+        shift.ctypes.data,
+        theta_t.ctypes.data,
+        _address(theta_prev_t),
+        _address(weights),
+        k,
+        kp,
+        moments_t.ctypes.data,
+        resp_sq.ctypes.data if need_resp_sq else None,
+        totals.ctypes.data,
+        work32.ctypes.data,
+        work64.ctypes.data,
+    )
+    if lost != 0:
+        return None
+    return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), float(totals[2])

@@ -45,6 +45,7 @@ class Prepared:
         n_jobs: int,
         base: Any = None,
         seed: int = 0,
+        noise: tuple = (None, None),
     ) -> None:
         self.X, self.weights, self.missing = X, weights, missing
         self.sources: dict[str, Any] = {}
@@ -59,6 +60,8 @@ class Prepared:
                 allow_missing=missing,
                 n_jobs=1 if missing else n_jobs,
                 validated=True,
+                noise_covariances=noise[0],
+                projection=noise[1],
             )
             base = open_source(request)
             self.init_weights = weights
