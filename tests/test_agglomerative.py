@@ -169,3 +169,17 @@ def test_one_run_from_the_vvv_hierarchy_picks_what_mclust_picks(name):
         k,
     )
     assert best["bic"] <= -bic + 0.01
+
+
+def test_rows_of_zero_weight_are_not_agglomerated():
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(6, 1, (50, 2))])
+    w = np.ones(100)
+    w[::3] = 0.0
+    tree = Hierarchy(X, w)
+    assert tree.rows.tolist() == np.flatnonzero(w).tolist()
+    labels = tree.labels(2)
+    assert _same_partition(labels, (X[tree.rows, 0] > 3).astype(int))
+    # Weights of 0 and 1: the hierarchy of the rows of weight 1.
+    repeated = Hierarchy(X[w > 0])
+    assert _same_partition(repeated.labels(2), labels)

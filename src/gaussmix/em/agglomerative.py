@@ -237,15 +237,20 @@ class Hierarchy:
     ) -> None:
         if method not in ("vvv", "ward"):
             raise ValueError(f"method must be 'vvv' or 'ward', got {method!r}")
-        n = X.shape[0]
+        # Rows of zero weight carry no information (and no cluster of them has
+        # a defined criterion): they are not agglomerated.
+        usable = np.arange(X.shape[0])
+        if weights is not None and np.count_nonzero(weights) > 0:
+            usable = np.flatnonzero(weights > 0)
+        n = usable.size
         if n > max_rows:
             rng = np.random.default_rng(0) if rng is None else rng
-            p = None if weights is None else weights / weights.sum()
+            p = None if weights is None else weights[usable] / weights[usable].sum()
             if p is not None and np.count_nonzero(p) < max_rows:
                 p = None
-            self.rows = np.sort(rng.choice(n, size=max_rows, replace=False, p=p))
+            self.rows = usable[np.sort(rng.choice(n, size=max_rows, replace=False, p=p))]
         else:
-            self.rows = np.arange(n)
+            self.rows = usable
         self.X = np.asarray(X[self.rows], dtype=np.float64)
         self.weights = None if weights is None else np.asarray(weights[self.rows], np.float64)
         self.method = method
