@@ -26,11 +26,12 @@ parts; the scatter of a merge is ``W_i + W_j + n_i n_j / (n_i + n_j) (m_i -
 m_j)(m_i - m_j)^T`` (Fraley's updating formula), so each merge costs one
 batched log-determinant of the merged cluster against every other cluster.
 
-Data with more than :data:`VVV_ROWS` rows are first agglomerated by Ward's
-criterion (the equal-volume spherical model, EII, for which Fraley shows the
-merge cost is the sum-of-squares increase; scipy's compiled ``linkage``)
-down to :data:`VVV_ROWS` clusters, and the VVV merges go on from that
-partition (small, local clusters, where the two criteria differ least).
+Data with more than :data:`VVV_ROWS` rows (fewer with more than 8 features,
+:func:`vvv_clusters`) are first agglomerated by Ward's criterion (the
+equal-volume spherical model, EII, for which Fraley shows the merge cost is
+the sum-of-squares increase; scipy's compiled ``linkage``) down to that many
+clusters, and the VVV merges go on from that partition (small, local
+clusters, where the two criteria differ least).
 ``method="ward"`` agglomerates by Ward's criterion throughout.
 
 The agglomerated data are mclust's default transformation
@@ -48,7 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HC_ROWS", "VVV_ROWS", "Hierarchy", "scaled_svd", "vvv_criterion"]
+__all__ = ["HC_ROWS", "VVV_ROWS", "Hierarchy", "scaled_svd", "vvv_clusters", "vvv_criterion"]
 
 #: Rows (at most) that are agglomerated (mclust's ``subset`` default).
 HC_ROWS = 2000
@@ -56,6 +57,18 @@ HC_ROWS = 2000
 #: Clusters (at most) the VVV merges start from; larger data are first
 #: agglomerated by Ward's criterion down to this many clusters.
 VVV_ROWS = 400
+
+
+def vvv_clusters(n_features: int) -> int:
+    """Clusters the VVV merges start from: :data:`VVV_ROWS` up to 8 features, fewer above.
+
+    A merge costs a d x d determinant per cluster, so the VVV stage costs about
+    m^2 d^3; above 8 features m shrinks to keep that at its 8-feature cost
+    (m = VVV_ROWS (8 / d)^1.5, at least 20: 141 clusters at d = 16, 50 at 32).
+    """
+    if n_features <= 8:
+        return VVV_ROWS
+    return max(20, int(VVV_ROWS * (8.0 / n_features) ** 1.5))
 
 
 def scaled_svd(X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -215,7 +228,7 @@ class Hierarchy:
     method : {"vvv", "ward"}, default="vvv"
         The merge criterion: the unconstrained model's classification
         likelihood (mclust's default; after Ward merges down to
-        :data:`VVV_ROWS` clusters on larger data) or Ward's throughout.
+        :func:`vvv_clusters` clusters on larger data) or Ward's throughout.
     alpha, beta : float, default=1.0
         The VVV criterion's two ridge terms (see the module's text).
 
@@ -265,7 +278,7 @@ class Hierarchy:
             return
         self.tree = linkage(Z, method="ward")
         if method == "vvv":
-            m = min(len(self.rows), VVV_ROWS)
+            m = min(len(self.rows), vvv_clusters(Z.shape[1]))
             self._start = self._ward_labels(m) if m < len(self.rows) else np.arange(m)
             w = np.ones(len(self.rows)) if self.weights is None else self.weights
             self._merges = _VVVMerges(Z, w, self._start, alpha, beta).run(m - 1)
