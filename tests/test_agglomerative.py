@@ -183,3 +183,14 @@ def test_rows_of_zero_weight_are_not_agglomerated():
     # Weights of 0 and 1: the hierarchy of the rows of weight 1.
     repeated = Hierarchy(X[w > 0])
     assert _same_partition(repeated.labels(2), labels)
+
+
+def test_vvv_stage_shrinks_with_the_features():
+    from gaussmix.em.agglomerative import VVV_ROWS, vvv_clusters
+
+    assert [vvv_clusters(d) for d in (1, 8)] == [VVV_ROWS] * 2
+    # m^2 d^3 kept at its 8-feature value, at least 20 clusters.
+    for d in (16, 32):
+        assert vvv_clusters(d) ** 2 * d**3 <= VVV_ROWS**2 * 8**3
+        assert (vvv_clusters(d) + 1) ** 2 * d**3 > VVV_ROWS**2 * 8**3
+    assert vvv_clusters(1000) == 20
