@@ -1369,6 +1369,41 @@ double gm_kmeans_take(const double *X, int64_t n, int64_t d, const double *mean,
     return running;
 }
 
+/* Moments of hard labels (issue 27: the statistics of a k-means start): for
+ * each row, y = x - centres[label] and moments[label] += w [vech(y y^T) or
+ * y * y when diagonal, y, 1], the layout of gaussmix.em.stats.Statistics.
+ * Rows are read once; nothing per row is stored. work holds d doubles. */
+GM_CLONES
+void gm_label_moments(const double *X, int64_t n, int64_t d, const int32_t *labels,
+                      const double *centres, const double *w, int diagonal, double *moments,
+                      double *work)
+{
+    const int64_t n_quad = diagonal ? d : d * (d + 1) / 2;
+    const int64_t n_phi = n_quad + d + 1;
+    double *y = work;
+    int64_t i, a, b;
+    for (i = 0; i < n; ++i) {
+        const double *x = X + i * d, *c = centres + (int64_t)labels[i] * d;
+        const double wi = w != NULL ? w[i] : 1.0;
+        double *m = moments + (int64_t)labels[i] * n_phi, *q = m;
+        for (a = 0; a < d; ++a)
+            y[a] = x[a] - c[a];
+        if (diagonal) {
+            for (a = 0; a < d; ++a)
+                q[a] += wi * y[a] * y[a];
+        } else {
+            for (a = 0; a < d; ++a) {
+                const double wy = wi * y[a];
+                for (b = a; b < d; ++b)
+                    *q++ += wy * y[b];
+            }
+        }
+        for (a = 0; a < d; ++a)
+            m[n_quad + a] += wi * y[a];
+        m[n_phi - 1] += wi;
+    }
+}
+
 static struct PyModuleDef gm_module = {
     PyModuleDef_HEAD_INIT, "_fused",
     "Compiled EM kernels of gaussmix; called through ctypes (see gaussmix.kernels.compiled).", -1,

@@ -88,6 +88,11 @@ def _load():
     if diagonal is not None:
         diagonal.restype = int64
         diagonal.argtypes = statistics.argtypes
+    labelled = getattr(lib, "gm_label_moments", None)
+    if labelled is not None:
+        labelled.restype = None
+        labelled.argtypes = [pointer, int64, int64, pointer, pointer, pointer, ctypes.c_int]
+        labelled.argtypes += [pointer, pointer]
     single = getattr(lib, "gm_em_statistics_f32", None)
     if single is not None:
         single.restype = int64
@@ -860,3 +865,42 @@ def em_statistics_float32(
     if lost != 0:
         return None
     return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
+
+
+def has_label_moments() -> bool:
+    """Whether the kernel for the moments of hard labels (:func:`label_moments`) is built."""
+    return available() and hasattr(_lib, "gm_label_moments")
+
+
+def label_moments(
+    X: np.ndarray,
+    labels: np.ndarray,
+    centres: np.ndarray,
+    weights: np.ndarray | None,
+    diagonal: bool,
+) -> np.ndarray:
+    """(k, n_phi) sums of w [vech(y y^T) (or y * y), y, 1] with y = x - centres[label].
+
+    ``X`` C-contiguous float64, ``labels`` int32 in [0, k). Call only where
+    :func:`has_label_moments` is true.
+    """
+    n, d = X.shape
+    k = centres.shape[0]
+    n_phi = (d if diagonal else d * (d + 1) // 2) + d + 1
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+    moments = np.zeros((k, n_phi))
+    work = np.empty(d)
+    _lib.gm_label_moments(
+        X.ctypes.data,
+        n,
+        d,
+        labels.ctypes.data,
+        centres.ctypes.data,
+        _address(weights),
+        int(diagonal),
+        moments.ctypes.data,
+        work.ctypes.data,
+    )
+    return moments
