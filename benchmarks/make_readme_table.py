@@ -117,6 +117,33 @@ def _predict() -> Iterator[Row]:
         )
 
 
+def _mclust() -> Iterator[Row]:
+    payload = _load("mclust.json")
+    if payload is None:
+        return
+    for name, entry in payload["data"].items():
+        mclust = entry["mclust"]
+        if mclust is None or name != "big":
+            continue
+        parts = []
+        for setting in ("default", "n_init=1"):
+            ours = entry["gaussmix"].get(setting)
+            if ours is None:
+                continue
+            versus = ours["versus_mclust"]
+            same = "same choice" if ours["choice"] == mclust["choice"] else ours["choice"]
+            parts.append(
+                f"{setting}: {mclust['seconds'] / ours['seconds']:.1f}x, {same}, BIC at least "
+                f"mclust's in {versus['at_least_as_good']} of {versus['filled']} cells"
+            )
+        yield (
+            "mclust's 14 models x k = 1..9 vs R's `Mclust(X, G = 1:9)`",
+            f"{entry['shape'][0]:,} x {entry['shape'][1]}",
+            "; ".join(parts),
+            _source("mclust.json", payload),
+        )
+
+
 def _float32() -> Iterator[Row]:
     payload = _load("float32.json")
     if payload is None:
@@ -152,6 +179,7 @@ SECTIONS: list[Callable[[], Iterator[Row]]] = [
     _tied,
     _em_floor,
     _predict,
+    _mclust,
 ]
 
 

@@ -87,7 +87,12 @@ class CovarianceStructure:
         The variational-Bayes family (``BayesianGaussianMixture``) has updates
         for it (scikit-learn's four); other structures are refused there.
     marker : str
-        Matplotlib marker of its line in model-selection plots.
+        Matplotlib marker of its line in model-selection plots (for mclust's
+        14 models the closest match of ``mclust.options("bicPlotSymbols")``).
+    marker_filled : bool
+        Whether the marker is drawn filled (R's solid symbols) or open.
+    color : str
+        Matplotlib colour of its line (mclust's ``bicPlotColors``).
     warm_start : bool
         Its M-step iterates and accepts ``previous`` covariances to start
         from (``estimate(scatter, nk, reg_covar, previous=...)``).
@@ -107,6 +112,8 @@ class CovarianceStructure:
     variational: ClassVar[bool] = False
     default_grid: ClassVar[bool] = False
     marker: ClassVar[str] = "o"
+    marker_filled: ClassVar[bool] = True
+    color: ClassVar[str] = "C0"
     warm_start: ClassVar[bool] = False
     seed_key: ClassVar[int] = -1
 

@@ -231,7 +231,9 @@ def select_model(
     Degenerate candidates (:func:`is_degenerate`: a component on too few
     rows, or narrower than the rounding of a discretized feature) are
     marked in the table and never chosen; a :class:`DegenerateFitWarning`
-    says so. A candidate that fails (e.g. more components than rows) is
+    says so. Of a candidate's ``n_init`` runs the one kept is the best
+    sound one (mclust refuses spurious fits), so a candidate is degenerate
+    only when every run is. A candidate that fails (e.g. more components than rows) is
     reported with its error and does not stop the grid.
 
     Parameters
