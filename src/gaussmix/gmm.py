@@ -383,38 +383,6 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
     # ------------------------------------------------------------------
     # Densities and scores
     # ------------------------------------------------------------------
-    def _log_density_and_resp(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        priors, means, chol = self._params_chol()
-        X, _ = check_points(X, means.shape[1], "X")
-        return _gaussian.mixture_log_density(X, priors, means, chol)
-
-    def to_responsibilities(
-        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
-    ) -> np.ndarray:
-        """Posterior probability of each component for each sample.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-        noise_covariances : array-like, optional
-            Known noise of the rows (see :meth:`score_samples`): the
-            responsibilities under the convolved mixture.
-
-        Returns
-        -------
-        R : ndarray, shape (n_samples, n_components)
-            Rows sum to one; computed in log space, so far outliers get
-            finite values. For a Dask array X, a lazy Dask array chunked
-            like X's rows.
-        """
-        if noise_covariances is not None:
-            return np.exp(self.convolved_log_density(X, noise_covariances)[1])
-        if is_dask_collection(X):
-            from .dask import map_rows
-
-            return map_rows(self.to_responsibilities, X, self.n_features, self.n_components)
-        return np.exp(self._log_density_and_resp(X)[1])
-
     def to_probability_density(self, X: ArrayLike) -> np.ndarray:
         """Mixture density p(x) at each sample.
 
@@ -436,51 +404,6 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
             features or non-finite entries.
         """
         return np.exp(self.score_samples(X))
-
-    def score_samples(
-        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
-    ) -> np.ndarray:
-        """Log density log p(x) of each sample, computed in log space.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features) or (n_features,)
-            A single point is treated as one sample.
-        noise_covariances : array-like, optional
-            Known Gaussian noise of the rows, S_i: (n, d, d), (n, d)
-            variances, or (d, d) / (1, d, d) shared. The log density is then
-            that of the convolved mixture, log sum_j pi_j N(x_i | mu_j,
-            Sigma_j + S_i) (see :meth:`convolved_log_density`).
-
-        Returns
-        -------
-        log_p : ndarray, shape (n_samples,)
-            For a Dask array X (2-D), a lazy Dask array chunked like its rows
-            (as are :meth:`to_probability_density`'s).
-
-        Raises
-        ------
-        ValueError
-            If the model is not initialized or X has the wrong number of
-            features or non-finite entries (for a Dask array: when computed).
-        """
-        if noise_covariances is not None:
-            return self.convolved_log_density(X, noise_covariances)[0]
-        if is_dask_collection(X):
-            from .dask import map_rows
-
-            return map_rows(self.score_samples, X, self.n_features, None)
-        priors, means, chol = self._params_chol()
-        X, _ = check_points(X, means.shape[1], "X")
-        # Row blocks: the densities' (rows, k, d) intermediates stay ~16 MB however
-        # long X is (a memory-mapped X is read block by block).
-        rows = max(1024, (1 << 21) // (means.shape[0] * means.shape[1]))
-        return np.concatenate(
-            [
-                _gaussian.mixture_log_density(X[start : start + rows], priors, means, chol)[0]
-                for start in range(0, max(1, X.shape[0]), rows)
-            ]
-        )
 
     # ------------------------------------------------------------------
     # Sampling and confidence regions
