@@ -247,7 +247,13 @@ def _noisy(request: SourceRequest) -> StatisticsSource:
         n_components=request.n_components,
         allow_missing=request.allow_missing,
     )
-    noise = NoiseCovariances(*check_noise_covariances(request.noise_covariances, *X.shape))
+    noise = request.noise_covariances
+    if missing:
+        # NaN noise of the missing coordinates is allowed: those entries are not used.
+        from .._validation_noise import blank_missing_noise
+
+        noise = blank_missing_noise(noise, np.isnan(X))
+    noise = NoiseCovariances(*check_noise_covariances(noise, *X.shape))
     if missing:
         from .._projection import ProjectedRows
         from .projected import ProjectedSource
