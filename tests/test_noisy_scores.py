@@ -243,3 +243,45 @@ def test_dask_fit_with_a_chunk_of_d_rows_of_variances_equals_in_memory():
     assert_allclose(lazy.means[order[1]], memory.means[order[0]], rtol=1e-8, atol=1e-10)
     with pytest.raises(TypeError, match="noise_covariances must contain real numbers"):
         GMM(2).from_samples(da.from_array(X, chunks=50), noise_covariances=da.from_array(S * 1j))
+
+
+def test_select_model_on_dask_arrays_deconvolves_and_scores_the_convolved_model():
+    # select_model once ignored noise_covariances (and projection) for a Dask X.
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(8)
+    n = 400
+    V = np.vstack(
+        [
+            rng.multivariate_normal([-2, 0], [[0.3, 0.1], [0.1, 0.2]], n // 2),
+            rng.multivariate_normal([2, 1], [[0.2, 0], [0, 0.4]], n // 2),
+        ]
+    )
+    S = rng.uniform(0.2, 1.0, (n, 2))
+    X = V + rng.normal(size=V.shape) * np.sqrt(S)
+    kwargs = dict(
+        n_components=[1, 2],
+        covariance_type=["full", "diag", "spherical"],
+        n_init=1,
+        random_state=0,
+        tol=1e-8,
+        n_iter=300,
+    )
+    from gaussmix import select_model
+
+    memory = select_model(X, noise_covariances=S, **kwargs)
+    lazy = select_model(
+        da.from_array(X, chunks=128), noise_covariances=da.from_array(S, chunks=100), **kwargs
+    )
+    for row_memory, row_lazy in zip(memory.table, lazy.table, strict=True):
+        assert row_lazy["bic"] == pytest.approx(row_memory["bic"], rel=1e-9)
+        model = lazy.models[(row_lazy["n_components"], row_lazy["covariance_type"])]
+        log_p, _ = _reference(model, X, S)
+        k = row_lazy["n_components"]
+        per_component = {"full": 3, "diag": 2, "spherical": 1}[row_lazy["covariance_type"]]
+        p = k * per_component + k * 2 + k - 1
+        assert row_lazy["bic"] == pytest.approx(-2 * log_p.sum() + p * np.log(n), rel=1e-9)
+    # Each covariance type's candidates deconvolve with that type's E-step.
+    spherical = lazy.models[(2, "spherical")].covariances
+    assert_allclose(spherical, np.eye(2) * spherical[:, :1, :1], atol=1e-12)
+    with pytest.raises(ValueError, match="projection is not supported for Dask arrays"):
+        select_model(da.from_array(X[:, :1], chunks=100), projection=np.ones((1, 2)), **kwargs)

@@ -297,7 +297,7 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
             deconvolved covariances V_j (in the units of X squared). With
             ``allow_missing`` NaN entries are the projection onto each
             row's observed coordinates (the noise of the missing ones is
-            ignored). A Dask X takes S as a Dask array chunked like its
+            ignored and may be NaN). A Dask X takes S as a Dask array chunked like its
             rows (or in memory); float64 memory-mapped X and S are read in
             place. Computed in float64 whatever ``dtype`` (float32 X and S
             are accepted and converted).

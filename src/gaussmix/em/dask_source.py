@@ -634,6 +634,12 @@ class DaskNoisySource(DaskSource):
         self.noise = noise
         self.noise_kind = "variances" if noise.ndim == 2 else "matrices"
 
+    def with_structure(self, covariance_type: str) -> DaskNoisySource:
+        """The same chunks and checked noise; the chunks' E-step for ``covariance_type``."""
+        clone = super().with_structure(covariance_type)
+        clone.template = self.template.with_structure(covariance_type)
+        return clone
+
     def statistics(
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
     ) -> tuple[Statistics, np.ndarray]:
