@@ -285,3 +285,28 @@ def test_select_model_on_dask_arrays_deconvolves_and_scores_the_convolved_model(
     assert_allclose(spherical, np.eye(2) * spherical[:, :1, :1], atol=1e-12)
     with pytest.raises(ValueError, match="projection is not supported for Dask arrays"):
         select_model(da.from_array(X[:, :1], chunks=100), projection=np.ones((1, 2)), **kwargs)
+
+
+def test_scikit_learn_estimator_scores_dask_arrays_under_noise_lazily():
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("sklearn")
+    from gaussmix.sklearn import GaussianMixture
+
+    rng = np.random.default_rng(9)
+    X = np.vstack([rng.normal(size=(60, 2)), rng.normal(size=(60, 2)) + 4])
+    S = rng.uniform(0.1, 0.5, X.shape)
+    estimator = GaussianMixture(2, random_state=0).fit(X, noise_covariances=S)
+    model = estimator.to_gmm()
+    log_p, resp = _reference(model, X, S)
+    lazy = da.from_array(X, chunks=50)
+    scores = estimator.score_samples(lazy, noise_covariances=da.from_array(S, chunks=50))
+    assert isinstance(scores, da.Array)
+    assert_allclose(scores.compute(), log_p, rtol=1e-10)
+    probabilities = estimator.predict_proba(lazy, noise_covariances=S)
+    assert isinstance(probabilities, da.Array)
+    assert_allclose(probabilities.compute(), resp, atol=1e-12)
+    assert estimator.score(lazy, noise_covariances=S) == pytest.approx(log_p.mean(), rel=1e-12)
+    p = 2 * 3 + 2 * 2 + 1
+    assert estimator.bic(lazy, noise_covariances=S) == pytest.approx(
+        -2 * log_p.sum() + p * np.log(120), rel=1e-12
+    )
