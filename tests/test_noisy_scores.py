@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
@@ -310,3 +312,40 @@ def test_scikit_learn_estimator_scores_dask_arrays_under_noise_lazily():
     assert estimator.bic(lazy, noise_covariances=S) == pytest.approx(
         -2 * log_p.sum() + p * np.log(120), rel=1e-12
     )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(1, 7),
+    d=st.integers(1, 3),
+    chunk=st.integers(1, 7),
+    form=st.sampled_from(["variances", "matrices", "shared", "shared-1dd"]),
+    lazy_noise=st.booleans(),
+)
+def test_any_rows_chunks_and_noise_form_score_as_scipy(seed, n, d, chunk, form, lazy_noise):
+    # Chunks of n == d rows, one-row chunks and n == d data are where the noise's
+    # shape was misread; in memory and on Dask every form must give scipy's density.
+    da = pytest.importorskip("dask.array")
+    gmm, rng = _mixture(seed=seed % 1000, k=2, d=d)
+    X = rng.normal(size=(n, d)) * 2
+    S = {
+        "variances": rng.uniform(0.05, 1.0, (n, d)),
+        "matrices": _spd(rng, n, d, 0.5),
+        "shared": _spd(rng, 1, d, 0.5)[0],
+        "shared-1dd": _spd(rng, 1, d, 0.5),
+    }[form]
+    if form == "shared" and n == d > 1:
+        with pytest.raises(ValueError, match="ambiguous"):
+            gmm.score_samples(X, noise_covariances=S)
+        return
+    if form == "variances" and n == d > 1:
+        S = S[:, :, None] * np.eye(d)  # (n, d) would be ambiguous: pass the matrices
+    log_p, resp = _reference(gmm, X, S)
+    assert_allclose(gmm.score_samples(X, noise_covariances=S), log_p, rtol=1e-9)
+    assert_allclose(gmm.to_responsibilities(X, noise_covariances=S), resp, atol=1e-10)
+    noise = S
+    if lazy_noise and not form.startswith("shared"):
+        noise = da.from_array(S, chunks=(max(1, chunk - 1), *S.shape[1:]))
+    lazy = da.from_array(X, chunks=(chunk, -1))
+    assert_allclose(gmm.score_samples(lazy, noise_covariances=noise).compute(), log_p, rtol=1e-9)
