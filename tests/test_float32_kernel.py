@@ -33,17 +33,32 @@ def test_statistics_equal_the_float64_kernel(n, d, k, weighted):
     weights = rng.uniform(0.5, 2.0, n) if weighted else None
     shift = X.mean(axis=0, dtype=np.float64)
     theta = natural_parameters(priors, means, covariances, shift, "full")
+    previous = natural_parameters(priors, means * 1.05, covariances, shift, "full")
     single = compiled.em_statistics_float32(
-        X, weights, compiled.padded_parameters_float32(theta), k, shift, True
+        X,
+        weights,
+        compiled.padded_parameters_float32(theta),
+        k,
+        shift,
+        compiled.padded_parameters_float32(previous),
+        True,
     )
     double = compiled.em_statistics(
-        X, weights, compiled.padded_parameters(theta), k, shift, None, True
+        X,
+        weights,
+        compiled.padded_parameters(theta),
+        k,
+        shift,
+        compiled.padded_parameters(previous),
+        True,
     )
     scale = np.abs(double[0]).max(axis=1, keepdims=True)
     assert np.max(np.abs(single[0] - double[0]) / scale) < 2e-6
     np.testing.assert_allclose(single[1], double[1], rtol=2e-5, atol=1e-6 * n)
     assert single[2] == pytest.approx(double[2], rel=1e-6)
     assert single[3] == pytest.approx(double[3], rel=1e-12)
+    # gmr's R_diff: sum of squared changes of the responsibilities
+    assert single[4] == pytest.approx(double[4], rel=1e-4, abs=1e-6)
 
 
 def test_log_likelihood_equals_scipy_through_the_e_step():

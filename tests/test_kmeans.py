@@ -156,3 +156,20 @@ def test_too_few_distinct_points_warn_as_scikit_learn_does():
     X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0]]), 50, axis=0)
     with pytest.warns(ConvergenceWarning, match="distinct clusters"):
         GaussianMixture(3, random_state=0, reg_covar=1e-3).fit(X)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "VEV", "EII"])
+def test_label_statistics_kernel_equals_numpy(covariance_type, monkeypatch):
+    """The compiled moments of hard labels against the numpy features' product."""
+    from gaussmix.sklearn._start import label_statistics
+
+    rng = np.random.default_rng(12)
+    X = blobs(rng, 30_000, 6, 5)
+    result = sklearn_kmeans(X, 5, np.random.RandomState(0))
+    fast = label_statistics(X, result.labels, result.centres, covariance_type)
+    monkeypatch.setattr(compiled, "has_label_moments", lambda: False)
+    slow = label_statistics(X, result.labels, result.centres, covariance_type)
+    np.testing.assert_allclose(fast.moments, slow.moments, rtol=1e-11, atol=1e-9)
+    assert fast.weight_sum == slow.weight_sum
+    # the counts are the labels' histogram
+    np.testing.assert_array_equal(fast.resp_sum, np.bincount(result.labels, minlength=5))

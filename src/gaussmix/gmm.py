@@ -247,10 +247,13 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
             Non-negative weights; integer weights give the same fit as
             repeated rows.
         dtype : {None, numpy.float64, numpy.float32}, optional
-            Precision of the E-step and M-step matrix products. Default
-            float64 whatever the input; float32 roughly doubles the speed at
-            about 1e-6 relative accuracy of the statistics (they are still
-            accumulated in float64).
+            Precision of the E-step's products. Default float64 whatever
+            the input. float32: full and VVV-like covariances run the
+            compiled float32 kernel (products in float32, sums, softmax and
+            log-likelihood in float64; statistics to about 1e-6 relative),
+            the other structures the float64 kernel, which is faster than
+            float32 products in numpy; without the kernel, numpy's products
+            in float32.
         chunk_size : int, optional
             Rows per chunk (default: about 4 MiB of features, 4096 to 8192 rows).
         allow_missing : bool, default=False

@@ -218,12 +218,14 @@ def make_e_step_parameters(
     if previous is not None:
         theta_prev = natural_parameters(*previous, shift, covariance_type)
     kernel = kernel_prev = None
-    if use_kernel and kernel_applies(covariance_type, dtype):
+    if use_kernel and _float32_kernel_applies(covariance_type, dtype):
+        kernel = _compiled.padded_parameters_float32(theta)
+        if theta_prev is not None:
+            kernel_prev = _compiled.padded_parameters_float32(theta_prev)
+    elif use_kernel and kernel_applies(covariance_type, dtype):
         kernel = _compiled.padded_parameters(theta)
         if theta_prev is not None:
             kernel_prev = _compiled.padded_parameters(theta_prev)
-    elif use_kernel and theta_prev is None and _float32_kernel_applies(covariance_type, dtype):
-        kernel = _compiled.padded_parameters_float32(theta)
     return EStepParameters(
         shift=shift,
         theta=theta,
@@ -303,8 +305,13 @@ def _float32_kernel_applies(covariance_type: str, dtype) -> bool:
 
 
 def kernel_applies(covariance_type: str, dtype) -> bool:
-    """Whether the compiled kernel computes float64 statistics of this covariance type here."""
-    if dtype != np.float64 or not structures.get(covariance_type).kernel:
+    """Whether the compiled kernel computes float64 statistics of this covariance type here.
+
+    Also for ``dtype=float32`` where no float32 kernel applies: float64
+    arithmetic in the kernel is both more precise and faster than the numpy
+    path's float32 products.
+    """
+    if dtype not in (np.float64, np.float32) or not structures.get(covariance_type).kernel:
         return False
     if uses_full_features(covariance_type):
         return _compiled.available()
@@ -468,6 +475,7 @@ def _kernel_statistics(
             params.kernel_theta,
             params.theta.shape[0],
             params.shift,
+            params.kernel_theta_previous,
             params.need_resp_sq,
         )
         if result is None:

@@ -623,18 +623,19 @@ static inline void gm_flush_f32(float *moments32, int64_t count, double *moments
 }
 
 /*
- * As gm_em_statistics (full features, no previous parameters) with float32
- * arithmetic where described above. theta_t is float32 (n_phi x kp), kp a
+ * As gm_em_statistics (full features) with float32 arithmetic where
+ * described above. theta_t is float32 (n_phi x kp), kp a
  * multiple of GM_TILE32. Each block's moments are summed in float32 over
  * GM_F32_FLUSH blocks (64 rows), then added to the float64 moments. work
  * must hold GM_BLOCK32 (n_phi + d + kp) + n_phi kp floats and
- * 2 GM_BLOCK (kp + 1) doubles, given as work32 and work64.
+ * 4 GM_BLOCK (kp + 1) doubles, given as work32 and work64.
  */
 GM_CLONES
 int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
                              int64_t row_stride, const double *shift, const float *theta_t,
-                             const double *weights, int64_t k, int64_t kp, double *moments_t,
-                             double *resp_sq, double *totals, float *work32, double *work64)
+                             const float *theta_prev_t, const double *weights, int64_t k,
+                             int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                             float *work32, double *work64)
 {
     const int64_t n_phi = d * (d + 1) / 2 + d + 1;
     float *phi = work32;
@@ -643,7 +644,9 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
     float *moments32 = weighted + kp * GM_BLOCK32;
     double *logits = work64; /* 2 x kp x GM_BLOCK */
     double *log_norm = logits + 2 * kp * GM_BLOCK;
-    double log_lik = 0.0, weight_sum = 0.0;
+    double *logits_prev = log_norm + 2 * GM_BLOCK; /* as logits, when theta_prev_t */
+    double *log_norm_prev = logits_prev + 2 * kp * GM_BLOCK;
+    double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
     int64_t start, lost = 0, b, j, h;
 
     if (n < 0 || d < 1 || k < 1 || kp < k || kp % GM_TILE32 != 0 || row_stride < d)
@@ -656,6 +659,8 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
                                      : (const void *)((const double *)X + start * row_stride);
         gm_features_f32(rows, x_float32, row_stride, nb, d, shift, phi, y);
         gm_logits_f32(phi, theta_t, n_phi, kp, logits);
+        if (theta_prev_t != NULL)
+            gm_logits_f32(phi, theta_prev_t, n_phi, kp, logits_prev);
         for (h = 0; h < 2; ++h) {
             const int64_t lanes = nb - h * GM_BLOCK;
             double *lt = logits + h * kp * GM_BLOCK;
@@ -667,6 +672,16 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
                 continue;
             }
             lost += gm_softmax_t(lt, k, lanes < GM_BLOCK ? lanes : GM_BLOCK, ln);
+            if (theta_prev_t != NULL) {
+                double *lp = logits_prev + h * kp * GM_BLOCK;
+                gm_softmax_t(lp, k, lanes < GM_BLOCK ? lanes : GM_BLOCK,
+                             log_norm_prev + h * GM_BLOCK);
+                for (j = 0; j < k; ++j)
+                    for (b = 0; b < GM_BLOCK && b < lanes; ++b) {
+                        const double diff = lt[j * GM_BLOCK + b] - lp[j * GM_BLOCK + b];
+                        change += diff * diff;
+                    }
+            }
             for (b = 0; b < GM_BLOCK; ++b) {
                 const int64_t row = h * GM_BLOCK + b;
                 const double w = row >= nb ? 0.0 : weights != NULL ? weights[start + row] : 1.0;
@@ -687,6 +702,7 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
     gm_flush_f32(moments32, n_phi * kp, moments_t);
     totals[0] += log_lik;
     totals[1] += weight_sum;
+    totals[2] += change;
     return lost;
 }
 
@@ -1351,6 +1367,41 @@ double gm_kmeans_take(const double *X, int64_t n, int64_t d, const double *mean,
     if (norm_sum != NULL)
         *norm_sum += norms;
     return running;
+}
+
+/* Moments of hard labels (issue 27: the statistics of a k-means start): for
+ * each row, y = x - centres[label] and moments[label] += w [vech(y y^T) or
+ * y * y when diagonal, y, 1], the layout of gaussmix.em.stats.Statistics.
+ * Rows are read once; nothing per row is stored. work holds d doubles. */
+GM_CLONES
+void gm_label_moments(const double *X, int64_t n, int64_t d, const int32_t *labels,
+                      const double *centres, const double *w, int diagonal, double *moments,
+                      double *work)
+{
+    const int64_t n_quad = diagonal ? d : d * (d + 1) / 2;
+    const int64_t n_phi = n_quad + d + 1;
+    double *y = work;
+    int64_t i, a, b;
+    for (i = 0; i < n; ++i) {
+        const double *x = X + i * d, *c = centres + (int64_t)labels[i] * d;
+        const double wi = w != NULL ? w[i] : 1.0;
+        double *m = moments + (int64_t)labels[i] * n_phi, *q = m;
+        for (a = 0; a < d; ++a)
+            y[a] = x[a] - c[a];
+        if (diagonal) {
+            for (a = 0; a < d; ++a)
+                q[a] += wi * y[a] * y[a];
+        } else {
+            for (a = 0; a < d; ++a) {
+                const double wy = wi * y[a];
+                for (b = a; b < d; ++b)
+                    *q++ += wy * y[b];
+            }
+        }
+        for (a = 0; a < d; ++a)
+            m[n_quad + a] += wi * y[a];
+        m[n_phi - 1] += wi;
+    }
 }
 
 static struct PyModuleDef gm_module = {

@@ -88,11 +88,17 @@ def _load():
     if diagonal is not None:
         diagonal.restype = int64
         diagonal.argtypes = statistics.argtypes
+    labelled = getattr(lib, "gm_label_moments", None)
+    if labelled is not None:
+        labelled.restype = None
+        labelled.argtypes = [pointer, int64, int64, pointer, pointer, pointer, ctypes.c_int]
+        labelled.argtypes += [pointer, pointer]
     single = getattr(lib, "gm_em_statistics_f32", None)
     if single is not None:
         single.restype = int64
         single.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer]
-        single.argtypes += [pointer, int64, int64, pointer, pointer, pointer, pointer, pointer]
+        single.argtypes += [pointer, pointer, int64, int64, pointer, pointer, pointer]
+        single.argtypes += [pointer, pointer]
     linear = getattr(lib, "gm_em_statistics_linear", None)
     if linear is not None:
         linear.restype = int64
@@ -815,12 +821,13 @@ def em_statistics_float32(
     theta_t: np.ndarray,
     k: int,
     shift: np.ndarray,
+    theta_prev_t: np.ndarray | None,
     need_resp_sq: bool,
 ):
     """Full-feature statistics of the rows of X computed in float32 (sums in float64).
 
     As :func:`em_statistics` (same return value, or None) for parameters from
-    :func:`padded_parameters_float32`, without the previous parameters' change.
+    :func:`padded_parameters_float32`.
     """
     if not has_float32():
         return None
@@ -836,7 +843,7 @@ def em_statistics_float32(
     resp_sq = np.zeros(k)
     totals = np.zeros(3)
     work32 = np.empty(_BLOCK32 * (n_phi + d + kp) + n_phi * kp, dtype=np.float32)
-    work64 = np.empty(2 * _BLOCK * (kp + 1))
+    work64 = np.empty(4 * _BLOCK * (kp + 1))
     lost = _lib.gm_em_statistics_f32(
         X.ctypes.data,
         int(X.dtype == np.float32),
@@ -845,6 +852,7 @@ def em_statistics_float32(
         row_stride,
         shift.ctypes.data,
         theta_t.ctypes.data,
+        _address(theta_prev_t),
         _address(weights),
         k,
         kp,
@@ -856,4 +864,43 @@ def em_statistics_float32(
     )
     if lost != 0:
         return None
-    return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), 0.0
+    return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
+
+
+def has_label_moments() -> bool:
+    """Whether the kernel for the moments of hard labels (:func:`label_moments`) is built."""
+    return available() and hasattr(_lib, "gm_label_moments")
+
+
+def label_moments(
+    X: np.ndarray,
+    labels: np.ndarray,
+    centres: np.ndarray,
+    weights: np.ndarray | None,
+    diagonal: bool,
+) -> np.ndarray:
+    """(k, n_phi) sums of w [vech(y y^T) (or y * y), y, 1] with y = x - centres[label].
+
+    ``X`` C-contiguous float64, ``labels`` int32 in [0, k). Call only where
+    :func:`has_label_moments` is true.
+    """
+    n, d = X.shape
+    k = centres.shape[0]
+    n_phi = (d if diagonal else d * (d + 1) // 2) + d + 1
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+    moments = np.zeros((k, n_phi))
+    work = np.empty(d)
+    _lib.gm_label_moments(
+        X.ctypes.data,
+        n,
+        d,
+        labels.ctypes.data,
+        centres.ctypes.data,
+        _address(weights),
+        int(diagonal),
+        moments.ctypes.data,
+        work.ctypes.data,
+    )
+    return moments

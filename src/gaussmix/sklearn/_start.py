@@ -16,6 +16,8 @@ from ..em.estep import responsibility_statistics
 from ..em.families import Gaussians, MaximumLikelihood
 from ..em.kmeans import sklearn_kmeans
 from ..em.stats import Statistics
+from ..kernels import compiled
+from ..kernels.threads import map_blocks, resolve_n_jobs
 from ._checks import check_positive_definite
 
 
@@ -53,7 +55,18 @@ def label_statistics(
     do not. The M-step then reads them with ``shift=centres`` (k, d).
     """
     k, d = centres.shape
-    total = Statistics.zeros(k, Statistics.n_columns(d, covariance_type))
+    n_phi = Statistics.n_columns(d, covariance_type)
+    if compiled.has_label_moments() and X.dtype == np.float64 and X.flags.c_contiguous:
+        labels = np.ascontiguousarray(labels, dtype=np.int32)
+
+        def block(rows: slice, _index: int) -> np.ndarray:
+            return compiled.label_moments(
+                X[rows], labels[rows], centres, None, n_phi != d * (d + 1) // 2 + d + 1
+            )
+
+        moments = sum(map_blocks(block, X.shape[0], 1 << 14, resolve_n_jobs(None)))
+        return Statistics(moments, np.zeros(k), 0.0, float(X.shape[0]))
+    total = Statistics.zeros(k, n_phi)
     origin = np.zeros(d)
     for start in range(0, X.shape[0], 1 << 16):
         rows = slice(start, start + (1 << 16))

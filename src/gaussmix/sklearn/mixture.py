@@ -173,6 +173,7 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
                     n_jobs=resolve_n_jobs(None),
                     validated=True,
                     noise_covariances=noise_covariances,
+                    dtype=X.dtype,
                 )
             )
         family = self._family()
