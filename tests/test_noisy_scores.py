@@ -94,6 +94,9 @@ def test_projected_scores_and_responsibilities_match_scipy(shape):
     assert_allclose(gmm.score_samples(Y, projection=R), log_p0, rtol=1e-10)
     assert_allclose(gmm.to_responsibilities(Y, projection=R), resp0, atol=1e-12)
     mean, bic, aic = _criteria(gmm, log_p)
+    # One measured row of m entries may be 1-D.
+    one = gmm.score_samples(Y[3], noise_covariances=S[3:4], projection=R if R.ndim == 2 else R[3])
+    assert_allclose(one, log_p[3:4], rtol=1e-10)
     assert gmm.score(Y, noise_covariances=S, projection=R) == pytest.approx(mean, rel=1e-12)
     assert gmm.bic(Y, noise_covariances=S, projection=R) == pytest.approx(bic, rel=1e-12)
     assert gmm.aic(Y, noise_covariances=S, projection=R) == pytest.approx(aic, rel=1e-12)
@@ -349,3 +352,47 @@ def test_any_rows_chunks_and_noise_form_score_as_scipy(seed, n, d, chunk, form, 
         noise = da.from_array(S, chunks=(max(1, chunk - 1), *S.shape[1:]))
     lazy = da.from_array(X, chunks=(chunk, -1))
     assert_allclose(gmm.score_samples(lazy, noise_covariances=noise).compute(), log_p, rtol=1e-9)
+
+
+@pytest.mark.parametrize("form", ["variances", "matrices", "shared", "dask"])
+def test_dask_regression_on_noisy_inputs_is_the_conditional_with_inflated_inputs(form):
+    # Reference: per component the Gaussian conditional with Sigma_xx + S_i (explicit
+    # inverses), weighted by scipy densities N(x | mu_x, Sigma_xx + S_i); the mixture's
+    # mean and covariance by the law of total covariance.
+    da = pytest.importorskip("dask.array")
+    gmm, rng = _mixture(seed=10, k=2, d=3)
+    n, given, out = 23, np.array([2, 0]), np.array([1])
+    X = rng.normal(size=(n, 2)) * 2
+    S = {
+        "variances": rng.uniform(0.1, 1.0, (n, 2)),
+        "matrices": _spd(rng, n, 2, 0.5),
+        "shared": _spd(rng, 1, 2, 0.5)[0],
+        "dask": rng.uniform(0.1, 1.0, (n, 2)),
+    }[form]
+    dense = _as_matrices(S, n, 2)
+    means, covs = np.empty((n, 1)), np.empty((n, 1, 1))
+    for i in range(n):
+        w, m_j, c_j = [], [], []
+        for j in range(2):
+            mu, V = gmm.means[j], gmm.covariances[j]
+            T = V[np.ix_(given, given)] + dense[i]
+            gain = V[np.ix_(out, given)] @ np.linalg.inv(T)
+            w.append(gmm.priors[j] * multivariate_normal(mu[given], T).pdf(X[i]))
+            m_j.append(mu[out] + gain @ (X[i] - mu[given]))
+            c_j.append(V[np.ix_(out, out)] - gain @ V[np.ix_(given, out)])
+        w = np.array(w) / np.sum(w)
+        means[i] = w @ np.array(m_j)
+        spread = np.array(m_j) - means[i]
+        covs[i] = np.einsum("j,jab->ab", w, np.array(c_j)) + np.einsum(
+            "j,ja,jb->ab", w, spread, spread
+        )
+    noise = da.from_array(S, chunks=5) if form == "dask" else S
+    lazy = da.from_array(X, chunks=(7, -1))
+    mean_only = gmm.predict(given, lazy, noise_covariances=noise)
+    assert isinstance(mean_only, da.Array)
+    assert_allclose(mean_only.compute(), means, rtol=1e-9, atol=1e-12)
+    mean, cov = gmm.predict(given, lazy, return_covariance=True, noise_covariances=noise)
+    assert_allclose(mean.compute(), means, rtol=1e-9, atol=1e-12)
+    assert_allclose(cov.compute(), covs, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="but X is not"):
+        gmm.predict(given, X, noise_covariances=da.from_array(S))

@@ -284,8 +284,9 @@ class NoisyQueries:
         """p(y | x_obs) for inputs measured with noise (see :meth:`GMM.condition_batch`)."""
         if is_dask_collection(X) or is_dask_collection(noise_covariances):
             raise ValueError(
-                "noise_covariances with a Dask array is not supported for regression; "
-                "pass numpy arrays"
+                "noise_covariances is a Dask array but X is not: pass X as a Dask array "
+                "chunked like it (predict), or both as numpy arrays (condition_batch takes "
+                "numpy arrays only)"
             )
         priors, means, covariances = self.checked_parameters()
         X_in = check_conditioning_values(X, in_idx.size, "X").astype(np.float64, copy=False)
@@ -343,6 +344,8 @@ def measured_rows(
         noise = blank_missing_noise(noise_covariances, missing)
         noise = NoiseCovariances(*check_noise_covariances(noise, *X.shape))
         return ProjectedRows.from_missing(X, noise)
+    if np.ndim(X) == 1:
+        X = np.asarray(X)[None]  # one measured row of m entries
     X = check_samples(X, dtype=np.float64)
     R = check_projection(projection, *X.shape)
     if R.shape[-1] != n_features:

@@ -118,6 +118,35 @@ def _per_row(values: Any, name: str, X: da.Array, allowed: tuple) -> tuple[da.Ar
     return flat.rechunk((rows, width)), values.shape[1:]
 
 
+def _noise_for_chunks(
+    noise_covariances: Any, X: da.Array, m: int, arrays: list
+) -> tuple[Any, tuple | None]:
+    """Noise of X's rows for :func:`_measured_block`: (shared, None) or (None, entry shape).
+
+    A per-row noise (in memory or Dask) is appended to ``arrays`` flattened
+    and chunked like X; a shared one is returned as (1, m, m) (a chunk of m
+    rows would read (m, m) as ambiguous). In-memory noise is checked here.
+    """
+    from ._validation import as_float_array, check_noise_covariances
+
+    if noise_covariances is None:
+        return None, None
+    n = X.shape[0]
+    if not isinstance(noise_covariances, da.Array):
+        values = as_float_array(noise_covariances, "noise_covariances", ndim=(2, 3))
+        if values.shape == (1, m, m) or (values.shape == (m, m) and np.isnan(n)):
+            values, kind = check_noise_covariances(values.reshape(1, m, m), 1, m)
+        else:
+            _row_chunks(X, "noise_covariances")
+            values, kind = check_noise_covariances(values, n, m)
+        if kind == "shared":
+            return values[None], None
+        noise_covariances = values
+    flat, shape = _per_row(noise_covariances, "noise_covariances", X, ((m,), (m, m)))
+    arrays.append(flat)
+    return None, shape
+
+
 def _measured_block(
     block: np.ndarray,
     *per_row: np.ndarray,
@@ -127,8 +156,14 @@ def _measured_block(
     noise_shape: tuple | None,
     projection: Any,
     projection_shape: tuple | None,
+    given: np.ndarray | None = None,
+    packed: bool = False,
 ) -> np.ndarray:
-    """``model.method`` on one chunk of measured rows (per-row maps, then noise, unflattened)."""
+    """``model.method`` on one chunk of measured rows (per-row maps, then noise, unflattened).
+
+    With ``given`` (input dimensions): ``model.predict`` of noisy inputs, the
+    means or, ``packed``, [means, covariances flattened].
+    """
     per_row = list(per_row)
     c = block.shape[0]
     if projection_shape is not None:
@@ -138,6 +173,12 @@ def _measured_block(
         if noise.ndim == 2 and c == noise.shape[1]:
             # (c, m) variances with c == m would read as one shared (m, m) covariance.
             noise = noise[:, :, None] * np.eye(noise.shape[1])
+    if given is not None:
+        result = model.predict(given, block, return_covariance=packed, noise_covariances=noise)
+        if not packed:
+            return result
+        mean, cov = result
+        return np.concatenate([mean, cov.reshape(mean.shape[0], -1)], axis=1)
     return getattr(model, method)(block, noise_covariances=noise, projection=projection)
 
 
@@ -180,7 +221,7 @@ def map_measured_rows(
     TypeError
         For inputs that do not hold real numbers.
     """
-    from ._validation import as_float_array, check_noise_covariances
+    from ._validation import as_float_array
     from ._validation_noise import check_projection
 
     d = model.n_features
@@ -190,7 +231,7 @@ def map_measured_rows(
     X = check_rows(X, n_features=m, for_fit=False)
     n = X.shape[0]
     arrays: list[da.Array] = []
-    noise_shape = projection_shape = None
+    projection_shape = None
     if projection is not None:
         if projection.shape[-1] != d:
             raise ValueError(
@@ -207,20 +248,7 @@ def map_measured_rows(
             flat, projection_shape = _per_row(projection, "projection", X, ((m, d),))
             arrays.append(flat)
             projection = None
-    if noise_covariances is not None:
-        if not isinstance(noise_covariances, da.Array):
-            values = as_float_array(noise_covariances, "noise_covariances", ndim=(2, 3))
-            if values.shape == (1, m, m) or (values.shape == (m, m) and np.isnan(n)):
-                values, kind = check_noise_covariances(values.reshape(1, m, m), 1, m)
-            else:
-                _row_chunks(X, "noise_covariances")
-                values, kind = check_noise_covariances(values, n, m)
-            # As (1, m, m): a chunk of m rows would read (m, m) as ambiguous.
-            noise_covariances = values[None] if kind == "shared" else values
-        if isinstance(noise_covariances, da.Array) or kind != "shared":
-            flat, noise_shape = _per_row(noise_covariances, "noise_covariances", X, ((m,), (m, m)))
-            arrays.append(flat)
-            noise_covariances = None
+    noise_covariances, noise_shape = _noise_for_chunks(noise_covariances, X, m, arrays)
     kwargs = dict(
         model=copy.deepcopy(model),
         method=method,
@@ -276,7 +304,12 @@ def _take_columns(block: np.ndarray, start: int, stop: int, shape: tuple) -> np.
 
 
 def lazy_predict(
-    model: Any, indices: np.ndarray, n_outputs: int, X: Any, return_covariance: bool
+    model: Any,
+    indices: np.ndarray,
+    n_outputs: int,
+    X: Any,
+    return_covariance: bool,
+    noise_covariances: Any = None,
 ) -> da.Array | tuple[da.Array, da.Array]:
     """``model.predict(indices, X, return_covariance)`` over a Dask array, lazily.
 
@@ -289,6 +322,11 @@ def lazy_predict(
     n_outputs : int
     X : dask.array.Array, shape (n, n_inputs)
     return_covariance : bool
+    noise_covariances : array-like or dask.array.Array, optional
+        The inputs' known noise (regression on noisy inputs): per-row
+        (n, n_inputs) or (n, n_inputs, n_inputs), in memory or a Dask
+        array (chunked like X's rows), or one shared numpy (n_inputs,
+        n_inputs).
 
     Returns
     -------
@@ -300,7 +338,29 @@ def lazy_predict(
     X = check_rows(X, n_features=indices.size, for_fit=False)
     model = copy.deepcopy(model)
     rows = X.chunks[0]
-    if not return_covariance:
+    width = n_outputs + n_outputs * n_outputs if return_covariance else n_outputs
+    if noise_covariances is not None:
+        arrays: list[da.Array] = []
+        shared, shape = _noise_for_chunks(noise_covariances, X, indices.size, arrays)
+        packed = da.map_blocks(
+            _measured_block,
+            X,
+            *arrays,
+            model=model,
+            method="predict",
+            noise=shared,
+            noise_shape=shape,
+            projection=None,
+            projection_shape=None,
+            given=indices,
+            packed=bool(return_covariance),
+            chunks=(rows, (width,)),
+            dtype=np.float64,
+            meta=np.empty((0, 0)),
+        )
+        if not return_covariance:
+            return packed
+    elif not return_covariance:
         return X.map_blocks(
             _predict_means,
             model,
@@ -309,15 +369,15 @@ def lazy_predict(
             dtype=np.float64,
             meta=np.empty((0, 0)),
         )
-    width = n_outputs + n_outputs * n_outputs
-    packed = X.map_blocks(
-        _predict_packed,
-        model,
-        indices,
-        chunks=(rows, (width,)),
-        dtype=np.float64,
-        meta=np.empty((0, 0)),
-    )
+    else:
+        packed = X.map_blocks(
+            _predict_packed,
+            model,
+            indices,
+            chunks=(rows, (width,)),
+            dtype=np.float64,
+            meta=np.empty((0, 0)),
+        )
     means = packed.map_blocks(
         _take_columns,
         0,

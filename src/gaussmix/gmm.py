@@ -596,6 +596,7 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
             S_i over the input dimensions ((n, d_in, d_in), (n, d_in)
             variances or (d_in, d_in) shared): each component's input
             covariance becomes Sigma_xx + S_i (see :meth:`condition_batch`).
+            With a Dask X, per-row noise may be a Dask array too.
 
         Returns
         -------
@@ -611,14 +612,16 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
         priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
+        if is_dask_collection(X):
+            from .dask import lazy_predict
+
+            return lazy_predict(
+                self, in_idx, out_idx.size, X, bool(return_covariance), noise_covariances
+            )
         if noise_covariances is not None:
             return self._noisy_input_prediction(
                 in_idx, out_idx, X, noise_covariances, bool(return_covariance)
             )
-        if is_dask_collection(X):
-            from .dask import lazy_predict
-
-            return lazy_predict(self, in_idx, out_idx.size, X, bool(return_covariance))
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
         mean, cov = _gaussian.predict_conditional(
