@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "ab_engine.json"))
+    parser.add_argument("--base-commit", default=None, help="the base build's commit, recorded")
     parser.add_argument(
         "--types", default=None, help="comma-separated covariance types to run (default: all)"
     )
@@ -120,6 +121,7 @@ def main() -> None:
             "machine": machine_info("numpy"),
             "gaussmix": git_commit(),
             "base": str(Path(base.__file__).parent),
+            "base_commit": args.base_commit,
             "repeats": args.repeats,
             "results": rows,
         },

@@ -26,7 +26,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ctypes
 import sys
 import warnings
 from pathlib import Path
@@ -34,25 +33,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine_info, markdown_table, timed_alone, write_json
+from _common import RESULTS, machine_info, markdown_table, timed_alone, trim_heap, write_json
 from bench_em import make_data
 
 CASES = [(200_000, 8, 5), (1_000_000, 16, 16)]
 QUICK_CASES = [(20_000, 4, 3)]
 
 
-def _trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # pragma: no cover - not glibc
-        pass
-
-
 def _timed(fn) -> tuple[float, float, object]:
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _trim()
+        trim_heap()
         seconds, foreign = timed_alone(lambda: out.append(fn()))
     return seconds, foreign / seconds, out[0]
 

@@ -117,7 +117,42 @@ def _predict() -> Iterator[Row]:
         )
 
 
-SECTIONS: list[Callable[[], Iterator[Row]]] = [_em_iterations, _default_fit, _em_floor, _predict]
+def _float32() -> Iterator[Row]:
+    payload = _load("float32.json")
+    if payload is None:
+        return
+    for r in payload["cases"]:
+        yield (
+            "EM iteration, float32 (`dtype=np.float32`, float32 input) vs float64",
+            _case(r["n"], r["d"], r["k"]) + ", full",
+            f"{r['float32_speedup_warm']:.2f}x warm, {r['float32_speedup_cold']:.2f}x first fit",
+            _source("float32.json", payload),
+        )
+
+
+def _tied() -> Iterator[Row]:
+    payload = _load("ab_tied_linear.json")
+    if payload is None:
+        return
+    base = (payload.get("base_commit") or "?")[:7]
+    for r in payload["results"]:
+        yield (
+            f"Tied EM iteration vs gaussmix at `{base}`",
+            _case(r["n"], r["d"], r["k"]),
+            f"{1.0 / r['ratio_median']:.1f}x faster "
+            f"({r['base_s_per_iter'] * 1e3:.1f} -> {r['new_s_per_iter'] * 1e3:.1f} ms)",
+            _source("ab_tied_linear.json", payload),
+        )
+
+
+SECTIONS: list[Callable[[], Iterator[Row]]] = [
+    _em_iterations,
+    _default_fit,
+    _float32,
+    _tied,
+    _em_floor,
+    _predict,
+]
 
 
 def render() -> str:

@@ -466,24 +466,7 @@ def _kernel_statistics(
     when given), or None where the kernel does not apply or gives the rows back."""
     if params.kernel_theta is None:
         return None
-    if params.kernel_theta.dtype == np.float32:
-        if rows is not None:
-            return None
-        result = _compiled.em_statistics_float32(
-            X,
-            weights,
-            params.kernel_theta,
-            params.theta.shape[0],
-            params.shift,
-            params.kernel_theta_previous,
-            params.need_resp_sq,
-        )
-        if result is None:
-            return None
-        stats = Statistics(*result)
-        stats.resp_entropy = _entropy_from_moments(stats, params.theta)
-        return stats
-    result = _compiled.em_statistics(
+    arguments = (
         X,
         weights,
         params.kernel_theta,
@@ -491,13 +474,14 @@ def _kernel_statistics(
         params.shift,
         params.kernel_theta_previous,
         params.need_resp_sq,
-        rows=rows,
-        columns=columns,
     )
+    if params.kernel_theta.dtype == np.float32:  # the float32 kernel reads rows in place
+        result = None if rows is not None else _compiled.em_statistics_float32(*arguments)
+    else:
+        result = _compiled.em_statistics(*arguments, rows=rows, columns=columns)
     if result is None:
         return None
-    moments, resp_sq, log_lik_sum, weight_sum, change = result
-    stats = Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
+    stats = Statistics(*result)
     stats.resp_entropy = _entropy_from_moments(stats, params.theta)
     return stats
 
