@@ -1460,6 +1460,7 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
     double *restrict Y = wrow + B;            /* B * dp: completed rows of one component */
     double *restrict WY = Y + B * dp;         /* B * dp: the same times w_i r_ij */
     double *restrict dense = WY + B * dp;     /* k * d * dp full second moments */
+    double *restrict expo = dense + k * d * dp; /* k: one row's exponentials */
     double log_lik = 0.0, weight_sum = 0.0, entropy = 0.0;
     int64_t start, i, j, a, b, t, v, lost = 0;
 
@@ -1534,17 +1535,23 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
                     li[j] = 0.0;
                 continue;
             }
+            /* the kernel's vectorizable exponential (shifted logits are <= 0),
+             * once per component: r = e / total, ln r = logit - ln total */
             for (j = 0; j < k; ++j) {
                 li[j] -= top;
-                total += exp(li[j]);
+                /* below the floor (a zero prior's -inf included) exactly 0, as
+                 * libm's exp underflows, rather than the floor's exp */
+                expo[j] = li[j] > GM_EXP_FLOOR ? gm_exp_nonpositive(li[j]) : 0.0;
             }
-            log_total = log(total);
+            for (j = 0; j < k; ++j)
+                total += expo[j];
+            log_total = gm_log_positive(total);
             log_lik += w * (top + log_total);
             weight_sum += w;
             wrow[i] = w;
             for (j = 0; j < k; ++j) {
                 const double log_r = li[j] - log_total;
-                const double r = exp(log_r);
+                const double r = expo[j] / total;
                 if (r > 0.0)
                     entropy -= w * r * log_r;
                 if (resp_sq != NULL)

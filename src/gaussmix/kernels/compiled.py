@@ -222,6 +222,7 @@ def missing_statistics(
         + rows
         + 2 * rows * padded
         + k * d * padded
+        + k
     )
     prec_padded = np.zeros((k, d, padded))
     prec_padded[:, :, :d] = precisions
