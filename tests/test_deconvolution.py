@@ -405,17 +405,6 @@ def test_posteriors_are_the_product_of_two_gaussians(seed, d, shared):
     assert_allclose(log_dens, -0.5 * (d * np.log(2 * np.pi) + log_det + maha), rtol=1e-9)
 
 
-def test_dask_arrays_with_noise_are_refused_by_scores_not_silently_scored_without_it():
-    da = pytest.importorskip("dask.array")
-    X = np.random.default_rng(0).normal(size=(40, 2))
-    lazy = da.from_array(X, chunks=10)
-    # Fitting works (tests/test_noisy_scale.py); scoring lazily does not yet.
-    gmm = GMM(1, priors=[1.0], means=[[0.0, 0.0]], covariances=[np.eye(2)])
-    for method in (gmm.score_samples, gmm.to_responsibilities, gmm.score, gmm.bic, gmm.aic):
-        with pytest.raises(ValueError, match="noise_covariances with a Dask array"):
-            method(lazy, noise_covariances=np.ones((40, 2)))
-
-
 def test_verbose_reports_the_iterations(capsys):
     X, S, _ = _problem(seed=15, n=100, d=2)
     GMM(2, random_state=0, verbose=2).from_samples(X, noise_covariances=S, n_iter=3, tol=None)

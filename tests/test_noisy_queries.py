@@ -200,5 +200,5 @@ def test_noisy_queries_refuse_bad_input_by_name():
         gmm.true_value_posterior(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="projection maps from 3 dimensions"):
         gmm.true_value_posterior(np.zeros((2, 1)), projection=np.ones((1, 3)))
-    with pytest.raises(ValueError, match="not positive semi-definite"):
+    with pytest.raises(ValueError, match="positive semi-definite"):
         gmm.condition_batch([0], np.zeros((1, 1)), noise_covariances=-np.ones((1, 1, 1)))

@@ -29,13 +29,13 @@ from ._deconvolution import NoiseCovariances, deconvolve_chunk, noise_chunk_rows
 from ._gaussian import LOG_2PI, mixture_moments, normalize_log_weights
 from ._projection import ProjectedRows, projected_chunk_rows, projected_deconvolve_chunk
 from ._validation import (
+    as_float_array,
     check_conditioning_values,
     check_noise_covariances,
-    check_points,
     check_samples,
     is_dask_collection,
 )
-from ._validation_noise import check_projection
+from ._validation_noise import blank_missing_noise, check_projection
 from .conditional import ConditionalGMM
 
 __all__ = ["NoisyQueries", "measured_rows", "noisy_input_conditionals"]
@@ -189,10 +189,17 @@ class NoisyQueries:
         Parameters
         ----------
         X : array-like, shape (n_samples, m)
-            Measured rows (m = n_features without ``projection``).
+            Measured rows (m = n_features without ``projection``). Without a
+            projection, NaN entries are missing: row i then measures only
+            its observed coordinates (the projection onto them), and its
+            posterior fills in the others; a row with nothing observed gets
+            the mixture itself.
         noise_covariances : array-like, optional
             S_i as in :meth:`from_samples`: (n, m, m), (n, m) variances or
-            (m, m) / (1, m, m) shared. None: no noise (needs ``projection``).
+            (m, m) / (1, m, m) shared; per-row entries of missing
+            coordinates are ignored (they may be NaN). None: no noise (needs
+            ``projection`` or missing entries; the observed values are then
+            exact).
         projection : array-like, optional
             R_i, (n, m, d) or (m, d) / (1, m, d).
 
@@ -202,13 +209,15 @@ class NoisyQueries:
             Row i is p(v_i | x_i): ``mean()`` the denoised rows E[v_i | x_i],
             ``covariance()`` their uncertainty, ``sample(s)`` posterior draws.
             Its covariances are (k, d, d) when every row has the same
-            projection and noise, else (n, k, d, d).
+            projection and noise and no missing entry, else (n, k, d, d).
 
         Raises
         ------
         ValueError
             If the model is not initialized, X or the noise or projection
-            are invalid, neither is given, or a Dask array is given.
+            are invalid, none of noise, projection and missing entries is
+            given, NaN entries come with a projection, or a Dask array is
+            given.
         """
         priors, means, covariances = self.checked_parameters()
         rows = measured_rows(X, noise_covariances, projection, means.shape[1])
@@ -275,8 +284,9 @@ class NoisyQueries:
         """p(y | x_obs) for inputs measured with noise (see :meth:`GMM.condition_batch`)."""
         if is_dask_collection(X) or is_dask_collection(noise_covariances):
             raise ValueError(
-                "noise_covariances with a Dask array is not supported for regression; "
-                "pass numpy arrays"
+                "noise_covariances is a Dask array but X is not: pass X as a Dask array "
+                "chunked like it (predict), or both as numpy arrays (condition_batch takes "
+                "numpy arrays only)"
             )
         priors, means, covariances = self.checked_parameters()
         X_in = check_conditioning_values(X, in_idx.size, "X").astype(np.float64, copy=False)
@@ -297,27 +307,45 @@ class NoisyQueries:
 def measured_rows(
     X: Any, noise_covariances: Any, projection: Any, n_features: int
 ) -> ProjectedRows | tuple[np.ndarray, NoiseCovariances]:
-    """Checked measured rows: ProjectedRows with a projection, else (X, noise).
+    """Checked measured rows: ProjectedRows with a projection or NaN entries, else (X, noise).
+
+    NaN entries of X (without a projection) are missing: the projection onto
+    each row's observed coordinates; NaN noise of those coordinates is
+    allowed (:func:`gaussmix._validation_noise.blank_missing_noise`), and
+    without ``noise_covariances`` the observed entries are exact.
 
     Raises
     ------
     ValueError
         Naming ``X``, ``noise_covariances`` or ``projection``; for Dask
-        arrays; when neither noise nor a projection is given.
+        arrays; when neither noise, a projection nor a missing entry is
+        given.
     """
     if any(is_dask_collection(v) for v in (X, noise_covariances, projection)):
         raise ValueError(
             "noise_covariances with a Dask array is not supported here; pass numpy arrays"
         )
-    if noise_covariances is None and projection is None:
-        raise ValueError(
-            "noise_covariances is None and projection is None: without noise the true values "
-            "are the rows themselves; pass the rows' noise_covariances"
-        )
     if projection is None:
-        X, _ = check_points(X, n_features, "X")
-        X = X.astype(np.float64, copy=False)
-        return X, NoiseCovariances(*check_noise_covariances(noise_covariances, *X.shape))
+        X = np.atleast_2d(as_float_array(X, "X", ndim=(1, 2), allow_nan=True, dtype=np.float64))
+        if X.shape[1] != n_features:
+            raise ValueError(
+                f"X must have {n_features} feature(s) per row; got shape {np.shape(X)}"
+            )
+        missing = np.isnan(X)
+        if noise_covariances is None:
+            if not missing.any():
+                raise ValueError(
+                    "noise_covariances is None and projection is None: without noise the "
+                    "true values are the rows themselves; pass the rows' noise_covariances"
+                )
+            return ProjectedRows.from_missing(X, None)  # exact observed entries
+        if not missing.any():
+            return X, NoiseCovariances(*check_noise_covariances(noise_covariances, *X.shape))
+        noise = blank_missing_noise(noise_covariances, missing)
+        noise = NoiseCovariances(*check_noise_covariances(noise, *X.shape))
+        return ProjectedRows.from_missing(X, noise)
+    if np.ndim(X) == 1:
+        X = np.asarray(X)[None]  # one measured row of m entries
     X = check_samples(X, dtype=np.float64)
     R = check_projection(projection, *X.shape)
     if R.shape[-1] != n_features:

@@ -824,15 +824,17 @@ def check_noise_covariances(noise: Any, n_samples: int, n_features: int) -> tupl
         f"allowed: ({n}, {d}, {d}) one covariance per row, ({n}, {d}) per-row variances, "
         f"or ({d}, {d}) / (1, {d}, {d}) one covariance for all rows"
     )
-    if values.ndim == 2 and n == d and values.shape == (d, d):
+    if values.ndim == 2 and n == d > 1 and values.shape == (d, d):
+        # (With n = d = 1 both readings are the same variance.)
         raise ValueError(
             f"{name} of shape {values.shape} is ambiguous with n_samples = n_features = {d}: "
             f"pass per-row variances as ({n}, {d}, {d}) diagonal matrices or one shared "
             f"covariance as shape (1, {d}, {d})"
         )
     if values.shape == (1, d, d):
-        values = values[0]
-    if values.shape == (n, d):
+        # Shared even when n == d (the (d, d) it becomes must not read as variances).
+        values, kind = values[0], "shared"
+    elif values.shape == (n, d):
         kind = "variances"
     elif values.shape == (d, d):
         kind = "shared"

@@ -13,7 +13,33 @@ import numpy as np
 
 from ._validation import as_float_array
 
-__all__ = ["check_projection"]
+__all__ = ["blank_missing_noise", "check_projection"]
+
+
+def blank_missing_noise(noise: Any, missing: np.ndarray) -> Any:
+    """Per-row noise with the entries of missing coordinates set to 0 (NaN allowed there).
+
+    A catalogue often gives no (NaN) uncertainty for a coordinate it did not
+    measure; those entries are never used (missing entries are the
+    projection onto the observed ones). Per-row (n, d) variances and (n, d,
+    d) covariances have the rows and columns of each row's missing
+    coordinates replaced by zeros; any other form (a shared covariance, an
+    ambiguous or wrong shape) is returned unchanged for
+    :func:`gaussmix._validation.check_noise_covariances` to check.
+
+    Parameters
+    ----------
+    noise : array-like
+    missing : ndarray of bool, shape (n, d)
+        NaN entries of X.
+    """
+    values = as_float_array(noise, "noise_covariances", allow_nan=True, dtype=np.float64)
+    n, d = missing.shape
+    if values.shape == (n, d) and not n == d > 1:
+        return np.where(missing, 0.0, values)
+    if values.shape == (n, d, d):
+        return np.where(missing[:, :, None] | missing[:, None, :], 0.0, values)
+    return values
 
 
 def check_projection(projection: Any, n_samples: int, n_measured: int) -> np.ndarray:

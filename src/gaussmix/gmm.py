@@ -299,7 +299,7 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
             deconvolved covariances V_j (in the units of X squared). With
             ``allow_missing`` NaN entries are the projection onto each
             row's observed coordinates (the noise of the missing ones is
-            ignored). A Dask X takes S as a Dask array chunked like its
+            ignored and may be NaN). A Dask X takes S as a Dask array chunked like its
             rows (or in memory); float64 memory-mapped X and S are read in
             place. Computed in float64 whatever ``dtype`` (float32 X and S
             are accepted and converted).
@@ -386,38 +386,6 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
     # ------------------------------------------------------------------
     # Densities and scores
     # ------------------------------------------------------------------
-    def _log_density_and_resp(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        priors, means, chol = self._params_chol()
-        X, _ = check_points(X, means.shape[1], "X")
-        return _gaussian.mixture_log_density(X, priors, means, chol)
-
-    def to_responsibilities(
-        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
-    ) -> np.ndarray:
-        """Posterior probability of each component for each sample.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-        noise_covariances : array-like, optional
-            Known noise of the rows (see :meth:`score_samples`): the
-            responsibilities under the convolved mixture.
-
-        Returns
-        -------
-        R : ndarray, shape (n_samples, n_components)
-            Rows sum to one; computed in log space, so far outliers get
-            finite values. For a Dask array X, a lazy Dask array chunked
-            like X's rows.
-        """
-        if noise_covariances is not None:
-            return np.exp(self.convolved_log_density(X, noise_covariances)[1])
-        if is_dask_collection(X):
-            from .dask import map_rows
-
-            return map_rows(self.to_responsibilities, X, self.n_features, self.n_components)
-        return np.exp(self._log_density_and_resp(X)[1])
-
     def to_probability_density(self, X: ArrayLike) -> np.ndarray:
         """Mixture density p(x) at each sample.
 
@@ -439,51 +407,6 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
             features or non-finite entries.
         """
         return np.exp(self.score_samples(X))
-
-    def score_samples(
-        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
-    ) -> np.ndarray:
-        """Log density log p(x) of each sample, computed in log space.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features) or (n_features,)
-            A single point is treated as one sample.
-        noise_covariances : array-like, optional
-            Known Gaussian noise of the rows, S_i: (n, d, d), (n, d)
-            variances, or (d, d) / (1, d, d) shared. The log density is then
-            that of the convolved mixture, log sum_j pi_j N(x_i | mu_j,
-            Sigma_j + S_i) (see :meth:`convolved_log_density`).
-
-        Returns
-        -------
-        log_p : ndarray, shape (n_samples,)
-            For a Dask array X (2-D), a lazy Dask array chunked like its rows
-            (as are :meth:`to_probability_density`'s).
-
-        Raises
-        ------
-        ValueError
-            If the model is not initialized or X has the wrong number of
-            features or non-finite entries (for a Dask array: when computed).
-        """
-        if noise_covariances is not None:
-            return self.convolved_log_density(X, noise_covariances)[0]
-        if is_dask_collection(X):
-            from .dask import map_rows
-
-            return map_rows(self.score_samples, X, self.n_features, None)
-        priors, means, chol = self._params_chol()
-        X, _ = check_points(X, means.shape[1], "X")
-        # Row blocks: the densities' (rows, k, d) intermediates stay ~16 MB however
-        # long X is (a memory-mapped X is read block by block).
-        rows = max(1024, (1 << 21) // (means.shape[0] * means.shape[1]))
-        return np.concatenate(
-            [
-                _gaussian.mixture_log_density(X[start : start + rows], priors, means, chol)[0]
-                for start in range(0, max(1, X.shape[0]), rows)
-            ]
-        )
 
     # ------------------------------------------------------------------
     # Sampling and confidence regions
@@ -673,6 +596,7 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
             S_i over the input dimensions ((n, d_in, d_in), (n, d_in)
             variances or (d_in, d_in) shared): each component's input
             covariance becomes Sigma_xx + S_i (see :meth:`condition_batch`).
+            With a Dask X, per-row noise may be a Dask array too.
 
         Returns
         -------
@@ -688,14 +612,16 @@ class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
         priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
         warn_if_uncorrelated(getattr(self, "covariance_type_", "full"))
+        if is_dask_collection(X):
+            from .dask import lazy_predict
+
+            return lazy_predict(
+                self, in_idx, out_idx.size, X, bool(return_covariance), noise_covariances
+            )
         if noise_covariances is not None:
             return self._noisy_input_prediction(
                 in_idx, out_idx, X, noise_covariances, bool(return_covariance)
             )
-        if is_dask_collection(X):
-            from .dask import lazy_predict
-
-            return lazy_predict(self, in_idx, out_idx.size, X, bool(return_covariance))
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
         mean, cov = _gaussian.predict_conditional(

@@ -329,6 +329,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     outputs = [j for j in range(gmm.n_features) if j not in given]
     names = _names(gmm, outputs, header is not None)
     incomplete = args.allow_missing and any_entry(np.isnan, X)
+    noise = read_noise(args.noise)
+    if noise is not None:
+        if incomplete:
+            raise DataError(
+                f"{args.data} has missing values: --noise with missing inputs is not supported"
+            )
+        # Noisy inputs: each component's input covariance plus the row's noise.
+        if not args.std:
+            write_table(gmm.predict(given, X, noise_covariances=noise), args.output, names)
+            return 0
+        mean, cov = gmm.predict(given, X, return_covariance=True, noise_covariances=noise)
+        std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
+        columns = None if names is None else names + [f"std_{name}" for name in names]
+        write_table(np.hstack([mean, std]), args.output, columns)
+        return 0
     if args.std:
         if incomplete:
             mean, cov = predict_observed(gmm, given, X, return_covariance=True)
@@ -388,7 +403,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         data[:, model_columns(gmm, data, header, args.data)], args.data, args.allow_missing
     )
     n = X.shape[0]
-    if args.allow_missing and any_entry(np.isnan, X):
+    noise = read_noise(args.noise)
+    if noise is not None:
+        if any_entry(np.isnan, X):
+            raise DataError(
+                f"{args.data} has missing values: --noise with missing values is not supported"
+            )
+        # The convolved mixture: each component's covariance plus the row's noise.
+        mean = gmm.score(X, noise_covariances=noise)
+        bic, aic = gmm.bic(X, noise_covariances=noise), gmm.aic(X, noise_covariances=noise)
+    elif args.allow_missing and any_entry(np.isnan, X):
         # Observed-data log-likelihood: the missing entries marginalized out.
         total = float(observed_log_likelihood(gmm, X).sum())
         p = structures.get(gmm.covariance_type_).n_mixture_parameters(

@@ -507,6 +507,23 @@ def _add_noise_option(parsers: dict) -> None:
             "mixture by extreme deconvolution and reports the convolved model's "
             "likelihood (see docs/guide/noisy.rst)",
         )
+    parsers["score"].add_argument(
+        "--noise",
+        metavar="NOISE",
+        default=None,
+        help="a .npy file of the known noise of DATA's rows: (n, d) variances, (n, d, d) "
+        "covariances or (d, d) shared; scores the model convolved with it (a model fitted "
+        "with fit --noise)",
+    )
+    parsers["predict"].add_argument(
+        "--noise",
+        metavar="NOISE",
+        default=None,
+        help="a .npy file of the known noise of the --given inputs of DATA's rows: (n, "
+        "d_in) variances, (n, d_in, d_in) covariances or (d_in, d_in) shared; the inputs "
+        "are noisy measurements and each component conditions with its input covariance "
+        "plus that noise",
+    )
 
 
 # ----------------------------------------------------------------------

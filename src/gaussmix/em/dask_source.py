@@ -522,6 +522,9 @@ def _noisy_block_statistics(
 
 def _check_noise_block(noise_block: np.ndarray, n_features: int, offset: int) -> np.ndarray:
     """check_noise_covariances on a chunk's rows (row numbers of the whole array)."""
+    if noise_block.ndim == 2 and noise_block.shape[0] == n_features:
+        # (d, d) variances of a chunk of d rows would read as one shared covariance.
+        noise_block = noise_block[:, :, None] * np.eye(n_features)
     try:
         check_noise_covariances(noise_block, noise_block.shape[0], n_features)
     except ValueError as exc:
@@ -599,6 +602,11 @@ class DaskNoisySource(DaskSource):
                 return
             noise = da.from_array(values, chunks=(self.X.chunks[0], *values.shape[1:]))
         else:
+            if noise_covariances.dtype.kind not in "iubf":
+                raise TypeError(
+                    "noise_covariances must contain real numbers; got dtype "
+                    f"{noise_covariances.dtype}"
+                )
             noise = noise_covariances.astype(np.float64)
             if (
                 noise.ndim not in (2, 3)
@@ -625,6 +633,12 @@ class DaskNoisySource(DaskSource):
             noise = noise.persist()
         self.noise = noise
         self.noise_kind = "variances" if noise.ndim == 2 else "matrices"
+
+    def with_structure(self, covariance_type: str) -> DaskNoisySource:
+        """The same chunks and checked noise; the chunks' E-step for ``covariance_type``."""
+        clone = super().with_structure(covariance_type)
+        clone.template = self.template.with_structure(covariance_type)
+        return clone
 
     def statistics(
         self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool

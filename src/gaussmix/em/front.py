@@ -247,7 +247,13 @@ def _noisy(request: SourceRequest) -> StatisticsSource:
         n_components=request.n_components,
         allow_missing=request.allow_missing,
     )
-    noise = NoiseCovariances(*check_noise_covariances(request.noise_covariances, *X.shape))
+    noise = request.noise_covariances
+    if missing:
+        # NaN noise of the missing coordinates is allowed: those entries are not used.
+        from .._validation_noise import blank_missing_noise
+
+        noise = blank_missing_noise(noise, np.isnan(X))
+    noise = NoiseCovariances(*check_noise_covariances(noise, *X.shape))
     if missing:
         from .._projection import ProjectedRows
         from .projected import ProjectedSource
@@ -339,14 +345,21 @@ def _projected(request: SourceRequest) -> StatisticsSource:
 
 
 def _refuse_dask(request: SourceRequest) -> None:
-    if any(
+    if not any(
         is_dask_collection(value)
         for value in (request.X, request.noise_covariances, request.projection)
     ):
+        return
+    if request.projection is not None:
         raise ValueError(
-            "noise_covariances with a Dask array (or a projection) is not supported yet; "
-            "fit in memory (X and noise_covariances as numpy arrays)"
+            "fitting with a projection is not supported for Dask arrays yet; fit in memory "
+            "(X, projection and noise_covariances as numpy arrays); scoring a Dask array "
+            "with a projection works (score_samples, score, bic)"
         )
+    raise ValueError(
+        "noise_covariances is a Dask array but X is not; pass X as a Dask array chunked "
+        "like it, or both as numpy arrays"
+    )
 
 
 # One line a kind of source (later ones are tried first).

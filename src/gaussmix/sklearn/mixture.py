@@ -466,7 +466,8 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         """
         check_is_fitted(self)
         if noise_covariances is not None:
-            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+            if not is_dask_collection(X):  # a Dask X: lazy, chunked like X
+                X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
             log_prob = self.to_gmm().score_samples(X, noise_covariances=noise_covariances)
             return log_prob.astype(np.result_type(X.dtype, self.means_.dtype), copy=False)
         if is_dask_collection(X):
@@ -497,8 +498,9 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         -------
         log_likelihood : float
         """
-        if is_dask_collection(X) and noise_covariances is None:
-            return float(self.score_samples(X).mean().compute())
+        if is_dask_collection(X):
+            lazy = self.score_samples(X, noise_covariances=noise_covariances)
+            return float(lazy.mean().compute())
         return float(np.mean(self.score_samples(X, noise_covariances=noise_covariances)))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -535,7 +537,8 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         """
         check_is_fitted(self)
         if noise_covariances is not None:
-            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+            if not is_dask_collection(X):  # a Dask X: lazy, chunked like X
+                X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
             resp = self.to_gmm().to_responsibilities(X, noise_covariances=noise_covariances)
             return resp.astype(np.result_type(X.dtype, self.means_.dtype), copy=False)
         if is_dask_collection(X):
