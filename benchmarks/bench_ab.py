@@ -40,6 +40,8 @@ CASES = [
     (200_000, 16, 16, "diag", 0.0),
     (200_000, 16, 16, "tied", 0.0),
     (200_000, 5, 5, "full", 0.1),
+    (200_000, 16, 16, "full", 0.01),
+    (200_000, 16, 16, "full", 0.1),
 ]
 
 
@@ -65,6 +67,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "ab_engine.json"))
+    parser.add_argument("--base-commit", default=None, help="the base build's commit, recorded")
+    parser.add_argument("--missing", action="store_true", help="only the cases with NaN entries")
     parser.add_argument(
         "--types", default=None, help="comma-separated covariance types to run (default: all)"
     )
@@ -76,6 +80,8 @@ def main() -> None:
     cases = [(20_000, 4, 4, "full", 0.0), (20_000, 4, 4, "full", 0.1)] if args.quick else CASES
     if args.types:
         cases = [case for case in cases if case[3] in args.types.split(",")]
+    if args.missing:
+        cases = [case for case in cases if case[4] > 0]
     for n, d, k, covariance_type, fraction in cases:
         X = make_data(n, d, k)
         if fraction:
@@ -120,6 +126,7 @@ def main() -> None:
             "machine": machine_info("numpy"),
             "gaussmix": git_commit(),
             "base": str(Path(base.__file__).parent),
+            "base_commit": args.base_commit,
             "repeats": args.repeats,
             "results": rows,
         },

@@ -1,118 +1,227 @@
 """mclust's 14 x 9 grid: ``gaussmix.select_model(covariance_type="all")`` against R's ``Mclust``.
 
-For each data set (Old Faithful, iris, mclust's diabetes data, and 20,000 x 8
-rows of a six-component mixture drawn here with seed 0) R runs
-``Mclust(X, G = 1:9)`` (all 14 models, mclust's hierarchical start) through
-``Rscript`` and writes its BIC table; gaussmix runs
-``select_model(X, n_components=range(1, 10), covariance_type="all",
-n_init=N_INIT, init_params=INIT, tol=TOL, n_iter=1000, random_state=0)`` in
-this process. Printed per data set: both whole-call times, both choices, and
-how many of the cells mclust fills gaussmix's BIC is at least as good in
-(within 0.01). R needs ``apt-get install r-cran-mclust``; without ``Rscript``
-only gaussmix runs.
+For each data set (Old Faithful, iris, mclust's diabetes data, the Swiss
+banknotes, and 20,000 x 8 rows of a six-component mixture drawn here with
+seed 0) R runs ``Mclust(X, G = 1:9)`` (all 14 models, mclust's hierarchical
+start, one EM run per cell) through ``Rscript`` on the same rows, and
+gaussmix runs ``select_model(X, n_components=range(1, 10),
+covariance_type="all", random_state=0, **settings)`` in this process for
+each of the settings below (whole-call times, after one warm-up call):
+
+- ``default``: the defaults a user gets (``n_init=5``, ``tol=1e-3``);
+- ``tol=1e-5``: five starts, EM run closer to convergence (mclust stops at
+  a relative change of 1e-5 of the log-likelihood);
+- ``n_init=1``: one run per cell from the hierarchy, as mclust does;
+- ``n_init=1, tol=1e-5``.
+
+Recorded per data set and setting: the whole-call time of each, both
+choices, both BIC tables (mclust's sign flipped: lower is better), and in how
+many of the cells mclust fills gaussmix's BIC is at least as good (within
+0.01). R needs ``apt-get install r-cran-mclust``; without ``Rscript`` only
+gaussmix runs. Writes ``benchmarks/results/mclust.json``.
 
 Usage::
 
-    python benchmarks/bench_mclust.py [--n-init 5] [--init auto] [--tol 1e-6] [--only big]
+    flock /tmp/bench.lock python benchmarks/bench_mclust.py [--only big] [--out FILE]
+    python benchmarks/bench_mclust.py --markdown benchmarks/results/mclust.json
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shutil
 import subprocess
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import machine_info, timed_alone
 
 from gaussmix import covariance, select_model
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
 
 R_SCRIPT = """
 suppressMessages(library(mclust))
 X <- as.matrix(read.csv("{data}", header = FALSE))
 t <- system.time(fit <- Mclust(X, G = 1:9, verbose = FALSE))[["elapsed"]]
 write.csv(as.data.frame(unclass(fit$BIC)), "{table}")
-cat(t, fit$modelName, fit$G, "\\n")
+cat(t, fit$modelName, fit$G, as.character(packageVersion("mclust")), "\\n")
 """
 
+SETTINGS = {
+    "default": {},
+    "tol=1e-5": {"tol": 1e-5},
+    "n_init=1": {"n_init": 1},
+    "n_init=1, tol=1e-5": {"n_init": 1, "tol": 1e-5},
+}
 
-def data_sets(only: str | None) -> dict[str, np.ndarray]:
-    from sklearn.datasets import load_iris
 
+def data_sets(only: str | None = None) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     n, d = 20_000, 8
     centres = rng.normal(0, 4, (6, d))
     shapes = rng.normal(size=(6, d, d)) * 0.4 + np.eye(d)
     labels = rng.integers(0, 6, n)
     big = centres[labels] + np.einsum("nij,nj->ni", shapes[labels], rng.normal(size=(n, d)))
-    sets = {
-        "faithful": np.loadtxt(DATA / "faithful.csv", delimiter=",", skiprows=2),
-        "iris": load_iris().data,
-        "diabetes": np.loadtxt(
+    loaders = {
+        "faithful": lambda: np.loadtxt(DATA / "faithful.csv", delimiter=",", skiprows=2),
+        "iris": _iris,
+        "diabetes": lambda: np.loadtxt(
             DATA / "diabetes.csv", delimiter=",", skiprows=3, usecols=(1, 2, 3)
         ),
-        "big": big,
+        "banknote": lambda: np.loadtxt(
+            DATA / "banknote.csv", delimiter=",", skiprows=2, usecols=range(1, 7)
+        ),
+        "big": lambda: big,
     }
-    return {name: X for name, X in sets.items() if only is None or name == only}
+    return {name: load() for name, load in loaders.items() if only in (None, name)}
 
 
-def run_r(X: np.ndarray, tmp: Path) -> tuple[float, str, dict] | None:
+def _iris() -> np.ndarray:
+    from sklearn.datasets import load_iris
+
+    return load_iris().data
+
+
+def run_r(X: np.ndarray, tmp: Path) -> dict | None:
     if shutil.which("Rscript") is None:
         return None
     data, table = tmp / "X.csv", tmp / "bic.csv"
-    np.savetxt(data, X, delimiter=",")
+    np.savetxt(data, X, delimiter=",", fmt="%.17g")
     script = R_SCRIPT.format(data=data, table=table)
     out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, check=True)
-    seconds, model, k = out.stdout.split()
+    seconds, model, k, version = out.stdout.split()
     bic = {}
     with open(table) as handle:
         rows = list(csv.reader(handle))
     for row in rows[1:]:
         for code, value in zip(rows[0][1:], row[1:], strict=True):
-            bic[(int(row[0]), code)] = None if value == "NA" else -float(value)
-    return float(seconds), f"{model},{k}", bic
+            bic[f"{code},{int(row[0])}"] = None if value == "NA" else -float(value)
+    return {"seconds": float(seconds), "choice": f"{model},{k}", "bic": bic, "version": version}
+
+
+def run_gaussmix(X: np.ndarray, settings: dict) -> dict:
+    out: dict = {}
+
+    def call() -> None:
+        out["result"] = select_model(
+            X, n_components=range(1, 10), covariance_type="all", random_state=0, **settings
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seconds, foreign = timed_alone(call)
+    result = out["result"]
+    best = result.best_params
+    code = covariance.get(best["covariance_type"]).mclust_name
+    bic, degenerate = {}, []
+    for row in result.table:
+        key = f"{covariance.get(row['covariance_type']).mclust_name},{row['n_components']}"
+        bic[key] = float(row["bic"]) if row["error"] is None else None
+        if row["degenerate"] is not None:
+            degenerate.append(key)
+    choice = f"{code},{best['n_components']}"
+    return {
+        "seconds": seconds,
+        "foreign_cpu_seconds": foreign,
+        "choice": choice,
+        "bic": bic,
+        "degenerate": degenerate,
+    }
+
+
+def compare(ours: dict, mclust: dict) -> dict:
+    """Cells mclust fills, and in how many gaussmix's BIC is at least as good (0.01).
+
+    A cell gaussmix marks degenerate counts as not as good (its BIC is that of a
+    spurious optimum); ``degenerate`` lists those cells.
+    """
+    filled = [key for key, value in mclust["bic"].items() if value is not None]
+    usable = [key for key in filled if ours["bic"].get(key) is not None]
+    usable = [key for key in usable if key not in ours["degenerate"]]
+    better = [key for key in usable if ours["bic"][key] <= mclust["bic"][key] + 0.01]
+    worse = {
+        key: round(ours["bic"][key] - mclust["bic"][key], 2) for key in usable if key not in better
+    }
+    return {
+        "filled": len(filled),
+        "at_least_as_good": len(better),
+        "worse_by": worse,
+        "degenerate": [key for key in filled if key in ours["degenerate"]],
+    }
+
+
+def markdown(results: dict) -> str:
+    """The results as benchmarks/README.md's table: time, choice, cells per setting."""
+    settings = list(next(iter(results["data"].values()))["gaussmix"])
+    head = "| data | R `Mclust` | " + " | ".join(f"gaussmix, {s}" for s in settings) + " |"
+    lines = [head, "|---" * (2 + len(settings)) + "|"]
+    for name, entry in results["data"].items():
+        mclust = entry["mclust"]
+        cells = [f"{name} ({entry['shape'][0]} x {entry['shape'][1]})"]
+        cells.append("-" if mclust is None else f"{mclust['seconds']:.2f} s, {mclust['choice']}")
+        for setting in settings:
+            ours = entry["gaussmix"][setting]
+            cell = f"{ours['seconds']:.2f} s, {ours['choice']}"
+            if "versus_mclust" in ours:
+                versus = ours["versus_mclust"]
+                cell += f", {versus['at_least_as_good']}/{versus['filled']}"
+                if versus["degenerate"]:
+                    cell += f" ({len(versus['degenerate'])} degenerate)"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-init", type=int, default=5)
-    parser.add_argument("--init", default="auto")
-    parser.add_argument("--tol", type=float, default=1e-6)
-    parser.add_argument("--only", choices=("faithful", "iris", "diabetes", "big"))
+    parser.add_argument("--only", choices=("faithful", "iris", "diabetes", "banknote", "big"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mclust.json"))
+    parser.add_argument(
+        "--markdown", metavar="JSON", help="print the table of a results file and stop"
+    )
     args = parser.parse_args()
+    if args.markdown:
+        with open(args.markdown) as handle:
+            print(markdown(json.load(handle)))
+        return
+    run_gaussmix(data_sets("faithful")["faithful"][:100], {"n_init": 1})  # warm-up
+    results: dict = {
+        "machine": machine_info("numpy", "scipy"),
+        "data": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for name, X in data_sets(args.only).items():
-            mclust = run_r(X, Path(tmp))
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = select_model(
-                    X, n_components=range(1, 10), covariance_type="all", n_init=args.n_init,
-                    init_params=args.init, tol=args.tol, n_iter=1000, random_state=0,
-                )  # fmt: skip
-            seconds = time.perf_counter() - start
-            best = result.best_params
-            code = covariance.get(best["covariance_type"]).mclust_name
-            line = f"{name}: gaussmix {seconds:.2f} s, {code},{best['n_components']}"
-            if mclust is not None:
-                r_seconds, r_choice, r_bic = mclust
-                filled = better = 0
-                for row in result.table:
-                    key = (row["n_components"], covariance.get(row["covariance_type"]).mclust_name)
-                    if r_bic.get(key) is not None:
-                        filled += 1
-                        better += row["bic"] <= r_bic[key] + 0.01
-                line += (
-                    f"; mclust {r_seconds:.2f} s, {r_choice}; "
-                    f"at least mclust's BIC in {better} of {filled} cells"
+            entry: dict = {"shape": list(X.shape), "mclust": run_r(X, Path(tmp)), "gaussmix": {}}
+            for label, settings in SETTINGS.items():
+                ours = run_gaussmix(X, settings)
+                if entry["mclust"] is not None:
+                    ours["versus_mclust"] = compare(ours, entry["mclust"])
+                entry["gaussmix"][label] = ours
+                line = (
+                    f"{name} [{label}]: gaussmix {ours['seconds']:.2f} s "
+                    f"({ours['foreign_cpu_seconds']:.1f} CPU-s of other processes), "
+                    f"{ours['choice']}"
                 )
-            print(line, flush=True)
+                if entry["mclust"] is not None:
+                    versus = ours["versus_mclust"]
+                    line += (
+                        f"; mclust {entry['mclust']['seconds']:.2f} s, "
+                        f"{entry['mclust']['choice']}; at least mclust's BIC in "
+                        f"{versus['at_least_as_good']} of {versus['filled']} cells "
+                        f"({len(versus['degenerate'])} of them degenerate here)"
+                    )
+                print(line, flush=True)
+            results["data"][name] = entry
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w") as handle:
+        json.dump(results, handle, indent=1)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ GALLERY = {
     "unscented_transform",
     "model_selection",
     "mclust_models",
+    "online_em",
+    "deconvolution",
 }
 
 

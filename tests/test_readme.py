@@ -100,5 +100,19 @@ def test_readme_links_into_the_project_resolve():
 
 
 def test_readme_shows_a_picture():
+    # The demo's picture on top, and the one of mclust's 14 models.
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", TEXT)
-    assert len(images) == 1 and images[0].endswith(".png")
+    assert 1 <= len(images) <= 2 and all(image.endswith(".png") for image in images)
+
+
+def test_the_performance_table_is_the_results_files():
+    """README's performance table is written from benchmarks/results/ by a script."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import make_readme_table
+    finally:
+        sys.path.pop(0)
+    table = make_readme_table.current(TEXT)
+    assert table is not None, "README.md lost its performance table's markers"
+    assert table == make_readme_table.render(), "run python benchmarks/make_readme_table.py"
+    assert table.count("\n|") >= 4

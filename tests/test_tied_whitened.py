@@ -100,3 +100,50 @@ def test_tied_fit_equals_the_fit_without_whitening(dtype, monkeypatch):
     assert_allclose(fits[0].means, fits[1].means, rtol=rtol, atol=rtol)
     assert_allclose(fits[0].covariances, fits[1].covariances, rtol=rtol, atol=rtol)
     assert fits[0].lower_bound_ == pytest.approx(fits[1].lower_bound_, rel=rtol)
+
+
+def _linear_kernel_or_skip():
+    from gaussmix.kernels import compiled
+
+    if not compiled.has_linear():
+        pytest.skip("compiled kernel without linear features")
+    return compiled
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_linear_features_equal_the_whitened_diagonal_path(weighted, monkeypatch):
+    """The kernel's linear features [y, 1] against the whitened diagonal E-step."""
+    compiled = _linear_kernel_or_skip()
+    X, g, w, shift = _problem(3)
+    w = w if weighted else None
+    linear = make_e_step_parameters("tied", g, None, shift, pooled=True)
+    assert linear.linear_theta is not None
+    a = e_step(X, w, linear)
+    monkeypatch.setattr(compiled, "has_linear", lambda: False)
+    diagonal = make_e_step_parameters("tied", g, None, shift, pooled=True)
+    assert diagonal.linear_theta is None and diagonal.whitening is not None
+    b = e_step(X, w, diagonal)
+    assert_allclose(a.moments, b.moments, rtol=1e-10, atol=1e-9)
+    assert a.log_lik_sum == pytest.approx(b.log_lik_sum, rel=1e-11)
+    assert a.resp_entropy == pytest.approx(b.resp_entropy, rel=1e-7, abs=1e-9)
+
+
+def test_blocks_without_their_scatter_leave_the_common_term_to_the_caller(monkeypatch):
+    """block_scatter=False: the caller's pooled_log_lik_term completes the log-likelihood,
+    also for a block that the linear kernel gave back (numpy fallback)."""
+    from gaussmix.em.estep import pooled_log_lik_term, scatter_about
+
+    compiled = _linear_kernel_or_skip()
+    X, g, w, shift = _problem(4, n=500)
+    params = make_e_step_parameters("tied", g, None, shift, pooled=True)
+    reference = e_step(X, w, params)  # block_scatter: complete in itself
+    lean = params._replace(block_scatter=False)
+    scatter = scatter_about(X - shift, w)
+    total = e_step(X, w, lean).log_lik_sum + pooled_log_lik_term(lean, scatter)
+    assert total == pytest.approx(reference.log_lik_sum, rel=1e-11)
+    monkeypatch.setattr(compiled, "em_statistics", lambda *a, **k: None)
+    fallback = e_step(X, w, lean)
+    assert fallback.log_lik_sum + pooled_log_lik_term(lean, scatter) == pytest.approx(
+        reference.log_lik_sum, rel=1e-11
+    )
+    assert_allclose(fallback.first_moments(D), reference.first_moments(D), rtol=1e-9, atol=1e-9)

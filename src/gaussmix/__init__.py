@@ -16,6 +16,7 @@ from .gmm import (
 )
 from .mvn import MVN, plot_error_ellipse
 from .selection import ModelSelection, select_model
+from .streams import fit_stream
 
 __all__ = [
     "GMM",
@@ -26,6 +27,7 @@ __all__ = [
     "__version__",
     "covariance_initialization",
     "em",
+    "fit_stream",
     "gmm",
     "kmeansplusplus_initialization",
     "mvn",

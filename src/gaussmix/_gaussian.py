@@ -405,7 +405,7 @@ def mixture_moments(
     ----------
     weights : ndarray, shape (n, k)
     comp_means : ndarray, shape (n, k, d)
-    covariances : ndarray, shape (k, d, d), or None for the mean only
+    covariances : ndarray, shape (k, d, d) or (n, k, d, d), or None for the mean only
 
     Returns
     -------
@@ -415,9 +415,12 @@ def mixture_moments(
     mean = np.einsum("nk,nkd->nd", weights, comp_means)
     if covariances is None:
         return mean, None
-    k, d, _ = covariances.shape
+    k, d = covariances.shape[-3:-1]
     dev = (comp_means - mean[:, None, :]) * np.sqrt(weights)[:, :, None]
-    within = (weights @ covariances.reshape(k, d * d)).reshape(-1, d, d)
+    if covariances.ndim == 4:
+        within = np.einsum("nk,nkde->nde", weights, covariances)
+    else:
+        within = (weights @ covariances.reshape(k, d * d)).reshape(-1, d, d)
     return mean, within + np.swapaxes(dev, 1, 2) @ dev
 
 
@@ -748,15 +751,15 @@ def conditional_mixture_log_density(
     Y : ndarray, shape (n, d_out)
     log_weights : ndarray, shape (n, k)
     cond_means : ndarray, shape (n, k, d_out)
-    cond_chol : ndarray, shape (k, d_out, d_out)
+    cond_chol : ndarray, shape (k, d_out, d_out) or (n, k, d_out, d_out)
 
     Returns
     -------
     log_density : ndarray, shape (n,)
     """
-    inv = inverse_cholesky(cond_chol)  # (k, d, d)
+    inv = inverse_cholesky(cond_chol)  # (k, d, d) or (n, k, d, d)
     dev = Y[:, None, :] - cond_means  # (n, k, d)
-    z = np.einsum("kij,nkj->nki", inv, dev)
+    z = np.einsum("...kij,...kj->...ki", inv, dev)
     log_comp = log_normalizers(cond_chol) - 0.5 * np.einsum("nki,nki->nk", z, z)
     return normalize_log_weights(log_comp + log_weights)[0]
 
@@ -772,7 +775,7 @@ def mixture_modes(
     """Local maxima of many Gaussian mixtures at once by fixed-point iteration.
 
     Each of the n mixtures (weights (n, k), means (n, k, d), covariances
-    (k, d, d) shared) is searched from every component mean. The update
+    (k, d, d) shared or (n, k, d, d)) is searched from every component mean. The update
     x <- (sum_j q_j P_j)^-1 sum_j q_j P_j mu_j with q_j the posterior of
     component j at x is the mean-shift / fixed-point iteration for Gaussian
     mixtures (Carreira-Perpinan 2000, 2007); its fixed points are the
@@ -789,23 +792,25 @@ def mixture_modes(
     n, k, _d = means.shape
     chol = safe_cholesky(covariances)
     inv = inverse_cholesky(chol)
-    prec = np.swapaxes(inv, -1, -2) @ inv  # (k, d, d)
-    prec_means = np.einsum("kij,nkj->nki", prec, means)  # (n, k, d)
+    prec = np.swapaxes(inv, -1, -2) @ inv  # (k, d, d) or (n, k, d, d)
+    prec_means = np.einsum("...kij,...kj->...ki", prec, means)  # (n, k, d)
     with np.errstate(divide="ignore"):
         log_w = np.log(weights)
     log_norm = log_normalizers(chol)
+    if covariances.ndim == 4:  # per-mixture covariances: broadcast over the starts
+        inv, prec, log_norm = inv[:, None], prec[:, None], log_norm[:, None]
     x = means.copy()  # (n, s=k starts, d)
     converged = np.zeros((n, k), dtype=bool)
-    scale = np.sqrt(np.diagonal(covariances, axis1=1, axis2=2).min())
+    scale = np.sqrt(np.diagonal(covariances, axis1=-2, axis2=-1).min())
     for _ in range(max_iter):
         # posterior q (n, s, k) of every component at every current point
         dev = x[:, :, None, :] - means[:, None, :, :]  # (n, s, k, d)
-        z = np.einsum("kij,nskj->nski", inv, dev)
+        z = np.einsum("...kij,...kj->...ki", inv, dev)
         log_q = log_w[:, None, :] + log_norm - 0.5 * np.einsum("nski,nski->nsk", z, z)
         log_q -= log_q.max(axis=2, keepdims=True)
         q = np.exp(log_q)
         q /= q.sum(axis=2, keepdims=True)
-        lhs = np.einsum("nsk,kij->nsij", q, prec)
+        lhs = np.einsum("...k,...kij->...ij", q, prec)
         rhs = np.einsum("nsk,nki->nsi", q, prec_means)
         new_x = np.linalg.solve(lhs, rhs[..., None])[..., 0]
         step = np.abs(new_x - x).max(axis=2)
@@ -814,7 +819,7 @@ def mixture_modes(
         if converged.all():
             break
     dev = x[:, :, None, :] - means[:, None, :, :]
-    z = np.einsum("kij,nskj->nski", inv, dev)
+    z = np.einsum("...kij,...kj->...ki", inv, dev)
     log_terms = log_w[:, None, :] + log_norm - 0.5 * np.einsum("nski,nski->nsk", z, z)
     top = log_terms.max(axis=2, keepdims=True)
     log_density = (top + np.log(np.exp(log_terms - top).sum(axis=2, keepdims=True)))[..., 0]

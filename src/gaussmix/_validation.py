@@ -162,13 +162,15 @@ def check_spread(X: np.ndarray, name: str = "X") -> None:
         return
     low = np.full(d, np.inf)
     high = np.full(d, -np.inf)
-    rows = max(1, _CHECK_BLOCK_ELEMENTS // d)
+    rows = max(1, (1 << 18) // d)  # 2 MiB copies of float64 blocks
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN block columns
         for start in range(0, n, rows):
-            block = X[start : start + rows]
-            low = np.fmin(low, np.nanmin(block, axis=0))
-            high = np.fmax(high, np.nanmax(block, axis=0))
+            # column-major copy of the block: numpy reduces a few long rows
+            # several times faster than many short ones
+            block = np.ascontiguousarray(X[start : start + rows].T)
+            low = np.fmin(low, np.nanmin(block, axis=1))
+            high = np.fmax(high, np.nanmax(block, axis=1))
     observed = np.isfinite(low) & np.isfinite(high)
     spread = np.where(observed, high.astype(np.float64) - low.astype(np.float64), 0.0)
     limit = np.sqrt(np.finfo(np.float64).max / (4.0 * n * d))
@@ -822,15 +824,17 @@ def check_noise_covariances(noise: Any, n_samples: int, n_features: int) -> tupl
         f"allowed: ({n}, {d}, {d}) one covariance per row, ({n}, {d}) per-row variances, "
         f"or ({d}, {d}) / (1, {d}, {d}) one covariance for all rows"
     )
-    if values.ndim == 2 and n == d and values.shape == (d, d):
+    if values.ndim == 2 and n == d > 1 and values.shape == (d, d):
+        # (With n = d = 1 both readings are the same variance.)
         raise ValueError(
             f"{name} of shape {values.shape} is ambiguous with n_samples = n_features = {d}: "
             f"pass per-row variances as ({n}, {d}, {d}) diagonal matrices or one shared "
             f"covariance as shape (1, {d}, {d})"
         )
     if values.shape == (1, d, d):
-        values = values[0]
-    if values.shape == (n, d):
+        # Shared even when n == d (the (d, d) it becomes must not read as variances).
+        values, kind = values[0], "shared"
+    elif values.shape == (n, d):
         kind = "variances"
     elif values.shape == (d, d):
         kind = "shared"

@@ -27,7 +27,10 @@ class ConditionalGMM:
 
     Returned by :meth:`GMM.condition_batch`. Row i is the mixture
     sum_j priors[i, j] N(y | means[i, j], covariances[j]); the component
-    covariances of a Gaussian conditional do not depend on x.
+    covariances of a Gaussian conditional do not depend on x. Conditioning
+    on inputs measured with per-row noise, and the posteriors of true values
+    (:meth:`GMM.true_value_posterior`), give each query its own component
+    covariances, ``covariances[i, j]``.
 
     Parameters
     ----------
@@ -35,8 +38,9 @@ class ConditionalGMM:
         Posterior component weights given each query; rows sum to one.
     means : ndarray, shape (n_queries, k, d_out)
         Conditional means of every component for every query.
-    covariances : ndarray, shape (k, d_out, d_out)
-        Conditional covariances of the components.
+    covariances : ndarray, shape (k, d_out, d_out) or (n_queries, k, d_out, d_out)
+        Conditional covariances of the components (shared by the queries,
+        or one set per query).
     output_indices : ndarray of int, shape (d_out,)
         Dimensions of the joint model that y holds.
     random_state : None, int, RandomState or Generator, optional
@@ -103,7 +107,7 @@ class ConditionalGMM:
             self.priors.shape[1],
             priors=self.priors[idx],
             means=self.means[idx],
-            covariances=self.covariances,
+            covariances=self.covariances if self.covariances.ndim == 3 else self.covariances[idx],
             random_state=self.random_state,
         )
 
@@ -156,6 +160,10 @@ class ConditionalGMM:
         chol = safe_cholesky(self.covariances)
         z = self.random_state.standard_normal((n, s, d))
         out = np.take_along_axis(self.means, labels[:, :, None], axis=1)
+        if chol.ndim == 4:
+            # One set of factors per query: index (query, component) pairs.
+            chol = chol.reshape(n * k, d, d)
+            labels = labels + k * np.arange(n)[:, None]
         # Gathering one Cholesky factor per draw costs d^2 per draw: go through
         # the draws in chunks so that the gather stays small.
         flat_out, flat_labels, flat_z = out.reshape(-1, d), labels.reshape(-1), z.reshape(-1, d)
@@ -250,10 +258,14 @@ class ConditionalGMM:
             return ([], []) if return_density else []
         all_modes = np.full((n, k, d), np.nan)
         all_logd = np.full((n, k), -np.inf)
-        spread = np.sqrt(np.diagonal(self.covariances, axis1=1, axis2=2).min(axis=1).min())
+        spread = np.sqrt(np.diagonal(self.covariances, axis1=-2, axis2=-1).min())
+        per_query = self.covariances.ndim == 4
         for rows in _gaussian.row_chunks(n, k * k * d * 4):
             points, log_d, _ = _gaussian.mixture_modes(
-                self.priors[rows], self.means[rows], self.covariances, max_iter=max_iter
+                self.priors[rows],
+                self.means[rows],
+                self.covariances[rows] if per_query else self.covariances,
+                max_iter=max_iter,
             )
             radius = np.full(points.shape[0], 1e-2 * max(spread, 1e-12))
             all_modes[rows], all_logd[rows] = _gaussian.merge_modes(points, log_d, radius)

@@ -14,7 +14,10 @@ array.
   the M-step.
 - :func:`map_rows`, :func:`lazy_predict`: the lazy forms of
   ``score_samples``, ``to_responsibilities``, ``impute`` and ``predict``,
-  chunked like their input.
+  chunked like their input; :func:`map_measured_rows` those of
+  ``score_samples`` and ``to_responsibilities`` of noisy (projected) rows,
+  their noise and maps chunked like X; :func:`total_and_count` the sum and
+  length of a lazy score.
 - :func:`read_npy`: a ``.npy`` file as a Dask array whose chunks are read
   (memory-mapped) by the workers; :func:`connect`: a ``Client`` for the
   command line's ``--scheduler``.
@@ -41,8 +44,10 @@ __all__ = [
     "connect",
     "join_columns",
     "lazy_predict",
+    "map_measured_rows",
     "map_rows",
     "read_npy",
+    "total_and_count",
 ]
 
 
@@ -81,6 +86,209 @@ def map_rows(
     )
 
 
+def _row_chunks(X: da.Array, name: str) -> tuple:
+    rows = X.chunks[0]
+    if any(np.isnan(size) for size in rows):
+        raise ValueError(
+            f"X has unknown chunk sizes (NaN row counts) and {name} has one entry per row: "
+            "call X.compute_chunk_sizes() first"
+        )
+    return rows
+
+
+def _per_row(values: Any, name: str, X: da.Array, allowed: tuple) -> tuple[da.Array, tuple]:
+    """A per-row input (noise, maps), flattened to 2-D and chunked like X's rows.
+
+    ``allowed`` lists the accepted shapes of one row's entry; a Dask array's
+    values are checked in each chunk when computed.
+    """
+    rows = _row_chunks(X, name)
+    if not isinstance(values, da.Array):
+        values = da.from_array(values, chunks=(rows, *values.shape[1:]))
+    elif values.dtype.kind not in "iubf":
+        raise TypeError(f"{name} must contain real numbers; got dtype {values.dtype}")
+    if values.shape[0] != X.shape[0] or values.shape[1:] not in allowed:
+        shapes = " or ".join(str((X.shape[0], *entry)) for entry in allowed)
+        raise ValueError(
+            f"{name} has shape {values.shape} for X of shape {X.shape}; allowed as a Dask "
+            f"array: {shapes} (one for all rows as a numpy array)"
+        )
+    width = int(np.prod(values.shape[1:]))
+    flat = values.astype(np.float64).reshape(X.shape[0], width)
+    return flat.rechunk((rows, width)), values.shape[1:]
+
+
+def _noise_for_chunks(
+    noise_covariances: Any, X: da.Array, m: int, arrays: list
+) -> tuple[Any, tuple | None]:
+    """Noise of X's rows for :func:`_measured_block`: (shared, None) or (None, entry shape).
+
+    A per-row noise (in memory or Dask) is appended to ``arrays`` flattened
+    and chunked like X; a shared one is returned as (1, m, m) (a chunk of m
+    rows would read (m, m) as ambiguous). In-memory noise is checked here.
+    """
+    from ._validation import as_float_array, check_noise_covariances
+
+    if noise_covariances is None:
+        return None, None
+    n = X.shape[0]
+    if not isinstance(noise_covariances, da.Array):
+        values = as_float_array(noise_covariances, "noise_covariances", ndim=(2, 3))
+        if values.shape == (1, m, m) or (values.shape == (m, m) and np.isnan(n)):
+            values, kind = check_noise_covariances(values.reshape(1, m, m), 1, m)
+        else:
+            _row_chunks(X, "noise_covariances")
+            values, kind = check_noise_covariances(values, n, m)
+        if kind == "shared":
+            return values[None], None
+        noise_covariances = values
+    flat, shape = _per_row(noise_covariances, "noise_covariances", X, ((m,), (m, m)))
+    arrays.append(flat)
+    return None, shape
+
+
+def _measured_block(
+    block: np.ndarray,
+    *per_row: np.ndarray,
+    model: Any,
+    method: str,
+    noise: Any,
+    noise_shape: tuple | None,
+    projection: Any,
+    projection_shape: tuple | None,
+    given: np.ndarray | None = None,
+    packed: bool = False,
+) -> np.ndarray:
+    """``model.method`` on one chunk of measured rows (per-row maps, then noise, unflattened).
+
+    With ``given`` (input dimensions): ``model.predict`` of noisy inputs, the
+    means or, ``packed``, [means, covariances flattened].
+    """
+    per_row = list(per_row)
+    c = block.shape[0]
+    if projection_shape is not None:
+        projection = per_row.pop(0).reshape(c, *projection_shape)
+    if noise_shape is not None:
+        noise = per_row.pop(0).reshape(c, *noise_shape)
+        if noise.ndim == 2 and c == noise.shape[1]:
+            # (c, m) variances with c == m would read as one shared (m, m) covariance.
+            noise = noise[:, :, None] * np.eye(noise.shape[1])
+    if given is not None:
+        result = model.predict(given, block, return_covariance=packed, noise_covariances=noise)
+        if not packed:
+            return result
+        mean, cov = result
+        return np.concatenate([mean, cov.reshape(mean.shape[0], -1)], axis=1)
+    return getattr(model, method)(block, noise_covariances=noise, projection=projection)
+
+
+def map_measured_rows(
+    model: Any,
+    method: str,
+    X: Any,
+    noise_covariances: Any,
+    projection: Any,
+    columns: int | None,
+) -> da.Array:
+    """``model.method(X, noise_covariances=..., projection=...)`` over a Dask X, lazily.
+
+    Per-row noise ((n, m) or (n, m, m)) and maps ((n, m, d)), in memory or
+    Dask arrays, are chunked like X's rows; a shared (m, m) covariance or
+    (m, d) map (numpy arrays) goes to every chunk as it is. In-memory inputs
+    are checked here; a Dask array's shape here, its values (NaN, symmetry,
+    positive semi-definiteness) in each chunk when computed.
+
+    Parameters
+    ----------
+    model : GMM
+        Copied, so later changes of its parameters do not reach the result.
+    method : {"score_samples", "to_responsibilities"}
+    X : dask.array.Array, shape (n, m)
+        Measured rows (m = the model's n_features without a projection).
+    noise_covariances, projection : array-like, dask.array.Array or None
+    columns : int or None
+        Width of the output, or None for a 1-D output (n,).
+
+    Returns
+    -------
+    dask.array.Array, shape (n,) or (n, columns)
+
+    Raises
+    ------
+    ValueError
+        Naming ``X``, ``noise_covariances`` or ``projection`` for wrong
+        shapes, or X with unknown chunk sizes and per-row inputs.
+    TypeError
+        For inputs that do not hold real numbers.
+    """
+    from ._validation import as_float_array
+    from ._validation_noise import check_projection
+
+    d = model.n_features
+    if projection is not None and not isinstance(projection, da.Array):
+        projection = as_float_array(projection, "projection", ndim=(2, 3), dtype=np.float64)
+    m = d if projection is None else projection.shape[-2]
+    X = check_rows(X, n_features=m, for_fit=False)
+    n = X.shape[0]
+    arrays: list[da.Array] = []
+    projection_shape = None
+    if projection is not None:
+        if projection.shape[-1] != d:
+            raise ValueError(
+                f"projection maps from {projection.shape[-1]} dimensions; the mixture has {d}"
+            )
+        if not isinstance(projection, da.Array) and (
+            projection.ndim == 2 or projection.shape[0] == 1
+        ):
+            projection = check_projection(projection, 1, m)
+        else:
+            if not isinstance(projection, da.Array):
+                _row_chunks(X, "projection")
+                projection = check_projection(projection, n, m)
+            flat, projection_shape = _per_row(projection, "projection", X, ((m, d),))
+            arrays.append(flat)
+            projection = None
+    noise_covariances, noise_shape = _noise_for_chunks(noise_covariances, X, m, arrays)
+    kwargs = dict(
+        model=copy.deepcopy(model),
+        method=method,
+        noise=noise_covariances,
+        noise_shape=noise_shape,
+        projection=projection,
+        projection_shape=projection_shape,
+    )
+    if columns is None:
+        return da.map_blocks(
+            _measured_block,
+            X,
+            *arrays,
+            drop_axis=1,
+            dtype=np.float64,
+            meta=np.empty((0,)),
+            **kwargs,
+        )
+    return da.map_blocks(
+        _measured_block,
+        X,
+        *arrays,
+        chunks=(X.chunks[0], (columns,)),
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+        **kwargs,
+    )
+
+
+def total_and_count(values: da.Array) -> tuple[float, int]:
+    """The sum and the length of a lazy 1-D array, in one pass (lengths may be unknown)."""
+    count = values.shape[0]
+    if np.isnan(count):
+        count = values.map_blocks(
+            lambda block: np.array([block.shape[0]]), chunks=((1,) * values.numblocks[0],)
+        ).sum()
+    total, count = dask.compute(values.sum(), count)
+    return float(total), int(count)
+
+
 def _predict_means(block: np.ndarray, model: Any, indices: np.ndarray) -> np.ndarray:
     return model.predict(indices, block)
 
@@ -96,7 +304,12 @@ def _take_columns(block: np.ndarray, start: int, stop: int, shape: tuple) -> np.
 
 
 def lazy_predict(
-    model: Any, indices: np.ndarray, n_outputs: int, X: Any, return_covariance: bool
+    model: Any,
+    indices: np.ndarray,
+    n_outputs: int,
+    X: Any,
+    return_covariance: bool,
+    noise_covariances: Any = None,
 ) -> da.Array | tuple[da.Array, da.Array]:
     """``model.predict(indices, X, return_covariance)`` over a Dask array, lazily.
 
@@ -109,6 +322,11 @@ def lazy_predict(
     n_outputs : int
     X : dask.array.Array, shape (n, n_inputs)
     return_covariance : bool
+    noise_covariances : array-like or dask.array.Array, optional
+        The inputs' known noise (regression on noisy inputs): per-row
+        (n, n_inputs) or (n, n_inputs, n_inputs), in memory or a Dask
+        array (chunked like X's rows), or one shared numpy (n_inputs,
+        n_inputs).
 
     Returns
     -------
@@ -120,7 +338,29 @@ def lazy_predict(
     X = check_rows(X, n_features=indices.size, for_fit=False)
     model = copy.deepcopy(model)
     rows = X.chunks[0]
-    if not return_covariance:
+    width = n_outputs + n_outputs * n_outputs if return_covariance else n_outputs
+    if noise_covariances is not None:
+        arrays: list[da.Array] = []
+        shared, shape = _noise_for_chunks(noise_covariances, X, indices.size, arrays)
+        packed = da.map_blocks(
+            _measured_block,
+            X,
+            *arrays,
+            model=model,
+            method="predict",
+            noise=shared,
+            noise_shape=shape,
+            projection=None,
+            projection_shape=None,
+            given=indices,
+            packed=bool(return_covariance),
+            chunks=(rows, (width,)),
+            dtype=np.float64,
+            meta=np.empty((0, 0)),
+        )
+        if not return_covariance:
+            return packed
+    elif not return_covariance:
         return X.map_blocks(
             _predict_means,
             model,
@@ -129,15 +369,15 @@ def lazy_predict(
             dtype=np.float64,
             meta=np.empty((0, 0)),
         )
-    width = n_outputs + n_outputs * n_outputs
-    packed = X.map_blocks(
-        _predict_packed,
-        model,
-        indices,
-        chunks=(rows, (width,)),
-        dtype=np.float64,
-        meta=np.empty((0, 0)),
-    )
+    else:
+        packed = X.map_blocks(
+            _predict_packed,
+            model,
+            indices,
+            chunks=(rows, (width,)),
+            dtype=np.float64,
+            meta=np.empty((0, 0)),
+        )
     means = packed.map_blocks(
         _take_columns,
         0,

@@ -12,6 +12,7 @@ them under gmr's names).
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import covariance as structures
+from ._gaussian import n_phi_features
 from ._linalg import symmetrize
 from ._validation import (
     INIT_PARAMS,
@@ -39,11 +41,13 @@ from ._validation import (
     scale_sample_weight,
 )
 from .em import driver, init
+from .em.batches import check_batch, check_batching, open_rows
 from .em.driver import convergence_rule
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
 from .em.front import SourceRequest, check_data, open_source
 from .em.online import StepwiseEM
+from .em.sources import default_chunk_rows
 from .kernels.threads import resolve_n_jobs
 from .utils import check_random_state
 
@@ -55,6 +59,8 @@ __all__ = [
     "partial_fit_mixture",
     "starting_point",
     "store_fit",
+    "stream_chunk_rows",
+    "stream_fit_mixture",
 ]
 
 
@@ -140,6 +146,7 @@ def fit_mixture(
     callback: Callable[[int, float, float, float], Any] | None,
     persist: bool | None,
     noise_covariances: ArrayLike | None = None,
+    projection: ArrayLike | None = None,
 ) -> Any:
     """Fit ``model`` (a :class:`gaussmix.GMM`) to X; see :meth:`gaussmix.GMM.from_samples`.
 
@@ -173,6 +180,7 @@ def fit_mixture(
             random_state=model.random_state,
             verbose=model.verbose,
             noise_covariances=noise_covariances,
+            projection=projection,
         )
     )
     n_iter = check_int(n_iter, "n_iter", minimum=0)
@@ -256,6 +264,7 @@ def partial_fit_mixture(
     learning_decay: float = 0.7,
     learning_offset: float = 10.0,
     allow_missing: bool = False,
+    noise_covariances: ArrayLike | None = None,
 ) -> Any:
     """Update the mixture with one batch of rows: one step of stepwise (online) EM.
 
@@ -303,6 +312,13 @@ def partial_fit_mixture(
     allow_missing : bool, default=False
         Treat NaN entries as missing values (every column must have an
         observed value in every batch).
+    noise_covariances : array-like, optional
+        Known Gaussian noise of the batch's rows, in any shape that
+        :meth:`~gaussmix.GMM.from_samples` accepts ((n, d, d), (n, d),
+        (d, d)): the step is then one of extreme deconvolution (the
+        statistics of the noise-free values, Bovy, Hogg & Roweis 2011), and
+        the stream's model the deconvolved mixture. Batches may mix: those
+        without noise take the ordinary step.
 
     Returns
     -------
@@ -368,10 +384,12 @@ def partial_fit_mixture(
             X,
             weights,
             covariance_type,
-            n_components=model.n_components,
+            n_components=1 if fitted else model.n_components,
             allow_missing=bool(allow_missing),
+            chunk_rows=stream_chunk_rows(*X.shape, covariance_type, resolve_n_jobs(None)),
             n_jobs=resolve_n_jobs(None),
             validated=True,
+            noise_covariances=noise_covariances,
         )
     )
     family = MaximumLikelihood(covariance_type, reg_covar)
@@ -396,6 +414,186 @@ def partial_fit_mixture(
     model.online_ = OnlineState(
         stepwise, covariance_type, (model.priors, model.means, model.covariances)
     )
+    return model
+
+
+#: ``callback(rows_seen, pass_number, batch_mean_log_likelihood, elapsed_seconds) -> stop``
+StreamCallback = Callable[[int, int, float, float], Any]
+
+
+def stream_chunk_rows(n_rows: int, n_features: int, covariance_type: str, n_jobs: int) -> int:
+    """Rows per E-step chunk of one batch: the engine's default, split for every thread.
+
+    A batch of a few thousand rows is one or two of the default chunks, which
+    the thread pool runs in the calling thread; smaller chunks (at least 256
+    rows) let every thread take a share of the batch.
+    """
+    default = default_chunk_rows(n_phi_features(n_features, covariance_type))
+    return int(max(256, min(default, -(-n_rows // (2 * max(1, n_jobs))))))
+
+
+def stream_fit_mixture(
+    model: Any,
+    X: Any,
+    *,
+    batch_size: int | None = None,
+    n_passes: int = 1,
+    shuffle: bool = True,
+    covariance_type: str = "full",
+    init_params: str = "kmeans++",
+    n_iter: int = 100,
+    tol: float | str | None = 1e-3,
+    reg_covar: float = 1e-6,
+    learning_decay: float = 0.7,
+    learning_offset: float = 10.0,
+    callback: StreamCallback | None = None,
+    n_jobs: int | None = None,
+) -> Any:
+    """Fit the mixture by one or a few passes of stepwise EM over mini-batches.
+
+    ``GMM.from_stream``: for data larger than memory (a memory-mapped or
+    ``.npy`` file, a Dask array) or when one pass is all the time allows.
+    Batches are read one at a time (see :mod:`gaussmix.em.batches`), so the
+    memory is bounded by a few batches. The first batch starts the model by
+    batch EM (as :meth:`~gaussmix.GMM.from_samples` with ``init_params``,
+    ``n_iter`` and ``tol``, from the parameters already set on the model);
+    then every batch of every pass, the first included, is one step of
+    stepwise EM (as :meth:`~gaussmix.GMM.partial_fit`). ``partial_fit`` can
+    continue the stream afterwards.
+
+    Parameters
+    ----------
+    model : GMM
+        Fitted in place (``gmm.from_stream(X)`` passes the model itself).
+    X : array-like, numpy.memmap, str or os.PathLike, or dask.array.Array, shape (n, d)
+        The rows; a path names a ``.npy`` file (memory-mapped). Never read
+        whole: an array is indexed one batch at a time, a Dask array
+        computed one chunk at a time.
+    batch_size : int, optional
+        Rows per batch; default about 2 MiB of rows (16,384 rows of 16 features), at most n / 32.
+        The first batch needs at least ``n_components`` rows.
+    n_passes : int, default=1
+        Passes over the rows.
+    shuffle : bool, default=True
+        Draw each pass's batches at random (blocks of consecutive rows for
+        arrays, chunks and rows within them for Dask; see
+        :mod:`gaussmix.em.batches`), from the model's ``random_state``.
+        Without shuffling the rows are read in order, which suits data
+        already in random order.
+    covariance_type : str, default="full"
+        Any name of :func:`gaussmix.covariance.names` or an mclust code.
+    init_params : {"random", "kmeans++", "hc"}, default="kmeans++"
+        How the first batch's EM starts (see :meth:`~gaussmix.GMM.from_samples`).
+    n_iter : int, default=100
+        Maximum EM iterations on the first batch.
+    tol : float, "auto" or None, default=1e-3
+        Convergence rule of the first batch's EM (see
+        :meth:`~gaussmix.GMM.from_samples`; "auto" is gmr's rule with
+        ``R_diff=1e-4``).
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance after each M-step.
+    learning_decay, learning_offset : float, default=0.7, 10.0
+        The step size eta_t = (t + learning_offset) ** -learning_decay of
+        batch t (see :meth:`~gaussmix.GMM.partial_fit`).
+    callback : callable, optional
+        ``callback(rows_seen, pass_number, mean_log_likelihood, elapsed)``
+        after every batch: the rows streamed so far (over all passes), the
+        pass (from 1), the batch's mean log-likelihood under the parameters
+        before its step and the seconds since the start. The model holds the
+        parameters after that step when it is called. A true return value
+        stops the fit after that batch.
+    n_jobs : int, optional
+        Threads sharing each batch's E-step; default every core.
+
+    Returns
+    -------
+    model : GMM
+        Fitted: ``priors``, ``means``, ``covariances``, ``covariance_type_``,
+        ``n_iter_`` (steps), ``lower_bound_`` (running average of the
+        batches' mean log-likelihoods), ``converged_`` False, ``online_``.
+
+    Raises
+    ------
+    ValueError
+        For data that are not 2-D finite numbers (found in the batch that
+        holds them), a first batch with fewer rows than components, bad
+        options.
+    TypeError
+        For data that are not numbers or a callback that is not callable.
+    """
+    rows = open_rows(X)
+    batch_size, n_passes = check_batching(batch_size, n_passes, rows.n_rows, rows.n_features)
+    covariance_type = structures.canonical(covariance_type)
+    init_params = check_choice(init_params, "init_params", INIT_PARAMS)
+    reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
+    learning_decay = check_float(learning_decay, "learning_decay", minimum=0.0, maximum=1.0)
+    learning_offset = check_float(learning_offset, "learning_offset", minimum=0.0)
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            "callback must be callable(rows_seen, pass_number, mean_log_likelihood, "
+            f"elapsed) or None; got {type(callback).__name__}"
+        )
+    if n_jobs is not None:
+        n_jobs = check_int(n_jobs, "n_jobs")
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
+    threads = resolve_n_jobs(n_jobs)
+    family = MaximumLikelihood(covariance_type, reg_covar)
+    state = stepwise = None
+    rows_seen = 0
+    started = time.perf_counter()
+    batches = rows.batches(
+        batch_size, n_passes=n_passes, shuffle=bool(shuffle), random_state=model.random_state
+    )
+    for pass_number, batch in batches:
+        check_batch(batch)
+        chunk_rows = stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads)
+        if state is None:
+            fit_mixture(
+                model,
+                batch,
+                R_diff=1e-4,
+                n_iter=n_iter,
+                init_params=init_params,
+                oracle_approximating_shrinkage=False,
+                covariance_type=covariance_type,
+                n_init=1,
+                reg_covar=reg_covar,
+                tol=tol,
+                sample_weight=None,
+                dtype=None,
+                chunk_size=chunk_rows,
+                allow_missing=False,
+                n_jobs=threads,
+                callback=None,
+                persist=None,
+            )
+            state = family.start(model.priors, model.means, model.covariances)
+        source = open_source(
+            SourceRequest(
+                batch,
+                None,
+                covariance_type,
+                n_components=1,
+                chunk_rows=chunk_rows,
+                n_jobs=threads,
+                validated=True,
+            )
+        )
+        if stepwise is None:
+            stepwise = StepwiseEM(source.shift, learning_decay, learning_offset)
+        state, bound = stepwise.step(family, source, state)
+        # The model is usable after every batch (a callback may read it).
+        store_fit(model, family.mixture(state), covariance_type, False, stepwise.n_steps, bound)
+        model.online_ = OnlineState(
+            stepwise, covariance_type, (model.priors, model.means, model.covariances)
+        )
+        rows_seen += len(batch)
+        elapsed = time.perf_counter() - started
+        if callback is not None and callback(
+            rows_seen, pass_number, stepwise.batch_log_likelihood, elapsed
+        ):
+            break
     return model
 
 

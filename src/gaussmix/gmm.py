@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _gaussian, _missing
+from . import _gaussian, _missing, fitting
 from ._ellipses import ellipse_axes, plot_error_ellipses
 from ._linalg import safe_cholesky, symmetrize
+from ._noisy_queries import NoisyQueries
 from ._scores import MixtureScores
 from ._validation import (
     CachedParameters,
@@ -37,7 +38,6 @@ from .fitting import (
     fit_mixture,
     from_responsibilities,
     kmeansplusplus_initialization,
-    partial_fit_mixture,
 )
 from .io import Persistent
 from .kernels.threads import resolve_n_jobs
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 
-class GMM(CachedParameters, Persistent, MixtureScores):
+class GMM(CachedParameters, Persistent, MixtureScores, NoisyQueries):
     """Gaussian mixture model.
 
     sum_j priors[j] * N(x | means[j], covariances[j]), with the methods of
@@ -188,6 +188,7 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         callback: Callable[[int, float, float, float], Any] | None = None,
         persist: bool | None = None,
         noise_covariances: ArrayLike | None = None,
+        projection: ArrayLike | None = None,
     ) -> GMM:
         """Fit the mixture to data with expectation maximization.
 
@@ -245,10 +246,13 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             Non-negative weights; integer weights give the same fit as
             repeated rows.
         dtype : {None, numpy.float64, numpy.float32}, optional
-            Precision of the E-step and M-step matrix products. Default
-            float64 whatever the input; float32 roughly doubles the speed at
-            about 1e-6 relative accuracy of the statistics (they are still
-            accumulated in float64).
+            Precision of the E-step's products. Default float64 whatever
+            the input. float32: full and VVV-like covariances run the
+            compiled float32 kernel (products in float32, sums, softmax and
+            log-likelihood in float64; statistics to about 1e-6 relative),
+            the other structures the float64 kernel, which is faster than
+            float32 products in numpy; without the kernel, numpy's products
+            in float32.
         chunk_size : int, optional
             Rows per chunk (default: about 4 MiB of features, 4096 to 8192 rows).
         allow_missing : bool, default=False
@@ -292,9 +296,22 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             the deconvolved, noise-free one, ``lower_bound_`` the mean
             log-likelihood of the convolved mixture (see
             :meth:`score_samples`), and ``reg_covar`` is added to the
-            deconvolved covariances V_j (in the units of X squared). In
-            memory only: not with a Dask X or NaN entries; ``dtype`` does
-            not apply (float64 throughout).
+            deconvolved covariances V_j (in the units of X squared). With
+            ``allow_missing`` NaN entries are the projection onto each
+            row's observed coordinates (the noise of the missing ones is
+            ignored and may be NaN). A Dask X takes S as a Dask array chunked like its
+            rows (or in memory); float64 memory-mapped X and S are read in
+            place. Computed in float64 whatever ``dtype`` (float32 X and S
+            are accepted and converted).
+        projection : array-like, optional
+            Bovy, Hogg & Roweis's R_i: X holds y_i = R_i v_i + e_i, m entries
+            per row, of true values v_i of d dimensions drawn from the
+            mixture. Shape (n, m, d) one map per row, or (m, d) / (1, m, d)
+            one for all rows; the fitted mixture has d features.
+            ``noise_covariances`` (optional: zero noise without) are then
+            (n, m, m), (n, m) or (m, m); every R_i V_j R_i^T + S_i must be
+            positive definite. The starts see the minimum-norm solutions
+            R_i^+ y_i. Not with NaN entries.
 
         Returns
         -------
@@ -306,7 +323,8 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             For non-finite or non-2-D X, n_components > n_samples, unknown
             ``init_params`` or ``covariance_type``, bad weights or options;
             ``noise_covariances`` of the wrong shape, with NaN or infinite
-            entries, not symmetric or not positive semi-definite.
+            entries, not symmetric or not positive semi-definite;
+            ``projection`` of the wrong shape or not finite.
 
         Warns
         -----
@@ -332,10 +350,12 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             callback=callback,
             persist=persist,
             noise_covariances=noise_covariances,
+            projection=projection,
         )
 
     from_responsibilities = classmethod(from_responsibilities)
-    partial_fit = partial_fit_mixture
+    partial_fit = fitting.partial_fit_mixture
+    from_stream = fitting.stream_fit_mixture
 
     def apply_oracle_approximating_shrinkage(self, n_samples_eff: float | ArrayLike) -> GMM:
         """Shrink every covariance with Oracle Approximating Shrinkage.
@@ -366,38 +386,6 @@ class GMM(CachedParameters, Persistent, MixtureScores):
     # ------------------------------------------------------------------
     # Densities and scores
     # ------------------------------------------------------------------
-    def _log_density_and_resp(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        priors, means, chol = self._params_chol()
-        X, _ = check_points(X, means.shape[1], "X")
-        return _gaussian.mixture_log_density(X, priors, means, chol)
-
-    def to_responsibilities(
-        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
-    ) -> np.ndarray:
-        """Posterior probability of each component for each sample.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-        noise_covariances : array-like, optional
-            Known noise of the rows (see :meth:`score_samples`): the
-            responsibilities under the convolved mixture.
-
-        Returns
-        -------
-        R : ndarray, shape (n_samples, n_components)
-            Rows sum to one; computed in log space, so far outliers get
-            finite values. For a Dask array X, a lazy Dask array chunked
-            like X's rows.
-        """
-        if noise_covariances is not None:
-            return np.exp(self.convolved_log_density(X, noise_covariances)[1])
-        if is_dask_collection(X):
-            from .dask import map_rows
-
-            return map_rows(self.to_responsibilities, X, self.n_features, self.n_components)
-        return np.exp(self._log_density_and_resp(X)[1])
-
     def to_probability_density(self, X: ArrayLike) -> np.ndarray:
         """Mixture density p(x) at each sample.
 
@@ -419,51 +407,6 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             features or non-finite entries.
         """
         return np.exp(self.score_samples(X))
-
-    def score_samples(
-        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
-    ) -> np.ndarray:
-        """Log density log p(x) of each sample, computed in log space.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features) or (n_features,)
-            A single point is treated as one sample.
-        noise_covariances : array-like, optional
-            Known Gaussian noise of the rows, S_i: (n, d, d), (n, d)
-            variances, or (d, d) / (1, d, d) shared. The log density is then
-            that of the convolved mixture, log sum_j pi_j N(x_i | mu_j,
-            Sigma_j + S_i) (see :meth:`convolved_log_density`).
-
-        Returns
-        -------
-        log_p : ndarray, shape (n_samples,)
-            For a Dask array X (2-D), a lazy Dask array chunked like its rows
-            (as are :meth:`to_probability_density`'s).
-
-        Raises
-        ------
-        ValueError
-            If the model is not initialized or X has the wrong number of
-            features or non-finite entries (for a Dask array: when computed).
-        """
-        if noise_covariances is not None:
-            return self.convolved_log_density(X, noise_covariances)[0]
-        if is_dask_collection(X):
-            from .dask import map_rows
-
-            return map_rows(self.score_samples, X, self.n_features, None)
-        priors, means, chol = self._params_chol()
-        X, _ = check_points(X, means.shape[1], "X")
-        # Row blocks: the densities' (rows, k, d) intermediates stay ~16 MB however
-        # long X is (a memory-mapped X is read block by block).
-        rows = max(1024, (1 << 21) // (means.shape[0] * means.shape[1]))
-        return np.concatenate(
-            [
-                _gaussian.mixture_log_density(X[start : start + rows], priors, means, chol)[0]
-                for start in range(0, max(1, X.shape[0]), rows)
-            ]
-        )
 
     # ------------------------------------------------------------------
     # Sampling and confidence regions
@@ -629,7 +572,12 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         )
 
     def predict(
-        self, indices: ArrayLike, X: ArrayLike, return_covariance: bool = False
+        self,
+        indices: ArrayLike,
+        X: ArrayLike,
+        return_covariance: bool = False,
+        *,
+        noise_covariances: ArrayLike | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Conditional means E[others | given = x] for many inputs (GMR).
 
@@ -643,6 +591,12 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             Also return the covariance of each conditional mixture (law of
             total covariance: the weighted component covariances plus the
             spread of the component means).
+        noise_covariances : array-like, optional
+            The inputs are noisy measurements of x with these covariances
+            S_i over the input dimensions ((n, d_in, d_in), (n, d_in)
+            variances or (d_in, d_in) shared): each component's input
+            covariance becomes Sigma_xx + S_i (see :meth:`condition_batch`).
+            With a Dask X, per-row noise may be a Dask array too.
 
         Returns
         -------
@@ -661,7 +615,13 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         if is_dask_collection(X):
             from .dask import lazy_predict
 
-            return lazy_predict(self, in_idx, out_idx.size, X, bool(return_covariance))
+            return lazy_predict(
+                self, in_idx, out_idx.size, X, bool(return_covariance), noise_covariances
+            )
+        if noise_covariances is not None:
+            return self._noisy_input_prediction(
+                in_idx, out_idx, X, noise_covariances, bool(return_covariance)
+            )
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
         mean, cov = _gaussian.predict_conditional(
@@ -673,7 +633,9 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         )
         return (mean, cov) if return_covariance else mean
 
-    def condition_batch(self, indices: ArrayLike, X: ArrayLike) -> ConditionalGMM:
+    def condition_batch(
+        self, indices: ArrayLike, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
+    ) -> ConditionalGMM:
         """Conditional mixtures p(others | given = x_i) of many inputs at once.
 
         The batched form of :meth:`condition`: instead of one GMM per query,
@@ -687,12 +649,23 @@ class GMM(CachedParameters, Persistent, MixtureScores):
             Dimensions whose values are known.
         X : array-like, shape (n_queries, n_features_in)
             Their values, one row per query (a single point may be 1-D).
+        noise_covariances : array-like, optional
+            The values are noisy measurements x_obs = x + e, e ~ N(0, S_i),
+            with S_i over the input dimensions: (n, d_in, d_in), (n, d_in)
+            variances or (d_in, d_in) / (1, d_in, d_in) shared. Each
+            component then conditions on x_obs with its input covariance
+            Sigma_xx + S_i: weights pi_j N(x_obs | mu_x, Sigma_xx + S_i),
+            means mu_y + Sigma_yx (Sigma_xx + S_i)^-1 (x_obs - mu_x),
+            covariances Sigma_yy - Sigma_yx (Sigma_xx + S_i)^-1 Sigma_xy
+            (regression on the deconvolved mixture of
+            ``from_samples(noise_covariances=...)``).
 
         Returns
         -------
         conditional : ConditionalGMM
             With ``priors`` (n_queries, k), ``means`` (n_queries, k, d_out)
-            and ``covariances`` (k, d_out, d_out).
+            and ``covariances`` (k, d_out, d_out), or (n_queries, k, d_out,
+            d_out) with per-row ``noise_covariances``.
 
         Examples
         --------
@@ -708,6 +681,8 @@ class GMM(CachedParameters, Persistent, MixtureScores):
         """
         priors, means, _covs = self.checked_parameters()
         in_idx, out_idx = split_indices(indices, means.shape[1])
+        if noise_covariances is not None:
+            return self._noisy_input_conditional(in_idx, out_idx, X, noise_covariances)
         X_in = check_conditioning_values(X, in_idx.size, "X")
         cond = self._conditioner(in_idx, out_idx)
         log_w, _ = _gaussian.conditional_log_weights(X_in, priors, cond)

@@ -28,6 +28,7 @@ from .files import (
     OUT_EXTENSIONS,
     STDOUT,
     DataError,
+    UsageError,
     check_finite,
     check_output,
     dim_names,
@@ -52,6 +53,7 @@ def fit_gmm(
     seed: int | None = None,
     callback: Callable[[int, int, float, float], None] | None = None,
     allow_missing: bool = False,
+    noise_covariances: Any = None,
 ) -> Any:
     """Fit a GMM by EM, optionally reporting every iteration.
 
@@ -71,6 +73,9 @@ def fit_gmm(
         iteration (run counts from 0, iteration from 1).
     allow_missing : bool, default=False
         Fit data with NaN entries (see :meth:`GMM.from_samples`).
+    noise_covariances : ndarray, optional
+        Known noise of the rows: extreme deconvolution (see
+        :meth:`GMM.from_samples`).
 
     Returns
     -------
@@ -103,6 +108,7 @@ def fit_gmm(
         reg_covar=reg_covar,
         allow_missing=allow_missing,
         callback=progress,
+        noise_covariances=noise_covariances,
     )
 
 
@@ -117,13 +123,73 @@ def _show_progress(args: argparse.Namespace) -> bool:
 # ----------------------------------------------------------------------
 def cmd_fit(args: argparse.Namespace) -> int:
     check_output(args.output, MODEL_EXTENSIONS, "MODEL")
+    if args.online:
+        if args.allow_missing:
+            raise UsageError("--online does not take --allow-missing (complete rows only)")
+        if args.n_init != 1:
+            raise UsageError("--online fits its first batch once: leave --n-init at 1")
+    elif args.batch_size is not None or args.passes != 1:
+        raise UsageError("--batch-size and --passes need --online")
+    fit = _fit_online_and_report if args.online else _fit_and_report
     if args.scheduler is None:
-        return _fit_and_report(args, _local_data(args))
+        if args.online:
+            # No pass over the rows here: each batch is checked as it is read.
+            select = column_selector(getattr(args, "columns", None), args.data)
+            X, args.feature_names = read_table(args.data, memory_map=True, select=select)
+            return fit(args, X)
+        return fit(args, _local_data(args))
     X, client = _cluster_data(args)
     try:
-        return _fit_and_report(args, X)
+        return fit(args, X)
     finally:
         client.close()
+
+
+def _fit_online_and_report(args: argparse.Namespace, X: Any) -> int:
+    """``fit --online``: :meth:`GMM.from_stream`, a bar over the rows, the model saved."""
+    from ..gmm import GMM
+    from ..io import model_to_dict, save_model, to_json_text
+
+    n, d = X.shape
+    total = n * args.passes
+    bar = ProgressBar(total, sys.stderr) if _show_progress(args) else None
+
+    def callback(rows: int, pass_number: int, batch_mean: float, _elapsed: float) -> None:
+        text = f"pass {pass_number}/{args.passes}, batch mean log-likelihood {batch_mean:.6g}"
+        bar.update("online EM", rows, text, force=rows == total)
+
+    start = time.perf_counter()
+    try:
+        gmm = GMM(args.k, random_state=args.seed).from_stream(
+            X,
+            batch_size=args.batch_size,
+            n_passes=args.passes,
+            covariance_type=args.covariance_type,
+            init_params=args.init,
+            n_iter=args.n_iter,
+            tol=args.tol,
+            reg_covar=args.reg_covar,
+            callback=None if bar is None else callback,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - start
+    print(
+        f"fitted GMM: {args.k} components ({args.covariance_type}) on {n} samples x {d} "
+        f"features by online EM, {gmm.n_iter_} batches in {args.passes} pass(es) in "
+        f"{elapsed:.2f}s, running mean log-likelihood of the batches {gmm.lower_bound_:.6g}",
+        file=sys.stderr,
+    )
+    names = getattr(args, "feature_names", None)
+    if names is not None:
+        gmm.feature_names_ = names
+    if args.output in (None, STDOUT):
+        sys.stdout.write(to_json_text(model_to_dict(gmm)))
+    else:
+        save_model(gmm, args.output)
+        print(f"saved {args.output}", file=sys.stderr)
+    return 0
 
 
 def _local_data(args: argparse.Namespace) -> np.ndarray:
@@ -135,6 +201,18 @@ def _local_data(args: argparse.Namespace) -> np.ndarray:
     select = column_selector(getattr(args, "columns", None), args.data)
     X, args.feature_names = read_table(args.data, memory_map=True, select=select)
     return _checked_values(X, args.data, args.allow_missing)
+
+
+def read_noise(path: str | None) -> np.ndarray | None:
+    """The --noise file: a .npy array of noise covariances (checked by the fit), or None."""
+    if path is None:
+        return None
+    if not path.lower().endswith(".npy"):
+        raise DataError(f"--noise must be a .npy file; got {path!r}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read --noise file {path}: {exc}") from None
 
 
 def _checked_values(X: np.ndarray, source: str, allow_missing: bool) -> np.ndarray:
@@ -185,6 +263,7 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
             text = f"mean log-likelihood {lower_bound:.6g} (change {change:.2g})"
             bar.update(label, iteration, text, force=iteration == 1)
 
+    noise = read_noise(args.noise)
     start = time.perf_counter()
     try:
         gmm = fit_gmm(
@@ -199,6 +278,7 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
             seed=args.seed,
             callback=callback,
             allow_missing=args.allow_missing,
+            noise_covariances=noise,
         )
     finally:
         if bar is not None:
@@ -213,6 +293,12 @@ def _fit_and_report(args: argparse.Namespace, X: Any) -> int:
     # BIC use it (lower_bound_ belongs to the last E-step, before the final M-step).
     if args.allow_missing:
         summary = f"mean observed-data log-likelihood {gmm.lower_bound_:.6g} (last E-step)"
+    elif noise is not None:
+        summary = (
+            f"mean log-likelihood {gmm.score(X, noise_covariances=noise):.6g}, BIC "
+            f"{gmm.bic(X, noise_covariances=noise):.6g} (of the noisy rows under the "
+            "deconvolved mixture convolved with their noise)"
+        )
     else:
         summary = f"mean log-likelihood {gmm.score(X):.6g}, BIC {gmm.bic(X):.6g}"
     print(
@@ -243,6 +329,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     outputs = [j for j in range(gmm.n_features) if j not in given]
     names = _names(gmm, outputs, header is not None)
     incomplete = args.allow_missing and any_entry(np.isnan, X)
+    noise = read_noise(args.noise)
+    if noise is not None:
+        if incomplete:
+            raise DataError(
+                f"{args.data} has missing values: --noise with missing inputs is not supported"
+            )
+        # Noisy inputs: each component's input covariance plus the row's noise.
+        if not args.std:
+            write_table(gmm.predict(given, X, noise_covariances=noise), args.output, names)
+            return 0
+        mean, cov = gmm.predict(given, X, return_covariance=True, noise_covariances=noise)
+        std = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
+        columns = None if names is None else names + [f"std_{name}" for name in names]
+        write_table(np.hstack([mean, std]), args.output, columns)
+        return 0
     if args.std:
         if incomplete:
             mean, cov = predict_observed(gmm, given, X, return_covariance=True)
@@ -302,7 +403,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         data[:, model_columns(gmm, data, header, args.data)], args.data, args.allow_missing
     )
     n = X.shape[0]
-    if args.allow_missing and any_entry(np.isnan, X):
+    noise = read_noise(args.noise)
+    if noise is not None:
+        if any_entry(np.isnan, X):
+            raise DataError(
+                f"{args.data} has missing values: --noise with missing values is not supported"
+            )
+        # The convolved mixture: each component's covariance plus the row's noise.
+        mean = gmm.score(X, noise_covariances=noise)
+        bic, aic = gmm.bic(X, noise_covariances=noise), gmm.aic(X, noise_covariances=noise)
+    elif args.allow_missing and any_entry(np.isnan, X):
         # Observed-data log-likelihood: the missing entries marginalized out.
         total = float(observed_log_likelihood(gmm, X).sum())
         p = structures.get(gmm.covariance_type_).n_mixture_parameters(
@@ -512,4 +622,5 @@ def _select(args: argparse.Namespace, X: np.ndarray) -> Any:
         reg_covar=args.reg_covar,
         allow_missing=args.allow_missing,
         random_state=args.seed,
+        noise_covariances=read_noise(args.noise),
     )

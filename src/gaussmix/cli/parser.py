@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  gaussmix demo --output figures\n"
             "  gaussmix fit data.csv -k 5 -o model.json\n"
+            "  gaussmix fit big.npy -k 16 --online -o model.npz\n"
             "  gaussmix predict model.json inputs.csv --given 0 --std -o predictions.csv\n"
             "  gaussmix sample model.json -n 1000 --seed 0 -o samples.npy\n"
             "  gaussmix score model.json data.csv\n"
@@ -196,6 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit on the running Dask cluster whose scheduler is at ADDRESS (e.g. "
         "tcp://scheduler:8786; needs gaussmix[dask]); a .npy DATA is then read by the "
         "workers at the same path (default: fit here, streaming a .npy from the file)",
+    )
+    fit.add_argument(
+        "--online",
+        action="store_true",
+        help="fit by passes of mini-batches of online (stepwise) EM, reading one batch at a "
+        "time: for DATA larger than memory (a .npy is memory-mapped); the first batch is "
+        "fitted by EM with --init, --n-iter and --tol",
+    )
+    fit.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="rows per batch with --online (default: about 2 MiB of rows, at most rows / 32)",
+    )
+    fit.add_argument(
+        "--passes",
+        type=_positive_int,
+        default=1,
+        metavar="P",
+        help="passes over DATA with --online (default: 1)",
     )
     fit.set_defaults(handler=cmd_fit)
 
@@ -285,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(handler=cmd_plot)
     _add_select(command)
     _add_table_options(commands.choices, command)
+    _add_noise_option(commands.choices)
     return parser
 
 
@@ -470,6 +493,37 @@ def _add_table_options(
     impute.add_argument("data", metavar="DATA", help=_DATA_HELP)
     impute.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP)
     impute.set_defaults(handler=cmd_impute)
+
+
+def _add_noise_option(parsers: dict) -> None:
+    """--noise: the rows' known noise covariances (extreme deconvolution)."""
+    for name in ("fit", "select"):
+        parsers[name].add_argument(
+            "--noise",
+            metavar="NOISE",
+            default=None,
+            help="a .npy file of the known noise of DATA's rows (of the columns used): "
+            "(n, d) variances, (n, d, d) covariances or (d, d) shared; fits the noise-free "
+            "mixture by extreme deconvolution and reports the convolved model's "
+            "likelihood (see docs/guide/noisy.rst)",
+        )
+    parsers["score"].add_argument(
+        "--noise",
+        metavar="NOISE",
+        default=None,
+        help="a .npy file of the known noise of DATA's rows: (n, d) variances, (n, d, d) "
+        "covariances or (d, d) shared; scores the model convolved with it (a model fitted "
+        "with fit --noise)",
+    )
+    parsers["predict"].add_argument(
+        "--noise",
+        metavar="NOISE",
+        default=None,
+        help="a .npy file of the known noise of the --given inputs of DATA's rows: (n, "
+        "d_in) variances, (n, d_in, d_in) covariances or (d_in, d_in) shared; the inputs "
+        "are noisy measurements and each component conditions with its input covariance "
+        "plus that noise",
+    )
 
 
 # ----------------------------------------------------------------------

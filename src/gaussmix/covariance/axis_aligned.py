@@ -64,7 +64,8 @@ class EqualSpherical(Decomposed):
     features = "diagonal"
     shared = True
     isotropic = True
-    marker = "P"
+    marker = "^"  # R's pch 17
+    color = "gray"
     seed_key = 10
 
     def maximize(self, scatter, nk, previous=None):
@@ -86,7 +87,8 @@ class EqualDiagonal(Decomposed):
     mclust_name = "EEI"
     features = "diagonal"
     shared = True
-    marker = "v"
+    marker = "o"  # R's pch 16
+    color = "#218B21"
     seed_key = 12
 
     def maximize(self, scatter, nk, previous=None):
@@ -109,7 +111,8 @@ class EqualShapeDiagonal(Decomposed):
     name = "VEI"
     mclust_name = "VEI"
     features = "diagonal"
-    marker = "<"
+    marker = "$\\otimes$"  # R's pch 13
+    color = "#508476"
     seed_key = 13
     warm_start = True
 
@@ -133,7 +136,8 @@ class EqualVolumeDiagonal(Decomposed):
     name = "EVI"
     mclust_name = "EVI"
     features = "diagonal"
-    marker = ">"
+    marker = "$\\oplus$"  # R's pch 10
+    color = "#41884F"
     seed_key = 14
 
     def maximize(self, scatter, nk, previous=None):

@@ -36,8 +36,16 @@ def project_psd(covariances: np.ndarray) -> np.ndarray:
 
     A collapsed component's scatter can round to a matrix with tiny negative
     eigenvalues (-1e-21); a covariance is positive semi-definite. Matrices
-    that are already PSD are returned unchanged (the same object).
+    that are already PSD are returned unchanged (the same object); those
+    that a Cholesky factorization accepts without an eigendecomposition.
     """
+    try:
+        # Positive definite (the usual case): a Cholesky factorization, far
+        # cheaper than the eigendecomposition, says so.
+        np.linalg.cholesky(covariances)
+        return covariances
+    except np.linalg.LinAlgError:
+        pass
     eigvals, eigvecs = np.linalg.eigh(covariances)
     if (eigvals[:, 0] < 0).any():
         covariances = symmetrize(
@@ -79,7 +87,12 @@ class CovarianceStructure:
         The variational-Bayes family (``BayesianGaussianMixture``) has updates
         for it (scikit-learn's four); other structures are refused there.
     marker : str
-        Matplotlib marker of its line in model-selection plots.
+        Matplotlib marker of its line in model-selection plots (for mclust's
+        14 models the closest match of ``mclust.options("bicPlotSymbols")``).
+    marker_filled : bool
+        Whether the marker is drawn filled (R's solid symbols) or open.
+    color : str
+        Matplotlib colour of its line (mclust's ``bicPlotColors``).
     warm_start : bool
         Its M-step iterates and accepts ``previous`` covariances to start
         from (``estimate(scatter, nk, reg_covar, previous=...)``).
@@ -99,6 +112,8 @@ class CovarianceStructure:
     variational: ClassVar[bool] = False
     default_grid: ClassVar[bool] = False
     marker: ClassVar[str] = "o"
+    marker_filled: ClassVar[bool] = True
+    color: ClassVar[str] = "C0"
     warm_start: ClassVar[bool] = False
     seed_key: ClassVar[int] = -1
 

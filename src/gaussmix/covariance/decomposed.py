@@ -158,7 +158,7 @@ class Decomposed(CovarianceStructure):
 
     tol: ClassVar[float] = 1e-10
     max_iter: ClassVar[int] = 500
-    warm_max_iter: ClassVar[int] = 50
+    warm_max_iter: ClassVar[int] = 10
     variational = False
 
     def maximize(

@@ -106,7 +106,8 @@ class EqualShapeOrientation(Decomposed):
 
     name = "VEE"
     mclust_name = "VEE"
-    marker = "x"
+    marker = "$\\ast$"  # R's pch 8
+    color = "#5178EA"
     seed_key = 17
     warm_start = True
 
@@ -189,7 +190,9 @@ class EqualVolumeOrientation(_SharedOrientation):
 
     name = "EVE"
     mclust_name = "EVE"
-    marker = "+"
+    marker = "D"  # R's pch 5
+    marker_filled = False
+    color = "#716EE7"
     seed_key = 18
 
     def diagonals(self, rotated: np.ndarray, nk: np.ndarray) -> np.ndarray:
@@ -205,7 +208,8 @@ class EqualOrientation(_SharedOrientation):
 
     name = "VVE"
     mclust_name = "VVE"
-    marker = "X"
+    marker = "$◈$"  # R's pch 9
+    color = "#9B60B8"
     seed_key = 19
 
     def diagonals(self, rotated: np.ndarray, nk: np.ndarray) -> np.ndarray:
@@ -220,7 +224,8 @@ class EqualShapeVolume(Decomposed):
 
     name = "EEV"
     mclust_name = "EEV"
-    marker = "p"
+    marker = "$\\boxplus$"  # R's pch 12
+    color = "#B2508B"
     seed_key = 20
 
     def maximize(self, scatter, nk, previous=None):
@@ -237,7 +242,8 @@ class EqualShape(Decomposed):
 
     name = "VEV"
     mclust_name = "VEV"
-    marker = "h"
+    marker = "$\\boxtimes$"  # R's pch 7
+    color = "#C03F60"
     seed_key = 21
     warm_start = True
 
@@ -258,7 +264,8 @@ class EqualVolume(Decomposed):
 
     name = "EVV"
     mclust_name = "EVV"
-    marker = "8"
+    marker = "$⧈$"  # R's pch 14
+    color = "#C82A36"
     seed_key = 22
 
     def maximize(self, scatter, nk, previous=None):

@@ -23,7 +23,9 @@ class Full(CovarianceStructure):
     name = "full"
     aliases = ("VVV",)
     mclust_name = "VVV"
-    marker = "o"
+    marker = "s"  # R's pch 0
+    marker_filled = False
+    color = "#CC0000"
     seed_key = 0
     variational = True
     default_grid = True
@@ -52,7 +54,8 @@ class Tied(CovarianceStructure):
     name = "tied"
     aliases = ("EEE",)
     mclust_name = "EEE"
-    marker = "^"
+    marker = "s"  # R's pch 15
+    color = "#597DC3"
     seed_key = 3
     variational = True
     default_grid = True
@@ -86,7 +89,9 @@ class Diagonal(CovarianceStructure):
     name = "diag"
     aliases = ("VVI",)
     mclust_name = "VVI"
-    marker = "s"
+    marker = "o"  # R's pch 1
+    marker_filled = False
+    color = "#58819C"
     seed_key = 1
     variational = True
     default_grid = True
@@ -120,7 +125,9 @@ class Spherical(Diagonal):
     name = "spherical"
     aliases = ("VII",)
     mclust_name = "VII"
-    marker = "D"
+    marker = "^"  # R's pch 2
+    marker_filled = False
+    color = "black"
     seed_key = 2
     isotropic = True
 

@@ -15,7 +15,8 @@ Data flows one way::
   and picklable; kernel or numpy. :mod:`~gaussmix.em.estep_missing`:
   ``missing_e_step`` for rows with NaN.
 - :mod:`~gaussmix.em.noisy`: :class:`NoisySource`, rows with known noise
-  covariances (extreme deconvolution's E-step).
+  covariances (extreme deconvolution's E-step); :mod:`~gaussmix.em.projected`:
+  :class:`ProjectedSource`, with projections R_i or missing entries.
 - :mod:`~gaussmix.em.stats`: additive :class:`Statistics`, ``pack``/``unpack``.
 - :mod:`~gaussmix.em.families`: maximum likelihood (M-step, E-step constants).
 - :mod:`~gaussmix.em.driver`: :func:`fit`, convergence rules, callback, warnings.
@@ -38,6 +39,7 @@ from .estep_missing import missing_e_step
 from .families import Gaussians, MaximumLikelihood, ModelFamily
 from .noisy import NoisySource
 from .online import StepwiseEM
+from .projected import ProjectedSource
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 from .stats import Statistics
 
@@ -53,6 +55,7 @@ __all__ = [
     "MissingValuesSource",
     "ModelFamily",
     "NoisySource",
+    "ProjectedSource",
     "Statistics",
     "StatisticsSource",
     "StepwiseEM",

@@ -24,7 +24,13 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .._validation import check_int, check_n_components, check_sample_weight
+from .._deconvolution import NoiseCovariances
+from .._validation import (
+    check_int,
+    check_n_components,
+    check_noise_covariances,
+    check_sample_weight,
+)
 from ..kernels.threads import single_threaded_blas
 from .estep import (
     EStepParameters,
@@ -40,6 +46,7 @@ from .stats import Statistics
 __all__ = [
     "INIT_SAMPLE_ROWS",
     "PERSIST_FRACTION",
+    "DaskNoisySource",
     "DaskSource",
     "check_rows",
     "map_packed",
@@ -495,6 +502,175 @@ class DaskSource(StatisticsSource):
             return new, stats
         redone = self._reduce(params)
         return family.m_step(redone, params.shift), redone
+
+
+def _noisy_block_statistics(
+    job: tuple,
+    block: np.ndarray,
+    noise_block: np.ndarray | None,
+    weights: np.ndarray | None,
+    *,
+    kind: str,
+) -> np.ndarray:
+    """Packed XD statistics (1, P) of one chunk: the template NoisySource over its rows."""
+    template, gaussians, previous, need_resp_sq, shared_noise = job
+    noise = NoiseCovariances(shared_noise if kind == "shared" else noise_block, kind)
+    source = template.over_rows(block, noise, weights)
+    stats, _ = source.statistics(gaussians, previous, need_resp_sq)
+    return stats.pack()[None, :]
+
+
+def _check_noise_block(noise_block: np.ndarray, n_features: int, offset: int) -> np.ndarray:
+    """check_noise_covariances on a chunk's rows (row numbers of the whole array)."""
+    if noise_block.ndim == 2 and noise_block.shape[0] == n_features:
+        # (d, d) variances of a chunk of d rows would read as one shared covariance.
+        noise_block = noise_block[:, :, None] * np.eye(n_features)
+    try:
+        check_noise_covariances(noise_block, noise_block.shape[0], n_features)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (in the Dask chunk starting at row {offset})") from None
+    return np.zeros((1, 1))
+
+
+class DaskNoisySource(DaskSource):
+    """Rows of a Dask array with known noise: extreme deconvolution's E-step on the workers.
+
+    Each chunk of X and of its noise covariances (chunked alike by rows)
+    runs the in-memory :class:`~gaussmix.em.noisy.NoisySource` E-step on
+    the worker that holds it (``template.over_rows``), and the packed
+    statistics are added in a tree, as :class:`DaskSource` does without
+    noise; construction adds one pass that checks every chunk's noise.
+
+    Parameters
+    ----------
+    X : dask.array.Array, shape (n, d)
+    noise_covariances : dask.array.Array or ndarray
+        (n, d) variances or (n, d, d) covariances (rechunked like X's rows),
+        or an in-memory (d, d) / (1, d, d) covariance shared by all rows.
+    template : NoisySource
+        The E-step to run on each chunk (its structure and chunking).
+    sample_weight, covariance_type, n_components, persist, random_state, verbose
+        As for :class:`DaskSource`.
+    allow_missing : bool, default=False
+        Only to word the error: NaN entries are refused either way.
+
+    Raises
+    ------
+    ValueError
+        As :class:`DaskSource`, for NaN entries in X, and for noise of the
+        wrong shape, non-finite, not symmetric or not positive semi-definite.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        noise_covariances: Any,
+        template: Any,
+        sample_weight: Any,
+        covariance_type: str,
+        *,
+        n_components: int,
+        allow_missing: bool = False,
+        persist: bool | None = None,
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(
+            X,
+            sample_weight,
+            covariance_type,
+            n_components=n_components,
+            allow_missing=allow_missing,
+            persist=persist,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        if self.missing:
+            raise ValueError(
+                "X contains NaN: missing values together with noise_covariances are not "
+                "supported for a Dask array yet; fit in memory (allow_missing=True) or "
+                "drop the rows with NaN"
+            )
+        self.template = template.with_structure(covariance_type)
+        n, d = self.n_rows, self.n_features
+        self.shared_noise = None
+        if not isinstance(noise_covariances, da.Array):
+            values, kind = check_noise_covariances(noise_covariances, n, d)
+            if kind == "shared":
+                self.shared_noise = values
+                self.noise, self.noise_kind = None, kind
+                return
+            noise = da.from_array(values, chunks=(self.X.chunks[0], *values.shape[1:]))
+        else:
+            if noise_covariances.dtype.kind not in "iubf":
+                raise TypeError(
+                    "noise_covariances must contain real numbers; got dtype "
+                    f"{noise_covariances.dtype}"
+                )
+            noise = noise_covariances.astype(np.float64)
+            if (
+                noise.ndim not in (2, 3)
+                or noise.shape[0] != n
+                or noise.shape[1:]
+                not in (
+                    (d,),
+                    (d, d),
+                )
+            ):
+                raise ValueError(
+                    f"noise_covariances has shape {noise.shape} for X of shape ({n}, {d}); "
+                    f"allowed as a Dask array: ({n}, {d}) per-row variances or ({n}, {d}, {d}) "
+                    "per-row covariances (a shared covariance as a numpy array)"
+                )
+            noise = noise.rechunk((self.X.chunks[0], *noise.shape[1:]))
+            offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]])
+            checks = [
+                dask.delayed(_check_noise_block)(block, d, int(offset))
+                for block, offset in zip(noise.to_delayed().ravel(), offsets, strict=True)
+            ]
+            _compute(*checks)
+        if self.persisted:
+            noise = noise.persist()
+        self.noise = noise
+        self.noise_kind = "variances" if noise.ndim == 2 else "matrices"
+
+    def with_structure(self, covariance_type: str) -> DaskNoisySource:
+        """The same chunks and checked noise; the chunks' E-step for ``covariance_type``."""
+        clone = super().with_structure(covariance_type)
+        clone.template = self.template.with_structure(covariance_type)
+        return clone
+
+    def statistics(
+        self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
+    ) -> tuple[Statistics, np.ndarray]:
+        """XD statistics of all rows (about each component's mean), chunk by chunk."""
+        k = gaussians.means.shape[0]
+        size = Statistics.packed_size(k, self.n_phi)
+        job = dask.delayed(
+            (self.template, gaussians, previous, need_resp_sq, self.shared_noise), pure=True
+        )
+        blocks = self.X.to_delayed().ravel()
+        noise_blocks = (
+            [None] * len(blocks) if self.noise is None else list(self.noise.to_delayed().ravel())
+        )
+        weight_blocks = (
+            [None] * len(blocks) if self.weights is None else list(self.weights.to_delayed())
+        )
+        task = dask.delayed(_noisy_block_statistics, pure=True)
+        parts = [
+            da.from_delayed(task(job, x, s, w, kind=self.noise_kind), (1, size), np.float64)
+            for x, s, w in zip(blocks, noise_blocks, weight_blocks, strict=True)
+        ]
+        total = da.concatenate(parts).sum(axis=0, split_every=_SPLIT_EVERY)
+        (flat,) = _compute(total)
+        stats = Statistics.unpack(flat, k, self.n_phi)
+        return stats, np.array(gaussians.means, dtype=np.float64)
+
+    def refine(
+        self, family: ModelFamily, state, stats: Statistics, shift: np.ndarray, new
+    ) -> tuple:
+        """Nothing to redo: the moments are taken about each component's own mean."""
+        return new, stats
 
 
 def map_packed(

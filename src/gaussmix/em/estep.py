@@ -46,6 +46,7 @@ __all__ = [
     "MissingBlock",
     "e_step",
     "make_e_step_parameters",
+    "pooled_log_lik_term",
     "responsibility_entropy",
     "responsibility_statistics",
     "scatter_about",
@@ -90,6 +91,15 @@ class EStepParameters(NamedTuple):
         With ``whitening``: each block adds its pooled second moments
         sum w (x - shift)(x - shift)^T (True), or leaves them to the caller,
         who knows them already (they do not change between iterations).
+    linear_theta, linear_kernel_theta : ndarray, or None
+        With ``whitening``, where the compiled kernel takes linear features:
+        logits b_j . y + c_j on [y, 1] (y = x - shift; b_j = P (mu_j - shift),
+        P = Sigma^-1), i.e. without the term -y^T P y / 2 that all components
+        share and that cancels in the responsibilities. The E-step then costs
+        about two (m, d) x (d, k) products. Blocks leave that term out of
+        their log-likelihood unless ``block_scatter`` (then they subtract
+        tr(P S_block) / 2 themselves); :func:`pooled_log_lik_term` gives the
+        caller's part.
     """
 
     covariance_type: str
@@ -108,6 +118,8 @@ class EStepParameters(NamedTuple):
     whitening: np.ndarray | None = None
     whitening_inverse: np.ndarray | None = None
     block_scatter: bool = True
+    linear_theta: np.ndarray | None = None
+    linear_kernel_theta: np.ndarray | None = None
 
 
 class MissingBlock(NamedTuple):
@@ -206,7 +218,11 @@ def make_e_step_parameters(
     if previous is not None:
         theta_prev = natural_parameters(*previous, shift, covariance_type)
     kernel = kernel_prev = None
-    if use_kernel and kernel_applies(covariance_type, dtype):
+    if use_kernel and _float32_kernel_applies(covariance_type, dtype):
+        kernel = _compiled.padded_parameters_float32(theta)
+        if theta_prev is not None:
+            kernel_prev = _compiled.padded_parameters_float32(theta_prev)
+    elif use_kernel and kernel_applies(covariance_type, dtype):
         kernel = _compiled.padded_parameters(theta)
         if theta_prev is not None:
             kernel_prev = _compiled.padded_parameters(theta_prev)
@@ -245,9 +261,15 @@ def _whitened_parameters(common: dict, shift: np.ndarray, use_kernel: bool) -> E
     unit = np.broadcast_to(np.eye(d), (k, d, d))
     theta = natural_parameters(priors, centred, unit, np.zeros(d), diagonal)
     theta[:, -1] -= np.log(np.diagonal(chol)).sum()
-    kernel = None
+    kernel = linear = linear_kernel = None
     if use_kernel and kernel_applies(diagonal, common["dtype"]):
         kernel = _compiled.padded_parameters(theta)
+        if _compiled.has_linear():
+            # b_j = P c_j with c_j = mu_j - shift; c_j's own term -|W c_j|^2 / 2
+            # is theta's constant already (the unit-variance components' quadratic
+            # part at z = 0), so only the linear block changes.
+            linear = np.concatenate([centred @ whitening, theta[:, -1:]], axis=1)
+            linear_kernel = _compiled.padded_parameters(linear)
     return EStepParameters(
         **{**common, "covariance_type": diagonal},
         shift=shift,
@@ -255,12 +277,41 @@ def _whitened_parameters(common: dict, shift: np.ndarray, use_kernel: bool) -> E
         kernel_theta=kernel,
         whitening=whitening,
         whitening_inverse=chol,
+        linear_theta=linear,
+        linear_kernel_theta=linear_kernel,
+    )
+
+
+def pooled_log_lik_term(params: EStepParameters, scatter: np.ndarray) -> float:
+    """What blocks of a pooled E-step left out of the log-likelihood: -tr(P S) / 2.
+
+    ``scatter`` is sum_i w_i (x_i - shift)(x_i - shift)^T over the rows whose
+    blocks ran without ``block_scatter``; zero unless they ran on linear features.
+    """
+    if params.linear_theta is None:
+        return 0.0
+    whitening = params.whitening  # tr(P S) = tr(W S W^T)
+    return -0.5 * float(np.sum((whitening @ scatter) * whitening))
+
+
+def _float32_kernel_applies(covariance_type: str, dtype) -> bool:
+    """Whether the float32 kernel computes this E-step (full features, ``dtype=float32``)."""
+    return (
+        dtype == np.float32
+        and structures.get(covariance_type).kernel
+        and uses_full_features(covariance_type)
+        and _compiled.has_float32()
     )
 
 
 def kernel_applies(covariance_type: str, dtype) -> bool:
-    """Whether the compiled kernel computes float64 statistics of this covariance type here."""
-    if dtype != np.float64 or not structures.get(covariance_type).kernel:
+    """Whether the compiled kernel computes float64 statistics of this covariance type here.
+
+    Also for ``dtype=float32`` where no float32 kernel applies: float64
+    arithmetic in the kernel is both more precise and faster than the numpy
+    path's float32 products.
+    """
+    if dtype not in (np.float64, np.float32) or not structures.get(covariance_type).kernel:
         return False
     if uses_full_features(covariance_type):
         return _compiled.available()
@@ -299,25 +350,64 @@ def e_step(block: np.ndarray, weights: np.ndarray | None, params: EStepParameter
 def _whitened_statistics(
     block: np.ndarray, weights: np.ndarray | None, params: EStepParameters
 ) -> Statistics:
-    """The E-step of one shared covariance, in whitened coordinates, mapped back.
+    """The E-step of one shared covariance, on linear features or whitened coordinates.
 
-    z = W (x - shift) goes through the diagonal-feature E-step (kernel or
-    numpy); the first moments map back as sum r (x - shift) = L sum r z, and
-    the second moments, of which a shared covariance's M-step needs only the
-    sum over components, are sum_i w_i (x_i - shift)(x_i - shift)^T: one
-    (d, d) product, put in the first component's row.
+    With the kernel's linear features (``params.linear_theta``) the first
+    moments come out about the shift directly and the log-likelihood without
+    the components' common quadratic term. Otherwise z = W (x - shift) goes
+    through the diagonal-feature E-step (kernel or numpy) and the first
+    moments map back as sum r (x - shift) = L sum r z (if linear features
+    were asked for, the common term sum w |z|^2 / 2 is then taken back out, so
+    that all blocks agree). The second moments, of which a shared
+    covariance's M-step needs only the sum over components, are
+    sum_i w_i (x_i - shift)(x_i - shift)^T: one (d, d) product, put in the
+    first component's row (or left to the caller, see ``block_scatter``).
     """
     d = block.shape[1]
-    centred = np.subtract(block, params.shift, dtype=np.float64)
-    z = centred @ params.whitening.T
-    inner = params._replace(shift=np.zeros(d), whitening=None, whitening_inverse=None)
-    stats = e_step(z, weights, inner)
+    centred = None
+    stats = None
+    if params.linear_kernel_theta is not None:
+        stats = _compiled.em_statistics(
+            block,
+            weights,
+            params.linear_kernel_theta,
+            params.theta.shape[0],
+            params.shift,
+            None,
+            params.need_resp_sq,
+        )
+    if stats is not None:
+        moments, resp_sq, log_lik_sum, weight_sum, change = stats
+        stats = Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
+        stats.resp_entropy = _entropy_from_moments(stats, params.linear_theta)
+        first = moments[:, :d]
+    else:
+        centred = np.subtract(block, params.shift, dtype=np.float64)
+        z = centred @ params.whitening.T
+        inner = params._replace(
+            shift=np.zeros(d),
+            whitening=None,
+            whitening_inverse=None,
+            linear_theta=None,
+            linear_kernel_theta=None,
+        )
+        stats = e_step(z, weights, inner)
+        first = stats.first_moments(d) @ params.whitening_inverse.T
+        if params.linear_theta is not None:
+            squares = np.einsum("ij,ij->i", z, z)
+            stats.log_lik_sum += 0.5 * float(
+                squares.sum() if weights is None else weights @ squares
+            )
     k = stats.moments.shape[0]
     q = d * (d + 1) // 2
     moments = np.zeros((k, q + d + 1))
     if params.block_scatter:
-        moments[0, :q] = scatter_about(centred, weights)[np.triu_indices(d)]
-    moments[:, q : q + d] = stats.first_moments(d) @ params.whitening_inverse.T
+        if centred is None:
+            centred = np.subtract(block, params.shift, dtype=np.float64)
+        scatter = scatter_about(centred, weights)
+        moments[0, :q] = scatter[np.triu_indices(d)]
+        stats.log_lik_sum += pooled_log_lik_term(params, scatter)
+    moments[:, q : q + d] = first
     moments[:, -1] = stats.resp_sum
     return stats.with_moments(moments)
 
@@ -376,7 +466,7 @@ def _kernel_statistics(
     when given), or None where the kernel does not apply or gives the rows back."""
     if params.kernel_theta is None:
         return None
-    result = _compiled.em_statistics(
+    arguments = (
         X,
         weights,
         params.kernel_theta,
@@ -384,13 +474,14 @@ def _kernel_statistics(
         params.shift,
         params.kernel_theta_previous,
         params.need_resp_sq,
-        rows=rows,
-        columns=columns,
     )
+    if params.kernel_theta.dtype == np.float32:  # the float32 kernel reads rows in place
+        result = None if rows is not None else _compiled.em_statistics_float32(*arguments)
+    else:
+        result = _compiled.em_statistics(*arguments, rows=rows, columns=columns)
     if result is None:
         return None
-    moments, resp_sq, log_lik_sum, weight_sum, change = result
-    stats = Statistics(moments, resp_sq, log_lik_sum, weight_sum, change)
+    stats = Statistics(*result)
     stats.resp_entropy = _entropy_from_moments(stats, params.theta)
     return stats
 

@@ -47,7 +47,8 @@ class SourceRequest(NamedTuple):
     validated options (``chunk_rows`` a positive int or None, ``n_jobs`` a
     thread count, ``random_state`` a RandomState or Generator).
     ``noise_covariances`` (as the user gave them, or None) are the known
-    noise covariances of the rows (extreme deconvolution).
+    noise covariances of the rows (extreme deconvolution); ``projection``
+    (or None) the maps R_i of rows y_i = R_i v_i + noise.
     """
 
     X: Any
@@ -63,6 +64,7 @@ class SourceRequest(NamedTuple):
     verbose: int = 0
     validated: bool = False
     noise_covariances: Any = None
+    projection: Any = None
 
 
 #: (name, accepts(request), build(request)) of every kind of source, tried in order.
@@ -228,14 +230,96 @@ def _dask(request: SourceRequest) -> StatisticsSource:
 
 
 def _noisy(request: SourceRequest) -> StatisticsSource:
-    """NoisySource for in-memory rows with known noise covariances, after their checks."""
+    """NoisySource for in-memory rows with known noise covariances, after their checks.
+
+    Rows with NaN entries (``allow_missing``) go to a
+    :class:`~gaussmix.em.projected.ProjectedSource`: the projection onto
+    their observed coordinates.
+    """
     from .noisy import NoisySource
 
-    if is_dask_collection(request.X) or is_dask_collection(request.noise_covariances):
-        raise ValueError(
-            "noise_covariances with a Dask array is not supported yet; fit in memory "
-            "(X and noise_covariances as numpy arrays)"
+    if is_dask_collection(request.X):
+        return _dask_noisy(request)
+    _refuse_dask(request)
+    X, weights, missing = check_data(
+        request.X,
+        request.sample_weight,
+        n_components=request.n_components,
+        allow_missing=request.allow_missing,
+    )
+    noise = request.noise_covariances
+    if missing:
+        # NaN noise of the missing coordinates is allowed: those entries are not used.
+        from .._validation_noise import blank_missing_noise
+
+        noise = blank_missing_noise(noise, np.isnan(X))
+    noise = NoiseCovariances(*check_noise_covariances(noise, *X.shape))
+    if missing:
+        from .._projection import ProjectedRows
+        from .projected import ProjectedSource
+
+        # Rows with nothing observed carry no information (as without noise).
+        keep = np.flatnonzero(~np.isnan(X).all(axis=1))
+        check_n_components(request.n_components, keep.size)
+        rows = ProjectedRows.from_missing(X, noise).take(keep)
+        return ProjectedSource(
+            rows,
+            None if weights is None else weights[keep],
+            request.covariance_type,
+            chunk_rows=request.chunk_rows,
+            n_jobs=request.n_jobs,
         )
+    return NoisySource(
+        X,
+        noise,
+        weights,
+        request.covariance_type,
+        chunk_rows=request.chunk_rows,
+        n_jobs=request.n_jobs,
+    )
+
+
+def _dask_noisy(request: SourceRequest) -> StatisticsSource:
+    """DaskNoisySource (imports dask): X and its noise chunked alike by rows."""
+    from .dask_source import DaskNoisySource
+    from .noisy import NoisySource
+
+    if request.projection is not None:
+        _refuse_dask(request)
+    d = request.X.shape[1]
+    # The E-step each chunk runs, over a placeholder row until it is given the chunk's.
+    template = NoisySource(
+        np.zeros((1, d)),
+        NoiseCovariances(np.zeros((d, d)), "shared"),
+        None,
+        request.covariance_type,
+        chunk_rows=request.chunk_rows,
+    )
+    source = DaskNoisySource(
+        request.X,
+        request.noise_covariances,
+        template,
+        request.sample_weight,
+        request.covariance_type,
+        n_components=request.n_components,
+        allow_missing=request.allow_missing,
+        persist=request.persist,
+        random_state=request.random_state,
+        verbose=request.verbose,
+    )
+    sample = check_samples(source.initialization_data())
+    check_n_components(request.n_components, sample.shape[0])
+    check_spread(sample)
+    return source
+
+
+def _projected(request: SourceRequest) -> StatisticsSource:
+    """ProjectedSource for rows y_i = R_i v_i + e_i (noise optional: zero without)."""
+    from .._projection import ProjectedRows
+    from .._validation_noise import check_projection
+    from .projected import ProjectedSource
+
+    _refuse_dask(request)
     X, weights, missing = check_data(
         request.X,
         request.sample_weight,
@@ -244,17 +328,37 @@ def _noisy(request: SourceRequest) -> StatisticsSource:
     )
     if missing:
         raise ValueError(
-            "X contains NaN: missing values together with noise_covariances are not "
-            "supported yet; remove the rows with NaN"
+            "X contains NaN: missing values together with a projection are not supported; "
+            "drop the missing entries' rows from each R_i (projection) and y_i instead"
         )
-    values, kind = check_noise_covariances(request.noise_covariances, *X.shape)
-    return NoisySource(
-        X,
-        NoiseCovariances(values, kind),
+    projection = check_projection(request.projection, *X.shape)
+    noise = None
+    if request.noise_covariances is not None:
+        noise = NoiseCovariances(*check_noise_covariances(request.noise_covariances, *X.shape))
+    return ProjectedSource(
+        ProjectedRows.from_projection(X, noise, projection),
         weights,
         request.covariance_type,
         chunk_rows=request.chunk_rows,
         n_jobs=request.n_jobs,
+    )
+
+
+def _refuse_dask(request: SourceRequest) -> None:
+    if not any(
+        is_dask_collection(value)
+        for value in (request.X, request.noise_covariances, request.projection)
+    ):
+        return
+    if request.projection is not None:
+        raise ValueError(
+            "fitting with a projection is not supported for Dask arrays yet; fit in memory "
+            "(X, projection and noise_covariances as numpy arrays); scoring a Dask array "
+            "with a projection works (score_samples, score, bic)"
+        )
+    raise ValueError(
+        "noise_covariances is a Dask array but X is not; pass X as a Dask array chunked "
+        "like it, or both as numpy arrays"
     )
 
 
@@ -263,4 +367,7 @@ register_source("array", lambda X: True, _in_memory)
 register_source("dask", is_dask_collection, _dask)
 register_source(
     "noisy", lambda request: request.noise_covariances is not None, _noisy, whole_request=True
+)
+register_source(
+    "projected", lambda request: request.projection is not None, _projected, whole_request=True
 )

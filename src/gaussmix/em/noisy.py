@@ -19,6 +19,8 @@ decreases.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .. import covariance as structures
@@ -187,3 +189,19 @@ class NoisySource(StatisticsSource):
         return deconvolve_chunk(
             X, self.noise.rows(rows), gaussians.means, gaussians.covariances, posterior
         )
+
+    def over_rows(
+        self, X: np.ndarray, noise: NoiseCovariances, weights: np.ndarray | None
+    ) -> NoisySource:
+        """The same source (structure, chunking) over other rows, in one thread.
+
+        What :class:`gaussmix.em.dask_source.DaskNoisySource` runs on each
+        chunk of a Dask array, on the worker that holds it: a shallow copy,
+        like :meth:`with_structure`.
+        """
+        clone = copy.copy(self)
+        clone.X = np.asarray(X, dtype=np.float64)
+        clone.noise, clone.weights = noise, weights
+        clone.n_samples = clone.X.shape[0]
+        clone.n_jobs = 1
+        return clone

@@ -96,6 +96,11 @@ class StepwiseEM:
         Batches blended in.
     weight_seen : float
         Sum of the weights (rows when unweighted) of those batches.
+    batch_log_likelihood : float
+        The latest batch's mean log-likelihood (weighted) under the
+        parameters before its step (NaN before the first step): for a batch
+        not seen before, an unbiased estimate of the model's expected
+        log-likelihood, which a progress report can show.
 
     Examples
     --------
@@ -120,6 +125,7 @@ class StepwiseEM:
         self.running: Statistics | None = None
         self.n_steps = 0
         self.weight_seen = 0.0
+        self.batch_log_likelihood = float("nan")
 
     def blend(self, stats: Statistics, shift: np.ndarray) -> Statistics:
         """Blend one batch's summed statistics (about ``shift``) into the running ones.
@@ -178,6 +184,7 @@ class StepwiseEM:
             log-likelihoods, each under the parameters before its step).
         """
         stats, shift = source.statistics(family.gaussians(state), None, family.need_resp_sq)
+        self.batch_log_likelihood = stats.log_lik_sum / stats.weight_sum
         blended = self.blend(stats, shift)
         new = family.m_step(blended, self.shift)
         return new, family.objective(blended, new)

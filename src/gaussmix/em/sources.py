@@ -39,6 +39,7 @@ from .estep import (
     MissingBlock,
     e_step,
     make_e_step_parameters,
+    pooled_log_lik_term,
     scatter_about,
 )
 from .estep_missing import missing_unit_statistics, missing_work, prepare_missing
@@ -66,12 +67,13 @@ def default_chunk_rows(n_features_phi: int) -> int:
 def weighted_mean(X: np.ndarray, weights: np.ndarray | None, chunk: int = 1 << 16) -> np.ndarray:
     """Column means of X (optionally weighted), chunked and in float64."""
     total = np.zeros(X.shape[1])
+    ones = np.ones(min(chunk, X.shape[0]))
     for start in range(0, X.shape[0], chunk):
         block = X[start : start + chunk].astype(np.float64, copy=False)
-        if weights is None:
-            total += block.sum(axis=0)
-        else:
-            total += weights[start : start + chunk] @ block
+        # a product with a vector, not block.sum(axis=0): numpy's axis-0
+        # reductions of narrow rows are several times slower than BLAS
+        w = ones[: block.shape[0]] if weights is None else weights[start : start + chunk]
+        total += w @ block
     return total / (X.shape[0] if weights is None else weights.sum())
 
 
@@ -293,6 +295,7 @@ class ArraySource(StatisticsSource):
         total = Statistics.total(parts)
         if whitened:
             total.add_second_moment(0, self.pooled_scatter())
+            total.log_lik_sum += pooled_log_lik_term(params, self.pooled_scatter())
         return total, params.shift
 
     def refine(

@@ -133,6 +133,18 @@ static inline double gm_log_positive(double x)
     return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
 }
 
+/* Feature forms: full quadratic vech(y y^T), y, 1 (0); diagonal y * y, y, 1
+ * (1); linear y, 1 (2: one covariance shared by all components, whose common
+ * quadratic term cancels in the responsibilities, issue 27). */
+#define GM_FULL 0
+#define GM_DIAGONAL 1
+#define GM_LINEAR 2
+
+static inline int64_t gm_n_phi(int64_t d, int form)
+{
+    return form == GM_LINEAR ? d + 1 : form == GM_DIAGONAL ? 2 * d + 1 : d * (d + 1) / 2 + d + 1;
+}
+
 /* The features of a block from its shifted values y (feature-major, rows
  * [0, nb) filled; the rest of the block is zeroed here). */
 static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *y, int diagonal)
@@ -141,7 +153,9 @@ static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *
     for (b = nb; b < GM_BLOCK; ++b) /* a last, partial block: harmless zeros */
         for (i = 0; i < d; ++i)
             y[i * GM_BLOCK + b] = 0.0;
-    if (diagonal) {
+    if (diagonal == GM_LINEAR) {
+        /* no quadratic block */
+    } else if (diagonal) {
         /* diag and spherical covariances: phi(y) = [y * y, y, 1] */
         for (i = 0; i < d; ++i, ++f) {
             const double *yi = y + i * GM_BLOCK;
@@ -351,7 +365,7 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                                             double *work, int diagonal,
                                             const int64_t *row_index, const int64_t *col_index)
 {
-    const int64_t n_phi = diagonal ? 2 * d + 1 : d * (d + 1) / 2 + d + 1;
+    const int64_t n_phi = gm_n_phi(d, diagonal);
     double *phi = work;
     double *y = phi + n_phi * GM_BLOCK;
     double *resp = y + d * GM_BLOCK;
@@ -449,6 +463,21 @@ int64_t gm_em_statistics_diagonal(const void *X, int x_float32, int64_t n, int64
                                  NULL);
 }
 
+/* Linear features [y, 1] (one shared covariance: logits b_j . y + c_j without
+ * the quadratic term common to all components, which the caller adds to the
+ * log-likelihood), n_phi = d + 1; otherwise as gm_em_statistics. */
+GM_CLONES
+int64_t gm_em_statistics_linear(const void *X, int x_float32, int64_t n, int64_t d,
+                                int64_t row_stride, const double *shift, const double *theta_t,
+                                const double *theta_prev_t, const double *weights, int64_t k,
+                                int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                                double *work)
+{
+    return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
+                                 weights, k, kp, moments_t, resp_sq, totals, work, GM_LINEAR,
+                                 NULL, NULL);
+}
+
 /* The statistics of the n rows row_index[0 .. n) of X (weights[i] belongs to
  * row row_index[i]) and, when col_index is not NULL, of their d columns
  * col_index[0 .. d) only; diagonal selects the features. Otherwise as
@@ -467,6 +496,214 @@ int64_t gm_em_statistics_gather(const void *X, int x_float32, int64_t n, int64_t
     return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
                                  weights, k, kp, moments_t, resp_sq, totals, work,
                                  diagonal != 0, row_index, col_index);
+}
+
+/*
+ * float32 EM statistics for full quadratic features (issue 27): the same
+ * arithmetic as gm_em_statistics with the features, the natural parameters
+ * and the two products in float32, sixteen rows per block (one float lane
+ * each), so that a vector instruction does twice the work. What float32
+ * cannot carry stays in float64: the logits are summed in float32 over runs
+ * of GM_F32_RUN features and those partial sums in float64; the softmax, the
+ * log-likelihood, and the moments (each block's float32 sums over its rows
+ * are added to float64 accumulators) are float64. Rows are shifted in float64
+ * before rounding, so y = x - shift keeps float32's relative precision.
+ */
+#define GM_BLOCK32 16 /* rows per block: the lanes of a 64-byte float vector */
+#define GM_TILE32 16  /* components per moment tile; kp is a multiple of it */
+#define GM_F32_RUN 48 /* features summed in float32 before a float64 add */
+#define GM_F32_FLUSH 4 /* blocks whose moments are summed in float32 */
+typedef float gm_vecf __attribute__((vector_size(64), aligned(4)));
+typedef float gm_vecf_half __attribute__((vector_size(32), aligned(4)));
+
+static inline void gm_features_f32(const void *x, int x_float32, int64_t row_stride, int64_t nb,
+                                   int64_t d, const double *shift, float *phi, float *y)
+{
+    int64_t b, i, j, f = 0;
+    if (x_float32) {
+        const float *xf = (const float *)x;
+        for (b = 0; b < nb; ++b)
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK32 + b] = (float)((double)xf[b * row_stride + i] - shift[i]);
+    } else {
+        const double *xd = (const double *)x;
+        for (b = 0; b < nb; ++b)
+            for (i = 0; i < d; ++i)
+                y[i * GM_BLOCK32 + b] = (float)(xd[b * row_stride + i] - shift[i]);
+    }
+    for (b = nb; b < GM_BLOCK32; ++b)
+        for (i = 0; i < d; ++i)
+            y[i * GM_BLOCK32 + b] = 0.0f;
+    for (i = 0; i < d; ++i)
+        for (j = i; j < d; ++j, ++f) {
+            const float *yi = y + i * GM_BLOCK32, *yj = y + j * GM_BLOCK32;
+            float *out = phi + f * GM_BLOCK32;
+            for (b = 0; b < GM_BLOCK32; ++b)
+                out[b] = yi[b] * yj[b];
+        }
+    memcpy(phi + f * GM_BLOCK32, y, sizeof(float) * (size_t)(d * GM_BLOCK32));
+    f += d;
+    for (b = 0; b < GM_BLOCK32; ++b)
+        phi[f * GM_BLOCK32 + b] = 1.0f;
+}
+
+/* Logits of a block's 16 rows, in two halves of GM_BLOCK rows laid out as
+ * gm_softmax_t wants them: logits[(h * kp + j) * GM_BLOCK + b] for row
+ * h * GM_BLOCK + b. */
+static inline void gm_logits_f32(const float *phi, const float *theta_t, int64_t n_phi,
+                                 int64_t kp, double *logits)
+{
+    int64_t j0, f0, f, t;
+    for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+        gm_vec lo[GM_TILE], hi[GM_TILE];
+        for (t = 0; t < GM_TILE; ++t)
+            lo[t] = hi[t] = (gm_vec){0.0};
+        for (f0 = 0; f0 < n_phi; f0 += GM_F32_RUN) {
+            const int64_t f1 = f0 + GM_F32_RUN < n_phi ? f0 + GM_F32_RUN : n_phi;
+            gm_vecf acc[GM_TILE];
+            for (t = 0; t < GM_TILE; ++t)
+                acc[t] = (gm_vecf){0.0f};
+            for (f = f0; f < f1; ++f) {
+                gm_vecf ph;
+                const float *th = theta_t + f * kp + j0;
+                memcpy(&ph, phi + f * GM_BLOCK32, sizeof ph);
+                for (t = 0; t < GM_TILE; ++t)
+                    acc[t] += th[t] * ph;
+            }
+            for (t = 0; t < GM_TILE; ++t) {
+                gm_vecf_half a, b;
+                memcpy(&a, &acc[t], sizeof a);
+                memcpy(&b, (const char *)&acc[t] + sizeof a, sizeof b);
+                lo[t] += __builtin_convertvector(a, gm_vec);
+                hi[t] += __builtin_convertvector(b, gm_vec);
+            }
+        }
+        for (t = 0; t < GM_TILE; ++t) {
+            memcpy(logits + (j0 + t) * GM_BLOCK, &lo[t], sizeof lo[t]);
+            memcpy(logits + (kp + j0 + t) * GM_BLOCK, &hi[t], sizeof hi[t]);
+        }
+    }
+}
+
+/* moments32[f * kp + j] += sum_b phi[f, b] weighted[b * kp + j], all float32
+ * (16 rows; rows past the data weigh zero). */
+static inline void gm_moments_f32(const float *phi, const float *weighted, int64_t n_phi,
+                                  int64_t kp, float *moments32)
+{
+    int64_t j0, f, b;
+    for (j0 = 0; j0 < kp; j0 += GM_TILE32) {
+        gm_vecf resp[GM_BLOCK32];
+        for (b = 0; b < GM_BLOCK32; ++b)
+            memcpy(&resp[b], weighted + b * kp + j0, sizeof resp[b]);
+        for (f = 0; f < n_phi; ++f) {
+            const float *ph = phi + f * GM_BLOCK32;
+            float *mo = moments32 + f * kp + j0;
+            gm_vecf s0 = ph[0] * resp[0], s1 = ph[1] * resp[1];
+            gm_vecf s2 = ph[2] * resp[2], s3 = ph[3] * resp[3], m;
+            for (b = 4; b < GM_BLOCK32; b += 4) {
+                s0 += ph[b] * resp[b];
+                s1 += ph[b + 1] * resp[b + 1];
+                s2 += ph[b + 2] * resp[b + 2];
+                s3 += ph[b + 3] * resp[b + 3];
+            }
+            memcpy(&m, mo, sizeof m);
+            m += (s0 + s1) + (s2 + s3);
+            memcpy(mo, &m, sizeof m);
+        }
+    }
+}
+
+/* moments_t (float64) += moments32, which is zeroed. */
+static inline void gm_flush_f32(float *moments32, int64_t count, double *moments_t)
+{
+    int64_t i;
+    for (i = 0; i < count; ++i)
+        moments_t[i] += (double)moments32[i];
+    memset(moments32, 0, sizeof(float) * (size_t)count);
+}
+
+/*
+ * As gm_em_statistics (full features) with float32 arithmetic where
+ * described above. theta_t is float32 (n_phi x kp), kp a
+ * multiple of GM_TILE32. Each block's moments are summed in float32 over
+ * GM_F32_FLUSH blocks (64 rows), then added to the float64 moments. work
+ * must hold GM_BLOCK32 (n_phi + d + kp) + n_phi kp floats and
+ * 4 GM_BLOCK (kp + 1) doubles, given as work32 and work64.
+ */
+GM_CLONES
+int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
+                             int64_t row_stride, const double *shift, const float *theta_t,
+                             const float *theta_prev_t, const double *weights, int64_t k,
+                             int64_t kp, double *moments_t, double *resp_sq, double *totals,
+                             float *work32, double *work64)
+{
+    const int64_t n_phi = d * (d + 1) / 2 + d + 1;
+    float *phi = work32;
+    float *y = phi + n_phi * GM_BLOCK32;
+    float *weighted = y + d * GM_BLOCK32;
+    float *moments32 = weighted + kp * GM_BLOCK32;
+    double *logits = work64; /* 2 x kp x GM_BLOCK */
+    double *log_norm = logits + 2 * kp * GM_BLOCK;
+    double *logits_prev = log_norm + 2 * GM_BLOCK; /* as logits, when theta_prev_t */
+    double *log_norm_prev = logits_prev + 2 * kp * GM_BLOCK;
+    double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
+    int64_t start, lost = 0, b, j, h;
+
+    if (n < 0 || d < 1 || k < 1 || kp < k || kp % GM_TILE32 != 0 || row_stride < d)
+        return -1;
+    memset(weighted, 0, sizeof(float) * (size_t)(kp * GM_BLOCK32));
+    memset(moments32, 0, sizeof(float) * (size_t)(n_phi * kp));
+    for (start = 0; start < n; start += GM_BLOCK32) {
+        const int64_t nb = n - start < GM_BLOCK32 ? n - start : GM_BLOCK32;
+        const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
+                                     : (const void *)((const double *)X + start * row_stride);
+        gm_features_f32(rows, x_float32, row_stride, nb, d, shift, phi, y);
+        gm_logits_f32(phi, theta_t, n_phi, kp, logits);
+        if (theta_prev_t != NULL)
+            gm_logits_f32(phi, theta_prev_t, n_phi, kp, logits_prev);
+        for (h = 0; h < 2; ++h) {
+            const int64_t lanes = nb - h * GM_BLOCK;
+            double *lt = logits + h * kp * GM_BLOCK;
+            double *ln = log_norm + h * GM_BLOCK;
+            if (lanes <= 0) { /* an empty half of a last block: weighs nothing */
+                for (j = 0; j < k; ++j)
+                    for (b = 0; b < GM_BLOCK; ++b)
+                        weighted[(h * GM_BLOCK + b) * kp + j] = 0.0f;
+                continue;
+            }
+            lost += gm_softmax_t(lt, k, lanes < GM_BLOCK ? lanes : GM_BLOCK, ln);
+            if (theta_prev_t != NULL) {
+                double *lp = logits_prev + h * kp * GM_BLOCK;
+                gm_softmax_t(lp, k, lanes < GM_BLOCK ? lanes : GM_BLOCK,
+                             log_norm_prev + h * GM_BLOCK);
+                for (j = 0; j < k; ++j)
+                    for (b = 0; b < GM_BLOCK && b < lanes; ++b) {
+                        const double diff = lt[j * GM_BLOCK + b] - lp[j * GM_BLOCK + b];
+                        change += diff * diff;
+                    }
+            }
+            for (b = 0; b < GM_BLOCK; ++b) {
+                const int64_t row = h * GM_BLOCK + b;
+                const double w = row >= nb ? 0.0 : weights != NULL ? weights[start + row] : 1.0;
+                log_lik += w == 0.0 ? 0.0 : w * ln[b];
+                weight_sum += w;
+                for (j = 0; j < k; ++j) {
+                    const double r = lt[j * GM_BLOCK + b];
+                    weighted[row * kp + j] = (float)(w * r);
+                    if (resp_sq != NULL)
+                        resp_sq[j] += w * r * r;
+                }
+            }
+        }
+        gm_moments_f32(phi, weighted, n_phi, kp, moments32);
+        if ((start / GM_BLOCK32) % GM_F32_FLUSH == GM_F32_FLUSH - 1)
+            gm_flush_f32(moments32, n_phi * kp, moments_t);
+    }
+    gm_flush_f32(moments32, n_phi * kp, moments_t);
+    totals[0] += log_lik;
+    totals[1] += weight_sum;
+    totals[2] += change;
+    return lost;
 }
 
 /* Rows per super-block of the centred kernel: GM_CENTRED_SUB blocks of
@@ -967,6 +1204,206 @@ void gm_exp_array(const double *x, int64_t n, double *out)
         out[i] = gm_exp_nonpositive(x[i]);
 }
 
+/*
+ * k-means as scikit-learn's KMeans computes it (issue 27), so that the
+ * estimators' default start gives the same labels without its cost. Rows are
+ * centred on the fly, y = x - mean (scikit-learn subtracts the data's mean
+ * before it clusters); every distance is written in scikit-learn's form and
+ * order of operations:
+ *
+ *   Lloyd:      ||c_j||^2 + (-2 y.c_j), nearest = the first smallest;
+ *   k-means++:  max((-2 y.c + ||c||^2) + ||y||^2, 0).
+ *
+ * Only the order of the sums in the dot products differs (scikit-learn uses
+ * BLAS), which moves a label only for a row within rounding of two centres.
+ * Eight rows at a time, one per vector lane, as in the EM kernel.
+ */
+
+/* yt[a * GM_BLOCK + b] = X[i0 + b, a] - mean[a] for the nb rows of a block;
+ * the other lanes are zero. norm[b] = sum_a yt[a, b]^2. */
+static inline void gm_kmeans_rows(const double *X, int64_t i0, int64_t nb, int64_t d,
+                                  const double *mean, double *yt, double *norm)
+{
+    int64_t a, b;
+    gm_vec sum = (gm_vec){0.0};
+    /* row by row (contiguous reads), each into its lane */
+    for (b = 0; b < nb; ++b) {
+        const double *x = X + (i0 + b) * d;
+        for (a = 0; a < d; ++a)
+            yt[a * GM_BLOCK + b] = x[a] - mean[a];
+    }
+    for (; b < GM_BLOCK; ++b)
+        for (a = 0; a < d; ++a)
+            yt[a * GM_BLOCK + b] = 0.0;
+    for (a = 0; a < d; ++a) {
+        gm_vec column;
+        memcpy(&column, yt + a * GM_BLOCK, sizeof column);
+        sum += column * column;
+    }
+    memcpy(norm, &sum, sizeof sum);
+}
+
+/* Labels of n rows by their nearest centre; with sums != NULL also the
+ * weighted sums of each centre's rows (y w) and weights. centres_t is the
+ * (d, kp) transpose of the centres, padded with zero columns to kp, a
+ * multiple of GM_TILE; norms has kp entries. Returns how many labels
+ * changed. work holds GM_BLOCK (d + kp + 1) doubles. */
+GM_CLONES
+int64_t gm_kmeans_assign(const double *X, int64_t n, int64_t d, const double *mean,
+                         const double *w, const double *centres_t, const double *norms,
+                         int64_t k, int64_t kp, int32_t *labels, double *sums,
+                         double *weight_sums, double *work)
+{
+    double *yt = work, *dots = work + GM_BLOCK * d, *norm = dots + GM_BLOCK * kp;
+    double best_distance[GM_BLOCK];
+    int32_t best[GM_BLOCK];
+    int64_t i0, j, a, b, changed = 0;
+    for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
+        const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
+        gm_kmeans_rows(X, i0, nb, d, mean, yt, norm);
+        gm_logits_t(yt, centres_t, d, kp, dots);
+        for (b = 0; b < GM_BLOCK; ++b) {
+            best_distance[b] = norms[0] + -2.0 * dots[b];
+            best[b] = 0;
+        }
+        for (j = 1; j < k; ++j)
+            for (b = 0; b < GM_BLOCK; ++b) {
+                const double distance = norms[j] + -2.0 * dots[j * GM_BLOCK + b];
+                const int closer = distance < best_distance[b];
+                best_distance[b] = closer ? distance : best_distance[b];
+                best[b] = closer ? (int32_t)j : best[b];
+            }
+        for (b = 0; b < nb; ++b) {
+            int32_t *label = labels + i0 + b;
+            changed += *label != best[b];
+            *label = best[b];
+        }
+        if (sums != NULL)
+            for (b = 0; b < nb; ++b) {
+                const double wi = w != NULL ? w[i0 + b] : 1.0;
+                double *s = sums + (int64_t)best[b] * d;
+                weight_sums[best[b]] += wi;
+                for (a = 0; a < d; ++a)
+                    s[a] += yt[a * GM_BLOCK + b] * wi;
+            }
+    }
+    return changed;
+}
+
+/* k-means++ local trials: for each of the t candidate centres (cands_t: their
+ * (d, tp) transpose about the mean, padded with zero columns to tp, a multiple
+ * of GM_TILE), with squared norms cand_norms, adds the potential
+ * sum_i w_i min(closest_i, dist(y_i, c)) over the n rows to pots[c].
+ * work holds GM_BLOCK (d + tp + 1) doubles. */
+GM_CLONES
+void gm_kmeans_trials(const double *X, int64_t n, int64_t d, const double *mean,
+                      const double *w, const double *cands_t, const double *cand_norms,
+                      int64_t t, int64_t tp, const double *closest, double *pots, double *work)
+{
+    double *yt = work, *dots = work + GM_BLOCK * d, *norm = dots + GM_BLOCK * tp;
+    int64_t i0, c, b;
+    for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
+        const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
+        double lane_w[GM_BLOCK], near[GM_BLOCK];
+        gm_kmeans_rows(X, i0, nb, d, mean, yt, norm);
+        gm_logits_t(yt, cands_t, d, tp, dots);
+        for (b = 0; b < GM_BLOCK; ++b) {
+            lane_w[b] = b < nb ? (w != NULL ? w[i0 + b] : 1.0) : 0.0;
+            near[b] = b < nb ? closest[i0 + b] : 0.0;
+        }
+        for (c = 0; c < t; ++c) {
+            double pot = 0.0;
+            for (b = 0; b < GM_BLOCK; ++b) {
+                double distance = (-2.0 * dots[c * GM_BLOCK + b] + cand_norms[c]) + norm[b];
+                distance = distance > 0.0 ? distance : 0.0;
+                distance = near[b] < distance ? near[b] : distance;
+                pot += lane_w[b] * distance;
+            }
+            pots[c] += pot;
+        }
+    }
+}
+
+/* One sequential pass of k-means++: with centre != NULL, closest_i becomes
+ * min(closest_i, dist(y_i, centre)); then the running sum of w_i closest_i
+ * (numpy's cumsum, in the same order) is searched for the t sorted targets:
+ * found[s] = the first row whose running sum reaches targets[s] (numpy's
+ * searchsorted, side "left"), n where none does. Returns the total; with a
+ * centre, adds sum_i ||y_i||^2 to *norm_sum (unless NULL). work holds
+ * GM_BLOCK (d + 1) doubles. */
+GM_CLONES
+double gm_kmeans_take(const double *X, int64_t n, int64_t d, const double *mean,
+                      const double *w, const double *centre, double centre_norm,
+                      double *closest, const double *targets, int64_t t, int64_t *found,
+                      double *norm_sum, double *work)
+{
+    double *yt = work, *norm = work + GM_BLOCK * d, running = 0.0, norms = 0.0;
+    int64_t i0, a, b, s = 0;
+    for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
+        const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
+        if (centre != NULL) {
+            double dot[GM_BLOCK];
+            gm_kmeans_rows(X, i0, nb, d, mean, yt, norm);
+            for (b = 0; b < GM_BLOCK; ++b)
+                dot[b] = 0.0;
+            for (a = 0; a < d; ++a)
+                for (b = 0; b < GM_BLOCK; ++b)
+                    dot[b] += yt[a * GM_BLOCK + b] * centre[a];
+            for (b = 0; b < nb; ++b) {
+                double distance = (-2.0 * dot[b] + centre_norm) + norm[b];
+                distance = distance > 0.0 ? distance : 0.0;
+                closest[i0 + b] = closest[i0 + b] < distance ? closest[i0 + b] : distance;
+                norms += norm[b];
+            }
+        }
+        for (b = 0; b < nb; ++b) {
+            running += (w != NULL ? w[i0 + b] : 1.0) * closest[i0 + b];
+            while (s < t && running >= targets[s])
+                found[s++] = i0 + b;
+        }
+    }
+    while (s < t)
+        found[s++] = n;
+    if (norm_sum != NULL)
+        *norm_sum += norms;
+    return running;
+}
+
+/* Moments of hard labels (issue 27: the statistics of a k-means start): for
+ * each row, y = x - centres[label] and moments[label] += w [vech(y y^T) or
+ * y * y when diagonal, y, 1], the layout of gaussmix.em.stats.Statistics.
+ * Rows are read once; nothing per row is stored. work holds d doubles. */
+GM_CLONES
+void gm_label_moments(const double *X, int64_t n, int64_t d, const int32_t *labels,
+                      const double *centres, const double *w, int diagonal, double *moments,
+                      double *work)
+{
+    const int64_t n_quad = diagonal ? d : d * (d + 1) / 2;
+    const int64_t n_phi = n_quad + d + 1;
+    double *y = work;
+    int64_t i, a, b;
+    for (i = 0; i < n; ++i) {
+        const double *x = X + i * d, *c = centres + (int64_t)labels[i] * d;
+        const double wi = w != NULL ? w[i] : 1.0;
+        double *m = moments + (int64_t)labels[i] * n_phi, *q = m;
+        for (a = 0; a < d; ++a)
+            y[a] = x[a] - c[a];
+        if (diagonal) {
+            for (a = 0; a < d; ++a)
+                q[a] += wi * y[a] * y[a];
+        } else {
+            for (a = 0; a < d; ++a) {
+                const double wy = wi * y[a];
+                for (b = a; b < d; ++b)
+                    *q++ += wy * y[b];
+            }
+        }
+        for (a = 0; a < d; ++a)
+            m[n_quad + a] += wi * y[a];
+        m[n_phi - 1] += wi;
+    }
+}
+
 static struct PyModuleDef gm_module = {
     PyModuleDef_HEAD_INIT, "_fused",
     "Compiled EM kernels of gaussmix; called through ctypes (see gaussmix.kernels.compiled).", -1,
@@ -1023,6 +1460,7 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
     double *restrict Y = wrow + B;            /* B * dp: completed rows of one component */
     double *restrict WY = Y + B * dp;         /* B * dp: the same times w_i r_ij */
     double *restrict dense = WY + B * dp;     /* k * d * dp full second moments */
+    double *restrict expo = dense + k * d * dp; /* k: one row's exponentials */
     double log_lik = 0.0, weight_sum = 0.0, entropy = 0.0;
     int64_t start, i, j, a, b, t, v, lost = 0;
 
@@ -1097,17 +1535,23 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
                     li[j] = 0.0;
                 continue;
             }
+            /* the kernel's vectorizable exponential (shifted logits are <= 0),
+             * once per component: r = e / total, ln r = logit - ln total */
             for (j = 0; j < k; ++j) {
                 li[j] -= top;
-                total += exp(li[j]);
+                /* below the floor (a zero prior's -inf included) exactly 0, as
+                 * libm's exp underflows, rather than the floor's exp */
+                expo[j] = li[j] > GM_EXP_FLOOR ? gm_exp_nonpositive(li[j]) : 0.0;
             }
-            log_total = log(total);
+            for (j = 0; j < k; ++j)
+                total += expo[j];
+            log_total = gm_log_positive(total);
             log_lik += w * (top + log_total);
             weight_sum += w;
             wrow[i] = w;
             for (j = 0; j < k; ++j) {
                 const double log_r = li[j] - log_total;
-                const double r = exp(log_r);
+                const double r = expo[j] / total;
                 if (r > 0.0)
                     entropy -= w * r * log_r;
                 if (resp_sq != NULL)

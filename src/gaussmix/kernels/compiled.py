@@ -88,6 +88,16 @@ def _load():
     if diagonal is not None:
         diagonal.restype = int64
         diagonal.argtypes = statistics.argtypes
+    single = getattr(lib, "gm_em_statistics_f32", None)
+    if single is not None:
+        single.restype = int64
+        single.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer]
+        single.argtypes += [pointer, pointer, int64, int64, pointer, pointer, pointer]
+        single.argtypes += [pointer, pointer]
+    linear = getattr(lib, "gm_em_statistics_linear", None)
+    if linear is not None:
+        linear.restype = int64
+        linear.argtypes = statistics.argtypes
     missing = getattr(lib, "gm_missing_statistics", None)
     if missing is not None:
         missing.restype = int64
@@ -108,6 +118,15 @@ _lib = _load()
 enabled = _lib is not None
 
 
+def library():
+    """The loaded kernel library (a :class:`ctypes.CDLL`), or None where it is not in use.
+
+    For the modules that wrap further kernels of the same library
+    (:mod:`gaussmix.kernels.clustering`).
+    """
+    return _lib if enabled else None
+
+
 def available() -> bool:
     """Whether the compiled kernels are built, loaded and enabled."""
     return enabled and _lib is not None
@@ -116,6 +135,11 @@ def available() -> bool:
 def has_diagonal() -> bool:
     """Whether the kernel also takes diagonal features (covariance types diag, spherical)."""
     return available() and hasattr(_lib, "gm_em_statistics_diagonal")
+
+
+def has_linear() -> bool:
+    """Whether the kernel also takes linear features [y, 1] (one shared covariance)."""
+    return available() and hasattr(_lib, "gm_em_statistics_linear")
 
 
 def has_predict_means() -> bool:
@@ -200,6 +224,7 @@ def missing_statistics(
         + rows
         + 2 * rows * padded
         + k * d * padded
+        + k
     )
     prec_padded = np.zeros((k, d, padded))
     prec_padded[:, :, :d] = precisions
@@ -316,6 +341,9 @@ def em_statistics(
     elif n_phi == 2 * d + 1 and has_diagonal():
         diagonal = True
         function = _lib.gm_em_statistics_diagonal
+    elif n_phi == d + 1 and rows is None and has_linear():
+        diagonal = True
+        function = _lib.gm_em_statistics_linear
     else:
         return None
     shift = np.ascontiguousarray(shift, dtype=np.float64)
@@ -750,3 +778,73 @@ def deconvolution_statistics(
     if lost != 0:
         return None
     return moments[:, :p], moments[:, p : p + d], moments[:, -1], resp_sq, totals
+
+
+_TILE32 = 16  # GM_TILE32
+_BLOCK32 = 16  # GM_BLOCK32
+
+
+def has_float32() -> bool:
+    """Whether the float32 EM kernel for full features (:func:`em_statistics_float32`) is built."""
+    return available() and hasattr(_lib, "gm_em_statistics_f32")
+
+
+def padded_parameters_float32(theta: np.ndarray) -> np.ndarray:
+    """theta (k, n_phi) as the float32 kernel reads it: (n_phi, kp) float32, kp = 16 m."""
+    k, n_phi = theta.shape
+    kp = -(-k // _TILE32) * _TILE32
+    out = np.zeros((n_phi, kp), dtype=np.float32)
+    out[:, :k] = theta.T
+    return out
+
+
+def em_statistics_float32(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    theta_t: np.ndarray,
+    k: int,
+    shift: np.ndarray,
+    theta_prev_t: np.ndarray | None,
+    need_resp_sq: bool,
+):
+    """Full-feature statistics of the rows of X computed in float32 (sums in float64).
+
+    As :func:`em_statistics` (same return value, or None) for parameters from
+    :func:`padded_parameters_float32`.
+    """
+    if not has_float32():
+        return None
+    m, d = X.shape
+    n_phi, kp = theta_t.shape
+    row_stride = _row_stride(X)
+    if row_stride is None or n_phi != d * (d + 1) // 2 + d + 1:
+        return None
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+    moments_t = np.zeros((n_phi, kp))
+    resp_sq = np.zeros(k)
+    totals = np.zeros(3)
+    work32 = np.empty(_BLOCK32 * (n_phi + d + kp) + n_phi * kp, dtype=np.float32)
+    work64 = np.empty(4 * _BLOCK * (kp + 1))
+    lost = _lib.gm_em_statistics_f32(
+        X.ctypes.data,
+        int(X.dtype == np.float32),
+        m,
+        d,
+        row_stride,
+        shift.ctypes.data,
+        theta_t.ctypes.data,
+        _address(theta_prev_t),
+        _address(weights),
+        k,
+        kp,
+        moments_t.ctypes.data,
+        resp_sq.ctypes.data if need_resp_sq else None,
+        totals.ctypes.data,
+        work32.ctypes.data,
+        work64.ctypes.data,
+    )
+    if lost != 0:
+        return None
+    return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), float(totals[2])

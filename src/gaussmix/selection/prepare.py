@@ -45,6 +45,7 @@ class Prepared:
         n_jobs: int,
         base: Any = None,
         seed: int = 0,
+        noise: tuple = (None, None),
     ) -> None:
         self.X, self.weights, self.missing = X, weights, missing
         self.sources: dict[str, Any] = {}
@@ -59,6 +60,8 @@ class Prepared:
                 allow_missing=missing,
                 n_jobs=1 if missing else n_jobs,
                 validated=True,
+                noise_covariances=noise[0],
+                projection=noise[1],
             )
             base = open_source(request)
             self.init_weights = weights
@@ -80,6 +83,7 @@ class Prepared:
         self._subsample_of = (covariance_types, n_jobs, seed)
         self._subsample: Prepared | None = None
         self._hierarchy: Hierarchy | None = None
+        self._resolution: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def hierarchy(self) -> Hierarchy:
@@ -95,6 +99,13 @@ class Prepared:
                 rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 4)))
                 self._hierarchy = Hierarchy(self.init_data, self.init_weights, rng)
             return self._hierarchy
+
+    def resolution(self) -> np.ndarray:
+        """The smallest gaps of the initialization data's columns (the degenerate-fit rule's)."""
+        with self._lock:
+            if self._resolution is None:
+                self._resolution = criteria.data_resolution(self.init_data)
+            return self._resolution
 
     def subsample(self) -> Prepared:
         """The rows ``init_params="kmeans"`` starts are refined on, prepared.
@@ -178,6 +189,7 @@ def fit_one(
             )
         )
 
+    runs: list[driver.EMResult] = []
     best = driver.fit(
         source,
         family,
@@ -185,7 +197,9 @@ def fit_one(
         n_init=n_init + (warm is not None),
         n_iter=options["n_iter"],
         rule=options["rule"],
+        run_ended=lambda run, result: runs.append(result),
     )
+    best = best_sound_run(best, runs, covariance_type, prepared, family)
     return store_fit(
         model,
         family.mixture(best.state),
@@ -194,6 +208,41 @@ def fit_one(
         best.n_iter,
         best.lower_bound,
     )
+
+
+def best_sound_run(
+    best: driver.EMResult,
+    runs: list[driver.EMResult],
+    covariance_type: str,
+    prepared: Prepared,
+    family: MaximumLikelihood,
+) -> driver.EMResult:
+    """The run of highest likelihood whose fit is not degenerate, if any run is sound.
+
+    With several starts the best likelihood can belong to a spurious optimum
+    (a component collapsed onto a few rows or onto the data's rounding, see
+    :func:`gaussmix.selection.is_degenerate`) while another run found a sound
+    one; mclust refuses such fits, so the candidate keeps the best sound run
+    (and is marked degenerate only when every run is).
+    """
+    if len(runs) < 2:
+        return best
+    resolution = prepared.resolution()
+    n = prepared.n_samples if prepared.n_samples is not None else float(prepared.usable_rows)
+
+    def sound(run: driver.EMResult) -> bool:
+        fitted = family.mixture(run.state)
+        reason = criteria.is_degenerate(
+            fitted.priors, fitted.covariances, covariance_type, n, resolution
+        )
+        return reason is None
+
+    if sound(best):
+        return best
+    candidates = [run for run in runs if np.isfinite(run.lower_bound) and sound(run)]
+    if not candidates:
+        return best
+    return max(candidates, key=lambda run: run.lower_bound)._replace(stopped=best.stopped)
 
 
 def resolved_init(init_params: str, n_rows: int) -> str:

@@ -169,8 +169,10 @@ class ModelSelection:
     def plot(self, ax: Any = None) -> Any:
         """The criterion against k, one line per covariance type (mclust's BIC plot).
 
-        Degenerate candidates are drawn as open markers, failing ones are
-        left out, and a star marks the chosen candidate.
+        Each structure's line has mclust's symbol and colour
+        (``bicPlotSymbols``, ``bicPlotColors``); degenerate candidates are
+        circled, failing ones are left out, and a star marks the chosen
+        candidate.
 
         Parameters
         ----------
@@ -186,13 +188,7 @@ class ModelSelection:
 
             _, ax = plt.subplots(figsize=(6, 4))
         types = list(dict.fromkeys(row["covariance_type"] for row in self.table))
-        # More lines than the default cycle's ten colours (mclust's 14): tab20's.
-        colors = None
-        if len(types) > 10:
-            import matplotlib
-
-            colors = matplotlib.colormaps["tab20"].colors
-        for index, covariance_type in enumerate(types):
+        for covariance_type in types:
             rows = [
                 row
                 for row in self.table
@@ -206,16 +202,21 @@ class ModelSelection:
             label = covariance_type
             if structure.mclust_name != covariance_type:
                 label = f"{covariance_type} ({structure.mclust_name})"
-            color = None if colors is None else colors[index % len(colors)]
-            (line,) = ax.plot(ks, scores, "-" + structure.marker, label=label, color=color)
+            # mclust's symbol and colour of the structure's line.
+            style = {
+                "marker": structure.marker,
+                "color": structure.color,
+                "markerfacecolor": structure.color if structure.marker_filled else "none",
+            }
+            ax.plot(ks, scores, "-", label=label, **style)
             spurious = [i for i, row in enumerate(rows) if row["degenerate"] is not None]
             if spurious:
                 ax.plot(
                     [ks[i] for i in spurious],
                     [scores[i] for i in spurious],
-                    structure.marker,
-                    color=line.get_color(),
-                    markerfacecolor="white",
+                    linestyle="none",
+                    markersize=14,
+                    **{**style, "marker": "o", "markerfacecolor": "none", "alpha": 0.5},
                 )
         best = self.table[self.best_index]
         ax.plot(
@@ -234,7 +235,7 @@ class ModelSelection:
         ax.set_xticks(sorted({row["n_components"] for row in self.table}))
         ax.legend(fontsize="small")
         if any(row["degenerate"] for row in self.table):
-            ax.set_title("open markers: degenerate fits (never chosen)", fontsize="small")
+            ax.set_title("circled: degenerate fits (never chosen)", fontsize="small")
             # A spike's likelihood is unbounded: show degenerate fits up to one
             # span of the sound fits' scores beyond them, not the whole way.
             fitted = [row for row in self.table if row["error"] is None]

@@ -199,6 +199,8 @@ def select_model(
     random_state: Any = None,
     warm_start: bool = False,
     n_jobs: int | None = None,
+    noise_covariances: ArrayLike | None = None,
+    projection: ArrayLike | None = None,
 ) -> ModelSelection:
     """Fit a grid of Gaussian mixtures and choose one by BIC, AIC, ICL or cross-validation.
 
@@ -229,7 +231,9 @@ def select_model(
     Degenerate candidates (:func:`is_degenerate`: a component on too few
     rows, or narrower than the rounding of a discretized feature) are
     marked in the table and never chosen; a :class:`DegenerateFitWarning`
-    says so. A candidate that fails (e.g. more components than rows) is
+    says so. Of a candidate's ``n_init`` runs the one kept is the best
+    sound one (mclust refuses spurious fits), so a candidate is degenerate
+    only when every run is. A candidate that fails (e.g. more components than rows) is
     reported with its error and does not stop the grid.
 
     Parameters
@@ -328,6 +332,16 @@ def select_model(
         are split across the cores, as in :meth:`GMM.from_samples` (which
         needs four row chunks; smaller data then run in one thread). BLAS is
         kept to one thread throughout. Results do not depend on it.
+    noise_covariances : array-like, optional
+        Known noise of the rows, as in :meth:`GMM.from_samples`: every
+        candidate is fitted by extreme deconvolution and scored by the
+        likelihood of its convolved mixture (log L, the entropy of ICL and
+        n from the convolved model's final E-step); criteria "bic", "aic"
+        and "icl" only, without ``y``, in memory.
+    projection : array-like, optional
+        Bovy, Hogg & Roweis's R_i, as in :meth:`GMM.from_samples` (the
+        candidates have R_i's d features; the rounding rule of
+        :func:`is_degenerate` does not apply to projected rows).
 
     Returns
     -------
@@ -378,14 +392,35 @@ def select_model(
     seed = _base_seed(random_state)
     warm_start = bool(warm_start) and structures.FULL.name in types
     grid = [(k, t) for t in types for k in ks]
+    noisy = noise_covariances is not None or projection is not None
+    if noisy and (regression or criterion not in ("bic", "aic", "icl")):
+        raise ValueError(
+            "with noise_covariances or projection select_model supports criterion 'bic', "
+            f"'aic' or 'icl' without y; got criterion={criterion!r}"
+            f"{' and y' if regression else ''}"
+        )
     if is_dask_collection(X):
         if regression or criterion not in ("bic", "aic"):
             raise ValueError(
                 "with a Dask array select_model supports criterion 'bic' or 'aic' without y; "
                 f"got criterion={criterion!r}{' and y' if regression else ''}"
             )
+        if projection is not None:
+            raise ValueError(
+                "select_model with a projection is not supported for Dask arrays yet; pass "
+                "X, projection and noise_covariances as numpy arrays"
+            )
         return _select_dask(
-            X, sample_weight, allow_missing, grid, types, criterion, seed, options, warm_start
+            X,
+            sample_weight,
+            allow_missing,
+            grid,
+            types,
+            criterion,
+            seed,
+            options,
+            warm_start,
+            noise_covariances,
         )
     if regression:
         if allow_missing:
@@ -410,6 +445,9 @@ def select_model(
     )
     cores = resolve_n_jobs(n_jobs)
     resolution = data_resolution(data)
+    if projection is not None:
+        # Measured rows are not on the true values' axes: no rounding rule.
+        resolution = np.zeros(1)
     cross_validated = criterion in ("cv", "r2")
 
     # Where the cores go: across candidates (no per-iteration hand-off to
@@ -427,6 +465,17 @@ def select_model(
     def prepare(rows: np.ndarray | None) -> Prepared:
         X_rows = data if rows is None else data[rows]
         w_rows = weights if rows is None or weights is None else weights[rows]
+        if noisy:
+            # Information criteria only: always all the rows.
+            return Prepared(
+                X_rows,
+                w_rows,
+                types,
+                missing,
+                inner_jobs,
+                seed=seed,
+                noise=(noise_covariances, projection),
+            )
         return Prepared(X_rows, w_rows, types, missing, inner_jobs, seed=seed)
 
     # BLAS stays single-threaded: the products of one candidate are skinny
@@ -478,8 +527,12 @@ def _select_dask(
     seed: int,
     options: dict,
     warm_start: bool,
+    noise_covariances: Any = None,
 ) -> ModelSelection:
     """The grid over a Dask array: one DaskSource pass prepares every candidate.
+
+    With ``noise_covariances`` the source is a DaskNoisySource (extreme
+    deconvolution on the chunks) and the criteria are the convolved model's.
 
     Candidates run in turn (each iteration already runs on every chunk at
     once); the degenerate-fit rule reads the resolution off the
@@ -494,6 +547,7 @@ def _select_dask(
             n_components=1,
             allow_missing=allow_missing,
             random_state=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1))),
+            noise_covariances=noise_covariances,
         )
     )
     prepared = Prepared(None, None, types, base.missing, 1, base=base, seed=seed)

@@ -5,13 +5,19 @@ covariances as scikit-learn does.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
 
 from .. import covariance as structures
 from ..em.estep import responsibility_statistics
 from ..em.families import Gaussians, MaximumLikelihood
+from ..em.kmeans import sklearn_kmeans
 from ..em.stats import Statistics
+from ..kernels import clustering
+from ..kernels.threads import map_blocks, resolve_n_jobs
 from ._checks import check_positive_definite
 
 
@@ -49,7 +55,18 @@ def label_statistics(
     do not. The M-step then reads them with ``shift=centres`` (k, d).
     """
     k, d = centres.shape
-    total = Statistics.zeros(k, Statistics.n_columns(d, covariance_type))
+    n_phi = Statistics.n_columns(d, covariance_type)
+    if clustering.has_label_moments() and X.dtype == np.float64 and X.flags.c_contiguous:
+        labels = np.ascontiguousarray(labels, dtype=np.int32)
+
+        def block(rows: slice, _index: int) -> np.ndarray:
+            return clustering.label_moments(
+                X[rows], labels[rows], centres, None, n_phi != d * (d + 1) // 2 + d + 1
+            )
+
+        moments = sum(map_blocks(block, X.shape[0], 1 << 14, resolve_n_jobs(None)))
+        return Statistics(moments, np.zeros(k), 0.0, float(X.shape[0]))
+    total = Statistics.zeros(k, n_phi)
     origin = np.zeros(d)
     for start in range(0, X.shape[0], 1 << 16):
         rows = slice(start, start + (1 << 16))
@@ -109,6 +126,32 @@ def lone_point_variances_to_rounding(
     state.covariances[k, d, d] = floor[k, d]
 
 
+def kmeans_labels(
+    X: np.ndarray, k: int, random_state: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and centres of ``KMeans(n_clusters=k, n_init=1, random_state=random_state)``.
+
+    float64 data run gaussmix's compiled k-means (:func:`gaussmix.em.kmeans.sklearn_kmeans`:
+    the same draws, distances and stopping rule, so the same labels up to rows
+    within rounding of two centres, at a fraction of the cost); float32 data,
+    which scikit-learn clusters in float32, run scikit-learn's KMeans itself.
+    Warns as scikit-learn does when fewer than k clusters are distinct.
+    """
+    if X.dtype != np.float64:
+        kmeans = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X)
+        return kmeans.labels_, np.asarray(kmeans.cluster_centers_, dtype=np.float64)
+    result = sklearn_kmeans(X, k, random_state)
+    distinct = np.unique(result.labels).size
+    if distinct < k:
+        warnings.warn(
+            f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
+            "Possibly due to duplicate points in X.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return result.labels, result.centres
+
+
 def initial_responsibility_statistics(
     estimator, X, source, random_state
 ) -> tuple[Statistics, np.ndarray]:
@@ -121,9 +164,8 @@ def initial_responsibility_statistics(
     n, k = X.shape[0], estimator.n_components
     ctype = estimator.covariance_type
     if estimator.init_params == "kmeans":
-        kmeans = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X)
-        centres = np.asarray(kmeans.cluster_centers_, dtype=np.float64)
-        return label_statistics(X, kmeans.labels_, centres, ctype), centres
+        labels, centres = kmeans_labels(X, k, random_state)
+        return label_statistics(X, labels, centres, ctype), centres
     if estimator.init_params == "random":
         total = None
         step = max(1, (1 << 20) // max(1, k))

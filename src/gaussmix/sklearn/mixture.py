@@ -30,6 +30,7 @@ from ..em.driver import ConvergenceRule, EMResult
 from ..em.families import Gaussians, MaximumLikelihood, m_step
 from ..em.front import SourceRequest, open_source
 from ..em.online import StepwiseEM
+from ..fitting import stream_chunk_rows
 from ..gmm import GMM
 from ..kernels.threads import resolve_n_jobs
 from ._checks import (
@@ -46,9 +47,10 @@ from ._checks import (
 )
 from ._start import CheckedMaximumLikelihood, initial_responsibility_statistics
 from .files import EstimatorFileMixin
+from .streams import StreamFitMixin
 
 
-class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
+class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimator):
     """What GaussianMixture and BayesianGaussianMixture share: fitting and the methods."""
 
     _parameter_constraints: ClassVar[dict] = {
@@ -90,20 +92,33 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- fitting ------------------------------------------------------------
+    #: Whether ``fit`` takes ``noise_covariances`` (maximum likelihood only).
+    _deconvolves = False
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ArrayLike, y: Any = None) -> BaseMixture:
+    def fit(
+        self, X: ArrayLike, y: Any = None, *, noise_covariances: ArrayLike | None = None
+    ) -> BaseMixture:
         """Estimate the model's parameters with EM (``n_init`` runs, the best kept).
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
         y : ignored
+        noise_covariances : array-like, optional
+            :class:`GaussianMixture` only, a fit parameter (not scikit-learn's
+            convention; in a Pipeline ``step__noise_covariances=S``): the
+            rows' known noise, (n, d, d), (n, d) or (d, d). The fit is then
+            extreme deconvolution (see :meth:`gaussmix.GMM.from_samples` and
+            the guide on noisy measurements): the fitted parameters are the
+            noise-free mixture, ``lower_bound_`` the convolved one's mean
+            log-likelihood. In memory only.
 
         Returns
         -------
         self
         """
-        self._fit(X)
+        self._fit(X, noise_covariances)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -121,7 +136,12 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         """
         return self.predict(self._fit(X))
 
-    def _fit(self, X: ArrayLike) -> Any:
+    def _fit(self, X: ArrayLike, noise_covariances: Any = None) -> Any:
+        if noise_covariances is not None and (not self._deconvolves or is_dask_collection(X)):
+            raise ValueError(
+                "noise_covariances is supported by GaussianMixture.fit on in-memory data "
+                f"only; got {type(self).__name__} with X of type {type(X).__name__}"
+            )
         self._check_structure(structures.get(self.covariance_type))
         check_parameters_fit_float(self)
         random_state = check_random_state(self.random_state)
@@ -154,6 +174,8 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
                     n_components=self.n_components,
                     n_jobs=resolve_n_jobs(None),
                     validated=True,
+                    noise_covariances=noise_covariances,
+                    dtype=X.dtype,
                 )
             )
         family = self._family()
@@ -279,13 +301,15 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
             )
         check_spread(X)
         weights = check_sample_weight(sample_weight, X.shape[0])
+        threads = resolve_n_jobs(None)
         source = open_source(
             SourceRequest(
                 X,
                 weights,
                 self.covariance_type,
                 n_components=self.n_components,
-                n_jobs=resolve_n_jobs(None),
+                chunk_rows=stream_chunk_rows(*X.shape, self.covariance_type, threads),
+                n_jobs=threads,
                 validated=True,
             )
         )
@@ -424,18 +448,28 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
     def _log_resp(self, X: np.ndarray) -> np.ndarray:
         return log_gaussians(X, *self._components())[1]
 
-    def score_samples(self, X: ArrayLike) -> np.ndarray:
+    def score_samples(
+        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
+    ) -> np.ndarray:
         """Log-likelihood of each sample under the fitted model.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        noise_covariances : array-like, optional
+            The rows' known noise: the log-likelihood of the mixture
+            convolved with it (:meth:`gaussmix.GMM.score_samples`).
 
         Returns
         -------
         log_prob : ndarray, shape (n_samples,)
         """
         check_is_fitted(self)
+        if noise_covariances is not None:
+            if not is_dask_collection(X):  # a Dask X: lazy, chunked like X
+                X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+            log_prob = self.to_gmm().score_samples(X, noise_covariances=noise_covariances)
+            return log_prob.astype(np.result_type(X.dtype, self.means_.dtype), copy=False)
         if is_dask_collection(X):
             return self._lazy(X, "score_samples", None, np.result_type(X.dtype, self.means_.dtype))
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
@@ -448,21 +482,26 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
 
         return map_rows(getattr(self, method), X, self.n_features_in_, columns, dtype)
 
-    def score(self, X: ArrayLike, y: Any = None) -> float:
+    def score(
+        self, X: ArrayLike, y: Any = None, *, noise_covariances: ArrayLike | None = None
+    ) -> float:
         """Mean log-likelihood of the samples.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
         y : ignored
+        noise_covariances : array-like, optional
+            As for :meth:`score_samples`.
 
         Returns
         -------
         log_likelihood : float
         """
         if is_dask_collection(X):
-            return float(self.score_samples(X).mean().compute())
-        return float(np.mean(self.score_samples(X)))
+            lazy = self.score_samples(X, noise_covariances=noise_covariances)
+            return float(lazy.mean().compute())
+        return float(np.mean(self.score_samples(X, noise_covariances=noise_covariances)))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Most probable component of each sample.
@@ -481,18 +520,27 @@ class BaseMixture(EstimatorFileMixin, DensityMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
         return self._log_resp(X).argmax(axis=1)
 
-    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+    def predict_proba(
+        self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None
+    ) -> np.ndarray:
         """Posterior probability of each component for each sample (rows sum to one).
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        noise_covariances : array-like, optional
+            The rows' known noise: responsibilities under the convolved mixture.
 
         Returns
         -------
         resp : ndarray, shape (n_samples, n_components)
         """
         check_is_fitted(self)
+        if noise_covariances is not None:
+            if not is_dask_collection(X):  # a Dask X: lazy, chunked like X
+                X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+            resp = self.to_gmm().to_responsibilities(X, noise_covariances=noise_covariances)
+            return resp.astype(np.result_type(X.dtype, self.means_.dtype), copy=False)
         if is_dask_collection(X):
             dtype = np.result_type(X.dtype, self.means_.dtype)
             return self._lazy(X, "predict_proba", self.n_components, dtype)
@@ -595,7 +643,11 @@ class GaussianMixture(BaseMixture):
     n_init : int, default=1
         Runs from different initializations; the best lower bound is kept.
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        Initial responsibilities: scikit-learn's ``KMeans`` labels,
+        Initial responsibilities: the labels of scikit-learn's
+        ``KMeans(n_clusters=k, n_init=1)`` (for float64 data computed by
+        gaussmix's compiled k-means, :func:`gaussmix.em.kmeans.sklearn_kmeans`,
+        with the same draws and stopping rule, so the same labels but for rows
+        within rounding of two centres; float32 data run scikit-learn's),
         ``kmeans_plusplus`` centers, uniform random ones, or random rows
         (the same random draws as scikit-learn).
     weights_init, means_init, precisions_init : array-like, optional
@@ -657,6 +709,7 @@ class GaussianMixture(BaseMixture):
     array([ 1., 10.])
     """
 
+    _deconvolves = True
     _parameter_constraints: ClassVar[dict] = {
         **BaseMixture._parameter_constraints,
         "weights_init": ["array-like", None],
@@ -791,30 +844,37 @@ class GaussianMixture(BaseMixture):
         k, d = self.means_.shape
         return structures.get(self.covariance_type).n_mixture_parameters(k, d)
 
-    def bic(self, X: ArrayLike) -> float:
+    def bic(self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None) -> float:
         """Bayesian information criterion, -2 n score + p ln n (lower is better).
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        noise_covariances : array-like, optional
+            The rows' known noise: the score of the convolved mixture.
 
         Returns
         -------
         bic : float
         """
         n = n_rows(X)
-        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+        score = self.score(X, noise_covariances=noise_covariances)
+        return -2.0 * score * n + self._n_parameters() * np.log(n)
 
-    def aic(self, X: ArrayLike) -> float:
+    def aic(self, X: ArrayLike, *, noise_covariances: ArrayLike | None = None) -> float:
         """Akaike information criterion, -2 n score + 2 p (lower is better).
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        noise_covariances : array-like, optional
+            As for :meth:`bic`.
 
         Returns
         -------
         aic : float
         """
         n = n_rows(X)
-        return -2.0 * self.score(X) * n + 2 * self._n_parameters()
+        return -2.0 * self.score(X, noise_covariances=noise_covariances) * n + 2 * (
+            self._n_parameters()
+        )
