@@ -1997,10 +1997,11 @@ static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, in
  * weights may be NULL (all ones). work holds
  * GM_BLOCK (3 q + 4 d + k (2 p + 2 d + 6) + 4) + 8 doubles.
  * Returns the number of rows that the kernel could not take (logits not
- * usable, or a pivot that is not a normal number: the caller redoes them on
- * its numpy path), -2 when some V_j + S_i is not positive definite (a pivot
- * <= 0 or NaN; nothing is accumulated: the numpy path raises its error), or
- * -1 for bad sizes.
+ * usable, or a pivot that is zero, subnormal, inf or NaN: the caller redoes
+ * them on its numpy path, which raises its error where V_j + S_i is
+ * singular), -2 as soon as a pivot is negative (V_j + S_i not positive
+ * definite; the sums are then incomplete and the caller's numpy path raises
+ * the error), or -1 for bad sizes.
  */
 GM_CLONES
 int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
