@@ -2030,7 +2030,7 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
     double *log_norm = (double *)misc, *log_norm_prev = (double *)(misc + 1);
     double *row_weight = (double *)(misc + 2), *lane_totals = (double *)(misc + 3);
     double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
-    int64_t start, lost = 0, j, b, i, f;
+    int64_t start, lost = 0, j, b, i, f, pass;
 
     if (n < 0 || d < 1 || k < 1 || row_stride < d || form < 0 || form > 2)
         return -1;
@@ -2059,11 +2059,13 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
             }
             row_weight[b] = b >= nb ? 0.0 : weights != NULL ? weights[row] : 1.0;
         }
-        gm_xd_logits(xl, sl, form, d, k, means, covs, log_priors, scratch, logits, buf,
-                     start == 0 ? NULL : wr, acc, &signs, &flags);
-        if (prev_means != NULL)
-            gm_xd_logits(xl, sl, form, d, k, prev_means, prev_covs, prev_log_priors, scratch,
-                         prev, NULL, NULL, NULL, &signs, &flags);
+        /* One call site for both parameter sets, so that the factorization's
+         * code is inlined once per d (the previous ones: densities only). */
+        for (pass = 0; pass < (prev_means != NULL ? 2 : 1); ++pass)
+            gm_xd_logits(xl, sl, form, d, k, pass ? prev_means : means, pass ? prev_covs : covs,
+                         pass ? prev_log_priors : log_priors, scratch, pass ? prev : logits,
+                         pass ? NULL : buf, pass || start == 0 ? NULL : wr, acc, &signs,
+                         &flags);
         for (b = 0; b < nb; ++b)
             if (signs[b] < 0)
                 return -2;
