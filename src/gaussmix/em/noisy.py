@@ -33,6 +33,7 @@ from .._deconvolution import (
 from .._gaussian import n_phi_features, normalize_log_weights
 from ..kernels.threads import map_blocks
 from .families import Gaussians
+from .noisy_kernel import compiled_noisy_statistics
 from .sources import StatisticsSource, weighted_mean
 from .stats import Statistics
 
@@ -108,6 +109,17 @@ class NoisySource(StatisticsSource):
     ) -> Statistics:
         # Chunks of ``rows`` rows within a thread's block keep the
         # intermediates bounded whatever the block's length.
+        compiled = compiled_noisy_statistics(
+            self.X[part],
+            self.noise.take(part),
+            None if self.weights is None else self.weights[part],
+            gaussians,
+            previous,
+            self.covariance_type,
+            need_resp_sq,
+        )
+        if compiled is not None:
+            return compiled
         k, d = gaussians.means.shape
         quadratic = structures.get(self.covariance_type).quadratic
         total = Statistics.zeros(k, n_phi_features(d, self.covariance_type))

@@ -1648,3 +1648,489 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
     totals[2] += entropy;
     return lost;
 }
+
+/*
+ * Extreme deconvolution (issue 23): the E-step of rows measured with known
+ * Gaussian noise of covariance S_i (gaussmix.em.noisy, gaussmix._deconvolution).
+ * For row i and component j (mean mu_j, deconvolved covariance V_j) with
+ * T = V_j + S_i, T = L D L^T (unit lower L), v = L^-1 (x_i - mu_j) and
+ * u = T^-1 (x_i - mu_j):
+ *
+ *   logit_ij = log pi_j - (d ln 2pi + log|T| + v.D^-1 v) / 2,
+ *   b_ij - mu_j = V_j u,   B_ij = V_j - V_j T^-1 V_j,
+ *
+ * so that the M-step's sums about each mean are
+ *
+ *   sum_i w r (b - mu)               = V_j U_j,           U_j = sum_i w r u,
+ *   sum_i w r (B + (b-mu)(b-mu)^T)   = N_j V_j - V_j M_j V_j,
+ *                                      M_j = sum_i w r (T^-1 - u u^T).
+ *
+ * The kernel accumulates M_j (packed, upper triangle row by row as
+ * numpy.triu_indices), U_j and N_j = sum_i w r: nothing per row and component
+ * is kept beyond one block. The caller multiplies by V_j. Rows are the vector
+ * lanes (GM_BLOCK = 8 rows: one AVX-512 register), so the k small
+ * factorizations of a block run as element-wise operations on 8 matrices at
+ * once; the softmax is gm_softmax_t's (same clipping as the EM kernel).
+ * LDL^T needs one division per column and no square root, and log|T| is
+ * summed as exponents and mantissas (exact bit operations), so that one
+ * logarithm per row and component remains.
+ */
+
+/* Columns between renormalizations of the mantissa product (each factor is
+ * in [1, 2), so 2^GM_XD_RENORM stays finite). */
+#define GM_XD_RENORM 512
+
+/*
+ * log|T| of a factorization from its pivots, by their bits: the exponent
+ * fields are summed as integers and the mantissas (in [1, 2)) multiplied,
+ * renormalized every GM_XD_RENORM pivots. The same bits flag the lanes: a
+ * pivot with the sign bit set sets it in *signs (pivot < 0), one whose
+ * exponent field is 0 (zero, subnormal) or 2047 (inf, NaN) sets bits above
+ * 0x7ff in *flags ((field + 1) | (field - 1)). Integer vector operations
+ * only (comparisons of 512-bit vectors would be split lane by lane).
+ */
+typedef struct {
+    gm_mask field_sum;
+    gm_vec mant;
+} gm_xd_det;
+
+/* The scratch of one component's factorization for d <= GM_XD_SMALL, kept in
+ * local arrays: with d a constant (one instance per d) the loops unroll and
+ * the arrays can live in registers. */
+#define GM_XD_SMALL 8
+#define GM_XD_SMALL_Q (GM_XD_SMALL * (GM_XD_SMALL + 1) / 2)
+#define GM_XD_INLINE static inline __attribute__((always_inline))
+/* Loops of the factorization unrolled completely when d is a constant. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define GM_XD_UNROLL _Pragma("GCC unroll 8")
+#else
+#define GM_XD_UNROLL
+#endif
+
+GM_XD_INLINE void gm_xd_pivot(gm_xd_det *det, gm_vec t, int64_t c, gm_mask *signs,
+                              gm_mask *flags)
+{
+    const int64_t mantissa = 0x000fffffffffffff, one = 0x3ff0000000000000;
+    const gm_mask bits = (gm_mask)t;
+    const gm_mask field = (bits >> 52) & 0x7ff;
+    *signs |= bits;
+    *flags |= (field + 1) | (field - 1);
+    det->field_sum += field;
+    det->mant *= (gm_vec)((bits & mantissa) | one);
+    if (c % GM_XD_RENORM == GM_XD_RENORM - 1) {
+        const gm_mask mbits = (gm_mask)det->mant;
+        det->field_sum += ((mbits >> 52) & 0x7ff) - 1023;
+        det->mant = (gm_vec)((mbits & mantissa) | one);
+    }
+}
+
+/*
+ * log|T| = log(mantissa product) + (sum of exponent fields - 1023 d) ln 2,
+ * the logarithm as gm_log_positive's (x = 2^e m with m in [sqrt(1/2),
+ * sqrt(2)), 2 atanh((m - 1) / (m + 1)) by its series to s^23), written on
+ * whole vectors: the reduction of m by integer operations (adding
+ * 1 - sqrt(1/2) to the bits carries into the exponent exactly when m >=
+ * sqrt(2)), so nothing is split lane by lane.
+ */
+GM_XD_INLINE gm_vec gm_xd_log_det(const gm_xd_det *det, int64_t d)
+{
+    const double ln2_hi = 0.6931471803691238; /* as gm_log_positive */
+    const double ln2_lo = 1.9082149292705877e-10;
+    const int64_t shift = 0x3ff0000000000000 - 0x3fe6a09e667f3bcd;
+    const gm_mask bits = (gm_mask)det->mant + shift;
+    /* exponent of the reduced mantissa product plus the pivots' fields, less
+     * the biases; as a double by the 2^52 trick (the sum is below 2^51) */
+    const gm_mask total = ((bits >> 52) & 0x7ff) + det->field_sum - 1023 * (d + 1);
+    const gm_vec e = (gm_vec)((total + ((int64_t)1 << 51)) | 0x4330000000000000) -
+                     6755399441055744.0; /* 2^52 + 2^51 */
+    const gm_vec m = (gm_vec)((bits & 0x000fffffffffffff) + 0x3fe6a09e667f3bcd);
+    const gm_vec s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    gm_vec p = (gm_vec){0.0} + 1.0 / 23.0;
+    p = p * s2 + 1.0 / 21.0;
+    p = p * s2 + 1.0 / 19.0;
+    p = p * s2 + 1.0 / 17.0;
+    p = p * s2 + 1.0 / 15.0;
+    p = p * s2 + 1.0 / 13.0;
+    p = p * s2 + 1.0 / 11.0;
+    p = p * s2 + 1.0 / 9.0;
+    p = p * s2 + 1.0 / 7.0;
+    p = p * s2 + 1.0 / 5.0;
+    p = p * s2 + 1.0 / 3.0;
+    p = p * s2;
+    return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
+}
+
+/*
+ * One component for the 8 rows of a block. xl: d lanes of x; sl: the noise,
+ * q = d(d+1)/2 lanes (lower triangle packed row by row, index r(r+1)/2 + c)
+ * when variances == 0, else d lanes of variances; V: the component's lower
+ * triangle packed the same way. Writes the logits (without log pi_j) to
+ * *logit and, when out is not NULL, T^-1 - u u^T (q lanes, upper triangle
+ * row by row) then u (d lanes) to out. Scratch: L (q), H (q), inv (d),
+ * wrow (d), v (d). The pivots' bits flag lanes in *signs_out and *flags_out
+ * (gm_xd_pivot).
+ */
+GM_XD_INLINE void gm_xd_component(const gm_vec *xl, const gm_vec *sl, int variances,
+                                  const int64_t d, const double *mu, const double *V,
+                                  gm_vec *L, gm_vec *H, gm_vec *inv, gm_vec *wrow, gm_vec *v,
+                                  gm_vec *logit, gm_vec *out, gm_mask *signs_out,
+                                  gm_mask *flags_out)
+{
+    const double log_2pi = 1.8378770664093453;
+    gm_xd_det det = {(gm_mask){0}, (gm_vec){0.0} + 1.0};
+    gm_vec quad = (gm_vec){0.0};
+    gm_mask signs = *signs_out, flags = *flags_out;
+    int64_t r, c, q, b;
+    GM_XD_UNROLL
+    for (c = 0; c < d; ++c) {
+        const int64_t cc = c * (c + 1) / 2;
+        gm_vec t = V[cc + c] + (variances ? sl[c] : sl[cc + c]);
+        GM_XD_UNROLL
+        for (q = 0; q < c; ++q) {
+            wrow[q] = L[cc + q] * L[q * (q + 1) / 2 + q];
+            t -= L[cc + q] * wrow[q];
+        }
+        gm_xd_pivot(&det, t, c, &signs, &flags);
+        L[cc + c] = t;
+        inv[c] = 1.0 / t;
+        GM_XD_UNROLL
+        for (r = c + 1; r < d; ++r) {
+            const int64_t rr = r * (r + 1) / 2;
+            gm_vec s = variances ? (gm_vec){0.0} + V[rr + c] : V[rr + c] + sl[rr + c];
+            GM_XD_UNROLL
+            for (q = 0; q < c; ++q)
+                s -= L[rr + q] * wrow[q];
+            L[rr + c] = s * inv[c];
+        }
+    }
+    *signs_out = signs;
+    *flags_out = flags;
+    /* v = L^-1 (x - mu), quad = v' D^-1 v */
+    GM_XD_UNROLL
+    for (r = 0; r < d; ++r) {
+        const int64_t rr = r * (r + 1) / 2;
+        gm_vec a = xl[r] - mu[r];
+        GM_XD_UNROLL
+        for (c = 0; c < r; ++c)
+            a -= L[rr + c] * v[c];
+        v[r] = a;
+        quad += a * a * inv[r];
+    }
+    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + gm_xd_log_det(&det, d) + quad);
+    if (out == NULL)
+        return;
+    {
+        gm_vec *u = out + d * (d + 1) / 2;
+        int64_t a, f = 0;
+        /* u = L^-T D^-1 v */
+        GM_XD_UNROLL
+        for (r = d - 1; r >= 0; --r) {
+            gm_vec s = v[r] * inv[r];
+            GM_XD_UNROLL
+            for (c = r + 1; c < d; ++c)
+                s -= L[c * (c + 1) / 2 + r] * u[c];
+            u[r] = s;
+        }
+        /* H = G = L^-1 (unit lower), row by row:
+         * G[r][c] = -L[r][c] - sum_{c<q<r} L[r][q] G[q][c]. */
+        GM_XD_UNROLL
+        for (r = 0; r < d; ++r) {
+            const int64_t rr = r * (r + 1) / 2;
+            GM_XD_UNROLL
+            for (c = 0; c < r; ++c) {
+                gm_vec s = -L[rr + c];
+                GM_XD_UNROLL
+                for (q = c + 1; q < r; ++q)
+                    s -= L[rr + q] * H[q * (q + 1) / 2 + c];
+                H[rr + c] = s;
+            }
+            H[rr + r] = (gm_vec){0.0} + 1.0;
+        }
+        /* T^-1[a][b] = sum_{q >= b} G[q][a] G[q][b] / D_q, a <= b. */
+        GM_XD_UNROLL
+        for (q = 0; q < d; ++q) {
+            const int64_t qq = q * (q + 1) / 2;
+            GM_XD_UNROLL
+            for (c = 0; c <= q; ++c)
+                L[qq + c] = H[qq + c] * inv[q]; /* L is not needed any more: D^-1 G */
+        }
+        GM_XD_UNROLL
+        for (a = 0; a < d; ++a)
+            GM_XD_UNROLL
+            for (b = a; b < d; ++b, ++f) {
+                gm_vec s = (gm_vec){0.0};
+                GM_XD_UNROLL
+                for (q = b; q < d; ++q)
+                    s += L[q * (q + 1) / 2 + a] * H[q * (q + 1) / 2 + b];
+                out[f] = s - u[a] * u[b];
+            }
+    }
+}
+
+/* The element-wise form: diagonal noise (variances) and diagonal V (its
+ * diagonal d values): T^-1 - u u^T is diagonal (d lanes in out, then u). */
+GM_XD_INLINE void gm_xd_component_diagonal(const gm_vec *xl, const gm_vec *sl, const int64_t d,
+                                           const double *mu, const double *V, gm_vec *logit,
+                                           gm_vec *out, gm_mask *signs_out,
+                                           gm_mask *flags_out)
+{
+    const double log_2pi = 1.8378770664093453;
+    gm_xd_det det = {(gm_mask){0}, (gm_vec){0.0} + 1.0};
+    gm_vec quad = (gm_vec){0.0};
+    gm_mask signs = *signs_out, flags = *flags_out;
+    int64_t a;
+    GM_XD_UNROLL
+    for (a = 0; a < d; ++a) {
+        const gm_vec t = V[a] + sl[a];
+        const gm_vec inv = 1.0 / t;
+        const gm_vec diff = xl[a] - mu[a];
+        const gm_vec u = diff * inv;
+        gm_xd_pivot(&det, t, a, &signs, &flags);
+        quad += diff * u;
+        if (out != NULL) {
+            out[a] = inv - u * u;
+            out[d + a] = u;
+        }
+    }
+    *signs_out = signs;
+    *flags_out = flags;
+    *logit = -0.5 * ((gm_vec){0.0} + (double)d * log_2pi + gm_xd_log_det(&det, d) + quad);
+}
+
+/* acc (width + 1 lanes) += wr * out (width lanes), wr: the last lane. */
+GM_XD_INLINE void gm_xd_accumulate(gm_vec *acc, gm_vec wr, const gm_vec *out, const int64_t width)
+{
+    int64_t f;
+    GM_XD_UNROLL
+    for (f = 0; f < width; ++f)
+        acc[f] += wr * out[f];
+    acc[width] += wr;
+}
+
+/*
+ * Logits of the k components for one block (log pi_j included). When out_all
+ * is not NULL, each component's T^-1 - u u^T and u go to out_all (k x width
+ * lanes, width = p + d) and, when wr_prev is not NULL, the previous block's
+ * values there are first added to acc (k x (width + 1) lanes) with the
+ * weights wr_prev (k lanes: w r of the previous block): the sums of a block
+ * are taken while the next one factorizes, where the loads and stores wait
+ * for no division. Inlined once per small d (a constant there).
+ */
+GM_XD_INLINE void gm_xd_logits_d(const gm_vec *xl, const gm_vec *sl, int form, const int64_t d,
+                                 int64_t k, const double *means, const double *covs,
+                                 const double *log_priors, gm_vec *scratch, gm_vec *logits,
+                                 gm_vec *out_all, const gm_vec *wr_prev, gm_vec *acc,
+                                 gm_mask *signs, gm_mask *flags)
+{
+    const int64_t q = d * (d + 1) / 2;
+    int64_t j;
+    for (j = 0; j < k; ++j) {
+        if (form == 2) {
+            const int64_t width = 2 * d;
+            gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
+            if (out != NULL && wr_prev != NULL)
+                gm_xd_accumulate(acc + j * (width + 1), wr_prev[j], out, width);
+            gm_xd_component_diagonal(xl, sl, d, means + j * d, covs + j * d, logits + j, out,
+                                     signs, flags);
+        } else {
+            const int64_t width = q + d;
+            gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
+            if (out != NULL && wr_prev != NULL)
+                gm_xd_accumulate(acc + j * (width + 1), wr_prev[j], out, width);
+            if (d <= GM_XD_SMALL) {
+                gm_vec L[GM_XD_SMALL_Q], H[GM_XD_SMALL_Q], inv[GM_XD_SMALL];
+                gm_vec wrow[GM_XD_SMALL], v[GM_XD_SMALL];
+                gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, L, H, inv, wrow,
+                                v, logits + j, out, signs, flags);
+            } else {
+                gm_xd_component(xl, sl, form, d, means + j * d, covs + j * q, scratch,
+                                scratch + q, scratch + 2 * q, scratch + 2 * q + d,
+                                scratch + 2 * q + 2 * d, logits + j, out, signs, flags);
+            }
+        }
+        logits[j] += log_priors[j];
+    }
+}
+
+static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, int64_t d,
+                                int64_t k, const double *means, const double *covs,
+                                const double *log_priors, gm_vec *scratch, gm_vec *logits,
+                                gm_vec *out_all, const gm_vec *wr_prev, gm_vec *acc,
+                                gm_mask *signs, gm_mask *flags)
+{
+#define GM_XD_CASE(D)                                                                          \
+    case D:                                                                                    \
+        gm_xd_logits_d(xl, sl, form, D, k, means, covs, log_priors, scratch, logits, out_all, \
+                       wr_prev, acc, signs, flags);                                            \
+        break;
+    switch (d) {
+        GM_XD_CASE(1)
+        GM_XD_CASE(2)
+        GM_XD_CASE(3)
+        GM_XD_CASE(4)
+        GM_XD_CASE(5)
+        GM_XD_CASE(6)
+        GM_XD_CASE(7)
+        GM_XD_CASE(8)
+    default:
+        gm_xd_logits_d(xl, sl, form, d, k, means, covs, log_priors, scratch, logits, out_all,
+                       wr_prev, acc, signs, flags);
+    }
+#undef GM_XD_CASE
+}
+
+/*
+ * The statistics of n rows (X: row-major, row_stride doubles apart) under the
+ * components (means k x d; covs: k x q lower triangles packed row by row, or
+ * k x d diagonals when form == 2; log_priors k, -inf for a zero prior).
+ * noise: form 0, n x d x d matrices (lower triangle read); form 1, n x d
+ * variances; form 2, n x d variances with diagonal components. With width
+ * p = q (forms 0, 1) or d (form 2), accumulates into the caller's arrays:
+ *
+ *   moments (k x (p + d + 1)) += [M_j, U_j, N_j]     (see above)
+ *   resp_sq (k)  += sum_i w r^2                       (when not NULL)
+ *   totals[0] += sum_i w log p(x_i); totals[1] += sum_i w;
+ *   totals[2] += sum_ij (r - r')^2 under prev_* (when prev_means is not NULL);
+ *   totals[3] += -sum_i w sum_j r ln r (from the clipped logits, as
+ *   gm_centred_statistics).
+ *
+ * weights may be NULL (all ones). work holds
+ * GM_BLOCK (3 q + 4 d + k (2 p + 2 d + 6) + 4) + 8 doubles.
+ * Returns the number of rows that the kernel could not take (logits not
+ * usable, or a pivot that is zero, subnormal, inf or NaN: the caller redoes
+ * them on its numpy path, which raises its error where V_j + S_i is
+ * singular), -2 as soon as a pivot is negative (V_j + S_i not positive
+ * definite; the sums are then incomplete and the caller's numpy path raises
+ * the error), or -1 for bad sizes.
+ */
+GM_CLONES
+int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
+                         const double *noise, int form, const double *means, const double *covs,
+                         const double *log_priors, const double *prev_means,
+                         const double *prev_covs, const double *prev_log_priors,
+                         const double *weights, int64_t k, double *moments, double *resp_sq,
+                         double *totals, double *work)
+{
+    const int64_t q = d * (d + 1) / 2;
+    const int64_t p = form == 2 ? d : q;
+    const int64_t width = p + d, n_acc = p + d + 1;
+    const int64_t n_noise = form == 0 ? q : d;
+    gm_vec *base = (gm_vec *)(work + ((8 - (((uintptr_t)work / sizeof(double)) & 7)) & 7));
+    gm_vec *xl = base;                     /* d */
+    gm_vec *sl = xl + d;                   /* q or d */
+    gm_vec *scratch = sl + q;              /* 2 q + 3 d */
+    gm_vec *buf = scratch + 2 * q + 3 * d; /* k x width */
+    gm_vec *logits = buf + k * width;      /* k */
+    gm_vec *r = logits + k;                /* k */
+    gm_vec *prev = r + k;                  /* k */
+    gm_vec *sq_lanes = prev + k;           /* k */
+    gm_vec *wr = sq_lanes + k;             /* k: w r of the last block */
+    gm_vec *acc = wr + k;                  /* k x n_acc */
+    gm_vec *misc = acc + k * n_acc;        /* 4 */
+    double *log_norm = (double *)misc, *log_norm_prev = (double *)(misc + 1);
+    double *row_weight = (double *)(misc + 2), *lane_totals = (double *)(misc + 3);
+    double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
+    int64_t start, lost = 0, j, b, i, f, pass;
+
+    if (n < 0 || d < 1 || k < 1 || row_stride < d || form < 0 || form > 2)
+        return -1;
+    memset(sq_lanes, 0, sizeof(gm_vec) * (size_t)k);
+    memset(acc, 0, sizeof(gm_vec) * (size_t)(k * n_acc));
+    memset(lane_totals, 0, sizeof(double) * GM_BLOCK);
+    for (start = 0; start < n; start += GM_BLOCK) {
+        const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
+        gm_mask signs = (gm_mask){0}, flags = (gm_mask){0};
+        /* Lanes past the data repeat the block's first row (so that their
+         * factorizations are those of a real row) with weight 0. */
+        for (b = 0; b < GM_BLOCK; ++b) {
+            const int64_t row = start + (b < nb ? b : 0);
+            const double *x = X + row * row_stride;
+            for (i = 0; i < d; ++i)
+                xl[i][b] = x[i];
+            if (form == 0) {
+                const double *s = noise + row * d * d;
+                int64_t c;
+                for (i = 0, f = 0; i < d; ++i)
+                    for (c = 0; c <= i; ++c, ++f)
+                        sl[f][b] = s[i * d + c];
+            } else {
+                for (i = 0; i < n_noise; ++i)
+                    sl[i][b] = noise[row * d + i];
+            }
+            row_weight[b] = b >= nb ? 0.0 : weights != NULL ? weights[row] : 1.0;
+        }
+        /* One call site for both parameter sets, so that the factorization's
+         * code is inlined once per d (the previous ones: densities only). */
+        for (pass = 0; pass < (prev_means != NULL ? 2 : 1); ++pass)
+            gm_xd_logits(xl, sl, form, d, k, pass ? prev_means : means, pass ? prev_covs : covs,
+                         pass ? prev_log_priors : log_priors, scratch, pass ? prev : logits,
+                         pass ? NULL : buf, pass || start == 0 ? NULL : wr, acc, &signs,
+                         &flags);
+        for (b = 0; b < nb; ++b)
+            if (signs[b] < 0)
+                return -2;
+        memcpy(r, logits, sizeof(gm_vec) * (size_t)k);
+        lost += gm_softmax_t((double *)r, k, nb, log_norm);
+        for (b = 0; b < nb; ++b)
+            lost += (flags[b] & ~(int64_t)0x7ff) != 0;
+        for (j = 0; j < k; ++j)
+            for (b = nb; b < GM_BLOCK; ++b)
+                r[j][b] = 0.0;
+        for (b = 0; b < GM_BLOCK; ++b) {
+            log_lik += row_weight[b] == 0.0 ? 0.0 : row_weight[b] * log_norm[b];
+            weight_sum += row_weight[b];
+        }
+        if (prev_means != NULL) {
+            gm_softmax_t((double *)prev, k, nb, log_norm_prev);
+            for (j = 0; j < k; ++j)
+                for (b = 0; b < nb; ++b) {
+                    const double diff = r[j][b] - prev[j][b];
+                    change += diff * diff;
+                }
+        }
+        {
+            const gm_vec w = *(const gm_vec *)row_weight;
+            gm_vec top = logits[0], expected = (gm_vec){0.0};
+            for (j = 1; j < k; ++j)
+                for (b = 0; b < GM_BLOCK; ++b)
+                    top[b] = logits[j][b] > top[b] ? logits[j][b] : top[b];
+            top += GM_EXP_FLOOR;
+            for (j = 0; j < k; ++j) {
+                gm_vec clipped;
+                for (b = 0; b < GM_BLOCK; ++b)
+                    clipped[b] = logits[j][b] > top[b] ? logits[j][b] : top[b];
+                expected += r[j] * clipped;
+                if (resp_sq != NULL)
+                    sq_lanes[j] += w * (r[j] * r[j]);
+                /* added to acc with this block's buf while the next block
+                 * factorizes (gm_xd_logits), or after the last block */
+                wr[j] = w * r[j];
+            }
+            /* -sum_j r ln r = log p - sum_j r_j logit_j (sum_j r_j = 1) */
+            for (b = 0; b < nb; ++b)
+                lane_totals[b] +=
+                    row_weight[b] == 0.0 ? 0.0 : row_weight[b] * (log_norm[b] - expected[b]);
+        }
+    }
+    if (n > 0)
+        for (j = 0; j < k; ++j)
+            for (f = 0; f < n_acc; ++f)
+                acc[j * n_acc + f] += wr[j] * (f < width ? buf[j * width + f] : (gm_vec){0.0} + 1.0);
+    for (j = 0; j < k; ++j) {
+        for (f = 0; f < n_acc; ++f) {
+            double sum = 0.0;
+            for (b = 0; b < GM_BLOCK; ++b)
+                sum += acc[j * n_acc + f][b];
+            moments[j * n_acc + f] += sum;
+        }
+        if (resp_sq != NULL)
+            for (b = 0; b < GM_BLOCK; ++b)
+                resp_sq[j] += sq_lanes[j][b];
+    }
+    totals[0] += log_lik;
+    totals[1] += weight_sum;
+    totals[2] += change;
+    for (b = 0; b < GM_BLOCK; ++b)
+        totals[3] += lane_totals[b];
+    return lost;
+}

@@ -104,6 +104,13 @@ def _load():
         missing.argtypes = [pointer, int64, int64, int64, pointer, int64, pointer, pointer]
         missing.argtypes += [pointer, pointer, pointer, pointer, pointer, pointer, int64]
         missing.argtypes += [ctypes.c_int, pointer, pointer, pointer, pointer]
+    # Extreme deconvolution's E-step (issue 23).
+    deconvolution = getattr(lib, "gm_xd_statistics", None)
+    if deconvolution is not None:
+        deconvolution.restype = int64
+        deconvolution.argtypes = [pointer, int64, int64, int64, pointer, ctypes.c_int]
+        deconvolution.argtypes += [pointer, pointer, pointer, pointer, pointer, pointer]
+        deconvolution.argtypes += [pointer, int64, pointer, pointer, pointer, pointer]
     return lib
 
 
@@ -138,6 +145,11 @@ def has_linear() -> bool:
 def has_predict_means() -> bool:
     """Whether the kernel for GMR means alone (:func:`predict_means`) is built."""
     return available() and hasattr(_lib, "gm_predict_means")
+
+
+def has_deconvolution() -> bool:
+    """Whether the kernel of extreme deconvolution (:func:`deconvolution_statistics`) is built."""
+    return available() and hasattr(_lib, "gm_xd_statistics")
 
 
 def has_missing() -> bool:
@@ -666,6 +678,106 @@ def spd_inverse(A: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         work.ctypes.data,
     )
     return inverse.reshape(shape), log_det.reshape(shape[:-2])
+
+
+def deconvolution_statistics(
+    X: np.ndarray,
+    noise: np.ndarray,
+    form: int,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    log_priors: np.ndarray,
+    previous: tuple | None,
+    weights: np.ndarray | None,
+    need_resp_sq: bool,
+):
+    """Extreme deconvolution's E-step sums of the rows of X, or None if not done.
+
+    For each component j, with T_ij = V_j + S_i and u_ij = T_ij^-1 (x_i - mu_j),
+    the sums M_j = sum_i w_i r_ij (T_ij^-1 - u_ij u_ij^T), U_j = sum_i w_i r_ij
+    u_ij and N_j = sum_i w_i r_ij (see ``gm_xd_statistics`` in ``_fused.c``).
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, d)
+        float64 rows with unit column stride.
+    noise : ndarray
+        The rows' noise: (m, d, d) matrices (``form`` 0) or (m, d) variances
+        (``form`` 1, or 2 with diagonal components).
+    form : int
+        0, 1 or 2 as above.
+    means : ndarray, shape (k, d)
+    covariances : ndarray, shape (k, d, d)
+        V_j (only their diagonals are read for ``form`` 2).
+    log_priors : ndarray, shape (k,)
+        log pi_j (-inf for a zero prior).
+    previous : (means, covariances, log_priors) or None
+        The previous parameters, for the change of the responsibilities.
+    weights : ndarray, shape (m,), optional
+    need_resp_sq : bool
+
+    Returns
+    -------
+    (M (k, p) with p = d (d + 1) / 2 in numpy.triu_indices order, or p = d
+    diagonals for ``form`` 2; U (k, d); N (k,); resp_sq (k,); totals
+    [sum w log p, sum w, sum (r - r')^2, -sum w r ln r]), or None: no kernel,
+    unsuitable layout, rows the kernel cannot take (logits not usable,
+    pivots that are not normal numbers) or some V_j + S_i that is not
+    positive definite; the caller's numpy path then handles the rows (and
+    raises its error for the last).
+    """
+    if not has_deconvolution() or form not in (0, 1, 2):
+        return None
+    m, d = X.shape
+    k = means.shape[0]
+    row_stride = _row_stride(X)
+    if row_stride is None or X.dtype != np.float64:
+        return None
+    q = d * (d + 1) // 2
+    p = d if form == 2 else q
+
+    def packed(covs):
+        covs = np.asarray(covs, dtype=np.float64)
+        if form == 2:
+            return np.ascontiguousarray(np.diagonal(covs, axis1=1, axis2=2))
+        rows, cols = np.tril_indices(d)
+        return np.ascontiguousarray(covs[:, rows, cols])
+
+    def prepared(array):
+        return np.ascontiguousarray(array, dtype=np.float64)
+
+    noise = prepared(noise)
+    if noise.shape != ((m, d, d) if form == 0 else (m, d)):
+        return None
+    current = [prepared(means), packed(covariances), prepared(log_priors)]
+    prev = [None, None, None]
+    if previous is not None:
+        prev = [prepared(previous[0]), packed(previous[1]), prepared(previous[2])]
+    if weights is not None:
+        weights = prepared(weights)
+    moments = np.zeros((k, p + d + 1))
+    resp_sq = np.zeros(k)
+    totals = np.zeros(4)
+    work = np.empty(_BLOCK * (3 * q + 4 * d + k * (2 * p + 2 * d + 6) + 4) + 8)
+    lost = _lib.gm_xd_statistics(
+        X.ctypes.data,
+        m,
+        d,
+        row_stride,
+        noise.ctypes.data,
+        form,
+        *(a.ctypes.data for a in current),
+        *(_address(a) for a in prev),
+        _address(weights),
+        k,
+        moments.ctypes.data,
+        resp_sq.ctypes.data if need_resp_sq else None,
+        totals.ctypes.data,
+        work.ctypes.data,
+    )
+    if lost != 0:
+        return None
+    return moments[:, :p], moments[:, p : p + d], moments[:, -1], resp_sq, totals
 
 
 _TILE32 = 16  # GM_TILE32
