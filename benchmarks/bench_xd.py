@@ -215,7 +215,7 @@ def dask_case(n: int, d: int, k: int, chunk_rows: int = 50_000) -> dict:
     lazy_S = da.from_array(S, chunks=(chunk_rows, d))
     row = {"n": n, "d": d, "k": k, "noise": "diagonal (n, d)", "chunk_rows": chunk_rows}
     for covariance_type in ("diag", "full"):
-        options = dict(covariance_type=covariance_type, n_iter=2, repeats=2)
+        options = dict(covariance_type=covariance_type, n_iter=6, repeats=3)
         memory = gaussmix_iteration_seconds(X, S, start, **options)
         lazy = gaussmix_iteration_seconds(lazy_X, lazy_S, start, **options)
         row[covariance_type] = {"in_memory": memory, "dask": lazy, "ratio": lazy / memory}
