@@ -349,11 +349,25 @@ def em_statistics(
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
-    moments_t = np.zeros((n_phi, kp))
-    resp_sq = np.zeros(k)
-    totals = np.zeros(3)
+    out = _StatisticsOutput(n_phi, kp, k)
     work = np.empty(_BLOCK * (n_phi + d + 4 * kp + 2))
     args = [
+        *_rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, k, kp),
+        *out.arguments(need_resp_sq),
+        work.ctypes.data,
+    ]
+    if rows is None:
+        lost = function(*args)
+    else:
+        lost = _lib.gm_em_statistics_gather(
+            *args, int(diagonal), rows.ctypes.data, _address(columns)
+        )
+    return None if lost != 0 else out.result()
+
+
+def _rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, k, kp) -> list:
+    """The leading arguments of the EM statistics kernels (rows, shift, parameters, sizes)."""
+    return [
         X.ctypes.data,
         int(X.dtype == np.float32),
         m,
@@ -365,20 +379,27 @@ def em_statistics(
         _address(weights),
         k,
         kp,
-        moments_t.ctypes.data,
-        resp_sq.ctypes.data if need_resp_sq else None,
-        totals.ctypes.data,
-        work.ctypes.data,
     ]
-    if rows is None:
-        lost = function(*args)
-    else:
-        lost = _lib.gm_em_statistics_gather(
-            *args, int(diagonal), rows.ctypes.data, _address(columns)
-        )
-    if lost != 0:
-        return None
-    return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
+
+
+class _StatisticsOutput:
+    """The output arrays of the EM statistics kernels and the tuple they give back."""
+
+    def __init__(self, n_phi: int, kp: int, k: int) -> None:
+        self.moments_t = np.zeros((n_phi, kp))
+        self.resp_sq = np.zeros(k)
+        self.totals = np.zeros(3)
+        self.k = k
+
+    def arguments(self, need_resp_sq: bool) -> list:
+        resp_sq = self.resp_sq.ctypes.data if need_resp_sq else None
+        return [self.moments_t.ctypes.data, resp_sq, self.totals.ctypes.data]
+
+    def result(self) -> tuple:
+        """(moments (k, n_phi), resp_sq (k,), log_lik_sum, weight_sum, resp_change_sq)."""
+        totals = self.totals
+        moments = self.moments_t[:, : self.k].T.copy()
+        return moments, self.resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
 
 
 def exp_nonpositive(x: np.ndarray) -> np.ndarray:
@@ -822,29 +843,13 @@ def em_statistics_float32(
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
-    moments_t = np.zeros((n_phi, kp))
-    resp_sq = np.zeros(k)
-    totals = np.zeros(3)
+    out = _StatisticsOutput(n_phi, kp, k)
     work32 = np.empty(_BLOCK32 * (n_phi + d + kp) + n_phi * kp, dtype=np.float32)
     work64 = np.empty(4 * _BLOCK * (kp + 1))
     lost = _lib.gm_em_statistics_f32(
-        X.ctypes.data,
-        int(X.dtype == np.float32),
-        m,
-        d,
-        row_stride,
-        shift.ctypes.data,
-        theta_t.ctypes.data,
-        _address(theta_prev_t),
-        _address(weights),
-        k,
-        kp,
-        moments_t.ctypes.data,
-        resp_sq.ctypes.data if need_resp_sq else None,
-        totals.ctypes.data,
+        *_rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, k, kp),
+        *out.arguments(need_resp_sq),
         work32.ctypes.data,
         work64.ctypes.data,
     )
-    if lost != 0:
-        return None
-    return moments_t[:, :k].T.copy(), resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
+    return None if lost != 0 else out.result()
