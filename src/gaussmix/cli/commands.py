@@ -34,6 +34,7 @@ from .files import (
     dim_names,
     read_data,
     read_model,
+    read_noise,
     read_table,
     write_table,
 )
@@ -201,18 +202,6 @@ def _local_data(args: argparse.Namespace) -> np.ndarray:
     select = column_selector(getattr(args, "columns", None), args.data)
     X, args.feature_names = read_table(args.data, memory_map=True, select=select)
     return _checked_values(X, args.data, args.allow_missing)
-
-
-def read_noise(path: str | None) -> np.ndarray | None:
-    """The --noise file: a .npy array of noise covariances (checked by the fit), or None."""
-    if path is None:
-        return None
-    if not path.lower().endswith(".npy"):
-        raise DataError(f"--noise must be a .npy file; got {path!r}")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read --noise file {path}: {exc}") from None
 
 
 def _checked_values(X: np.ndarray, source: str, allow_missing: bool) -> np.ndarray:

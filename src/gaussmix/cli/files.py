@@ -122,6 +122,25 @@ def _readable(path: str) -> Path:
     return file_path
 
 
+def read_noise(path: str | None) -> np.ndarray | None:
+    """The --noise file: a .npy array of noise covariances (checked by the fit), or None.
+
+    Only a regular file is read (a FIFO or a link to a device is refused, as for DATA).
+    """
+    if path is None:
+        return None
+    if not path.lower().endswith(".npy"):
+        raise DataError(f"--noise must be a .npy file; got {path!r}")
+    if not Path(path).exists():
+        raise DataError(f"--noise file not found: {path}")
+    if not Path(path).is_file():
+        raise DataError(f"--noise {path} is not a regular file; give a .npy file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read --noise file {path}: {exc}") from None
+
+
 def read_data(path: str, *, memory_map: bool = False) -> np.ndarray:
     """Read a numeric 2-D table from a .csv/.txt/.npy file, or CSV from stdin ("-").
 

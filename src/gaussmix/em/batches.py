@@ -178,6 +178,11 @@ def open_rows(X: Any) -> RowBatches:
     """
     if isinstance(X, (str, os.PathLike)):
         path = os.fspath(X)
+        if not os.path.exists(path):
+            raise ValueError(f"X: no such file {path!r}")
+        if not os.path.isfile(path):
+            # a FIFO would block and a link to a device never ends: never open them
+            raise ValueError(f"X: {path!r} is not a regular file; give a .npy file")
         try:
             data = np.load(path, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:

@@ -141,7 +141,7 @@ def kmeans_labels(
         kmeans = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X)
         return kmeans.labels_, np.asarray(kmeans.cluster_centers_, dtype=np.float64)
     result = sklearn_kmeans(X, k, random_state)
-    distinct = np.unique(result.labels).size
+    distinct = int(np.count_nonzero(np.bincount(result.labels, minlength=k)))
     if distinct < k:
         warnings.warn(
             f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
