@@ -65,10 +65,6 @@ def _has(name: str) -> bool:
     return lib is not None and hasattr(lib, name)
 
 
-def _address(array: np.ndarray | None):
-    return None if array is None else array.ctypes.data
-
-
 def has_kmeans() -> bool:
     """Whether the k-means kernels (:func:`kmeans_assign` and the k-means++ passes) are built."""
     return _has("gm_kmeans_assign")
@@ -104,14 +100,14 @@ def kmeans_assign(
         n,
         d,
         mean.ctypes.data,
-        _address(weights),
+        compiled.address(weights),
         centres_t.ctypes.data,
         norms.ctypes.data,
         k,
         kp,
         labels.ctypes.data,
-        _address(sums),
-        _address(weight_sums),
+        compiled.address(sums),
+        compiled.address(weight_sums),
         work.ctypes.data,
     )
     return int(changed), sums, weight_sums
@@ -138,7 +134,7 @@ def kmeans_trials(
         n,
         d,
         mean.ctypes.data,
-        _address(weights),
+        compiled.address(weights),
         candidates_t.ctypes.data,
         norms.ctypes.data,
         t,
@@ -176,8 +172,8 @@ def kmeans_take(
         n,
         d,
         mean.ctypes.data,
-        _address(weights),
-        _address(centre),
+        compiled.address(weights),
+        compiled.address(centre),
         centre_norm,
         closest.ctypes.data,
         targets.ctypes.data,
@@ -220,7 +216,7 @@ def label_moments(
         d,
         labels.ctypes.data,
         centres.ctypes.data,
-        _address(weights),
+        compiled.address(weights),
         int(diagonal),
         moments.ctypes.data,
         work.ctypes.data,

@@ -242,7 +242,7 @@ def missing_statistics(
         prec_padded.ctypes.data,
         np.ascontiguousarray(prec_centred, dtype=np.float64).ctypes.data,
         np.ascontiguousarray(consts, dtype=np.float64).ctypes.data,
-        _address(weights),
+        address(weights),
         k,
         int(diagonal),
         moments.ctypes.data,
@@ -275,7 +275,8 @@ def _row_stride(X: np.ndarray) -> int | None:
     return row_stride if row_stride >= d else None
 
 
-def _address(array: np.ndarray | None):
+def address(array: np.ndarray | None):
+    """The data pointer of ``array`` for a ctypes call, or None (a C NULL)."""
     return None if array is None else array.ctypes.data
 
 
@@ -360,7 +361,7 @@ def em_statistics(
         lost = function(*args)
     else:
         lost = _lib.gm_em_statistics_gather(
-            *args, int(diagonal), rows.ctypes.data, _address(columns)
+            *args, int(diagonal), rows.ctypes.data, address(columns)
         )
     return None if lost != 0 else out.result()
 
@@ -375,8 +376,8 @@ def _rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, 
         row_stride,
         shift.ctypes.data,
         theta_t.ctypes.data,
-        _address(theta_prev_t),
-        _address(weights),
+        address(theta_prev_t),
+        address(weights),
         k,
         kp,
     ]
@@ -663,7 +664,7 @@ def centred_statistics(
         row_stride,
         *(a.ctypes.data for a in arrays),
         *(None if a is None else a.ctypes.data for a in prev),
-        _address(weights),
+        address(weights),
         k,
         int(diagonal),
         moments.ctypes.data,
@@ -788,8 +789,8 @@ def deconvolution_statistics(
         noise.ctypes.data,
         form,
         *(a.ctypes.data for a in current),
-        *(_address(a) for a in prev),
-        _address(weights),
+        *(address(a) for a in prev),
+        address(weights),
         k,
         moments.ctypes.data,
         resp_sq.ctypes.data if need_resp_sq else None,
