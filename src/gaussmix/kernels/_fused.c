@@ -98,6 +98,25 @@ static inline double gm_exp_nonpositive(double x)
  * the 2^52 trick, so no integer-to-double conversion is needed. Within a few
  * units in the last place of the C library's log (tested).
  */
+/* ln m = 2 atanh(s) = 2 s (1 + s^2 / 3 + s^4 / 5 + ...), s = (m - 1) / (m + 1), for m
+ * in [sqrt(1/2), sqrt(2)] (|s| < 0.172): sets P to the series' terms after the first,
+ * (s^2 / 3 + ... + s^22 / 23), truncation below 1e-17. For double or gm_vec S2; P
+ * must start as 1 / 23 of its type. Shared by gm_log_positive and gm_xd_log_det. */
+#define GM_LOG_SERIES(P, S2)                                                                      \
+    do {                                                                                          \
+        P = P * (S2) + 1.0 / 21.0;                                                                \
+        P = P * (S2) + 1.0 / 19.0;                                                                \
+        P = P * (S2) + 1.0 / 17.0;                                                                \
+        P = P * (S2) + 1.0 / 15.0;                                                                \
+        P = P * (S2) + 1.0 / 13.0;                                                                \
+        P = P * (S2) + 1.0 / 11.0;                                                                \
+        P = P * (S2) + 1.0 / 9.0;                                                                 \
+        P = P * (S2) + 1.0 / 7.0;                                                                 \
+        P = P * (S2) + 1.0 / 5.0;                                                                 \
+        P = P * (S2) + 1.0 / 3.0;                                                                 \
+        P = P * (S2);                                                                             \
+    } while (0)
+
 static inline double gm_log_positive(double x)
 {
     const double ln2_hi = 0.6931471803691238;
@@ -119,17 +138,7 @@ static inline double gm_log_positive(double x)
     s = (m - 1.0) / (m + 1.0);
     s2 = s * s;
     p = 1.0 / 23.0;
-    p = p * s2 + 1.0 / 21.0;
-    p = p * s2 + 1.0 / 19.0;
-    p = p * s2 + 1.0 / 17.0;
-    p = p * s2 + 1.0 / 15.0;
-    p = p * s2 + 1.0 / 13.0;
-    p = p * s2 + 1.0 / 11.0;
-    p = p * s2 + 1.0 / 9.0;
-    p = p * s2 + 1.0 / 7.0;
-    p = p * s2 + 1.0 / 5.0;
-    p = p * s2 + 1.0 / 3.0;
-    p = p * s2;
+    GM_LOG_SERIES(p, s2);
     return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
 }
 
@@ -1746,17 +1755,7 @@ GM_XD_INLINE gm_vec gm_xd_log_det(const gm_xd_det *det, int64_t d)
     const gm_vec m = (gm_vec)((bits & 0x000fffffffffffff) + 0x3fe6a09e667f3bcd);
     const gm_vec s = (m - 1.0) / (m + 1.0), s2 = s * s;
     gm_vec p = (gm_vec){0.0} + 1.0 / 23.0;
-    p = p * s2 + 1.0 / 21.0;
-    p = p * s2 + 1.0 / 19.0;
-    p = p * s2 + 1.0 / 17.0;
-    p = p * s2 + 1.0 / 15.0;
-    p = p * s2 + 1.0 / 13.0;
-    p = p * s2 + 1.0 / 11.0;
-    p = p * s2 + 1.0 / 9.0;
-    p = p * s2 + 1.0 / 7.0;
-    p = p * s2 + 1.0 / 5.0;
-    p = p * s2 + 1.0 / 3.0;
-    p = p * s2;
+    GM_LOG_SERIES(p, s2);
     return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
 }
 
