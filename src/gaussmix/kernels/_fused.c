@@ -1911,12 +1911,30 @@ GM_XD_INLINE void gm_xd_accumulate(gm_vec *acc, const gm_vec *wr, int64_t k, con
 {
     int64_t f, g;
     if (m == GM_XD_GROUP) {
-        const gm_vec w0 = wr[0], w1 = wr[k], w2 = wr[2 * k], w3 = wr[3 * k];
+        /* a full ring: two partial sums per accumulator, one load and store */
+        gm_vec w[GM_XD_GROUP], even, odd;
         GM_XD_UNROLL
-        for (f = 0; f < width; ++f)
-            acc[f] += (w0 * out[f] + w1 * out[stride + f]) +
-                      (w2 * out[2 * stride + f] + w3 * out[3 * stride + f]);
-        acc[width] += (w0 + w1) + (w2 + w3);
+        for (g = 0; g < GM_XD_GROUP; ++g)
+            w[g] = wr[g * k];
+        GM_XD_UNROLL
+        for (f = 0; f < width; ++f) {
+            even = w[0] * out[f];
+            odd = w[1] * out[stride + f];
+            GM_XD_UNROLL
+            for (g = 2; g < GM_XD_GROUP; g += 2) {
+                even += w[g] * out[g * stride + f];
+                odd += w[g + 1] * out[(g + 1) * stride + f];
+            }
+            acc[f] += even + odd;
+        }
+        even = w[0];
+        odd = w[1];
+        GM_XD_UNROLL
+        for (g = 2; g < GM_XD_GROUP; g += 2) {
+            even += w[g];
+            odd += w[g + 1];
+        }
+        acc[width] += even + odd;
         return;
     }
     for (g = 0; g < m; ++g) {
@@ -1948,18 +1966,18 @@ GM_XD_INLINE void gm_xd_logits_d(const gm_vec *xl, const gm_vec *sl, int form, c
     for (j = 0; j < k; ++j) {
         if (form == 2) {
             const int64_t width = 2 * d;
-            gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
+            gm_vec *out = out_all == NULL ? NULL : out_all + j * GM_XD_GROUP * width;
             if (n_prev > 0)
-                gm_xd_accumulate(acc + j * (width + 1), wr_prev + j, k, buf + j * width,
-                                 k * width, n_prev, width);
+                gm_xd_accumulate(acc + j * (width + 1), wr_prev + j, k,
+                                 buf + j * GM_XD_GROUP * width, width, n_prev, width);
             gm_xd_component_diagonal(xl, sl, d, means + j * d, covs + j * d, logits + j, out,
                                      signs, flags);
         } else {
             const int64_t width = q + d;
-            gm_vec *out = out_all == NULL ? NULL : out_all + j * width;
+            gm_vec *out = out_all == NULL ? NULL : out_all + j * GM_XD_GROUP * width;
             if (n_prev > 0)
-                gm_xd_accumulate(acc + j * (width + 1), wr_prev + j, k, buf + j * width,
-                                 k * width, n_prev, width);
+                gm_xd_accumulate(acc + j * (width + 1), wr_prev + j, k,
+                                 buf + j * GM_XD_GROUP * width, width, n_prev, width);
             if (d <= GM_XD_SMALL) {
                 gm_vec L[GM_XD_SMALL_Q], H[GM_XD_SMALL_Q], inv[GM_XD_SMALL];
                 gm_vec wrow[GM_XD_SMALL], v[GM_XD_SMALL];
@@ -2026,7 +2044,7 @@ static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, in
  * definite; the sums are then incomplete and the caller's numpy path raises
  * the error), or -1 for bad sizes.
  */
-GM_CLONES
+GM_CLONES __attribute__((optimize("schedule-insns", "sched-pressure")))
 int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
                          const double *noise, int form, const double *means, const double *covs,
                          const double *log_priors, const double *prev_means,
@@ -2042,7 +2060,7 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
     gm_vec *xl = base;                     /* d */
     gm_vec *sl = xl + d;                   /* q or d */
     gm_vec *scratch = sl + q;              /* 2 q + 3 d */
-    gm_vec *buf = scratch + 2 * q + 3 * d;      /* GM_XD_GROUP x k x width: a ring */
+    gm_vec *buf = scratch + 2 * q + 3 * d; /* k x GM_XD_GROUP x width: a ring per component */
     gm_vec *logits = buf + GM_XD_GROUP * k * width; /* k */
     gm_vec *r = logits + k;                     /* k */
     gm_vec *prev = r + k;                       /* k */
@@ -2091,7 +2109,7 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
         for (pass = 0; pass < (prev_means != NULL ? 2 : 1); ++pass)
             gm_xd_logits(xl, sl, form, d, k, pass ? prev_means : means, pass ? prev_covs : covs,
                          pass ? prev_log_priors : log_priors, scratch, pass ? prev : logits,
-                         pass ? NULL : buf + slot * k * width, buf, wr, pass ? 0 : n_prev, acc,
+                         pass ? NULL : buf + slot * width, buf, wr, pass ? 0 : n_prev, acc,
                          &signs, &flags);
         for (b = 0; b < nb; ++b)
             if (signs[b] < 0)
@@ -2144,8 +2162,8 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
         /* the ring's last blocks: slots 0 .. (number of blocks - 1) mod GM_XD_GROUP */
         const int64_t filled = ((n - 1) / GM_BLOCK) % GM_XD_GROUP + 1;
         for (j = 0; j < k; ++j)
-            gm_xd_accumulate(acc + j * n_acc, wr + j, k, buf + j * width, k * width, filled,
-                             width);
+            gm_xd_accumulate(acc + j * n_acc, wr + j, k, buf + j * GM_XD_GROUP * width, width,
+                             filled, width);
     }
     for (j = 0; j < k; ++j) {
         for (f = 0; f < n_acc; ++f) {
