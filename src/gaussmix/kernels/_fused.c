@@ -1903,6 +1903,13 @@ GM_XD_INLINE void gm_xd_component_diagonal(const gm_vec *xl, const gm_vec *sl, c
  * 512-bit vectors are what the E-step waits for most, after the multiply-adds). */
 #define GM_XD_GROUP 4
 
+/* The lanes' maximum of a and b (b where a is NaN, as the lane loops it replaces). */
+GM_XD_INLINE gm_vec gm_xd_max(gm_vec a, gm_vec b)
+{
+    const gm_mask greater = a > b;
+    return (gm_vec)(((gm_mask)a & greater) | ((gm_mask)b & ~greater));
+}
+
 /* acc (width + 1 lanes) += sum_{g < m} wr[g * k] * out[g * stride] (width lanes
  * each), the weights' sum in the last lane: the values of m blocks (slots g of
  * the caller's ring, stride lanes apart) with their weights (k lanes apart). */
@@ -2137,14 +2144,10 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
             const gm_vec w = *(const gm_vec *)row_weight;
             gm_vec top = logits[0], expected = (gm_vec){0.0};
             for (j = 1; j < k; ++j)
-                for (b = 0; b < GM_BLOCK; ++b)
-                    top[b] = logits[j][b] > top[b] ? logits[j][b] : top[b];
+                top = gm_xd_max(logits[j], top);
             top += GM_EXP_FLOOR;
             for (j = 0; j < k; ++j) {
-                gm_vec clipped;
-                for (b = 0; b < GM_BLOCK; ++b)
-                    clipped[b] = logits[j][b] > top[b] ? logits[j][b] : top[b];
-                expected += r[j] * clipped;
+                expected += r[j] * gm_xd_max(logits[j], top);
                 if (resp_sq != NULL)
                     sq_lanes[j] += w * (r[j] * r[j]);
                 /* added to acc with this block's slot of buf when the ring is
