@@ -272,8 +272,8 @@ def guarded_natural_parameters(
     Returns
     -------
     theta : ndarray (k, n_phi) or None
-        None (with an infinite bound) when a covariance is not positive
-        definite: the caller then takes the precise path.
+        None (error inf) when a covariance is not positive definite, or its
+        precision overflows (denormal entries): the caller takes the precise path.
     error : float
     """
     chol = None
@@ -282,12 +282,8 @@ def guarded_natural_parameters(
             chol = np.linalg.cholesky(covariances)
         except np.linalg.LinAlgError:
             return None, np.inf
-        if not np.isfinite(chol).all():
-            return None, np.inf
     elif not (np.diagonal(covariances, axis1=1, axis2=2) > 0).all():
         return None, np.inf
-    # A covariance of denormal numbers factorizes but its precision overflows:
-    # that too is lost precision (the caller takes the precise path).
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         theta, norms = _natural_parameters(
             priors, means, covariances, shift, covariance_type, chol
