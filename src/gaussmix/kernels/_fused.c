@@ -1346,35 +1346,52 @@ double gm_kmeans_take(const double *X, int64_t n, int64_t d, const double *mean,
                       double *closest, const double *targets, int64_t t, int64_t *found,
                       double *norm_sum, double *work)
 {
-    double *yt = work, *norm = work + GM_BLOCK * d, running = 0.0, norms = 0.0;
-    int64_t i0, a, b, s = 0;
-    for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
-        const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
-        if (centre != NULL) {
-            double dot[GM_BLOCK];
+    double *yt = work, *norm = work + GM_BLOCK * d, running = 0.0;
+    int64_t i0, a, b, i = 0, s = 0;
+    if (centre != NULL) {
+        gm_vec norms = (gm_vec){0.0};
+        for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
+            const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
+            gm_vec dot = (gm_vec){0.0}, near, distance, column;
             gm_kmeans_rows(X, i0, nb, d, mean, yt, norm);
-            for (b = 0; b < GM_BLOCK; ++b)
-                dot[b] = 0.0;
-            for (a = 0; a < d; ++a)
-                for (b = 0; b < GM_BLOCK; ++b)
-                    dot[b] += yt[a * GM_BLOCK + b] * centre[a];
+            for (a = 0; a < d; ++a) {
+                memcpy(&column, yt + a * GM_BLOCK, sizeof column);
+                dot += column * centre[a];
+            }
+            memcpy(&near, norm, sizeof near);
+            norms += near; /* padded lanes hold zeros */
+            distance = (-2.0 * dot + centre_norm) + near;
             for (b = 0; b < nb; ++b) {
-                double distance = (-2.0 * dot[b] + centre_norm) + norm[b];
-                distance = distance > 0.0 ? distance : 0.0;
-                closest[i0 + b] = closest[i0 + b] < distance ? closest[i0 + b] : distance;
-                norms += norm[b];
+                const double dist = distance[b] > 0.0 ? distance[b] : 0.0;
+                closest[i0 + b] = closest[i0 + b] < dist ? closest[i0 + b] : dist;
             }
         }
-        for (b = 0; b < nb; ++b) {
-            running += (w != NULL ? w[i0 + b] : 1.0) * closest[i0 + b];
+        if (norm_sum != NULL)
+            for (b = 0; b < GM_BLOCK; ++b)
+                *norm_sum += norms[b];
+    }
+    /* The running sum, in numpy's cumsum order, one row at a time: searched
+     * while targets remain, then summed alone (a loop that also tests the
+     * spent targets ran 7x slower in the AVX-512 clone). */
+    if (w == NULL) {
+        for (; i < n && s < t; ++i) {
+            running += closest[i];
             while (s < t && running >= targets[s])
-                found[s++] = i0 + b;
+                found[s++] = i;
         }
+        for (; i < n; ++i)
+            running += closest[i];
+    } else {
+        for (; i < n && s < t; ++i) {
+            running += w[i] * closest[i];
+            while (s < t && running >= targets[s])
+                found[s++] = i;
+        }
+        for (; i < n; ++i)
+            running += w[i] * closest[i];
     }
     while (s < t)
         found[s++] = n;
-    if (norm_sum != NULL)
-        *norm_sum += norms;
     return running;
 }
 
