@@ -1235,15 +1235,28 @@ static inline void gm_kmeans_rows(const double *X, int64_t i0, int64_t nb, int64
 {
     int64_t a, b;
     gm_vec sum = (gm_vec){0.0};
-    /* row by row (contiguous reads), each into its lane */
-    for (b = 0; b < nb; ++b) {
-        const double *x = X + (i0 + b) * d;
-        for (a = 0; a < d; ++a)
-            yt[a * GM_BLOCK + b] = x[a] - mean[a];
+    if (nb == GM_BLOCK && d <= 16) {
+        /* each column built in a register and stored whole (see gm_features:
+         * scalar stores read back as a vector stall the load) */
+        const double *x = X + i0 * d;
+        for (a = 0; a < d; ++a) {
+            const double *c = x + a;
+            const gm_vec column = {c[0],     c[d],     c[2 * d], c[3 * d],
+                                   c[4 * d], c[5 * d], c[6 * d], c[7 * d]};
+            const gm_vec centred = column - mean[a];
+            memcpy(yt + a * GM_BLOCK, &centred, sizeof centred);
+        }
+    } else {
+        /* row by row (contiguous reads), each into its lane */
+        for (b = 0; b < nb; ++b) {
+            const double *x = X + (i0 + b) * d;
+            for (a = 0; a < d; ++a)
+                yt[a * GM_BLOCK + b] = x[a] - mean[a];
+        }
+        for (; b < GM_BLOCK; ++b)
+            for (a = 0; a < d; ++a)
+                yt[a * GM_BLOCK + b] = 0.0;
     }
-    for (; b < GM_BLOCK; ++b)
-        for (a = 0; a < d; ++a)
-            yt[a * GM_BLOCK + b] = 0.0;
     for (a = 0; a < d; ++a) {
         gm_vec column;
         memcpy(&column, yt + a * GM_BLOCK, sizeof column);
@@ -1303,34 +1316,45 @@ int64_t gm_kmeans_assign(const double *X, int64_t n, int64_t d, const double *me
  * (d, tp) transpose about the mean, padded with zero columns to tp, a multiple
  * of GM_TILE), with squared norms cand_norms, adds the potential
  * sum_i w_i min(closest_i, dist(y_i, c)) over the n rows to pots[c].
- * work holds GM_BLOCK (d + tp + 1) doubles. */
+ * work holds GM_BLOCK (d + 2 tp + 1) doubles. */
 GM_CLONES
 void gm_kmeans_trials(const double *X, int64_t n, int64_t d, const double *mean,
                       const double *w, const double *cands_t, const double *cand_norms,
                       int64_t t, int64_t tp, const double *closest, double *pots, double *work)
 {
     double *yt = work, *dots = work + GM_BLOCK * d, *norm = dots + GM_BLOCK * tp;
+    double *lane_pots = norm + GM_BLOCK; /* t x GM_BLOCK */
     int64_t i0, c, b;
+    memset(lane_pots, 0, sizeof(double) * (size_t)(t * GM_BLOCK));
     for (i0 = 0; i0 < n; i0 += GM_BLOCK) {
         const int64_t nb = n - i0 < GM_BLOCK ? n - i0 : GM_BLOCK;
-        double lane_w[GM_BLOCK], near[GM_BLOCK];
+        gm_vec lane_w = (gm_vec){0.0}, near = (gm_vec){0.0}, row_norm;
         gm_kmeans_rows(X, i0, nb, d, mean, yt, norm);
         gm_logits_t(yt, cands_t, d, tp, dots);
-        for (b = 0; b < GM_BLOCK; ++b) {
-            lane_w[b] = b < nb ? (w != NULL ? w[i0 + b] : 1.0) : 0.0;
-            near[b] = b < nb ? closest[i0 + b] : 0.0;
+        /* lanes filled in registers (scalar stores read back as vectors stall) */
+        for (b = 0; b < nb; ++b) {
+            lane_w[b] = w != NULL ? w[i0 + b] : 1.0;
+            near[b] = closest[i0 + b];
         }
+        memcpy(&row_norm, norm, sizeof row_norm);
         for (c = 0; c < t; ++c) {
-            double pot = 0.0;
+            gm_vec dot, distance, sum;
+            memcpy(&dot, dots + c * GM_BLOCK, sizeof dot);
+            distance = (-2.0 * dot + cand_norms[c]) + row_norm;
             for (b = 0; b < GM_BLOCK; ++b) {
-                double distance = (-2.0 * dots[c * GM_BLOCK + b] + cand_norms[c]) + norm[b];
-                distance = distance > 0.0 ? distance : 0.0;
-                distance = near[b] < distance ? near[b] : distance;
-                pot += lane_w[b] * distance;
+                const double dist = distance[b] > 0.0 ? distance[b] : 0.0;
+                distance[b] = near[b] < dist ? near[b] : dist;
             }
-            pots[c] += pot;
+            /* summed in lanes across blocks (a sum over the block's lanes
+             * made one chain of dependent additions per row) */
+            memcpy(&sum, lane_pots + c * GM_BLOCK, sizeof sum);
+            sum += lane_w * distance;
+            memcpy(lane_pots + c * GM_BLOCK, &sum, sizeof sum);
         }
     }
+    for (c = 0; c < t; ++c)
+        for (b = 0; b < GM_BLOCK; ++b)
+            pots[c] += lane_pots[c * GM_BLOCK + b];
 }
 
 /* One sequential pass of k-means++: with centre != NULL, closest_i becomes
