@@ -53,6 +53,7 @@ def test_dask_arrays_with_noise_fit_as_in_memory(noise, covariance_type):
 
 
 def test_dask_noise_is_checked_chunk_by_chunk_and_projection_is_refused():
+    """Bad noise is named with its chunk; NaN noise is allowed only where X is missing."""
     da = pytest.importorskip("dask.array")
     X, S, _ = _data(n=400)
     bad = S.copy()
@@ -65,10 +66,42 @@ def test_dask_noise_is_checked_chunk_by_chunk_and_projection_is_refused():
         GMM(2).from_samples(da.from_array(X, chunks=100), projection=np.eye(2))
     X_nan = X.copy()
     X_nan[5, 0] = np.nan
-    with pytest.raises(ValueError, match="missing values together with noise_covariances"):
-        _fit(da.from_array(X_nan, chunks=100), S, allow_missing=True)
     with pytest.raises(ValueError, match="X contains NaN"):
         _fit(da.from_array(X_nan, chunks=100), S)
+    # NaN noise only where X is missing.
+    S_nan = S.copy()
+    S_nan[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"noise_covariances.*chunk starting at row 0"):
+        lazy = da.from_array(S_nan, chunks=100)
+        _fit(da.from_array(X_nan, chunks=100), lazy, allow_missing=True)
+
+
+@pytest.mark.parametrize("noise", ["variances", "matrices", "shared", "numpy variances"])
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "tied"])
+def test_dask_arrays_with_missing_entries_under_noise_fit_as_in_memory(noise, covariance_type):
+    """NaN entries with noise on a Dask array: the same fit as in memory (the projection
+    onto the observed coordinates, checked against closed forms in test_projection.py),
+    with chunks of only complete rows, mixed chunks and a chunk with an empty row; the
+    noise of missing coordinates may be NaN."""
+    da = pytest.importorskip("dask.array")
+    X, S, rng = _data()
+    X[rng.random(X.shape) < 0.15] = np.nan
+    X[:250] = _data(seed=1)[0][:250]  # a first chunk with no NaN
+    X[300] = np.nan  # a row with nothing observed
+    weights = rng.uniform(0.5, 2.0, len(X))
+    if noise == "matrices":
+        S = np.einsum("ni,ij->nij", S, np.eye(2)) + 0.05
+    if noise == "shared":
+        S = np.array([[0.5, 0.1], [0.1, 0.4]])
+    elif noise in ("variances", "numpy variances"):
+        S = np.where(np.isnan(X), np.nan, S)  # unknown noise of unmeasured entries
+    lazy_S = (
+        da.from_array(S, chunks=(333, *S.shape[1:])) if noise in ("variances", "matrices") else S
+    )
+    options = dict(sample_weight=weights, covariance_type=covariance_type, allow_missing=True)
+    expected = _fit(X, S, **options)
+    fitted = _fit(da.from_array(X, chunks=(250, 2)), lazy_S, **options)
+    _assert_same_fit(fitted, expected, rtol=1e-9)
 
 
 def test_memory_mapped_rows_and_noise_fit_in_place(tmp_path):

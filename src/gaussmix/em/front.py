@@ -302,6 +302,7 @@ def _dask_noisy(request: SourceRequest) -> StatisticsSource:
         request.sample_weight,
         request.covariance_type,
         n_components=request.n_components,
+        missing_rows=missing_rows_source,
         allow_missing=request.allow_missing,
         persist=request.persist,
         random_state=request.random_state,
@@ -311,6 +312,26 @@ def _dask_noisy(request: SourceRequest) -> StatisticsSource:
     check_n_components(request.n_components, sample.shape[0])
     check_spread(sample)
     return source
+
+
+def missing_rows_source(
+    X: np.ndarray, noise: NoiseCovariances, weights: np.ndarray | None, covariance_type: str
+) -> StatisticsSource | None:
+    """The XD source of noisy rows with NaN entries (None when nothing is observed).
+
+    The projection onto each row's observed coordinates
+    (:class:`~gaussmix.em.projected.ProjectedSource`), one thread; rows with
+    nothing observed are left out. What a Dask array's chunks with missing
+    entries run on their workers (the noise already blanked where missing).
+    """
+    from .._projection import ProjectedRows
+    from .projected import ProjectedSource
+
+    keep = np.flatnonzero(~np.isnan(X).all(axis=1))
+    if keep.size == 0:
+        return None
+    rows = ProjectedRows.from_missing(X, noise).take(keep)
+    return ProjectedSource(rows, None if weights is None else weights[keep], covariance_type)
 
 
 def _projected(request: SourceRequest) -> StatisticsSource:
