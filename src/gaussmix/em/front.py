@@ -340,6 +340,8 @@ def _projected(request: SourceRequest) -> StatisticsSource:
     from .._validation_noise import check_projection
     from .projected import ProjectedSource
 
+    if is_dask_collection(request.X):
+        return _dask_projected(request)
     _refuse_dask(request)
     X, weights, missing = check_data(
         request.X,
@@ -363,6 +365,55 @@ def _projected(request: SourceRequest) -> StatisticsSource:
         chunk_rows=request.chunk_rows,
         n_jobs=request.n_jobs,
     )
+
+
+def projected_rows_source(
+    Y: np.ndarray, noise: NoiseCovariances | None, projection: np.ndarray, weights: Any
+) -> StatisticsSource:
+    """The XD source of in-memory projected rows (one thread): what a Dask chunk runs."""
+    from .._projection import ProjectedRows
+    from .projected import ProjectedSource
+
+    rows = ProjectedRows.from_projection(Y, noise, projection)
+    return ProjectedSource(rows, weights, "full")
+
+
+def _dask_projected(request: SourceRequest) -> StatisticsSource:
+    """DaskProjectedSource (imports dask): Y, its noise and maps chunked alike by rows."""
+    from .._validation_noise import check_projection
+    from .dask_source import DaskProjectedSource
+
+    n, m = request.X.shape
+    projection = request.projection
+    if is_dask_collection(projection):
+        if projection.ndim != 3 or projection.shape[:2] != (n, m) or projection.shape[2] < 1:
+            raise ValueError(
+                f"projection has shape {projection.shape} for X of shape ({n}, {m}); allowed "
+                f"as a Dask array: ({n}, {m}, d) one map per row (one map for all rows as a "
+                "numpy array)"
+            )
+    else:
+        projection = check_projection(projection, n, m)
+    if request.allow_missing:
+        raise ValueError(
+            "allow_missing with a projection is not supported; drop the missing entries' "
+            "rows from each R_i (projection) and y_i instead"
+        )
+    source = DaskProjectedSource(
+        request.X,
+        request.noise_covariances,
+        projection,
+        projected_rows_source,
+        request.sample_weight,
+        request.covariance_type,
+        n_components=request.n_components,
+        persist=request.persist,
+        random_state=request.random_state,
+        verbose=request.verbose,
+    )
+    sample = check_samples(source.initialization_data())
+    check_n_components(request.n_components, sample.shape[0])
+    return source
 
 
 def _refuse_dask(request: SourceRequest) -> None:
