@@ -370,7 +370,34 @@ def test_bad_data_are_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="X contains infinite"):
         gaussmix.fit_stream(X, 2, batch_size=1000, shuffle=False)
     with pytest.raises(ValueError, match="n_components=5 is larger than n_samples=4"):
-        gaussmix.fit_stream(draw(100, 0), 5, batch_size=4)
+        gaussmix.fit_stream(draw(4, 0), 5)  # X itself has too few rows
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda X, **kw: gaussmix.fit_stream(X, 5, **kw),
+        lambda X, **kw: GMM(n_components=5).from_stream(X, **kw),
+        lambda X, **kw: GaussianMixture(5).fit_stream(X, **kw),
+        lambda X, **kw: BayesianGaussianMixture(n_components=5).fit_stream(X, **kw),
+    ],
+)
+def test_a_batch_size_smaller_than_k_is_refused_by_name_before_reading(fit):
+    # The file is 100 rows long; the message is about the batch, not about X.
+    reads = []
+    with pytest.raises(ValueError, match=r"batch_size=4 is too small.*n_components=5"):
+        fit(draw(100, 0), batch_size=4, callback=lambda *a: reads.append(a))
+    assert reads == []
+
+
+def test_a_first_batch_rounded_below_k_is_refused_by_name():
+    # Over 2^16 rows, shuffled batches are whole blocks (here 2 rows each): a
+    # batch_size of 5 gathers 2 blocks, 4 rows, one fewer than the components.
+    X = np.random.default_rng(0).normal(size=(MAX_BLOCKS + 10, 2))
+    with pytest.raises(ValueError, match=r"batch_size=5 is too small: the first batch \(4 rows"):
+        gaussmix.fit_stream(X, 5, batch_size=5, random_state=0)
+    with pytest.raises(ValueError, match=r"batch_size=5 is too small: the first batch \(4 rows"):
+        GaussianMixture(5, random_state=0).fit_stream(X, batch_size=5)
     huge = draw(1000, 0)
     huge[10, 0] = 1e200
     with pytest.raises(ValueError, match="overflow"):

@@ -41,7 +41,7 @@ from ._validation import (
     scale_sample_weight,
 )
 from .em import driver, init
-from .em.batches import ReadAhead, check_batch, check_batching, open_rows
+from .em.batches import ReadAhead, check_batch, check_batching, check_first_batch, open_rows
 from .em.driver import convergence_rule
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
@@ -367,12 +367,18 @@ def partial_fit_mixture(
     learning_decay = check_float(learning_decay, "learning_decay", minimum=0.0, maximum=1.0)
     learning_offset = check_float(learning_offset, "learning_offset", minimum=0.0)
     fitted = all(value is not None for value in parameters)
-    X, weights, _ = check_data(
-        X,
-        sample_weight,
-        n_components=1 if fitted else model.n_components,
-        allow_missing=bool(allow_missing),
+    X, weights, missing = check_data(
+        X, sample_weight, n_components=1, allow_missing=bool(allow_missing)
     )
+    if not fitted:
+        k = check_n_components(model.n_components)
+        usable = int((~np.isnan(X)).any(axis=1).sum()) if missing else X.shape[0]
+        if usable < k:
+            raise ValueError(
+                "the first batch of partial_fit initializes the model and needs at least "
+                f"n_components={k} rows; got {usable} (rows with an observed value). "
+                "Pass a larger first batch"
+            )
     if model.means is not None and np.ndim(model.means) == 2:
         if X.shape[1] != np.shape(model.means)[1]:
             raise ValueError(
@@ -522,7 +528,9 @@ def stream_fit_mixture(
         For data that are not numbers or a callback that is not callable.
     """
     rows = open_rows(X)
-    batch_size, n_passes = check_batching(batch_size, n_passes, rows.n_rows, rows.n_features)
+    batch_size, n_passes = check_batching(
+        batch_size, n_passes, rows.n_rows, rows.n_features, model.n_components
+    )
     covariance_type = structures.canonical(covariance_type)
     init_params = check_choice(init_params, "init_params", INIT_PARAMS)
     reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
@@ -551,6 +559,8 @@ def stream_fit_mixture(
         for pass_number, batch in reader:
             chunk_rows = stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads)
             if state is None:
+                if len(batch) < rows.n_rows:  # (blocks may round a batch down)
+                    check_first_batch(len(batch), model.n_components, batch_size)
                 fit_mixture(
                     model,
                     batch,

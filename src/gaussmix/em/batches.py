@@ -32,6 +32,7 @@ computed through its own methods.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +49,7 @@ __all__ = [
     "RowBatches",
     "check_batch",
     "check_batching",
+    "check_first_batch",
     "default_batch_size",
     "open_rows",
 ]
@@ -309,14 +311,39 @@ def open_rows(X: Any) -> RowBatches:
 
 
 def check_batching(
-    batch_size: Any, n_passes: Any, n_rows: int, n_features: int
+    batch_size: Any, n_passes: Any, n_rows: int, n_features: int, n_components: Any = None
 ) -> tuple[int, int]:
-    """Validated ``(batch_size, n_passes)``; ``batch_size=None`` is :func:`default_batch_size`."""
+    """Validated ``(batch_size, n_passes)``; ``batch_size=None`` is :func:`default_batch_size`.
+
+    With ``n_components``, a ``batch_size`` too small for the first batch
+    (which initializes the model) is refused here, before any row is read,
+    unless X itself has fewer rows than components (the fit says so).
+    """
     if batch_size is None:
         batch_size = default_batch_size(n_rows, n_features)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     n_passes = check_int(n_passes, "n_passes", minimum=1)
-    return min(batch_size, n_rows), n_passes
+    batch_size = min(batch_size, n_rows)
+    if batch_size < n_rows:
+        check_first_batch(batch_size, n_components, batch_size)
+    return batch_size, n_passes
+
+
+def check_first_batch(n_rows: int, n_components: Any, batch_size: int) -> None:
+    """Refuse a stream's first batch with fewer rows than components, naming ``batch_size``.
+
+    The first batch initializes the model (its batch EM needs a row per
+    component at least). ``n_components`` that is not an integer is left to
+    the estimator's own check.
+    """
+    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral):
+        return
+    if n_rows < n_components:
+        raise ValueError(
+            f"batch_size={batch_size} is too small: the first batch ({n_rows} rows) "
+            f"initializes the model and needs at least n_components={int(n_components)} "
+            "rows; pass a larger batch_size"
+        )
 
 
 def check_batch(rows: np.ndarray, name: str = "X") -> None:
