@@ -295,7 +295,7 @@ def test_gmm_partial_fit_conventions():
     with pytest.raises(ValueError, match="needs at least n_components=3 rows; got 2"):
         gmm.partial_fit(rng.normal(size=(2, 2)))
     two_observed = np.array([[0.0, 1.0], [np.nan, 2.0], [np.nan, np.nan], [np.nan, np.nan]])
-    with pytest.raises(ValueError, match="n_components=3 rows; got 2 .rows with an observed"):
+    with pytest.raises(ValueError, match=r"n_components=3 rows; got 2 \(rows with an observed"):
         gmm.partial_fit(two_observed, allow_missing=True)
     gmm.partial_fit(rng.normal(size=(50, 2)), covariance_type="diag")
     gmm.partial_fit(rng.normal(size=(1, 2)))  # the stream keeps "diag"
