@@ -11,6 +11,7 @@ pass).
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 import warnings
 
@@ -24,7 +25,7 @@ from sklearn import mixture as sk_mixture
 import gaussmix
 from gaussmix import GMM
 from gaussmix.cli import main
-from gaussmix.em.batches import MAX_BLOCKS, default_batch_size, open_rows
+from gaussmix.em.batches import MAX_BLOCKS, ReadAhead, default_batch_size, open_rows
 from gaussmix.fitting import stream_chunk_rows
 from gaussmix.io import load_model
 from gaussmix.sklearn import BayesianGaussianMixture, GaussianMixture
@@ -416,3 +417,83 @@ def test_no_warning_from_a_clean_stream(rows):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gaussmix.fit_stream(rows, 3, batch_size=5000, random_state=0)
+
+
+# -- the reader thread (ReadAhead): errors come out, the thread ends ----------------------------
+def _reader_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("gaussmix-read")]
+
+
+def test_read_ahead_reads_one_ahead_and_raises_where_the_item_was_due():
+    read = []
+
+    def items():
+        for i in range(3):
+            read.append(i)
+            yield i
+        raise KeyError("the reader failed")
+
+    with ReadAhead(items()) as reader:
+        assert next(reader) == 0 and read == [0]
+        reader.prefetch()
+        reader.prefetch()  # one read in flight at most
+        assert next(reader) == 1
+        assert next(reader) == 2 and read == [0, 1, 2]
+        with pytest.raises(KeyError, match="the reader failed"):
+            next(reader)
+    assert _reader_threads() == []
+
+
+def test_read_ahead_prepare_errors_come_out_of_next():
+    def refuse_two(item):
+        if item == 2:
+            raise ValueError("X contains NaN")
+
+    with ReadAhead(iter([1, 2, 3]), prepare=refuse_two) as reader:
+        assert next(reader) == 1
+        reader.prefetch()
+        with pytest.raises(ValueError, match="NaN"):
+            next(reader)
+    assert _reader_threads() == []
+
+
+@pytest.mark.parametrize("how", ["callback raises", "callback stops", "bad batch", "bad chunk"])
+def test_a_stream_that_ends_early_leaves_no_reader_thread(how):
+    dask_array = pytest.importorskip("dask.array")
+    X = draw(20_000, 3)
+    calls = []
+
+    def callback(*args):
+        calls.append(args)
+        if how == "callback raises" and len(calls) == 2:
+            raise RuntimeError("stop here")
+        return how == "callback stops" and len(calls) == 3
+
+    data = X
+    if how == "bad batch":
+        data = X.copy()
+        data[15_000, 1] = np.nan
+    elif how == "bad chunk":
+
+        def fail_third(block, block_info=None):
+            if block_info[0]["chunk-location"][0] == 2:
+                raise OSError("chunk 2 unreadable")
+            return block
+
+        data = dask_array.from_array(X, chunks=4000).map_blocks(fail_third, dtype=X.dtype)
+    errors = {
+        "callback raises": (RuntimeError, "stop here"),
+        "bad batch": (ValueError, "X contains NaN"),
+        "bad chunk": (OSError, "chunk 2 unreadable"),
+    }
+    options = dict(batch_size=2000, shuffle=False, callback=callback, random_state=0)
+    if how in errors:
+        error, match = errors[how]
+        with pytest.raises(error, match=match):
+            gaussmix.fit_stream(data, 3, **options)
+    else:
+        gmm = gaussmix.fit_stream(data, 3, **options)
+        assert gmm.n_iter_ == 3
+    assert _reader_threads() == []
+    expected = {"callback raises": 2, "callback stops": 3, "bad batch": 7, "bad chunk": 4}
+    assert len(calls) == expected[how]
