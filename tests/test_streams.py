@@ -284,6 +284,44 @@ def test_partial_fit_with_known_noise_recovers_the_noise_free_covariance():
     np.testing.assert_allclose(plain.covariances[0], V + S, atol=0.05)
 
 
+# -- several starts on the first batch ---------------------------------------------------------
+def draw_trap(n: int) -> np.ndarray:
+    """Three overlapping, correlated components in 4-D, where k-means++ often starts badly."""
+    rng = np.random.default_rng(1)
+    means = rng.normal(0.0, 4.0, (3, 4))
+    factors = 0.6 * rng.normal(size=(3, 4, 4))
+    labels = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    noise = np.einsum("nij,nj->ni", factors[labels], rng.normal(size=(n, 4)))
+    return means[labels] + noise + 0.3 * rng.normal(size=(n, 4))
+
+
+@pytest.fixture(scope="module")
+def trap():
+    X = draw_trap(40_000)
+    sk = sk_mixture.GaussianMixture(3, n_init=3, tol=1e-6, max_iter=500, random_state=0)
+    return X, sk.fit(X).score(X)
+
+
+@pytest.mark.parametrize("seed", [1, 5, 7])
+def test_several_starts_on_the_first_batch_escape_a_poor_one(trap, seed):
+    X, optimum = trap
+    # One start: two k-means++ seeds in one cluster, and one pass keeps the poor optimum.
+    one = gaussmix.fit_stream(X, 3, batch_size=4000, random_state=seed)
+    assert optimum - sk_score(one, X) > 0.1
+    best = gaussmix.fit_stream(X, 3, batch_size=4000, random_state=seed, n_init=5)
+    assert optimum - sk_score(best, X) < MARGIN
+
+
+def test_cli_online_takes_several_starts(tmp_path, capsys, trap):
+    X, optimum = trap
+    path, model = tmp_path / "x.npy", tmp_path / "model.json"
+    np.save(path, X)
+    argv = ["fit", str(path), "-k", "3", "--online", "--batch-size", "4000", "--seed", "1"]
+    argv += ["-o", str(model)]
+    assert main([*argv, "--n-init", "5"]) == 0, capsys.readouterr().err
+    assert optimum - sk_score(load_model(model), X) < MARGIN
+
+
 # -- the command line -------------------------------------------------------------------------
 def test_cli_fit_online_writes_a_model_near_the_batch_optimum(
     tmp_path, capsys, rows, batch_optimum
@@ -320,7 +358,6 @@ def test_cli_fit_online_writes_a_model_near_the_batch_optimum(
         ["--passes", "2"],
         ["--batch-size", "10"],
         ["--online", "--allow-missing"],
-        ["--online", "--n-init", "3"],
     ],
 )
 def test_cli_online_options_need_each_other(tmp_path, capsys, argv):
@@ -349,6 +386,7 @@ def test_cli_online_refuses_nan_in_a_batch(tmp_path, capsys):
         ({"learning_decay": 2.0}, ValueError, "learning_decay"),
         ({"covariance_type": "round"}, ValueError, "covariance_type"),
         ({"n_jobs": 0}, ValueError, "n_jobs"),
+        ({"n_init": 0}, ValueError, "n_init"),
     ],
 )
 def test_bad_options_are_refused_by_name(kwargs, error, match):

@@ -454,6 +454,7 @@ def stream_fit_mixture(
     learning_offset: float = 10.0,
     callback: StreamCallback | None = None,
     n_jobs: int | None = None,
+    n_init: int = 1,
 ) -> Any:
     """Fit the mixture by one or a few passes of stepwise EM over mini-batches.
 
@@ -510,6 +511,12 @@ def stream_fit_mixture(
         stops the fit after that batch.
     n_jobs : int, optional
         Threads sharing each batch's E-step; default every core.
+    n_init : int, default=1
+        Batch EM runs on the first batch from different starts, the best
+        likelihood kept (as :meth:`~gaussmix.GMM.from_samples`). One pass
+        rarely leaves the optimum its start leads to, so a poor start (two
+        seeds in one cluster) persists; a few starts on the first batch cost
+        little.
 
     Returns
     -------
@@ -546,6 +553,7 @@ def stream_fit_mixture(
         if n_jobs == 0:
             raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
     threads = resolve_n_jobs(n_jobs)
+    n_init = check_int(n_init, "n_init", minimum=1)
     family = MaximumLikelihood(covariance_type, reg_covar)
     state = stepwise = None
     rows_seen = 0
@@ -569,7 +577,7 @@ def stream_fit_mixture(
                     init_params=init_params,
                     oracle_approximating_shrinkage=False,
                     covariance_type=covariance_type,
-                    n_init=1,
+                    n_init=n_init,
                     reg_covar=reg_covar,
                     tol=tol,
                     sample_weight=None,

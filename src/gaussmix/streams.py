@@ -25,6 +25,7 @@ def fit_stream(
     learning_offset: float = 10.0,
     callback: StreamCallback | None = None,
     n_jobs: int | None = None,
+    n_init: int = 1,
 ) -> GMM:
     """Fit a :class:`~gaussmix.GMM` by one or a few passes of mini-batches (online EM).
 
@@ -61,6 +62,9 @@ def fit_stream(
         after every batch; a true return value stops.
     n_jobs : int, optional
         Threads per batch; default every core.
+    n_init : int, default=1
+        Batch EM runs from different starts on the first batch, the best
+        kept: a poor start persists through the pass.
 
     Returns
     -------
@@ -92,4 +96,5 @@ def fit_stream(
         learning_offset=learning_offset,
         callback=callback,
         n_jobs=n_jobs,
+        n_init=n_init,
     )

@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fit by passes of mini-batches of online (stepwise) EM, reading one batch at a "
         "time: for DATA larger than memory (a .npy is memory-mapped); the first batch is "
-        "fitted by EM with --init, --n-iter and --tol",
+        "fitted by EM with --init, --n-iter, --tol and --n-init",
     )
     fit.add_argument(
         "--batch-size",
