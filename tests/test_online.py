@@ -116,12 +116,15 @@ def test_one_pass_reaches_the_batch_optimum(stream, covariance_type):
     assert abs(online.lower_bound_ - batch.score(stream)) < 0.05
 
 
-def test_bayesian_one_pass_reaches_the_batch_optimum(stream):
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_bayesian_one_pass_reaches_the_batch_optimum(stream, covariance_type):
     batch = sk_mixture.BayesianGaussianMixture(
-        n_components=3, tol=1e-6, max_iter=1000, random_state=0
+        n_components=3, covariance_type=covariance_type, tol=1e-6, max_iter=1000, random_state=0
     ).fit(stream)
     for total in (None, stream.shape[0]):
-        online = BayesianGaussianMixture(n_components=3, random_state=0, total_samples=total)
+        online = BayesianGaussianMixture(
+            n_components=3, covariance_type=covariance_type, random_state=0, total_samples=total
+        )
         for rows in np.array_split(stream, 100):
             online.partial_fit(rows)
         assert online.score(stream) >= batch.score(stream) - MARGIN
