@@ -404,6 +404,11 @@ def test_bad_data_are_refused_by_name(tmp_path):
         gaussmix.fit_stream(np.zeros((4, 3, 2)), 2)
     with pytest.raises(TypeError, match="real numbers"):
         gaussmix.fit_stream(np.array([["a", "b"]] * 10), 2)
+    batches = (draw(100, seed) for seed in range(3))
+    with pytest.raises(TypeError, match=r"X: got an iterator.*call partial_fit on each"):
+        gaussmix.fit_stream(batches, 2)
+    with pytest.raises(TypeError, match="X: got an iterator"):
+        GaussianMixture(2).fit_stream(iter([draw(100, 0)]))
     X = draw(5000, 0)
     X[4321, 2] = np.inf
     with pytest.raises(ValueError, match="X contains infinite"):

@@ -268,7 +268,7 @@ def open_rows(X: Any) -> RowBatches:
         For a file that is not a ``.npy`` array, or X that is not 1-D or
         2-D, or has no rows or no columns.
     TypeError
-        For X that is not numbers.
+        For X that is not numbers, or an iterator (of batches, say).
     """
     if isinstance(X, (str, os.PathLike)):
         path = os.fspath(X)
@@ -293,6 +293,12 @@ def open_rows(X: Any) -> RowBatches:
         data = X
     elif isinstance(X, np.ndarray):
         data = X
+    elif isinstance(X, Iterator):
+        raise TypeError(
+            f"X: got an iterator ({type(X).__name__}); give an array, a memory-mapped array, "
+            "a .npy path or a Dask array, which are read in batches; for batches that arrive "
+            "one at a time, call partial_fit on each"
+        )
     else:
         data = np.asarray(X)
         if data.dtype.kind == "O":
