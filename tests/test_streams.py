@@ -24,8 +24,15 @@ from sklearn import mixture as sk_mixture
 
 import gaussmix
 from gaussmix import GMM
+from gaussmix._validation import check_spread
 from gaussmix.cli import main
-from gaussmix.em.batches import MAX_BLOCKS, ReadAhead, default_batch_size, open_rows
+from gaussmix.em.batches import (
+    MAX_BLOCKS,
+    ReadAhead,
+    check_batch,
+    default_batch_size,
+    open_rows,
+)
 from gaussmix.fitting import stream_chunk_rows
 from gaussmix.io import load_model
 from gaussmix.sklearn import BayesianGaussianMixture, GaussianMixture
@@ -540,3 +547,26 @@ def test_a_stream_that_ends_early_leaves_no_reader_thread(how):
     assert _reader_threads() == []
     expected = {"callback raises": 2, "callback stops": 3, "bad batch": 7, "bad chunk": 4}
     assert len(calls) == expected[how]
+
+
+def test_a_batch_check_on_the_reader_thread_leaves_the_warning_filters_alone(monkeypatch):
+    # warnings.catch_warnings swaps the process's filters and is not thread-safe: a
+    # batch checked on the reader thread while the caller's thread (a callback) holds
+    # its own catch_warnings could leave either's filters in place for good.
+    def refuse(*args, **kwargs):
+        raise AssertionError("catch_warnings called while checking a batch")
+
+    wide = draw(1000, 0)
+    wide[10, 0] = 1e200  # a far outlier
+    with_missing = wide.copy()
+    with_missing[:, 1] = np.nan  # a column with no observed value is skipped
+    with monkeypatch.context() as patch:
+        patch.setattr(warnings, "catch_warnings", refuse)
+        with pytest.raises(ValueError, match=r"X spans 1e\+200 in column 0"):
+            check_batch(wide)
+        with pytest.raises(ValueError, match=r"X spans 1e\+200 in column 0"):
+            check_spread(with_missing)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_spread(np.full((5, 2), np.nan))  # nothing observed: nothing to refuse
+    assert caught == []
