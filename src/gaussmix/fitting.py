@@ -477,7 +477,8 @@ def stream_fit_mixture(
         whole: an array is indexed one batch at a time, a Dask array
         computed one chunk at a time.
     batch_size : int, optional
-        Rows per batch; default about 4 MiB of rows (32,768 rows of 16 features), at most n / 32.
+        Rows per batch; default about 4 MiB of rows (32,768 rows of 16 features), at most n / 32
+        (at least 1,024).
         The first batch needs at least ``n_components`` rows.
     n_passes : int, default=1
         Passes over the rows.

@@ -61,9 +61,10 @@ MAX_BLOCKS = 1 << 16
 def default_batch_size(n_rows: int, n_features: int) -> int:
     """Rows per batch when none is given: about 4 MiB of float64 rows, n / 32 at most.
 
-    2^22 / (8 d) rows (32,768 rows of 16 features), between 1,024 and
-    65,536, and at most n / 32 so that one pass has enough steps to forget
-    its start (and at most n). Each batch pays a fixed cost (its E-step's
+    2^22 / (8 d) rows (32,768 rows of 16 features), at most 65,536, and at
+    most n / 32 so that one pass has enough steps to forget its start; but
+    never under 1,024 rows (all n rows when fewer: one step), so below
+    32,768 rows a pass has fewer than 32 steps. Each batch pays a fixed cost (its E-step's
     parameters and thread hand-off, its M-step, about 1-2 ms at k = 16,
     d = 16) that larger batches spread over more rows: one pass over 2M x 16
     memory-mapped rows, k = 16, took 0.61 s with 16,384-row batches, 0.43 s

@@ -47,7 +47,7 @@ class StreamFitMixin:
         y : ignored
         batch_size : int, optional
             Rows per batch; default about 4 MiB of rows (32,768 rows of 16
-            features), at most n / 32.
+            features), at most n / 32 (at least 1,024).
         n_passes : int, default=1
         shuffle : bool, default=True
             Random batches in every pass, drawn from ``random_state``.
