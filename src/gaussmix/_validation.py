@@ -163,14 +163,15 @@ def check_spread(X: np.ndarray, name: str = "X") -> None:
     low = np.full(d, np.inf)
     high = np.full(d, -np.inf)
     rows = max(1, (1 << 18) // d)  # 2 MiB copies of float64 blocks
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN block columns
-        for start in range(0, n, rows):
-            # column-major copy of the block: numpy reduces a few long rows
-            # several times faster than many short ones
-            block = np.ascontiguousarray(X[start : start + rows].T)
-            low = np.fmin(low, np.nanmin(block, axis=1))
-            high = np.fmax(high, np.nanmax(block, axis=1))
+    for start in range(0, n, rows):
+        # column-major copy of the block: numpy reduces a few long rows
+        # several times faster than many short ones
+        block = np.ascontiguousarray(X[start : start + rows].T)
+        # fmin/fmax skip NaN (an all-NaN column stays NaN) as nanmin does, but
+        # without its warning: no warning filter to change, which is not
+        # thread-safe (streams check their batches on a reader thread)
+        low = np.fmin(low, np.fmin.reduce(block, axis=1))
+        high = np.fmax(high, np.fmax.reduce(block, axis=1))
     observed = np.isfinite(low) & np.isfinite(high)
     spread = np.where(observed, high.astype(np.float64) - low.astype(np.float64), 0.0)
     limit = np.sqrt(np.finfo(np.float64).max / (4.0 * n * d))
