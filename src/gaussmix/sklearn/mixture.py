@@ -155,7 +155,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
             )
-        check_spread(X)
+        check_spread(X, stored=X.dtype)
         self._prepare(X)
         if source is not None and getattr(self, "mean_prior", 0) is None:
             # A Dask array: the default mean prior is the mean of all rows (the
@@ -312,7 +312,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
                 f"n_components={self.n_components} rows; got n_samples={X.shape[0]}. Pass a "
                 "larger first batch"
             )
-        check_spread(X)
+        check_spread(X, stored=X.dtype)
         weights = check_sample_weight(sample_weight, X.shape[0])
         threads = resolve_n_jobs(None)
         source = open_source(
