@@ -17,7 +17,7 @@ import numpy as np
 from .._validation import (
     check_n_components,
 )
-from ..em import driver, init
+from ..em import dense, driver, init
 from ..em.agglomerative import Hierarchy
 from ..em.families import Gaussians, MaximumLikelihood
 from ..em.front import SourceRequest, open_source
@@ -80,6 +80,11 @@ class Prepared:
             self.sources[covariance_type] = base.with_structure(covariance_type)
         self.init_data = base.initialization_data()
         self.usable_rows = base.n_samples
+        # Small complete in-memory rows: EM runs on them directly (em.dense).
+        self.dense: dense.DenseRows | None = None
+        plain = noise == (None, None) and not missing and X is not None
+        if plain and X.dtype == np.float64 and X.size <= dense.DENSE_MAX_ELEMENTS:
+            self.dense = dense.DenseRows(X, weights)
         self._subsample_of = (covariance_types, n_jobs, seed)
         self._subsample: Prepared | None = None
         self._hierarchy: Hierarchy | None = None
@@ -190,6 +195,12 @@ def fit_one(
         )
 
     runs: list[driver.EMResult] = []
+    runner = None
+    if dense.dense_applies(prepared.dense, k, family, options["rule"]):
+
+        def runner(source, family, state, **kwargs):
+            return dense.run_em(prepared.dense, source, family, state, **kwargs)
+
     best = driver.fit(
         source,
         family,
@@ -198,6 +209,7 @@ def fit_one(
         n_iter=options["n_iter"],
         rule=options["rule"],
         run_ended=lambda run, result: runs.append(result),
+        runner=runner,
     )
     best = best_sound_run(best, runs, covariance_type, prepared, family)
     return store_fit(
