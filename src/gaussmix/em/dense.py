@@ -28,22 +28,28 @@ from typing import Any
 import numpy as np
 
 from .. import covariance as structures
+from .._gaussian import PRECISION_LIMIT
 from .driver import ConvergenceRule, EMResult
 from .driver import run_em as run_em_general
 from .families import Gaussians, MaximumLikelihood, m_step_from_moments
-from .sources import StatisticsSource
+from .sources import StatisticsSource, weighted_mean
 
 __all__ = ["DENSE_MAX_ELEMENTS", "DenseRows", "dense_applies", "run_em"]
 
 #: Most entries (k n d) of the deviations array for which :func:`run_em` is used;
 #: above it the general engine's row blocks (and compiled kernel) are faster.
-DENSE_MAX_ELEMENTS = 200_000
+DENSE_MAX_ELEMENTS = 20_000
 
 _LOG_2PI = math.log(2.0 * math.pi)
+_EPS = float(np.finfo(np.float64).eps)
 
 
 class DenseRows:
-    """Complete in-memory rows and their weights, for :func:`run_em`.
+    """Complete in-memory rows, their weights and their products, for :func:`run_em`.
+
+    The rows are centred once on their (weighted) mean, ``shift``; the
+    products y y^T (or y * y) of the centred rows y are made on first use, so
+    that each M-step's second moments are one (k, n) x (n, d^2) product.
 
     Parameters
     ----------
@@ -53,13 +59,34 @@ class DenseRows:
     """
 
     def __init__(self, X: np.ndarray, weights: np.ndarray | None) -> None:
-        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.weight_sum = float(X.shape[0] if weights is None else self.weights.sum())
+        self.shift = weighted_mean(X, self.weights)
+        self.X = X
+        self.centred = np.ascontiguousarray(X - self.shift)
+        self._products: dict[bool, np.ndarray] = {}
+        self._sums: dict[tuple[int, int], np.ndarray] = {}
+
+    def products(self, quadratic: bool) -> np.ndarray:
+        """y y^T flattened, (n, d^2), or y * y, (n, d), of the centred rows y."""
+        if quadratic not in self._products:
+            y = self.centred
+            n, d = y.shape
+            self._products[quadratic] = (
+                (y[:, :, None] * y[:, None, :]).reshape(n, d * d) if quadratic else y * y
+            )
+        return self._products[quadratic]
+
+    def block_sums(self, k: int, d: int) -> np.ndarray:
+        """(k d, k) zeros and ones: the product with it sums each run of d columns."""
+        if (k, d) not in self._sums:
+            self._sums[(k, d)] = np.kron(np.eye(k), np.ones((d, 1)))
+        return self._sums[(k, d)]
 
 
 def dense_applies(rows: DenseRows | None, k: int, family: Any, rule: ConvergenceRule) -> bool:
-    """Whether :func:`run_em` runs this fit (small enough, plain maximum likelihood, a float rule)."""
+    """Whether :func:`run_em` runs this fit: small, plain maximum likelihood, a float rule."""
     return (
         rows is not None
         and isinstance(family, MaximumLikelihood)
@@ -69,16 +96,15 @@ def dense_applies(rows: DenseRows | None, k: int, family: Any, rule: Convergence
     )
 
 
-def _log_joint(
-    X: np.ndarray, gaussians: Gaussians
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """log pi_j + log N(x_i | mu_j, Sigma_j), shape (k, n), and the deviations (k, n, d).
+def _log_joint(rows: DenseRows, gaussians: Gaussians) -> tuple[np.ndarray, bool] | None:
+    """log pi_j + log N(x_i | mu_j, Sigma_j), shape (n, k), and whether moments about
+    ``rows.shift`` are precise for these components.
 
     None when a covariance is not positive definite (the general engine
     regularizes those).
     """
     priors, means, covariances = gaussians
-    d = means.shape[1]
+    k, d = means.shape
     try:
         chol = np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
@@ -86,13 +112,19 @@ def _log_joint(
     diagonal = np.diagonal(chol, axis1=1, axis2=2)
     if not (diagonal > 0).all():
         return None
-    inverse = np.linalg.inv(chol)  # (k, d, d) lower triangular
-    deviations = X[None, :, :] - means[:, None, :]
-    whitened = deviations @ np.swapaxes(inverse, 1, 2)
-    distances = np.einsum("knd,knd->kn", whitened, whitened)
-    with np.errstate(divide="ignore"):
-        constants = np.log(priors) - np.log(diagonal).sum(axis=1) - 0.5 * d * _LOG_2PI
-    return constants[:, None] - 0.5 * distances, deviations
+    inverse = np.linalg.inv(chol)  # (k, d, d) lower triangular: z = L^-1 (x - mu)
+    offsets = means - rows.shift
+    # All k whitened rows side by side: one (n, d) x (d, k d) product.
+    whitened = rows.centred @ inverse.transpose(2, 0, 1).reshape(d, k * d)
+    whitened -= np.einsum("kij,kj->ki", inverse, offsets).reshape(k * d)
+    np.square(whitened, out=whitened)
+    distances = whitened @ rows.block_sums(k, d)
+    constants = np.log(priors) - np.log(diagonal).sum(axis=1) - 0.5 * d * _LOG_2PI
+    # The shared-shift moments lose about eps |mu_j - shift|^2 ||Sigma_j^-1|| of
+    # relative precision (||Sigma^-1|| <= ||L^-1||_F^2): past the engine's
+    # limit the moments are taken about each component's own mean instead.
+    error = _EPS * np.square(offsets).sum(axis=1) * np.square(inverse).sum(axis=(1, 2))
+    return constants - 0.5 * distances, bool(error.max() <= PRECISION_LIMIT)
 
 
 def run_em(
@@ -134,41 +166,50 @@ def run_em(
             source, family, state, n_iter=n_iter, rule=rule, lower_bound=lower_bound, **general
         )
     X, weights = rows.X, rows.weights
+    d = X.shape[1]
     structure = structures.get(family.covariance_type)
     quadratic = structure.quadratic
     start, converged, iteration = state, False, 0
-    for iteration in range(1, n_iter + 1):
-        joint = _log_joint(X, state)
+    for iteration in range(1, n_iter + 1):  # noqa: B007 - the count is returned
+        joint = _log_joint(rows, state)
         if joint is None:
             return run_em_general(
                 source, family, start, n_iter=n_iter, rule=rule, lower_bound=lower_bound
             )
-        log_joint, deviations = joint
-        top = log_joint.max(axis=0)
+        log_joint, precise = joint
+        top = log_joint.max(axis=1)
         if not np.isfinite(top).all():
             return run_em_general(
                 source, family, start, n_iter=n_iter, rule=rule, lower_bound=lower_bound
             )
-        with np.errstate(under="ignore"):
-            resp = np.exp(log_joint - top)
-        total = resp.sum(axis=0)
-        resp /= total
+        resp = np.exp(log_joint - top[:, None])
+        total = resp.sum(axis=1)
+        resp /= total[:, None]
         log_lik = top + np.log(total)
         if weights is not None:
-            resp *= weights
+            resp *= weights[:, None]
             log_lik *= weights
-        weighted = deviations * resp[:, :, None]
-        first = weighted.sum(axis=1)
-        if quadratic:
-            second = np.swapaxes(weighted, 1, 2) @ deviations
+        if precise:
+            shift = rows.shift
+            first = resp.T @ rows.centred
+            second = resp.T @ rows.products(quadratic)
+            if quadratic:
+                second = second.reshape(-1, d, d)
         else:
-            second = np.einsum("knd,knd->kd", weighted, deviations)
+            shift = state.means
+            deviations = X[None, :, :] - shift[:, None, :]
+            weighted = deviations * resp.T[:, :, None]
+            first = weighted.sum(axis=1)
+            if quadratic:
+                second = np.swapaxes(weighted, 1, 2) @ deviations
+            else:
+                second = np.einsum("knd,knd->kd", weighted, deviations)
         new = Gaussians(
             *m_step_from_moments(
-                resp.sum(axis=1),
+                resp.sum(axis=0),
                 first,
                 second,
-                state.means,
+                shift,
                 family.covariance_type,
                 family.reg_covar,
                 previous=state.covariances,

@@ -87,11 +87,11 @@ class Prepared:
             self.dense = dense.DenseRows(X, weights)
         self._subsample_of = (covariance_types, n_jobs, seed)
         self._subsample: Prepared | None = None
-        self._hierarchy: Hierarchy | None = None
+        self._hierarchies: dict[int, Hierarchy] = {}
         self._resolution: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def hierarchy(self) -> Hierarchy:
+    def hierarchy(self, tree: int = 0) -> Hierarchy:
         """The agglomerative hierarchy of the initialization data (``init_params="hc"``).
 
         Made once and shared by every candidate (one tree gives the partitions
@@ -99,11 +99,12 @@ class Prepared:
         ``(seed, 0, 4)``.
         """
         with self._lock:
-            if self._hierarchy is None:
+            if tree not in self._hierarchies:
                 seed = self._subsample_of[2]
-                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 4)))
-                self._hierarchy = Hierarchy(self.init_data, self.init_weights, rng)
-            return self._hierarchy
+                key = (0, 4) if tree == 0 else (0, 4, tree)
+                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+                self._hierarchies[tree] = Hierarchy(self.init_data, self.init_weights, rng)
+            return self._hierarchies[tree]
 
     def resolution(self) -> np.ndarray:
         """The smallest gaps of the initialization data's columns (the degenerate-fit rule's)."""
@@ -169,14 +170,14 @@ def fit_one(
         # "hc", and "auto" below AUTO_KMEANS_ROWS rows, start the first run
         # from the agglomerative hierarchy, the others as "auto" does.
         hierarchical = choice == "hc" or (choice == "auto" and start == "kmeans++")
-        if hierarchical and run == 0:
+        if hierarchical and run < HC_TREES:
             return family.start(
                 *init.hierarchical_start(
                     prepared.init_data,
                     prepared.init_weights,
                     k,
                     None,
-                    prepared.hierarchy(),
+                    prepared.hierarchy(run),
                     options["reg_covar"],
                 )
             )
@@ -212,6 +213,18 @@ def fit_one(
         runner=runner,
     )
     best = best_sound_run(best, runs, covariance_type, prepared, family)
+    polish = options.get("polish")
+    if polish is not None and not best.stopped and np.isfinite(best.lower_bound):
+        # The best run goes on to the finer tolerance (the others stopped at tol).
+        more = (runner or driver.run_em)(
+            source,
+            family,
+            best.state,
+            n_iter=options["n_iter"],
+            rule=polish,
+            lower_bound=best.lower_bound,
+        )
+        best = more._replace(n_iter=best.n_iter + more.n_iter, run=best.run)
     return store_fit(
         model,
         family.mixture(best.state),
@@ -264,9 +277,13 @@ def resolved_init(init_params: str, n_rows: int) -> str:
     return init_params
 
 
+HC_TREES = 1
+
 #: Rows (at most) of the subsample on which ``init_params="kmeans"`` starts are
 #: made and refined by EM before the fit to all the rows.
 KMEANS_SAMPLE_ROWS = 20_000
+
+HC_TREES = 1
 
 #: Rows (at most) of the subsample on which its k-means runs.
 KMEANS_ROWS = 2048
