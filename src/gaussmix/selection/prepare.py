@@ -18,7 +18,7 @@ from .._validation import (
     check_n_components,
 )
 from ..em import dense, driver, init
-from ..em.agglomerative import Hierarchy
+from ..em.agglomerative import HC_ROWS, Hierarchy
 from ..em.families import Gaussians, MaximumLikelihood
 from ..em.front import SourceRequest, open_source
 from ..fitting import store_fit
@@ -96,14 +96,21 @@ class Prepared:
 
         Made once and shared by every candidate (one tree gives the partitions
         of every k); a subsample of large data is drawn from the stream
-        ``(seed, 0, 4)``.
+        ``(seed, 0, 4)``. ``tree`` > 0 (the later runs' starts of
+        ``strategy="mclust"``): the hierarchy of another random subset,
+        :data:`HC_SUBSET` of the rows (at most ``HC_ROWS``), drawn from the
+        stream ``(seed, 0, 4, tree)``.
         """
         with self._lock:
             if tree not in self._hierarchies:
                 seed = self._subsample_of[2]
                 key = (0, 4) if tree == 0 else (0, 4, tree)
                 rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-                self._hierarchies[tree] = Hierarchy(self.init_data, self.init_weights, rng)
+                n = self.init_data.shape[0]
+                rows = HC_ROWS if tree == 0 else min(HC_ROWS, max(2, int(HC_SUBSET * n)))
+                self._hierarchies[tree] = Hierarchy(
+                    self.init_data, self.init_weights, rng, max_rows=rows
+                )
             return self._hierarchies[tree]
 
     def resolution(self) -> np.ndarray:
@@ -170,7 +177,7 @@ def fit_one(
         # "hc", and "auto" below AUTO_KMEANS_ROWS rows, start the first run
         # from the agglomerative hierarchy, the others as "auto" does.
         hierarchical = choice == "hc" or (choice == "auto" and start == "kmeans++")
-        if hierarchical and run < HC_TREES:
+        if hierarchical and run < options.get("hc_trees", 1):
             return family.start(
                 *init.hierarchical_start(
                     prepared.init_data,
@@ -215,7 +222,7 @@ def fit_one(
     best = best_sound_run(best, runs, covariance_type, prepared, family)
     polish = options.get("polish")
     if polish is not None and not best.stopped and np.isfinite(best.lower_bound):
-        # The best run goes on to the finer tolerance (the others stopped at tol).
+        # The best run goes on to the finer rule (the others stopped earlier).
         more = (runner or driver.run_em)(
             source,
             family,
@@ -277,13 +284,13 @@ def resolved_init(init_params: str, n_rows: int) -> str:
     return init_params
 
 
-HC_TREES = 1
+#: The fraction of the rows (at most :data:`~gaussmix.em.agglomerative.HC_ROWS`)
+#: agglomerated by the second and later hierarchies of ``strategy="mclust"``.
+HC_SUBSET = 0.75
 
 #: Rows (at most) of the subsample on which ``init_params="kmeans"`` starts are
 #: made and refined by EM before the fit to all the rows.
 KMEANS_SAMPLE_ROWS = 20_000
-
-HC_TREES = 1
 
 #: Rows (at most) of the subsample on which its k-means runs.
 KMEANS_ROWS = 2048

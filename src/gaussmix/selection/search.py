@@ -174,6 +174,23 @@ def _run(tasks: list, work: Any, parallel: int) -> list:
     return results
 
 
+#: ``strategy``'s names.
+STRATEGIES = ("auto", "mclust", "standard")
+
+#: Runs of a candidate that start from model-based hierarchies under
+#: ``strategy="mclust"`` (the first from all the rows' tree, the others from
+#: subsets'). Two reached at least mclust's BIC in 118, 119, 116 and 110 cells
+#: of Old Faithful, iris, diabetes and the banknotes where one did in 120, 119,
+#: 120 and 106 (``n_init=5``; three: 116, 115, 114, 109).
+MCLUST_TREES = 2
+
+#: Under ``strategy="mclust"`` every run stops at this fraction of ``tol``...
+MCLUST_RUN_TOL = 0.1
+
+#: ... and the best run goes on to this fraction.
+MCLUST_BEST_TOL = 0.01
+
+
 #: Fewest rows for which candidates run in parallel threads: below this an
 #: EM iteration is mostly Python overhead under the GIL and threads did not
 #: help (grid k = 1..6 x 4 types, 8 features, 2 cores: equal at 3,000 and
@@ -201,6 +218,7 @@ def select_model(
     n_jobs: int | None = None,
     noise_covariances: ArrayLike | None = None,
     projection: ArrayLike | None = None,
+    strategy: str = "auto",
 ) -> ModelSelection:
     """Fit a grid of Gaussian mixtures and choose one by BIC, AIC, ICL or cross-validation.
 
@@ -342,6 +360,25 @@ def select_model(
         Bovy, Hogg & Roweis's R_i, as in :meth:`GMM.from_samples` (the
         candidates have R_i's d features; the rounding rule of
         :func:`is_degenerate` does not apply to projected rows).
+    strategy : {"auto", "mclust", "standard"}, default="auto"
+        How each candidate's ``n_init`` runs are started and stopped.
+        "standard": as described above (one run from the hierarchy where
+        ``init_params`` says so, every run to ``tol``). "mclust", for
+        mclust's 14 models: the first two runs start from model-based
+        hierarchies (:data:`MCLUST_TREES`: the one of all the rows, as
+        ``Mclust()`` starts, and one of another random subset of
+        :data:`~gaussmix.selection.prepare.HC_SUBSET` of them, at most
+        :data:`~gaussmix.em.agglomerative.HC_ROWS`), the others as "auto"
+        does; with a float ``tol`` every run stops at ``tol / 10`` and the
+        best (sound) run then goes on to ``tol / 100`` (with the default:
+        1e-4, then 1e-5; mclust runs one EM from its hierarchy to a relative
+        change of 1e-5 of the log-likelihood, without a cap on the
+        iterations: the best run here gets ``n_iter`` more). On Old
+        Faithful, iris, mclust's diabetes data and the Swiss banknotes this
+        reached at least ``Mclust()``'s BIC in 92-98 % of the 14 x 9 cells,
+        against 56-85 % for "standard" with the same ``n_init``
+        (``benchmarks/bench_mclust.py``). "auto": "mclust" when
+        ``covariance_type="all"``, else "standard".
 
     Returns
     -------
@@ -375,13 +412,28 @@ def select_model(
     criterion = check_choice(criterion, "criterion", CRITERIA)
     ks, types = _check_grid(n_components, covariance_type)
     init_params = check_choice(init_params, "init_params", SELECT_INIT_PARAMS)
+    strategy = check_choice(strategy, "strategy", STRATEGIES)
+    if strategy == "auto":
+        strategy = (
+            "mclust"
+            if isinstance(covariance_type, str) and covariance_type == "all"
+            else ("standard")
+        )
     options = {
         "n_init": check_int(n_init, "n_init", minimum=1),
         "n_iter": check_int(n_iter, "n_iter", minimum=1),
         "reg_covar": check_float(reg_covar, "reg_covar", minimum=0.0),
         "rule": convergence_rule(tol, 1e-4),
         "init_params": init_params,
+        "hc_trees": 1,
+        "polish": None,
     }
+    if strategy == "mclust":
+        options["hc_trees"] = MCLUST_TREES
+        tol_value = options["rule"].tol
+        if tol_value is not None:
+            options["rule"] = options["rule"]._replace(tol=tol_value * MCLUST_RUN_TOL)
+            options["polish"] = options["rule"]._replace(tol=tol_value * MCLUST_BEST_TOL)
     regression = y is not None
     if criterion == "r2" and not regression:
         raise ValueError("criterion='r2' needs targets y; for a density use 'cv' or 'bic'")
