@@ -219,19 +219,28 @@ def fit_one(
         run_ended=lambda run, result: runs.append(result),
         runner=runner,
     )
-    best = best_sound_run(best, runs, covariance_type, prepared, family)
     polish = options.get("polish")
-    if polish is not None and not best.stopped and np.isfinite(best.lower_bound):
-        # The best run goes on to the finer rule (the others stopped earlier).
-        more = (runner or driver.run_em)(
-            source,
-            family,
-            best.state,
-            n_iter=options["n_iter"],
-            rule=polish,
-            lower_bound=best.lower_bound,
+    if polish is not None and not best.stopped:
+        # The best runs go on to the finer rule (they all stopped earlier).
+        leaders = sorted(
+            (run for run in runs if np.isfinite(run.lower_bound)),
+            key=lambda run: -run.lower_bound,
         )
-        best = more._replace(n_iter=best.n_iter + more.n_iter, run=best.run)
+        sound = [run for run in leaders if is_sound(run, covariance_type, prepared, family)]
+        leaders = (sound or leaders)[: options.get("polish_runs", 1)]
+        runs = []
+        for run in leaders:
+            more = (runner or driver.run_em)(
+                source,
+                family,
+                run.state,
+                n_iter=options["n_iter"],
+                rule=polish,
+                lower_bound=run.lower_bound,
+            )
+            runs.append(more._replace(n_iter=run.n_iter + more.n_iter, run=run.run))
+        best = max(runs, key=lambda run: run.lower_bound) if runs else best
+    best = best_sound_run(best, runs, covariance_type, prepared, family)
     return store_fit(
         model,
         family.mixture(best.state),
@@ -259,15 +268,9 @@ def best_sound_run(
     """
     if len(runs) < 2:
         return best
-    resolution = prepared.resolution()
-    n = prepared.n_samples if prepared.n_samples is not None else float(prepared.usable_rows)
 
     def sound(run: driver.EMResult) -> bool:
-        fitted = family.mixture(run.state)
-        reason = criteria.is_degenerate(
-            fitted.priors, fitted.covariances, covariance_type, n, resolution
-        )
-        return reason is None
+        return is_sound(run, covariance_type, prepared, family)
 
     if sound(best):
         return best
@@ -275,6 +278,18 @@ def best_sound_run(
     if not candidates:
         return best
     return max(candidates, key=lambda run: run.lower_bound)._replace(stopped=best.stopped)
+
+
+def is_sound(
+    run: driver.EMResult, covariance_type: str, prepared: Prepared, family: MaximumLikelihood
+) -> bool:
+    """Whether a run's fit is not degenerate (:func:`gaussmix.selection.is_degenerate`)."""
+    n = prepared.n_samples if prepared.n_samples is not None else float(prepared.usable_rows)
+    fitted = family.mixture(run.state)
+    reason = criteria.is_degenerate(
+        fitted.priors, fitted.covariances, covariance_type, n, prepared.resolution()
+    )
+    return reason is None
 
 
 def resolved_init(init_params: str, n_rows: int) -> str:
