@@ -52,7 +52,7 @@ from .criteria import (
     is_degenerate,
     n_parameters,
 )
-from .prepare import Prepared, final_statistics, fit_one
+from .prepare import Prepared, final_statistics, fit_one, strategy_options
 from .result import ModelSelection
 
 
@@ -172,27 +172,6 @@ def _run(tasks: list, work: Any, parallel: int) -> list:
     for i, result in zip(order, done, strict=True):
         results[i] = result
     return results
-
-
-#: ``strategy``'s names.
-STRATEGIES = ("auto", "mclust", "standard")
-
-#: Runs of a candidate that start from model-based hierarchies under
-#: ``strategy="mclust"`` (the first from all the rows' tree, the others from
-#: subsets'). Two reached at least mclust's BIC in 118, 119, 116 and 110 cells
-#: of Old Faithful, iris, diabetes and the banknotes where one did in 120, 119,
-#: 120 and 106 (``n_init=5``; three: 116, 115, 114, 109).
-MCLUST_TREES = 2
-
-#: Under ``strategy="mclust"`` this many of a candidate's best runs (sound
-#: ones first) go on from ``tol`` to ``tol`` x :data:`MCLUST_BEST_TOL`; one
-#: reached 109, 117, 112 and 109 cells of the four data sets, two 118, 118, 115
-#: and 110 (and every run to ``tol / 10``, the best one on: 118, 119, 116, 110,
-#: at 1.05-1.45x the CPU time).
-MCLUST_POLISHED = 2
-
-#: ... to this fraction of ``tol``.
-MCLUST_BEST_TOL = 0.01
 
 
 #: Fewest rows for which candidates run in parallel threads: below this an
@@ -365,24 +344,21 @@ def select_model(
         candidates have R_i's d features; the rounding rule of
         :func:`is_degenerate` does not apply to projected rows).
     strategy : {"auto", "mclust", "standard"}, default="auto"
-        How each candidate's ``n_init`` runs are started and stopped.
-        "standard": as described above (one run from the hierarchy where
-        ``init_params`` says so, every run to ``tol``). "mclust", for
-        mclust's 14 models: the first two runs start from model-based
-        hierarchies (:data:`MCLUST_TREES`: the one of all the rows, as
-        ``Mclust()`` starts, and one of another random subset of
-        :data:`~gaussmix.selection.prepare.HC_SUBSET` of them, at most
-        :data:`~gaussmix.em.agglomerative.HC_ROWS`), the others as "auto"
-        does; with a float ``tol`` every run stops at ``tol``, and the
-        :data:`MCLUST_POLISHED` best (sound) runs then go on to ``tol / 100``
-        (with the default 1e-5; mclust runs one EM from its hierarchy to a
-        relative change of 1e-5 of the log-likelihood, without a cap on the
-        iterations: each run continued here gets ``n_iter`` more), and the
-        better is kept. On Old Faithful, iris, mclust's diabetes data and
-        the Swiss banknotes this reached at least ``Mclust()``'s BIC in
-        91-97 % of the 14 x 9 cells, against 56-85 % for "standard" with the
-        same ``n_init`` (``benchmarks/bench_mclust.py``). "auto": "mclust"
-        when ``covariance_type="all"``, else "standard".
+        How each candidate's ``n_init`` runs start and stop. "standard": as
+        described above. "mclust" (for mclust's 14 models): the first two
+        runs start from model-based hierarchies, the one of all the rows
+        (as ``Mclust()`` starts) and the one of another random subset
+        (:mod:`gaussmix.selection.prepare`: ``MCLUST_TREES``,
+        ``HC_SUBSET``), the others as "auto" does; with a float ``tol``
+        every run stops at ``tol``, then the two best (sound) runs go on to
+        ``tol / 100`` (1e-5 with the default; each gets ``n_iter`` more
+        iterations) and the better is kept. mclust runs one EM per
+        candidate from its hierarchy, to a relative change of 1e-5 of the
+        log-likelihood. On Old Faithful, iris, mclust's diabetes data and
+        the Swiss banknotes "mclust" reached at least ``Mclust()``'s BIC in
+        91-97 % of the 14 x 9 cells, "standard" with the same ``n_init`` in
+        56-85 % (``benchmarks/bench_mclust.py``). "auto": "mclust" when
+        ``covariance_type="all"``, else "standard".
 
     Returns
     -------
@@ -416,28 +392,15 @@ def select_model(
     criterion = check_choice(criterion, "criterion", CRITERIA)
     ks, types = _check_grid(n_components, covariance_type)
     init_params = check_choice(init_params, "init_params", SELECT_INIT_PARAMS)
-    strategy = check_choice(strategy, "strategy", STRATEGIES)
-    if strategy == "auto":
-        strategy = (
-            "mclust"
-            if isinstance(covariance_type, str) and covariance_type == "all"
-            else ("standard")
-        )
+    rule = convergence_rule(tol, 1e-4)
     options = {
         "n_init": check_int(n_init, "n_init", minimum=1),
         "n_iter": check_int(n_iter, "n_iter", minimum=1),
         "reg_covar": check_float(reg_covar, "reg_covar", minimum=0.0),
-        "rule": convergence_rule(tol, 1e-4),
+        "rule": rule,
         "init_params": init_params,
-        "hc_trees": 1,
-        "polish": None,
+        **strategy_options(strategy, covariance_type, rule),
     }
-    if strategy == "mclust":
-        options["hc_trees"] = MCLUST_TREES
-        tol_value = options["rule"].tol
-        if tol_value is not None:
-            options["polish"] = options["rule"]._replace(tol=tol_value * MCLUST_BEST_TOL)
-            options["polish_runs"] = MCLUST_POLISHED
     regression = y is not None
     if criterion == "r2" and not regression:
         raise ValueError("criterion='r2' needs targets y; for a density use 'cv' or 'bic'")
