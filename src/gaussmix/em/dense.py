@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import covariance as structures
-from .._gaussian import PRECISION_LIMIT
+from .._gaussian import PRECISION_LIMIT, shared_shift_error
 from .driver import ConvergenceRule, EMResult
 from .driver import run_em as run_em_general
 from .families import Gaussians, MaximumLikelihood, m_step_from_moments
@@ -127,6 +127,28 @@ def _log_joint(rows: DenseRows, gaussians: Gaussians) -> tuple[np.ndarray, bool]
     return constants - 0.5 * distances, bool(error.max() <= PRECISION_LIMIT)
 
 
+def _m_step(
+    family: MaximumLikelihood,
+    resp_sum: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    shift: np.ndarray,
+    state: Gaussians,
+) -> Gaussians:
+    """The family's M-step from moments about ``shift``, warm-started at ``state``."""
+    return Gaussians(
+        *m_step_from_moments(
+            resp_sum,
+            first,
+            second,
+            shift,
+            family.covariance_type,
+            family.reg_covar,
+            previous=state.covariances,
+        )
+    )
+
+
 def run_em(
     rows: DenseRows,
     source: StatisticsSource,
@@ -189,32 +211,26 @@ def run_em(
         if weights is not None:
             resp *= weights[:, None]
             log_lik *= weights
+        resp_sum = resp.sum(axis=0)
+        new = None
         if precise:
-            shift = rows.shift
-            first = resp.T @ rows.centred
             second = resp.T @ rows.products(quadratic)
             if quadratic:
                 second = second.reshape(-1, d, d)
-        else:
-            shift = state.means
-            deviations = X[None, :, :] - shift[:, None, :]
+            new = _m_step(family, resp_sum, resp.T @ rows.centred, second, rows.shift, state)
+            # Moments about the shift cannot resolve an M-step whose result lies
+            # too far from it (a component collapsed onto a far outlier): the
+            # iteration is then redone about the E-step's means, as the engine does.
+            if shared_shift_error(new.means, new.covariances, rows.shift) > PRECISION_LIMIT:
+                new = None
+        if new is None:
+            deviations = X[None, :, :] - state.means[:, None, :]
             weighted = deviations * resp.T[:, :, None]
-            first = weighted.sum(axis=1)
             if quadratic:
                 second = np.swapaxes(weighted, 1, 2) @ deviations
             else:
                 second = np.einsum("knd,knd->kd", weighted, deviations)
-        new = Gaussians(
-            *m_step_from_moments(
-                resp.sum(axis=0),
-                first,
-                second,
-                shift,
-                family.covariance_type,
-                family.reg_covar,
-                previous=state.covariances,
-            )
-        )
+            new = _m_step(family, resp_sum, weighted.sum(axis=1), second, state.means, state)
         prior_bound = lower_bound
         lower_bound = float(log_lik.sum()) / rows.weight_sum
         change = lower_bound - prior_bound
