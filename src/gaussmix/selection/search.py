@@ -356,7 +356,7 @@ def select_model(
         candidate from its hierarchy, to a relative change of 1e-5 of the
         log-likelihood. On Old Faithful, iris, mclust's diabetes data and
         the Swiss banknotes "mclust" reached at least ``Mclust()``'s BIC in
-        91-97 % of the 14 x 9 cells, "standard" with the same ``n_init`` in
+        91-98 % of the 14 x 9 cells, "standard" with the same ``n_init`` in
         56-85 % (``benchmarks/bench_mclust.py``). "auto": "mclust" when
         ``covariance_type="all"``, else "standard".
 
