@@ -41,7 +41,7 @@ from ._validation import (
     scale_sample_weight,
 )
 from .em import driver, init
-from .em.batches import check_batch, check_batching, open_rows
+from .em.batches import ReadAhead, check_batch, check_batching, open_rows
 from .em.driver import convergence_rule
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
@@ -470,7 +470,7 @@ def stream_fit_mixture(
         whole: an array is indexed one batch at a time, a Dask array
         computed one chunk at a time.
     batch_size : int, optional
-        Rows per batch; default about 2 MiB of rows (16,384 rows of 16 features), at most n / 32.
+        Rows per batch; default about 4 MiB of rows (32,768 rows of 16 features), at most n / 32.
         The first batch needs at least ``n_components`` rows.
     n_passes : int, default=1
         Passes over the rows.
@@ -545,55 +545,60 @@ def stream_fit_mixture(
     batches = rows.batches(
         batch_size, n_passes=n_passes, shuffle=bool(shuffle), random_state=model.random_state
     )
-    for pass_number, batch in batches:
-        check_batch(batch)
-        chunk_rows = stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads)
-        if state is None:
-            fit_mixture(
-                model,
-                batch,
-                R_diff=1e-4,
-                n_iter=n_iter,
-                init_params=init_params,
-                oracle_approximating_shrinkage=False,
-                covariance_type=covariance_type,
-                n_init=1,
-                reg_covar=reg_covar,
-                tol=tol,
-                sample_weight=None,
-                dtype=None,
-                chunk_size=chunk_rows,
-                allow_missing=False,
-                n_jobs=threads,
-                callback=None,
-                persist=None,
+    # Each batch is read and checked on a thread of its own while the previous
+    # one's M-step runs (asked for once that batch's E-step is done).
+    with ReadAhead(batches, prepare=lambda item: check_batch(item[1])) as reader:
+        for pass_number, batch in reader:
+            chunk_rows = stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads)
+            if state is None:
+                fit_mixture(
+                    model,
+                    batch,
+                    R_diff=1e-4,
+                    n_iter=n_iter,
+                    init_params=init_params,
+                    oracle_approximating_shrinkage=False,
+                    covariance_type=covariance_type,
+                    n_init=1,
+                    reg_covar=reg_covar,
+                    tol=tol,
+                    sample_weight=None,
+                    dtype=None,
+                    chunk_size=chunk_rows,
+                    allow_missing=False,
+                    n_jobs=threads,
+                    callback=None,
+                    persist=None,
+                )
+                state = family.start(model.priors, model.means, model.covariances)
+            source = open_source(
+                SourceRequest(
+                    batch,
+                    None,
+                    covariance_type,
+                    n_components=1,
+                    chunk_rows=chunk_rows,
+                    n_jobs=threads,
+                    validated=True,
+                )
             )
-            state = family.start(model.priors, model.means, model.covariances)
-        source = open_source(
-            SourceRequest(
-                batch,
-                None,
-                covariance_type,
-                n_components=1,
-                chunk_rows=chunk_rows,
-                n_jobs=threads,
-                validated=True,
+            if stepwise is None:
+                stepwise = StepwiseEM(source.shift, learning_decay, learning_offset)
+            stats, shift = source.statistics(family.gaussians(state), None, family.need_resp_sq)
+            reader.prefetch()
+            state, bound = stepwise.update(family, stats, shift)
+            # The model is usable after every batch (a callback may read it).
+            mixture = family.mixture(state)
+            store_fit(model, mixture, covariance_type, False, stepwise.n_steps, bound)
+            model.online_ = OnlineState(
+                stepwise, covariance_type, (model.priors, model.means, model.covariances)
             )
-        )
-        if stepwise is None:
-            stepwise = StepwiseEM(source.shift, learning_decay, learning_offset)
-        state, bound = stepwise.step(family, source, state)
-        # The model is usable after every batch (a callback may read it).
-        store_fit(model, family.mixture(state), covariance_type, False, stepwise.n_steps, bound)
-        model.online_ = OnlineState(
-            stepwise, covariance_type, (model.priors, model.means, model.covariances)
-        )
-        rows_seen += len(batch)
-        elapsed = time.perf_counter() - started
-        if callback is not None and callback(
-            rows_seen, pass_number, stepwise.batch_log_likelihood, elapsed
-        ):
-            break
+            rows_seen += len(batch)
+            elapsed = time.perf_counter() - started
+            if callback is not None and callback(
+                rows_seen, pass_number, stepwise.batch_log_likelihood, elapsed
+            ):
+                break
     return model
 
 

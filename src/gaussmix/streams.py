@@ -45,7 +45,7 @@ def fit_stream(
     n_components : int
     covariance_type : str, default="full"
     batch_size : int, optional
-        Default about 2 MiB of rows (16,384 rows of 16 features), at most n / 32
+        Default about 4 MiB of rows (32,768 rows of 16 features), at most n / 32
         (see :func:`gaussmix.em.batches.default_batch_size`).
     n_passes : int, default=1
     shuffle : bool, default=True

@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="rows per batch with --online (default: about 2 MiB of rows, at most rows / 32)",
+        help="rows per batch with --online (default: about 4 MiB of rows, at most rows / 32)",
     )
     fit.add_argument(
         "--passes",

@@ -227,7 +227,12 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(
-        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
+        self,
+        X: ArrayLike,
+        y: Any = None,
+        sample_weight: ArrayLike | None = None,
+        *,
+        noise_covariances: ArrayLike | None = None,
     ) -> BaseMixture:
         """Update the model with one batch of rows: one step of stepwise (online) EM.
 
@@ -260,6 +265,9 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         sample_weight : array-like, shape (n_samples,), optional
             Row weights (frequencies) in the step; the first batch's
             initialization does not use them.
+        noise_covariances : array-like, optional
+            :class:`GaussianMixture` only: the batch's known noise, as in
+            :meth:`fit` (the step is one of extreme deconvolution).
 
         Returns
         -------
@@ -283,10 +291,15 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         >>> np.round(np.sort(gm.means_[:, 0]))
         array([-5.,  5.])
         """
-        self._partial_fit(X, sample_weight)
+        self._partial_fit(X, sample_weight, noise_covariances)
         return self
 
-    def _partial_fit(self, X: ArrayLike, sample_weight: Any) -> None:
+    def _partial_fit(self, X: ArrayLike, sample_weight: Any, noise: Any = None) -> None:
+        if noise is not None and not self._deconvolves:
+            raise ValueError(
+                "noise_covariances is supported by GaussianMixture (maximum likelihood) "
+                f"only; got {type(self).__name__}"
+            )
         self._check_structure(structures.get(self.covariance_type))
         check_parameters_fit_float(self)
         first = not hasattr(self, "means_")
@@ -311,6 +324,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
                 chunk_rows=stream_chunk_rows(*X.shape, self.covariance_type, threads),
                 n_jobs=threads,
                 validated=True,
+                noise_covariances=noise,
             )
         )
         online = getattr(self, "_online", None)

@@ -46,7 +46,7 @@ class StreamFitMixin:
         X : array-like, numpy.memmap, str or os.PathLike, or dask.array.Array, shape (n, d)
         y : ignored
         batch_size : int, optional
-            Rows per batch; default about 2 MiB of rows (16,384 rows of 16
+            Rows per batch; default about 4 MiB of rows (32,768 rows of 16
             features), at most n / 32.
         n_passes : int, default=1
         shuffle : bool, default=True
