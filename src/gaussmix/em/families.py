@@ -24,6 +24,7 @@ __all__ = [
     "Gaussians",
     "MaximumLikelihood",
     "ModelFamily",
+    "m_step_from_moments",
     "oas_shrinkage",
     "project_covariances",
 ]

@@ -348,8 +348,8 @@ def select_model(
         described above. "mclust" (for mclust's 14 models): the first two
         runs start from model-based hierarchies, the one of all the rows
         (as ``Mclust()`` starts) and the one of another random subset
-        (:mod:`gaussmix.selection.prepare`: ``MCLUST_TREES``,
-        ``HC_SUBSET``), the others as "auto" does; with a float ``tol``
+        (``MCLUST_TREES`` and ``HC_SUBSET`` of
+        ``gaussmix.selection.prepare``), the others as "auto" does; with a float ``tol``
         every run stops at ``tol``, then the two best (sound) runs go on to
         ``tol / 100`` (1e-5 with the default; each gets ``n_iter`` more
         iterations) and the better is kept. mclust runs one EM per
