@@ -165,7 +165,7 @@ def m_step_from_moments(
     reg_covar: float,
     previous: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`m_step` from the moments themselves.
+    """This module's ``m_step``, from the moments themselves.
 
     Parameters
     ----------
