@@ -129,3 +129,27 @@ def test_partial_fit_noise_is_refused_by_the_bayesian_mixture():
     # and bad noise is named
     with pytest.raises(ValueError, match="noise_covariances"):
         GaussianMixture(2).partial_fit(X, noise_covariances=S[:10])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_fit_with_noise_on_a_dask_array_is_the_in_memory_fit(covariance_type):
+    """A Dask X with its noise chunked alike: the estimator's fit equals its in-memory
+    fit from the same start (itself the deconvolution of from_samples, above)."""
+    da = pytest.importorskip("dask.array")
+    X, S = _data(900)
+    precision = np.stack([np.eye(2)] * 2) if covariance_type == "full" else np.ones((2, 2))
+    options = dict(
+        covariance_type=covariance_type, max_iter=10, tol=0.0, precisions_init=precision, **START
+    )
+    expected = GaussianMixture(2, **options).fit(X, noise_covariances=S)
+    fitted = GaussianMixture(2, **options).fit(
+        da.from_array(X, chunks=300), noise_covariances=da.from_array(S, chunks=300)
+    )
+    assert_allclose(fitted.means_, expected.means_, rtol=1e-9, atol=1e-12)
+    assert_allclose(fitted.covariances_, expected.covariances_, rtol=1e-8, atol=1e-12)
+    assert fitted.lower_bound_ == pytest.approx(expected.lower_bound_, rel=1e-9)
+    # noise for the Bayesian mixture stays refused, Dask or not
+    with pytest.raises(ValueError, match="noise_covariances is supported by GaussianMixture"):
+        BayesianGaussianMixture(n_components=2).fit(
+            da.from_array(X, chunks=300), noise_covariances=S
+        )

@@ -32,6 +32,7 @@ computed through its own methods.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +49,7 @@ __all__ = [
     "RowBatches",
     "check_batch",
     "check_batching",
+    "check_first_batch",
     "default_batch_size",
     "open_rows",
 ]
@@ -59,9 +61,10 @@ MAX_BLOCKS = 1 << 16
 def default_batch_size(n_rows: int, n_features: int) -> int:
     """Rows per batch when none is given: about 4 MiB of float64 rows, n / 32 at most.
 
-    2^22 / (8 d) rows (32,768 rows of 16 features), between 1,024 and
-    65,536, and at most n / 32 so that one pass has enough steps to forget
-    its start (and at most n). Each batch pays a fixed cost (its E-step's
+    2^22 / (8 d) rows (32,768 rows of 16 features), at most 65,536, and at
+    most n / 32 so that one pass has enough steps to forget its start; but
+    never under 1,024 rows (all n rows when fewer: one step), so below
+    32,768 rows a pass has fewer than 32 steps. Each batch pays a fixed cost (its E-step's
     parameters and thread hand-off, its M-step, about 1-2 ms at k = 16,
     d = 16) that larger batches spread over more rows: one pass over 2M x 16
     memory-mapped rows, k = 16, took 0.61 s with 16,384-row batches, 0.43 s
@@ -266,7 +269,7 @@ def open_rows(X: Any) -> RowBatches:
         For a file that is not a ``.npy`` array, or X that is not 1-D or
         2-D, or has no rows or no columns.
     TypeError
-        For X that is not numbers.
+        For X that is not numbers, or an iterator (of batches, say).
     """
     if isinstance(X, (str, os.PathLike)):
         path = os.fspath(X)
@@ -291,6 +294,12 @@ def open_rows(X: Any) -> RowBatches:
         data = X
     elif isinstance(X, np.ndarray):
         data = X
+    elif isinstance(X, Iterator):
+        raise TypeError(
+            f"X: got an iterator ({type(X).__name__}); give an array, a memory-mapped array, "
+            "a .npy path or a Dask array, which are read in batches; for batches that arrive "
+            "one at a time, call partial_fit on each"
+        )
     else:
         data = np.asarray(X)
         if data.dtype.kind == "O":
@@ -309,14 +318,39 @@ def open_rows(X: Any) -> RowBatches:
 
 
 def check_batching(
-    batch_size: Any, n_passes: Any, n_rows: int, n_features: int
+    batch_size: Any, n_passes: Any, n_rows: int, n_features: int, n_components: Any = None
 ) -> tuple[int, int]:
-    """Validated ``(batch_size, n_passes)``; ``batch_size=None`` is :func:`default_batch_size`."""
+    """Validated ``(batch_size, n_passes)``; ``batch_size=None`` is :func:`default_batch_size`.
+
+    With ``n_components``, a ``batch_size`` too small for the first batch
+    (which initializes the model) is refused here, before any row is read,
+    unless X itself has fewer rows than components (the fit says so).
+    """
     if batch_size is None:
         batch_size = default_batch_size(n_rows, n_features)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     n_passes = check_int(n_passes, "n_passes", minimum=1)
-    return min(batch_size, n_rows), n_passes
+    batch_size = min(batch_size, n_rows)
+    if batch_size < n_rows:
+        check_first_batch(batch_size, n_components, batch_size)
+    return batch_size, n_passes
+
+
+def check_first_batch(n_rows: int, n_components: Any, batch_size: int) -> None:
+    """Refuse a stream's first batch with fewer rows than components, naming ``batch_size``.
+
+    The first batch initializes the model (its batch EM needs a row per
+    component at least). ``n_components`` that is not an integer is left to
+    the estimator's own check.
+    """
+    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral):
+        return
+    if n_rows < n_components:
+        raise ValueError(
+            f"batch_size={batch_size} is too small: the first batch ({n_rows} rows) "
+            f"initializes the model and needs at least n_components={int(n_components)} "
+            "rows; pass a larger batch_size"
+        )
 
 
 def check_batch(rows: np.ndarray, name: str = "X") -> None:

@@ -424,11 +424,6 @@ def select_model(
                 "with a Dask array select_model supports criterion 'bic' or 'aic' without y; "
                 f"got criterion={criterion!r}{' and y' if regression else ''}"
             )
-        if projection is not None:
-            raise ValueError(
-                "select_model with a projection is not supported for Dask arrays yet; pass "
-                "X, projection and noise_covariances as numpy arrays"
-            )
         return _select_dask(
             X,
             sample_weight,
@@ -440,6 +435,7 @@ def select_model(
             options,
             warm_start,
             noise_covariances,
+            projection,
         )
     if regression:
         if allow_missing:
@@ -547,11 +543,13 @@ def _select_dask(
     options: dict,
     warm_start: bool,
     noise_covariances: Any = None,
+    projection: Any = None,
 ) -> ModelSelection:
     """The grid over a Dask array: one DaskSource pass prepares every candidate.
 
-    With ``noise_covariances`` the source is a DaskNoisySource (extreme
-    deconvolution on the chunks) and the criteria are the convolved model's.
+    With ``noise_covariances`` (and a ``projection``) the source is a
+    DaskNoisySource (DaskProjectedSource: extreme deconvolution on the chunks)
+    and the criteria are the convolved model's.
 
     Candidates run in turn (each iteration already runs on every chunk at
     once); the degenerate-fit rule reads the resolution off the
@@ -567,6 +565,7 @@ def _select_dask(
             allow_missing=allow_missing,
             random_state=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, 1))),
             noise_covariances=noise_covariances,
+            projection=projection,
         )
     )
     prepared = Prepared(None, None, types, base.missing, 1, base=base, seed=seed)
