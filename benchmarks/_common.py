@@ -107,6 +107,24 @@ def trim_heap() -> None:
         pass
 
 
+def settle(idle: float = 0.05, window: float = 0.02, limit: float = 2.0) -> float:
+    """Wait until this process's own threads are idle; returns the seconds waited.
+
+    After a call, a library's worker threads keep spinning for a while (OpenBLAS
+    about 2^28 cycles, ~0.08 s; OpenMP's spin count): in an interleaved A/B the
+    next library's timed call would share the cores with them. This waits until
+    the process used less than ``idle`` of one CPU over a ``window`` (at most
+    ``limit`` seconds), so each library starts on cores of its own.
+    """
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        cpu, t0 = sum(os.times()[:2]), time.perf_counter()
+        time.sleep(window)
+        if sum(os.times()[:2]) - cpu < idle * (time.perf_counter() - t0):
+            break
+    return time.perf_counter() - start
+
+
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()

@@ -7,7 +7,10 @@ What it measures, in one process, the two libraries interleaved (A, B, A, B):
   ``sklearn.mixture``. The first call of each library in the process is the
   *cold* number (a user's first fit: the heap trimmed before it, so its page
   faults count); the *warm* number is the minimum of the repeats that follow
-  (each also after a heap trim).
+  (each also after a heap trim). Before each timed call the process waits
+  until its own threads are idle (``_common.settle``): scikit-learn's OpenBLAS
+  and OpenMP workers spin for tens of milliseconds after its call, and would
+  otherwise run beside the next library's call.
 - **The start alone**: ``KMeans(k, n_init=1, random_state=RandomState(0))``
   against :func:`gaussmix.em.kmeans.sklearn_kmeans` with the same generator,
   and whether their labels agree.
@@ -33,7 +36,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine_info, markdown_table, timed_alone, trim_heap, write_json
+from _common import (
+    RESULTS,
+    machine_info,
+    markdown_table,
+    settle,
+    timed_alone,
+    trim_heap,
+    write_json,
+)
 from bench_em import make_data
 
 CASES = [(200_000, 8, 5), (1_000_000, 16, 16)]
@@ -45,6 +56,7 @@ def _timed(fn) -> tuple[float, float, object]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trim_heap()
+        settle()  # the other library's spinning worker threads gone idle first
         seconds, foreign = timed_alone(lambda: out.append(fn()))
     return seconds, foreign / seconds, out[0]
 

@@ -126,7 +126,7 @@ def _mclust() -> Iterator[Row]:
         if mclust is None or name != "big":
             continue
         parts = []
-        for setting in ("default", "n_init=1"):
+        for setting in ("default", "n_init=1", "standard, n_init=1"):
             ours = entry["gaussmix"].get(setting)
             if ours is None:
                 continue

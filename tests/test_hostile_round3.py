@@ -411,3 +411,22 @@ def test_collapsed_samples_are_still_refused_as_by_scikit_learn():
         with warnings.catch_warnings(), pytest.raises(ValueError, match="ill-defined"):
             warnings.simplefilter("ignore")
             GaussianMixture(10, reg_covar=0, covariance_type=covariance_type).fit(X)
+
+
+def test_float32_data_whose_covariances_overflow_float32_are_refused():
+    """scikit-learn's estimators keep float32 data's parameters in float32: a spread
+    whose square exceeds float32's range (about 3.4e38) is refused by name (it gave
+    infinite covariances_ silently), in fit and in partial_fit; 1e17 still fits."""
+    pytest.importorskip("sklearn")
+    from gaussmix.sklearn import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    huge = (rng.normal(size=(3000, 4)) * 1e20).astype(np.float32)
+    with pytest.raises(ValueError, match=r"X spans .* overflow float32"):
+        GaussianMixture(3, random_state=0).fit(huge)
+    with pytest.raises(ValueError, match=r"X spans .* overflow float32"):
+        GaussianMixture(3, random_state=0).partial_fit(huge)
+    large = (rng.normal(size=(3000, 4)) * 1e17).astype(np.float32)
+    fitted = GaussianMixture(3, random_state=0).fit(large)
+    assert fitted.covariances_.dtype == np.float32
+    assert np.isfinite(fitted.covariances_).all()

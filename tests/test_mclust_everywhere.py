@@ -272,6 +272,57 @@ def test_iris_every_sound_cell_at_least_as_good_as_mclust():
     assert compared >= 40
 
 
+# The one-call search's default (strategy="mclust" for covariance_type="all") against
+# every cell of mclust's printed iris table: these six columns and test_selection.py's
+# four (the same "tmp" file of github.com/TrN000/norMmix).
+MCLUST_IRIS_FOUR = {
+    "VII": [-1804.0854, -1012.2352, -853.8144, -812.6048, -742.6083, -705.7811, -698.5413,
+            -701.4806, -700.0276],
+    "VVI": [-1522.1202, -857.5515, -744.6382, -751.0198, -711.4502, -707.2901, -766.6500,
+            -764.1969, -755.8290],
+    "EEE": [-829.9782, -688.0972, -632.9647, -646.0258, -604.8131, -609.8543, -632.4947,
+            -639.2640, -653.0878],
+    "VVV": [-829.9782, -574.0178, -580.8396, -630.6000, -676.6061, -754.7938, -806.9277,
+            -830.6373, -883.6931],
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_default_search_of_all_fourteen_reaches_mclusts_bic_in_nine_of_ten_cells():
+    X = load_iris().data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(X, covariance_type="all", random_state=0)
+    printed = {**MCLUST_IRIS, **MCLUST_IRIS_FOUR}
+    at_least, compared = 0, 0
+    for row in result.table:
+        code = covariance.get(row["covariance_type"]).mclust_name
+        if code not in printed or printed[code][row["n_components"] - 1] is None:
+            continue
+        compared += 1
+        sound = row["error"] is None and row["degenerate"] is None
+        at_least += sound and row["bic"] <= -printed[code][row["n_components"] - 1] + 0.01
+    assert compared == 85
+    assert at_least >= 0.9 * compared
+
+
+def test_strategy_auto_is_mclust_for_all_fourteen_and_standard_otherwise():
+    X = np.loadtxt(DATA / "faithful.csv", delimiter=",", skiprows=2)[:120]
+
+    def table(**options):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = select_model(X, n_components=[1, 2], random_state=0, n_init=2, **options)
+        return [(row["covariance_type"], row["bic"], row["n_iter"]) for row in result.table]
+
+    assert table(covariance_type="all") == table(covariance_type="all", strategy="mclust")
+    every = tuple(covariance.names())
+    assert table(covariance_type=every) == table(covariance_type=every, strategy="standard")
+    assert table(covariance_type=every) != table(covariance_type=every, strategy="mclust")
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        select_model(X, strategy="mclust-like")
+
+
 # ---------------------------------------------------------------------------
 # init_params="hc": model-based hierarchical agglomeration
 # ---------------------------------------------------------------------------

@@ -288,8 +288,7 @@ def test_select_model_on_dask_arrays_deconvolves_and_scores_the_convolved_model(
     # Each covariance type's candidates deconvolve with that type's E-step.
     spherical = lazy.models[(2, "spherical")].covariances
     assert_allclose(spherical, np.eye(2) * spherical[:, :1, :1], atol=1e-12)
-    with pytest.raises(ValueError, match="projection is not supported for Dask arrays"):
-        select_model(da.from_array(X[:, :1], chunks=100), projection=np.ones((1, 2)), **kwargs)
+    # (a Dask array with a projection: test_noisy_scale.py)
 
 
 def test_scikit_learn_estimator_scores_dask_arrays_under_noise_lazily():

@@ -116,12 +116,15 @@ def test_one_pass_reaches_the_batch_optimum(stream, covariance_type):
     assert abs(online.lower_bound_ - batch.score(stream)) < 0.05
 
 
-def test_bayesian_one_pass_reaches_the_batch_optimum(stream):
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_bayesian_one_pass_reaches_the_batch_optimum(stream, covariance_type):
     batch = sk_mixture.BayesianGaussianMixture(
-        n_components=3, tol=1e-6, max_iter=1000, random_state=0
+        n_components=3, covariance_type=covariance_type, tol=1e-6, max_iter=1000, random_state=0
     ).fit(stream)
     for total in (None, stream.shape[0]):
-        online = BayesianGaussianMixture(n_components=3, random_state=0, total_samples=total)
+        online = BayesianGaussianMixture(
+            n_components=3, covariance_type=covariance_type, random_state=0, total_samples=total
+        )
         for rows in np.array_split(stream, 100):
             online.partial_fit(rows)
         assert online.score(stream) >= batch.score(stream) - MARGIN
@@ -292,8 +295,11 @@ def test_gmr_from_a_stream_predicts_the_closed_form_conditional():
 def test_gmm_partial_fit_conventions():
     rng = np.random.default_rng(6)
     gmm = GMM(n_components=3, random_state=0)
-    with pytest.raises(ValueError, match="n_components=3 is larger than n_samples=2"):
+    with pytest.raises(ValueError, match="needs at least n_components=3 rows; got 2"):
         gmm.partial_fit(rng.normal(size=(2, 2)))
+    two_observed = np.array([[0.0, 1.0], [np.nan, 2.0], [np.nan, np.nan], [np.nan, np.nan]])
+    with pytest.raises(ValueError, match=r"n_components=3 rows; got 2 \(rows with an observed"):
+        gmm.partial_fit(two_observed, allow_missing=True)
     gmm.partial_fit(rng.normal(size=(50, 2)), covariance_type="diag")
     gmm.partial_fit(rng.normal(size=(1, 2)))  # the stream keeps "diag"
     assert gmm.covariance_type_ == "diag" and gmm.n_iter_ == 2

@@ -94,3 +94,62 @@ def test_noise_is_refused_where_it_does_not_deconvolve():
         BayesianGaussianMixture(n_components=2).fit(X, noise_covariances=S)
     with pytest.raises(ValueError, match="noise_covariances has shape"):
         GaussianMixture(2).fit(X, noise_covariances=S[:50])
+
+
+def test_partial_fit_with_per_row_noise_recovers_the_noise_free_mixture():
+    """A stream of noisy batches (per-row variances) learns the deconvolved mixture.
+
+    Truth: two components N(-+3, V) with V = I, observed with row variances
+    S_i ~ U(0.2, 1.0) per coordinate; 300 batches of 1,000 rows. A stream that
+    ignored the noise would learn about V + E[S] = 1.6 I. The tolerance (0.08) is
+    several times the error of stepwise EM's last steps here (eta ~ 0.03 of
+    1,000-row batches: about 0.02). (With noise much larger than V, EM itself
+    converges slowly and a stream needs many more batches.)
+    """
+    rng = np.random.default_rng(3)
+    gm = GaussianMixture(2, random_state=0, learning_decay=0.6)
+    for _ in range(300):
+        centres = rng.choice([-3.0, 3.0], size=(1000, 1))
+        S = rng.uniform(0.2, 1.0, (1000, 2))
+        X = centres + rng.normal(size=(1000, 2)) + rng.normal(size=(1000, 2)) * np.sqrt(S)
+        gm.partial_fit(X, noise_covariances=S)
+    order = np.argsort(gm.means_[:, 0])
+    assert_allclose(gm.means_[order], [[-3.0, -3.0], [3.0, 3.0]], atol=0.05)
+    for covariance in gm.covariances_[order]:
+        assert_allclose(covariance, np.eye(2), atol=0.08)
+    # The same batch without its noise: the convolved covariance.
+    plain = GaussianMixture(2, random_state=0).partial_fit(X)
+    assert plain.covariances_[0, 0, 0] > 1.3
+
+
+def test_partial_fit_noise_is_refused_by_the_bayesian_mixture():
+    X, S = _data(200)
+    with pytest.raises(ValueError, match="noise_covariances is supported by GaussianMixture"):
+        BayesianGaussianMixture(n_components=2).partial_fit(X, noise_covariances=S)
+    # and bad noise is named
+    with pytest.raises(ValueError, match="noise_covariances"):
+        GaussianMixture(2).partial_fit(X, noise_covariances=S[:10])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_fit_with_noise_on_a_dask_array_is_the_in_memory_fit(covariance_type):
+    """A Dask X with its noise chunked alike: the estimator's fit equals its in-memory
+    fit from the same start (itself the deconvolution of from_samples, above)."""
+    da = pytest.importorskip("dask.array")
+    X, S = _data(900)
+    precision = np.stack([np.eye(2)] * 2) if covariance_type == "full" else np.ones((2, 2))
+    options = dict(
+        covariance_type=covariance_type, max_iter=10, tol=0.0, precisions_init=precision, **START
+    )
+    expected = GaussianMixture(2, **options).fit(X, noise_covariances=S)
+    fitted = GaussianMixture(2, **options).fit(
+        da.from_array(X, chunks=300), noise_covariances=da.from_array(S, chunks=300)
+    )
+    assert_allclose(fitted.means_, expected.means_, rtol=1e-9, atol=1e-12)
+    assert_allclose(fitted.covariances_, expected.covariances_, rtol=1e-8, atol=1e-12)
+    assert fitted.lower_bound_ == pytest.approx(expected.lower_bound_, rel=1e-9)
+    # noise for the Bayesian mixture stays refused, Dask or not
+    with pytest.raises(ValueError, match="noise_covariances is supported by GaussianMixture"):
+        BayesianGaussianMixture(n_components=2).fit(
+            da.from_array(X, chunks=300), noise_covariances=S
+        )

@@ -11,6 +11,7 @@ pass).
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 import warnings
 
@@ -23,8 +24,15 @@ from sklearn import mixture as sk_mixture
 
 import gaussmix
 from gaussmix import GMM
+from gaussmix._validation import check_spread
 from gaussmix.cli import main
-from gaussmix.em.batches import MAX_BLOCKS, default_batch_size, open_rows
+from gaussmix.em.batches import (
+    MAX_BLOCKS,
+    ReadAhead,
+    check_batch,
+    default_batch_size,
+    open_rows,
+)
 from gaussmix.fitting import stream_chunk_rows
 from gaussmix.io import load_model
 from gaussmix.sklearn import BayesianGaussianMixture, GaussianMixture
@@ -283,6 +291,44 @@ def test_partial_fit_with_known_noise_recovers_the_noise_free_covariance():
     np.testing.assert_allclose(plain.covariances[0], V + S, atol=0.05)
 
 
+# -- several starts on the first batch ---------------------------------------------------------
+def draw_trap(n: int) -> np.ndarray:
+    """Three overlapping, correlated components in 4-D, where k-means++ often starts badly."""
+    rng = np.random.default_rng(1)
+    means = rng.normal(0.0, 4.0, (3, 4))
+    factors = 0.6 * rng.normal(size=(3, 4, 4))
+    labels = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    noise = np.einsum("nij,nj->ni", factors[labels], rng.normal(size=(n, 4)))
+    return means[labels] + noise + 0.3 * rng.normal(size=(n, 4))
+
+
+@pytest.fixture(scope="module")
+def trap():
+    X = draw_trap(40_000)
+    sk = sk_mixture.GaussianMixture(3, n_init=3, tol=1e-6, max_iter=500, random_state=0)
+    return X, sk.fit(X).score(X)
+
+
+@pytest.mark.parametrize("seed", [1, 5, 7])
+def test_several_starts_on_the_first_batch_escape_a_poor_one(trap, seed):
+    X, optimum = trap
+    # One start: two k-means++ seeds in one cluster, and one pass keeps the poor optimum.
+    one = gaussmix.fit_stream(X, 3, batch_size=4000, random_state=seed)
+    assert optimum - sk_score(one, X) > 0.1
+    best = gaussmix.fit_stream(X, 3, batch_size=4000, random_state=seed, n_init=5)
+    assert optimum - sk_score(best, X) < MARGIN
+
+
+def test_cli_online_takes_several_starts(tmp_path, capsys, trap):
+    X, optimum = trap
+    path, model = tmp_path / "x.npy", tmp_path / "model.json"
+    np.save(path, X)
+    argv = ["fit", str(path), "-k", "3", "--online", "--batch-size", "4000", "--seed", "1"]
+    argv += ["-o", str(model)]
+    assert main([*argv, "--n-init", "5"]) == 0, capsys.readouterr().err
+    assert optimum - sk_score(load_model(model), X) < MARGIN
+
+
 # -- the command line -------------------------------------------------------------------------
 def test_cli_fit_online_writes_a_model_near_the_batch_optimum(
     tmp_path, capsys, rows, batch_optimum
@@ -319,7 +365,6 @@ def test_cli_fit_online_writes_a_model_near_the_batch_optimum(
         ["--passes", "2"],
         ["--batch-size", "10"],
         ["--online", "--allow-missing"],
-        ["--online", "--n-init", "3"],
     ],
 )
 def test_cli_online_options_need_each_other(tmp_path, capsys, argv):
@@ -348,6 +393,7 @@ def test_cli_online_refuses_nan_in_a_batch(tmp_path, capsys):
         ({"learning_decay": 2.0}, ValueError, "learning_decay"),
         ({"covariance_type": "round"}, ValueError, "covariance_type"),
         ({"n_jobs": 0}, ValueError, "n_jobs"),
+        ({"n_init": 0}, ValueError, "n_init"),
     ],
 )
 def test_bad_options_are_refused_by_name(kwargs, error, match):
@@ -365,12 +411,44 @@ def test_bad_data_are_refused_by_name(tmp_path):
         gaussmix.fit_stream(np.zeros((4, 3, 2)), 2)
     with pytest.raises(TypeError, match="real numbers"):
         gaussmix.fit_stream(np.array([["a", "b"]] * 10), 2)
+    batches = (draw(100, seed) for seed in range(3))
+    with pytest.raises(TypeError, match=r"X: got an iterator.*call partial_fit on each"):
+        gaussmix.fit_stream(batches, 2)
+    with pytest.raises(TypeError, match="X: got an iterator"):
+        GaussianMixture(2).fit_stream(iter([draw(100, 0)]))
     X = draw(5000, 0)
     X[4321, 2] = np.inf
     with pytest.raises(ValueError, match="X contains infinite"):
         gaussmix.fit_stream(X, 2, batch_size=1000, shuffle=False)
     with pytest.raises(ValueError, match="n_components=5 is larger than n_samples=4"):
-        gaussmix.fit_stream(draw(100, 0), 5, batch_size=4)
+        gaussmix.fit_stream(draw(4, 0), 5)  # X itself has too few rows
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda X, **kw: gaussmix.fit_stream(X, 5, **kw),
+        lambda X, **kw: GMM(n_components=5).from_stream(X, **kw),
+        lambda X, **kw: GaussianMixture(5).fit_stream(X, **kw),
+        lambda X, **kw: BayesianGaussianMixture(n_components=5).fit_stream(X, **kw),
+    ],
+)
+def test_a_batch_size_smaller_than_k_is_refused_by_name_before_reading(fit):
+    # The file is 100 rows long; the message is about the batch, not about X.
+    reads = []
+    with pytest.raises(ValueError, match=r"batch_size=4 is too small.*n_components=5"):
+        fit(draw(100, 0), batch_size=4, callback=lambda *a: reads.append(a))
+    assert reads == []
+
+
+def test_a_first_batch_rounded_below_k_is_refused_by_name():
+    # Over 2^16 rows, shuffled batches are whole blocks (here 2 rows each): a
+    # batch_size of 5 gathers 2 blocks, 4 rows, one fewer than the components.
+    X = np.random.default_rng(0).normal(size=(MAX_BLOCKS + 10, 2))
+    with pytest.raises(ValueError, match=r"batch_size=5 is too small: the first batch \(4 rows"):
+        gaussmix.fit_stream(X, 5, batch_size=5, random_state=0)
+    with pytest.raises(ValueError, match=r"batch_size=5 is too small: the first batch \(4 rows"):
+        GaussianMixture(5, random_state=0).fit_stream(X, batch_size=5)
     huge = draw(1000, 0)
     huge[10, 0] = 1e200
     with pytest.raises(ValueError, match="overflow"):
@@ -389,3 +467,106 @@ def test_no_warning_from_a_clean_stream(rows):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gaussmix.fit_stream(rows, 3, batch_size=5000, random_state=0)
+
+
+# -- the reader thread (ReadAhead): errors come out, the thread ends ----------------------------
+def _reader_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("gaussmix-read")]
+
+
+def test_read_ahead_reads_one_ahead_and_raises_where_the_item_was_due():
+    read = []
+
+    def items():
+        for i in range(3):
+            read.append(i)
+            yield i
+        raise KeyError("the reader failed")
+
+    with ReadAhead(items()) as reader:
+        assert next(reader) == 0 and read == [0]
+        reader.prefetch()
+        reader.prefetch()  # one read in flight at most
+        assert next(reader) == 1
+        assert next(reader) == 2 and read == [0, 1, 2]
+        with pytest.raises(KeyError, match="the reader failed"):
+            next(reader)
+    assert _reader_threads() == []
+
+
+def test_read_ahead_prepare_errors_come_out_of_next():
+    def refuse_two(item):
+        if item == 2:
+            raise ValueError("X contains NaN")
+
+    with ReadAhead(iter([1, 2, 3]), prepare=refuse_two) as reader:
+        assert next(reader) == 1
+        reader.prefetch()
+        with pytest.raises(ValueError, match="NaN"):
+            next(reader)
+    assert _reader_threads() == []
+
+
+@pytest.mark.parametrize("how", ["callback raises", "callback stops", "bad batch", "bad chunk"])
+def test_a_stream_that_ends_early_leaves_no_reader_thread(how):
+    dask_array = pytest.importorskip("dask.array")
+    X = draw(20_000, 3)
+    calls = []
+
+    def callback(*args):
+        calls.append(args)
+        if how == "callback raises" and len(calls) == 2:
+            raise RuntimeError("stop here")
+        return how == "callback stops" and len(calls) == 3
+
+    data = X
+    if how == "bad batch":
+        data = X.copy()
+        data[15_000, 1] = np.nan
+    elif how == "bad chunk":
+
+        def fail_third(block, block_info=None):
+            if block_info[0]["chunk-location"][0] == 2:
+                raise OSError("chunk 2 unreadable")
+            return block
+
+        data = dask_array.from_array(X, chunks=4000).map_blocks(fail_third, dtype=X.dtype)
+    errors = {
+        "callback raises": (RuntimeError, "stop here"),
+        "bad batch": (ValueError, "X contains NaN"),
+        "bad chunk": (OSError, "chunk 2 unreadable"),
+    }
+    options = dict(batch_size=2000, shuffle=False, callback=callback, random_state=0)
+    if how in errors:
+        error, match = errors[how]
+        with pytest.raises(error, match=match):
+            gaussmix.fit_stream(data, 3, **options)
+    else:
+        gmm = gaussmix.fit_stream(data, 3, **options)
+        assert gmm.n_iter_ == 3
+    assert _reader_threads() == []
+    expected = {"callback raises": 2, "callback stops": 3, "bad batch": 7, "bad chunk": 4}
+    assert len(calls) == expected[how]
+
+
+def test_a_batch_check_on_the_reader_thread_leaves_the_warning_filters_alone(monkeypatch):
+    # warnings.catch_warnings swaps the process's filters and is not thread-safe: a
+    # batch checked on the reader thread while the caller's thread (a callback) holds
+    # its own catch_warnings could leave either's filters in place for good.
+    def refuse(*args, **kwargs):
+        raise AssertionError("catch_warnings called while checking a batch")
+
+    wide = draw(1000, 0)
+    wide[10, 0] = 1e200  # a far outlier
+    with_missing = wide.copy()
+    with_missing[:, 1] = np.nan  # a column with no observed value is skipped
+    with monkeypatch.context() as patch:
+        patch.setattr(warnings, "catch_warnings", refuse)
+        with pytest.raises(ValueError, match=r"X spans 1e\+200 in column 0"):
+            check_batch(wide)
+        with pytest.raises(ValueError, match=r"X spans 1e\+200 in column 0"):
+            check_spread(with_missing)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_spread(np.full((5, 2), np.nan))  # nothing observed: nothing to refuse
+    assert caught == []

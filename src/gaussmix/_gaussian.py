@@ -253,18 +253,70 @@ def natural_parameters(
     spherical it holds -diag(P)/2. The linear block is P c with c = mu - shift
     and the constant is log prior - (c^T P c + log|Sigma| + d log 2pi) / 2.
     """
+    return _natural_parameters(priors, means, covariances, shift, covariance_type)[0]
+
+
+def guarded_natural_parameters(
+    priors: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    shift: np.ndarray,
+    covariance_type: str,
+) -> tuple[np.ndarray | None, float]:
+    """:func:`natural_parameters` and a bound of :func:`shared_shift_error` from one factorization.
+
+    The bound uses ||P||_F >= ||P||_2 (at most sqrt(d) times the exact
+    value), so it never calls a shift precise that is not; it costs nothing
+    beyond theta, where the exact value needs an eigendecomposition.
+
+    Returns
+    -------
+    theta : ndarray (k, n_phi) or None
+        None (error inf) when a covariance is not positive definite, or its
+        precision overflows (denormal entries): the caller takes the precise path.
+    error : float
+    """
+    chol = None
+    if uses_full_features(covariance_type):
+        try:
+            chol = np.linalg.cholesky(covariances)
+        except np.linalg.LinAlgError:
+            return None, np.inf
+    elif not (np.diagonal(covariances, axis1=1, axis2=2) > 0).all():
+        return None, np.inf
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        theta, norms = _natural_parameters(
+            priors, means, covariances, shift, covariance_type, chol
+        )
+        dist2 = np.square(means - shift).sum(axis=1)
+        error = float((np.finfo(np.float64).eps * dist2 * norms).max())
+    if not (np.isfinite(error) and np.isfinite(norms).all()):
+        return None, np.inf
+    return theta, error
+
+
+def _natural_parameters(
+    priors: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    shift: np.ndarray,
+    covariance_type: str,
+    chol: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """theta and an upper bound of each component's ||P||_2 (its Frobenius norm)."""
     _k, d = means.shape
     centred = means - shift
     with np.errstate(divide="ignore"):
         log_priors = np.log(priors)
     if uses_full_features(covariance_type):
-        chol = safe_cholesky(covariances)
+        chol = safe_cholesky(covariances) if chol is None else chol
         inv = inverse_cholesky(chol)
         prec = np.swapaxes(inv, -1, -2) @ inv
         log_det = log_det_from_cholesky(chol)
         iu, ju = np.triu_indices(d)
         quad = -0.5 * prec[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
         lin = np.einsum("kij,kj->ki", prec, centred)
+        norms = np.sqrt(np.einsum("kij,kij->k", prec, prec))
     else:
         var = np.diagonal(covariances, axis1=1, axis2=2)
         var = np.where(var > 0, var, _tiny_variance(var))
@@ -272,8 +324,9 @@ def natural_parameters(
         log_det = np.log(var).sum(axis=1)
         quad = -0.5 * prec_diag
         lin = prec_diag * centred
+        norms = prec_diag.max(axis=1)
     const = log_priors - 0.5 * (np.einsum("ki,ki->k", lin, centred) + log_det + d * LOG_2PI)
-    return np.concatenate([quad, lin, const[:, None]], axis=1)
+    return np.concatenate([quad, lin, const[:, None]], axis=1), norms
 
 
 def _tiny_variance(var: np.ndarray) -> np.ndarray:

@@ -141,15 +141,17 @@ def any_entry(predicate: Any, array: np.ndarray) -> bool:
     )
 
 
-def check_spread(X: np.ndarray, name: str = "X") -> None:
-    """Refuse data whose squared deviations would overflow float64.
+def check_spread(X: np.ndarray, name: str = "X", *, stored: Any = np.float64) -> None:
+    """Refuse data whose squared deviations would overflow float64 (or ``stored``).
 
     EM sums squared deviations (x - c)^2 over all rows and dimensions; with
     a column whose range r = max - min satisfies 4 n d r^2 > the largest
     float64 (about 1.8e308), these sums overflow and no covariance can be
     represented: e.g. one outlier at 1e200 among unit-scale rows. Scaled
-    data (1e150 at most for a few thousand rows) pass. Missing entries (NaN)
-    are ignored. Read in blocks of rows (no copy of X).
+    data (1e150 at most for a few thousand rows) pass. With ``stored`` float32
+    (estimators keep float32 data's parameters in float32) r^2 must also fit
+    float32 (r up to about 1.8e19). Missing entries (NaN) are ignored. Read in
+    blocks of rows (no copy of X).
 
     Raises
     ------
@@ -163,17 +165,21 @@ def check_spread(X: np.ndarray, name: str = "X") -> None:
     low = np.full(d, np.inf)
     high = np.full(d, -np.inf)
     rows = max(1, (1 << 18) // d)  # 2 MiB copies of float64 blocks
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN block columns
-        for start in range(0, n, rows):
-            # column-major copy of the block: numpy reduces a few long rows
-            # several times faster than many short ones
-            block = np.ascontiguousarray(X[start : start + rows].T)
-            low = np.fmin(low, np.nanmin(block, axis=1))
-            high = np.fmax(high, np.nanmax(block, axis=1))
+    for start in range(0, n, rows):
+        # column-major copy of the block: numpy reduces a few long rows
+        # several times faster than many short ones
+        block = np.ascontiguousarray(X[start : start + rows].T)
+        # fmin/fmax skip NaN (an all-NaN column stays NaN) as nanmin does, but
+        # without its warning: no warning filter to change, which is not
+        # thread-safe (streams check their batches on a reader thread)
+        low = np.fmin(low, np.fmin.reduce(block, axis=1))
+        high = np.fmax(high, np.fmax.reduce(block, axis=1))
     observed = np.isfinite(low) & np.isfinite(high)
     spread = np.where(observed, high.astype(np.float64) - low.astype(np.float64), 0.0)
     limit = np.sqrt(np.finfo(np.float64).max / (4.0 * n * d))
+    kind = "float64"
+    if np.dtype(stored) == np.float32 and np.sqrt(np.finfo(np.float32).max) / 2 < limit:
+        limit, kind = float(np.sqrt(np.finfo(np.float32).max) / 2), "float32 (X's dtype)"
     if not (spread <= limit).all():
         j = int(np.argmax(np.where(np.isfinite(spread), spread, np.inf)))
         column = X[:, j].astype(np.float64)
@@ -182,7 +188,7 @@ def check_spread(X: np.ndarray, name: str = "X") -> None:
         raise ValueError(
             f"{name} spans {spread[j]:.3g} in column {j} (row {row} holds {column[row]:.3g}); "
             f"with {n} rows and {d} columns, squared deviations above {limit:.3g}**2 "
-            "overflow float64, so no covariance can be represented. Rescale the data "
+            f"overflow {kind}, so no covariance can be represented. Rescale the data "
             "(e.g. divide each column by its standard deviation) or remove far outliers."
         )
 

@@ -41,7 +41,7 @@ from ._validation import (
     scale_sample_weight,
 )
 from .em import driver, init
-from .em.batches import check_batch, check_batching, open_rows
+from .em.batches import ReadAhead, check_batch, check_batching, check_first_batch, open_rows
 from .em.driver import convergence_rule
 from .em.estep import responsibility_statistics
 from .em.families import Gaussians, MaximumLikelihood, m_step
@@ -367,12 +367,18 @@ def partial_fit_mixture(
     learning_decay = check_float(learning_decay, "learning_decay", minimum=0.0, maximum=1.0)
     learning_offset = check_float(learning_offset, "learning_offset", minimum=0.0)
     fitted = all(value is not None for value in parameters)
-    X, weights, _ = check_data(
-        X,
-        sample_weight,
-        n_components=1 if fitted else model.n_components,
-        allow_missing=bool(allow_missing),
+    X, weights, missing = check_data(
+        X, sample_weight, n_components=1, allow_missing=bool(allow_missing)
     )
+    if not fitted:
+        k = check_n_components(model.n_components)
+        usable = int((~np.isnan(X)).any(axis=1).sum()) if missing else X.shape[0]
+        if usable < k:
+            raise ValueError(
+                "the first batch of partial_fit initializes the model and needs at least "
+                f"n_components={k} rows; got {usable} (rows with an observed value). "
+                "Pass a larger first batch"
+            )
     if model.means is not None and np.ndim(model.means) == 2:
         if X.shape[1] != np.shape(model.means)[1]:
             raise ValueError(
@@ -448,6 +454,7 @@ def stream_fit_mixture(
     learning_offset: float = 10.0,
     callback: StreamCallback | None = None,
     n_jobs: int | None = None,
+    n_init: int = 1,
 ) -> Any:
     """Fit the mixture by one or a few passes of stepwise EM over mini-batches.
 
@@ -470,7 +477,8 @@ def stream_fit_mixture(
         whole: an array is indexed one batch at a time, a Dask array
         computed one chunk at a time.
     batch_size : int, optional
-        Rows per batch; default about 2 MiB of rows (16,384 rows of 16 features), at most n / 32.
+        Rows per batch; default about 4 MiB of rows (32,768 rows of 16 features), at most n / 32
+        (at least 1,024).
         The first batch needs at least ``n_components`` rows.
     n_passes : int, default=1
         Passes over the rows.
@@ -504,6 +512,12 @@ def stream_fit_mixture(
         stops the fit after that batch.
     n_jobs : int, optional
         Threads sharing each batch's E-step; default every core.
+    n_init : int, default=1
+        Batch EM runs on the first batch from different starts, the best
+        likelihood kept (as :meth:`~gaussmix.GMM.from_samples`). One pass
+        rarely leaves the optimum its start leads to, so a poor start (two
+        seeds in one cluster) persists; a few starts on the first batch cost
+        little.
 
     Returns
     -------
@@ -522,7 +536,9 @@ def stream_fit_mixture(
         For data that are not numbers or a callback that is not callable.
     """
     rows = open_rows(X)
-    batch_size, n_passes = check_batching(batch_size, n_passes, rows.n_rows, rows.n_features)
+    batch_size, n_passes = check_batching(
+        batch_size, n_passes, rows.n_rows, rows.n_features, model.n_components
+    )
     covariance_type = structures.canonical(covariance_type)
     init_params = check_choice(init_params, "init_params", INIT_PARAMS)
     reg_covar = check_float(reg_covar, "reg_covar", minimum=0.0)
@@ -538,6 +554,7 @@ def stream_fit_mixture(
         if n_jobs == 0:
             raise ValueError("n_jobs must be a positive number of threads, -1 or None; got 0")
     threads = resolve_n_jobs(n_jobs)
+    n_init = check_int(n_init, "n_init", minimum=1)
     family = MaximumLikelihood(covariance_type, reg_covar)
     state = stepwise = None
     rows_seen = 0
@@ -545,55 +562,62 @@ def stream_fit_mixture(
     batches = rows.batches(
         batch_size, n_passes=n_passes, shuffle=bool(shuffle), random_state=model.random_state
     )
-    for pass_number, batch in batches:
-        check_batch(batch)
-        chunk_rows = stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads)
-        if state is None:
-            fit_mixture(
-                model,
-                batch,
-                R_diff=1e-4,
-                n_iter=n_iter,
-                init_params=init_params,
-                oracle_approximating_shrinkage=False,
-                covariance_type=covariance_type,
-                n_init=1,
-                reg_covar=reg_covar,
-                tol=tol,
-                sample_weight=None,
-                dtype=None,
-                chunk_size=chunk_rows,
-                allow_missing=False,
-                n_jobs=threads,
-                callback=None,
-                persist=None,
+    # Each batch is read and checked on a thread of its own while the previous
+    # one's M-step runs (asked for once that batch's E-step is done).
+    with ReadAhead(batches, prepare=lambda item: check_batch(item[1])) as reader:
+        for pass_number, batch in reader:
+            chunk_rows = stream_chunk_rows(len(batch), rows.n_features, covariance_type, threads)
+            if state is None:
+                if len(batch) < rows.n_rows:  # (blocks may round a batch down)
+                    check_first_batch(len(batch), model.n_components, batch_size)
+                fit_mixture(
+                    model,
+                    batch,
+                    R_diff=1e-4,
+                    n_iter=n_iter,
+                    init_params=init_params,
+                    oracle_approximating_shrinkage=False,
+                    covariance_type=covariance_type,
+                    n_init=n_init,
+                    reg_covar=reg_covar,
+                    tol=tol,
+                    sample_weight=None,
+                    dtype=None,
+                    chunk_size=chunk_rows,
+                    allow_missing=False,
+                    n_jobs=threads,
+                    callback=None,
+                    persist=None,
+                )
+                state = family.start(model.priors, model.means, model.covariances)
+            source = open_source(
+                SourceRequest(
+                    batch,
+                    None,
+                    covariance_type,
+                    n_components=1,
+                    chunk_rows=chunk_rows,
+                    n_jobs=threads,
+                    validated=True,
+                )
             )
-            state = family.start(model.priors, model.means, model.covariances)
-        source = open_source(
-            SourceRequest(
-                batch,
-                None,
-                covariance_type,
-                n_components=1,
-                chunk_rows=chunk_rows,
-                n_jobs=threads,
-                validated=True,
+            if stepwise is None:
+                stepwise = StepwiseEM(source.shift, learning_decay, learning_offset)
+            stats, shift = source.statistics(family.gaussians(state), None, family.need_resp_sq)
+            reader.prefetch()
+            state, bound = stepwise.update(family, stats, shift)
+            # The model is usable after every batch (a callback may read it).
+            mixture = family.mixture(state)
+            store_fit(model, mixture, covariance_type, False, stepwise.n_steps, bound)
+            model.online_ = OnlineState(
+                stepwise, covariance_type, (model.priors, model.means, model.covariances)
             )
-        )
-        if stepwise is None:
-            stepwise = StepwiseEM(source.shift, learning_decay, learning_offset)
-        state, bound = stepwise.step(family, source, state)
-        # The model is usable after every batch (a callback may read it).
-        store_fit(model, family.mixture(state), covariance_type, False, stepwise.n_steps, bound)
-        model.online_ = OnlineState(
-            stepwise, covariance_type, (model.priors, model.means, model.covariances)
-        )
-        rows_seen += len(batch)
-        elapsed = time.perf_counter() - started
-        if callback is not None and callback(
-            rows_seen, pass_number, stepwise.batch_log_likelihood, elapsed
-        ):
-            break
+            rows_seen += len(batch)
+            elapsed = time.perf_counter() - started
+            if callback is not None and callback(
+                rows_seen, pass_number, stepwise.batch_log_likelihood, elapsed
+            ):
+                break
     return model
 
 

@@ -25,6 +25,7 @@ def fit_stream(
     learning_offset: float = 10.0,
     callback: StreamCallback | None = None,
     n_jobs: int | None = None,
+    n_init: int = 1,
 ) -> GMM:
     """Fit a :class:`~gaussmix.GMM` by one or a few passes of mini-batches (online EM).
 
@@ -45,8 +46,8 @@ def fit_stream(
     n_components : int
     covariance_type : str, default="full"
     batch_size : int, optional
-        Default about 2 MiB of rows (16,384 rows of 16 features), at most n / 32
-        (see :func:`gaussmix.em.batches.default_batch_size`).
+        Default about 4 MiB of rows (32,768 rows of 16 features), at most n / 32,
+        at least 1,024 (see :func:`gaussmix.em.batches.default_batch_size`).
     n_passes : int, default=1
     shuffle : bool, default=True
         Random batches in every pass (seeded by ``random_state``).
@@ -61,6 +62,9 @@ def fit_stream(
         after every batch; a true return value stops.
     n_jobs : int, optional
         Threads per batch; default every core.
+    n_init : int, default=1
+        Batch EM runs from different starts on the first batch, the best
+        kept: a poor start persists through the pass.
 
     Returns
     -------
@@ -92,4 +96,5 @@ def fit_stream(
         learning_offset=learning_offset,
         callback=callback,
         n_jobs=n_jobs,
+        n_init=n_init,
     )

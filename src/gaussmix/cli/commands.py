@@ -127,8 +127,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.online:
         if args.allow_missing:
             raise UsageError("--online does not take --allow-missing (complete rows only)")
-        if args.n_init != 1:
-            raise UsageError("--online fits its first batch once: leave --n-init at 1")
     elif args.batch_size is not None or args.passes != 1:
         raise UsageError("--batch-size and --passes need --online")
     fit = _fit_online_and_report if args.online else _fit_and_report
@@ -171,6 +169,7 @@ def _fit_online_and_report(args: argparse.Namespace, X: Any) -> int:
             tol=args.tol,
             reg_covar=args.reg_covar,
             callback=None if bar is None else callback,
+            n_init=args.n_init,
         )
     finally:
         if bar is not None:

@@ -203,14 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fit by passes of mini-batches of online (stepwise) EM, reading one batch at a "
         "time: for DATA larger than memory (a .npy is memory-mapped); the first batch is "
-        "fitted by EM with --init, --n-iter and --tol",
+        "fitted by EM with --init, --n-iter, --tol and --n-init",
     )
     fit.add_argument(
         "--batch-size",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="rows per batch with --online (default: about 2 MiB of rows, at most rows / 32)",
+        help="rows per batch with --online (default: about 4 MiB of rows, at most rows / 32, "
+        "at least 1024)",
     )
     fit.add_argument(
         "--passes",

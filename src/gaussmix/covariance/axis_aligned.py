@@ -68,7 +68,7 @@ class EqualSpherical(Decomposed):
     color = "gray"
     seed_key = 10
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         k, d = scatter.shape
         variance = max(float(scatter.sum()) / (d * nk.sum()), 0.0)
         return np.broadcast_to(variance * np.eye(d), (k, d, d)).copy()
@@ -91,7 +91,7 @@ class EqualDiagonal(Decomposed):
     color = "#218B21"
     seed_key = 12
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         pooled = np.maximum(scatter.sum(axis=0), 0.0) / nk.sum()
         return _diagonal_matrices(np.broadcast_to(pooled, scatter.shape).copy())
 
@@ -116,10 +116,10 @@ class EqualShapeDiagonal(Decomposed):
     seed_key = 13
     warm_start = True
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         values = np.maximum(scatter, 0.0)
         start = None if previous is None else np.einsum("kii->i", previous)
-        iterations = self.iterations(previous)
+        iterations = self.iterations(previous, max_iter)
         volumes, shape = variable_volume_equal_shape(values, nk, self.tol, iterations, start)
         return _diagonal_matrices(volumes[:, None] * shape)
 
@@ -140,7 +140,7 @@ class EqualVolumeDiagonal(Decomposed):
     color = "#41884F"
     seed_key = 14
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         values = np.maximum(scatter, 0.0)
         volume_k = floored(geometric_mean(values))
         volume = volume_k.sum() / nk.sum()

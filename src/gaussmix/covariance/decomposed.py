@@ -154,15 +154,26 @@ class Decomposed(CovarianceStructure):
         generalized EM step (Dempster, Laird & Rubin 1977), which keeps EM's
         likelihood monotone and its fixed points, and saves the slow tail of
         the orientation's iterations far from EM's convergence.
+    start_max_iter : int
+        At most this many in :meth:`project` (EM's start): EM's M-steps go on
+        from there. On the 14 x 9 grids of Old Faithful, iris, diabetes and
+        the Swiss banknotes, 50 instead of ``max_iter`` gave the same cells
+        at 0.88-1.04x the CPU time (EVE and VVE's orientation steps converge
+        slowly from a hierarchy's partition: up to 65 ms for 500 of them).
     """
 
     tol: ClassVar[float] = 1e-10
     max_iter: ClassVar[int] = 500
     warm_max_iter: ClassVar[int] = 10
+    start_max_iter: ClassVar[int] = 50
     variational = False
 
     def maximize(
-        self, scatter: np.ndarray, nk: np.ndarray, previous: np.ndarray | None = None
+        self,
+        scatter: np.ndarray,
+        nk: np.ndarray,
+        previous: np.ndarray | None = None,
+        max_iter: int | None = None,
     ) -> np.ndarray:
         """Covariances (k, d, d) minimizing eq. (1) under the model's constraints.
 
@@ -174,11 +185,19 @@ class Decomposed(CovarianceStructure):
             Covariances of the model's form to start an iterative M-step
             from (the last E-step's): the result is then never worse than
             ``previous`` under eq. (1). Closed forms ignore it.
+        max_iter : int, optional
+            At most this many iterations of an iterative M-step (default:
+            :meth:`iterations`).
         """
         raise NotImplementedError
 
-    def iterations(self, previous: np.ndarray | None) -> int:
-        """The most iterations of this M-step: ``max_iter`` cold, ``warm_max_iter`` warm."""
+    def iterations(self, previous: np.ndarray | None, max_iter: int | None = None) -> int:
+        """The most iterations of this M-step: ``max_iter`` cold, ``warm_max_iter`` warm.
+
+        A given ``max_iter`` (e.g. :meth:`project`'s ``start_max_iter``) overrides both.
+        """
+        if max_iter is not None:
+            return max_iter
         return self.max_iter if previous is None else self.warm_max_iter
 
     def estimate(
@@ -196,7 +215,7 @@ class Decomposed(CovarianceStructure):
         scatter = covariances * weights[:, None, None]
         if not self.quadratic:
             scatter = np.diagonal(scatter, axis1=1, axis2=2)
-        return self.maximize(scatter, weights)
+        return self.maximize(scatter, weights, max_iter=self.start_max_iter)
 
     def min_component_rows(self, d: int) -> int:
         # A component's covariance is singular only when every one of its

@@ -111,12 +111,12 @@ class EqualShapeOrientation(Decomposed):
     seed_key = 17
     warm_start = True
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         d = scatter.shape[1]
         pooled = scatter.sum(axis=0) if previous is None else previous.sum(axis=0)
         shape = _unit_matrix_determinant(symmetrize(pooled))
         last = np.inf
-        for _ in range(self.iterations(previous)):
+        for _ in range(self.iterations(previous, max_iter)):
             traces = np.einsum("kij,ji->k", scatter, np.linalg.inv(shape))
             volumes = floored(traces / (d * nk))
             shape = _unit_matrix_determinant(
@@ -143,7 +143,7 @@ class _SharedOrientation(Decomposed):
         """Delta_k (k, d) minimizing eq. (1) given D, from diag(D^T W_k D) (k, d)."""
         raise NotImplementedError
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         k, d, _ = scatter.shape
         scatter = symmetrize(scatter)
         # Start from the axes of the pooled scatter (EEE's orientation) or,
@@ -158,7 +158,7 @@ class _SharedOrientation(Decomposed):
         top = np.linalg.eigvalsh(scatter)[:, -1]
         last = np.inf
         scale = float(nk.sum()) * d
-        for _ in range(self.iterations(previous)):
+        for _ in range(self.iterations(previous, max_iter)):
             scatter_axes = scatter @ orientation
             current, diagonals = self.evaluate(scatter, nk, orientation, scatter_axes)
             if converged(last, current, scale, self.tol):
@@ -228,7 +228,7 @@ class EqualShapeVolume(Decomposed):
     color = "#B2508B"
     seed_key = 20
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         eigvals, eigvecs = sorted_eigh(symmetrize(scatter))
         pooled = eigvals.sum(axis=0) / nk.sum()
         return _rotate(eigvecs, np.broadcast_to(pooled, eigvals.shape))
@@ -247,11 +247,11 @@ class EqualShape(Decomposed):
     seed_key = 21
     warm_start = True
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         eigvals, eigvecs = sorted_eigh(symmetrize(scatter))
         start = None if previous is None else sorted_eigh(previous)[0].sum(axis=0)
         volumes, shape = variable_volume_equal_shape(
-            eigvals, nk, self.tol, self.iterations(previous), start
+            eigvals, nk, self.tol, self.iterations(previous, max_iter), start
         )
         return _rotate(eigvecs, volumes[:, None] * shape)
 
@@ -268,7 +268,7 @@ class EqualVolume(Decomposed):
     color = "#C82A36"
     seed_key = 22
 
-    def maximize(self, scatter, nk, previous=None):
+    def maximize(self, scatter, nk, previous=None, max_iter=None):
         d = scatter.shape[1]
         scatter = symmetrize(scatter)
         sign, logdet = np.linalg.slogdet(scatter)

@@ -513,18 +513,42 @@ def _noisy_block_statistics(
     kind: str,
 ) -> np.ndarray:
     """Packed XD statistics (1, P) of one chunk: the template NoisySource over its rows."""
-    template, gaussians, previous, need_resp_sq, shared_noise = job
-    noise = NoiseCovariances(shared_noise if kind == "shared" else noise_block, kind)
-    source = template.over_rows(block, noise, weights)
+    template, gaussians, previous, need_resp_sq, shared_noise, missing_rows = job
+    values = shared_noise if kind == "shared" else noise_block
+    missing = np.isnan(block)
+    if missing.any():
+        # Missing entries: the projection onto each row's observed coordinates,
+        # as in memory; rows with nothing observed add nothing.
+        noise = NoiseCovariances(_blank_missing(values, missing, kind), kind)
+        source = missing_rows(block, noise, weights, template.covariance_type)
+        if source is None:
+            k, d = gaussians.means.shape
+            n_phi = Statistics.n_columns(d, template.covariance_type)
+            return Statistics.zeros(k, n_phi).pack()[None, :]
+    else:
+        source = template.over_rows(block, NoiseCovariances(values, kind), weights)
     stats, _ = source.statistics(gaussians, previous, need_resp_sq)
     return stats.pack()[None, :]
 
 
-def _check_noise_block(noise_block: np.ndarray, n_features: int, offset: int) -> np.ndarray:
+def _blank_missing(values: np.ndarray, missing: np.ndarray, kind: str) -> np.ndarray:
+    """Per-row noise with the missing coordinates' entries set to 0 (never read; NaN allowed)."""
+    if kind == "variances":
+        return np.where(missing, 0.0, values)
+    if kind == "matrices":
+        return np.where(missing[:, :, None] | missing[:, None, :], 0.0, values)
+    return values
+
+
+def _check_noise_block(
+    noise_block: np.ndarray, x_block: np.ndarray, n_features: int, offset: int
+) -> np.ndarray:
     """check_noise_covariances on a chunk's rows (row numbers of the whole array)."""
     if noise_block.ndim == 2 and noise_block.shape[0] == n_features:
         # (d, d) variances of a chunk of d rows would read as one shared covariance.
         noise_block = noise_block[:, :, None] * np.eye(n_features)
+    kind = "variances" if noise_block.ndim == 2 else "matrices"
+    noise_block = _blank_missing(noise_block, np.isnan(x_block), kind)
     try:
         check_noise_covariances(noise_block, noise_block.shape[0], n_features)
     except ValueError as exc:
@@ -549,16 +573,24 @@ class DaskNoisySource(DaskSource):
         or an in-memory (d, d) / (1, d, d) covariance shared by all rows.
     template : NoisySource
         The E-step to run on each chunk (its structure and chunking).
+    missing_rows : callable, optional
+        ``missing_rows(block, noise, weights, covariance_type)``: the source of a
+        chunk's rows with NaN entries (None when none is observed); needed for
+        ``allow_missing`` (given by the front door, which builds every source).
     sample_weight, covariance_type, n_components, persist, random_state, verbose
         As for :class:`DaskSource`.
     allow_missing : bool, default=False
-        Only to word the error: NaN entries are refused either way.
+        Whether NaN entries of X are missing values: a chunk's rows with NaN
+        run the in-memory :class:`~gaussmix.em.projected.ProjectedSource`
+        E-step (the projection onto their observed coordinates), and the noise
+        of missing coordinates may be NaN (never read).
 
     Raises
     ------
     ValueError
-        As :class:`DaskSource`, for NaN entries in X, and for noise of the
-        wrong shape, non-finite, not symmetric or not positive semi-definite.
+        As :class:`DaskSource` (NaN entries without ``allow_missing``), and for
+        noise of the wrong shape, non-finite where observed, not symmetric or
+        not positive semi-definite.
     """
 
     def __init__(
@@ -570,6 +602,7 @@ class DaskNoisySource(DaskSource):
         covariance_type: str,
         *,
         n_components: int,
+        missing_rows: Callable[..., Any] | None = None,
         allow_missing: bool = False,
         persist: bool | None = None,
         random_state: Any = None,
@@ -585,15 +618,24 @@ class DaskNoisySource(DaskSource):
             random_state=random_state,
             verbose=verbose,
         )
-        if self.missing:
-            raise ValueError(
-                "X contains NaN: missing values together with noise_covariances are not "
-                "supported for a Dask array yet; fit in memory (allow_missing=True) or "
-                "drop the rows with NaN"
-            )
         self.template = template.with_structure(covariance_type)
+        self.missing_rows = missing_rows
+        if self.missing and missing_rows is None:
+            raise ValueError("X contains NaN: give missing_rows to fit missing values under noise")
+        self._set_noise(noise_covariances)
+
+    def _set_noise(self, noise_covariances: Any) -> None:
+        """Check the noise (chunk by chunk for per-row noise) and keep it chunked like X."""
         n, d = self.n_rows, self.n_features
         self.shared_noise = None
+        if self.missing and not isinstance(noise_covariances, da.Array):
+            per_row = np.asarray(noise_covariances)
+            if per_row.ndim in (2, 3) and per_row.shape[0] == n and (per_row.shape[:2] != (d, d)):
+                # Per-row noise may hold NaN at missing coordinates: checked chunk
+                # by chunk beside X's chunks, as a Dask array's noise is.
+                noise_covariances = da.from_array(
+                    per_row, chunks=(self.X.chunks[0], *per_row.shape[1:])
+                )
         if not isinstance(noise_covariances, da.Array):
             values, kind = check_noise_covariances(noise_covariances, n, d)
             if kind == "shared":
@@ -625,8 +667,10 @@ class DaskNoisySource(DaskSource):
             noise = noise.rechunk((self.X.chunks[0], *noise.shape[1:]))
             offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]])
             checks = [
-                dask.delayed(_check_noise_block)(block, d, int(offset))
-                for block, offset in zip(noise.to_delayed().ravel(), offsets, strict=True)
+                dask.delayed(_check_noise_block)(block, x_block, d, int(offset))
+                for block, x_block, offset in zip(
+                    noise.to_delayed().ravel(), self.X.to_delayed().ravel(), offsets, strict=True
+                )
             ]
             _compute(*checks)
         if self.persisted:
@@ -647,7 +691,15 @@ class DaskNoisySource(DaskSource):
         k = gaussians.means.shape[0]
         size = Statistics.packed_size(k, self.n_phi)
         job = dask.delayed(
-            (self.template, gaussians, previous, need_resp_sq, self.shared_noise), pure=True
+            (
+                self.template,
+                gaussians,
+                previous,
+                need_resp_sq,
+                self.shared_noise,
+                self.missing_rows,
+            ),
+            pure=True,
         )
         blocks = self.X.to_delayed().ravel()
         noise_blocks = (
@@ -709,3 +761,130 @@ def _distinct_sorted(rng: Any, n: int, m: int) -> np.ndarray:
     if chosen.size > m:
         chosen = np.sort(rng.choice(chosen, size=m, replace=False))
     return chosen
+
+
+def _projected_block_statistics(job: tuple, block, noise_block, map_block, weights, *, kind):
+    """Packed XD statistics (1, P) of one chunk of projected rows (the front's builder)."""
+    build, covariance_type, gaussians, previous, need_resp_sq, shared_noise, shared_map = job
+    noise = None
+    if kind is not None:
+        noise = NoiseCovariances(shared_noise if kind == "shared" else noise_block, kind)
+    source = build(block, noise, shared_map if map_block is None else map_block, weights)
+    stats, _ = source.with_structure(covariance_type).statistics(gaussians, previous, need_resp_sq)
+    return stats.pack()[None, :]
+
+
+def _check_map_block(map_block: np.ndarray, offset: int) -> np.ndarray:
+    if not np.isfinite(map_block).all():
+        raise ValueError(
+            f"projection must contain only finite numbers (in the Dask chunk starting at "
+            f"row {offset})"
+        )
+    return np.zeros((1, 1))
+
+
+class DaskProjectedSource(DaskNoisySource):
+    """Projected noisy rows y_i = R_i v_i + e_i of a Dask array: XD's general E-step per chunk.
+
+    Y (n, m), its noise (n, m)/(n, m, m) chunked like its rows (or one shared
+    (m, m), or none) and the maps R_i (n, m, d) chunked like its rows (or one
+    (m, d) for all rows); every chunk runs the in-memory
+    :class:`~gaussmix.em.projected.ProjectedSource` E-step on its worker
+    (``build(Y, noise, R, weights)``, given by the front door) and the packed
+    statistics add up in a tree. The fitted mixture has d features. Starts
+    come from a random sample of rows, R_i^+ y_i.
+
+    Parameters
+    ----------
+    X : dask.array.Array, shape (n, m)
+    noise_covariances : dask.array.Array, ndarray or None
+    projection : dask.array.Array or ndarray
+        (n, m, d) per row or (m, d) shared (checked for shapes by the caller).
+    build : callable
+        ``build(Y, noise, R, weights) -> ProjectedSource`` of in-memory rows.
+    sample_weight, covariance_type, n_components, persist, random_state, verbose
+        As for :class:`DaskSource`.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        noise_covariances: Any,
+        projection: Any,
+        build: Callable[..., Any],
+        sample_weight: Any,
+        covariance_type: str,
+        *,
+        n_components: int,
+        persist: bool | None = None,
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        DaskSource.__init__(
+            self,
+            X,
+            sample_weight,
+            covariance_type,
+            n_components=n_components,
+            persist=persist,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        n = self.n_rows
+        self.build, self.missing_rows, self.template = build, None, None
+        if noise_covariances is None:
+            self.noise = self.shared_noise = self.noise_kind = None
+        else:
+            self._set_noise(noise_covariances)
+        self.shared_map = self.maps = None
+        if isinstance(projection, da.Array):
+            maps = projection.astype(np.float64).rechunk((self.X.chunks[0], *projection.shape[1:]))
+            offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]])
+            checks = [
+                dask.delayed(_check_map_block)(block, int(offset))
+                for block, offset in zip(maps.to_delayed().ravel(), offsets, strict=True)
+            ]
+            _compute(*checks)
+            self.maps = maps.persist() if self.persisted else maps
+        elif projection.ndim == 3:
+            self.maps = da.from_array(projection, chunks=(self.X.chunks[0], *projection.shape[1:]))
+        else:
+            self.shared_map = projection
+        # The starts: R_i^+ y_i of the rows sampled for the initialization.
+        sample = self._init_rows
+        if self.shared_map is not None:
+            starts = sample @ np.linalg.pinv(self.shared_map).T
+        else:
+            index = _distinct_sorted(random_state, n, len(sample)) if len(sample) < n else None
+            (sampled,) = _compute(self.maps if index is None else self.maps[index])
+            starts = np.einsum("ndm,nm->nd", np.linalg.pinv(sampled), sample)
+        self._init_rows = starts
+        self.n_features = projection.shape[-1]
+        self.shift = np.average(starts, axis=0, weights=self.initialization_weights)
+
+    def with_structure(self, covariance_type: str) -> DaskProjectedSource:
+        """The same chunks, maps and noise for another covariance structure."""
+        return DaskSource.with_structure(self, covariance_type)
+
+    def statistics(
+        self, gaussians: Gaussians, previous: Gaussians | None, need_resp_sq: bool
+    ) -> tuple[Statistics, np.ndarray]:
+        """XD statistics of all rows (about each component's mean), chunk by chunk."""
+        k, d = gaussians.means.shape
+        size = Statistics.packed_size(k, Statistics.n_columns(d, self.covariance_type))
+        shared = (self.build, self.covariance_type, gaussians, previous, need_resp_sq)
+        job = dask.delayed((*shared, self.shared_noise, self.shared_map), pure=True)
+        blocks = self.X.to_delayed().ravel()
+        none = [None] * len(blocks)
+        noise = none if self.noise is None else list(self.noise.to_delayed().ravel())
+        maps = none if self.maps is None else list(self.maps.to_delayed().ravel())
+        weights = none if self.weights is None else list(self.weights.to_delayed())
+        task = dask.delayed(_projected_block_statistics, pure=True)
+        parts = [
+            da.from_delayed(task(job, y, s, r, w, kind=self.noise_kind), (1, size), np.float64)
+            for y, s, r, w in zip(blocks, noise, maps, weights, strict=True)
+        ]
+        total = da.concatenate(parts).sum(axis=0, split_every=_SPLIT_EVERY)
+        (flat,) = _compute(total)
+        stats = Statistics.unpack(flat, k, Statistics.n_columns(d, self.covariance_type))
+        return stats, np.array(gaussians.means, dtype=np.float64)

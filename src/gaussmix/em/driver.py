@@ -222,6 +222,7 @@ def fit(
     warn: bool = True,
     run_started: Callable[[int], Any] | None = None,
     run_ended: Callable[[int, EMResult], Any] | None = None,
+    runner: Callable[..., EMResult] | None = None,
 ) -> EMResult:
     """The best of ``n_init`` EM runs (highest final objective).
 
@@ -255,6 +256,9 @@ def fit(
         verbose header).
     run_ended : callable, optional
         ``run_ended(run, result)`` after each run.
+    runner : callable, optional
+        Runs one EM run in place of :func:`run_em`, with its arguments (e.g.
+        :func:`gaussmix.em.dense.run_em` for small in-memory data).
 
     Warns
     -----
@@ -266,7 +270,7 @@ def fit(
     for run in range(n_init):
         if run_started is not None:
             run_started(run)
-        result = run_em(
+        result = (runner or run_em)(
             source,
             family,
             initialize(run),

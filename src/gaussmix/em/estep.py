@@ -31,6 +31,7 @@ from .. import covariance as structures
 from .._gaussian import (
     PRECISION_LIMIT,
     Features,
+    guarded_natural_parameters,
     n_phi_features,
     natural_parameters,
     shared_shift_error,
@@ -209,11 +210,14 @@ def make_e_step_parameters(
         dtype=dtype,
         chunk_rows=chunk_rows,
     )
-    if shared_shift_error(means, covariances, shift) > PRECISION_LIMIT:
-        return EStepParameters(shift=means, **common)
     if pooled and previous is None and _one_shared_covariance(covariance_type, covariances):
+        if shared_shift_error(means, covariances, shift) > PRECISION_LIMIT:
+            return EStepParameters(shift=means, **common)
         return _whitened_parameters(common, shift, use_kernel)
-    theta = natural_parameters(priors, means, covariances, shift, covariance_type)
+    # theta and the precision check from one factorization (no eigendecomposition)
+    theta, error = guarded_natural_parameters(priors, means, covariances, shift, covariance_type)
+    if theta is None or error > PRECISION_LIMIT:
+        return EStepParameters(shift=means, **common)
     theta_prev = None
     if previous is not None:
         theta_prev = natural_parameters(*previous, shift, covariance_type)

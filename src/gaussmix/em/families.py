@@ -24,6 +24,7 @@ __all__ = [
     "Gaussians",
     "MaximumLikelihood",
     "ModelFamily",
+    "m_step_from_moments",
     "oas_shrinkage",
     "project_covariances",
 ]
@@ -148,10 +149,44 @@ def m_step(
     iterates (``structure.warm_start``); the others ignore it.
     """
     structure = structures.get(covariance_type)
-    resp_sum = stats.resp_sum
-    nk = resp_sum + 10.0 * np.finfo(np.float64).eps
     d = shift.shape[-1]
     first, second = stats.first_moments(d), stats.second_moments(d, structure.quadratic)
+    return m_step_from_moments(
+        stats.resp_sum, first, second, shift, covariance_type, reg_covar, previous
+    )
+
+
+def m_step_from_moments(
+    resp_sum: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    shift: np.ndarray,
+    covariance_type: str,
+    reg_covar: float,
+    previous: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This module's ``m_step``, from the moments themselves.
+
+    Parameters
+    ----------
+    resp_sum : ndarray, shape (k,)
+        sum_i w_i r_ij.
+    first : ndarray, shape (k, d)
+        sum_i w_i r_ij (x_i - shift).
+    second : ndarray, shape (k, d, d), or (k, d) for diagonal features
+        sum_i w_i r_ij (x_i - shift)(x_i - shift)^T (or its diagonal);
+        overwritten.
+    shift : ndarray, shape (d,) or (k, d)
+    covariance_type : str
+    reg_covar : float
+    previous : ndarray, shape (k, d, d), optional
+
+    Returns
+    -------
+    priors, means, covariances : ndarrays, shapes (k,), (k, d), (k, d, d)
+    """
+    structure = structures.get(covariance_type)
+    nk = resp_sum + 10.0 * np.finfo(np.float64).eps
     centred_means = first / nk[:, None]
     means = centred_means + shift
     priors = nk / nk.sum()

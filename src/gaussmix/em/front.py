@@ -302,6 +302,7 @@ def _dask_noisy(request: SourceRequest) -> StatisticsSource:
         request.sample_weight,
         request.covariance_type,
         n_components=request.n_components,
+        missing_rows=missing_rows_source,
         allow_missing=request.allow_missing,
         persist=request.persist,
         random_state=request.random_state,
@@ -313,12 +314,34 @@ def _dask_noisy(request: SourceRequest) -> StatisticsSource:
     return source
 
 
+def missing_rows_source(
+    X: np.ndarray, noise: NoiseCovariances, weights: np.ndarray | None, covariance_type: str
+) -> StatisticsSource | None:
+    """The XD source of noisy rows with NaN entries (None when nothing is observed).
+
+    The projection onto each row's observed coordinates
+    (:class:`~gaussmix.em.projected.ProjectedSource`), one thread; rows with
+    nothing observed are left out. What a Dask array's chunks with missing
+    entries run on their workers (the noise already blanked where missing).
+    """
+    from .._projection import ProjectedRows
+    from .projected import ProjectedSource
+
+    keep = np.flatnonzero(~np.isnan(X).all(axis=1))
+    if keep.size == 0:
+        return None
+    rows = ProjectedRows.from_missing(X, noise).take(keep)
+    return ProjectedSource(rows, None if weights is None else weights[keep], covariance_type)
+
+
 def _projected(request: SourceRequest) -> StatisticsSource:
     """ProjectedSource for rows y_i = R_i v_i + e_i (noise optional: zero without)."""
     from .._projection import ProjectedRows
     from .._validation_noise import check_projection
     from .projected import ProjectedSource
 
+    if is_dask_collection(request.X):
+        return _dask_projected(request)
     _refuse_dask(request)
     X, weights, missing = check_data(
         request.X,
@@ -342,6 +365,55 @@ def _projected(request: SourceRequest) -> StatisticsSource:
         chunk_rows=request.chunk_rows,
         n_jobs=request.n_jobs,
     )
+
+
+def projected_rows_source(
+    Y: np.ndarray, noise: NoiseCovariances | None, projection: np.ndarray, weights: Any
+) -> StatisticsSource:
+    """The XD source of in-memory projected rows (one thread): what a Dask chunk runs."""
+    from .._projection import ProjectedRows
+    from .projected import ProjectedSource
+
+    rows = ProjectedRows.from_projection(Y, noise, projection)
+    return ProjectedSource(rows, weights, "full")
+
+
+def _dask_projected(request: SourceRequest) -> StatisticsSource:
+    """DaskProjectedSource (imports dask): Y, its noise and maps chunked alike by rows."""
+    from .._validation_noise import check_projection
+    from .dask_source import DaskProjectedSource
+
+    n, m = request.X.shape
+    projection = request.projection
+    if is_dask_collection(projection):
+        if projection.ndim != 3 or projection.shape[:2] != (n, m) or projection.shape[2] < 1:
+            raise ValueError(
+                f"projection has shape {projection.shape} for X of shape ({n}, {m}); allowed "
+                f"as a Dask array: ({n}, {m}, d) one map per row (one map for all rows as a "
+                "numpy array)"
+            )
+    else:
+        projection = check_projection(projection, n, m)
+    if request.allow_missing:
+        raise ValueError(
+            "allow_missing with a projection is not supported; drop the missing entries' "
+            "rows from each R_i (projection) and y_i instead"
+        )
+    source = DaskProjectedSource(
+        request.X,
+        request.noise_covariances,
+        projection,
+        projected_rows_source,
+        request.sample_weight,
+        request.covariance_type,
+        n_components=request.n_components,
+        persist=request.persist,
+        random_state=request.random_state,
+        verbose=request.verbose,
+    )
+    sample = check_samples(source.initialization_data())
+    check_n_components(request.n_components, sample.shape[0])
+    return source
 
 
 def _refuse_dask(request: SourceRequest) -> None:

@@ -131,7 +131,7 @@ class _Rows:
                 )
             return self._assign_numpy(rows, centres, labels, update)
 
-        parts = map_blocks(work, self.n, _CHUNK, self.n_jobs)
+        parts = map_blocks(work, self.n, _CHUNK, self.n_jobs, blas=not self.compiled)
         changed = sum(part[0] for part in parts)
         if not update:
             return changed, None, None
@@ -168,7 +168,7 @@ class _Rows:
             np.minimum(closest[rows], distances, out=distances)
             return distances.sum(axis=1) if w is None else distances @ w
 
-        return sum(map_blocks(work, self.n, _CHUNK, self.n_jobs))
+        return sum(map_blocks(work, self.n, _CHUNK, self.n_jobs, blas=not self.compiled))
 
     def take(self, centre, closest, targets) -> tuple[np.ndarray, float, float]:
         """Lower ``closest`` to ``centre`` (unless None); rows where the running sum
@@ -189,7 +189,7 @@ class _Rows:
                 np.minimum(closest[rows], near, out=closest[rows])
                 return float(np.einsum("ij,ij->", y, y))
 
-            norm_sum = sum(map_blocks(lower, self.n, _CHUNK, self.n_jobs))
+            norm_sum = sum(map_blocks(lower, self.n, _CHUNK, self.n_jobs, blas=not self.compiled))
         if self.compiled:
             found, total, _ = clustering.kmeans_take(
                 self.X, self.mean, self.weights, None, closest, targets[order]

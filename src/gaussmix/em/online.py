@@ -184,6 +184,29 @@ class StepwiseEM:
             log-likelihoods, each under the parameters before its step).
         """
         stats, shift = source.statistics(family.gaussians(state), None, family.need_resp_sq)
+        return self.update(family, stats, shift)
+
+    def update(
+        self, family: ModelFamily, stats: Statistics, shift: np.ndarray
+    ) -> tuple[Any, float]:
+        """The second half of :meth:`step`: blend a batch's E-step statistics, then the M-step.
+
+        For a caller that does something between the two (e.g. starts reading
+        the next batch).
+
+        Parameters
+        ----------
+        family : ModelFamily
+        stats : Statistics
+            The batch's E-step sums under the current state.
+        shift : ndarray, shape (d,) or (k, d)
+            The point(s) their moments are taken about.
+
+        Returns
+        -------
+        state, objective
+            As :meth:`step`.
+        """
         self.batch_log_likelihood = stats.log_lik_sum / stats.weight_sum
         blended = self.blend(stats, shift)
         new = family.m_step(blended, self.shift)

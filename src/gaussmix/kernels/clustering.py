@@ -128,7 +128,7 @@ def kmeans_trials(
     candidates_t[:, :t] = candidates.T
     norms = np.einsum("ij,ij->i", candidates, candidates)
     pots = np.zeros(t)
-    work = np.empty(_BLOCK * (d + tp + 1))
+    work = np.empty(_BLOCK * (d + 2 * tp + 1))
     _library().gm_kmeans_trials(
         X.ctypes.data,
         n,

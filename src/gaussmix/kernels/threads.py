@@ -13,10 +13,11 @@ gives the same bits.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -52,6 +53,18 @@ def _blas_controller() -> Any:
     return _controller
 
 
+_has_threadpoolctl: bool | None = None
+
+
+def _blas_limits_possible() -> bool:
+    # Whether threadpoolctl is installed, without making its controller (which
+    # inspects every loaded library: ~20 ms, paid only by work that calls BLAS).
+    global _has_threadpoolctl
+    if _has_threadpoolctl is None:
+        _has_threadpoolctl = importlib.util.find_spec("threadpoolctl") is not None
+    return _has_threadpoolctl
+
+
 def resolve_n_jobs(n_jobs: int | None) -> int:
     """Number of worker threads: ``None`` means every core (when usable)."""
     cores = os.cpu_count() or 1
@@ -59,7 +72,7 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
         n_jobs = cores
     elif n_jobs < 0:
         n_jobs = max(1, cores + 1 + n_jobs)
-    if n_jobs > 1 and not _blas_controller():
+    if n_jobs > 1 and not _blas_limits_possible():
         return 1
     return max(1, int(n_jobs))
 
@@ -94,21 +107,38 @@ def row_blocks(n_rows: int, chunk_rows: int, workers: int) -> list[slice]:
 
 
 def map_blocks(
-    work: Callable[[slice, int], Any], n_rows: int, chunk_rows: int, n_jobs: int
+    work: Callable[[slice, int], Any],
+    n_rows: int,
+    chunk_rows: int,
+    n_jobs: int,
+    *,
+    blas: bool = True,
 ) -> list:
-    """Apply ``work(rows, block_index)`` to each row block; results in block order."""
+    """Apply ``work(rows, block_index)`` to each row block; results in block order.
+
+    ``blas=False`` says that ``work`` calls no BLAS (compiled kernels): BLAS's
+    thread limits are then left alone, which spares their cost.
+    """
     blocks = row_blocks(n_rows, chunk_rows, n_jobs)
+    limits = single_threaded_blas if blas else nullcontext
     if len(blocks) == 1:
         # Small data: one block in this thread. Its chunk-sized GEMMs gain
         # nothing from BLAS threads, whose start-up and spinning cost up to 9x
         # (12,000 x 8 rows, k = 4, measured with model selection's grids).
-        with single_threaded_blas():
+        with limits():
             return [work(blocks[0], 0)]
     if not _section.acquire(blocking=False):
         return [work(rows, index) for index, rows in enumerate(blocks)]
     try:
-        with single_threaded_blas():
-            futures = [_pool().submit(work, rows, index) for index, rows in enumerate(blocks)]
-            return [future.result() for future in futures]
+        with limits():
+            # The calling thread takes the first block itself instead of
+            # waiting idle: one hand-off fewer, which small batches notice.
+            pool = _pool()
+            futures = [pool.submit(work, rows, index) for index, rows in enumerate(blocks[1:], 1)]
+            try:
+                first = work(blocks[0], 0)
+            finally:
+                wait(futures)
+            return [first] + [future.result() for future in futures]
     finally:
         _section.release()

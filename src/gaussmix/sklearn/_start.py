@@ -64,7 +64,7 @@ def label_statistics(
                 X[rows], labels[rows], centres, None, n_phi != d * (d + 1) // 2 + d + 1
             )
 
-        moments = sum(map_blocks(block, X.shape[0], 1 << 14, resolve_n_jobs(None)))
+        moments = sum(map_blocks(block, X.shape[0], 1 << 14, resolve_n_jobs(None), blas=False))
         return Statistics(moments, np.zeros(k), 0.0, float(X.shape[0]))
     total = Statistics.zeros(k, n_phi)
     origin = np.zeros(d)

@@ -112,7 +112,8 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
             extreme deconvolution (see :meth:`gaussmix.GMM.from_samples` and
             the guide on noisy measurements): the fitted parameters are the
             noise-free mixture, ``lower_bound_`` the convolved one's mean
-            log-likelihood. In memory only.
+            log-likelihood. With a Dask X, a Dask array chunked like its rows
+            (or a shared numpy covariance).
 
         Returns
         -------
@@ -137,16 +138,16 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         return self.predict(self._fit(X))
 
     def _fit(self, X: ArrayLike, noise_covariances: Any = None) -> Any:
-        if noise_covariances is not None and (not self._deconvolves or is_dask_collection(X)):
+        if noise_covariances is not None and not self._deconvolves:
             raise ValueError(
-                "noise_covariances is supported by GaussianMixture.fit on in-memory data "
-                f"only; got {type(self).__name__} with X of type {type(X).__name__}"
+                "noise_covariances is supported by GaussianMixture (maximum likelihood) "
+                f"only; got {type(self).__name__}"
             )
         self._check_structure(structures.get(self.covariance_type))
         check_parameters_fit_float(self)
         random_state = check_random_state(self.random_state)
         if is_dask_collection(X):
-            source, X = self._dask_source(X, random_state)
+            source, X = self._dask_source(X, random_state, noise_covariances)
         else:
             X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
             source = None
@@ -155,7 +156,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {X.shape[0]}"
             )
-        check_spread(X)
+        check_spread(X, stored=X.dtype)
         self._prepare(X)
         if source is not None and getattr(self, "mean_prior", 0) is None:
             # A Dask array: the default mean prior is the mean of all rows (the
@@ -227,7 +228,12 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(
-        self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
+        self,
+        X: ArrayLike,
+        y: Any = None,
+        sample_weight: ArrayLike | None = None,
+        *,
+        noise_covariances: ArrayLike | None = None,
     ) -> BaseMixture:
         """Update the model with one batch of rows: one step of stepwise (online) EM.
 
@@ -260,6 +266,9 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         sample_weight : array-like, shape (n_samples,), optional
             Row weights (frequencies) in the step; the first batch's
             initialization does not use them.
+        noise_covariances : array-like, optional
+            :class:`GaussianMixture` only: the batch's known noise, as in
+            :meth:`fit` (the step is one of extreme deconvolution).
 
         Returns
         -------
@@ -283,10 +292,15 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         >>> np.round(np.sort(gm.means_[:, 0]))
         array([-5.,  5.])
         """
-        self._partial_fit(X, sample_weight)
+        self._partial_fit(X, sample_weight, noise_covariances)
         return self
 
-    def _partial_fit(self, X: ArrayLike, sample_weight: Any) -> None:
+    def _partial_fit(self, X: ArrayLike, sample_weight: Any, noise: Any = None) -> None:
+        if noise is not None and not self._deconvolves:
+            raise ValueError(
+                "noise_covariances is supported by GaussianMixture (maximum likelihood) "
+                f"only; got {type(self).__name__}"
+            )
         self._check_structure(structures.get(self.covariance_type))
         check_parameters_fit_float(self)
         first = not hasattr(self, "means_")
@@ -299,7 +313,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
                 f"n_components={self.n_components} rows; got n_samples={X.shape[0]}. Pass a "
                 "larger first batch"
             )
-        check_spread(X)
+        check_spread(X, stored=X.dtype)
         weights = check_sample_weight(sample_weight, X.shape[0])
         threads = resolve_n_jobs(None)
         source = open_source(
@@ -311,6 +325,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
                 chunk_rows=stream_chunk_rows(*X.shape, self.covariance_type, threads),
                 n_jobs=threads,
                 validated=True,
+                noise_covariances=noise,
             )
         )
         online = getattr(self, "_online", None)
@@ -368,7 +383,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
                 "warm_start=False to start again"
             )
 
-    def _dask_source(self, X: Any, random_state: Any) -> tuple[Any, np.ndarray]:
+    def _dask_source(self, X: Any, random_state: Any, noise: Any = None) -> tuple[Any, np.ndarray]:
         """A Dask array's statistics source and its bounded initialization sample.
 
         scikit-learn's ``validate_data`` would compute X into memory: the
@@ -395,6 +410,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
                     self.covariance_type,
                     n_components=self.n_components,
                     random_state=random_state,
+                    noise_covariances=noise,
                 )
             )
         except ValueError as exc:

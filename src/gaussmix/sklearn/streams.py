@@ -8,7 +8,7 @@ from typing import Any
 
 from sklearn.utils import check_random_state
 
-from ..em.batches import check_batching, open_rows
+from ..em.batches import check_batching, check_first_batch, open_rows
 
 __all__ = ["StreamFitMixin"]
 
@@ -46,8 +46,8 @@ class StreamFitMixin:
         X : array-like, numpy.memmap, str or os.PathLike, or dask.array.Array, shape (n, d)
         y : ignored
         batch_size : int, optional
-            Rows per batch; default about 2 MiB of rows (16,384 rows of 16
-            features), at most n / 32.
+            Rows per batch; default about 4 MiB of rows (32,768 rows of 16
+            features), at most n / 32 (at least 1,024).
         n_passes : int, default=1
         shuffle : bool, default=True
             Random batches in every pass, drawn from ``random_state``.
@@ -71,7 +71,9 @@ class StreamFitMixin:
         (10, array([-5.,  5.]))
         """
         rows = open_rows(X)
-        batch_size, n_passes = check_batching(batch_size, n_passes, rows.n_rows, rows.n_features)
+        batch_size, n_passes = check_batching(
+            batch_size, n_passes, rows.n_rows, rows.n_features, self.n_components
+        )
         if callback is not None and not callable(callback):
             raise TypeError(
                 "callback must be callable(rows_seen, pass_number, mean_log_likelihood, "
@@ -88,6 +90,8 @@ class StreamFitMixin:
         first = True
         for pass_number, batch in batches:
             if first:
+                if len(batch) < rows.n_rows:
+                    check_first_batch(len(batch), self.n_components, batch_size)
                 self.fit(batch)
                 first = False
             self._partial_fit(batch, None)
