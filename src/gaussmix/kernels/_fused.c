@@ -2108,6 +2108,16 @@ static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, in
 #undef GM_XD_CASE
 }
 
+/* GCC schedules the statistics' (flattened) code before register allocation,
+ * with the register pressure in view: the factorizations' chains then overlap
+ * more of the other work (about 5 % of a block's time, measured with GCC 12 on
+ * AMD Zen 4). Other compilers: as usual. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define GM_XD_SCHEDULE __attribute__((optimize("schedule-insns", "sched-pressure")))
+#else
+#define GM_XD_SCHEDULE
+#endif
+
 /*
  * The statistics of n rows (X: row-major, row_stride doubles apart) under the
  * components (means k x d; covs: k x q lower triangles packed row by row, or
@@ -2132,7 +2142,7 @@ static inline void gm_xd_logits(const gm_vec *xl, const gm_vec *sl, int form, in
  * definite; the sums are then incomplete and the caller's numpy path raises
  * the error), or -1 for bad sizes.
  */
-GM_CLONES __attribute__((optimize("schedule-insns", "sched-pressure")))
+GM_CLONES GM_XD_SCHEDULE
 int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
                          const double *noise, int form, const double *means, const double *covs,
                          const double *log_priors, const double *prev_means,
