@@ -93,6 +93,22 @@ def test_compiled_statistics_equal_the_numpy_path(monkeypatch, d, kind, covarian
     assert numpy.resp_change_sq > 0 and numpy.resp_entropy > 0  # compared away from 0
 
 
+@pytest.mark.parametrize("n", [32, 33, 64, 95, 161])
+@pytest.mark.parametrize("kind", ["matrices", "variances"])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_statistics_over_many_blocks_equal_the_numpy_path(monkeypatch, n, kind, covariance_type):
+    # The kernel adds the values of four blocks of 8 rows at once: row counts that end
+    # on a full group (32, 64), just after one (33) and in the middle of later groups.
+    X, S, gaussians, previous, weights = _problem(n, n, 3, 4, kind, covariance_type)
+    direct = noisy_kernel.compiled_noisy_statistics(
+        X, NoiseCovariances(S, kind), weights, gaussians, previous, covariance_type, True
+    )
+    assert direct is not None
+    numpy = _statistics(monkeypatch, False, X, S, kind, weights, covariance_type, gaussians,
+                        previous)  # fmt: skip
+    _assert_equal_statistics(direct, numpy)
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 10_000),

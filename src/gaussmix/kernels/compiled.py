@@ -780,7 +780,9 @@ def deconvolution_statistics(
     moments = np.zeros((k, p + d + 1))
     resp_sq = np.zeros(k)
     totals = np.zeros(4)
-    work = np.empty(_BLOCK * (3 * q + 4 * d + k * (2 * p + 2 * d + 6) + 4) + 8)
+    # GM_XD_GROUP (4) blocks' values and weights are kept before they are summed
+    ring = 3 * k * (p + d + 1)
+    work = np.empty(_BLOCK * (3 * q + 4 * d + k * (2 * p + 2 * d + 6) + ring + 4) + 8)
     lost = _lib.gm_xd_statistics(
         X.ctypes.data,
         m,
