@@ -189,3 +189,32 @@ def test_select_model_on_a_dask_array_with_a_projection():
         model = result.models[(row["n_components"], row["covariance_type"])]
         expected = model.bic(Y, noise_covariances=S, projection=R)
         assert row["score"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_dask_projection_starts_use_the_maps_of_the_sampled_rows(monkeypatch):
+    """With more rows than the initialization sample, each start row is R_i^+ y_i of one
+    sampled row i with its own map (the maps are sampled at the same rows as Y)."""
+    da = pytest.importorskip("dask.array")
+    from gaussmix.em import dask_source
+    from gaussmix.em.front import SourceRequest, open_source
+
+    monkeypatch.setattr(dask_source, "INIT_SAMPLE_ROWS", 50)
+    V, _, rng = _data(n=400)
+    R = np.eye(2) + 0.3 * rng.normal(size=(len(V), 2, 2))
+    Y = np.einsum("nmd,nd->nm", R, V)
+    source = open_source(
+        SourceRequest(
+            da.from_array(Y, chunks=100),
+            None,
+            "full",
+            n_components=2,
+            noise_covariances=np.eye(2) * 0.1,
+            projection=da.from_array(R, chunks=(100, 2, 2)),
+            random_state=np.random.RandomState(0),
+        )
+    )
+    starts = source.initialization_data()
+    assert starts.shape == (50, 2)
+    # R_i^+ y_i = v_i exactly here (square, invertible maps, no noise added)
+    distance = np.abs(starts[:, None, :] - V[None, :, :]).max(axis=2).min(axis=1)
+    assert distance.max() < 1e-8

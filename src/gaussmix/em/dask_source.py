@@ -395,6 +395,7 @@ class DaskSource(StatisticsSource):
         sample = None
         if n > init_rows:
             sample = _distinct_sorted(random_state, n, init_rows)
+        self._init_index = sample  # the sampled rows (None: all), for per-row inputs
         summary = map_packed(_summary_block, X, weights, 2 * d + 6)
         rows = X if sample is None else X[sample]
         row_weights = None if weights is None else (weights if sample is None else weights[sample])
@@ -830,7 +831,6 @@ class DaskProjectedSource(DaskNoisySource):
             random_state=random_state,
             verbose=verbose,
         )
-        n = self.n_rows
         self.build, self.missing_rows, self.template = build, None, None
         if noise_covariances is None:
             self.noise = self.shared_noise = self.noise_kind = None
@@ -854,8 +854,8 @@ class DaskProjectedSource(DaskNoisySource):
         sample = self._init_rows
         if self.shared_map is not None:
             starts = sample @ np.linalg.pinv(self.shared_map).T
-        else:
-            index = _distinct_sorted(random_state, n, len(sample)) if len(sample) < n else None
+        else:  # the maps of the same sampled rows
+            index = self._init_index
             (sampled,) = _compute(self.maps if index is None else self.maps[index])
             starts = np.einsum("ndm,nm->nd", np.linalg.pinv(sampled), sample)
         self._init_rows = starts
