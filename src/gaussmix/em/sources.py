@@ -294,8 +294,10 @@ class ArraySource(StatisticsSource):
         def block(rows: slice, _index: int) -> Statistics:
             return e_step(X[rows], None if weights is None else weights[rows], params)
 
-        # The compiled kernels call no BLAS: its thread limits are left alone.
-        compiled = params.kernel_theta is not None or params.linear_kernel_theta is not None
+        # The compiled kernels call no BLAS: its thread limits are left alone (the
+        # whitened path without linear features multiplies by W with BLAS).
+        kernel = params.linear_kernel_theta if whitened else params.kernel_theta
+        compiled = kernel is not None
         parts = map_blocks(block, self.n_samples, self.chunk_rows, self.n_jobs, blas=not compiled)
         total = Statistics.total(parts)
         if whitened:
