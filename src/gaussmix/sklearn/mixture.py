@@ -137,12 +137,15 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         """
         return self.predict(self._fit(X))
 
-    def _fit(self, X: ArrayLike, noise_covariances: Any = None) -> Any:
-        if noise_covariances is not None and not self._deconvolves:
+    def _check_noise_allowed(self, noise: Any) -> None:
+        if noise is not None and not self._deconvolves:
             raise ValueError(
                 "noise_covariances is supported by GaussianMixture (maximum likelihood) "
                 f"only; got {type(self).__name__}"
             )
+
+    def _fit(self, X: ArrayLike, noise_covariances: Any = None) -> Any:
+        self._check_noise_allowed(noise_covariances)
         self._check_structure(structures.get(self.covariance_type))
         check_parameters_fit_float(self)
         random_state = check_random_state(self.random_state)
@@ -296,11 +299,7 @@ class BaseMixture(StreamFitMixin, EstimatorFileMixin, DensityMixin, BaseEstimato
         return self
 
     def _partial_fit(self, X: ArrayLike, sample_weight: Any, noise: Any = None) -> None:
-        if noise is not None and not self._deconvolves:
-            raise ValueError(
-                "noise_covariances is supported by GaussianMixture (maximum likelihood) "
-                f"only; got {type(self).__name__}"
-            )
+        self._check_noise_allowed(noise)
         self._check_structure(structures.get(self.covariance_type))
         check_parameters_fit_float(self)
         first = not hasattr(self, "means_")
