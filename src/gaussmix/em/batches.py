@@ -66,11 +66,12 @@ def default_batch_size(n_rows: int, n_features: int) -> int:
     never under 1,024 rows (all n rows when fewer: one step), so below
     32,768 rows a pass has fewer than 32 steps. Each batch pays a fixed cost (its E-step's
     parameters and thread hand-off, its M-step, about 1-2 ms at k = 16,
-    d = 16) that larger batches spread over more rows: one pass over 2M x 16
-    memory-mapped rows, k = 16, took 0.61 s with 16,384-row batches, 0.43 s
-    with 32,768 and 0.39 s with 65,536 (one batch EM iteration: 0.27 s),
-    while the smaller batches' extra steps no longer improve the optimum
-    reached (all three within 0.004 nats per row of batch EM's).
+    d = 16) that larger batches spread over more rows. In an informal
+    interleaved comparison (2M x 16 memory-mapped rows, k = 16, not a script
+    of benchmarks/) one pass took 0.61 s with 16,384-row batches, 0.43 s with
+    32,768 and 0.39 s with 65,536 (one batch EM iteration: 0.27 s), all three
+    within 0.004 nats per row of batch EM's optimum; at 20M rows
+    ``benchmarks/bench_online.py`` measures the default against batch EM.
     """
     rows = min(max(1024, (1 << 22) // (8 * max(1, n_features))), 65536, n_rows // 32)
     return int(max(1, min(n_rows, max(rows, 1024))))
