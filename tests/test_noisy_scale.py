@@ -66,6 +66,8 @@ def test_dask_noise_and_maps_are_checked_chunk_by_chunk():
         GMM(2).from_samples(da.from_array(X, chunks=100), projection=np.ones((400, 3, 2)))
     bad_map = np.ones((400, 2, 2))
     bad_map[310, 0, 1] = np.inf
+    with pytest.raises(ValueError, match=r"X spans .* overflow float64"):  # as in memory
+        GMM(2).from_samples(da.from_array(X * 1e300, chunks=100), projection=np.eye(2))
     with pytest.raises(ValueError, match=r"projection must contain only finite.*row 300"):
         GMM(2).from_samples(
             da.from_array(X, chunks=100), projection=da.from_array(bad_map, chunks=100)

@@ -413,6 +413,7 @@ def _dask_projected(request: SourceRequest) -> StatisticsSource:
     )
     sample = check_samples(source.initialization_data())
     check_n_components(request.n_components, sample.shape[0])
+    check_spread(sample)
     return source
 
 
