@@ -323,6 +323,18 @@ def missing_rows_source(
     (:class:`~gaussmix.em.projected.ProjectedSource`), one thread; rows with
     nothing observed are left out. What a Dask array's chunks with missing
     entries run on their workers (the noise already blanked where missing).
+
+    Parameters
+    ----------
+    X : ndarray, shape (c, d)
+        Rows with NaN entries.
+    noise : NoiseCovariances
+    weights : ndarray, shape (c,), or None
+    covariance_type : str
+
+    Returns
+    -------
+    ProjectedSource or None
     """
     from .._projection import ProjectedRows
     from .projected import ProjectedSource
@@ -370,7 +382,21 @@ def _projected(request: SourceRequest) -> StatisticsSource:
 def projected_rows_source(
     Y: np.ndarray, noise: NoiseCovariances | None, projection: np.ndarray, weights: Any
 ) -> StatisticsSource:
-    """The XD source of in-memory projected rows (one thread): what a Dask chunk runs."""
+    """The XD source of in-memory projected rows (one thread): what a Dask chunk runs.
+
+    Parameters
+    ----------
+    Y : ndarray, shape (c, m)
+        Measured rows, checked by the caller.
+    noise : NoiseCovariances or None
+    projection : ndarray, shape (c, m, d) or (m, d)
+    weights : ndarray, shape (c,), or None
+
+    Returns
+    -------
+    ProjectedSource
+        For full covariances; the caller takes ``with_structure`` of its own.
+    """
     from .._projection import ProjectedRows
     from .projected import ProjectedSource
 
