@@ -442,7 +442,7 @@ static inline int64_t gm_softmax_t(double *logits_t, int64_t k, int64_t nb, doub
  *   totals[2] += sum_ij (r_ij - r'_ij)^2, r' under theta_prev_t (when not NULL)
  *
  * weights may be NULL (all ones). work must hold
- * GM_BLOCK * (n_phi + d + 4 kp + 2) doubles. Returns the number of rows whose
+ * GM_BLOCK * (2 n_phi + 2 d + 6 kp + 2) doubles. Returns the number of rows whose
  * logits overflowed (their statistics are meaningless; the caller redoes the
  * rows on its numpy path), or -1 for bad sizes.
  */
@@ -513,12 +513,6 @@ static inline int64_t gm_block_tail(double *resp, double *resp_prev, const doubl
     return lost;
 }
 
-/* Sizes of the second block's buffers when gm_em_statistics_impl takes two
- * blocks at once (features, columns, components). */
-#define GM_PAIR_PHI 300
-#define GM_PAIR_KP 32
-#define GM_PAIR_D 22
-
 static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_t n, int64_t d,
                                             int64_t row_stride, const double *shift,
                                             const double *theta_t, const double *theta_prev_t,
@@ -544,16 +538,16 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
     memset(weighted, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     memset(resp_sq_lanes, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     {
-        /* Two blocks at once (gm_logits_t2, gm_moments2) where the second
-         * block's buffers fit the stack arrays below (full features up to
-         * d = 22, k <= 32), without previous parameters, rows read in place.
-         * Interleaved A/B against one block at a time, one process, other
-         * processes stopped: (200k, 16, 16) 0.93-0.94 of the time, one or two
-         * threads; (1M, 16, 16) 0.93; (200k, 8, 16) 0.90; (200k, 4, 16) 0.92. */
-        const int pair = theta_prev_t == NULL && row_index == NULL && n_phi <= GM_PAIR_PHI &&
-                         kp <= GM_PAIR_KP && d <= GM_PAIR_D;
-        double phi1[GM_PAIR_PHI * GM_BLOCK], y1[GM_PAIR_D * GM_BLOCK];
-        double resp1[GM_PAIR_KP * GM_BLOCK], weighted1[GM_PAIR_KP * GM_BLOCK];
+        /* Two blocks at once (gm_logits_t2, gm_moments2) without previous
+         * parameters, rows read in place. Interleaved A/B against one block
+         * at a time, one process, other processes stopped: (200k, 16, 16)
+         * 0.93-0.94 of the time, one or two threads; (1M, 16, 16) 0.93;
+         * (200k, 8, 16) 0.90; (200k, 4, 16) 0.92. */
+        const int pair = theta_prev_t == NULL && row_index == NULL;
+        double *phi1 = resp_sq_lanes + kp * GM_BLOCK; /* the second block's buffers */
+        double *y1 = phi1 + n_phi * GM_BLOCK;
+        double *resp1 = y1 + d * GM_BLOCK;
+        double *weighted1 = resp1 + kp * GM_BLOCK;
         for (start = 0; start < n;) {
             const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
             const int two = pair && n - start > GM_BLOCK;
