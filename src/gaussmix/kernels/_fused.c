@@ -539,11 +539,11 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
     memset(resp_sq_lanes, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     {
         /* Two blocks at once (gm_logits_t2, gm_moments2) without previous
-         * parameters, rows read in place. Interleaved A/B against one block
+         * parameters. Interleaved A/B against one block
          * at a time, one process, other processes stopped: (200k, 16, 16)
          * 0.93-0.94 of the time, one or two threads; (1M, 16, 16) 0.93;
          * (200k, 8, 16) 0.90; (200k, 4, 16) 0.92. */
-        const int pair = theta_prev_t == NULL && row_index == NULL;
+        const int pair = theta_prev_t == NULL;
         double *phi1 = resp_sq_lanes + kp * GM_BLOCK; /* the second block's buffers */
         double *y1 = phi1 + n_phi * GM_BLOCK;
         double *resp1 = y1 + d * GM_BLOCK;
@@ -556,6 +556,9 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
             if (row_index != NULL) {
                 gm_features_gather(X, x_float32, row_stride, row_index + start, col_index, nb, d,
                                    shift, phi, y, diagonal);
+                if (two)
+                    gm_features_gather(X, x_float32, row_stride, row_index + start + GM_BLOCK,
+                                       col_index, nb1, d, shift, phi1, y1, diagonal);
             } else {
                 const void *rows = x_float32
                                        ? (const void *)((const float *)X + start * row_stride)
