@@ -49,7 +49,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HC_ROWS", "VVV_ROWS", "Hierarchy", "scaled_svd", "vvv_clusters", "vvv_criterion"]
+__all__ = [
+    "HC_ROWS",
+    "VVV_ROWS",
+    "Hierarchy",
+    "component_log_joint",
+    "merge_components",
+    "merge_down",
+    "scaled_svd",
+    "vvv_clusters",
+    "vvv_criterion",
+]
 
 #: Rows (at most) that are agglomerated (mclust's ``subset`` default).
 HC_ROWS = 2000
@@ -314,3 +324,131 @@ class Hierarchy:
             group[group == absorbed] = kept
         _, labels = np.unique(group[self._start], return_inverse=True)
         return labels.astype(np.intp)
+
+
+def merge_down(
+    X: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray | None = None,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+) -> dict[int, np.ndarray]:
+    """The top of a hierarchy above a given partition: its groups merged by the VVV criterion.
+
+    The groups of ``labels`` are merged two at a time, each time the pair
+    whose merge raises the criterion least (as :class:`Hierarchy` merges, on
+    the same scaled data, :func:`scaled_svd` of X), down to one group.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    labels : ndarray of int, shape (n,)
+        The partition to start from (its distinct values are the groups).
+    weights : ndarray, shape (n,), optional
+    alpha, beta : float, default=1.0
+        The criterion's ridge terms (see the module's text).
+
+    Returns
+    -------
+    dict
+        For every m from the number of groups down to 1, the labels in
+        [0, m) of the m-group partition.
+    """
+    _, start = np.unique(labels, return_inverse=True)
+    start = start.reshape(-1).astype(np.intp)
+    m = int(start.max()) + 1 if start.size else 0
+    partitions = {m: start.copy()} if m else {}
+    if m < 2:
+        return partitions
+    w = np.ones(len(start)) if weights is None else np.asarray(weights, dtype=np.float64)
+    Z = scaled_svd(np.asarray(X, dtype=np.float64), weights)
+    group = np.arange(m)
+    for kept, absorbed in _VVVMerges(Z, w, start, alpha, beta).run(m - 1):
+        group[group == absorbed] = kept
+        _, merged = np.unique(group[start], return_inverse=True)
+        partitions[int(merged.max()) + 1] = merged.reshape(-1).astype(np.intp)
+    return partitions
+
+
+def component_log_joint(
+    X: np.ndarray, priors: np.ndarray, means: np.ndarray, covariances: np.ndarray
+) -> np.ndarray | None:
+    """log pi_j + log N(x_i | mu_j, Sigma_j) of every component and row, shape (k, n).
+
+    None when a covariance is not positive definite or a prior is not positive.
+    """
+    try:
+        chol = np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        return None
+    diagonal = np.diagonal(chol, axis1=-2, axis2=-1)
+    if not (diagonal > 0).all() or not (np.asarray(priors) > 0).all():
+        return None
+    # z = L^-1 (x - mu) for every component at once: (k, d, n)
+    whitened = np.linalg.solve(chol, (X[None, :, :] - means[:, None, :]).transpose(0, 2, 1))
+    constant = np.log(priors) - np.log(diagonal).sum(axis=1) - 0.5 * X.shape[1] * np.log(2 * np.pi)
+    return constant[:, None] - 0.5 * np.einsum("kdn,kdn->kn", whitened, whitened)
+
+
+def merge_components(
+    X: np.ndarray,
+    priors: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A mixture of k - 1 components: the pair of components whose merge keeps X likeliest.
+
+    Two components i and j merge into the Gaussian with their mixture's
+    weight, mean and covariance (moment matching: pi = pi_i + pi_j, mu =
+    (pi_i mu_i + pi_j mu_j) / pi, Sigma = sum over i, j of pi_. (Sigma_. +
+    (mu_. - mu)(mu_. - mu)^T) / pi); of the k (k - 1) / 2 pairs, the merge
+    whose mixture gives the rows of X the highest (weighted) log-likelihood
+    is returned. It is the top of a hierarchy above a fitted mixture, by the
+    mixture likelihood rather than the classification likelihood of
+    :func:`merge_down`.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    priors, means, covariances : ndarrays, shapes (k,), (k, d), (k, d, d)
+        k >= 2.
+    weights : ndarray, shape (n,), optional
+
+    Returns
+    -------
+    tuple of ndarrays, shapes (k - 1,), (k - 1, d), (k - 1, d, d), or None
+        The merged mixture (the merged component last); None when a
+        covariance is not positive definite.
+    """
+    k = priors.shape[0]
+    first, second = np.triu_indices(k, 1)
+    pair_prior = priors[first] + priors[second]
+    share = priors[first] / pair_prior
+    pair_mean = share[:, None] * means[first] + (1 - share)[:, None] * means[second]
+    apart = means[first] - pair_mean, means[second] - pair_mean
+    pair_cov = share[:, None, None] * (
+        covariances[first] + apart[0][:, :, None] * apart[0][:, None, :]
+    ) + (1 - share)[:, None, None] * (
+        covariances[second] + apart[1][:, :, None] * apart[1][:, None, :]
+    )
+    log_joint = component_log_joint(X, priors, means, covariances)
+    merged = component_log_joint(X, pair_prior, pair_mean, pair_cov)
+    if log_joint is None or merged is None:
+        return None
+    # Every pair's mixture: the other k - 2 components and the merged one.
+    others = np.ones((first.size, k), dtype=bool)
+    others[np.arange(first.size), first] = False
+    others[np.arange(first.size), second] = False
+    top = np.maximum(log_joint.max(axis=0), merged.max(axis=0))
+    dense = np.exp(log_joint - top)  # (k, n)
+    total = others.astype(float) @ dense + np.exp(merged - top)  # (pairs, n)
+    log_lik = np.log(total) + top
+    w = np.ones(X.shape[0]) if weights is None else weights
+    best = int(np.argmax(log_lik @ w))
+    keep = others[best]
+    return (
+        np.append(priors[keep], pair_prior[best]),
+        np.vstack([means[keep], pair_mean[best][None]]),
+        np.concatenate([covariances[keep], pair_cov[best][None]]),
+    )

@@ -54,6 +54,7 @@ from .criteria import (
 )
 from .prepare import Prepared, final_statistics, fit_one, strategy_options
 from .result import ModelSelection
+from .screening import Screening, screens
 
 
 # ----------------------------------------------------------------------
@@ -659,6 +660,15 @@ def _information_criteria(
 ) -> tuple[list[dict], dict]:
     d = prepared.init_data.shape[1]
     fitted: dict = {}
+    screening = None
+    if not warm_start and screens(prepared, options, grid):
+        screening = Screening(
+            prepared,
+            grid,
+            options,
+            lambda k, covariance_type: _candidate_rng(seed, k, covariance_type, 0),
+            lambda tasks, work: _run(tasks, work, parallel),
+        )
 
     def work(task: tuple) -> tuple:
         k, covariance_type = task
@@ -669,14 +679,11 @@ def _information_criteria(
                 source = fitted.get((k, structures.FULL.name))
                 if source is not None:
                     warm = (source.priors, source.means, source.covariances)
-            model = fit_one(
-                prepared,
-                k,
-                covariance_type,
-                _candidate_rng(seed, k, covariance_type, 0),
-                options,
-                warm,
-            )
+            rng = _candidate_rng(seed, k, covariance_type, 0)
+            if screening is not None:
+                model = screening.fit(k, covariance_type, rng)
+            else:
+                model = fit_one(prepared, k, covariance_type, rng, options, warm)
             log_lik, n, entropy = final_statistics(prepared, model)
             entropy = entropy if criterion == "icl" else None
             return model, (log_lik, n), entropy, time.perf_counter() - start, None
