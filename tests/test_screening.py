@@ -137,6 +137,8 @@ def test_screening_applies_only_to_mclusts_strategy_on_large_data(monkeypatch):
 
     assert screening.screens(prepared(X), options, cells)
     assert not screening.screens(prepared(X[: screening.SCREEN_MIN_ROWS - 1]), options, cells)
+    weights = np.ones(len(X))
+    assert not screening.screens(Prepared(X, weights, ["VVV"], False, 1), options, cells)
     # Many features: the screened rows (at most HC_ROWS) are too few for the largest
     # unconstrained candidate (VVV with 3 components in 20-D: 692 parameters).
     wide = np.random.default_rng(3).normal(size=(screening.SCREEN_MIN_ROWS, 20))

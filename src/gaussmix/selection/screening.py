@@ -77,10 +77,15 @@ SHARED_PARTITIONS = 2
 
 
 def screens(prepared: Prepared, options: dict, grid: list) -> bool:
-    """Whether the grid's starts are screened (``strategy="mclust"``, large in-memory data)."""
+    """Whether the grid's starts are screened: ``strategy="mclust"``, a float ``tol``,
+    ``init_params`` "auto" or "hc", at least :data:`SCREEN_MIN_ROWS` complete rows in memory
+    without ``sample_weight`` (the hierarchy draws its rows by weight), and at least
+    :data:`SCREEN_ROWS_PER_PARAMETER` screened rows per parameter of the grid's largest
+    unconstrained candidate."""
     if not (
         options.get("screen", False)
         and prepared.X is not None
+        and prepared.weights is None
         and not prepared.missing
         and prepared.dense is None
         and prepared.usable_rows >= SCREEN_MIN_ROWS

@@ -359,7 +359,8 @@ def select_model(
         the Swiss banknotes "mclust" reached at least ``Mclust()``'s BIC in
         91-98 % of the 14 x 9 cells, "standard" with the same ``n_init`` in
         56-85 % (``benchmarks/bench_mclust.py``). On large data (at least
-        ``SCREEN_MIN_ROWS`` = 10,000 complete rows in memory, a float
+        ``SCREEN_MIN_ROWS`` = 10,000 complete rows in memory without
+        ``sample_weight``, a float
         ``tol``, ``init_params`` "auto" or "hc", no ``warm_start``, and at
         least ``SCREEN_ROWS_PER_PARAMETER`` of the screened rows per
         parameter of the largest unconstrained candidate; names of
