@@ -355,9 +355,9 @@ def merge_components(
     """A mixture of k - 1 components: the pair of components whose merge keeps X likeliest.
 
     Two components i and j merge into the Gaussian with their mixture's
-    weight, mean and covariance (moment matching: pi = pi_i + pi_j, mu =
-    (pi_i mu_i + pi_j mu_j) / pi, Sigma = sum over i, j of pi_. (Sigma_. +
-    (mu_. - mu)(mu_. - mu)^T) / pi); of the k (k - 1) / 2 pairs, the merge
+    weight, mean and covariance (moment matching: ``pi = pi_i + pi_j``, ``mu
+    = (pi_i mu_i + pi_j mu_j) / pi``, ``Sigma = sum_{g = i, j} pi_g (Sigma_g +
+    (mu_g - mu)(mu_g - mu)^T) / pi``); of the k (k - 1) / 2 pairs, the merge
     whose mixture gives the rows of X the highest (weighted) log-likelihood
     is returned. Merged again and again, it gives the top of a hierarchy
     above a fitted mixture, by the mixture likelihood rather than the

@@ -27,7 +27,7 @@ In three steps:
    :func:`gaussmix.selection.is_degenerate`) the one whose parameters give
    all the rows the highest likelihood (one E-step each: the screened rows'
    own likelihood favours the optima that overfit them) runs EM over all the
-   rows to ``tol`` x :data:`~gaussmix.selection.prepare.MCLUST_BEST_TOL`.
+   rows to ``tol`` x ``MCLUST_BEST_TOL`` (of ``gaussmix.selection.prepare``).
 
 Step 2 makes a candidate's fit depend on the rest of the grid (the fits of
 other candidates with as many or more components) but not on the order in
@@ -106,12 +106,12 @@ def map_labels(X: np.ndarray, gaussians: tuple) -> np.ndarray | None:
 
 
 class Screening:
-    """Steps 1 and 2 of the module's text for a grid; :meth:`fit` is step 3 for one candidate.
+    """Steps 1 and 2 of the module's text for a grid; ``fit`` is step 3 for one candidate.
 
     Parameters
     ----------
     prepared : Prepared
-        All the rows (their :meth:`Prepared.screen` is used).
+        All the rows (their ``Prepared.screen()`` rows are screened).
     grid : list of (k, covariance_type)
     options : dict
         :func:`gaussmix.select_model`'s options (``n_init``, ``n_iter``,
