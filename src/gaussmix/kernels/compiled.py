@@ -847,8 +847,8 @@ def em_statistics_float32(
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
     out = _StatisticsOutput(n_phi, kp, k)
-    work32 = np.empty(_BLOCK32 * (n_phi + d + kp) + n_phi * kp, dtype=np.float32)
-    work64 = np.empty(4 * _BLOCK * (kp + 1))
+    work32 = np.empty(_BLOCK32 * (n_phi + d + 2 * kp) + n_phi * kp, dtype=np.float32)
+    work64 = np.empty(_BLOCK32 * (2 * kp + 2))
     lost = _lib.gm_em_statistics_f32(
         *_rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, k, kp),
         *out.arguments(need_resp_sq),
