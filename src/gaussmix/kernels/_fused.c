@@ -554,10 +554,13 @@ int64_t gm_em_statistics_gather(const void *X, int x_float32, int64_t n, int64_t
  * per block (one float lane each), so that a vector instruction does twice
  * the work. What float32 cannot carry stays in float64: the logits are summed
  * in float32 over runs of GM_F32_RUN features and those partial sums in
- * float64; the largest logit of a row, the differences to it, the sum of the
- * exponentials and its logarithm (the log-likelihood) are float64; the
- * moments are summed in float32 over GM_F32_FLUSH blocks and then added to
- * float64 accumulators. Rows are shifted in float64 before rounding, so
+ * float64; the largest logit of a row, the differences to it and the
+ * logarithm of the exponentials' sum (the log-likelihood) are float64 (the
+ * exponentials, at most k of them in [0, 1], and their sum are float32: a
+ * relative error of a few 1e-7 in the sum, an absolute one of a few 1e-7 in a
+ * row's log-likelihood, below what the float32 logits carry); the log-likelihood
+ * and weight sums over rows are float64; the moments are summed in float32 over
+ * GM_F32_FLUSH blocks and then added to float64 accumulators. Rows are shifted in float64 before rounding, so
  * y = x - shift keeps float32's relative precision.
  */
 #define GM_BLOCK32 16 /* rows per block: the lanes of a 64-byte float vector */
@@ -579,7 +582,7 @@ typedef int64_t gm_mask16 __attribute__((vector_size(128), aligned(8)));
  * |r| <= ln2 / 2 (ln 2 split so that n * ln2_hi is exact), exp(r) by its
  * Taylor polynomial of degree 7 (truncation error below 6e-9, a tenth of
  * float32's precision), and 2^n added to the exponent bits (n >= -125 keeps
- * the result normal). Written on vectors: a scalar version with a select is
+ * the result normal); NaN gives NaN. Written on vectors: a scalar version with a select is
  * not vectorized by GCC 12.
  */
 static inline gm_vecf gm_expf_nonpositive(gm_vecf x)
@@ -605,8 +608,8 @@ static inline gm_vecf gm_expf_nonpositive(gm_vecf x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    /* as in gm_exp_nonpositive: the low bits of kbits hold n */
-    return (gm_vecf)(((gm_maskf)p + (kbits << 23)) & ~below);
+    /* as in gm_exp_nonpositive: the low bits of kbits hold n; NaN stays NaN */
+    return (gm_vecf)((((gm_maskf)p + (kbits << 23)) & ~below) | (x != x));
 }
 
 /* a where mask, else b */
@@ -702,9 +705,8 @@ static inline void gm_logits_f32(const float *phi, const float *theta_t, int64_t
 {
     int64_t j0, f0, f, t;
     for (j0 = 0; j0 < kp; j0 += GM_TILE) {
-        gm_vec lo[GM_TILE], hi[GM_TILE];
-        for (t = 0; t < GM_TILE; ++t)
-            lo[t] = hi[t] = (gm_vec){0.0};
+        double *out = logits + j0 * GM_BLOCK32;
+        memset(out, 0, sizeof(double) * GM_TILE * GM_BLOCK32);
         for (f0 = 0; f0 < n_phi; f0 += GM_F32_RUN) {
             const int64_t f1 = f0 + GM_F32_RUN < n_phi ? f0 + GM_F32_RUN : n_phi;
             gm_vecf acc[GM_TILE];
@@ -717,14 +719,17 @@ static inline void gm_logits_f32(const float *phi, const float *theta_t, int64_t
                 for (t = 0; t < GM_TILE; ++t)
                     acc[t] += th[t] * ph;
             }
+            /* the run's float32 sums into the float64 logits */
             for (t = 0; t < GM_TILE; ++t) {
-                lo[t] += gm_low_double(acc[t]);
-                hi[t] += gm_high_double(acc[t]);
+                double *o = out + t * GM_BLOCK32;
+                gm_vec lo, hi;
+                memcpy(&lo, o, sizeof lo);
+                memcpy(&hi, o + GM_BLOCK, sizeof hi);
+                lo += gm_low_double(acc[t]);
+                hi += gm_high_double(acc[t]);
+                memcpy(o, &lo, sizeof lo);
+                memcpy(o + GM_BLOCK, &hi, sizeof hi);
             }
-        }
-        for (t = 0; t < GM_TILE; ++t) {
-            memcpy(logits + (j0 + t) * GM_BLOCK32, &lo[t], sizeof lo[t]);
-            memcpy(logits + (j0 + t) * GM_BLOCK32 + GM_BLOCK, &hi[t], sizeof hi[t]);
         }
     }
 }
@@ -732,18 +737,17 @@ static inline void gm_logits_f32(const float *phi, const float *theta_t, int64_t
 /* Softmax over the k components of each of a block's 16 rows (the lanes), from
  * the float64 logits of gm_logits_f32: resp[j * GM_BLOCK32 + b] (float32)
  * = exp(l_jb - top_b) / total_b and log_norm[b] = log(total_b) + top_b, with
- * the differences l_jb - top_b and total_b in float64 and the exponentials in
- * float32. Returns the number of rows b < nb whose logits are not all usable
+ * top_b, the differences l_jb - top_b and the logarithm in float64, the
+ * exponentials and their sum total_b in float32. Returns the number of rows b < nb whose logits are not all usable
  * (as gm_softmax_t). */
 static inline int64_t gm_softmax_f32(const double *logits, int64_t k, int64_t nb, float *resp,
                                      double *log_norm)
 {
     double top_lanes[GM_BLOCK32], total_lanes[GM_BLOCK32];
     int64_t usable_lanes[GM_BLOCK32];
-    gm_vec top_lo, top_hi, lo, hi, total_lo = {0.0}, total_hi = {0.0};
-    gm_vecf e, scale;
-    gm_mask usable_lo, usable_hi;
-    gm_maskf nan = {0};
+    gm_vec top_lo, top_hi, lo, hi, total_lo, total_hi;
+    gm_vecf e, scale, total = {0.0f};
+    gm_mask finite_lo, finite_hi;
     int64_t b, j, lost = 0;
     memcpy(&top_lo, logits, sizeof top_lo);
     memcpy(&top_hi, logits + GM_BLOCK, sizeof top_hi);
@@ -753,37 +757,36 @@ static inline int64_t gm_softmax_f32(const double *logits, int64_t k, int64_t nb
         top_lo = gm_select(lo > top_lo, lo, top_lo);
         top_hi = gm_select(hi > top_hi, hi, top_hi);
     }
-    usable_lo = top_lo - top_lo == 0.0; /* finite */
-    usable_hi = top_hi - top_hi == 0.0;
-    top_lo = gm_select(usable_lo, top_lo, (gm_vec){0.0});
-    top_hi = gm_select(usable_hi, top_hi, (gm_vec){0.0});
+    finite_lo = top_lo - top_lo == 0.0;
+    finite_hi = top_hi - top_hi == 0.0;
+    top_lo = gm_select(finite_lo, top_lo, (gm_vec){0.0});
+    top_hi = gm_select(finite_hi, top_hi, (gm_vec){0.0});
     for (j = 0; j < k; ++j) {
         memcpy(&lo, logits + j * GM_BLOCK32, sizeof lo);
         memcpy(&hi, logits + j * GM_BLOCK32 + GM_BLOCK, sizeof hi);
-        e = gm_to_float(lo - top_lo, hi - top_hi);
-        nan |= e != e;
-        e = gm_expf_nonpositive(e);
+        e = gm_expf_nonpositive(gm_to_float(lo - top_lo, hi - top_hi));
         memcpy(resp + j * GM_BLOCK32, &e, sizeof e);
-        total_lo += gm_low_double(e);
-        total_hi += gm_high_double(e);
+        total += e;
     }
-    scale = gm_to_float(1.0 / total_lo, 1.0 / total_hi);
+    scale = 1.0f / total;
+    total_lo = gm_low_double(total);
+    total_hi = gm_high_double(total);
     for (j = 0; j < k; ++j) {
         memcpy(&e, resp + j * GM_BLOCK32, sizeof e);
         e *= scale;
         memcpy(resp + j * GM_BLOCK32, &e, sizeof e);
     }
+    /* a NaN logit that the maximum skipped makes the sum NaN */
+    finite_lo &= total_lo - total_lo == 0.0;
+    finite_hi &= total_hi - total_hi == 0.0;
     memcpy(top_lanes, &top_lo, sizeof top_lo);
     memcpy(top_lanes + GM_BLOCK, &top_hi, sizeof top_hi);
     memcpy(total_lanes, &total_lo, sizeof total_lo);
     memcpy(total_lanes + GM_BLOCK, &total_hi, sizeof total_hi);
-    memcpy(usable_lanes, &usable_lo, sizeof usable_lo);
-    memcpy(usable_lanes + GM_BLOCK, &usable_hi, sizeof usable_hi);
-    for (b = 0; b < GM_BLOCK32; ++b) {
-        /* a NaN logit that the maximum skipped */
-        usable_lanes[b] = usable_lanes[b] && nan[b] == 0;
+    memcpy(usable_lanes, &finite_lo, sizeof finite_lo);
+    memcpy(usable_lanes + GM_BLOCK, &finite_hi, sizeof finite_hi);
+    for (b = 0; b < GM_BLOCK32; ++b)
         log_norm[b] = gm_log_positive(usable_lanes[b] ? total_lanes[b] : 1.0) + top_lanes[b];
-    }
     for (b = 0; b < nb; ++b)
         lost += !usable_lanes[b];
     return lost;
