@@ -698,28 +698,43 @@ static inline void gm_features_f32(const void *x, int x_float32, int64_t row_str
         phi[f * GM_BLOCK32 + b] = 1.0f;
 }
 
+/* acc[t] = sum_{f0 <= f < f1} theta_t[f, j0 + t] phi[f, :], in float32. */
+static inline void gm_logits_run(const float *phi, const float *theta_t, int64_t kp, int64_t j0,
+                                 int64_t f0, int64_t f1, gm_vecf *acc)
+{
+    int64_t f, t;
+    for (t = 0; t < GM_TILE; ++t)
+        acc[t] = (gm_vecf){0.0f};
+    for (f = f0; f < f1; ++f) {
+        gm_vecf ph;
+        const float *th = theta_t + f * kp + j0;
+        memcpy(&ph, phi + f * GM_BLOCK32, sizeof ph);
+        for (t = 0; t < GM_TILE; ++t)
+            acc[t] += th[t] * ph;
+    }
+}
+
 /* Logits of a block's 16 rows in float64, component-major:
- * logits[j * GM_BLOCK32 + b] = sum_f theta_t[f, j] phi[f, b] for j < kp. */
+ * logits[j * GM_BLOCK32 + b] = sum_f theta_t[f, j] phi[f, b] for j < kp, in
+ * float32 over runs of GM_F32_RUN features and the runs' sums in float64.
+ * (The first run is peeled: GCC 12's vectorizer miscompiled a loop over the
+ * tile that added to the logits only after the first run.) */
 static inline void gm_logits_f32(const float *phi, const float *theta_t, int64_t n_phi,
                                  int64_t kp, double *logits)
 {
-    int64_t j0, f0, f, t;
+    int64_t j0, f0, t;
+    gm_vecf acc[GM_TILE];
     for (j0 = 0; j0 < kp; j0 += GM_TILE) {
         double *out = logits + j0 * GM_BLOCK32;
-        memset(out, 0, sizeof(double) * GM_TILE * GM_BLOCK32);
-        for (f0 = 0; f0 < n_phi; f0 += GM_F32_RUN) {
-            const int64_t f1 = f0 + GM_F32_RUN < n_phi ? f0 + GM_F32_RUN : n_phi;
-            gm_vecf acc[GM_TILE];
-            for (t = 0; t < GM_TILE; ++t)
-                acc[t] = (gm_vecf){0.0f};
-            for (f = f0; f < f1; ++f) {
-                gm_vecf ph;
-                const float *th = theta_t + f * kp + j0;
-                memcpy(&ph, phi + f * GM_BLOCK32, sizeof ph);
-                for (t = 0; t < GM_TILE; ++t)
-                    acc[t] += th[t] * ph;
-            }
-            /* the run's float32 sums into the float64 logits */
+        gm_logits_run(phi, theta_t, kp, j0, 0, GM_F32_RUN < n_phi ? GM_F32_RUN : n_phi, acc);
+        for (t = 0; t < GM_TILE; ++t) {
+            const gm_vec lo = gm_low_double(acc[t]), hi = gm_high_double(acc[t]);
+            memcpy(out + t * GM_BLOCK32, &lo, sizeof lo);
+            memcpy(out + t * GM_BLOCK32 + GM_BLOCK, &hi, sizeof hi);
+        }
+        for (f0 = GM_F32_RUN; f0 < n_phi; f0 += GM_F32_RUN) {
+            gm_logits_run(phi, theta_t, kp, j0, f0,
+                          f0 + GM_F32_RUN < n_phi ? f0 + GM_F32_RUN : n_phi, acc);
             for (t = 0; t < GM_TILE; ++t) {
                 double *o = out + t * GM_BLOCK32;
                 gm_vec lo, hi;
