@@ -968,6 +968,26 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
     return lost;
 }
 
+/* The float32 softmax's exponential of n values x <= 0 (0 below
+ * GM_EXPF_FLOOR), sixteen at a time as the kernel computes it; for tests. */
+GM_CLONES
+void gm_expf_array(const float *x, int64_t n, float *out)
+{
+    int64_t i, b;
+    for (i = 0; i < n; i += GM_BLOCK32) {
+        const int64_t m = n - i < GM_BLOCK32 ? n - i : GM_BLOCK32;
+        float lanes[GM_BLOCK32] = {0.0f};
+        gm_vecf v;
+        for (b = 0; b < m; ++b)
+            lanes[b] = x[i + b];
+        memcpy(&v, lanes, sizeof v);
+        v = gm_expf_nonpositive(v);
+        memcpy(lanes, &v, sizeof v);
+        for (b = 0; b < m; ++b)
+            out[i + b] = lanes[b];
+    }
+}
+
 /* Rows per super-block of the centred kernel: GM_CENTRED_SUB blocks of
  * GM_BLOCK rows share one pass over each component's moment accumulators. */
 #define GM_CENTRED_SUB 8

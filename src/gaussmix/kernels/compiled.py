@@ -94,6 +94,10 @@ def _load():
         single.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer]
         single.argtypes += [pointer, pointer, int64, int64, pointer, pointer, pointer]
         single.argtypes += [pointer, pointer]
+    expf = getattr(lib, "gm_expf_array", None)
+    if expf is not None:
+        expf.restype = None
+        expf.argtypes = [pointer, int64, pointer]
     linear = getattr(lib, "gm_em_statistics_linear", None)
     if linear is not None:
         linear.restype = int64
@@ -811,6 +815,16 @@ _BLOCK32 = 16  # GM_BLOCK32
 def has_float32() -> bool:
     """Whether the float32 EM kernel for full features (:func:`em_statistics_float32`) is built."""
     return available() and hasattr(_lib, "gm_em_statistics_f32")
+
+
+def exp_nonpositive_float32(x: np.ndarray) -> np.ndarray:
+    """The float32 kernel's exponential of values <= 0 (0 below -86); for tests."""
+    if not available() or not hasattr(_lib, "gm_expf_array"):
+        raise RuntimeError("the float32 kernel is not available")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty_like(x)
+    _lib.gm_expf_array(x.ctypes.data, x.size, out.ctypes.data)
+    return out
 
 
 def padded_parameters_float32(theta: np.ndarray) -> np.ndarray:
