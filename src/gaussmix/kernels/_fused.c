@@ -807,6 +807,22 @@ static inline int64_t gm_softmax_f32(const double *logits, int64_t k, int64_t nb
     return lost;
 }
 
+/* sum_b ph[b] resp[b] over a block's 16 rows, in four independent sums so that
+ * consecutive multiply-adds do not wait for each other. */
+static inline gm_vecf gm_weighted_sum(const float *ph, const gm_vecf *resp)
+{
+    gm_vecf s0 = ph[0] * resp[0], s1 = ph[1] * resp[1];
+    gm_vecf s2 = ph[2] * resp[2], s3 = ph[3] * resp[3];
+    int b;
+    for (b = 4; b < GM_BLOCK32; b += 4) {
+        s0 += ph[b] * resp[b];
+        s1 += ph[b + 1] * resp[b + 1];
+        s2 += ph[b + 2] * resp[b + 2];
+        s3 += ph[b + 3] * resp[b + 3];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
 /* moments32[f * kp + j] += sum_b phi[f, b] weighted[j * GM_BLOCK32 + b], in
  * float32; when flush, the sums are added to the float64 moments_t instead
  * and moments32 is zeroed. weighted is component-major (the softmax's layout):
@@ -836,32 +852,31 @@ static inline void gm_moments_f32(const float *phi, const float *weighted, int64
                                 w[14 * GM_BLOCK32],
                                 w[15 * GM_BLOCK32]};
         }
-        for (f = 0; f < n_phi; ++f) {
-            const float *ph = phi + f * GM_BLOCK32;
-            float *mo = moments32 + f * kp + j0;
-            gm_vecf s0 = ph[0] * resp[0], s1 = ph[1] * resp[1];
-            gm_vecf s2 = ph[2] * resp[2], s3 = ph[3] * resp[3], m;
-            for (b = 4; b < GM_BLOCK32; b += 4) {
-                s0 += ph[b] * resp[b];
-                s1 += ph[b + 1] * resp[b + 1];
-                s2 += ph[b + 2] * resp[b + 2];
-                s3 += ph[b + 3] * resp[b + 3];
+        if (!flush)
+            for (f = 0; f < n_phi; ++f) {
+                float *mo = moments32 + f * kp + j0;
+                gm_vecf m;
+                memcpy(&m, mo, sizeof m);
+                m += gm_weighted_sum(phi + f * GM_BLOCK32, resp);
+                memcpy(mo, &m, sizeof m);
             }
-            memcpy(&m, mo, sizeof m);
-            m += (s0 + s1) + (s2 + s3);
-            if (flush) {
+        else /* the last block of a run: into the float64 moments */
+            for (f = 0; f < n_phi; ++f) {
+                float *mo = moments32 + f * kp + j0;
                 double *out = moments_t + f * kp + j0;
+                const gm_vecf zero = {0.0f};
+                gm_vecf m;
                 gm_vec lo, hi;
+                memcpy(&m, mo, sizeof m);
+                m += gm_weighted_sum(phi + f * GM_BLOCK32, resp);
                 memcpy(&lo, out, sizeof lo);
                 memcpy(&hi, out + GM_BLOCK, sizeof hi);
                 lo += gm_low_double(m);
                 hi += gm_high_double(m);
                 memcpy(out, &lo, sizeof lo);
                 memcpy(out + GM_BLOCK, &hi, sizeof hi);
-                m = (gm_vecf){0.0f};
+                memcpy(mo, &zero, sizeof zero);
             }
-            memcpy(mo, &m, sizeof m);
-        }
     }
 }
 
