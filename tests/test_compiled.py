@@ -74,9 +74,9 @@ def test_logarithm_matches_numpy_to_a_few_ulp():
     assert np.max(np.abs(ours - ref) / np.abs(ref)) <= 4 * np.finfo(float).eps
 
 
-def _numpy_statistics(X, weights, theta, shift, theta_prev, need_resp_sq):
+def _numpy_statistics(X, weights, theta, shift, theta_prev, need_resp_sq, covariance_type="full"):
     params = EStepParameters(
-        "full",
+        covariance_type,
         shift,
         None,
         None,
@@ -132,6 +132,31 @@ def test_statistics_equal_numpy_path(d, k, weighted, with_previous):
     assert log_lik == pytest.approx(ref.log_lik_sum, rel=1e-13)
     assert weight_sum == pytest.approx(ref.weight_sum, rel=1e-14)
     assert change == pytest.approx(ref.resp_change_sq, rel=1e-10, abs=1e-12)
+
+
+@needs_kernel
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 24, 197, 203])
+@pytest.mark.parametrize("d, k", [(16, 16), (22, 32), (23, 5), (4, 33), (3, 2)])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_statistics_equal_numpy_path_for_any_row_count(n, d, k, covariance_type):
+    """The kernel takes two 8-row blocks at once where they fit (up to d = 22, k = 32),
+    one otherwise and for a last lone block: every row count, both sides of the limits."""
+    rng = np.random.default_rng(n * 1000 + d * 10 + k)
+    X = rng.normal(0, 3, (n, d))
+    weights = rng.uniform(0.1, 3.0, n)
+    shift = X.mean(axis=0)
+    theta = natural_parameters(*_random_parameters(rng, k, d), shift, covariance_type)
+    result = _compiled.em_statistics(
+        X, weights, _compiled.padded_parameters(theta), k, shift, None, True
+    )
+    assert result is not None
+    moments, resp_sq, log_lik, weight_sum, _ = result
+    ref = _numpy_statistics(X, weights, theta, shift, None, True, covariance_type)
+    scale = np.abs(ref.moments).max()
+    assert_allclose(moments, ref.moments, rtol=1e-12, atol=1e-13 * scale)
+    assert_allclose(resp_sq, ref.resp_sq_sum, rtol=1e-12, atol=1e-12)
+    assert log_lik == pytest.approx(ref.log_lik_sum, rel=1e-13)
+    assert weight_sum == pytest.approx(ref.weight_sum, rel=1e-14)
 
 
 @needs_kernel

@@ -292,20 +292,34 @@ def test_partial_fit_with_known_noise_recovers_the_noise_free_covariance():
 
 
 # -- several starts on the first batch ---------------------------------------------------------
-def draw_trap(n: int) -> np.ndarray:
-    """Three overlapping, correlated components in 4-D, where k-means++ often starts badly."""
+TRAP_WEIGHTS = [0.5, 0.3, 0.2]
+
+
+def draw_trap(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three overlapping, correlated components in 4-D, where k-means++ often starts badly:
+    the rows, and the true means and covariances."""
     rng = np.random.default_rng(1)
     means = rng.normal(0.0, 4.0, (3, 4))
     factors = 0.6 * rng.normal(size=(3, 4, 4))
-    labels = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    labels = rng.choice(3, size=n, p=TRAP_WEIGHTS)
     noise = np.einsum("nij,nj->ni", factors[labels], rng.normal(size=(n, 4)))
-    return means[labels] + noise + 0.3 * rng.normal(size=(n, 4))
+    covariances = factors @ factors.transpose(0, 2, 1) + 0.09 * np.eye(4)
+    return means[labels] + noise + 0.3 * rng.normal(size=(n, 4)), means, covariances
 
 
 @pytest.fixture(scope="module")
 def trap():
-    X = draw_trap(40_000)
-    sk = sk_mixture.GaussianMixture(3, n_init=3, tol=1e-6, max_iter=500, random_state=0)
+    # scikit-learn's optimum, started from the true mixture (three k-means++ starts of its
+    # own reach the same score to 1e-7 nats per row, 40x slower).
+    X, means, covariances = draw_trap(40_000)
+    sk = sk_mixture.GaussianMixture(
+        3,
+        tol=1e-6,
+        max_iter=500,
+        weights_init=TRAP_WEIGHTS,
+        means_init=means,
+        precisions_init=np.linalg.inv(covariances),
+    )
     return X, sk.fit(X).score(X)
 
 

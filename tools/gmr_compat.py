@@ -37,6 +37,7 @@ import sys
 import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 TAG = "2.0.3"
@@ -210,7 +211,8 @@ def _run_example(
     script: Path, out: Path, cwd: Path, reg_covar: float | None = None
 ) -> tuple[bool, str]:
     recorder = cwd / "_record.py"
-    recorder.write_text(_RECORDER)
+    if not recorder.exists():  # run_examples writes it before running several at once
+        recorder.write_text(_RECORDER)
     extra = [] if reg_covar is None else [repr(reg_covar)]
     done = subprocess.run(
         [sys.executable, str(recorder), str(script), str(out), *extra],
@@ -261,21 +263,32 @@ def _axes_report(ours: dict, theirs: dict) -> str:
 def run_examples(examples: dict[str, str], work: Path) -> dict:
     """Every example that needs no download, with gmr and with gaussmix; compared."""
     results = {}
+    jobs = {}
     for name in sorted(n for n in examples if n.endswith(".py")):
         source = examples[name]
         reason = _needs_download(name, source)
         if reason:
             results[name] = {"status": "skipped", "why": reason}
             continue
-        runs = {}
         for lib, text in (("gmr", source), ("gaussmix", to_gaussmix(source))):
             folder = work / lib / "examples"
             folder.mkdir(parents=True, exist_ok=True)
             script = folder / name
             script.write_text(text)
-            out = work / f"{lib}_{name}.json"
-            ok, err = _run_example(script, out, folder.parent)
-            runs[lib] = json.loads(out.read_text()) if ok else err
+            jobs[name, lib] = (script, work / f"{lib}_{name}.json", folder.parent)
+    # Each example is a process of its own (mostly imports and gmr's slow EM):
+    # as many at once as there are cores.
+    for lib in ("gmr", "gaussmix"):
+        (work / lib).mkdir(parents=True, exist_ok=True)
+        (work / lib / "_record.py").write_text(_RECORDER)
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        finished = pool.map(lambda job: _run_example(*job), jobs.values())
+        done = dict(zip(jobs, finished, strict=True))
+    for name in sorted({name for name, _ in jobs}):
+        runs = {}
+        for lib in ("gmr", "gaussmix"):
+            ok, err = done[name, lib]
+            runs[lib] = json.loads(jobs[name, lib][1].read_text()) if ok else err
         if not isinstance(runs["gaussmix"], dict):
             results[name] = {"status": "crashed", "why": runs["gaussmix"]}
             continue

@@ -139,18 +139,25 @@ class MissingBlock(NamedTuple):
     patterns : tuple of (observed, missing, rows)
         Frequent patterns (at least :data:`gaussmix._missing.PATTERN_MIN_ROWS`
         rows): the complete-data E-step on the observed columns, expanded.
+    incomplete : ndarray of int, or None
+        Rows that miss some entries but not all, in order (the diagonal
+        structures' E-step takes them all at once, whatever their pattern).
     """
 
     X: np.ndarray
     complete: np.ndarray | None = None
     sets: tuple = ()
     patterns: tuple = ()
+    incomplete: np.ndarray | None = None
 
     @classmethod
     def from_rows(cls, X: np.ndarray) -> MissingBlock:
         """Group the rows of X by missing pattern (rows with nothing observed are dropped)."""
-        complete, sets, patterns = _missing.split_by_count(np.isnan(X))
-        return cls(X, complete, tuple(sets), tuple(patterns))
+        mask = np.isnan(X)
+        complete, sets, patterns = _missing.split_by_count(mask)
+        counts = mask.sum(axis=1)
+        incomplete = np.flatnonzero((counts > 0) & (counts < X.shape[1]))
+        return cls(X, complete, tuple(sets), tuple(patterns), incomplete)
 
 
 def make_e_step_parameters(

@@ -26,6 +26,7 @@ from ..kernels import compiled as _compiled
 from .estep import (
     EStepParameters,
     MissingBlock,
+    e_step,
     e_step_rows,
     kernel_applies,
     responsibility_entropy,
@@ -38,6 +39,7 @@ __all__ = [
     "missing_unit_statistics",
     "missing_work",
     "prepare_missing",
+    "unit_cost",
 ]
 
 
@@ -90,6 +92,8 @@ _UNIT_ROWS = 1 << 15
 # 2^15 measured faster than 2^12 and 2^13 at 10 % missing (200k x 16, k = 16,
 # 2 threads), the same at 1 %.
 _PATTERN_BATCH_ROWS = 1 << 15
+# Incomplete rows per work unit of the diagonal structures (a (rows, 2d) copy).
+_INDICATOR_ROWS = 1 << 13
 
 
 class MissingPrepared(NamedTuple):
@@ -103,6 +107,8 @@ class MissingPrepared(NamedTuple):
     set_rows: list
     patterns: tuple
     marginals: list
+    diagonal: EStepParameters | None = None
+    incomplete: np.ndarray | None = None
 
 
 def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrepared:
@@ -113,6 +119,23 @@ def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrep
     """
     k, d = params.means.shape
     shift = np.asarray(params.shift)
+    if _indicator_form_applies(params):
+        incomplete = block.incomplete
+        if incomplete is None:
+            counts = np.isnan(block.X).sum(axis=1)
+            incomplete = np.flatnonzero((counts > 0) & (counts < d))
+        return MissingPrepared(
+            (),
+            None,
+            None,
+            None,
+            block.complete,
+            [],
+            (),
+            [],
+            _indicator_parameters(params),
+            incomplete,
+        )
     sets = tuple(block.sets)
     complete = block.complete
     if params.theta is None and shift.ndim == 1:
@@ -144,6 +167,101 @@ def prepare_missing(block: MissingBlock, params: EStepParameters) -> MissingPrep
         set_rows,
         tuple(block.patterns),
         _marginal_parts(form, form_prev, tuple(block.patterns), params.covariance_type),
+    )
+
+
+def _indicator_form_applies(params: EStepParameters) -> bool:
+    """Whether the incomplete rows take :func:`_indicator_statistics` (diagonal
+    features about a shared shift)."""
+    return (
+        not uses_full_features(params.covariance_type)
+        and params.theta is not None
+        and np.ndim(params.shift) == 1
+        and params.whitening is None
+    )
+
+
+def _indicator_theta(theta: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """Natural parameters on the features of z = [y0, o] (see :func:`_indicator_parameters`)."""
+    d = (theta.shape[1] - 1) // 2
+    quad, lin = theta[:, :d], theta[:, d : 2 * d]
+    var = -0.5 / quad
+    per_column = -0.5 * (lin * (lin * var) + np.log(var) + _gaussian.LOG_2PI)
+    with np.errstate(divide="ignore"):
+        log_priors = np.log(priors)
+    zeros = np.zeros_like(lin)
+    return np.concatenate([quad, per_column, lin, zeros, log_priors[:, None]], axis=1)
+
+
+def _indicator_parameters(params: EStepParameters) -> EStepParameters:
+    """E-step parameters of the incomplete rows as complete rows of twice the width.
+
+    With diagonal covariances every column's term of log N(x_o | mu_j,
+    Sigma_j) stands alone: row i's logit under component j is
+    log pi_j + sum_c o_ic t_jc(y_ic) with o_ic = 1 where column c is observed,
+    y = x - shift and t_jc the column's term of the complete-data logit.
+    On z = [y0, o] (y0 = y with zeros where missing) the diagonal features
+    [z * z, z, 1] are [y0^2, o, y0, o, 1] (o^2 = o), and the logit is linear
+    in them: -p/2 on y0^2, p c on y0 (c = mu - shift) and the columns'
+    constants -(p c^2 + log(2 pi / p)) / 2 on o. So the complete-data E-step
+    (compiled kernel included) gives the marginal likelihoods, the
+    responsibilities and, in its moments, sum r y0^2, sum r o and sum r y0,
+    from which :func:`_indicator_statistics` completes the expected moments.
+    """
+    theta = _indicator_theta(params.theta, params.priors)
+    theta_prev = None
+    if params.theta_previous is not None:
+        theta_prev = _indicator_theta(params.theta_previous, params.previous[0])
+    kernel = kernel_prev = None
+    if params.kernel_theta is not None and kernel_applies(params.covariance_type, params.dtype):
+        kernel = _compiled.padded_parameters(theta)
+        if theta_prev is not None:
+            kernel_prev = _compiled.padded_parameters(theta_prev)
+    d = params.means.shape[1]
+    return params._replace(
+        shift=np.concatenate([np.asarray(params.shift, dtype=np.float64), np.zeros(d)]),
+        theta=theta,
+        theta_previous=theta_prev,
+        kernel_theta=kernel,
+        kernel_theta_previous=kernel_prev,
+    )
+
+
+def _indicator_statistics(
+    X: np.ndarray,
+    rows: np.ndarray,
+    weights: np.ndarray | None,
+    params: EStepParameters,
+    indicator: EStepParameters,
+) -> Statistics:
+    """Expected statistics of incomplete rows under diagonal covariances.
+
+    The E-step of z = [x with missing entries at the shift, observed
+    indicator] under ``indicator`` (:func:`_indicator_parameters`); a missing
+    entry's expectation given component j is mu_jc and its second moment
+    about the shift (mu_jc - s_c)^2 + sigma_jc^2, so with S0 = sum r,
+    S_o = sum r o, S1 = sum r y0 and S2 = sum r y0^2 (column-wise):
+    sum r E[y] = S1 + c (S0 - S_o), sum r E[y^2] = S2 + (c^2 + sigma^2) (S0 - S_o).
+    """
+    part = X[rows]
+    missing = np.isnan(part)
+    d = part.shape[1]
+    shift = np.asarray(params.shift, dtype=np.float64)
+    z = np.empty((part.shape[0], 2 * d))
+    np.copyto(z[:, :d], np.where(missing, shift, part))
+    np.logical_not(missing, out=z[:, d:], casting="unsafe")
+    stats = e_step(z, weights, indicator)
+    moments = stats.moments
+    second, observed, first = moments[:, :d], moments[:, d : 2 * d], moments[:, 2 * d : 3 * d]
+    total = moments[:, -1:]
+    n_missing = total - observed
+    centred = params.means - shift
+    var = np.diagonal(params.covariances, axis1=1, axis2=2)
+    return stats.with_moments(
+        np.concatenate(
+            [second + (centred * centred + var) * n_missing, first + centred * n_missing, total],
+            axis=1,
+        )
     )
 
 
@@ -410,6 +528,10 @@ def missing_work(prepared: MissingPrepared) -> list:
     step = _UNIT_ROWS
     n_complete = prepared.complete_rows.size
     units = [("complete", 0, slice(a, a + step)) for a in range(0, n_complete, step)]
+    if prepared.diagonal is not None:
+        n_incomplete = prepared.incomplete.size
+        step = _INDICATOR_ROWS
+        return units + [("indicator", 0, slice(a, a + step)) for a in range(0, n_incomplete, step)]
     # Frequent patterns with the same missing count share units of up to
     # _PATTERN_BATCH_ROWS rows, expanded together (fewer small numpy calls,
     # which hold the GIL); a pattern with more than ``step`` rows has units of
@@ -434,6 +556,28 @@ def missing_work(prepared: MissingPrepared) -> list:
     return units
 
 
+# Rough cost of a row in each kind of work unit, relative to a complete row
+# (200k x 16, k = 16, full covariances, one thread): what the threads'
+# largest-first order of the units goes by.
+_ROW_COST = {"complete": 1.0, "indicator": 2.0, "pattern": 1.6, "patterns": 1.6, "set": 4.0}
+
+
+def unit_cost(prepared: MissingPrepared, unit: tuple) -> float:
+    """Estimated cost of a work unit of :func:`missing_work` (rows times a per-row factor)."""
+    kind, index, part = unit
+    if kind == "patterns":
+        rows = sum(prepared.patterns[i][2].size for i in index)
+    elif kind == "complete":
+        rows = len(range(*part.indices(prepared.complete_rows.size)))
+    elif kind == "indicator":
+        rows = len(range(*part.indices(prepared.incomplete.size)))
+    elif kind == "pattern":
+        rows = len(range(*part.indices(prepared.patterns[index][2].size)))
+    else:
+        rows = len(range(*part.indices(prepared.sets[index].rows.size)))
+    return rows * _ROW_COST[kind]
+
+
 def missing_unit_statistics(
     block: MissingBlock,
     weights: np.ndarray | None,
@@ -447,6 +591,10 @@ def missing_unit_statistics(
     if kind == "complete":
         idx = prepared.complete_rows[part]
         return e_step_rows(X, idx, None, None if weights is None else weights[idx], params)
+    if kind == "indicator":
+        idx = prepared.incomplete[part]
+        w = None if weights is None else weights[idx]
+        return _indicator_statistics(X, idx, w, params, prepared.diagonal)
     if kind == "patterns":
         return _patterns_statistics(block, weights, params, prepared, index)
     if kind == "pattern":

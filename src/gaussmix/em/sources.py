@@ -25,6 +25,7 @@ implements :meth:`~StatisticsSource.statistics` and
 from __future__ import annotations
 
 import copy
+import threading
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from .estep import (
     pooled_log_lik_term,
     scatter_about,
 )
-from .estep_missing import missing_unit_statistics, missing_work, prepare_missing
+from .estep_missing import missing_unit_statistics, missing_work, prepare_missing, unit_cost
 from .families import Gaussians, ModelFamily
 from .stats import Statistics
 
@@ -393,18 +394,29 @@ class MissingValuesSource(StatisticsSource):
         block, weights = self.block, self.weights
         prepared = prepare_missing(block, params)
         units = missing_work(prepared)
-        # Alternate the units so that each thread's contiguous share mixes
-        # complete and incomplete rows (their costs differ).
-        units = units[0::2] + units[1::2]
+        # The units' costs differ several-fold (complete rows, patterns, rare
+        # patterns): the threads take them one at a time, largest first, and
+        # the results are summed in the units' own order, so the sums do not
+        # depend on which thread took what.
+        order = sorted(range(len(units)), key=lambda i: -unit_cost(prepared, units[i]))
+        results: list = [None] * len(units)
+        lock = threading.Lock()
 
-        def work(rows: slice, _index: int) -> Statistics:
-            total = Statistics.zeros(*self._shape(params))
-            for unit in units[rows]:
-                total += missing_unit_statistics(block, weights, params, prepared, unit)
-            return total
+        def work(_rows: slice, _index: int) -> None:
+            while True:
+                with lock:
+                    if not order:
+                        return
+                    index = order.pop(0)
+                results[index] = missing_unit_statistics(
+                    block, weights, params, prepared, units[index]
+                )
 
-        parts = map_blocks(work, len(units), 1, self.n_jobs)
-        return Statistics.total(parts), params.shift
+        map_blocks(work, len(units), 1, self.n_jobs)
+        total = Statistics.zeros(*self._shape(params))
+        for stats in results:
+            total += stats
+        return total, params.shift
 
     def _shape(self, params: EStepParameters) -> tuple[int, int]:
         return params.means.shape[0], n_phi_features(self.n_features, self.covariance_type)
