@@ -8,6 +8,10 @@ fit), run ``--iterations`` iterations with ``tol=None``, and each iteration's
 time is read from the fit's ``callback`` (the driver's elapsed time after each
 M-step), so neither the start nor the validation of a fit enters the numbers.
 
+The same for ``gaussmix.sklearn.GaussianMixture`` on float32 against float64 input
+(``weights_init``, ``means_init``, ``precisions_init`` from that start, ``tol=0``),
+its iterations timed by its ``verbose=2`` lines.
+
 Every repeat fits the two precisions back to back (their order alternating
 between repeats) and gives one ratio float64 / float32; reported is the median
 of these per-repeat ratios with their minimum and maximum, which a busy
@@ -35,6 +39,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import statistics
 import sys
 import warnings
@@ -58,6 +65,8 @@ CASES = [(200_000, 16, 16), (1_000_000, 16, 16)]
 # Where the full-covariance iteration lands against the floor at other widths.
 FLOOR_CASES = [(200_000, 4, 16), (200_000, 8, 16), (100_000, 32, 16), (50_000, 64, 16)]
 QUICK_CASES = [(20_000, 16, 4)]
+# The same iteration through gaussmix.sklearn.GaussianMixture (float32 input).
+ESTIMATOR_CASES = [(1_000_000, 16, 16)]
 PRECISIONS = ("float64", "float32")
 
 
@@ -91,11 +100,40 @@ def _iteration_times(rows, start, dtype, n_iter: int) -> tuple[list[float], floa
     return list(np.diff([0.0, *elapsed])), foreign / seconds
 
 
-def _summary(ratios: list[float]) -> dict:
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+_LAPSE = re.compile(r"^  Iteration \d+\t time lapse ([0-9.]+)s", re.MULTILINE)
 
 
-def run_case(n: int, d: int, k: int, repeats: int, n_iter: int) -> dict:
+def _estimator_iteration_times(rows, start, dtype, n_iter: int) -> tuple[list[float], float]:
+    """As :func:`_iteration_times` for ``gaussmix.sklearn.GaussianMixture`` on ``rows``
+    (float32 rows compute in float32): the same start as ``weights_init``, ``means_init``
+    and ``precisions_init``, ``tol=0``, each iteration's time from its ``verbose=2`` line
+    ("time lapse", scikit-learn's format; iteration 1's includes the start)."""
+    from gaussmix.sklearn import GaussianMixture
+
+    priors, means, covariances = start
+    estimator = GaussianMixture(
+        len(priors),
+        max_iter=n_iter,
+        tol=0.0,
+        weights_init=priors,
+        means_init=means,
+        precisions_init=np.linalg.inv(covariances),
+        verbose=2,
+        verbose_interval=1,
+    )
+    out = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+        warnings.simplefilter("ignore")
+        trim_heap()
+        settle()
+        seconds, foreign = timed_alone(lambda: estimator.fit(rows))
+    lapses = [float(t) for t in _LAPSE.findall(out.getvalue())]
+    if len(lapses) != n_iter:
+        raise RuntimeError(f"expected {n_iter} iterations, the fit printed {len(lapses)}")
+    return lapses, foreign / seconds
+
+
+def run_case(n: int, d: int, k: int, repeats: int, n_iter: int, timer=_iteration_times) -> dict:
     X = make_data(n, d, k)
     data = {"float64": (X, np.float64), "float32": (X.astype(np.float32), np.float32)}
     start = _start(X, k)
@@ -105,7 +143,7 @@ def run_case(n: int, d: int, k: int, repeats: int, n_iter: int) -> dict:
         order = PRECISIONS if repeat % 2 == 0 else PRECISIONS[::-1]
         for name in order:
             rows, dtype = data[name]
-            per_iteration, share = _iteration_times(rows, start, dtype, n_iter)
+            per_iteration, share = timer(rows, start, dtype, n_iter)
             times[name].append(per_iteration)
             foreign.append(share)
     warm = {name: [statistics.median(t[1:]) for t in times[name]] for name in PRECISIONS}
@@ -165,6 +203,19 @@ def main(argv: list[str] | None = None) -> int:
             f"foreign CPU <= {row['foreign_cpu_per_second_max']:.2f}/s",
             flush=True,
         )
+    estimator_rows = []
+    for n, d, k in QUICK_CASES if args.quick else ESTIMATOR_CASES:
+        row = run_case(
+            n, d, k, 2 if args.quick else args.repeats, args.iterations, _estimator_iteration_times
+        )
+        estimator_rows.append(_with_floor(row, rate))
+        low, high = row["float32_speedup_warm_range"]
+        print(
+            f"({n}, {d}, {k}) gaussmix.sklearn.GaussianMixture: float32 input "
+            f"{row['float32_speedup_warm']:.2f}x float64 warm (repeats {low:.2f}-{high:.2f}), "
+            f"{row['float32_speedup_cold']:.2f}x iteration 1",
+            flush=True,
+        )
     floor_rows = []
     for n, d, k in [] if args.quick else FLOOR_CASES:
         row = _with_floor(run_case(n, d, k, args.repeats, args.iterations), rate)
@@ -182,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine_info(),
                 "gemm_rate_square_flops": rate,
                 "cases": rows,
+                "estimator": estimator_rows,
                 "widths": floor_rows,
             },
         )

@@ -157,6 +157,15 @@ def _float32() -> Iterator[Row]:
             f"{low:.2f}-{high:.2f}), {r['float32_speedup_cold']:.2f}x first iteration",
             _source("float32.json", payload),
         )
+    for r in payload.get("estimator", []):
+        low, high = r["float32_speedup_warm_range"]
+        yield (
+            "EM iteration of `gaussmix.sklearn.GaussianMixture`, float32 vs float64 input",
+            _case(r["n"], r["d"], r["k"]) + ", full",
+            f"{r['float32_speedup_warm']:.2f}x warm (median of {r['repeats']} repeats, "
+            f"{low:.2f}-{high:.2f})",
+            _source("float32.json", payload),
+        )
 
 
 def _tied() -> Iterator[Row]:
