@@ -229,7 +229,7 @@ def make_e_step_parameters(
     if previous is not None:
         theta_prev = natural_parameters(*previous, shift, covariance_type)
     kernel = kernel_prev = None
-    if use_kernel and _float32_kernel_applies(covariance_type, dtype):
+    if use_kernel and _float32_kernel_applies(covariance_type, dtype, means.shape[1]):
         kernel = _compiled.padded_parameters_float32(theta)
         if theta_prev is not None:
             kernel_prev = _compiled.padded_parameters_float32(theta_prev)
@@ -305,17 +305,16 @@ def pooled_log_lik_term(params: EStepParameters, scatter: np.ndarray) -> float:
     return -0.5 * float(np.sum((whitening @ scatter) * whitening))
 
 
-def _float32_kernel_applies(covariance_type: str, dtype) -> bool:
-    """Whether the float32 kernel computes this E-step (full features, ``dtype=float32``).
-
-    At every width: kernel alone, one thread, 100k rows, k = 16, it takes 0.5-0.75
-    of the float64 kernel's time from d = 1 to 32 (0.85 at d = 4, k = 3).
-    """
+def _float32_kernel_applies(covariance_type: str, dtype, n_features: int) -> bool:
+    """Whether the float32 kernel computes this E-step (full features, ``dtype=float32``,
+    wide enough rows for it to pay on this CPU: every width with AVX-512,
+    ``compiled.float32_min_features``)."""
     return (
         dtype == np.float32
         and structures.get(covariance_type).kernel
         and uses_full_features(covariance_type)
         and _compiled.has_float32()
+        and n_features >= _compiled.float32_min_features()
     )
 
 

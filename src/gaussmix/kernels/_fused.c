@@ -1098,6 +1098,22 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
     return lost;
 }
 
+/* Whether the AVX-512 clone of the kernels runs on this CPU. The float32
+ * kernel is faster than the float64 one at every width there; elsewhere
+ * (AVX2: 0.89x at d = 4, 1.12x at d = 8, 1.48x at d = 16, kernel alone) the
+ * caller keeps the float64 kernel for narrow rows. */
+int gm_wide_vectors(void)
+{
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512cd");
+#else
+    return 0;
+#endif
+}
+
 /* The float32 softmax's exponential of n values x <= 0 (0 below
  * GM_EXPF_FLOOR), sixteen at a time as the kernel computes it; for tests. */
 GM_CLONES
