@@ -132,6 +132,28 @@ def test_float_exponential_within_one_unit_of_numpy():
     assert np.isnan(tail[4])
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_float64_rows_in_the_float32_kernel(weighted):
+    """float64 rows (``dtype=np.float32`` on float64 data) are read as they are, shifted in
+    float64 and rounded once: the float64 kernel's statistics of the same rows."""
+    X, priors, means, covariances, rng = _problem(10, 1237, 14, 6)
+    X = X.astype(np.float64) + rng.normal(scale=1e-3, size=X.shape)  # not float32 values
+    weights = rng.uniform(0.5, 2.0, len(X)) if weighted else None
+    shift = X.mean(axis=0)
+    theta = natural_parameters(priors, means, covariances, shift, "full")
+    single = compiled.em_statistics_float32(
+        X, weights, compiled.padded_parameters_float32(theta), 6, shift, None, True
+    )
+    double = compiled.em_statistics(
+        X, weights, compiled.padded_parameters(theta), 6, shift, None, True
+    )
+    scale = np.abs(double[0]).max(axis=1, keepdims=True)
+    assert np.max(np.abs(single[0] - double[0]) / scale) < 2e-6
+    np.testing.assert_allclose(single[1], double[1], rtol=2e-5, atol=1e-6 * len(X))
+    assert single[2] == pytest.approx(double[2], rel=1e-6)
+    assert single[3] == pytest.approx(double[3], rel=1e-12)
+
+
 def test_rows_far_from_the_shift_keep_their_precision():
     """y = x - shift is formed in float64 before rounding: data offset by 1e4 give the
     float64 kernel's statistics of the same float32 rows."""

@@ -760,27 +760,28 @@ static inline void gm_features_f32(const void *x, int x_float32, int64_t row_str
 {
     const int64_t s = row_stride;
     int64_t b, i, j, f = 0;
-    if (nb == GM_BLOCK32) {
-        /* Each column built in registers and stored whole (scalar stores read
-         * back as one vector stall until they retire, see gm_features). */
+    /* Whole blocks: each column built in registers and stored whole (scalar
+     * stores read back as one vector stall until they retire, see gm_features);
+     * one loop per input type (no branch inside a loop over vectors). */
+    if (nb == GM_BLOCK32 && x_float32) {
         for (i = 0; i < d; ++i) {
-            gm_vec lo, hi;
-            gm_vecf y32;
-            if (x_float32) {
-                const float *c = (const float *)x + i;
-                const gm_vecf cf = {c[0],      c[s],      c[2 * s],  c[3 * s],
-                                    c[4 * s],  c[5 * s],  c[6 * s],  c[7 * s],
-                                    c[8 * s],  c[9 * s],  c[10 * s], c[11 * s],
-                                    c[12 * s], c[13 * s], c[14 * s], c[15 * s]};
-                lo = gm_low_double(cf);
-                hi = gm_high_double(cf);
-            } else {
-                const double *c = (const double *)x + i;
-                lo = (gm_vec){c[0], c[s], c[2 * s], c[3 * s], c[4 * s], c[5 * s], c[6 * s], c[7 * s]};
-                c += 8 * s;
-                hi = (gm_vec){c[0], c[s], c[2 * s], c[3 * s], c[4 * s], c[5 * s], c[6 * s], c[7 * s]};
-            }
-            y32 = gm_to_float(lo - shift[i], hi - shift[i]);
+            const float *c = (const float *)x + i;
+            const gm_vecf cf = {c[0],      c[s],      c[2 * s],  c[3 * s],
+                                c[4 * s],  c[5 * s],  c[6 * s],  c[7 * s],
+                                c[8 * s],  c[9 * s],  c[10 * s], c[11 * s],
+                                c[12 * s], c[13 * s], c[14 * s], c[15 * s]};
+            const gm_vecf y32 =
+                gm_to_float(gm_low_double(cf) - shift[i], gm_high_double(cf) - shift[i]);
+            memcpy(y + i * GM_BLOCK32, &y32, sizeof y32);
+        }
+    } else if (nb == GM_BLOCK32) {
+        for (i = 0; i < d; ++i) {
+            const double *c = (const double *)x + i, *c8 = c + 8 * s;
+            const gm_vec lo = {c[0],     c[s],     c[2 * s], c[3 * s],
+                               c[4 * s], c[5 * s], c[6 * s], c[7 * s]};
+            const gm_vec hi = {c8[0],     c8[s],     c8[2 * s], c8[3 * s],
+                               c8[4 * s], c8[5 * s], c8[6 * s], c8[7 * s]};
+            const gm_vecf y32 = gm_to_float(lo - shift[i], hi - shift[i]);
             memcpy(y + i * GM_BLOCK32, &y32, sizeof y32);
         }
     } else if (x_float32) {
@@ -1060,23 +1061,28 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
         memcpy(&w_lo, row_weight, sizeof w_lo);
         memcpy(&w_hi, row_weight + GM_BLOCK, sizeof w_hi);
         lane_weight = gm_to_float(w_lo, w_hi);
-        /* w_b r_jb in place; resp_sq from the same products */
-        for (j = 0; j < k; ++j) {
-            float *rj = resp + j * GM_BLOCK32;
-            gm_vecf r, rw;
-            memcpy(&r, rj, sizeof r);
-            rw = lane_weight * r;
-            if (resp_sq != NULL) {
+        /* sum w_b r_jb^2, then w_b r_jb in place (separate loops: no branch
+         * inside a loop over vectors) */
+        if (resp_sq != NULL)
+            for (j = 0; j < k; ++j) {
                 double *sq = resp_sq_lanes + j * GM_BLOCK32;
+                gm_vecf r;
                 gm_vec lo, hi;
+                memcpy(&r, resp + j * GM_BLOCK32, sizeof r);
+                r *= lane_weight * r;
                 memcpy(&lo, sq, sizeof lo);
                 memcpy(&hi, sq + GM_BLOCK, sizeof hi);
-                lo += gm_low_double(rw * r);
-                hi += gm_high_double(rw * r);
+                lo += gm_low_double(r);
+                hi += gm_high_double(r);
                 memcpy(sq, &lo, sizeof lo);
                 memcpy(sq + GM_BLOCK, &hi, sizeof hi);
             }
-            memcpy(rj, &rw, sizeof rw);
+        for (j = 0; j < k; ++j) {
+            float *rj = resp + j * GM_BLOCK32;
+            gm_vecf r;
+            memcpy(&r, rj, sizeof r);
+            r *= lane_weight;
+            memcpy(rj, &r, sizeof r);
         }
         gm_moments_f32(phi, resp, n_phi, kp, moments32, moments_t,
                        block % GM_F32_FLUSH == GM_F32_FLUSH - 1);
