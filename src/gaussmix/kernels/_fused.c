@@ -442,15 +442,15 @@ static inline int64_t gm_softmax_t(double *logits_t, int64_t k, int64_t nb, doub
  *   totals[2] += sum_ij (r_ij - r'_ij)^2, r' under theta_prev_t (when not NULL)
  *
  * weights may be NULL (all ones). work must hold
- * GM_BLOCK * (2 n_phi + 2 d + 6 kp + 2) doubles. Returns the number of rows whose
+ * GM_BLOCK * (2 n_phi + 2 d + 7 kp + 2) doubles. Returns the number of rows whose
  * logits overflowed (their statistics are meaningless; the caller redoes the
  * rows on its numpy path), or -1 for bad sizes.
  */
-/* What follows a block's logits (in resp): the softmax, the change against
- * the previous parameters' responsibilities, the log-likelihood and weight
- * sums, and w_b r_bj in row-major order in weighted (for gm_moments). */
-static inline int64_t gm_block_tail(double *resp, double *resp_prev, const double *phi,
-                                    const double *theta_prev_t, int64_t n_phi, int64_t k,
+/* What follows a block's logits (in resp; the previous parameters' in
+ * resp_prev, or NULL): the softmax, the change against the previous
+ * parameters' responsibilities, the log-likelihood and weight sums, and
+ * w_b r_bj in row-major order in weighted (for gm_moments). */
+static inline int64_t gm_block_tail(double *resp, double *resp_prev, int64_t k,
                                     int64_t kp, int64_t nb, int64_t start,
                                     const double *weights, double *log_norm,
                                     double *log_norm_prev, double *resp_sq,
@@ -460,9 +460,8 @@ static inline int64_t gm_block_tail(double *resp, double *resp_prev, const doubl
     double row_weight[GM_BLOCK];
     int64_t lost = 0, b, j;
     lost += gm_softmax_t(resp, k, nb, log_norm);
-    if (theta_prev_t != NULL) {
+    if (resp_prev != NULL) {
         double lane_change[GM_BLOCK] = {0.0};
-        gm_logits_t(phi, theta_prev_t, n_phi, kp, resp_prev);
         gm_softmax_t(resp_prev, k, nb, log_norm_prev);
         for (j = 0; j < k; ++j)
             for (b = 0; b < GM_BLOCK; ++b) {
@@ -538,24 +537,26 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
     memset(weighted, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     memset(resp_sq_lanes, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     {
-        /* Two blocks at once (gm_logits_t2, gm_moments2) without previous
-         * parameters, rows read in place. Interleaved A/B against one block
-         * at a time, one process, other processes stopped: (200k, 16, 16)
-         * 0.93-0.94 of the time, one or two threads; (1M, 16, 16) 0.93;
-         * (200k, 8, 16) 0.90; (200k, 4, 16) 0.92. */
-        const int pair = theta_prev_t == NULL && row_index == NULL;
+        /* Two blocks at once (gm_logits_t2, gm_moments2). Interleaved A/B
+         * against one block at a time, one process, other processes stopped:
+         * (200k, 16, 16) 0.93-0.94 of the time, one or two threads;
+         * (1M, 16, 16) 0.93; (200k, 8, 16) 0.90; (200k, 4, 16) 0.92. */
         double *phi1 = resp_sq_lanes + kp * GM_BLOCK; /* the second block's buffers */
         double *y1 = phi1 + n_phi * GM_BLOCK;
         double *resp1 = y1 + d * GM_BLOCK;
         double *weighted1 = resp1 + kp * GM_BLOCK;
+        double *resp_prev1 = weighted1 + kp * GM_BLOCK;
         for (start = 0; start < n;) {
             const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
-            const int two = pair && n - start > GM_BLOCK;
+            const int two = n - start > GM_BLOCK;
             const int64_t rest = n - start - GM_BLOCK;
             const int64_t nb1 = two ? (rest < GM_BLOCK ? rest : GM_BLOCK) : 0;
             if (row_index != NULL) {
                 gm_features_gather(X, x_float32, row_stride, row_index + start, col_index, nb, d,
                                    shift, phi, y, diagonal);
+                if (two)
+                    gm_features_gather(X, x_float32, row_stride, row_index + start + GM_BLOCK,
+                                       col_index, nb1, d, shift, phi1, y1, diagonal);
             } else {
                 const void *rows = x_float32
                                        ? (const void *)((const float *)X + start * row_stride)
@@ -569,16 +570,21 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                     gm_features(rows1, x_float32, row_stride, nb1, d, shift, phi1, y1, diagonal);
                 }
             }
-            if (two)
-                gm_logits_t2(phi, phi1, theta_t, n_phi, kp, resp, resp1);
-            else
-                gm_logits_t(phi, theta_t, n_phi, kp, resp);
-            lost += gm_block_tail(resp, resp_prev, phi, theta_prev_t, n_phi, k, kp, nb, start,
-                                  weights, log_norm, log_norm_prev, resp_sq, resp_sq_lanes,
-                                  weighted, &log_lik, &weight_sum, &change);
             if (two) {
-                lost += gm_block_tail(resp1, NULL, phi1, NULL, n_phi, k, kp, nb1,
-                                      start + GM_BLOCK, weights, log_norm, log_norm_prev,
+                gm_logits_t2(phi, phi1, theta_t, n_phi, kp, resp, resp1);
+                if (theta_prev_t != NULL)
+                    gm_logits_t2(phi, phi1, theta_prev_t, n_phi, kp, resp_prev, resp_prev1);
+            } else {
+                gm_logits_t(phi, theta_t, n_phi, kp, resp);
+                if (theta_prev_t != NULL)
+                    gm_logits_t(phi, theta_prev_t, n_phi, kp, resp_prev);
+            }
+            lost += gm_block_tail(resp, theta_prev_t != NULL ? resp_prev : NULL, k, kp, nb,
+                                  start, weights, log_norm, log_norm_prev, resp_sq,
+                                  resp_sq_lanes, weighted, &log_lik, &weight_sum, &change);
+            if (two) {
+                lost += gm_block_tail(resp1, theta_prev_t != NULL ? resp_prev1 : NULL, k, kp,
+                                      nb1, start + GM_BLOCK, weights, log_norm, log_norm_prev,
                                       resp_sq, resp_sq_lanes, weighted1, &log_lik,
                                       &weight_sum, &change);
                 gm_moments2(phi, phi1, weighted, weighted1, n_phi, kp, moments_t);

@@ -360,7 +360,7 @@ def em_statistics(
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
     out = _StatisticsOutput(n_phi, kp, k)
-    work = np.empty(_BLOCK * (2 * n_phi + 2 * d + 6 * kp + 2))  # two blocks' buffers
+    work = np.empty(_BLOCK * (2 * n_phi + 2 * d + 7 * kp + 2))  # two blocks' buffers
     args = [
         *_rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, k, kp),
         *out.arguments(need_resp_sq),
