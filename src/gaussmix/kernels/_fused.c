@@ -679,41 +679,40 @@ int64_t gm_em_statistics_gather(const void *X, int x_float32, int64_t n, int64_t
  * logarithm of the exponentials' sum (the log-likelihood) are float64 (the
  * exponentials, at most k of them in [0, 1], and their sum are float32: a
  * relative error of a few 1e-7 in the sum, an absolute one of a few 1e-7 in a
- * row's log-likelihood, below what the float32 logits carry); the log-likelihood
- * and weight sums over rows are float64; the moments are summed in float32 over
- * GM_F32_FLUSH blocks and then added to float64 accumulators. Rows are shifted in float64 before rounding, so
- * y = x - shift keeps float32's relative precision.
+ * row's log-likelihood, below what the float32 logits carry); the
+ * log-likelihood and weight sums over rows are float64; the moments are summed
+ * in float32 over GM_F32_FLUSH blocks and then added to float64 accumulators.
+ * Rows are shifted in float64 before rounding, so y = x - shift keeps
+ * float32's relative precision.
  */
 #define GM_BLOCK32 16 /* rows per block: the lanes of a 64-byte float vector */
 #define GM_TILE32 16  /* components per moment tile; kp is a multiple of it */
 #define GM_F32_RUN 48 /* features summed in float32 before a float64 add */
 #define GM_F32_FLUSH 4 /* blocks whose moments are summed in float32 */
 typedef float gm_vecf __attribute__((vector_size(64), aligned(4)));
-typedef float gm_vecf_half __attribute__((vector_size(32), aligned(4)));
 
 /* Differences to the largest logit below this have exponentials under 2e-38,
  * near float32's smallest normal number: they count as 0. */
 #define GM_EXPF_FLOOR (-86.0f)
 /* Lane masks of float comparisons (all ones where true). */
 typedef int32_t gm_maskf __attribute__((vector_size(64), aligned(4)));
-typedef int64_t gm_mask16 __attribute__((vector_size(128), aligned(8)));
 
 /*
  * exp(x) of sixteen floats x <= 0 (0 below GM_EXPF_FLOOR): x = n ln2 + r with
  * |r| <= ln2 / 2 (ln 2 split so that n * ln2_hi is exact), exp(r) by its
- * Taylor polynomial of degree 7 (truncation error below 6e-9, a tenth of
- * float32's precision), and 2^n added to the exponent bits (n >= -125 keeps
- * the result normal); NaN gives NaN. Written on vectors: a scalar version with a select is
- * not vectorized by GCC 12.
+ * Taylor polynomial of degree 7 (truncation error below 1e-8, a tenth of
+ * float32's precision; measured within one ulp of exp), and 2^n added to the
+ * exponent bits (n >= -124 keeps the result normal); NaN gives NaN. Written on
+ * vectors: a scalar version with a select is not vectorized by GCC 12.
  */
 static inline gm_vecf gm_expf_nonpositive(gm_vecf x)
 {
     const gm_maskf below = x < GM_EXPF_FLOOR;
-    const gm_vecf floor = {GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR,
-                           GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR,
-                           GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR,
-                           GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR};
-    const gm_vecf xc = (gm_vecf)(((gm_maskf)x & ~below) | ((gm_maskf)floor & below));
+    const gm_vecf lowest = {GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR,
+                            GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR,
+                            GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR,
+                            GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR, GM_EXPF_FLOOR};
+    const gm_vecf xc = (gm_vecf)(((gm_maskf)x & ~below) | ((gm_maskf)lowest & below));
     gm_vecf kf, r, p;
     gm_maskf kbits;
 
@@ -875,8 +874,8 @@ static inline void gm_logits_f32(const float *phi, const float *theta_t, int64_t
  * the float64 logits of gm_logits_f32: resp[j * GM_BLOCK32 + b] (float32)
  * = exp(l_jb - top_b) / total_b and log_norm[b] = log(total_b) + top_b, with
  * top_b, the differences l_jb - top_b and the logarithm in float64, the
- * exponentials and their sum total_b in float32. Returns the number of rows b < nb whose logits are not all usable
- * (as gm_softmax_t). */
+ * exponentials and their sum total_b in float32. Returns the number of rows
+ * b < nb whose logits are not all usable (as gm_softmax_t). */
 static inline int64_t gm_softmax_f32(const double *logits, int64_t k, int64_t nb, float *resp,
                                      double *log_norm)
 {
