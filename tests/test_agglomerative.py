@@ -218,3 +218,97 @@ def test_one_run_from_the_vvv_hierarchy_reaches_mclusts_banknote_optima():
             assert (fitted.bic(X) <= bic + 0.01) == reached, (method, name, fitted.bic(X))
             if not reached:
                 assert fitted.bic(X) > bic + 100
+
+
+# ---------------------------------------------------------------------------
+# merge_components: the top of a hierarchy above a fitted mixture (select_model's screening)
+# ---------------------------------------------------------------------------
+def _moments(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = rows.mean(axis=0)
+    return mean, (rows - mean).T @ (rows - mean) / len(rows)
+
+
+def test_merged_component_has_the_moments_of_the_two_clusters_rows():
+    rng = np.random.default_rng(7)
+    sizes = [40, 90, 70]
+    clusters = [
+        rng.normal(size=(m, 3)) @ rng.normal(size=(3, 3)) + 5 * j for j, m in enumerate(sizes)
+    ]
+    X = np.vstack(clusters)
+    priors = np.array(sizes) / sum(sizes)
+    moments = [_moments(rows) for rows in clusters]
+    means = np.array([m for m, _ in moments])
+    covariances = np.array([c for _, c in moments])
+    merged = agglomerative.merge_components(X, priors, means, covariances)
+    assert merged is not None
+    new_priors, new_means, new_covariances = merged
+    # Whichever pair was merged, its component (last) is the union's moments, recomputed.
+    kept = [j for j in range(3) if any(np.allclose(means[j], m) for m in new_means[:-1])]
+    pair = [j for j in range(3) if j not in kept]
+    assert len(pair) == 2
+    union_mean, union_cov = _moments(np.vstack([clusters[j] for j in pair]))
+    assert_allclose(new_priors[-1], priors[pair].sum(), rtol=1e-12)
+    assert_allclose(new_means[-1], union_mean, rtol=1e-10, atol=1e-12)
+    assert_allclose(new_covariances[-1], union_cov, rtol=1e-10, atol=1e-12)
+    assert_allclose(new_priors.sum(), 1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_merge_components_chooses_the_likeliest_pair_by_scipy(seed):
+    rng = np.random.default_rng(seed)
+    k, d = 5, 2
+    priors = rng.dirichlet(np.ones(k) * 3)
+    means = rng.normal(size=(k, d)) * 3
+    factors = rng.normal(size=(k, d, d))
+    covariances = factors @ np.swapaxes(factors, 1, 2) + 0.3 * np.eye(d)
+    X = rng.normal(size=(400, d)) * 3
+    w = rng.uniform(0.5, 2.0, len(X))
+
+    def log_lik(p, m, c) -> float:
+        dens = sum(
+            pj * multivariate_normal(mj, cj).pdf(X) for pj, mj, cj in zip(p, m, c, strict=True)
+        )
+        return float(w @ np.log(dens))
+
+    best = None
+    for i, j in itertools.combinations(range(k), 2):
+        pi = priors[i] + priors[j]
+        mu = (priors[i] * means[i] + priors[j] * means[j]) / pi
+        cov = (
+            sum(
+                priors[g] * (covariances[g] + np.outer(means[g] - mu, means[g] - mu))
+                for g in (i, j)
+            )
+            / pi
+        )
+        rest = [g for g in range(k) if g not in (i, j)]
+        value = log_lik(
+            np.append(priors[rest], pi), np.vstack([means[rest], mu]), [*covariances[rest], cov]
+        )
+        if best is None or value > best[0]:
+            best = (value, rest, pi, mu, cov)
+    merged = agglomerative.merge_components(X, priors, means, covariances, weights=w)
+    assert merged is not None
+    _, rest, pi, mu, cov = best
+    assert_allclose(merged[0], np.append(priors[rest], pi), rtol=1e-12)
+    assert_allclose(merged[1], np.vstack([means[rest], mu]), rtol=1e-12)
+    assert_allclose(merged[2][-1], cov, rtol=1e-10)
+    assert_allclose(log_lik(*merged), best[0], rtol=1e-12)
+    singular = covariances.copy()
+    singular[0] = 0.0
+    assert agglomerative.merge_components(X, priors, means, singular) is None
+
+
+def test_component_log_joint_is_scipys_log_density_plus_log_prior():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(50, 3))
+    priors = np.array([0.3, 0.7])
+    means = rng.normal(size=(2, 3))
+    covariances = np.array([np.eye(3) * 2, [[2, 0.5, 0], [0.5, 1, 0.2], [0, 0.2, 0.5]]])
+    reference = [
+        np.log(p) + multivariate_normal(m, c).logpdf(X)
+        for p, m, c in zip(priors, means, covariances, strict=True)
+    ]
+    assert_allclose(
+        agglomerative.component_log_joint(X, priors, means, covariances), reference, rtol=1e-12
+    )

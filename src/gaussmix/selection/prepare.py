@@ -88,6 +88,7 @@ class Prepared:
             self.dense = dense.DenseRows(X, weights)
         self._subsample_of = (covariance_types, n_jobs, seed)
         self._subsample: Prepared | None = None
+        self._screen: Prepared | None = None
         self._hierarchies: dict[int, Hierarchy] = {}
         self._resolution: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -113,6 +114,23 @@ class Prepared:
                     self.init_data, self.init_weights, rng, max_rows=rows
                 )
             return self._hierarchies[tree]
+
+    def screen(self) -> Prepared:
+        """The rows of the first hierarchy (:meth:`hierarchy`), prepared.
+
+        Where ``strategy="mclust"`` compares the starts of large data
+        (:mod:`gaussmix.selection.screening`): at most
+        :data:`~gaussmix.em.agglomerative.HC_ROWS` rows, the very rows whose
+        partitions the hierarchical starts are. Made once and shared.
+        """
+        rows = self.hierarchy(0).rows
+        with self._lock:
+            if self._screen is None:
+                types, n_jobs, seed = self._subsample_of
+                weights = None if self.init_weights is None else self.init_weights[rows]
+                data = np.ascontiguousarray(self.init_data[rows], dtype=np.float64)
+                self._screen = Prepared(data, weights, types, False, n_jobs, seed=seed)
+            return self._screen
 
     def resolution(self) -> np.ndarray:
         """The smallest gaps of the initialization data's columns (the degenerate-fit rule's)."""
@@ -301,6 +319,7 @@ def strategy_options(strategy: str, covariance_type: Any, rule: driver.Convergen
         "hc_trees": MCLUST_TREES,
         "polish": rule._replace(tol=rule.tol * MCLUST_BEST_TOL),
         "polish_runs": MCLUST_POLISHED,
+        "screen": True,
     }
 
 

@@ -54,6 +54,7 @@ from .criteria import (
 )
 from .prepare import Prepared, final_statistics, fit_one, strategy_options
 from .result import ModelSelection
+from .screening import Screening, screens
 
 
 # ----------------------------------------------------------------------
@@ -357,8 +358,25 @@ def select_model(
         log-likelihood. On Old Faithful, iris, mclust's diabetes data and
         the Swiss banknotes "mclust" reached at least ``Mclust()``'s BIC in
         91-98 % of the 14 x 9 cells, "standard" with the same ``n_init`` in
-        56-85 % (``benchmarks/bench_mclust.py``). "auto": "mclust" when
-        ``covariance_type="all"``, else "standard".
+        56-85 % (``benchmarks/bench_mclust.py``). On large data (at least
+        ``SCREEN_MIN_ROWS`` = 10,000 complete rows in memory without
+        ``sample_weight``, a float
+        ``tol``, ``init_params`` "auto" or "hc", no ``warm_start``, and at
+        least ``SCREEN_ROWS_PER_PARAMETER`` of the screened rows per
+        parameter of the largest unconstrained candidate; names of
+        :mod:`gaussmix.selection.screening`) the runs are screened
+        instead: every run's EM is on the (at most 2,000) rows of the first
+        hierarchy; each k's candidates also start from starts they share
+        (the best candidates' partitions of those rows, and the mixtures left
+        by merging the pairs of components of the best larger fits); of the
+        distinct optima, the one whose parameters give all the rows the
+        highest likelihood runs EM over all the rows to ``tol / 100``: one
+        run over all the rows per candidate. A candidate's fit then depends
+        on the other candidates of the grid (not on their order or the
+        threads). On 20,000 x 8 rows it reached ``Mclust()``'s BIC in 117-120
+        of 126 cells against five of R's random subsets (every run over all
+        the rows: 104-109), with about 35 % less CPU time. "auto": "mclust"
+        when ``covariance_type="all"``, else "standard".
 
     Returns
     -------
@@ -659,6 +677,15 @@ def _information_criteria(
 ) -> tuple[list[dict], dict]:
     d = prepared.init_data.shape[1]
     fitted: dict = {}
+    screening = None
+    if not warm_start and screens(prepared, options, grid):
+        screening = Screening(
+            prepared,
+            grid,
+            options,
+            lambda k, covariance_type: _candidate_rng(seed, k, covariance_type, 0),
+            lambda tasks, work: _run(tasks, work, parallel),
+        )
 
     def work(task: tuple) -> tuple:
         k, covariance_type = task
@@ -669,14 +696,11 @@ def _information_criteria(
                 source = fitted.get((k, structures.FULL.name))
                 if source is not None:
                     warm = (source.priors, source.means, source.covariances)
-            model = fit_one(
-                prepared,
-                k,
-                covariance_type,
-                _candidate_rng(seed, k, covariance_type, 0),
-                options,
-                warm,
-            )
+            rng = _candidate_rng(seed, k, covariance_type, 0)
+            if screening is not None:
+                model = screening.fit(k, covariance_type, rng)
+            else:
+                model = fit_one(prepared, k, covariance_type, rng, options, warm)
             log_lik, n, entropy = final_statistics(prepared, model)
             entropy = entropy if criterion == "icl" else None
             return model, (log_lik, n), entropy, time.perf_counter() - start, None

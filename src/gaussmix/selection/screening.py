@@ -1,0 +1,285 @@
+"""``strategy="mclust"`` on large data: starts compared on a subsample and shared by the grid.
+
+On large data (at least :data:`SCREEN_MIN_ROWS` rows) a candidate's
+``n_init`` EM runs over all the rows were most of a grid's time, and in
+mclust's 14 x 9 grid on 20,000 x 8 rows about one cell in seven still ended
+in a worse optimum than ``Mclust()``'s (hundreds to thousands of BIC units:
+the top of our hierarchy grouped the true clusters otherwise, or the splits
+of k above the data's fell elsewhere). Here the starts are run on the rows
+of the first hierarchy (``Prepared.screen``: at most
+:data:`~gaussmix.em.agglomerative.HC_ROWS` rows, as mclust's own hierarchy
+sees), shared across the grid, and only the best goes on over all the rows.
+In three steps:
+
+1. every candidate's ``n_init`` starts (the hierarchies' partitions and
+   k-means++ seeds drawn from the screened rows, as ``strategy="mclust"``
+   starts them) run EM on the screened rows to ``tol``;
+2. for every k, starts shared by the candidates with k components (mclust
+   starts all 14 models from one partition): the partitions of the screened
+   rows (each row to its most likely component) by the
+   :data:`SHARED_PARTITIONS` candidates of k components with the best BIC on
+   those rows, as hard partitions; and, from the best candidate of every
+   k' > k, the mixture of k components that repeatedly merging its cheapest
+   pair of components leaves (:func:`gaussmix.em.agglomerative.merge_components`:
+   the merge that keeps the screened rows likeliest);
+3. every candidate runs EM from the shared starts of its k on the screened
+   rows too; of its screened runs' distinct optima (sound ones first,
+   :func:`gaussmix.selection.is_degenerate`) the one whose parameters give
+   all the rows the highest likelihood (one E-step each: the screened rows'
+   own likelihood favours the optima that overfit them) runs EM over all the
+   rows to ``tol`` x ``MCLUST_BEST_TOL`` (of ``gaussmix.selection.prepare``).
+
+Step 2 makes a candidate's fit depend on the rest of the grid (the fits of
+other candidates with as many or more components) but not on the order in
+which candidates run, the threads or ``n_jobs``: steps 1 and 3 are per
+candidate, step 2 runs once between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_n_components
+from ..em import driver, init
+from ..em.agglomerative import HC_ROWS, component_log_joint, merge_components
+from ..em.families import Gaussians, MaximumLikelihood
+from ..fitting import store_fit
+from ..gmm import GMM
+from . import criteria
+from .prepare import Prepared, best_sound_run, is_sound
+
+__all__ = [
+    "SCREEN_MIN_ROWS",
+    "SCREEN_ROWS_PER_PARAMETER",
+    "SHARED_PARTITIONS",
+    "Screening",
+    "map_labels",
+    "screens",
+]
+
+#: Fewest usable rows for which ``strategy="mclust"`` screens its starts on the
+#: hierarchy's rows (fewer: every run over all the rows).
+SCREEN_MIN_ROWS = 10_000
+
+#: Screened rows needed per free parameter of the grid's largest unconstrained
+#: (VVV) candidate; with fewer (many features) the starts are not screened.
+SCREEN_ROWS_PER_PARAMETER = 4
+
+#: Distinct partitions of the screened rows, by the best candidates of each k,
+#: offered to every candidate with k components. On the 20,000 x 8 benchmark
+#: data one reached at least ``Mclust()``'s BIC in 114, 111, 112, 114 and 113
+#: of 126 cells (R seeds 0-4), three in 119, 116, 116, 118, 117, two (with the
+#: merged mixtures) in 120, 117, 118, 119, 117.
+SHARED_PARTITIONS = 2
+
+
+def screens(prepared: Prepared, options: dict, grid: list) -> bool:
+    """Whether the grid's starts are screened: ``strategy="mclust"``, a float ``tol``,
+    ``init_params`` "auto" or "hc", at least :data:`SCREEN_MIN_ROWS` complete rows in memory
+    without ``sample_weight`` (the hierarchy draws its rows by weight), and at least
+    :data:`SCREEN_ROWS_PER_PARAMETER` screened rows per parameter of the grid's largest
+    unconstrained candidate."""
+    if not (
+        options.get("screen", False)
+        and prepared.X is not None
+        and prepared.weights is None
+        and not prepared.missing
+        and prepared.dense is None
+        and prepared.usable_rows >= SCREEN_MIN_ROWS
+        and options["rule"].tol is not None
+        and options["init_params"] in ("auto", "hc")
+    ):
+        return False
+    d = prepared.init_data.shape[1]
+    largest = criteria.n_parameters(max(k for k, _ in grid), d, "full")
+    screened = min(prepared.usable_rows, HC_ROWS)
+    return screened >= SCREEN_ROWS_PER_PARAMETER * largest
+
+
+def map_labels(X: np.ndarray, gaussians: tuple) -> np.ndarray | None:
+    """Each row's most likely component (0-based); None when a covariance does not factorize."""
+    log_joint = component_log_joint(X, *gaussians)
+    return None if log_joint is None else np.argmax(log_joint, axis=0).astype(np.intp)
+
+
+class Screening:
+    """Steps 1 and 2 of the module's text for a grid; ``fit`` is step 3 for one candidate.
+
+    Parameters
+    ----------
+    prepared : Prepared
+        All the rows (their ``Prepared.screen()`` rows are screened).
+    grid : list of (k, covariance_type)
+    options : dict
+        :func:`gaussmix.select_model`'s options (``n_init``, ``n_iter``,
+        ``rule``, ``reg_covar``, ``hc_trees``, ``polish``).
+    rng_of : callable
+        ``rng_of(k, covariance_type)``: the candidate's random stream.
+    run : callable
+        ``run(tasks, work)``: ``work`` of every task, results in order (the
+        grid's threads).
+    """
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        grid: list,
+        options: dict,
+        rng_of: Callable[[int, str], np.random.Generator],
+        run: Callable[[list, Callable], list],
+    ) -> None:
+        self.prepared, self.options, self.rng_of = prepared, options, rng_of
+        self.screen = prepared.screen()
+        self.first: dict[tuple, Any] = dict(zip(grid, run(grid, self._first), strict=True))
+        self.shared = self._shared_starts(sorted({k for k, _ in grid}))
+
+    # step 1 ------------------------------------------------------------
+    def _first(self, task: tuple) -> Any:
+        k, covariance_type = task
+        try:
+            check_n_components(k, self.prepared.usable_rows)
+            return self._screened_runs(k, covariance_type, self._own_starts(k, covariance_type))
+        except Exception as exc:  # reported by fit, in the candidate's row
+            return exc
+
+    def _own_starts(self, k: int, covariance_type: str) -> list[Gaussians]:
+        prepared, screen, options = self.prepared, self.screen, self.options
+        family = MaximumLikelihood(covariance_type, options["reg_covar"])
+        random_state = GMM(k, random_state=self.rng_of(k, covariance_type)).random_state
+        starts = []
+        for run in range(options["n_init"]):
+            if run < options.get("hc_trees", 1):
+                parameters = init.hierarchical_start(
+                    prepared.init_data,
+                    prepared.init_weights,
+                    k,
+                    None,
+                    prepared.hierarchy(run),
+                    options["reg_covar"],
+                )
+            else:
+                parameters = init.initial_parameters(
+                    screen.init_data, screen.init_weights, "kmeans++", k, random_state
+                )
+            starts.append(family.start(*parameters))
+        return starts
+
+    def _screened_runs(
+        self, k: int, covariance_type: str, starts: list[Gaussians]
+    ) -> list[driver.EMResult]:
+        """EM from each start on the screened rows, to ``tol``."""
+        family = MaximumLikelihood(covariance_type, self.options["reg_covar"])
+        source = self.screen.sources[covariance_type]
+        n_iter, rule = self.options["n_iter"], self.options["rule"]
+        return [driver.run_em(source, family, start, n_iter=n_iter, rule=rule) for start in starts]
+
+    def _candidates(
+        self, runs: list[driver.EMResult], covariance_type: str
+    ) -> list[driver.EMResult]:
+        """The runs' distinct optima, highest screened likelihood first, sound ones only if any."""
+        family = MaximumLikelihood(covariance_type, self.options["reg_covar"])
+        finite = [run for run in runs if np.isfinite(run.lower_bound)]
+        sound = [run for run in finite if is_sound(run, covariance_type, self.screen, family)]
+        distinct: dict[float, driver.EMResult] = {}
+        for run in sorted(sound or finite, key=lambda run: -run.lower_bound):
+            distinct.setdefault(round(run.lower_bound, 9), run)
+        return list(distinct.values())
+
+    # step 2 ------------------------------------------------------------
+    def _shared_starts(self, ks: list[int]) -> dict[int, list[tuple]]:
+        """For every k of the grid, the starts (priors, means, covariances) shared by its cells."""
+        screen = self.screen
+        X, w, reg = screen.init_data, screen.init_weights, self.options["reg_covar"]
+        n = screen.n_samples if screen.n_samples is not None else float(screen.usable_rows)
+        ranked: dict[int, list[tuple]] = {}
+        for (k, covariance_type), runs in self.first.items():
+            if isinstance(runs, Exception):
+                continue
+            candidates = self._candidates(runs, covariance_type)
+            if not candidates:
+                continue
+            mixture = tuple(candidates[0].state)
+            labels = map_labels(X, mixture)
+            if labels is None or np.unique(labels).size != k:
+                continue
+            p = criteria.n_parameters(k, X.shape[1], covariance_type)
+            bic = -2.0 * candidates[0].lower_bound * n + p * np.log(n)
+            ranked.setdefault(k, []).append((bic, labels, mixture))
+        starts: dict[int, list[tuple]] = {k: [] for k in ks}
+        for k, found in ranked.items():
+            found.sort(key=lambda item: item[0])
+            partitions = _distinct([labels for _, labels, _ in found])[:SHARED_PARTITIONS]
+            starts[k].extend(init.partition_moments(X, labels, k, w, reg) for labels in partitions)
+        for top in sorted(ranked, reverse=True):
+            mixture = ranked[top][0][2]
+            for m in range(top - 1, 1, -1):  # one component has one optimum
+                mixture = merge_components(X, *mixture, weights=w)
+                if mixture is None:
+                    break
+                if m in starts:
+                    starts[m].append(mixture)
+        return {k: self._distinct_starts(found) for k, found in starts.items()}
+
+    def _distinct_starts(self, starts: list[tuple]) -> list[tuple]:
+        """The starts whose partitions of the screened rows differ, in order."""
+        kept, partitions = [], []
+        for start in starts:
+            labels = map_labels(self.screen.init_data, start)
+            if labels is not None and not any(_same(labels, other) for other in partitions):
+                kept.append(start)
+                partitions.append(labels)
+        return kept
+
+    # step 3 ------------------------------------------------------------
+    def fit(self, k: int, covariance_type: str, rng: np.random.Generator) -> GMM:
+        """Step 3 for one candidate: its fit over all the rows."""
+        first = self.first[(k, covariance_type)]
+        if isinstance(first, Exception):
+            raise first
+        options = self.options
+        family = MaximumLikelihood(covariance_type, options["reg_covar"])
+        shared = [family.start(*start) for start in self.shared.get(k, [])]
+        runs = list(first) + self._screened_runs(k, covariance_type, shared)
+        candidates = self._candidates(runs, covariance_type) or runs[:1]
+        source = self.prepared.sources[covariance_type]
+
+        def all_rows(run: driver.EMResult) -> float:
+            stats, _ = source.statistics(family.gaussians(run.state), None, False)
+            value = stats.log_lik_sum / stats.weight_sum
+            return value if np.isfinite(value) else -np.inf
+
+        leader = max(candidates, key=all_rows) if len(candidates) > 1 else candidates[0]
+        final = driver.run_em(
+            source,
+            family,
+            leader.state,
+            n_iter=options["n_iter"],
+            rule=options.get("polish") or options["rule"],
+        )
+        final = best_sound_run(final, [final], covariance_type, self.prepared, family)
+        return store_fit(
+            GMM(k, random_state=rng),
+            family.mixture(final.state),
+            covariance_type,
+            final.converged,
+            final.n_iter,
+            final.lower_bound,
+        )
+
+
+def _distinct(partitions: list[np.ndarray]) -> list[np.ndarray]:
+    """The partitions, each once (equal up to the names of the groups), in order."""
+    kept: list[np.ndarray] = []
+    for labels in partitions:
+        if not any(_same(labels, other) for other in kept):
+            kept.append(labels)
+    return kept
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two labelings are the same partition."""
+    pairs = np.unique(a * (int(b.max()) + 1) + b).size
+    return pairs == np.unique(a).size == np.unique(b).size
