@@ -26,7 +26,9 @@ def _problem(seed, n, d, k):
     return X.astype(np.float32), rng.dirichlet(np.ones(k)), means, covariances, rng
 
 
-@pytest.mark.parametrize("n, d, k", [(1000, 1, 2), (777, 3, 5), (2000, 8, 3), (3001, 16, 17)])
+@pytest.mark.parametrize(
+    "n, d, k", [(1000, 1, 2), (777, 3, 5), (2000, 8, 3), (3001, 16, 17), (501, 13, 33)]
+)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_statistics_equal_the_float64_kernel(n, d, k, weighted):
     X, priors, means, covariances, rng = _problem(n + d + k, n, d, k)
@@ -94,10 +96,98 @@ def test_float32_fit_agrees_with_float64(tol, d):
     )
 
 
-def test_narrow_data_keep_the_float64_kernel():
-    """Below 12 features the float32 kernel is slower (bench_float32.py): not used there."""
-    _, priors, means, covariances, _ = _problem(7, 10, 8, 2)
+@pytest.mark.parametrize("d", [1, 4, 7, 8, 16])
+def test_the_float32_kernel_runs_where_it_is_faster(d):
+    """Every width with AVX-512, from 8 features on elsewhere (bench_float32.py, and
+    the kernel alone built for AVX2)."""
+    _, priors, means, covariances, _ = _problem(7, 10, d, 2)
     params = make_e_step_parameters(
-        "full", (priors, means, covariances), None, np.zeros(8), dtype=np.float32
+        "full", (priors, means, covariances), None, np.zeros(d), dtype=np.float32
     )
-    assert params.kernel_theta is not None and params.kernel_theta.dtype == np.float64
+    single = d >= compiled.float32_min_features()
+    assert d < 8 or single
+    assert params.kernel_theta is not None
+    assert params.kernel_theta.dtype == (np.float32 if single else np.float64)
+
+
+def test_float_exponential_within_one_unit_of_numpy():
+    """The softmax's float32 exponential: within one float32 unit in the last place of
+    numpy's float64 exp, 0 below -86 (under 2e-38: float32's smallest normal numbers),
+    NaN kept."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate(
+        [
+            -rng.uniform(0.0, 86.0, 200_003),
+            -rng.uniform(0.0, 1.0, 10_000),
+            [0.0, -0.0, -1e-30, -np.log(2) / 2, -np.log(2), -85.999, -86.0],
+        ]
+    ).astype(np.float32)
+    exact = np.exp(x.astype(np.float64))
+    got = compiled.exp_nonpositive_float32(x)
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(got - exact) / ulp) <= 1.0
+    assert compiled.exp_nonpositive_float32(np.float32([0.0]))[0] == 1.0
+    tail = compiled.exp_nonpositive_float32(np.float32([-86.01, -100.0, -1e30, -np.inf, np.nan]))
+    np.testing.assert_array_equal(tail[:4], 0.0)
+    assert np.isnan(tail[4])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_float64_rows_in_the_float32_kernel(weighted):
+    """float64 rows (``dtype=np.float32`` on float64 data) are read as they are, shifted in
+    float64 and rounded once: the float64 kernel's statistics of the same rows."""
+    X, priors, means, covariances, rng = _problem(10, 1237, 14, 6)
+    X = X.astype(np.float64) + rng.normal(scale=1e-3, size=X.shape)  # not float32 values
+    weights = rng.uniform(0.5, 2.0, len(X)) if weighted else None
+    shift = X.mean(axis=0)
+    theta = natural_parameters(priors, means, covariances, shift, "full")
+    single = compiled.em_statistics_float32(
+        X, weights, compiled.padded_parameters_float32(theta), 6, shift, None, True
+    )
+    double = compiled.em_statistics(
+        X, weights, compiled.padded_parameters(theta), 6, shift, None, True
+    )
+    scale = np.abs(double[0]).max(axis=1, keepdims=True)
+    assert np.max(np.abs(single[0] - double[0]) / scale) < 2e-6
+    np.testing.assert_allclose(single[1], double[1], rtol=2e-5, atol=1e-6 * len(X))
+    assert single[2] == pytest.approx(double[2], rel=1e-6)
+    assert single[3] == pytest.approx(double[3], rel=1e-12)
+
+
+def test_rows_far_from_the_shift_keep_their_precision():
+    """y = x - shift is formed in float64 before rounding: data offset by 1e4 give the
+    float64 kernel's statistics of the same float32 rows."""
+    X, priors, means, covariances, _ = _problem(8, 2000, 12, 4)
+    X = (X.astype(np.float64) + 1e4).astype(np.float32)
+    means = means + 1e4
+    shift = X.mean(axis=0, dtype=np.float64)
+    theta = natural_parameters(priors, means, covariances, shift, "full")
+    single = compiled.em_statistics_float32(
+        X, None, compiled.padded_parameters_float32(theta), 4, shift, None, False
+    )
+    double = compiled.em_statistics(
+        X, None, compiled.padded_parameters(theta), 4, shift, None, False
+    )
+    scale = np.abs(double[0]).max(axis=1, keepdims=True)
+    assert np.max(np.abs(single[0] - double[0]) / scale) < 2e-6
+    assert single[2] == pytest.approx(double[2], rel=1e-6)
+
+
+def test_rows_whose_features_overflow_float32_are_given_back():
+    """A row whose squares overflow float32 has no usable logits: the kernel gives the
+    call back (None) instead of statistics with inf or NaN in them."""
+    X, priors, means, covariances, _ = _problem(9, 100, 4, 2)
+    X[37] = 3e19  # squares of 9e38 overflow float32 (max 3.4e38)
+    shift = np.zeros(4)
+    theta = natural_parameters(priors, means, covariances, shift, "full")
+    single = compiled.em_statistics_float32(
+        X, None, compiled.padded_parameters_float32(theta), 2, shift, None, False
+    )
+    assert single is None
+    X[37] = 0.0
+    assert (
+        compiled.em_statistics_float32(
+            X, None, compiled.padded_parameters_float32(theta), 2, shift, None, False
+        )
+        is not None
+    )

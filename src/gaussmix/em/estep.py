@@ -305,20 +305,16 @@ def pooled_log_lik_term(params: EStepParameters, scatter: np.ndarray) -> float:
     return -0.5 * float(np.sum((whitening @ scatter) * whitening))
 
 
-# Features below which the float32 kernel is not faster than the float64 one
-# (benchmarks/bench_float32.py: 0.8x at d = 4 and 8, 1.4x at d = 16, 1.5x at 32).
-_FLOAT32_MIN_FEATURES = 12
-
-
 def _float32_kernel_applies(covariance_type: str, dtype, n_features: int) -> bool:
     """Whether the float32 kernel computes this E-step (full features, ``dtype=float32``,
-    enough features for it to pay)."""
+    wide enough rows for it to pay on this CPU: every width with AVX-512,
+    ``compiled.float32_min_features``)."""
     return (
         dtype == np.float32
-        and n_features >= _FLOAT32_MIN_FEATURES
         and structures.get(covariance_type).kernel
         and uses_full_features(covariance_type)
         and _compiled.has_float32()
+        and n_features >= _compiled.float32_min_features()
     )
 
 

@@ -24,6 +24,7 @@ the call, so the row blocks of :mod:`gaussmix.kernels.threads` run on all cores.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 import numpy as np
@@ -94,6 +95,14 @@ def _load():
         single.argtypes = [pointer, ctypes.c_int, int64, int64, int64, pointer, pointer]
         single.argtypes += [pointer, pointer, int64, int64, pointer, pointer, pointer]
         single.argtypes += [pointer, pointer]
+    wide = getattr(lib, "gm_wide_vectors", None)
+    if wide is not None:
+        wide.restype = ctypes.c_int
+        wide.argtypes = []
+    expf = getattr(lib, "gm_expf_array", None)
+    if expf is not None:
+        expf.restype = None
+        expf.argtypes = [pointer, int64, pointer]
     linear = getattr(lib, "gm_em_statistics_linear", None)
     if linear is not None:
         linear.restype = int64
@@ -813,6 +822,28 @@ def has_float32() -> bool:
     return available() and hasattr(_lib, "gm_em_statistics_f32")
 
 
+@functools.cache
+def float32_min_features() -> int:
+    """Features from which the float32 kernel is faster than the float64 one here.
+
+    1 where the kernels' AVX-512 clone runs (kernel alone, one thread, 100k rows,
+    k = 16: float64/float32 1.34x at d = 1-4, 1.9x at d = 8, 2.0x at d = 16 and 32);
+    8 elsewhere (AVX2: 0.89x at d = 4, 1.12x at d = 8, 1.48x at d = 16).
+    """
+    wide = getattr(_lib, "gm_wide_vectors", None) if available() else None
+    return 1 if wide is not None and wide() else 8
+
+
+def exp_nonpositive_float32(x: np.ndarray) -> np.ndarray:
+    """The float32 kernel's exponential of values <= 0 (0 below -86); for tests."""
+    if not available() or not hasattr(_lib, "gm_expf_array"):
+        raise RuntimeError("the float32 kernel is not available")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty_like(x)
+    _lib.gm_expf_array(x.ctypes.data, x.size, out.ctypes.data)
+    return out
+
+
 def padded_parameters_float32(theta: np.ndarray) -> np.ndarray:
     """theta (k, n_phi) as the float32 kernel reads it: (n_phi, kp) float32, kp = 16 m."""
     k, n_phi = theta.shape
@@ -847,8 +878,8 @@ def em_statistics_float32(
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
     out = _StatisticsOutput(n_phi, kp, k)
-    work32 = np.empty(_BLOCK32 * (n_phi + d + kp) + n_phi * kp, dtype=np.float32)
-    work64 = np.empty(4 * _BLOCK * (kp + 1))
+    work32 = np.empty(_BLOCK32 * (n_phi + d + 2 * kp) + n_phi * kp, dtype=np.float32)
+    work64 = np.empty(_BLOCK32 * (2 * kp + 2))
     lost = _lib.gm_em_statistics_f32(
         *_rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, k, kp),
         *out.arguments(need_resp_sq),
