@@ -446,6 +446,8 @@ static inline int64_t gm_softmax_t(double *logits_t, int64_t k, int64_t nb, doub
  * logits overflowed (their statistics are meaningless; the caller redoes the
  * rows on its numpy path), or -1 for bad sizes.
  */
+int gm_wide_vectors(void);
+
 /* What follows a block's logits (in resp; the previous parameters' in
  * resp_prev, or NULL): the softmax, the change against the previous
  * parameters' responsibilities, the log-likelihood and weight sums, and
@@ -537,10 +539,14 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
     memset(weighted, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     memset(resp_sq_lanes, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     {
-        /* Two blocks at once (gm_logits_t2, gm_moments2). Interleaved A/B
-         * against one block at a time, one process, other processes stopped:
-         * (200k, 16, 16) 0.93-0.94 of the time, one or two threads;
-         * (1M, 16, 16) 0.93; (200k, 8, 16) 0.90; (200k, 4, 16) 0.92. */
+        /* Two blocks at once (gm_logits_t2, gm_moments2) where AVX-512 runs.
+         * Interleaved A/B against one block at a time, one process, other
+         * processes stopped: (200k, 16, 16) 0.93-0.94 of the time, one or two
+         * threads; (1M, 16, 16) 0.93; (200k, 8, 16) 0.90; (200k, 4, 16)
+         * 0.92. With 32-byte vectors the sixteen accumulators of 64 bytes do
+         * not fit the registers: the AVX2 build took 3.2-3.7x the time of
+         * one block at a time (single thread, d = 8 and 16). */
+        const int pairs = gm_wide_vectors();
         double *phi1 = resp_sq_lanes + kp * GM_BLOCK; /* the second block's buffers */
         double *y1 = phi1 + n_phi * GM_BLOCK;
         double *resp1 = y1 + d * GM_BLOCK;
@@ -548,7 +554,7 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
         double *resp_prev1 = weighted1 + kp * GM_BLOCK;
         for (start = 0; start < n;) {
             const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
-            const int two = n - start > GM_BLOCK;
+            const int two = pairs && n - start > GM_BLOCK;
             const int64_t rest = n - start - GM_BLOCK;
             const int64_t nb1 = two ? (rest < GM_BLOCK ? rest : GM_BLOCK) : 0;
             if (row_index != NULL) {
