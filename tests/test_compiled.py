@@ -89,6 +89,20 @@ def _numpy_statistics(X, weights, theta, shift, theta_prev, need_resp_sq, covari
     return e_step(np.ascontiguousarray(X), weights, params)
 
 
+@pytest.fixture(params=["auto", "narrow", "wide"])
+def vector_form(request):
+    """The kernel's register tiles as the CPU picks them, or forced: the narrow form (32-byte
+    vectors, what runs without AVX-512) and the wide one (64-byte vectors and two blocks at
+    once, what runs with it) both give the numpy path's statistics on any machine."""
+    policy = {"auto": 0, "narrow": 1, "wide": 2}[request.param]
+    library = _compiled.library()
+    if library is None or not hasattr(library, "gm_set_vector_policy"):
+        pytest.skip("compiled kernel not built")
+    library.gm_set_vector_policy(policy)
+    yield request.param
+    library.gm_set_vector_policy(0)
+
+
 def _random_parameters(rng, k, d, spread=3.0):
     priors = rng.dirichlet(np.ones(k))
     means = rng.normal(0, spread, (k, d))
@@ -101,7 +115,7 @@ def _random_parameters(rng, k, d, spread=3.0):
 @pytest.mark.parametrize("d, k", [(1, 1), (2, 3), (5, 9), (16, 16), (3, 17)])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("with_previous", [False, True])
-def test_statistics_equal_numpy_path(d, k, weighted, with_previous):
+def test_statistics_equal_numpy_path(d, k, weighted, with_previous, vector_form):
     rng = np.random.default_rng(d * 100 + k)
     n = 203  # not a multiple of the kernel's 8-row blocks
     wide = rng.normal(0, 3, (n, d + 2))
@@ -138,7 +152,7 @@ def test_statistics_equal_numpy_path(d, k, weighted, with_previous):
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 24, 197, 203])
 @pytest.mark.parametrize("d, k", [(16, 16), (22, 32), (23, 5), (4, 33), (3, 2)])
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
-def test_statistics_equal_numpy_path_for_any_row_count(n, d, k, covariance_type):
+def test_statistics_equal_numpy_path_for_any_row_count(n, d, k, covariance_type, vector_form):
     """The kernel takes two 8-row blocks at once, and a last lone block alone: every row
     count, full and partial second blocks."""
     rng = np.random.default_rng(n * 1000 + d * 10 + k)
@@ -165,7 +179,7 @@ def test_statistics_equal_numpy_path_for_any_row_count(n, d, k, covariance_type)
 @pytest.mark.parametrize("with_columns", [False, True])
 @pytest.mark.parametrize("with_previous", [True, False])
 def test_statistics_of_rows_read_in_place_equal_those_of_a_copy(
-    covariance_type, dtype, with_columns, with_previous
+    covariance_type, dtype, with_columns, with_previous, vector_form
 ):
     # The kernel's gather form (rows and columns read where they lie) against
     # the numpy path on the gathered copy.

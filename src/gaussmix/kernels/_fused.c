@@ -268,15 +268,77 @@ static inline void gm_features_gather(const void *X, int x_float32, int64_t row_
 /* Lane masks of gm_vec comparisons (all ones where true). */
 typedef int64_t gm_mask __attribute__((vector_size(64), aligned(8)));
 
+/* Half a tile: four components (GM_NARROW), or half a block's rows, in a
+ * 32-byte vector: one AVX2 register. */
+#define GM_NARROW 4
+typedef double gm_vec4 __attribute__((vector_size(32), aligned(8)));
+
+int gm_wide_vectors(void);
+
+/* 0: the kernels' register tiles follow the running CPU (gm_wide_vectors); 1:
+ * the narrow forms, 2: the wide forms, whatever the CPU (for tests). */
+static int gm_vector_policy = 0;
+static int gm_wide_cached = -1;
+
+/* Sets gm_vector_policy (tests run both forms on one machine). */
+void gm_set_vector_policy(int policy)
+{
+    __atomic_store_n(&gm_vector_policy, policy, __ATOMIC_RELAXED);
+}
+
+/* Whether the wide forms run: arrays of 64-byte vectors as accumulators (the
+ * logits' eight, the moments' eight responsibility vectors) and two blocks at
+ * once. Where AVX-512 does not run a 64-byte vector is not a register, and
+ * GCC keeps such arrays in memory, moving their lanes through general
+ * registers: the AVX2 build of the EM statistics took 4.7x the AVX-512 time at
+ * (200k, 16, 16), 2.6x numpy's path. The narrow forms hold 32-byte vectors. */
+static inline int gm_wide(void)
+{
+    const int policy = __atomic_load_n(&gm_vector_policy, __ATOMIC_RELAXED);
+    int wide;
+    if (policy != 0)
+        return policy == 2;
+    wide = __atomic_load_n(&gm_wide_cached, __ATOMIC_RELAXED);
+    if (wide < 0) {
+        wide = gm_wide_vectors();
+        __atomic_store_n(&gm_wide_cached, wide, __ATOMIC_RELAXED);
+    }
+    return wide;
+}
+
 /* Component-major logits of a block, one lane per row:
  * logits_t[j * GM_BLOCK + b] = sum_f theta_t[f, j] phi[f, b] for j < kp. phi's
  * feature rows are vectors over the block's rows, so each term is one
  * multiply-add of a broadcast parameter with a feature vector, for eight
- * components at a time (eight independent accumulators). */
+ * components at a time (eight independent accumulators); in the narrow form
+ * four components, each accumulator two 32-byte halves of the block. */
 static inline void gm_logits_t(const double *phi, const double *theta_t, int64_t n_phi,
                                int64_t kp, double *logits_t)
 {
     int64_t j0, f, t;
+    if (!gm_wide()) {
+        for (j0 = 0; j0 < kp; j0 += GM_NARROW) {
+            gm_vec4 lo[GM_NARROW], hi[GM_NARROW];
+            for (t = 0; t < GM_NARROW; ++t)
+                lo[t] = hi[t] = (gm_vec4){0.0};
+            for (f = 0; f < n_phi; ++f) {
+                /* (dereferenced, not memcpy'd: GCC 12 copies 32 bytes through
+                 * the stack in two halves, and the load stalls on them) */
+                const gm_vec4 pl = *(const gm_vec4 *)(phi + f * GM_BLOCK);
+                const gm_vec4 ph = *(const gm_vec4 *)(phi + f * GM_BLOCK + GM_NARROW);
+                const double *th = theta_t + f * kp + j0;
+                for (t = 0; t < GM_NARROW; ++t) {
+                    lo[t] += th[t] * pl;
+                    hi[t] += th[t] * ph;
+                }
+            }
+            for (t = 0; t < GM_NARROW; ++t) {
+                *(gm_vec4 *)(logits_t + (j0 + t) * GM_BLOCK) = lo[t];
+                *(gm_vec4 *)(logits_t + (j0 + t) * GM_BLOCK + GM_NARROW) = hi[t];
+            }
+        }
+        return;
+    }
     for (j0 = 0; j0 < kp; j0 += GM_TILE) {
         gm_vec acc[GM_TILE];
         for (t = 0; t < GM_TILE; ++t)
@@ -298,6 +360,26 @@ static inline void gm_moments(const double *phi, const double *weighted, int64_t
                               int64_t kp, double *moments_t)
 {
     int64_t j0, f, b;
+    if (!gm_wide()) {
+        /* four components at a time: eight 32-byte responsibility vectors */
+        for (j0 = 0; j0 < kp; j0 += GM_NARROW) {
+            gm_vec4 resp[GM_BLOCK];
+            for (b = 0; b < GM_BLOCK; ++b)
+                resp[b] = *(const gm_vec4 *)(weighted + b * kp + j0);
+            for (f = 0; f < n_phi; ++f) {
+                double *mo = moments_t + f * kp + j0;
+                const double *ph = phi + f * GM_BLOCK;
+                gm_vec4 s0 = ph[0] * resp[0], s1 = ph[1] * resp[1];
+                gm_vec4 s2 = ph[2] * resp[2], s3 = ph[3] * resp[3];
+                s0 += ph[4] * resp[4];
+                s1 += ph[5] * resp[5];
+                s2 += ph[6] * resp[6];
+                s3 += ph[7] * resp[7];
+                *(gm_vec4 *)mo += (s0 + s1) + (s2 + s3);
+            }
+        }
+        return;
+    }
     for (j0 = 0; j0 < kp; j0 += GM_TILE) {
         gm_vec resp[GM_BLOCK];
         for (b = 0; b < GM_BLOCK; ++b)
@@ -446,8 +528,6 @@ static inline int64_t gm_softmax_t(double *logits_t, int64_t k, int64_t nb, doub
  * logits overflowed (their statistics are meaningless; the caller redoes the
  * rows on its numpy path), or -1 for bad sizes.
  */
-int gm_wide_vectors(void);
-
 /* What follows a block's logits (in resp; the previous parameters' in
  * resp_prev, or NULL): the softmax, the change against the previous
  * parameters' responsibilities, the log-likelihood and weight sums, and
@@ -546,7 +626,7 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
          * 0.92. With 32-byte vectors the sixteen accumulators of 64 bytes do
          * not fit the registers: the AVX2 build took 3.2-3.7x the time of
          * one block at a time (single thread, d = 8 and 16). */
-        const int pairs = gm_wide_vectors();
+        const int pairs = gm_wide();
         double *phi1 = resp_sq_lanes + kp * GM_BLOCK; /* the second block's buffers */
         double *y1 = phi1 + n_phi * GM_BLOCK;
         double *resp1 = y1 + d * GM_BLOCK;
