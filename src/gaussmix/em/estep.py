@@ -307,7 +307,7 @@ def pooled_log_lik_term(params: EStepParameters, scatter: np.ndarray) -> float:
 
 def _float32_kernel_applies(covariance_type: str, dtype, n_features: int) -> bool:
     """Whether the float32 kernel computes this E-step (full features, ``dtype=float32``,
-    wide enough rows for it to pay on this CPU: every width with AVX-512,
+    where it pays on this CPU: every width with AVX-512, never elsewhere,
     ``compiled.float32_min_features``)."""
     return (
         dtype == np.float32
