@@ -651,6 +651,7 @@ def test_missing_statistics_by_count_equal_legacy_by_pattern(
     monkeypatch.setattr(compiled, "enabled", kernel and compiled.enabled)
     if kernel and compiled.enabled:
         assert compiled.has_missing()  # rare patterns by gm_missing_statistics (no previous)
+        monkeypatch.setattr(compiled, "missing_kernel_pays", compiled.has_missing)
     from gaussmix.em.families import MaximumLikelihood
     from gaussmix.em.sources import MissingValuesSource
 

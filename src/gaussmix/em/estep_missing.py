@@ -629,7 +629,8 @@ def missing_unit_statistics(
     pats = pid[starts]
     local = np.cumsum(np.concatenate([[False], pid[1:] != pid[:-1]]))
     inverses, log_dets = _missing.pattern_inverses(prepared.form, pattern_set.missing[pats])
-    if prepared.offset is None and prepared.form_previous is None and _compiled.has_missing():
+    no_offset = prepared.offset is None and prepared.form_previous is None
+    if no_offset and _compiled.missing_kernel_pays():
         # The compiled kernel: the same sums row by row, in registers.
         form = prepared.form
         centred_norm = np.einsum("kd,kd->k", form.centred, form.prec_centred)
