@@ -79,6 +79,8 @@ def _assert_equal_statistics(a, b, rtol=1e-10):
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_compiled_statistics_equal_the_numpy_path(monkeypatch, d, kind, covariance_type):
     # 37 rows: four full blocks of 8 and a partial one; weights and previous parameters.
+    # (A shared S takes the precise-path kernel, used only where AVX-512 runs: forced.)
+    monkeypatch.setattr(_compiled, "wide_vectors", lambda: True)
     X, S, gaussians, previous, weights = _problem(d, 37, d, 3, kind, covariance_type)
     direct = noisy_kernel.compiled_noisy_statistics(
         X, NoiseCovariances(S, kind), weights, gaussians, previous, covariance_type, True
@@ -126,9 +128,11 @@ def test_compiled_statistics_equal_the_numpy_path_for_any_shape(
     X, S, gaussians, previous, weights = _problem(seed, n, d, k, kind, covariance_type)
     weights = weights if weighted else None
     noise = NoiseCovariances(S, kind)
-    kernel = noisy_kernel.compiled_noisy_statistics(
-        X, noise, weights, gaussians, previous, covariance_type, True
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_compiled, "wide_vectors", lambda: True)  # the kernels on any CPU
+        kernel = noisy_kernel.compiled_noisy_statistics(
+            X, noise, weights, gaussians, previous, covariance_type, True
+        )
     assert kernel is not None
     saved = _compiled.enabled
     _compiled.enabled = False

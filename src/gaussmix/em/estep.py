@@ -721,7 +721,7 @@ def _centred_statistics(
     if params.previous is not None:
         prev_priors, prev_means, prev_covs = params.previous
         prev = (prev_priors, prev_means, safe_cholesky(prev_covs))
-    if _compiled.has_centred():
+    if _compiled.has_centred() and _compiled.wide_vectors():
         kernel_prev = None if prev is None else _centred_kernel_parameters(*prev, full)
         result = _compiled.centred_statistics(
             block,

@@ -162,7 +162,7 @@ def _shared_noise_statistics(
     need_resp_sq: bool,
 ) -> Statistics | None:
     """One S for every row: the precise EM kernel on T_j = V_j + S, then the linear map."""
-    if not compiled.has_centred():
+    if not (compiled.has_centred() and compiled.wide_vectors()):
         return None
     d = gaussians.means.shape[1]
     S = np.asarray(S, dtype=np.float64)

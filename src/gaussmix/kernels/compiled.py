@@ -155,7 +155,7 @@ def has_linear() -> bool:
 def has_predict_means() -> bool:
     """Whether the kernel for GMR means alone (:func:`predict_means`) is built and pays here
     (where AVX-512 runs: built for AVX2 it took 4.5x numpy's time, 100k x 8 queries, k = 16)."""
-    return available() and hasattr(_lib, "gm_predict_means") and float32_min_features() == 1
+    return available() and hasattr(_lib, "gm_predict_means") and wide_vectors()
 
 
 def has_deconvolution() -> bool:
@@ -171,7 +171,7 @@ def has_missing() -> bool:
 def missing_kernel_pays() -> bool:
     """Whether :func:`missing_statistics` beats the numpy path here: where AVX-512 runs (built
     for AVX2 it took 1.9x numpy's time at 10 % missing, (200k, 16, 16), one thread)."""
-    return has_missing() and float32_min_features() == 1
+    return has_missing() and wide_vectors()
 
 
 def missing_statistics(
@@ -456,7 +456,7 @@ def regression_parameters(coef_rows: np.ndarray, cond_cov: np.ndarray):
     None when the kernel is not available or does not pay (where AVX-512 does not run:
     built for AVX2 it took 1.6x numpy's time).
     """
-    if not available() or float32_min_features() != 1:
+    if not available() or not wide_vectors():
         return None
     coef_t = np.ascontiguousarray(coef_rows.T, dtype=np.float64)
     symmetric = np.ascontiguousarray(0.5 * (cond_cov + np.swapaxes(cond_cov, -1, -2)))
@@ -832,6 +832,13 @@ def has_float32() -> bool:
 
 
 @functools.cache
+def wide_vectors() -> bool:
+    """Whether the kernels' AVX-512 clone runs here. Built for AVX2, the float32, missing-data,
+    GMR predict and precise-path kernels took 1.6-4.5x numpy's time (issue 27): not used."""
+    wide = getattr(_lib, "gm_wide_vectors", None) if available() else None
+    return wide is not None and bool(wide())
+
+
 def float32_min_features() -> int:
     """Features from which the float32 kernel is faster than the float64 one here.
 
@@ -840,18 +847,7 @@ def float32_min_features() -> int:
     never elsewhere (AVX2 build, one thread, 200k rows, k = 16: the float64 kernel's
     narrow form is 1.8-2.0x faster than the float32 kernel at d = 4 to 32).
     """
-    wide = getattr(_lib, "gm_wide_vectors", None) if available() else None
-    return 1 if wide is not None and wide() else sys.maxsize
-
-
-def exp_nonpositive_float32(x: np.ndarray) -> np.ndarray:
-    """The float32 kernel's exponential of values <= 0 (0 below -86); for tests."""
-    if not available() or not hasattr(_lib, "gm_expf_array"):
-        raise RuntimeError("the float32 kernel is not available")
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    out = np.empty_like(x)
-    _lib.gm_expf_array(x.ctypes.data, x.size, out.ctypes.data)
-    return out
+    return 1 if wide_vectors() else sys.maxsize
 
 
 def padded_parameters_float32(theta: np.ndarray) -> np.ndarray:
