@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._gaussian import component_log_densities
+
 __all__ = [
     "HC_ROWS",
     "VVV_ROWS",
@@ -339,10 +341,7 @@ def component_log_joint(
     diagonal = np.diagonal(chol, axis1=-2, axis2=-1)
     if not (diagonal > 0).all() or not (np.asarray(priors) > 0).all():
         return None
-    # z = L^-1 (x - mu) for every component at once: (k, d, n)
-    whitened = np.linalg.solve(chol, (X[None, :, :] - means[:, None, :]).transpose(0, 2, 1))
-    constant = np.log(priors) - np.log(diagonal).sum(axis=1) - 0.5 * X.shape[1] * np.log(2 * np.pi)
-    return constant[:, None] - 0.5 * np.einsum("kdn,kdn->kn", whitened, whitened)
+    return (np.log(priors) + component_log_densities(X, means, chol)).T
 
 
 def merge_components(
