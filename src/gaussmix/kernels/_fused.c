@@ -613,72 +613,70 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
     double *resp_sq_lanes = log_norm_prev + GM_BLOCK; /* kp x GM_BLOCK */
     double log_lik = 0.0, weight_sum = 0.0, change = 0.0;
     int64_t start, lost = 0, b, j;
+    /* Two blocks at once (gm_logits_t2, gm_moments2) where AVX-512 runs.
+     * Interleaved A/B against one block at a time, one process, other
+     * processes stopped: (200k, 16, 16) 0.93-0.94 of the time, one or two
+     * threads; (1M, 16, 16) 0.93; (200k, 8, 16) 0.90; (200k, 4, 16)
+     * 0.92. With 32-byte vectors the sixteen accumulators of 64 bytes do
+     * not fit the registers: the AVX2 build took 3.2-3.7x the time of
+     * one block at a time (single thread, d = 8 and 16). */
+    const int pairs = gm_wide();
+    double *phi1 = resp_sq_lanes + kp * GM_BLOCK; /* the second block's buffers */
+    double *y1 = phi1 + n_phi * GM_BLOCK;
+    double *resp1 = y1 + d * GM_BLOCK;
+    double *weighted1 = resp1 + kp * GM_BLOCK;
+    double *resp_prev1 = weighted1 + kp * GM_BLOCK;
 
     if (n < 0 || d < 1 || k < 1 || kp < k || kp % GM_TILE != 0 || row_stride < d)
         return -1;
     memset(weighted, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     memset(resp_sq_lanes, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
-    {
-        /* Two blocks at once (gm_logits_t2, gm_moments2) where AVX-512 runs.
-         * Interleaved A/B against one block at a time, one process, other
-         * processes stopped: (200k, 16, 16) 0.93-0.94 of the time, one or two
-         * threads; (1M, 16, 16) 0.93; (200k, 8, 16) 0.90; (200k, 4, 16)
-         * 0.92. With 32-byte vectors the sixteen accumulators of 64 bytes do
-         * not fit the registers: the AVX2 build took 3.2-3.7x the time of
-         * one block at a time (single thread, d = 8 and 16). */
-        const int pairs = gm_wide();
-        double *phi1 = resp_sq_lanes + kp * GM_BLOCK; /* the second block's buffers */
-        double *y1 = phi1 + n_phi * GM_BLOCK;
-        double *resp1 = y1 + d * GM_BLOCK;
-        double *weighted1 = resp1 + kp * GM_BLOCK;
-        double *resp_prev1 = weighted1 + kp * GM_BLOCK;
-        for (start = 0; start < n;) {
-            const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
-            const int two = pairs && n - start > GM_BLOCK;
-            const int64_t rest = n - start - GM_BLOCK;
-            const int64_t nb1 = two ? (rest < GM_BLOCK ? rest : GM_BLOCK) : 0;
-            if (row_index != NULL) {
-                gm_features_gather(X, x_float32, row_stride, row_index + start, col_index, nb, d,
-                                   shift, phi, y, diagonal);
-                if (two)
-                    gm_features_gather(X, x_float32, row_stride, row_index + start + GM_BLOCK,
-                                       col_index, nb1, d, shift, phi1, y1, diagonal);
-            } else {
-                const void *rows = x_float32
-                                       ? (const void *)((const float *)X + start * row_stride)
-                                       : (const void *)((const double *)X + start * row_stride);
-                gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y, diagonal);
-                if (two) {
-                    const int64_t s1 = start + GM_BLOCK;
-                    const void *rows1 = x_float32
-                                           ? (const void *)((const float *)X + s1 * row_stride)
-                                           : (const void *)((const double *)X + s1 * row_stride);
-                    gm_features(rows1, x_float32, row_stride, nb1, d, shift, phi1, y1, diagonal);
-                }
-            }
+    for (start = 0; start < n;) {
+        const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
+        const int two = pairs && n - start > GM_BLOCK;
+        const int64_t rest = n - start - GM_BLOCK;
+        const int64_t nb1 = two ? (rest < GM_BLOCK ? rest : GM_BLOCK) : 0;
+        if (row_index != NULL) {
+            gm_features_gather(X, x_float32, row_stride, row_index + start, col_index, nb, d,
+                               shift, phi, y, diagonal);
+            if (two)
+                gm_features_gather(X, x_float32, row_stride, row_index + start + GM_BLOCK,
+                                   col_index, nb1, d, shift, phi1, y1, diagonal);
+        } else {
+            const void *rows = x_float32
+                                   ? (const void *)((const float *)X + start * row_stride)
+                                   : (const void *)((const double *)X + start * row_stride);
+            gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y, diagonal);
             if (two) {
-                gm_logits_t2(phi, phi1, theta_t, n_phi, kp, resp, resp1);
-                if (theta_prev_t != NULL)
-                    gm_logits_t2(phi, phi1, theta_prev_t, n_phi, kp, resp_prev, resp_prev1);
-            } else {
-                gm_logits_t(phi, theta_t, n_phi, kp, resp);
-                if (theta_prev_t != NULL)
-                    gm_logits_t(phi, theta_prev_t, n_phi, kp, resp_prev);
+                const int64_t s1 = start + GM_BLOCK;
+                const void *rows1 = x_float32
+                                       ? (const void *)((const float *)X + s1 * row_stride)
+                                       : (const void *)((const double *)X + s1 * row_stride);
+                gm_features(rows1, x_float32, row_stride, nb1, d, shift, phi1, y1, diagonal);
             }
-            lost += gm_block_tail(resp, theta_prev_t != NULL ? resp_prev : NULL, k, kp, nb,
-                                  start, weights, log_norm, log_norm_prev, resp_sq,
-                                  resp_sq_lanes, weighted, &log_lik, &weight_sum, &change);
-            if (two) {
-                lost += gm_block_tail(resp1, theta_prev_t != NULL ? resp_prev1 : NULL, k, kp,
-                                      nb1, start + GM_BLOCK, weights, log_norm, log_norm_prev,
-                                      resp_sq, resp_sq_lanes, weighted1, &log_lik,
-                                      &weight_sum, &change);
-                gm_moments2(phi, phi1, weighted, weighted1, n_phi, kp, moments_t);
-                start += 2 * GM_BLOCK;
-            } else {
-                gm_moments(phi, weighted, n_phi, kp, moments_t);
-                start += GM_BLOCK;
-            }
+        }
+        if (two) {
+            gm_logits_t2(phi, phi1, theta_t, n_phi, kp, resp, resp1);
+            if (theta_prev_t != NULL)
+                gm_logits_t2(phi, phi1, theta_prev_t, n_phi, kp, resp_prev, resp_prev1);
+        } else {
+            gm_logits_t(phi, theta_t, n_phi, kp, resp);
+            if (theta_prev_t != NULL)
+                gm_logits_t(phi, theta_prev_t, n_phi, kp, resp_prev);
+        }
+        lost += gm_block_tail(resp, theta_prev_t != NULL ? resp_prev : NULL, k, kp, nb,
+                              start, weights, log_norm, log_norm_prev, resp_sq,
+                              resp_sq_lanes, weighted, &log_lik, &weight_sum, &change);
+        if (two) {
+            lost += gm_block_tail(resp1, theta_prev_t != NULL ? resp_prev1 : NULL, k, kp,
+                                  nb1, start + GM_BLOCK, weights, log_norm, log_norm_prev,
+                                  resp_sq, resp_sq_lanes, weighted1, &log_lik,
+                                  &weight_sum, &change);
+            gm_moments2(phi, phi1, weighted, weighted1, n_phi, kp, moments_t);
+            start += 2 * GM_BLOCK;
+        } else {
+            gm_moments(phi, weighted, n_phi, kp, moments_t);
+            start += GM_BLOCK;
         }
     }
     if (resp_sq != NULL)
