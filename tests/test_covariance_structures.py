@@ -172,3 +172,41 @@ def test_a_registered_structure_fits_everywhere(eii):
 def test_unregister_refuses_the_built_in_structures():
     with pytest.raises(ValueError, match="built in"):
         covariance.unregister("full")
+
+
+def _problems(structure, n_problems: int = 4, k: int = 3, d: int = 3):
+    """Scatter (B, k, ...), counts (B, k) and starting covariances (B, k, d, d) of
+    independent M-step problems (different data, responsibilities and scales)."""
+    scatters, counts, starts = [], [], []
+    for seed in range(n_problems):
+        X, resp = _data(seed + 10, d=d, k=k)
+        scatter, nk = _scatter(X * (1.0 + seed), resp, structure.quadratic)
+        rng = np.random.default_rng(seed)
+        A = rng.normal(size=(k, d, d))
+        starts.append(structure.project(A @ np.swapaxes(A, 1, 2) + np.eye(d), nk / nk.sum()))
+        scatters.append(scatter)
+        counts.append(nk)
+    return np.stack(scatters), np.stack(counts), np.stack(starts)
+
+
+@pytest.mark.parametrize("name", covariance.names())
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_batch_of_m_steps_is_each_problem_on_its_own(name, warm):
+    # The M-steps of a batch of EM runs (em.dense.run_batch): every structure's
+    # estimate_batch gives each problem exactly its own estimate (the iterative
+    # ones stop each problem at its own convergence).
+    structure = covariance.get(name)
+    scatter, nk, starts = _problems(structure)
+    previous = starts if warm and structure.warm_start else None
+    batch = structure.estimate_batch(scatter.copy(), nk, 1e-4, previous=previous)
+    for b in range(len(nk)):
+        given = {} if previous is None else {"previous": previous[b]}
+        alone = structure.estimate(scatter[b].copy(), nk[b], 1e-4, **given)
+        assert_allclose(batch[b], alone, rtol=1e-12, atol=1e-14)
+
+
+def test_a_registered_structure_without_estimate_batch_gets_the_default(eii):
+    scatter, nk, _ = _problems(eii)
+    batch = eii.estimate_batch(scatter, nk, 1e-3)
+    for b in range(len(nk)):
+        assert_allclose(batch[b], eii.estimate(scatter[b], nk[b], 1e-3))

@@ -84,3 +84,38 @@ def test_dense_em_hands_singular_covariances_to_the_engine():
     engine = driver.run_em(source, family, start, n_iter=30, rule=rule)
     assert ours.lower_bound == engine.lower_bound
     assert ours.n_iter == engine.n_iter
+
+
+@pytest.mark.parametrize(
+    "code", [structure.mclust_name for structure in map(covariance.get, covariance.names())]
+)
+def test_a_batch_of_runs_is_each_run_on_its_own(code):
+    # run_batch (a candidate's n_init starts side by side) against each run alone:
+    # the same iterations, objective and parameters, though the runs stop at
+    # different iterations, one needs the precise path (its start sits on the far
+    # cluster) and one cannot be factorized (handed to the general engine).
+    rng = np.random.default_rng(5)
+    X = _data(rng, far=code in ("VVV", "VEV", "EEI"))
+    weights = rng.uniform(0.2, 3.0, len(X))
+    k = 3
+    source = open_source(SourceRequest(X, weights, code, n_components=k))
+    family = MaximumLikelihood(code, 1e-6 if code != "VVV" else 0.0)
+    rows = dense.DenseRows(X, weights)
+    starts = []
+    for seed in range(4):
+        picked = np.random.default_rng(seed).choice(len(X), k, replace=False)
+        picked[0] = seed  # on the far cluster when there is one
+        covariances = np.broadcast_to(np.cov(X.T) / (1 + seed), (k, 3, 3))
+        starts.append(family.start(np.full(k, 1.0 / k), X[picked], covariances))
+    starts.append(starts[0]._replace(covariances=np.zeros((k, 3, 3))))
+    bounds = [-np.inf, -50.0, -np.inf, -1e3, -np.inf]
+    rule = driver.convergence_rule(1e-7, None)
+    batch = dense.run_batch(rows, source, family, starts, n_iter=80, rule=rule,
+                            lower_bounds=bounds)  # fmt: skip
+    assert len({run.n_iter for run in batch}) > 1
+    for start, bound, ours in zip(starts, bounds, batch, strict=True):
+        alone = dense.run_em(rows, source, family, start, n_iter=80, rule=rule, lower_bound=bound)
+        assert (ours.n_iter, ours.converged) == (alone.n_iter, alone.converged)
+        assert ours.lower_bound == pytest.approx(alone.lower_bound, rel=1e-12)
+        for got, expected in zip(ours.state, alone.state, strict=True):
+            assert_allclose(got, expected, rtol=1e-9, atol=1e-9)

@@ -432,18 +432,18 @@ PRECISION_LIMIT = 1e-10
 
 
 def shared_shift_error(means: np.ndarray, covariances: np.ndarray, shift: np.ndarray) -> float:
-    """Largest relative error of quadratic features about ``shift``; a float.
+    """Largest relative error of quadratic features about ``shift`` (inf: not PD)."""
+    return float(shared_shift_errors(means[None], covariances[None], shift)[0])
 
-    Returns inf when a covariance is not positive definite.
-    """
-    dist2 = np.square(means - shift).sum(axis=1)
-    # ||P|| = 1 / smallest eigenvalue; a covariance that is not positive
-    # definite is itself a sign of lost precision.
-    smallest = np.linalg.eigvalsh(covariances)[:, 0]
-    if not (smallest > 0).all():
-        return np.inf
-    with np.errstate(over="ignore"):
-        return float((np.finfo(np.float64).eps * dist2 / smallest).max())
+
+def shared_shift_errors(means: np.ndarray, covariances: np.ndarray, shift) -> np.ndarray:
+    """:func:`shared_shift_error` of B mixtures: means (B, k, d), covariances (B, k, d, d)."""
+    dist2 = np.square(means - shift).sum(axis=2)
+    # ||P|| = 1 / smallest eigenvalue; one not positive is itself a sign of lost precision.
+    smallest = np.linalg.eigvalsh(covariances)[..., 0]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        errors = (np.finfo(np.float64).eps * dist2 / smallest).max(axis=1)
+    return np.where((smallest > 0).all(axis=1), errors, np.inf)
 
 
 def mixture_moments(

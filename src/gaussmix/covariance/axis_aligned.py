@@ -20,7 +20,8 @@ __all__ = ["EqualDiagonal", "EqualShapeDiagonal", "EqualSpherical", "EqualVolume
 
 
 def _diagonal_matrices(variances: np.ndarray) -> np.ndarray:
-    return variances[:, :, None] * np.eye(variances.shape[1])
+    """Diagonal matrices (..., d, d) of variances (..., d)."""
+    return variances[..., None] * np.eye(variances.shape[-1])
 
 
 def variable_volume_equal_shape(
@@ -30,29 +31,35 @@ def variable_volume_equal_shape(
     max_iter: int,
     start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Volumes lambda_k (k,) and one shape a (d,), prod(a) = 1, minimizing
-    sum_k n_k d ln lambda_k + sum_j values_kj / (lambda_k a_j).
+    """Volumes lambda_k (B, k) and one shape a (B, d), prod(a) = 1, minimizing
+    sum_k n_k d ln lambda_k + sum_j values_kj / (lambda_k a_j) for each of B problems.
 
-    The M-step of VEI (``values`` the scatter's diagonals) and of VEV
-    (``values`` the scatter's eigenvalues, largest first): Celeux & Govaert
-    (1995), the alternating updates lambda_k = sum_j values_kj / a_j / (d n_k)
-    and a = unit(sum_k values_k / lambda_k), from the shape ``start`` (d,)
-    if given, else a = unit(sum_k values_k). Both are exact minimizations
-    over one block, so the objective never rises.
+    The M-step of VEI (``values`` (B, k, d) the scatter's diagonals) and of
+    VEV (the scatter's eigenvalues, largest first): Celeux & Govaert (1995),
+    the alternating updates lambda_k = sum_j values_kj / a_j / (d n_k) and
+    a = unit(sum_k values_k / lambda_k), from the shape ``start`` (B, d) if
+    given, else a = unit(sum_k values_k). Both are exact minimizations over
+    one block, so the objective never rises; each problem stops on its own.
     """
-    d = values.shape[1]
-    pooled = values.sum(axis=0) if start is None else np.maximum(start, TINY)
+    d = values.shape[-1]
+    pooled = values.sum(axis=1) if start is None else np.maximum(start, TINY)
     shape = unit_determinant(pooled)
-    previous = np.inf
-    scale = float(nk.sum()) * d
+    previous = np.full(len(values), np.inf)
+    scale = nk.sum(axis=1) * d
+    active = np.arange(len(values))
     for _ in range(max_iter):
-        volumes = floored((values / shape).sum(axis=1) / (d * nk))
-        shape = unit_determinant((values / volumes[:, None]).sum(axis=0))
-        current = float(d * (nk @ np.log(volumes)) + ((values / shape) / volumes[:, None]).sum())
-        if converged(previous, current, scale, tol):
+        if not active.size:
             break
-        previous = current
-    volumes = floored((values / shape).sum(axis=1) / (d * nk))
+        own, counts = values[active], nk[active]
+        volumes = floored((own / shape[active, None, :]).sum(axis=2) / (d * counts))
+        shape[active] = unit_determinant((own / volumes[:, :, None]).sum(axis=1))
+        current = d * (counts * np.log(volumes)).sum(axis=1) + (
+            (own / shape[active, None, :]) / volumes[:, :, None]
+        ).sum(axis=(1, 2))
+        done = converged(previous[active], current, scale[active], tol)
+        previous[active] = current
+        active = active[~done]
+    volumes = floored((values / shape[:, None, :]).sum(axis=2) / (d * nk))
     return volumes, shape
 
 
@@ -68,10 +75,10 @@ class EqualSpherical(Decomposed):
     color = "gray"
     seed_key = 10
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
-        k, d = scatter.shape
-        variance = max(float(scatter.sum()) / (d * nk.sum()), 0.0)
-        return np.broadcast_to(variance * np.eye(d), (k, d, d)).copy()
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
+        d = scatter.shape[-1]
+        variance = np.maximum(scatter.sum(axis=(1, 2)) / (d * nk.sum(axis=1)), 0.0)
+        return _diagonal_matrices(np.broadcast_to(variance[:, None, None], scatter.shape))
 
     def n_parameters(self, k: int, d: int) -> int:
         return 1
@@ -91,9 +98,9 @@ class EqualDiagonal(Decomposed):
     color = "#218B21"
     seed_key = 12
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
-        pooled = np.maximum(scatter.sum(axis=0), 0.0) / nk.sum()
-        return _diagonal_matrices(np.broadcast_to(pooled, scatter.shape).copy())
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
+        pooled = np.maximum(scatter.sum(axis=1), 0.0) / nk.sum(axis=1)[:, None]
+        return _diagonal_matrices(np.broadcast_to(pooled[:, None, :], scatter.shape))
 
     def n_parameters(self, k: int, d: int) -> int:
         return d
@@ -116,12 +123,12 @@ class EqualShapeDiagonal(Decomposed):
     seed_key = 13
     warm_start = True
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
         values = np.maximum(scatter, 0.0)
-        start = None if previous is None else np.einsum("kii->i", previous)
+        start = None if previous is None else np.einsum("bkii->bi", previous)
         iterations = self.iterations(previous, max_iter)
         volumes, shape = variable_volume_equal_shape(values, nk, self.tol, iterations, start)
-        return _diagonal_matrices(volumes[:, None] * shape)
+        return _diagonal_matrices(volumes[:, :, None] * shape[:, None, :])
 
     def n_parameters(self, k: int, d: int) -> int:
         return k + d - 1
@@ -140,11 +147,11 @@ class EqualVolumeDiagonal(Decomposed):
     color = "#41884F"
     seed_key = 14
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
         values = np.maximum(scatter, 0.0)
         volume_k = floored(geometric_mean(values))
-        volume = volume_k.sum() / nk.sum()
-        return _diagonal_matrices(volume * values / volume_k[:, None])
+        volume = volume_k.sum(axis=1) / nk.sum(axis=1)
+        return _diagonal_matrices(volume[:, None, None] * values / volume_k[:, :, None])
 
     def n_parameters(self, k: int, d: int) -> int:
         return 1 + k * (d - 1)

@@ -148,6 +148,44 @@ class CovarianceStructure:
         """
         raise NotImplementedError
 
+    def estimate_batch(
+        self,
+        scatter: np.ndarray,
+        nk: np.ndarray,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`estimate` of B independent problems at once (the EM runs of a batch).
+
+        Parameters
+        ----------
+        scatter : ndarray, shape (B, k, d, d) or (B, k, d)
+        nk : ndarray, shape (B, k)
+        reg_covar : float
+        previous : ndarray, shape (B, k, d, d), optional
+            Starting covariances of iterative M-steps (``warm_start``).
+
+        Returns
+        -------
+        covariances : ndarray, shape (B, k, d, d)
+            ``estimate`` of each problem. This default calls :meth:`estimate`
+            once per problem; the registered structures compute the batch
+            in array operations.
+        """
+        if self.warm_start and previous is not None:
+            return np.stack(
+                [
+                    self.estimate(one, counts, reg_covar, previous=start)
+                    for one, counts, start in zip(scatter, nk, previous, strict=True)
+                ]
+            )
+        return np.stack(
+            [
+                self.estimate(one, counts, reg_covar)
+                for one, counts in zip(scatter, nk, strict=True)
+            ]
+        )
+
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
         """Impose the structure on full (k, d, d) starting covariances."""
         raise NotImplementedError

@@ -70,20 +70,24 @@ FLOOR = 1e-12
 
 
 def floored(values: np.ndarray) -> np.ndarray:
-    """``values`` with entries below FLOOR times their largest raised to that (TINY if all 0)."""
-    top = float(np.max(values)) if values.size else 0.0
-    return np.maximum(values, max(FLOOR * top, TINY))
+    """``values`` (B, ...) with the entries of each ``values[b]`` below FLOOR times its
+    largest raised to that (TINY where they are all 0)."""
+    if not values.size:
+        return values
+    top = values.reshape(values.shape[0], -1).max(axis=1)
+    floor = np.maximum(FLOOR * top, TINY).reshape((-1,) + (1,) * (values.ndim - 1))
+    return np.maximum(values, floor)
 
 
 def regularized_scatter(scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
-    """W_k + reg_covar n_k I of (k, d, d) scatter (or of its (k, d) diagonal)."""
+    """W_k + reg_covar n_k I of (..., k, d, d) scatter (or of its (..., k, d) diagonal)."""
     if reg_covar == 0.0:
         return scatter
     scatter = scatter.copy()
-    if scatter.ndim == 3:
-        np.einsum("kii->ki", scatter)[...] += reg_covar * nk[:, None]
+    if scatter.ndim == nk.ndim + 2:
+        np.einsum("...ii->...i", scatter)[...] += reg_covar * nk[..., None]
     else:
-        scatter += reg_covar * nk[:, None]
+        scatter += reg_covar * nk[..., None]
     return scatter
 
 
@@ -98,7 +102,7 @@ def unit_determinant(values: np.ndarray) -> np.ndarray:
 
 
 def sorted_eigh(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (k, d), largest first, clipped at 0; eigenvectors (k, d, d) in columns."""
+    """Eigenvalues (..., d), largest first, clipped at 0; eigenvectors (..., d, d) in columns."""
     eigvals, eigvecs = np.linalg.eigh(matrices)
     return np.maximum(eigvals[..., ::-1], 0.0), eigvecs[..., ::-1]
 
@@ -124,21 +128,30 @@ def objective(scatter: np.ndarray, nk: np.ndarray, covariances: np.ndarray) -> f
     return float(nk @ logdet + trace.sum())
 
 
-def converged(previous: float, current: float, scale: float, tol: float) -> bool:
-    """Whether an iterative M-step's objective stopped moving (or is not finite)."""
-    if not np.isfinite(current):
-        return True
-    return abs(previous - current) <= tol * max(abs(current), scale)
+def converged(
+    previous: np.ndarray, current: np.ndarray, scale: np.ndarray, tol: float
+) -> np.ndarray:
+    """Which of a batch of iterative M-steps stopped moving (or are not finite), (B,) bool.
+
+    Each compares its objective's change with ``tol`` times max(abs(current), scale).
+    """
+    with np.errstate(invalid="ignore"):
+        small = np.abs(previous - current) <= tol * np.maximum(np.abs(current), scale)
+    return small | ~np.isfinite(current)
 
 
 class Decomposed(CovarianceStructure):
     """Base of the ten models beyond scikit-learn's four (mclust's codes as names).
 
-    Subclasses implement :meth:`maximize`, the M-step of eq. (1) without
-    regularization; :meth:`estimate` adds ``reg_covar`` to the scatter first
-    (see the module's docstring) and :meth:`project` is the same M-step with
-    the starting covariances, weighted by the priors, as scatter (for a
-    covariance that already has the model's form it returns it unchanged).
+    Subclasses implement :meth:`maximize_batch`, the M-step of eq. (1)
+    without regularization for a batch of independent problems (the EM runs
+    of :mod:`gaussmix.em.dense`; :meth:`maximize` is a batch of one);
+    :meth:`estimate` adds ``reg_covar`` to the scatter first (see the module's
+    docstring) and :meth:`project` is the same M-step with the starting
+    covariances, weighted by the priors, as scatter (for a covariance that
+    already has the model's form it returns it unchanged). An iterative
+    M-step stops each problem of a batch on its own, so a problem's result
+    does not depend on the others.
 
     Attributes
     ----------
@@ -168,6 +181,30 @@ class Decomposed(CovarianceStructure):
     start_max_iter: ClassVar[int] = 50
     variational = False
 
+    def maximize_batch(
+        self,
+        scatter: np.ndarray,
+        nk: np.ndarray,
+        previous: np.ndarray | None = None,
+        max_iter: int | None = None,
+    ) -> np.ndarray:
+        """Covariances (B, k, d, d) minimizing eq. (1) under the model's constraints,
+        for each of B independent problems.
+
+        Parameters
+        ----------
+        scatter : ndarray, shape (B, k, d, d), or (B, k, d) for diagonal features
+        nk : ndarray, shape (B, k)
+        previous : ndarray, shape (B, k, d, d), optional
+            Covariances of the model's form to start an iterative M-step
+            from (the last E-step's): each result is then never worse than
+            its ``previous`` under eq. (1). Closed forms ignore it.
+        max_iter : int, optional
+            At most this many iterations of an iterative M-step (default:
+            :meth:`iterations`).
+        """
+        raise NotImplementedError
+
     def maximize(
         self,
         scatter: np.ndarray,
@@ -175,21 +212,9 @@ class Decomposed(CovarianceStructure):
         previous: np.ndarray | None = None,
         max_iter: int | None = None,
     ) -> np.ndarray:
-        """Covariances (k, d, d) minimizing eq. (1) under the model's constraints.
-
-        Parameters
-        ----------
-        scatter : ndarray, shape (k, d, d), or (k, d) for diagonal features
-        nk : ndarray, shape (k,)
-        previous : ndarray, shape (k, d, d), optional
-            Covariances of the model's form to start an iterative M-step
-            from (the last E-step's): the result is then never worse than
-            ``previous`` under eq. (1). Closed forms ignore it.
-        max_iter : int, optional
-            At most this many iterations of an iterative M-step (default:
-            :meth:`iterations`).
-        """
-        raise NotImplementedError
+        """:meth:`maximize_batch` of one problem: scatter (k, d, d) or (k, d), nk (k,)."""
+        previous = None if previous is None else previous[None]
+        return self.maximize_batch(scatter[None], nk[None], previous, max_iter)[0]
 
     def iterations(self, previous: np.ndarray | None, max_iter: int | None = None) -> int:
         """The most iterations of this M-step: ``max_iter`` cold, ``warm_max_iter`` warm.
@@ -208,6 +233,15 @@ class Decomposed(CovarianceStructure):
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
         return self.maximize(regularized_scatter(scatter, nk, reg_covar), nk, previous)
+
+    def estimate_batch(
+        self,
+        scatter: np.ndarray,
+        nk: np.ndarray,
+        reg_covar: float,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
+        return self.maximize_batch(regularized_scatter(scatter, nk, reg_covar), nk, previous)
 
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
         weights = np.maximum(np.asarray(priors, dtype=np.float64), TINY)

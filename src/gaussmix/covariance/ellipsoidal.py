@@ -47,14 +47,15 @@ __all__ = [
 
 
 def _rotate(orientations: np.ndarray, diagonals: np.ndarray) -> np.ndarray:
-    """D_k diag(delta_k) D_k^T for (k, d, d) or (d, d) orientations and (k, d) diagonals."""
-    return symmetrize((orientations * diagonals[:, None, :]) @ np.swapaxes(orientations, -1, -2))
+    """D_k diag(delta_k) D_k^T of (..., d, d) orientations and (..., d) diagonals."""
+    return symmetrize((orientations * diagonals[..., None, :]) @ np.swapaxes(orientations, -1, -2))
 
 
-def _unit_matrix_determinant(matrix: np.ndarray) -> np.ndarray:
-    sign, logdet = np.linalg.slogdet(matrix)
-    logdet = logdet if sign > 0 else np.log(TINY)
-    return matrix / np.exp(logdet / matrix.shape[-1])
+def _unit_matrix_determinant(matrices: np.ndarray) -> np.ndarray:
+    """Matrices (B, d, d) scaled to determinant 1 (TINY's root where not positive definite)."""
+    sign, logdet = np.linalg.slogdet(matrices)
+    logdet = np.where(sign > 0, logdet, np.log(TINY))
+    return matrices / np.exp(logdet / matrices.shape[-1])[:, None, None]
 
 
 def orientation_step(
@@ -64,7 +65,7 @@ def orientation_step(
     top: np.ndarray,
     scatter_axes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One majorization-minimization step for the shared orientation D.
+    """One majorization-minimization step for the shared orientation D of B problems.
 
     Lowers g(D) = sum_k tr(W_k D M_k D^T) over orthogonal D, for diagonal
     M_k >= 0 (Browne & McNicholas 2014). With w_k >= the largest eigenvalue
@@ -76,27 +77,27 @@ def orientation_step(
 
     Parameters
     ----------
-    scatter : ndarray, shape (k, d, d)
-    inverse_diagonals : ndarray, shape (k, d)
+    scatter : ndarray, shape (B, k, d, d)
+    inverse_diagonals : ndarray, shape (B, k, d)
         The diagonals of M_k (shifted by their minimum, which changes g by a
         constant and tightens the bound).
-    orientation : ndarray, shape (d, d)
+    orientation : ndarray, shape (B, d, d)
         D_t, orthogonal (columns are the axes).
-    top : ndarray, shape (k,)
+    top : ndarray, shape (B, k)
         Upper bounds w_k of the scatter's eigenvalues.
-    scatter_axes : ndarray, shape (k, d, d), optional
+    scatter_axes : ndarray, shape (B, k, d, d), optional
         W_k D_t, if already computed.
 
     Returns
     -------
-    ndarray, shape (d, d)
+    ndarray, shape (B, d, d)
         D_{t+1}, with g(D_{t+1}) <= g(D_t).
     """
-    weights = inverse_diagonals - inverse_diagonals.min(axis=1, keepdims=True)
+    weights = inverse_diagonals - inverse_diagonals.min(axis=2, keepdims=True)
     if scatter_axes is None:
-        scatter_axes = scatter @ orientation
-    spread = top[:, None, None] * orientation - scatter_axes  # P_k D_t
-    gradient = (spread * weights[:, None, :]).sum(axis=0)
+        scatter_axes = scatter @ orientation[:, None]
+    spread = top[:, :, None, None] * orientation[:, None] - scatter_axes  # P_k D_t
+    gradient = (spread * weights[:, :, None, :]).sum(axis=1)
     left, _, right = np.linalg.svd(gradient)
     return left @ right
 
@@ -111,24 +112,35 @@ class EqualShapeOrientation(Decomposed):
     seed_key = 17
     warm_start = True
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
-        d = scatter.shape[1]
-        pooled = scatter.sum(axis=0) if previous is None else previous.sum(axis=0)
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
+        d = scatter.shape[-1]
+        pooled = scatter.sum(axis=1)
+        if previous is not None:  # the previous shape, where it has one
+            warm = previous.sum(axis=1)
+            usable = np.linalg.slogdet(warm)[0] > 0
+            pooled[usable] = warm[usable]
         shape = _unit_matrix_determinant(symmetrize(pooled))
-        last = np.inf
+        traces = np.einsum("bkij,bji->bk", scatter, np.linalg.inv(shape))
+        last = np.full(len(scatter), np.inf)
+        scale = nk.sum(axis=1) * d
+        active = np.arange(len(scatter))
         for _ in range(self.iterations(previous, max_iter)):
-            traces = np.einsum("kij,ji->k", scatter, np.linalg.inv(shape))
-            volumes = floored(traces / (d * nk))
-            shape = _unit_matrix_determinant(
-                symmetrize(np.einsum("kij,k->ij", scatter, 1.0 / volumes))
-            )
-            traces = np.einsum("kij,ji->k", scatter, np.linalg.inv(shape))
-            current = float(d * (nk @ np.log(volumes)) + (traces / volumes).sum())
-            if converged(last, current, float(nk.sum()) * d, self.tol):
+            if not active.size:
                 break
-            last = current
+            own, counts = scatter[active], nk[active]
+            volumes = floored(traces[active] / (d * counts))
+            shape[active] = _unit_matrix_determinant(
+                symmetrize(np.einsum("bkij,bk->bij", own, 1.0 / volumes))
+            )
+            traces[active] = np.einsum("bkij,bji->bk", own, np.linalg.inv(shape[active]))
+            current = d * (counts * np.log(volumes)).sum(axis=1) + (traces[active] / volumes).sum(
+                axis=1
+            )
+            done = converged(last[active], current, scale[active], self.tol)
+            last[active] = current
+            active = active[~done]
         volumes = floored(traces / (d * nk))
-        return volumes[:, None, None] * shape
+        return volumes[:, :, None, None] * shape[:, None]
 
     def n_parameters(self, k: int, d: int) -> int:
         return k + (d - 1) + d * (d - 1) // 2
@@ -140,34 +152,45 @@ class _SharedOrientation(Decomposed):
     warm_start = True
 
     def diagonals(self, rotated: np.ndarray, nk: np.ndarray) -> np.ndarray:
-        """Delta_k (k, d) minimizing eq. (1) given D, from diag(D^T W_k D) (k, d)."""
+        """Delta_k (B, k, d) minimizing eq. (1) given D, from diag(D^T W_k D) (B, k, d)."""
         raise NotImplementedError
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
-        k, d, _ = scatter.shape
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
+        B, k, d, _ = scatter.shape
         scatter = symmetrize(scatter)
         # Start from the axes of the pooled scatter (EEE's orientation) or,
         # if better, from the previous covariances' shared axes: those
         # diagonalize every Sigma_k, hence a generic combination of them.
-        starts = [np.linalg.eigh(scatter.sum(axis=0))[1]]
+        orientation = np.linalg.eigh(scatter.sum(axis=1))[1]
         if previous is not None:
-            starts.append(
-                np.linalg.eigh(np.einsum("k,kij->ij", np.linspace(1, 2, k), previous))[1]
+            axes = np.linalg.eigh(np.einsum("k,bkij->bij", np.linspace(1, 2, k), previous))[1]
+            better = (
+                self.evaluate(scatter, nk, axes)[0] < self.evaluate(scatter, nk, orientation)[0]
             )
-        orientation = min(starts, key=lambda axes: self.evaluate(scatter, nk, axes)[0])
-        top = np.linalg.eigvalsh(scatter)[:, -1]
-        last = np.inf
-        scale = float(nk.sum()) * d
+            orientation[better] = axes[better]
+        top = np.linalg.eigvalsh(scatter)[..., -1]
+        last = np.full(B, np.inf)
+        scale = nk.sum(axis=1) * d
+        diagonals = np.empty((B, k, d))
+        active = np.arange(B)
         for _ in range(self.iterations(previous, max_iter)):
-            scatter_axes = scatter @ orientation
-            current, diagonals = self.evaluate(scatter, nk, orientation, scatter_axes)
-            if converged(last, current, scale, self.tol):
+            if not active.size:
                 break
-            last = current
-            orientation = orientation_step(
-                scatter, 1.0 / diagonals, orientation, top, scatter_axes
+            own, axes = scatter[active], orientation[active]
+            scatter_axes = own @ axes[:, None]
+            current, diagonals[active] = self.evaluate(own, nk[active], axes, scatter_axes)
+            done = converged(last[active], current, scale[active], self.tol)
+            last[active] = current
+            going = ~done
+            active = active[going]
+            orientation[active] = orientation_step(
+                own[going],
+                1.0 / diagonals[active],
+                axes[going],
+                top[active],
+                scatter_axes[going],
             )
-        return _rotate(orientation[None], diagonals)
+        return _rotate(orientation[:, None], diagonals)
 
     def evaluate(
         self,
@@ -175,13 +198,16 @@ class _SharedOrientation(Decomposed):
         nk: np.ndarray,
         orientation: np.ndarray,
         scatter_axes: np.ndarray | None = None,
-    ) -> tuple[float, np.ndarray]:
-        """Eq. (1) at the best diagonals for ``orientation``, and those diagonals (k, d)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Eq. (1) (B,) at the best diagonals for ``orientation`` (B, d, d), and those
+        diagonals (B, k, d)."""
         if scatter_axes is None:
-            scatter_axes = scatter @ orientation
-        rotated = (orientation * scatter_axes).sum(axis=1)  # diag(D^T W_k D)
+            scatter_axes = scatter @ orientation[:, None]
+        rotated = (orientation[:, None] * scatter_axes).sum(axis=2)  # diag(D^T W_k D)
         diagonals = floored(self.diagonals(np.maximum(rotated, 0.0), nk))
-        value = float(nk @ np.log(diagonals).sum(axis=1) + (rotated / diagonals).sum())
+        value = (nk * np.log(diagonals).sum(axis=2)).sum(axis=1) + (rotated / diagonals).sum(
+            axis=(1, 2)
+        )
         return value, diagonals
 
 
@@ -197,7 +223,8 @@ class EqualVolumeOrientation(_SharedOrientation):
 
     def diagonals(self, rotated: np.ndarray, nk: np.ndarray) -> np.ndarray:
         volume_k = geometric_mean(rotated)
-        return (volume_k.sum() / nk.sum()) * rotated / floored(volume_k)[:, None]
+        volume = volume_k.sum(axis=1) / nk.sum(axis=1)
+        return volume[:, None, None] * rotated / floored(volume_k)[:, :, None]
 
     def n_parameters(self, k: int, d: int) -> int:
         return 1 + k * (d - 1) + d * (d - 1) // 2
@@ -213,7 +240,7 @@ class EqualOrientation(_SharedOrientation):
     seed_key = 19
 
     def diagonals(self, rotated: np.ndarray, nk: np.ndarray) -> np.ndarray:
-        return rotated / nk[:, None]
+        return rotated / nk[:, :, None]
 
     def n_parameters(self, k: int, d: int) -> int:
         return k * d + d * (d - 1) // 2
@@ -228,10 +255,10 @@ class EqualShapeVolume(Decomposed):
     color = "#B2508B"
     seed_key = 20
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
         eigvals, eigvecs = sorted_eigh(symmetrize(scatter))
-        pooled = eigvals.sum(axis=0) / nk.sum()
-        return _rotate(eigvecs, np.broadcast_to(pooled, eigvals.shape))
+        pooled = eigvals.sum(axis=1) / nk.sum(axis=1)[:, None]
+        return _rotate(eigvecs, np.broadcast_to(pooled[:, None, :], eigvals.shape))
 
     def n_parameters(self, k: int, d: int) -> int:
         return 1 + (d - 1) + k * d * (d - 1) // 2
@@ -247,13 +274,13 @@ class EqualShape(Decomposed):
     seed_key = 21
     warm_start = True
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
         eigvals, eigvecs = sorted_eigh(symmetrize(scatter))
-        start = None if previous is None else sorted_eigh(previous)[0].sum(axis=0)
+        start = None if previous is None else sorted_eigh(previous)[0].sum(axis=1)
         volumes, shape = variable_volume_equal_shape(
             eigvals, nk, self.tol, self.iterations(previous, max_iter), start
         )
-        return _rotate(eigvecs, volumes[:, None] * shape)
+        return _rotate(eigvecs, volumes[:, :, None] * shape[:, None, :])
 
     def n_parameters(self, k: int, d: int) -> int:
         return k + (d - 1) + k * d * (d - 1) // 2
@@ -268,13 +295,13 @@ class EqualVolume(Decomposed):
     color = "#C82A36"
     seed_key = 22
 
-    def maximize(self, scatter, nk, previous=None, max_iter=None):
-        d = scatter.shape[1]
+    def maximize_batch(self, scatter, nk, previous=None, max_iter=None):
+        d = scatter.shape[-1]
         scatter = symmetrize(scatter)
         sign, logdet = np.linalg.slogdet(scatter)
         volume_k = np.where(sign > 0, np.exp(logdet / d), 0.0)
-        volume = volume_k.sum() / nk.sum()
-        return scatter * (volume / floored(volume_k))[:, None, None]
+        volume = volume_k.sum(axis=1) / nk.sum(axis=1)
+        return scatter * (volume[:, None] / floored(volume_k))[:, :, None, None]
 
     def n_parameters(self, k: int, d: int) -> int:
         return k * d * (d + 1) // 2 - (k - 1)

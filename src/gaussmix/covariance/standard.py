@@ -35,6 +35,12 @@ class Full(CovarianceStructure):
         np.einsum("kii->ki", covariances)[...] += reg_covar
         return covariances
 
+    def estimate_batch(self, scatter, nk, reg_covar, previous=None):
+        # Components are independent: the batch's components are one stack.
+        return self.estimate(
+            scatter.reshape((-1, *scatter.shape[2:])), nk.reshape(-1), reg_covar
+        ).reshape(scatter.shape)
+
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
         return covariances
 
@@ -62,11 +68,14 @@ class Tied(CovarianceStructure):
     shared = True
 
     def estimate(self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
-        k, d, _ = scatter.shape
-        tied = symmetrize(scatter.sum(axis=0) / nk.sum())
-        covariances = project_psd(np.broadcast_to(tied, (k, d, d)).copy())
+        return self.estimate_batch(scatter[None], nk[None], reg_covar)[0]
+
+    def estimate_batch(self, scatter, nk, reg_covar, previous=None):
+        B, k, d, _ = scatter.shape
+        tied = symmetrize(scatter.sum(axis=1) / nk.sum(axis=1)[:, None, None])
+        covariances = project_psd(np.repeat(tied, k, axis=0))
         np.einsum("kii->ki", covariances)[...] += reg_covar
-        return covariances
+        return covariances.reshape(B, k, d, d)
 
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
         k, d, _ = covariances.shape
@@ -104,6 +113,13 @@ class Diagonal(CovarianceStructure):
     def estimate(self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
         var = self.variances(scatter, nk, reg_covar)
         return var[:, :, None] * np.eye(var.shape[1])
+
+    def estimate_batch(self, scatter, nk, reg_covar, previous=None):
+        # Components are independent: the batch's components are one stack.
+        B, k, d = scatter.shape
+        return self.estimate(scatter.reshape(B * k, d), nk.reshape(-1), reg_covar).reshape(
+            B, k, d, d
+        )
 
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
         var = np.diagonal(covariances, axis1=1, axis2=2)

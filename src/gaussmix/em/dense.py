@@ -1,23 +1,29 @@
-"""EM over a small in-memory array: one numpy pass per iteration, no per-iteration objects.
+"""EM over a small in-memory array: one numpy pass per iteration, many runs at once.
 
 A model search (:func:`gaussmix.select_model`, mclust's 14 x 9 grid) runs
 hundreds of EM fits, most of them on a few hundred rows, where an iteration of
 the general engine (:func:`gaussmix.em.driver.run_em` over a
 :class:`~gaussmix.em.sources.StatisticsSource`) costs mostly its fixed Python
 work: E-step parameters about a shared shift, the precision check, thread
-hand-off, statistics objects. :func:`run_em` here runs the same maximum-likelihood
-EM on the rows themselves: every row's deviation from every component's mean,
-y_ij = x_i - mu_j (one (k, n, d) array), serves both the E-step (squared
-Mahalanobis distances through the inverse Cholesky factors) and the M-step
-(moments about the E-step's means, which is the engine's precise path), and the
-M-step is the engine's own (:func:`gaussmix.em.families.m_step_from_moments`).
-The convergence rule, the objective (mean log-likelihood), the state returned
-and the iteration count are those of the general driver.
+hand-off, statistics objects. :func:`run_batch` here runs the same
+maximum-likelihood EM on the rows themselves, for B runs of one model (a
+candidate's ``n_init`` starts) side by side: one product of the rows with the
+inverse Cholesky factors of all B k components gives every squared
+Mahalanobis distance, one product of the responsibilities with the rows'
+products (made once) gives every run's moments about the rows' mean, and one
+M-step updates the B mixtures (:func:`gaussmix.em.families.m_step_batch`, each
+structure's ``estimate_batch``). Where moments about the rows' mean would lose
+precision for a run (a component far from it), that run's moments are taken
+about its components' means (the engine's precise path).
 
-It runs where the (k, n, d) deviations stay small (:data:`DENSE_MAX_ELEMENTS`)
-and the rule is a float ``tol`` or none; a run whose covariances cannot be
-factorized (a component collapsed with ``reg_covar=0``) is handed back to the
-general driver from its start.
+Each run keeps its own convergence test, iteration count and objective (mean
+log-likelihood), those of the general driver, and leaves the batch when it
+converges; a run whose covariances cannot be factorized (a component collapsed
+with ``reg_covar=0``) is redone by the general driver from its start. A run's
+result therefore does not depend on the other runs of its batch, and
+:func:`run_em` is a batch of one. Used where the rule is a float ``tol`` or
+none and one run's whitened rows (k n d entries) stay within
+:data:`DENSE_MAX_ELEMENTS`; larger batches are split.
 """
 
 from __future__ import annotations
@@ -28,16 +34,16 @@ from typing import Any
 import numpy as np
 
 from .. import covariance as structures
-from .._gaussian import PRECISION_LIMIT, shared_shift_error
+from .._gaussian import PRECISION_LIMIT, shared_shift_errors
 from .driver import ConvergenceRule, EMResult
 from .driver import run_em as run_em_general
-from .families import Gaussians, MaximumLikelihood, m_step_from_moments
+from .families import Gaussians, MaximumLikelihood, m_step_batch
 from .sources import StatisticsSource, weighted_mean
 
-__all__ = ["DENSE_MAX_ELEMENTS", "DenseRows", "dense_applies", "run_em"]
+__all__ = ["DENSE_MAX_ELEMENTS", "DenseRows", "dense_applies", "run_batch", "run_em"]
 
-#: Most entries (k n d) of the deviations array for which :func:`run_em` is used;
-#: above it the general engine's row blocks (and compiled kernel) are faster.
+#: Most entries (k n d) of one run's whitened rows for which this module's EM is
+#: used; above it the general engine's row blocks (and compiled kernel) are faster.
 DENSE_MAX_ELEMENTS = 20_000
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -96,57 +102,189 @@ def dense_applies(rows: DenseRows | None, k: int, family: Any, rule: Convergence
     )
 
 
-def _log_joint(rows: DenseRows, gaussians: Gaussians) -> tuple[np.ndarray, bool] | None:
-    """log pi_j + log N(x_i | mu_j, Sigma_j), shape (n, k), and whether moments about
-    ``rows.shift`` are precise for these components.
+def _log_joint(
+    rows: DenseRows, priors: np.ndarray, means: np.ndarray, chol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """log pi_j + log N(x_i | mu_j, Sigma_j) of every run, (n, B, k), and whether each
+    run's moments about ``rows.shift`` are precise, (B,)."""
+    B, k, d = means.shape
+    inverse = np.linalg.inv(chol)  # (B, k, d, d) lower triangular: z = L^-1 (x - mu)
+    offsets = means - rows.shift
+    whitened = rows.centred @ inverse.transpose(3, 0, 1, 2).reshape(d, B * k * d)
+    whitened -= np.einsum("bkij,bkj->bki", inverse, offsets).reshape(B * k * d)
+    np.square(whitened, out=whitened)
+    distances = whitened @ rows.block_sums(B * k, d)
+    diagonal = np.diagonal(chol, axis1=2, axis2=3)
+    constants = np.log(priors) - np.log(diagonal).sum(axis=2) - 0.5 * d * _LOG_2PI
+    log_joint = (constants.reshape(B * k) - 0.5 * distances).reshape(-1, B, k)
+    # As em.dense: past the engine's precision limit a run's moments are taken
+    # about its components' own means.
+    error = _EPS * np.square(offsets).sum(axis=2) * np.square(inverse).sum(axis=(2, 3))
+    return log_joint, error.max(axis=1) <= PRECISION_LIMIT
 
-    None when a covariance is not positive definite (the general engine
-    regularizes those).
-    """
-    priors, means, covariances = gaussians
-    k, d = means.shape
+
+def _factorizable(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cholesky factors (B, k, d, d) and which runs' covariances are all positive definite.
+
+    Runs that are not get identity factors (they leave the batch)."""
     try:
         chol = np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
-        return None
-    diagonal = np.diagonal(chol, axis1=1, axis2=2)
-    if not (diagonal > 0).all():
-        return None
-    inverse = np.linalg.inv(chol)  # (k, d, d) lower triangular: z = L^-1 (x - mu)
-    offsets = means - rows.shift
-    # All k whitened rows side by side: one (n, d) x (d, k d) product.
-    whitened = rows.centred @ inverse.transpose(2, 0, 1).reshape(d, k * d)
-    whitened -= np.einsum("kij,kj->ki", inverse, offsets).reshape(k * d)
-    np.square(whitened, out=whitened)
-    distances = whitened @ rows.block_sums(k, d)
-    constants = np.log(priors) - np.log(diagonal).sum(axis=1) - 0.5 * d * _LOG_2PI
-    # The shared-shift moments lose about eps |mu_j - shift|^2 ||Sigma_j^-1|| of
-    # relative precision (||Sigma^-1|| <= ||L^-1||_F^2): past the engine's
-    # limit the moments are taken about each component's own mean instead.
-    error = _EPS * np.square(offsets).sum(axis=1) * np.square(inverse).sum(axis=(1, 2))
-    return constants - 0.5 * distances, bool(error.max() <= PRECISION_LIMIT)
+        # Rare (a collapsed component at reg_covar=0): eigenvalues say which runs.
+        ok = (np.linalg.eigvalsh(covariances)[..., 0] > 0).all(axis=1)
+        chol = np.broadcast_to(np.eye(covariances.shape[-1]), covariances.shape).copy()
+        if ok.any():
+            try:
+                chol[ok] = np.linalg.cholesky(covariances[ok])
+            except np.linalg.LinAlgError:
+                ok[:] = False
+        return chol, ok
+    ok = (np.diagonal(chol, axis1=2, axis2=3) > 0).all(axis=(1, 2))
+    return chol, ok
 
 
-def _m_step(
+def run_batch(
+    rows: DenseRows,
+    source: StatisticsSource,
     family: MaximumLikelihood,
-    resp_sum: np.ndarray,
-    first: np.ndarray,
-    second: np.ndarray,
-    shift: np.ndarray,
-    state: Gaussians,
-) -> Gaussians:
-    """The family's M-step from moments about ``shift``, warm-started at ``state``."""
-    return Gaussians(
-        *m_step_from_moments(
-            resp_sum,
-            first,
-            second,
-            shift,
-            family.covariance_type,
-            family.reg_covar,
-            previous=state.covariances,
+    states: list[Gaussians],
+    *,
+    n_iter: int,
+    rule: ConvergenceRule,
+    lower_bounds: list[float] | None = None,
+) -> list[EMResult]:
+    """EM runs from each of ``states``, side by side (see the module's text).
+
+    Parameters
+    ----------
+    rows : DenseRows
+        The rows of ``source``.
+    source : StatisticsSource
+        The general engine's source of the same rows (a run whose covariances
+        cannot be factorized is redone there from its start).
+    family : MaximumLikelihood
+    states : list of Gaussians
+        The starts, all with the same number of components.
+    n_iter : int
+    rule : ConvergenceRule
+        A float ``tol`` or no criterion.
+    lower_bounds : list of float, optional
+        Each run's objective before its first iteration (default -inf).
+
+    Returns
+    -------
+    list of EMResult
+        In the order of ``states``.
+    """
+    B = len(states)
+    if B == 0:
+        return []
+    k, d = states[0].means.shape
+    structure = structures.get(family.covariance_type)
+    quadratic = structure.quadratic
+    X, weights = rows.X, rows.weights
+    priors = np.stack([state.priors for state in states]).astype(np.float64)
+    means = np.stack([state.means for state in states]).astype(np.float64)
+    covariances = np.stack([state.covariances for state in states]).astype(np.float64)
+    bounds = np.full(B, -np.inf) if lower_bounds is None else np.array(lower_bounds, float)
+    results: list[EMResult | None] = [None] * B
+    active = np.arange(B)
+
+    def general(run: int) -> None:
+        start = -np.inf if lower_bounds is None else lower_bounds[run]
+        results[run] = run_em_general(
+            source, family, states[run], n_iter=n_iter, rule=rule, lower_bound=start
         )
-    )
+
+    for iteration in range(1, n_iter + 1):
+        chol, ok = _factorizable(covariances[active])
+        log_joint, precise = _log_joint(rows, priors[active], means[active], chol)
+        top = log_joint.max(axis=2)
+        ok &= np.isfinite(top).all(axis=0)
+        if not ok.all():
+            for run in active[~ok]:
+                general(run)
+            keep = ok
+            active, log_joint, top, precise = (
+                active[keep],
+                log_joint[:, keep],
+                top[:, keep],
+                precise[keep],
+            )
+            if not active.size:
+                break
+        b = active.size
+        resp = np.exp(log_joint - top[:, :, None])
+        total = resp.sum(axis=2)
+        resp /= total[:, :, None]
+        log_lik = top + np.log(total)
+        if weights is not None:
+            resp *= weights[:, None, None]
+            log_lik *= weights[:, None]
+        resp_sum = resp.sum(axis=0)
+        flat = resp.reshape(-1, b * k).T
+        first = (flat @ rows.centred).reshape(b, k, d)
+        second = flat @ rows.products(quadratic)
+        second = second.reshape((b, k, d, d) if quadratic else (b, k, d))
+        previous = covariances[active]
+        new_priors, new_means, new_covariances = m_step_batch(
+            resp_sum, first, second, rows.shift, family.covariance_type, family.reg_covar, previous
+        )
+        # Moments about the shift cannot resolve an M-step whose result lies
+        # too far from it: those runs are redone about the E-step's means.
+        redo = ~precise
+        redo |= shared_shift_errors(new_means, new_covariances, rows.shift) > PRECISION_LIMIT
+        if redo.any():
+            old_means = means[active[redo]]
+            deviations = X[None, None] - old_means[:, :, None, :]  # (r, k, n, d)
+            weighted = deviations * np.moveaxis(resp[:, redo], 0, -1)[..., None]
+            if quadratic:
+                again = np.swapaxes(weighted, -1, -2) @ deviations
+            else:
+                again = np.einsum("bknd,bknd->bkd", weighted, deviations)
+            (
+                new_priors[redo],
+                new_means[redo],
+                new_covariances[redo],
+            ) = m_step_batch(
+                resp_sum[redo],
+                weighted.sum(axis=2),
+                again,
+                old_means,
+                family.covariance_type,
+                family.reg_covar,
+                previous[redo],
+            )
+        current = log_lik.sum(axis=0) / rows.weight_sum
+        change = current - bounds[active]
+        bounds[active] = current
+        priors[active], means[active], covariances[active] = (
+            new_priors,
+            new_means,
+            new_covariances,
+        )
+        done = np.abs(change) < rule.tol if rule.tol is not None else np.zeros(b, dtype=bool)
+        for run in active[done]:
+            results[run] = EMResult(
+                Gaussians(priors[run], means[run], covariances[run]),
+                True,
+                iteration,
+                float(bounds[run]),
+                False,
+            )
+        active = active[~done]
+        if not active.size:
+            break
+    for run in active:
+        results[run] = EMResult(
+            Gaussians(priors[run], means[run], covariances[run]),
+            False,
+            n_iter,
+            float(bounds[run]),
+            False,
+        )
+    family.e_step_covariances = None
+    return results  # type: ignore[return-value]
 
 
 def run_em(
@@ -162,14 +300,15 @@ def run_em(
 ) -> EMResult:
     """One EM run from ``state``, as :func:`gaussmix.em.driver.run_em` over ``source``.
 
+    A batch of one (:func:`run_batch`); with a ``callback`` or ``verbose`` in
+    ``general`` the general driver runs it.
+
     Parameters
     ----------
     rows : DenseRows
         The rows of ``source``.
     source : StatisticsSource
-        The general engine's source of the same rows: a run this function
-        cannot carry out (a covariance that does not factorize) is redone
-        there from ``state``.
+        The general engine's source of the same rows.
     family : MaximumLikelihood
     state : Gaussians
     n_iter : int
@@ -187,56 +326,6 @@ def run_em(
         return run_em_general(
             source, family, state, n_iter=n_iter, rule=rule, lower_bound=lower_bound, **general
         )
-    X, weights = rows.X, rows.weights
-    d = X.shape[1]
-    structure = structures.get(family.covariance_type)
-    quadratic = structure.quadratic
-    start, converged, iteration = state, False, 0
-    for iteration in range(1, n_iter + 1):  # noqa: B007 - the count is returned
-        joint = _log_joint(rows, state)
-        if joint is None:
-            return run_em_general(
-                source, family, start, n_iter=n_iter, rule=rule, lower_bound=lower_bound
-            )
-        log_joint, precise = joint
-        top = log_joint.max(axis=1)
-        if not np.isfinite(top).all():
-            return run_em_general(
-                source, family, start, n_iter=n_iter, rule=rule, lower_bound=lower_bound
-            )
-        resp = np.exp(log_joint - top[:, None])
-        total = resp.sum(axis=1)
-        resp /= total[:, None]
-        log_lik = top + np.log(total)
-        if weights is not None:
-            resp *= weights[:, None]
-            log_lik *= weights
-        resp_sum = resp.sum(axis=0)
-        new = None
-        if precise:
-            second = resp.T @ rows.products(quadratic)
-            if quadratic:
-                second = second.reshape(-1, d, d)
-            new = _m_step(family, resp_sum, resp.T @ rows.centred, second, rows.shift, state)
-            # Moments about the shift cannot resolve an M-step whose result lies
-            # too far from it (a component collapsed onto a far outlier): the
-            # iteration is then redone about the E-step's means, as the engine does.
-            if shared_shift_error(new.means, new.covariances, rows.shift) > PRECISION_LIMIT:
-                new = None
-        if new is None:
-            deviations = X[None, :, :] - state.means[:, None, :]
-            weighted = deviations * resp.T[:, :, None]
-            if quadratic:
-                second = np.swapaxes(weighted, 1, 2) @ deviations
-            else:
-                second = np.einsum("knd,knd->kd", weighted, deviations)
-            new = _m_step(family, resp_sum, weighted.sum(axis=1), second, state.means, state)
-        prior_bound = lower_bound
-        lower_bound = float(log_lik.sum()) / rows.weight_sum
-        change = lower_bound - prior_bound
-        state = new
-        if rule.tol is not None and abs(change) < rule.tol:
-            converged = True
-            break
-    family.e_step_covariances = None
-    return EMResult(state, converged, iteration, lower_bound, False)
+    return run_batch(
+        rows, source, family, [state], n_iter=n_iter, rule=rule, lower_bounds=[lower_bound]
+    )[0]

@@ -223,6 +223,7 @@ def fit(
     run_started: Callable[[int], Any] | None = None,
     run_ended: Callable[[int, EMResult], Any] | None = None,
     runner: Callable[..., EMResult] | None = None,
+    batch: Callable[[list[Any]], list[EMResult]] | None = None,
 ) -> EMResult:
     """The best of ``n_init`` EM runs (highest final objective).
 
@@ -259,6 +260,12 @@ def fit(
     runner : callable, optional
         Runs one EM run in place of :func:`run_em`, with its arguments (e.g.
         :func:`gaussmix.em.dense.run_em` for small in-memory data).
+    batch : callable, optional
+        ``batch(states)`` runs EM from each of the ``n_init`` starting states
+        at once and returns their results in order (e.g.
+        :func:`gaussmix.em.dense.run_batch`); in place of ``runner``, and only
+        without ``callback`` and ``verbose``. The starts are all made first
+        (``run_started`` and ``initialize`` of every run, in order).
 
     Warns
     -----
@@ -266,20 +273,31 @@ def fit(
         When a criterion is set and the best run neither met it nor was
         stopped by the callback.
     """
+    batched: list[EMResult] = []
+    if batch is not None and callback is None and not verbose:
+        states = []
+        for run in range(n_init):
+            if run_started is not None:
+                run_started(run)
+            states.append(initialize(run))
+        batched = batch(states)
     best = None
     for run in range(n_init):
-        if run_started is not None:
-            run_started(run)
-        result = (runner or run_em)(
-            source,
-            family,
-            initialize(run),
-            n_iter=n_iter,
-            rule=rule,
-            callback=callback,
-            verbose=verbose,
-            lower_bound=lower_bound,
-        )._replace(run=run)
+        if batched:
+            result = batched[run]._replace(run=run)
+        else:
+            if run_started is not None:
+                run_started(run)
+            result = (runner or run_em)(
+                source,
+                family,
+                initialize(run),
+                n_iter=n_iter,
+                rule=rule,
+                callback=callback,
+                verbose=verbose,
+                lower_bound=lower_bound,
+            )._replace(run=run)
         if run_ended is not None:
             run_ended(run, result)
         if result.converged and verbose:

@@ -24,6 +24,7 @@ __all__ = [
     "Gaussians",
     "MaximumLikelihood",
     "ModelFamily",
+    "m_step_batch",
     "m_step_from_moments",
     "oas_shrinkage",
     "project_covariances",
@@ -185,25 +186,66 @@ def m_step_from_moments(
     -------
     priors, means, covariances : ndarrays, shapes (k,), (k, d), (k, d, d)
     """
+    if previous is not None and previous.shape[0] != len(resp_sum):
+        previous = None
+    priors, means, covariances = m_step_batch(
+        resp_sum[None],
+        first[None],
+        second[None],
+        shift if shift.ndim == 1 else shift[None],
+        covariance_type,
+        reg_covar,
+        None if previous is None else previous[None],
+    )
+    return priors[0], means[0], covariances[0]
+
+
+def m_step_batch(
+    resp_sum: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    shift: np.ndarray,
+    covariance_type: str,
+    reg_covar: float,
+    previous: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`m_step_from_moments` of B independent mixtures (a batch of EM runs).
+
+    Parameters
+    ----------
+    resp_sum : ndarray, shape (B, k)
+    first : ndarray, shape (B, k, d)
+    second : ndarray, shape (B, k, d, d), or (B, k, d) for diagonal features
+        Overwritten.
+    shift : ndarray, shape (d,) or (B, k, d)
+    covariance_type : str
+    reg_covar : float
+    previous : ndarray, shape (B, k, d, d), optional
+        Starting covariances of iterative M-steps (``structure.warm_start``).
+
+    Returns
+    -------
+    priors, means, covariances : ndarrays, shapes (B, k), (B, k, d), (B, k, d, d)
+    """
     structure = structures.get(covariance_type)
     nk = resp_sum + 10.0 * np.finfo(np.float64).eps
-    centred_means = first / nk[:, None]
+    centred_means = first / nk[..., None]
     means = centred_means + shift
-    priors = nk / nk.sum()
+    priors = nk / nk.sum(axis=-1, keepdims=True)
     if structure.quadratic:
         # sum r (y - c)(y - c)^T = S2 - c s1^T - s1 c^T + (sum r) c c^T
-        outer_cs = centred_means[:, :, None] * first[:, None, :]
+        outer_cs = centred_means[..., :, None] * first[..., None, :]
         scatter = second
         scatter += (
             -outer_cs
-            - np.swapaxes(outer_cs, 1, 2)
-            + resp_sum[:, None, None] * centred_means[:, :, None] * centred_means[:, None, :]
+            - np.swapaxes(outer_cs, -1, -2)
+            + resp_sum[..., None, None] * centred_means[..., :, None] * centred_means[..., None, :]
         )
     else:
-        scatter = second - 2.0 * centred_means * first + resp_sum[:, None] * centred_means**2
-    if structure.warm_start and previous is not None and previous.shape[0] == len(nk):
-        return priors, means, structure.estimate(scatter, nk, reg_covar, previous=previous)
-    return priors, means, structure.estimate(scatter, nk, reg_covar)
+        scatter = second - 2.0 * centred_means * first + resp_sum[..., None] * centred_means**2
+    if structure.warm_start and previous is not None:
+        return priors, means, structure.estimate_batch(scatter, nk, reg_covar, previous=previous)
+    return priors, means, structure.estimate_batch(scatter, nk, reg_covar)
 
 
 def project_covariances(

@@ -222,11 +222,20 @@ def fit_one(
         )
 
     runs: list[driver.EMResult] = []
-    runner = None
+    batch = None
     if dense.dense_applies(prepared.dense, k, family, options["rule"]):
+        # The runs of the candidate go through their iterations together.
 
-        def runner(source, family, state, **kwargs):
-            return dense.run_em(prepared.dense, source, family, state, **kwargs)
+        def batch(states, rule=options["rule"], lower_bounds=None):
+            return dense.run_batch(
+                prepared.dense,
+                source,
+                family,
+                states,
+                n_iter=options["n_iter"],
+                rule=rule,
+                lower_bounds=lower_bounds,
+            )
 
     best = driver.fit(
         source,
@@ -236,7 +245,7 @@ def fit_one(
         n_iter=options["n_iter"],
         rule=options["rule"],
         run_ended=lambda run, result: runs.append(result),
-        runner=runner,
+        batch=batch,
     )
     polish = options.get("polish")
     if polish is not None and not best.stopped:
@@ -247,17 +256,28 @@ def fit_one(
         )
         sound = [run for run in leaders if is_sound(run, covariance_type, prepared, family)]
         leaders = (sound or leaders)[: options.get("polish_runs", 1)]
-        runs = []
-        for run in leaders:
-            more = (runner or driver.run_em)(
-                source,
-                family,
-                run.state,
-                n_iter=options["n_iter"],
+        if batch is not None:
+            further = batch(
+                [run.state for run in leaders],
                 rule=polish,
-                lower_bound=run.lower_bound,
+                lower_bounds=[run.lower_bound for run in leaders],
             )
-            runs.append(more._replace(n_iter=run.n_iter + more.n_iter, run=run.run))
+        else:
+            further = [
+                driver.run_em(
+                    source,
+                    family,
+                    run.state,
+                    n_iter=options["n_iter"],
+                    rule=polish,
+                    lower_bound=run.lower_bound,
+                )
+                for run in leaders
+            ]
+        runs = [
+            more._replace(n_iter=run.n_iter + more.n_iter, run=run.run)
+            for run, more in zip(leaders, further, strict=True)
+        ]
         best = max(runs, key=lambda run: run.lower_bound) if runs else best
     best = best_sound_run(best, runs, covariance_type, prepared, family)
     return store_fit(
