@@ -33,6 +33,8 @@ of eq. (1)), ``max_iter`` or, warm-started, ``warm_max_iter`` (see
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._linalg import symmetrize
@@ -62,6 +64,7 @@ def _unit_matrix_determinant(matrices: np.ndarray) -> np.ndarray:
     return matrices / np.exp(logdet / matrices.shape[-1])[:, None, None]
 
 
+@functools.cache
 def _round_robin(d: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The pairs of the d columns in d - 1 (d even) or d (odd) rounds of disjoint pairs."""
     m = d + d % 2
