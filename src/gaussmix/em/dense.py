@@ -72,7 +72,6 @@ class DenseRows:
         self.X = X
         self.centred = np.ascontiguousarray(X - self.shift)
         self._products: dict[bool, np.ndarray] = {}
-        self._sums: dict[tuple[int, int], np.ndarray] = {}
 
     def products(self, quadratic: bool) -> np.ndarray:
         """y y^T flattened, (n, d^2), or y * y, (n, d), of the centred rows y."""
@@ -84,21 +83,23 @@ class DenseRows:
             )
         return self._products[quadratic]
 
-    def block_sums(self, k: int, d: int) -> np.ndarray:
-        """(k d, k) zeros and ones: the product with it sums each run of d columns."""
-        if (k, d) not in self._sums:
-            self._sums[(k, d)] = np.kron(np.eye(k), np.ones((d, 1)))
-        return self._sums[(k, d)]
 
-
-def dense_applies(rows: DenseRows | None, k: int, family: Any, rule: ConvergenceRule) -> bool:
-    """Whether :func:`run_em` runs this fit: small, plain maximum likelihood, a float rule."""
+def dense_applies(
+    rows: DenseRows | None,
+    k: int,
+    family: Any,
+    rule: ConvergenceRule,
+    max_elements: int = DENSE_MAX_ELEMENTS,
+) -> bool:
+    """Whether this module runs the fits: rows in memory, plain maximum likelihood, a
+    float ``tol`` or no rule, and at most ``max_elements`` entries (k n d) of one run's
+    whitened rows."""
     return (
         rows is not None
         and isinstance(family, MaximumLikelihood)
         and not family.oas
         and rule.r_diff is None
-        and k * rows.X.size <= DENSE_MAX_ELEMENTS
+        and k * rows.X.size <= max_elements
     )
 
 
@@ -113,7 +114,8 @@ def _log_joint(
     whitened = rows.centred @ inverse.transpose(3, 0, 1, 2).reshape(d, B * k * d)
     whitened -= np.einsum("bkij,bkj->bki", inverse, offsets).reshape(B * k * d)
     np.square(whitened, out=whitened)
-    distances = whitened @ rows.block_sums(B * k, d)
+    # Each run of d columns summed: one matrix-vector product over all of them.
+    distances = (whitened.reshape(-1, d) @ np.ones(d)).reshape(-1, B * k)
     diagonal = np.diagonal(chol, axis1=2, axis2=3)
     constants = np.log(priors) - np.log(diagonal).sum(axis=2) - 0.5 * d * _LOG_2PI
     log_joint = (constants.reshape(B * k) - 0.5 * distances).reshape(-1, B, k)
