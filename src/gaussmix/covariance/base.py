@@ -15,6 +15,7 @@ convert them to and from the compact shapes of scikit-learn's attributes.
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import numpy as np
@@ -52,6 +53,12 @@ def project_psd(covariances: np.ndarray) -> np.ndarray:
             (eigvecs * np.maximum(eigvals, 0.0)[:, None, :]) @ np.swapaxes(eigvecs, 1, 2)
         )
     return covariances
+
+
+@functools.cache
+def _defined_at(cls: type, name: str) -> int:
+    """The position in ``cls``'s method resolution order of the class defining ``name``."""
+    return next(i for i, owner in enumerate(cls.__mro__) if name in vars(owner))
 
 
 class CovarianceStructure:
@@ -170,7 +177,9 @@ class CovarianceStructure:
         covariances : ndarray, shape (B, k, d, d)
             ``estimate`` of each problem. This default calls :meth:`estimate`
             once per problem; the registered structures compute the batch
-            in array operations.
+            in array operations, and fall back to this loop in a subclass
+            that overrides their per-problem M-step (``estimate``, or
+            ``maximize`` of a :class:`~gaussmix.covariance.Decomposed` model).
         """
         if self.warm_start and previous is not None:
             return np.stack(
@@ -185,6 +194,17 @@ class CovarianceStructure:
                 for one, counts in zip(scatter, nk, strict=True)
             ]
         )
+
+    def _overrides_below(self, batch: str, *single: str) -> bool:
+        """Whether this object's class defines one of the per-problem methods ``single``
+        below the class whose method ``batch`` it inherits.
+
+        That batched method then does not know the override (a subclass of
+        ``Full`` with its own ``estimate``), and the batch must be solved
+        one problem at a time.
+        """
+        depth = functools.partial(_defined_at, type(self))
+        return any(depth(name) < depth(batch) for name in single)
 
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
         """Impose the structure on full (k, d, d) starting covariances."""

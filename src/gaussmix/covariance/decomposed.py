@@ -241,6 +241,10 @@ class Decomposed(CovarianceStructure):
         reg_covar: float,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
+        if self._overrides_below("estimate_batch", "estimate") or self._overrides_below(
+            "maximize_batch", "maximize"
+        ):  # a subclass's own per-problem M-step (only ``maximize``, say)
+            return super().estimate_batch(scatter, nk, reg_covar, previous)
         return self.maximize_batch(regularized_scatter(scatter, nk, reg_covar), nk, previous)
 
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:

@@ -36,6 +36,8 @@ class Full(CovarianceStructure):
         return covariances
 
     def estimate_batch(self, scatter, nk, reg_covar, previous=None):
+        if self._overrides_below("estimate_batch", "estimate"):
+            return super().estimate_batch(scatter, nk, reg_covar, previous)
         # Components are independent: the batch's components are one stack.
         return self.estimate(
             scatter.reshape((-1, *scatter.shape[2:])), nk.reshape(-1), reg_covar
@@ -68,14 +70,12 @@ class Tied(CovarianceStructure):
     shared = True
 
     def estimate(self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
-        return self.estimate_batch(scatter[None], nk[None], reg_covar)[0]
+        return _tied(scatter[None], nk[None], reg_covar)[0]
 
     def estimate_batch(self, scatter, nk, reg_covar, previous=None):
-        B, k, d, _ = scatter.shape
-        tied = symmetrize(scatter.sum(axis=1) / nk.sum(axis=1)[:, None, None])
-        covariances = project_psd(np.repeat(tied, k, axis=0))
-        np.einsum("kii->ki", covariances)[...] += reg_covar
-        return covariances.reshape(B, k, d, d)
+        if self._overrides_below("estimate_batch", "estimate"):
+            return super().estimate_batch(scatter, nk, reg_covar, previous)
+        return _tied(scatter, nk, reg_covar)
 
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
         k, d, _ = covariances.shape
@@ -90,6 +90,15 @@ class Tied(CovarianceStructure):
 
     def from_compact(self, compact: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(compact, dtype=np.float64), (k, d, d)).copy()
+
+
+def _tied(scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
+    """The tied M-step of B problems: scatter (B, k, d, d), nk (B, k)."""
+    B, k, d, _ = scatter.shape
+    tied = symmetrize(scatter.sum(axis=1) / nk.sum(axis=1)[:, None, None])
+    covariances = project_psd(np.repeat(tied, k, axis=0))
+    np.einsum("kii->ki", covariances)[...] += reg_covar
+    return covariances.reshape(B, k, d, d)
 
 
 class Diagonal(CovarianceStructure):
@@ -115,6 +124,8 @@ class Diagonal(CovarianceStructure):
         return var[:, :, None] * np.eye(var.shape[1])
 
     def estimate_batch(self, scatter, nk, reg_covar, previous=None):
+        if self._overrides_below("estimate_batch", "estimate", "variances"):
+            return super().estimate_batch(scatter, nk, reg_covar, previous)
         # Components are independent: the batch's components are one stack.
         B, k, d = scatter.shape
         return self.estimate(scatter.reshape(B * k, d), nk.reshape(-1), reg_covar).reshape(
@@ -150,6 +161,9 @@ class Spherical(Diagonal):
     def variances(self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float) -> np.ndarray:
         var = super().variances(scatter, nk, reg_covar)
         return np.repeat(var.mean(axis=1, keepdims=True), var.shape[1], axis=1)
+
+    # Its variances are per component too: the same stacked batch.
+    estimate_batch = Diagonal.estimate_batch
 
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
         var = np.diagonal(covariances, axis1=1, axis2=2)

@@ -234,13 +234,26 @@ def run_batch(
         second = flat @ rows.products(quadratic)
         second = second.reshape((b, k, d, d) if quadratic else (b, k, d))
         previous = covariances[active]
-        new_priors, new_means, new_covariances = m_step_batch(
-            resp_sum, first, second, rows.shift, family.covariance_type, family.reg_covar, previous
-        )
-        # Moments about the shift cannot resolve an M-step whose result lies
-        # too far from it: those runs are redone about the E-step's means.
+        # Only the runs whose moments about the shift are precise take the M-step
+        # from them (the others' would be noise, with overflow warnings).
+        fine = slice(None) if precise.all() else precise
+        new_priors, new_means = np.empty((b, k)), np.empty((b, k, d))
+        new_covariances = np.empty((b, k, d, d))
         redo = ~precise
-        redo |= shared_shift_errors(new_means, new_covariances, rows.shift) > PRECISION_LIMIT
+        if precise.any():
+            new_priors[fine], new_means[fine], new_covariances[fine] = m_step_batch(
+                resp_sum[fine],
+                first[fine],
+                second[fine],
+                rows.shift,
+                family.covariance_type,
+                family.reg_covar,
+                previous[fine],
+            )
+            # Moments about the shift cannot resolve an M-step whose result lies
+            # too far from it: those runs are redone about the E-step's means.
+            errors = shared_shift_errors(new_means[fine], new_covariances[fine], rows.shift)
+            redo[fine] = errors > PRECISION_LIMIT
         if redo.any():
             old_means = means[active[redo]]
             deviations = X[None, None] - old_means[:, :, None, :]  # (r, k, n, d)
