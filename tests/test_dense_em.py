@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import gaussmix
@@ -136,3 +138,44 @@ def test_runs_off_the_precise_path_take_no_m_step_about_the_shift():
             X, n_components=[1, 2, 3], covariance_type="VEE", random_state=0
         )
     assert all(row["error"] is None and np.isfinite(row["bic"]) for row in result.table)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(4, 40),
+    d=st.integers(1, 4),
+    k=st.integers(1, 4),
+    runs=st.integers(1, 4),
+    code=st.sampled_from(
+        [structure.mclust_name for structure in map(covariance.get, covariance.names())]
+    ),
+    weighted=st.booleans(),
+)
+def test_any_batch_is_its_runs_alone(seed, n, d, k, runs, code, weighted):
+    # Property: whatever the shapes, weights (zeros included) and starts, a run's result
+    # in a batch is its result alone: iterations, convergence, objective, finite numbers.
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.2, 5.0, d) + 3.0 * rng.normal(size=d)
+    weights = None
+    if weighted:
+        weights = rng.uniform(0.1, 3.0, n) * (rng.random(n) > 0.3)
+        weights[0] = 1.0
+    source = open_source(SourceRequest(X, weights, code, n_components=k))
+    family = MaximumLikelihood(code, 1e-4)
+    rows = dense.DenseRows(X, weights)
+    structure = covariance.get(code)
+    starts = []
+    for _ in range(runs):
+        A = rng.normal(size=(k, d, d))
+        priors = rng.dirichlet(np.ones(k))
+        covariances = structure.project(A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(d), priors)
+        starts.append(family.start(priors, X[rng.integers(0, n, k)], covariances))
+    rule = driver.convergence_rule(1e-6, None)
+    batch = dense.run_batch(rows, source, family, starts, n_iter=25, rule=rule)
+    for start, ours in zip(starts, batch, strict=True):
+        alone = dense.run_batch(rows, source, family, [start], n_iter=25, rule=rule)[0]
+        assert (ours.n_iter, ours.converged) == (alone.n_iter, alone.converged)
+        assert ours.lower_bound == pytest.approx(alone.lower_bound, rel=1e-9)
+        assert np.isfinite(ours.lower_bound)
+        assert np.isfinite(ours.state.covariances).all()
