@@ -23,7 +23,8 @@ with ``reg_covar=0``) is redone by the general driver from its start. A run's
 result therefore does not depend on the other runs of its batch, and
 :func:`run_em` is a batch of one. Used where the rule is a float ``tol`` or
 none and one run's whitened rows (k n d entries) stay within
-:data:`DENSE_MAX_ELEMENTS`; larger batches are split.
+:data:`DENSE_MAX_ELEMENTS` (``dense_applies``; the screened rows of
+:mod:`gaussmix.selection.screening` allow more).
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ def _log_joint(
     diagonal = np.diagonal(chol, axis1=2, axis2=3)
     constants = np.log(priors) - np.log(diagonal).sum(axis=2) - 0.5 * d * _LOG_2PI
     log_joint = (constants.reshape(B * k) - 0.5 * distances).reshape(-1, B, k)
-    # As em.dense: past the engine's precision limit a run's moments are taken
-    # about its components' own means.
+    # Past the engine's precision limit a run's moments are taken about its
+    # components' own means (eps |mu_j - shift|^2 ||Sigma_j^-1||, ||Sigma^-1|| <= ||L^-1||_F^2).
     error = _EPS * np.square(offsets).sum(axis=2) * np.square(inverse).sum(axis=(2, 3))
     return log_joint, error.max(axis=1) <= PRECISION_LIMIT
 
