@@ -2000,6 +2000,9 @@ PyMODINIT_FUNC PyInit__fused(void)
  * second-moment accumulator are then read once per block instead of once per
  * row (they would not both stay in L1 across all k components). */
 #define GM_MISSING_BLOCK 64
+/* Most missing entries per row the lanes form of the logits keeps in registers;
+ * the caller sends rows missing more to its numpy path. */
+#define GM_MISSING_MAX_C 16
 
 GM_CLONES
 int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row_stride,
@@ -2025,11 +2028,37 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
     double *restrict WY = Y + B * dp;         /* B * dp: the same times w_i r_ij */
     double *restrict dense = WY + B * dp;     /* k * d * dp full second moments */
     double *restrict expo = dense + k * d * dp; /* k: one row's exponentials */
+    /* The logits take the components in the vector lanes (kp of them, zero
+     * parameters past k): quad = y0' P_j y0 from the row's products y_a y_b
+     * (a <= b) against Q_j (P_j, off-diagonal entries doubled), and only the
+     * c rows of P_j y0 that g needs. Layouts (entry, lane), made once per call. */
+    const int64_t kp = (k + GM_TILE - 1) / GM_TILE * GM_TILE;
+    const int64_t n_pairs = d * (d + 1) / 2;
+    double *restrict Ql = expo + k;            /* n_pairs * kp */
+    double *restrict Pl = Ql + n_pairs * kp;   /* d * d * kp */
+    double *restrict Pcl = Pl + d * d * kp;    /* d * kp */
+    double *restrict cl = Pcl + d * kp;        /* kp */
+    double *restrict Al = cl + kp;             /* cw * cw * kp: the row's P_mm^-1 */
+    double *restrict ldl = Al + cw * cw * kp;  /* kp: the row's log|P_mm| */
+    double *restrict pairs = ldl + kp;         /* n_pairs: y_a y_b */
+    double *restrict hl = pairs + n_pairs;     /* cw * GM_TILE: h of one tile */
+    double *restrict ll = hl + cw * GM_TILE;   /* GM_TILE: logits of one tile */
     double log_lik = 0.0, weight_sum = 0.0, entropy = 0.0;
-    int64_t start, i, j, a, b, t, v, lost = 0;
+    int64_t start, i, j, a, b, t, v, lost = 0, cached = -1;
 
-    if (n < 0 || d < 1 || k < 1 || c < 0 || c >= d || row_stride < d)
+    if (n < 0 || d < 1 || k < 1 || c < 0 || c >= d || c > GM_MISSING_MAX_C || row_stride < d)
         return -1;
+    for (j = 0; j < kp; ++j) {
+        int64_t q = 0;
+        for (a = 0; a < d; ++a) {
+            for (b = a; b < d; ++b, ++q)
+                Ql[q * kp + j] = j < k ? prec[j * d * dp + a * dp + b] * (a == b ? 1.0 : 2.0) : 0.0;
+            for (b = 0; b < d; ++b)
+                Pl[(a * d + b) * kp + j] = j < k ? prec[j * d * dp + a * dp + b] : 0.0;
+            Pcl[a * kp + j] = j < k ? prec_centred[j * d + a] : 0.0;
+        }
+        cl[j] = j < k ? consts[j] : 0.0;
+    }
     for (start = 0; start < n; start += B) {
         const int64_t nb = n - start < B ? n - start : B;
         for (i = 0; i < nb; ++i) {
@@ -2041,43 +2070,80 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
             for (t = 0; t < c; ++t)
                 yi[mi[t]] = 0.0;
         }
-        /* logits: component by component over the block's rows */
-        for (j = 0; j < k; ++j) {
-            const double *Pj = prec + j * d * dp, *Pc = prec_centred + j * d;
-            for (i = 0; i < nb; ++i) {
-                const double *yi = y + i * d;
-                const int64_t *mi = missing + (start + i) * c;
-                const int64_t p = pattern[start + i];
-                const double *Ainv = inverses + (p * k + j) * c * c;
-                double *hij = h + (i * k + j) * cw;
-                double quad = 0.0, lin = 0.0, gh = 0.0;
-                int64_t a0;
-                /* u = P y0 (P symmetric: its rows as columns), GM_TILE entries
-                 * at a time in a register; P's rows are padded to dp */
-                for (a0 = 0; a0 < dp; a0 += GM_TILE) {
-                    gm_vec acc = {0.0};
-                    for (b = 0; b < d; ++b) {
-                        gm_vec row;
-                        memcpy(&row, Pj + b * dp + a0, sizeof row);
-                        acc += yi[b] * row;
-                    }
-                    memcpy(u + a0, &acc, sizeof acc);
+        /* logits: row by row, GM_TILE components at a time in the lanes */
+        for (i = 0; i < nb; ++i) {
+            const double *yi = y + i * d;
+            const int64_t *mi = missing + (start + i) * c;
+            const int64_t p = pattern[start + i];
+            int64_t q = 0, j0;
+            for (a = 0; a < d; ++a)
+                for (b = a; b < d; ++b, ++q)
+                    pairs[q] = yi[a] * yi[b];
+            if (p != cached) { /* rows come sorted by pattern */
+                for (j = 0; j < kp; ++j) {
+                    for (t = 0; t < c * c; ++t)
+                        Al[t * kp + j] = j < k ? inverses[(p * k + j) * c * c + t] : 0.0;
+                    ldl[j] = j < k ? log_dets[p * k + j] : 0.0;
+                }
+                cached = p;
+            }
+            for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+                gm_vec q0 = {0.0}, q1 = {0.0}, q2 = {0.0}, q3 = {0.0}, lin = {0.0}, gh = {0.0};
+                gm_vec g[GM_MISSING_MAX_C], hv, logit, tmp;
+                for (q = 0; q + 4 <= n_pairs; q += 4) {
+                    gm_vec w0, w1, w2, w3;
+                    memcpy(&w0, Ql + q * kp + j0, sizeof w0);
+                    memcpy(&w1, Ql + (q + 1) * kp + j0, sizeof w1);
+                    memcpy(&w2, Ql + (q + 2) * kp + j0, sizeof w2);
+                    memcpy(&w3, Ql + (q + 3) * kp + j0, sizeof w3);
+                    q0 += pairs[q] * w0;
+                    q1 += pairs[q + 1] * w1;
+                    q2 += pairs[q + 2] * w2;
+                    q3 += pairs[q + 3] * w3;
+                }
+                for (; q < n_pairs; ++q) {
+                    memcpy(&tmp, Ql + q * kp + j0, sizeof tmp);
+                    q0 += pairs[q] * tmp;
                 }
                 for (a = 0; a < d; ++a) {
-                    quad += yi[a] * u[a];
-                    lin += yi[a] * Pc[a];
+                    memcpy(&tmp, Pcl + a * kp + j0, sizeof tmp);
+                    lin += yi[a] * tmp;
                 }
-                for (t = 0; t < c; ++t)
-                    g[t] = u[mi[t]] - Pc[mi[t]];
                 for (t = 0; t < c; ++t) {
-                    double sum = 0.0;
-                    for (v = 0; v < c; ++v)
-                        sum += Ainv[t * c + v] * g[v];
-                    hij[t] = sum;
-                    gh += g[t] * sum;
+                    gm_vec acc0 = {0.0}, acc1 = {0.0};
+                    const double *row = Pl + mi[t] * d * kp + j0;
+                    for (b = 0; b + 1 < d; b += 2) {
+                        gm_vec r0, r1;
+                        memcpy(&r0, row + b * kp, sizeof r0);
+                        memcpy(&r1, row + (b + 1) * kp, sizeof r1);
+                        acc0 += yi[b] * r0;
+                        acc1 += yi[b + 1] * r1;
+                    }
+                    if (b < d) {
+                        memcpy(&tmp, row + b * kp, sizeof tmp);
+                        acc0 += yi[b] * tmp;
+                    }
+                    memcpy(&tmp, Pcl + mi[t] * kp + j0, sizeof tmp);
+                    g[t] = acc0 + acc1 - tmp;
                 }
-                logits[i * k + j] =
-                    consts[j] - 0.5 * (quad - 2.0 * lin - gh + log_dets[p * k + j]);
+                for (t = 0; t < c; ++t) {
+                    gm_vec sum = {0.0};
+                    for (v = 0; v < c; ++v) {
+                        memcpy(&tmp, Al + (t * c + v) * kp + j0, sizeof tmp);
+                        sum += tmp * g[v];
+                    }
+                    gh += g[t] * sum;
+                    memcpy(hl + t * GM_TILE, &sum, sizeof sum);
+                }
+                memcpy(&hv, ldl + j0, sizeof hv);
+                memcpy(&tmp, cl + j0, sizeof tmp);
+                logit = tmp - 0.5 * (((q0 + q1) + (q2 + q3)) - 2.0 * lin - gh + hv);
+                memcpy(ll, &logit, sizeof logit);
+                for (j = j0; j < k && j < j0 + GM_TILE; ++j) {
+                    logits[i * k + j] = ll[j - j0];
+                    for (t = 0; t < c; ++t)
+                        h[(i * k + j) * cw + t] = hl[t * GM_TILE + (j - j0)];
+                }
             }
         }
         /* softmax, likelihood, entropy per row */

@@ -231,6 +231,7 @@ def missing_statistics(
     width = max(c, 1)
     rows = _MISSING_BLOCK
     padded = -(-d // _TILE) * _TILE
+    lanes, pairs = -(-k // _TILE) * _TILE, d * (d + 1) // 2  # the logits' layouts
     work = np.zeros(
         rows * d
         + padded
@@ -242,6 +243,9 @@ def missing_statistics(
         + 2 * rows * padded
         + k * d * padded
         + k
+        + (pairs + d * d + d + 2 + width * width) * lanes
+        + pairs
+        + (width + 1) * _TILE
     )
     prec_padded = np.zeros((k, d, padded))
     prec_padded[:, :, :d] = precisions
