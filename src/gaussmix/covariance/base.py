@@ -181,17 +181,13 @@ class CovarianceStructure:
             that overrides their per-problem M-step (``estimate``, or
             ``maximize`` of a :class:`~gaussmix.covariance.Decomposed` model).
         """
-        if self.warm_start and previous is not None:
-            return np.stack(
-                [
-                    self.estimate(one, counts, reg_covar, previous=start)
-                    for one, counts, start in zip(scatter, nk, previous, strict=True)
-                ]
-            )
+        warm = self.warm_start and previous is not None
         return np.stack(
             [
-                self.estimate(one, counts, reg_covar)
-                for one, counts in zip(scatter, nk, strict=True)
+                self.estimate(scatter[b], nk[b], reg_covar, previous=previous[b])
+                if warm
+                else self.estimate(scatter[b], nk[b], reg_covar)
+                for b in range(len(nk))
             ]
         )
 

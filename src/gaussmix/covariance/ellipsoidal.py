@@ -190,12 +190,15 @@ class _SharedOrientation(Decomposed):
         # if better, from the previous covariances' shared axes: those
         # diagonalize every Sigma_k, hence a generic combination of them.
         orientation = np.linalg.eigh(scatter.sum(axis=1))[1]
+        start = None  # eq. (1) and the diagonals at the starting axes, when known
         if previous is not None:
             axes = np.linalg.eigh(np.einsum("k,bkij->bij", np.linspace(1, 2, k), previous))[1]
-            better = (
-                self.evaluate(scatter, nk, axes)[0] < self.evaluate(scatter, nk, orientation)[0]
-            )
+            value, diagonals = self.evaluate(scatter, nk, orientation)
+            value_axes, diagonals_axes = self.evaluate(scatter, nk, axes)
+            better = value_axes < value
             orientation[better] = axes[better]
+            value[better], diagonals[better] = value_axes[better], diagonals_axes[better]
+            start = value, diagonals
         last = np.full(B, np.inf)
         scale = nk.sum(axis=1) * d
         diagonals = np.empty((B, k, d))
@@ -204,7 +207,10 @@ class _SharedOrientation(Decomposed):
             if not active.size:
                 break
             own, axes = scatter[active], orientation[active]
-            current, diagonals[active] = self.evaluate(own, nk[active], axes)
+            if start is not None:  # the first iteration's evaluation is the start's
+                (current, diagonals[active]), start = start, None
+            else:
+                current, diagonals[active] = self.evaluate(own, nk[active], axes)
             going = ~converged(last[active], current, scale[active], self.tol)
             last[active] = current
             active = active[going]
