@@ -1993,12 +1993,13 @@ PyMODINIT_FUNC PyInit__fused(void)
  * the shift, vech or diagonal layout), plus sum r^2, sum w log p, sum w and
  * -sum w r ln r in totals[0..2]. Returns the number of rows whose logits or
  * conditional means were not finite (they are left out; the caller then
- * redoes the block on its numpy path), or -1 for bad sizes. prec is
+ * redoes the block on its numpy path), or -1 for bad sizes (more than
+ * GM_MISSING_MAX_C missing entries included). prec is
  * (k, d, dp): each row padded with zeros to dp = d rounded up to GM_TILE.
  */
-/* Rows of gm_missing_statistics handled together: each component's P_j and
- * second-moment accumulator are then read once per block instead of once per
- * row (they would not both stay in L1 across all k components). */
+/* Rows of gm_missing_statistics handled together: each component's
+ * second-moment accumulator is then read once per block instead of once per
+ * row. */
 #define GM_MISSING_BLOCK 64
 /* Most missing entries per row the lanes form of the logits keeps in registers;
  * the caller sends rows missing more to its numpy path. */
@@ -2019,9 +2020,7 @@ int64_t gm_missing_statistics(const double *X, int64_t n, int64_t d, int64_t row
     const int64_t cw = c > 0 ? c : 1;
     const int64_t dp = (d + GM_TILE - 1) / GM_TILE * GM_TILE;
     double *restrict y = work;                /* B * d */
-    double *restrict u = y + B * d;           /* dp */
-    double *restrict g = u + dp;              /* cw */
-    double *restrict h = g + cw;              /* B * k * cw */
+    double *restrict h = y + B * d;           /* B * k * cw */
     double *restrict logits = h + B * k * cw; /* B * k, then the responsibilities */
     double *restrict wrow = logits + B * k;   /* B: w_i, 0 for rows left out */
     double *restrict Y = wrow + B;            /* B * dp: completed rows of one component */

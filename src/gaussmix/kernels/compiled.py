@@ -234,9 +234,7 @@ def missing_statistics(
     lanes, pairs = -(-k // _TILE) * _TILE, d * (d + 1) // 2  # the logits' layouts
     work = np.zeros(
         rows * d
-        + padded
         + d
-        + width
         + rows * k * width
         + rows * k
         + rows
