@@ -174,6 +174,35 @@ def test_statistics_equal_numpy_path_for_any_row_count(n, d, k, covariance_type,
 
 
 @needs_kernel
+@pytest.mark.parametrize("d", [8, 9, 13, 16, 24, 31])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_statistics_of_rows_inside_a_wider_array(d, covariance_type, vector_form):
+    """Rows read where they lie in a wider array (row stride > d): the kernel
+    transposes groups of eight columns of eight rows in registers, and takes the
+    remaining columns one at a time."""
+    rng = np.random.default_rng(d)
+    n, k = 203, 6
+    wide = rng.normal(2.0, 3.0, (n, d + 5))
+    X = wide[:, 3 : 3 + d]
+    weights = rng.uniform(0.1, 3.0, n)
+    shift = X.mean(axis=0) + rng.normal(0, 0.1, d)
+    theta = natural_parameters(*_random_parameters(rng, k, d), shift, covariance_type)
+    result = _compiled.em_statistics(
+        X, weights, _compiled.padded_parameters(theta), k, shift, None, True
+    )
+    assert result is not None
+    moments, resp_sq, log_lik, weight_sum, _ = result
+    ref = _numpy_statistics(
+        np.ascontiguousarray(X), weights, theta, shift, None, True, covariance_type
+    )
+    scale = np.abs(ref.moments).max()
+    assert_allclose(moments, ref.moments, rtol=1e-12, atol=1e-13 * scale)
+    assert_allclose(resp_sq, ref.resp_sq_sum, rtol=1e-12, atol=1e-12)
+    assert log_lik == pytest.approx(ref.log_lik_sum, rel=1e-13)
+    assert weight_sum == pytest.approx(ref.weight_sum, rel=1e-14)
+
+
+@needs_kernel
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("with_columns", [False, True])
