@@ -40,15 +40,26 @@ def test_environment_variable_disables_the_kernel():
 
 
 @needs_kernel
-def test_exponential_matches_numpy_to_one_ulp():
+def test_exponential_matches_numpy_to_two_ulp(vector_form):
+    # The narrow form's exponential (degree-13 polynomial) and the wide form's (a table of
+    # 2^(m/16) and a degree-7 polynomial) against numpy's.
     rng = np.random.default_rng(0)
     x = -np.concatenate(
-        [rng.uniform(0, 700, 200_000), rng.uniform(0, 1, 20_000), [0.0, 700.0, 1e-300, 0.5]]
+        [
+            rng.uniform(0, 700, 200_000),
+            rng.uniform(0, 1, 20_000),
+            # around the table's steps ln2/16 and the reduction's edges
+            np.add.outer(np.log(2) / 32 * np.arange(0, 64), [-1e-12, 0.0, 1e-12]).ravel(),
+            [0.0, 700.0, 1e-300, 0.5, 5e-324],
+        ]
     )
     ours, ref = _compiled.exp_nonpositive(x), np.exp(x)
     assert np.max(np.abs(ours - ref) / ref) <= 2 * np.finfo(float).eps
-    # Below the floor the kernel clips, like gaussmix._gaussian.softmax_columns.
-    assert_allclose(_compiled.exp_nonpositive(np.array([-750.0, -1e308])), np.exp(-700.0))
+    assert _compiled.exp_nonpositive(np.zeros(9))[8] == 1.0
+    # Below the floor the kernel clips, like gaussmix._gaussian.softmax_columns; NaN stays.
+    tail = _compiled.exp_nonpositive(np.array([-750.0, -1e308, -np.inf, np.nan, -1.0]))
+    assert_allclose(tail[:3], np.exp(-700.0), rtol=2 * np.finfo(float).eps)
+    assert np.isnan(tail[3]) and tail[4] == pytest.approx(np.exp(-1.0), rel=1e-15)
 
 
 @needs_kernel
