@@ -16,6 +16,7 @@ import ctypes
 import numpy as np
 
 from . import compiled
+from .buffers import aligned_zeros
 
 __all__ = [
     "has_kmeans",
@@ -88,13 +89,13 @@ def kmeans_assign(
     n, d = X.shape
     k = centres.shape[0]
     kp = -(-k // _TILE) * _TILE
-    centres_t = np.zeros((d, kp))
+    centres_t = aligned_zeros((d, kp))
     centres_t[:, :k] = centres.T
     norms = np.zeros(kp)
     norms[:k] = np.einsum("ij,ij->i", centres, centres)
     sums = np.zeros((k, d)) if update else None
     weight_sums = np.zeros(k) if update else None
-    work = np.empty(_BLOCK * (d + kp + 1))
+    work = aligned_zeros(_BLOCK * (d + kp + 1))
     changed = _library().gm_kmeans_assign(
         X.ctypes.data,
         n,
@@ -124,11 +125,11 @@ def kmeans_trials(
     n, d = X.shape
     t = candidates.shape[0]
     tp = -(-t // _TILE) * _TILE
-    candidates_t = np.zeros((d, tp))
+    candidates_t = aligned_zeros((d, tp))
     candidates_t[:, :t] = candidates.T
     norms = np.einsum("ij,ij->i", candidates, candidates)
     pots = np.zeros(t)
-    work = np.empty(_BLOCK * (d + 2 * tp + 1))
+    work = aligned_zeros(_BLOCK * (d + 2 * tp + 1))
     _library().gm_kmeans_trials(
         X.ctypes.data,
         n,
@@ -165,7 +166,7 @@ def kmeans_take(
     if centre is not None:
         centre = np.ascontiguousarray(centre, dtype=np.float64)
         centre_norm = float(np.einsum("i,i->", centre, centre))
-    work = np.empty(_BLOCK * (d + 1))
+    work = aligned_zeros(_BLOCK * (d + 1))
     norm_sum = np.zeros(1)
     total = _library().gm_kmeans_take(
         X.ctypes.data,

@@ -30,6 +30,8 @@ import sys
 
 import numpy as np
 
+from .buffers import aligned_zeros
+
 # Components per register tile in the kernel (GM_TILE), rows per block
 # (GM_BLOCK): the parameters are padded to a multiple of the tile.
 _TILE = 8
@@ -232,7 +234,7 @@ def missing_statistics(
     rows = _MISSING_BLOCK
     padded = -(-d // _TILE) * _TILE
     lanes, pairs = -(-k // _TILE) * _TILE, d * (d + 1) // 2  # the logits' layouts
-    work = np.zeros(
+    work = aligned_zeros(
         rows * d
         + d
         + rows * k * width
@@ -277,7 +279,7 @@ def missing_statistics(
 def padded_parameters(theta: np.ndarray) -> np.ndarray:
     """theta (k, n_phi) as the kernel wants it: (n_phi, kp), kp a multiple of 8."""
     k, n_phi = theta.shape
-    padded = np.zeros((n_phi, -(-k // _TILE) * _TILE))
+    padded = aligned_zeros((n_phi, -(-k // _TILE) * _TILE))
     padded[:, :k] = theta.T
     return padded
 
@@ -370,7 +372,7 @@ def em_statistics(
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
     out = _StatisticsOutput(n_phi, kp, k)
-    work = np.empty(_BLOCK * (2 * n_phi + 2 * d + 7 * kp + 2))  # two blocks' buffers
+    work = aligned_zeros(_BLOCK * (2 * n_phi + 2 * d + 7 * kp + 2))  # two blocks' buffers
     args = [
         *_rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, k, kp),
         *out.arguments(need_resp_sq),
@@ -406,7 +408,7 @@ class _StatisticsOutput:
     """The output arrays of the EM statistics kernels and the tuple they give back."""
 
     def __init__(self, n_phi: int, kp: int, k: int) -> None:
-        self.moments_t = np.zeros((n_phi, kp))
+        self.moments_t = aligned_zeros((n_phi, kp))
         self.resp_sq = np.zeros(k)
         self.totals = np.zeros(3)
         self.k = k
@@ -534,7 +536,7 @@ def predict_moments(
     row_stride, d_in, d_out, n_phi, kp = layout
     m = X.shape[0]
     shift = np.ascontiguousarray(shift, dtype=np.float64)
-    work = np.empty(_BLOCK * (n_phi + d_in + kp + 1 + k * d_out + 2 * d_out + 1))
+    work = aligned_zeros(_BLOCK * (n_phi + d_in + kp + 1 + k * d_out + 2 * d_out + 1))
     lost = _lib.gm_predict_moments(
         X.ctypes.data,
         int(X.dtype == np.float32),
@@ -596,7 +598,7 @@ def predict_means(
     row_stride, d_in, d_out, n_phi, kp = layout
     m = X.shape[0]
     shift = np.ascontiguousarray(shift, dtype=np.float64)
-    work = np.empty(_BLOCK * (n_phi + d_in + kp + 1))
+    work = aligned_zeros(_BLOCK * (n_phi + d_in + kp + 1))
     lost = _lib.gm_predict_means(
         X.ctypes.data,
         int(X.dtype == np.float32),
@@ -675,7 +677,7 @@ def centred_statistics(
     resp_sq = np.zeros(k)
     totals = np.zeros(4)
     sub = 8  # GM_CENTRED_SUB
-    work = np.empty(_BLOCK * (sub * (3 * d + k) + d + 3 * k + 4) + _BLOCK * k * n_phi)
+    work = aligned_zeros(_BLOCK * (sub * (3 * d + k) + d + 3 * k + 4) + _BLOCK * k * n_phi)
     lost = _lib.gm_centred_statistics(
         X.ctypes.data,
         int(X.dtype == np.float32),
@@ -802,7 +804,7 @@ def deconvolution_statistics(
     totals = np.zeros(4)
     # GM_XD_GROUP (4) blocks' values and weights are kept before they are summed
     ring = 3 * k * (p + d + 1)
-    work = np.empty(_BLOCK * (3 * q + 4 * d + k * (2 * p + 2 * d + 6) + ring + 4) + 8)
+    work = aligned_zeros(_BLOCK * (3 * q + 4 * d + k * (2 * p + 2 * d + 6) + ring + 4) + 8)
     lost = _lib.gm_xd_statistics(
         X.ctypes.data,
         m,
@@ -856,7 +858,7 @@ def padded_parameters_float32(theta: np.ndarray) -> np.ndarray:
     """theta (k, n_phi) as the float32 kernel reads it: (n_phi, kp) float32, kp = 16 m."""
     k, n_phi = theta.shape
     kp = -(-k // _TILE32) * _TILE32
-    out = np.zeros((n_phi, kp), dtype=np.float32)
+    out = aligned_zeros((n_phi, kp), dtype=np.float32)
     out[:, :k] = theta.T
     return out
 
@@ -886,8 +888,8 @@ def em_statistics_float32(
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
     out = _StatisticsOutput(n_phi, kp, k)
-    work32 = np.empty(_BLOCK32 * (n_phi + d + 2 * kp) + n_phi * kp, dtype=np.float32)
-    work64 = np.empty(_BLOCK32 * (2 * kp + 2))
+    work32 = aligned_zeros(_BLOCK32 * (n_phi + d + 2 * kp) + n_phi * kp, dtype=np.float32)
+    work64 = aligned_zeros(_BLOCK32 * (2 * kp + 2))
     lost = _lib.gm_em_statistics_f32(
         *_rows_arguments(X, m, d, row_stride, shift, theta_t, theta_prev_t, weights, k, kp),
         *out.arguments(need_resp_sq),
