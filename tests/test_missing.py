@@ -773,11 +773,12 @@ def test_missing_statistics_on_the_precise_path_are_about_the_means(pattern_min_
 
 def test_frequent_patterns_take_the_compiled_kernel(monkeypatch):
     """Regression (issue 14): the observed columns of a frequent pattern were gathered
-    as a Fortran-ordered array, which the kernel refuses (numpy path, 1.6x slower)."""
+    as a Fortran-ordered array, which the kernel refuses (numpy path, 1.6x slower). The
+    frequent patterns now take the kernel all at once (issue 27)."""
     from gaussmix import _missing
     from gaussmix.em.families import MaximumLikelihood
     from gaussmix.em.sources import MissingValuesSource
-    from gaussmix.kernels import compiled
+    from gaussmix.kernels import compiled, patterns
 
     if not compiled.available():
         pytest.skip("compiled kernel not built")
@@ -793,7 +794,15 @@ def test_frequent_patterns_take_the_compiled_kernel(monkeypatch):
         calls.append((width, result is not None))
         return result
 
+    together = patterns.em_statistics_patterns
+
+    def recording_together(X, weights, theta, shifts, *args):
+        result = together(X, weights, theta, shifts, *args)
+        calls.append((shifts.shape[1], result is not None))
+        return result
+
     monkeypatch.setattr(compiled, "em_statistics", recording)
+    monkeypatch.setattr(patterns, "em_statistics_patterns", recording_together)
     monkeypatch.setattr(_missing, "PATTERN_MIN_ROWS", 64)
     family = MaximumLikelihood("full", 1e-6)
     g = family.start(np.array([0.5, 0.5]), rng.normal(size=(2, 5)), np.array([np.eye(5)] * 2))

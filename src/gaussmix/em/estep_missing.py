@@ -23,6 +23,7 @@ from .._gaussian import (
     uses_full_features,
 )
 from ..kernels import compiled as _compiled
+from ..kernels import patterns as _patterns
 from .estep import (
     EStepParameters,
     MissingBlock,
@@ -428,6 +429,70 @@ def _expanded_statistics(
     return stats.with_moments(np.concatenate([quad, first, s0[:, None]], axis=1))
 
 
+def _patterns_together(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    params: EStepParameters,
+    prepared: MissingPrepared,
+    indices: tuple,
+    parts: list,
+    total: Statistics,
+) -> tuple | None:
+    """The kernel's statistics of all the patterns ``indices`` in one call, or None.
+
+    As the loop of :func:`_patterns_statistics` over :func:`_marginal_parameters`
+    and :func:`e_step_rows` (the same sums), for the shared-shift path where
+    :func:`gaussmix.kernels.patterns.em_statistics_patterns` applies; adds the
+    scalar sums into ``total`` and returns (moments (p, k, n_phi_o), coef,
+    cond_cov, intercept) for the expansion. None leaves ``total`` untouched.
+    """
+    shift = np.asarray(params.shift)
+    if (
+        shift.ndim != 1
+        or not _patterns.has_patterns()
+        or not kernel_applies(params.covariance_type, params.dtype)
+    ):
+        return None
+    obs = np.stack([prepared.patterns[i][0] for i in indices])  # (p, o)
+    mis = np.stack([prepared.patterns[i][1] for i in indices])  # (p, c)
+    theta = np.stack([part[0] for part in parts])  # (p, k, n_phi_o)
+    theta_prev = None if parts[0][1] is None else np.stack([part[1] for part in parts])
+    rows = [prepared.patterns[i][2] for i in indices]
+    starts = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+    taken = np.concatenate(rows)
+    result = _patterns.em_statistics_patterns(
+        X,
+        None if weights is None else weights[taken],
+        theta,
+        shift[obs],
+        theta_prev,
+        params.need_resp_sq,
+        taken,
+        starts,
+        obs,
+    )
+    if result is None:
+        return None
+    moments, resp_sq, totals = result
+    finite = np.isfinite(theta).all(axis=2)  # (p, k)
+    expected = np.einsum("pkf,pkf->p", np.where(finite[..., None], theta, 0.0), moments)
+    entropy = np.where(finite.sum(axis=1) <= 1, 0.0, np.maximum(0.0, totals[:, 0] - expected))
+    total.resp_sq_sum += resp_sq.sum(axis=0)
+    total.log_lik_sum += float(sum(totals[:, 0].tolist()))
+    total.weight_sum += float(sum(totals[:, 1].tolist()))
+    total.resp_change_sq += float(sum(totals[:, 2].tolist()))
+    total.resp_entropy += float(sum(entropy.tolist()))
+    coef = np.stack([part[2] for part in parts])  # (p, k, c, o)
+    cond_cov = np.stack([part[3] for part in parts])
+    means_o = np.moveaxis(params.means[:, obs], 0, 1)  # (p, k, o)
+    intercept = (
+        np.moveaxis(params.means[:, mis], 0, 1)
+        - shift[mis][:, None, :]
+        + np.einsum("pkmo,pko->pkm", coef, shift[obs][:, None, :] - means_o)
+    )
+    return moments, coef, cond_cov, intercept
+
+
 def _patterns_statistics(
     block: MissingBlock,
     weights: np.ndarray | None,
@@ -455,21 +520,25 @@ def _patterns_statistics(
         tuple(prepared.patterns[i] for i in indices),
         params.covariance_type,
     )
-    for i, part in zip(indices, parts, strict=True):
-        o, _, rows = prepared.patterns[i]
-        marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, i, part)
-        stats = e_step_rows(X, rows, o, None if weights is None else weights[rows], marginal)
-        moments_o.append(stats.moments)
-        total.resp_sq_sum += stats.resp_sq_sum
-        total.log_lik_sum += stats.log_lik_sum
-        total.weight_sum += stats.weight_sum
-        total.resp_change_sq += stats.resp_change_sq
-        total.resp_entropy += stats.resp_entropy
-        coefs.append(coef)
-        cond_covs.append(cond_cov)
-        intercepts.append(intercept)
-    mom = np.stack(moments_o)  # (p, k, n_phi_o)
-    coef, cond_cov, intercept = np.stack(coefs), np.stack(cond_covs), np.stack(intercepts)
+    together = _patterns_together(X, weights, params, prepared, indices, parts, total)
+    if together is not None:
+        mom, coef, cond_cov, intercept = together
+    else:
+        for i, part in zip(indices, parts, strict=True):
+            o, _, rows = prepared.patterns[i]
+            marginal, coef, intercept, cond_cov = _marginal_parameters(params, prepared, i, part)
+            stats = e_step_rows(X, rows, o, None if weights is None else weights[rows], marginal)
+            moments_o.append(stats.moments)
+            total.resp_sq_sum += stats.resp_sq_sum
+            total.log_lik_sum += stats.log_lik_sum
+            total.weight_sum += stats.weight_sum
+            total.resp_change_sq += stats.resp_change_sq
+            total.resp_entropy += stats.resp_entropy
+            coefs.append(coef)
+            cond_covs.append(cond_cov)
+            intercepts.append(intercept)
+        mom = np.stack(moments_o)  # (p, k, n_phi_o)
+        coef, cond_cov, intercept = np.stack(coefs), np.stack(cond_covs), np.stack(intercepts)
     full = uses_full_features(params.covariance_type)
     q_o = n_obs * (n_obs + 1) // 2 if full else n_obs
     s0 = mom[..., -1]

@@ -279,24 +279,26 @@ static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *
 }
 
 
-/* Eight columns of eight rows (row b at x + b * s) minus their shifts, stored
- * column-major into y (column i at y + i * GM_BLOCK): one load per row and
- * the 8 x 8 transposition in registers, 24 shuffles in three rounds (pairs of
- * lanes, pairs of pairs, halves). Scalar stores read back as vectors took 5 %
- * of a (200k, 16, 16) E-step. For 64-byte vectors (gm_wide). */
-static inline void gm_columns8(const double *x, int64_t s, const double *shift, double *y)
+/* Columns [c, c + 8) of eight rows (row b at rows[b]) minus their shifts,
+ * stored column-major into y (column c + i at y + i * GM_BLOCK): one load per
+ * row and the 8 x 8 transposition in registers, 24 shuffles in three rounds
+ * (pairs of lanes, pairs of pairs, halves). Scalar stores read back as
+ * vectors took 5 % of a (200k, 16, 16) E-step. For 64-byte vectors
+ * (gm_wide). */
+static inline void gm_columns8(const double *const *rows, int64_t c, const double *shift,
+                               double *y)
 {
     gm_vec r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6, t7;
     gm_vec u0, u1, u2, u3, u4, u5, u6, u7, centre;
-    memcpy(&r0, x, sizeof r0);
-    memcpy(&r1, x + s, sizeof r1);
-    memcpy(&r2, x + 2 * s, sizeof r2);
-    memcpy(&r3, x + 3 * s, sizeof r3);
-    memcpy(&r4, x + 4 * s, sizeof r4);
-    memcpy(&r5, x + 5 * s, sizeof r5);
-    memcpy(&r6, x + 6 * s, sizeof r6);
-    memcpy(&r7, x + 7 * s, sizeof r7);
-    memcpy(&centre, shift, sizeof centre);
+    memcpy(&r0, rows[0] + c, sizeof r0);
+    memcpy(&r1, rows[1] + c, sizeof r1);
+    memcpy(&r2, rows[2] + c, sizeof r2);
+    memcpy(&r3, rows[3] + c, sizeof r3);
+    memcpy(&r4, rows[4] + c, sizeof r4);
+    memcpy(&r5, rows[5] + c, sizeof r5);
+    memcpy(&r6, rows[6] + c, sizeof r6);
+    memcpy(&r7, rows[7] + c, sizeof r7);
+    memcpy(&centre, shift + c, sizeof centre);
     /* rows minus the shift first: the shift is one vector over columns */
     r0 -= centre, r1 -= centre, r2 -= centre, r3 -= centre;
     r4 -= centre, r5 -= centre, r6 -= centre, r7 -= centre;
@@ -337,8 +339,10 @@ static inline void gm_features(const void *x, int x_float32, int64_t row_stride,
          * remaining columns as below */
         const double *xd = (const double *)x;
         const int64_t s = row_stride;
+        const double *rows[GM_BLOCK] = {xd,         xd + s,     xd + 2 * s, xd + 3 * s,
+                                        xd + 4 * s, xd + 5 * s, xd + 6 * s, xd + 7 * s};
         for (i = 0; i + 8 <= d; i += 8)
-            gm_columns8(xd + i, s, shift + i, y + i * GM_BLOCK);
+            gm_columns8(rows, i, shift, y + i * GM_BLOCK);
         for (; i < d; ++i) {
             const double *c = xd + i;
             const gm_vec column = {c[0], c[s], c[2 * s], c[3 * s],
@@ -378,9 +382,29 @@ static inline void gm_features(const void *x, int x_float32, int64_t row_stride,
 static inline void gm_features_gather(const void *X, int x_float32, int64_t row_stride,
                                       const int64_t *row_index, const int64_t *col_index,
                                       int64_t nb, int64_t d, const double *shift, double *phi,
-                                      double *y, int diagonal)
+                                      double *y, int diagonal, int wide)
 {
     int64_t b, i;
+    if (!x_float32 && nb == GM_BLOCK) {
+        /* a whole block: each column built in a register and stored whole
+         * (see gm_features), groups of eight contiguous columns transposed */
+        const double *rows[GM_BLOCK];
+        for (b = 0; b < GM_BLOCK; ++b)
+            rows[b] = (const double *)X + row_index[b] * row_stride;
+        i = 0;
+        if (col_index == NULL && wide)
+            for (; i + 8 <= d; i += 8)
+                gm_columns8(rows, i, shift, y + i * GM_BLOCK);
+        for (; i < d; ++i) {
+            const int64_t c = col_index != NULL ? col_index[i] : i;
+            const gm_vec column = {rows[0][c], rows[1][c], rows[2][c], rows[3][c],
+                                   rows[4][c], rows[5][c], rows[6][c], rows[7][c]};
+            const gm_vec centred = column - shift[i];
+            memcpy(y + i * GM_BLOCK, &centred, sizeof centred);
+        }
+        gm_features_of_y(nb, d, phi, y, diagonal);
+        return;
+    }
     for (b = 0; b < nb; ++b) {
         const int64_t offset = row_index[b] * row_stride;
         if (x_float32) {
@@ -814,11 +838,24 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
         const int64_t rest = n - start - GM_BLOCK;
         const int64_t nb1 = two ? (rest < GM_BLOCK ? rest : GM_BLOCK) : 0;
         if (row_index != NULL) {
+            if (!x_float32 && n - start >= 4 * GM_BLOCK) {
+                /* the next two blocks' rows, as below (their first 256 bytes) */
+                const int64_t width = col_index == NULL ? d : row_stride;
+                const int64_t bytes = (width < 32 ? width : 32) * (int64_t)sizeof(double);
+                int64_t b, offset;
+                for (b = 2 * GM_BLOCK; b < 4 * GM_BLOCK; ++b) {
+                    const char *row =
+                        (const char *)((const double *)X + row_index[start + b] * row_stride);
+                    for (offset = 0; offset < bytes; offset += 64)
+                        __builtin_prefetch(row + offset);
+                    __builtin_prefetch(row + bytes - 1);
+                }
+            }
             gm_features_gather(X, x_float32, row_stride, row_index + start, col_index, nb, d,
-                               shift, phi, y, diagonal);
+                               shift, phi, y, diagonal, pairs);
             if (two)
                 gm_features_gather(X, x_float32, row_stride, row_index + start + GM_BLOCK,
-                                   col_index, nb1, d, shift, phi1, y1, diagonal);
+                                   col_index, nb1, d, shift, phi1, y1, diagonal, pairs);
         } else {
             const void *rows = x_float32
                                    ? (const void *)((const float *)X + start * row_stride)
@@ -941,6 +978,46 @@ int64_t gm_em_statistics_gather(const void *X, int x_float32, int64_t n, int64_t
     return gm_em_statistics_impl(X, x_float32, n, d, row_stride, shift, theta_t, theta_prev_t,
                                  weights, k, kp, moments_t, resp_sq, totals, work,
                                  diagonal != 0, row_index, col_index);
+}
+
+/*
+ * gm_em_statistics_gather for p frequent missing-data patterns with the same
+ * number d of observed columns, in one call: pattern q takes the rows
+ * row_index[starts[q] .. starts[q + 1]) (weights in the same order, or NULL),
+ * its columns col_index[q * d .. (q + 1) * d), its shift shift[q * d ..] and
+ * parameters theta_t[q * n_phi * kp ..] (theta_prev_t likewise, or NULL),
+ * and accumulates into moments_t[q * n_phi * kp ..], resp_sq[q * k ..] (or
+ * NULL) and totals[3 q ..]. One call where a call per pattern held the GIL
+ * for its arguments and buffers (a frequent pattern has a few hundred rows).
+ * Returns the sum of the patterns' results (nonzero: some rows overflowed or
+ * sizes are bad, and the caller takes the patterns one at a time).
+ */
+GM_CLONES
+int64_t gm_em_statistics_patterns(const void *X, int x_float32, int64_t p,
+                                  const int64_t *starts, const int64_t *row_index,
+                                  const int64_t *col_index, int64_t d, int64_t row_stride,
+                                  const double *shift, const double *theta_t,
+                                  const double *theta_prev_t, const double *weights,
+                                  int64_t k, int64_t kp, double *moments_t, double *resp_sq,
+                                  double *totals, double *work, int diagonal)
+{
+    const int64_t n_phi = gm_n_phi(d, diagonal != 0);
+    int64_t q, lost = 0;
+    if (p < 0 || row_index == NULL || col_index == NULL)
+        return -1;
+    for (q = 0; q < p; ++q) {
+        const int64_t first = starts[q], size = starts[q + 1] - starts[q];
+        const int64_t result = gm_em_statistics_impl(
+            X, x_float32, size, d, row_stride, shift + q * d, theta_t + q * n_phi * kp,
+            theta_prev_t != NULL ? theta_prev_t + q * n_phi * kp : NULL,
+            weights != NULL ? weights + first : NULL, k, kp, moments_t + q * n_phi * kp,
+            resp_sq != NULL ? resp_sq + q * k : NULL, totals + 3 * q, work, diagonal != 0,
+            row_index + first, col_index + q * d);
+        if (result < 0)
+            return -1;
+        lost += result;
+    }
+    return lost;
 }
 
 /*

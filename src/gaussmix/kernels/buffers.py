@@ -29,3 +29,19 @@ def aligned_zeros(shape: int | tuple[int, ...], dtype=np.float64) -> np.ndarray:
     raw = np.zeros(size * dtype.itemsize + 64, dtype=np.uint8)
     start = -raw.ctypes.data % 64
     return raw[start : start + size * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def row_stride(X: np.ndarray) -> int | None:
+    """Row stride in elements of 2-d float64/float32 rows with unit column stride, else None.
+
+    The kernels read such rows where they lie (a C-contiguous array, or a
+    slice of columns of one).
+    """
+    if X.dtype not in (np.float64, np.float32) or X.ndim != 2:
+        return None
+    m, d = X.shape
+    size = X.dtype.itemsize
+    if (m > 1 and X.strides[0] % size) or (d > 1 and X.strides[1] != size):
+        return None
+    stride = X.strides[0] // size if m > 1 else d
+    return stride if stride >= d else None

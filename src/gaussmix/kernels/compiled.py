@@ -31,6 +31,7 @@ import sys
 import numpy as np
 
 from .buffers import aligned_zeros
+from .buffers import row_stride as _row_stride
 
 # Components per register tile in the kernel (GM_TILE), rows per block
 # (GM_BLOCK): the parameters are padded to a multiple of the tile.
@@ -282,18 +283,6 @@ def padded_parameters(theta: np.ndarray) -> np.ndarray:
     padded = aligned_zeros((n_phi, -(-k // _TILE) * _TILE))
     padded[:, :k] = theta.T
     return padded
-
-
-def _row_stride(X: np.ndarray) -> int | None:
-    """Row stride in elements of float64/float32 rows with unit column stride, else None."""
-    if X.dtype not in (np.float64, np.float32) or X.ndim != 2:
-        return None
-    m, d = X.shape
-    size = X.dtype.itemsize
-    if (m > 1 and X.strides[0] % size) or (d > 1 and X.strides[1] != size):
-        return None
-    row_stride = X.strides[0] // size if m > 1 else d
-    return row_stride if row_stride >= d else None
 
 
 def address(array: np.ndarray | None):
