@@ -597,3 +597,17 @@ def test_diagonal_kernel_statistics_equal_numpy_path(monkeypatch, covariance_typ
     assert fast.weight_sum == pytest.approx(slow.weight_sum, rel=1e-13)
     assert fast.resp_change_sq == pytest.approx(slow.resp_change_sq, rel=1e-9)
     assert fast.resp_entropy == pytest.approx(slow.resp_entropy, rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_aligned_buffers_start_on_a_cache_line(dtype):
+    from gaussmix.kernels.buffers import aligned_zeros
+
+    # numpy's own allocations are 16-byte aligned: most of these would be off a line
+    for shape in [1, 7, 8, 153, 3616, (153, 16), (5, 153, 16), (0,)]:
+        buffers = [aligned_zeros(shape, dtype) for _ in range(4)]
+        for buffer in buffers:
+            assert buffer.size == 0 or buffer.ctypes.data % 64 == 0
+            assert buffer.dtype == dtype and buffer.flags.c_contiguous
+            assert buffer.shape == ((shape,) if isinstance(shape, int) else shape)
+            assert not buffer.any()
