@@ -1386,6 +1386,15 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
         const int64_t nb = n - start < GM_BLOCK32 ? n - start : GM_BLOCK32;
         const void *rows = x_float32 ? (const void *)((const float *)X + start * row_stride)
                                      : (const void *)((const double *)X + start * row_stride);
+        if (n - start >= 2 * GM_BLOCK32) {
+            /* the next block's rows (see gm_em_statistics_impl) */
+            const int64_t size = x_float32 ? (int64_t)sizeof(float) : (int64_t)sizeof(double);
+            const char *next = (const char *)rows + GM_BLOCK32 * row_stride * size;
+            const int64_t bytes = GM_BLOCK32 * row_stride * size;
+            int64_t offset;
+            for (offset = 0; offset < bytes; offset += 64)
+                __builtin_prefetch(next + offset);
+        }
         gm_features_f32(rows, x_float32, row_stride, nb, d, shift, phi, y);
         gm_logits_f32(phi, theta_t, n_phi, kp, logits);
         lost += gm_softmax_f32(logits, k, nb, resp, log_norm);
