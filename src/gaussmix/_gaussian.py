@@ -563,7 +563,7 @@ def predict_conditional(
         else np.ascontiguousarray(coef_rows.T)
     )
     compiled_theta = (
-        _compiled.padded_parameters(theta)
+        _compiled.padded_parameters(theta, tile=8)
         if compiled is not None or compiled_coef is not None
         else None
     )

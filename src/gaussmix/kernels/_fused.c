@@ -504,7 +504,7 @@ static inline void gm_logits_t(const double *phi, const double *theta_t, int64_t
         }
         return;
     }
-    for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+    for (j0 = 0; j0 + GM_TILE <= kp; j0 += GM_TILE) {
         gm_vec acc[GM_TILE];
         for (t = 0; t < GM_TILE; ++t)
             acc[t] = (gm_vec){0.0};
@@ -517,6 +517,42 @@ static inline void gm_logits_t(const double *phi, const double *theta_t, int64_t
         for (t = 0; t < GM_TILE; ++t)
             *(gm_vec *)(logits_t + (j0 + t) * GM_BLOCK) = acc[t];
     }
+    if (j0 < kp) { /* a last half tile (kp = 8 m + 4) */
+        gm_vec acc[GM_NARROW];
+        for (t = 0; t < GM_NARROW; ++t)
+            acc[t] = (gm_vec){0.0};
+        for (f = 0; f < n_phi; ++f) {
+            const gm_vec ph = *(const gm_vec *)(phi + f * GM_BLOCK);
+            const double *th = theta_t + f * kp + j0;
+            for (t = 0; t < GM_NARROW; ++t)
+                acc[t] += th[t] * ph;
+        }
+        for (t = 0; t < GM_NARROW; ++t)
+            *(gm_vec *)(logits_t + (j0 + t) * GM_BLOCK) = acc[t];
+    }
+}
+
+/* gm_moments for the four components [j0, j0 + 4): eight 32-byte
+ * responsibility vectors (the narrow form's tile, and the wide form's last
+ * half tile). */
+static inline void gm_moments4(const double *phi, const double *weighted, int64_t n_phi,
+                               int64_t kp, int64_t j0, double *moments_t)
+{
+    gm_vec4 resp[GM_BLOCK];
+    int64_t f, b;
+    for (b = 0; b < GM_BLOCK; ++b)
+        resp[b] = *(const gm_vec4 *)(weighted + b * kp + j0);
+    for (f = 0; f < n_phi; ++f) {
+        double *mo = moments_t + f * kp + j0;
+        const double *ph = phi + f * GM_BLOCK;
+        gm_vec4 s0 = ph[0] * resp[0], s1 = ph[1] * resp[1];
+        gm_vec4 s2 = ph[2] * resp[2], s3 = ph[3] * resp[3];
+        s0 += ph[4] * resp[4];
+        s1 += ph[5] * resp[5];
+        s2 += ph[6] * resp[6];
+        s3 += ph[7] * resp[7];
+        *(gm_vec4 *)mo += (s0 + s1) + (s2 + s3);
+    }
 }
 
 /* moments_t[f * kp + j] += sum_b phi[f, b] weighted[b * kp + j]; rows
@@ -526,26 +562,11 @@ static inline void gm_moments(const double *phi, const double *weighted, int64_t
 {
     int64_t j0, f, b;
     if (!gm_wide()) {
-        /* four components at a time: eight 32-byte responsibility vectors */
-        for (j0 = 0; j0 < kp; j0 += GM_NARROW) {
-            gm_vec4 resp[GM_BLOCK];
-            for (b = 0; b < GM_BLOCK; ++b)
-                resp[b] = *(const gm_vec4 *)(weighted + b * kp + j0);
-            for (f = 0; f < n_phi; ++f) {
-                double *mo = moments_t + f * kp + j0;
-                const double *ph = phi + f * GM_BLOCK;
-                gm_vec4 s0 = ph[0] * resp[0], s1 = ph[1] * resp[1];
-                gm_vec4 s2 = ph[2] * resp[2], s3 = ph[3] * resp[3];
-                s0 += ph[4] * resp[4];
-                s1 += ph[5] * resp[5];
-                s2 += ph[6] * resp[6];
-                s3 += ph[7] * resp[7];
-                *(gm_vec4 *)mo += (s0 + s1) + (s2 + s3);
-            }
-        }
+        for (j0 = 0; j0 < kp; j0 += GM_NARROW)
+            gm_moments4(phi, weighted, n_phi, kp, j0, moments_t);
         return;
     }
-    for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+    for (j0 = 0; j0 + GM_TILE <= kp; j0 += GM_TILE) {
         gm_vec resp[GM_BLOCK];
         for (b = 0; b < GM_BLOCK; ++b)
             resp[b] = *(const gm_vec *)(weighted + b * kp + j0);
@@ -563,6 +584,8 @@ static inline void gm_moments(const double *phi, const double *weighted, int64_t
             *(gm_vec *)mo += (s0 + s1) + (s2 + s3);
         }
     }
+    if (j0 < kp) /* a last half tile */
+        gm_moments4(phi, weighted, n_phi, kp, j0, moments_t);
 }
 
 /* gm_logits_t for two blocks at once: each parameter, broadcast once, meets
@@ -574,7 +597,7 @@ static inline void gm_logits_t2(const double *phi0, const double *phi1, const do
                                 int64_t n_phi, int64_t kp, double *logits0, double *logits1)
 {
     int64_t j0, f, t;
-    for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+    for (j0 = 0; j0 + GM_TILE <= kp; j0 += GM_TILE) {
         gm_vec a0[GM_TILE], a1[GM_TILE];
         const double *constant = theta_t + (n_phi - 1) * kp + j0;
         for (t = 0; t < GM_TILE; ++t)
@@ -594,6 +617,26 @@ static inline void gm_logits_t2(const double *phi0, const double *phi1, const do
             *(gm_vec *)(logits1 + (j0 + t) * GM_BLOCK) = a1[t] + constant[t];
         }
     }
+    if (j0 < kp) { /* a last half tile (kp = 8 m + 4) */
+        gm_vec a0[GM_NARROW], a1[GM_NARROW];
+        const double *constant = theta_t + (n_phi - 1) * kp + j0;
+        for (t = 0; t < GM_NARROW; ++t)
+            a0[t] = a1[t] = (gm_vec){0.0};
+        for (f = 0; f < n_phi - 1; ++f) {
+            const gm_vec p0 = *(const gm_vec *)(phi0 + f * GM_BLOCK);
+            const gm_vec p1 = *(const gm_vec *)(phi1 + f * GM_BLOCK);
+            const double *th = theta_t + f * kp + j0;
+            for (t = 0; t < GM_NARROW; ++t) {
+                const double c = th[t];
+                a0[t] += c * p0;
+                a1[t] += c * p1;
+            }
+        }
+        for (t = 0; t < GM_NARROW; ++t) {
+            *(gm_vec *)(logits0 + (j0 + t) * GM_BLOCK) = a0[t] + constant[t];
+            *(gm_vec *)(logits1 + (j0 + t) * GM_BLOCK) = a1[t] + constant[t];
+        }
+    }
 }
 
 /* gm_moments of two blocks at once: one load and store of each moment tile
@@ -605,7 +648,7 @@ static inline void gm_moments2(const double *phi0, const double *phi1, const dou
                                double *moments_t)
 {
     int64_t j0, f, b;
-    for (j0 = 0; j0 < kp; j0 += GM_TILE) {
+    for (j0 = 0; j0 + GM_TILE <= kp; j0 += GM_TILE) {
         gm_vec r0[GM_BLOCK], r1[GM_BLOCK];
         for (b = 0; b < GM_BLOCK; ++b) {
             r0[b] = *(const gm_vec *)(weighted0 + b * kp + j0);
@@ -646,6 +689,49 @@ static inline void gm_moments2(const double *phi0, const double *phi1, const dou
             s2 += r1[6];
             s3 += r1[7];
             *(gm_vec *)mo += (s0 + s1) + (s2 + s3);
+        }
+    }
+    if (j0 < kp) { /* a last half tile: 32-byte vectors of four components */
+        gm_vec4 r0[GM_BLOCK], r1[GM_BLOCK];
+        for (b = 0; b < GM_BLOCK; ++b) {
+            r0[b] = *(const gm_vec4 *)(weighted0 + b * kp + j0);
+            r1[b] = *(const gm_vec4 *)(weighted1 + b * kp + j0);
+        }
+        for (f = 0; f < n_phi - 1; ++f) {
+            double *mo = moments_t + f * kp + j0;
+            const double *p0 = phi0 + f * GM_BLOCK, *p1 = phi1 + f * GM_BLOCK;
+            gm_vec4 s0 = p0[0] * r0[0], s1 = p0[1] * r0[1];
+            gm_vec4 s2 = p0[2] * r0[2], s3 = p0[3] * r0[3];
+            s0 += p0[4] * r0[4];
+            s1 += p0[5] * r0[5];
+            s2 += p0[6] * r0[6];
+            s3 += p0[7] * r0[7];
+            s0 += p1[0] * r1[0];
+            s1 += p1[1] * r1[1];
+            s2 += p1[2] * r1[2];
+            s3 += p1[3] * r1[3];
+            s0 += p1[4] * r1[4];
+            s1 += p1[5] * r1[5];
+            s2 += p1[6] * r1[6];
+            s3 += p1[7] * r1[7];
+            *(gm_vec4 *)mo += (s0 + s1) + (s2 + s3);
+        }
+        {
+            double *mo = moments_t + (n_phi - 1) * kp + j0;
+            gm_vec4 s0 = r0[0], s1 = r0[1], s2 = r0[2], s3 = r0[3];
+            s0 += r0[4];
+            s1 += r0[5];
+            s2 += r0[6];
+            s3 += r0[7];
+            s0 += r1[0];
+            s1 += r1[1];
+            s2 += r1[2];
+            s3 += r1[3];
+            s0 += r1[4];
+            s1 += r1[5];
+            s2 += r1[6];
+            s3 += r1[7];
+            *(gm_vec4 *)mo += (s0 + s1) + (s2 + s3);
         }
     }
 }
@@ -717,7 +803,9 @@ static inline int64_t gm_softmax_t(double *logits_t, int64_t k, int64_t nb, doub
  * float32 when x_float32 is nonzero, computed in float64 all the same) under the
  * natural parameters theta_t (n_phi x kp: the transpose of
  * gaussmix._gaussian.natural_parameters, its k columns padded with zeros to kp, a
- * multiple of GM_TILE). Accumulates into the caller's arrays:
+ * multiple of GM_NARROW: the wide form takes tiles of eight components and a
+ * last half tile of four, so k = 1..4 computes four, not eight; k = 9 twelve).
+ * Accumulates into the caller's arrays:
  *
  *   moments_t (n_phi x kp) += sum_i w_i r_ij phi(x_i - shift)   (padding stays 0)
  *   resp_sq   (k)          += sum_i w_i r_ij^2                  (when not NULL)
@@ -766,7 +854,7 @@ static inline int64_t gm_block_tail(double *resp, double *resp_prev, int64_t k,
      * columns stay 0. */
     if (kp > k)
         memset(resp + k * GM_BLOCK, 0, sizeof(double) * (size_t)((kp - k) * GM_BLOCK));
-    for (j = 0; j < kp; j += GM_TILE)
+    for (j = 0; j + GM_TILE <= kp; j += GM_TILE)
         for (b = 0; b < GM_BLOCK; ++b) {
             const double *r = resp + j * GM_BLOCK + b;
             const gm_vec tile = {r[0],
@@ -779,6 +867,12 @@ static inline int64_t gm_block_tail(double *resp, double *resp_prev, int64_t k,
                                  r[7 * GM_BLOCK]};
             const gm_vec rw = tile * row_weight[b];
             memcpy(weighted + b * kp + j, &rw, sizeof rw);
+        }
+    if (j < kp) /* a last half tile (kp = 8 m + 4) */
+        for (b = 0; b < GM_BLOCK; ++b) {
+            const double *r = resp + j * GM_BLOCK + b;
+            const gm_vec4 tile = {r[0], r[GM_BLOCK], r[2 * GM_BLOCK], r[3 * GM_BLOCK]};
+            *(gm_vec4 *)(weighted + b * kp + j) = tile * row_weight[b];
         }
     if (resp_sq != NULL) {
         const gm_vec lane_weight = {row_weight[0], row_weight[1], row_weight[2],
@@ -828,7 +922,7 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
     double *weighted1 = resp1 + kp * GM_BLOCK;
     double *resp_prev1 = weighted1 + kp * GM_BLOCK;
 
-    if (n < 0 || d < 1 || k < 1 || kp < k || kp % GM_TILE != 0 || row_stride < d)
+    if (n < 0 || d < 1 || k < 1 || kp < k || kp % GM_NARROW != 0 || row_stride < d)
         return -1;
     memset(weighted, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));
     memset(resp_sq_lanes, 0, sizeof(double) * (size_t)(kp * GM_BLOCK));

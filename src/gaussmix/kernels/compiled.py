@@ -277,10 +277,16 @@ def missing_statistics(
     return moments, resp_sq, float(totals[0]), float(totals[1]), float(totals[2])
 
 
-def padded_parameters(theta: np.ndarray) -> np.ndarray:
-    """theta (k, n_phi) as the kernel wants it: (n_phi, kp), kp a multiple of 8."""
+def padded_parameters(theta: np.ndarray, tile: int = _TILE // 2) -> np.ndarray:
+    """theta (k, n_phi) as the kernels want it: (n_phi, kp), kp a multiple of ``tile``.
+
+    The EM statistics kernels (:func:`em_statistics`) take a multiple of 4 (a
+    last half tile of components: k = 1..4 computes four, not eight); the
+    prediction kernels (:func:`predict_moments`, :func:`predict_means`) need
+    ``tile=8``.
+    """
     k, n_phi = theta.shape
-    padded = aligned_zeros((n_phi, -(-k // _TILE) * _TILE))
+    padded = aligned_zeros((n_phi, -(-k // tile) * tile))
     padded[:, :k] = theta.T
     return padded
 

@@ -21,7 +21,7 @@ from .buffers import aligned_zeros, row_stride
 __all__ = ["em_statistics_patterns", "has_patterns"]
 
 _BLOCK = 8  # GM_BLOCK: rows per block
-_TILE = 8  # GM_TILE: components per register tile
+_TILE = 4  # GM_NARROW: the EM kernel's components come in (half) tiles of four
 
 
 def _padded(theta: np.ndarray, kp: int) -> np.ndarray:
