@@ -278,7 +278,6 @@ static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *
         phi[f * GM_BLOCK + b] = 1.0;
 }
 
-
 /* Columns [c, c + 8) of eight rows (row b at rows[b]) minus their shifts,
  * stored column-major into y (column c + i at y + i * GM_BLOCK): one load per
  * row and the 8 x 8 transposition in registers, 24 shuffles in three rounds
@@ -864,7 +863,7 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                 /* the next two blocks' rows, as below (their first 256 bytes) */
                 const int64_t width = col_index == NULL ? d : row_stride;
                 const int64_t bytes = (width < 32 ? width : 32) * (int64_t)sizeof(double);
-                int64_t b, offset;
+                int64_t offset;
                 for (b = 2 * GM_BLOCK; b < 4 * GM_BLOCK; ++b) {
                     const char *row =
                         (const char *)((const double *)X + row_index[start + b] * row_stride);
@@ -1102,7 +1101,6 @@ static inline gm_vecf gm_expf_nonpositive(gm_vecf x)
     /* as in gm_exp_nonpositive: the low bits of kbits hold n; NaN stays NaN */
     return (gm_vecf)((((gm_maskf)p + (kbits << 23)) & ~below) | (x != x));
 }
-
 
 /* Halves of a float vector in float64, and back (the lanes' order kept).
  * Spelled element by element: GCC 12 turns these into one conversion each
