@@ -179,3 +179,34 @@ def test_any_batch_is_its_runs_alone(seed, n, d, k, runs, code, weighted):
         assert ours.lower_bound == pytest.approx(alone.lower_bound, rel=1e-9)
         assert np.isfinite(ours.lower_bound)
         assert np.isfinite(ours.state.covariances).all()
+
+
+@pytest.mark.parametrize("n, k, d", [(3_000, 3, 4), (200, 3, 4), (2_500, 2, 8)])
+def test_log_joint_of_a_batch_equals_scipy(n, k, d):
+    """Every run's log pi_j + log N(x | mu_j, Sigma_j) against scipy's densities: runs of
+    n k d >= 20,000 take their distances from the rows' products (the precise ones), the
+    others (smaller, or a component far from the rows' mean) whiten the rows."""
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(n + k + d)
+    X = rng.normal(0, 2, (n, d)) + 1.0
+    rows = dense.DenseRows(X, None)
+    B = 4
+    priors = rng.dirichlet(np.ones(k), size=B)
+    means = rng.normal(1, 2, (B, k, d))
+    means[3, 0] += 1e6  # far from the rows' mean: not precise about it
+    A = rng.normal(size=(B, k, d, d))
+    covariances = A @ np.swapaxes(A, -1, -2) + 0.5 * np.eye(d)
+    chol = np.linalg.cholesky(covariances)
+    log_joint, precise = dense._log_joint(rows, priors, means, chol)
+    assert log_joint.shape == (n, B, k)
+    assert precise.tolist() == [True, True, True, False]
+    for b in range(B):
+        for j in range(k):
+            expected = np.log(priors[b, j]) + multivariate_normal(
+                means[b, j], covariances[b, j]
+            ).logpdf(X)
+            assert_allclose(log_joint[:, b, j], expected, rtol=1e-10, atol=1e-9)
+    # a run's values do not depend on the batch it is in
+    alone, _ = dense._log_joint(rows, priors[1:2], means[1:2], chol[1:2])
+    assert_allclose(alone[:, 0], log_joint[:, 1], rtol=1e-13, atol=1e-12)

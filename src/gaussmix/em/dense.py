@@ -47,6 +47,13 @@ __all__ = ["DENSE_MAX_ELEMENTS", "DenseRows", "dense_applies", "run_batch", "run
 #: used; above it the general engine's row blocks (and compiled kernel) are faster.
 DENSE_MAX_ELEMENTS = 20_000
 
+#: Fewest entries (n k d) of one run's whitened rows for which :func:`_log_joint`
+#: takes the distances from the rows' products instead: below it the few more
+#: numpy calls cost more than the temporaries they save (Old Faithful's grid
+#: took 1.14x the time with the products everywhere). A property of the run, not
+#: of its batch, so that a run gives the same bits in any batch.
+_PRODUCTS_MIN_ELEMENTS = 20_000
+
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -73,6 +80,7 @@ class DenseRows:
         self.X = X
         self.centred = np.ascontiguousarray(X - self.shift)
         self._products: dict[bool, np.ndarray] = {}
+        self._half: np.ndarray | None = None
 
     def products(self, quadratic: bool) -> np.ndarray:
         """y y^T flattened, (n, d^2), or y * y, (n, d), of the centred rows y."""
@@ -83,6 +91,16 @@ class DenseRows:
                 (y[:, :, None] * y[:, None, :]).reshape(n, d * d) if quadratic else y * y
             )
         return self._products[quadratic]
+
+    def half_products(self) -> np.ndarray:
+        """y_a y_b for a <= b (row-major upper triangle), (n, d(d+1)/2), of the centred rows."""
+        if self._half is None:
+            d = self.centred.shape[1]
+            upper = np.triu_indices(d)
+            self._half = np.ascontiguousarray(
+                self.products(True).reshape(-1, d, d)[:, upper[0], upper[1]]
+            )
+        return self._half
 
 
 def dense_applies(
@@ -112,18 +130,54 @@ def _log_joint(
     B, k, d = means.shape
     inverse = np.linalg.inv(chol)  # (B, k, d, d) lower triangular: z = L^-1 (x - mu)
     offsets = means - rows.shift
+    # Past the engine's precision limit a run's moments are taken about its
+    # components' own means (eps |mu_j - shift|^2 ||Sigma_j^-1||, ||Sigma^-1|| <= ||L^-1||_F^2).
+    error = _EPS * np.square(offsets).sum(axis=2) * np.square(inverse).sum(axis=(2, 3))
+    precise = error.max(axis=1) <= PRECISION_LIMIT
+    n = rows.X.shape[0]
+    by_products = precise & (n * k * d >= _PRODUCTS_MIN_ELEMENTS)
+    if not by_products.any():
+        distances = _whitened_distances(rows, inverse, offsets)
+    elif by_products.all():
+        distances = _product_distances(rows, inverse, offsets)
+    else:
+        distances = np.empty((n, B, k))
+        distances[:, by_products] = _product_distances(
+            rows, inverse[by_products], offsets[by_products]
+        )
+        distances[:, ~by_products] = _whitened_distances(
+            rows, inverse[~by_products], offsets[~by_products]
+        )
+    diagonal = np.diagonal(chol, axis1=2, axis2=3)
+    constants = np.log(priors) - np.log(diagonal).sum(axis=2) - 0.5 * d * _LOG_2PI
+    return constants - 0.5 * distances, precise
+
+
+def _whitened_distances(rows: DenseRows, inverse: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """|L_j^-1 (y - c_j)|^2, (n, B, k), for inverse Cholesky factors (B, k, d, d) and
+    centres c = mu - shift (B, k, d)."""
+    B, k, d = offsets.shape
     whitened = rows.centred @ inverse.transpose(3, 0, 1, 2).reshape(d, B * k * d)
     whitened -= np.einsum("bkij,bkj->bki", inverse, offsets).reshape(B * k * d)
     np.square(whitened, out=whitened)
     # Each run of d columns summed: one matrix-vector product over all of them.
-    distances = (whitened.reshape(-1, d) @ np.ones(d)).reshape(-1, B * k)
-    diagonal = np.diagonal(chol, axis1=2, axis2=3)
-    constants = np.log(priors) - np.log(diagonal).sum(axis=2) - 0.5 * d * _LOG_2PI
-    log_joint = (constants.reshape(B * k) - 0.5 * distances).reshape(-1, B, k)
-    # Past the engine's precision limit a run's moments are taken about its
-    # components' own means (eps |mu_j - shift|^2 ||Sigma_j^-1||, ||Sigma^-1|| <= ||L^-1||_F^2).
-    error = _EPS * np.square(offsets).sum(axis=2) * np.square(inverse).sum(axis=(2, 3))
-    return log_joint, error.max(axis=1) <= PRECISION_LIMIT
+    return (whitened.reshape(-1, d) @ np.ones(d)).reshape(-1, B, k)
+
+
+def _product_distances(rows: DenseRows, inverse: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """As :func:`_whitened_distances`, from the rows' products as the compiled kernel
+    takes them: (y - c)' P (y - c) = yy' : P - 2 y.Pc + c.Pc, one (n, d(d+1)/2) x
+    (d(d+1)/2, B k) product where whitening makes (n, B k d) temporaries (2-3 MB at
+    n = 2,000, in twice the time). Only as precise as moments about the shift are."""
+    B, k, d = offsets.shape
+    precisions = np.swapaxes(inverse, -1, -2) @ inverse
+    scaled = np.einsum("bkij,bkj->bki", precisions, offsets)
+    upper = np.triu_indices(d)  # the symmetric half: off-diagonal entries twice
+    half = precisions[..., upper[0], upper[1]] * np.where(upper[0] == upper[1], 1.0, 2.0)
+    part = rows.half_products() @ half.reshape(B * k, -1).T
+    part -= 2.0 * (rows.centred @ scaled.reshape(B * k, d).T)
+    part += np.einsum("bki,bki->bk", scaled, offsets).reshape(B * k)
+    return part.reshape(-1, B, k)
 
 
 def _factorizable(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
