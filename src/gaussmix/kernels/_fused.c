@@ -278,7 +278,6 @@ static inline void gm_features_of_y(int64_t nb, int64_t d, double *phi, double *
         phi[f * GM_BLOCK + b] = 1.0;
 }
 
-
 /* Columns [c, c + 8) of eight rows (row b at rows[b]) minus their shifts,
  * stored column-major into y (column c + i at y + i * GM_BLOCK): one load per
  * row and the 8 x 8 transposition in registers, 24 shuffles in three rounds
@@ -889,6 +888,28 @@ static inline int64_t gm_block_tail(double *resp, double *resp_prev, int64_t k,
     return lost;
 }
 
+/* Asks for the first used_bytes of each of `rows` rows, row_bytes apart from
+ * first, a block pair's work ahead of their features. Rows back to back (gaps
+ * under a cache line) as one sweep; rows apart in a wider array (columns
+ * sliced out of it) one at a time: a sweep there would fetch the whole wider
+ * array (a slice of 8 of 1024 columns took 3x the contiguous time). */
+static inline void gm_prefetch_rows(const char *first, int64_t rows, int64_t row_bytes,
+                                    int64_t used_bytes)
+{
+    int64_t b, offset;
+    if (row_bytes - used_bytes < 64) {
+        for (offset = 0; offset < rows * row_bytes; offset += 64)
+            __builtin_prefetch(first + offset);
+        return;
+    }
+    for (b = 0; b < rows; ++b) {
+        const char *row = first + b * row_bytes;
+        for (offset = 0; offset < used_bytes; offset += 64)
+            __builtin_prefetch(row + offset);
+        __builtin_prefetch(row + used_bytes - 1);
+    }
+}
+
 static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_t n, int64_t d,
                                             int64_t row_stride, const double *shift,
                                             const double *theta_t, const double *theta_prev_t,
@@ -936,7 +957,7 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                 /* the next two blocks' rows, as below (their first 256 bytes) */
                 const int64_t width = col_index == NULL ? d : row_stride;
                 const int64_t bytes = (width < 32 ? width : 32) * (int64_t)sizeof(double);
-                int64_t b, offset;
+                int64_t offset;
                 for (b = 2 * GM_BLOCK; b < 4 * GM_BLOCK; ++b) {
                     const char *row =
                         (const char *)((const double *)X + row_index[start + b] * row_stride);
@@ -959,12 +980,9 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                  * ahead: the hardware prefetcher left the first loads of
                  * each block waiting on memory (5 % of a (200k, 16, 16)
                  * E-step). */
-                const char *next = (const char *)((const double *)rows +
-                                                  2 * GM_BLOCK * row_stride);
-                const int64_t bytes = 2 * GM_BLOCK * row_stride * (int64_t)sizeof(double);
-                int64_t offset;
-                for (offset = 0; offset < bytes; offset += 64)
-                    __builtin_prefetch(next + offset);
+                const int64_t row_bytes = row_stride * (int64_t)sizeof(double);
+                gm_prefetch_rows((const char *)rows + 2 * GM_BLOCK * row_bytes, 2 * GM_BLOCK,
+                                 row_bytes, d * (int64_t)sizeof(double));
             }
             gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y, diagonal, pairs);
             if (two) {
@@ -1177,7 +1195,6 @@ static inline gm_vecf gm_expf_nonpositive(gm_vecf x)
     /* as in gm_exp_nonpositive: the low bits of kbits hold n; NaN stays NaN */
     return (gm_vecf)((((gm_maskf)p + (kbits << 23)) & ~below) | (x != x));
 }
-
 
 /* Halves of a float vector in float64, and back (the lanes' order kept).
  * Spelled element by element: GCC 12 turns these into one conversion each
@@ -1483,11 +1500,8 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
         if (n - start >= 2 * GM_BLOCK32) {
             /* the next block's rows (see gm_em_statistics_impl) */
             const int64_t size = x_float32 ? (int64_t)sizeof(float) : (int64_t)sizeof(double);
-            const char *next = (const char *)rows + GM_BLOCK32 * row_stride * size;
-            const int64_t bytes = GM_BLOCK32 * row_stride * size;
-            int64_t offset;
-            for (offset = 0; offset < bytes; offset += 64)
-                __builtin_prefetch(next + offset);
+            gm_prefetch_rows((const char *)rows + GM_BLOCK32 * row_stride * size, GM_BLOCK32,
+                             row_stride * size, d * size);
         }
         gm_features_f32(rows, x_float32, row_stride, nb, d, shift, phi, y);
         gm_logits_f32(phi, theta_t, n_phi, kp, logits);
