@@ -8,7 +8,6 @@ fits with the kernel switched off.
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -212,35 +211,6 @@ def test_statistics_of_rows_inside_a_wider_array(d, covariance_type, vector_form
     assert_allclose(resp_sq, ref.resp_sq_sum, rtol=1e-12, atol=1e-12)
     assert log_lik == pytest.approx(ref.log_lik_sum, rel=1e-13)
     assert weight_sum == pytest.approx(ref.weight_sum, rel=1e-14)
-
-
-@needs_kernel
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_rows_sliced_from_a_much_wider_array_cost_about_a_contiguous_copy(dtype):
-    """Regression (issue 27 review): the kernels asked for the next rows' whole stride ahead
-    of time, so a few columns sliced out of a wide array pulled all of it through the
-    caches (4 of 4096 columns: 9.8x the contiguous time in float64, 4.0x in float32;
-    1.15x and 1.24x asking for the columns read only)."""
-    rng = np.random.default_rng(0)
-    n, d, k = 2000, 4, 2
-    wide = np.ones((n, 4096), dtype=dtype)  # written, so that its pages are there to fetch
-    wide[:, :d] = rng.normal(size=(n, d))
-    X, contiguous = wide[:, :d], np.ascontiguousarray(wide[:, :d])
-    shift = contiguous.mean(axis=0, dtype=np.float64)
-    theta = natural_parameters(*_random_parameters(rng, k, d), shift, "full")
-    if dtype == np.float32:
-        run = _compiled.em_statistics_float32
-        theta_t = _compiled.padded_parameters_float32(theta)
-    else:
-        run = _compiled.em_statistics
-        theta_t = _compiled.padded_parameters(theta)
-    best = {"slice": np.inf, "contiguous": np.inf}
-    for _ in range(15):  # interleaved, the fastest of each
-        for name, rows in (("slice", X), ("contiguous", contiguous)):
-            start = time.perf_counter()
-            assert run(rows, None, theta_t, k, shift, None, False) is not None
-            best[name] = min(best[name], time.perf_counter() - start)
-    assert best["slice"] < 2.0 * best["contiguous"], best
 
 
 @needs_kernel

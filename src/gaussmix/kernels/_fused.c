@@ -135,7 +135,9 @@ static inline gm_vec gm_select(gm_mask mask, gm_vec a, gm_vec b)
  * ln2 / 16 + r with |r| <= ln2 / 32, exp(r) by its Taylor polynomial of degree
  * 7 (truncation error below 2e-18), 2^(m / 16) from a table of sixteen in two
  * registers (one permutation), 2^q added to the exponent bits. Within 2 units
- * in the last place of the C library's exp (tested); NaN stays NaN. For
+ * in the last place of the C library's exp (tested); the NaN that arithmetic
+ * makes stays NaN (a NaN carrying a payload in its low bits, which no
+ * arithmetic on finite rows and parameters makes, may not). For
  * 64-byte vectors (gm_wide): the table lookup is one AVX-512 permutation.
  * Where exponentials are a large part of a row's work (the softmax of few
  * features) this is 4-17 % of an E-step.
