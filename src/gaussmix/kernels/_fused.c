@@ -983,8 +983,14 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                  * each block waiting on memory (5 % of a (200k, 16, 16)
                  * E-step). */
                 const int64_t row_bytes = row_stride * (int64_t)sizeof(double);
-                gm_prefetch_rows((const char *)rows + 2 * GM_BLOCK * row_bytes, 2 * GM_BLOCK,
-                                 row_bytes, d * (int64_t)sizeof(double));
+                const char *next = (const char *)rows + 2 * GM_BLOCK * row_bytes;
+                if (row_stride - d < 8) {
+                    int64_t offset;
+                    for (offset = 0; offset < 2 * GM_BLOCK * row_bytes; offset += 64)
+                        __builtin_prefetch(next + offset);
+                } else {
+                    gm_prefetch_rows(next, 2 * GM_BLOCK, row_bytes, d * (int64_t)sizeof(double));
+                }
             }
             gm_features(rows, x_float32, row_stride, nb, d, shift, phi, y, diagonal, pairs);
             if (two) {
