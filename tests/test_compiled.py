@@ -604,10 +604,10 @@ def test_aligned_buffers_start_on_a_cache_line(dtype):
     from gaussmix.kernels.buffers import aligned_zeros
 
     # numpy's own allocations are 16-byte aligned: most of these would be off a line
-    for shape in [1, 7, 8, 153, 3616, (153, 16), (5, 153, 16), (0,)]:
+    for shape in [1, 7, 8, 153, 3616, (153, 16), (5, 153, 16), (0,), np.int64(9)]:
         buffers = [aligned_zeros(shape, dtype) for _ in range(4)]
         for buffer in buffers:
             assert buffer.size == 0 or buffer.ctypes.data % 64 == 0
             assert buffer.dtype == dtype and buffer.flags.c_contiguous
-            assert buffer.shape == ((shape,) if isinstance(shape, int) else shape)
+            assert buffer.shape == ((int(shape),) if np.ndim(shape) == 0 else shape)
             assert not buffer.any()

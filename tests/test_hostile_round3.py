@@ -201,6 +201,22 @@ def test_covariance_initialization_refuses_an_overflowing_outlier():
     assert np.isfinite(covs).all()
 
 
+def test_missing_data_rows_whose_squares_overflow_are_a_value_error():
+    """Regression (issue 27 review): three rows at 1e150 among NaN patterns made the
+    M-step's covariances infinite, and numpy's eigendecomposition raised a bare
+    LinAlgError ("Eigenvalues did not converge")."""
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # (the third draw is the reviewer's data)
+        X = rng.normal(size=(2000, 9))
+        X[:1000] += 3.0
+        X[rng.random(X.shape) < 0.1] = np.nan
+    X[:3] *= 1e150
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"overflows float64|NaN or infinite"):
+            GMM(n_components=3, random_state=1).from_samples(X, allow_missing=True, n_iter=15)
+
+
 # ----------------------------------------------------------------------
 # Plot and data helpers, seeds
 # ----------------------------------------------------------------------

@@ -47,7 +47,16 @@ def project_psd(covariances: np.ndarray) -> np.ndarray:
         return covariances
     except np.linalg.LinAlgError:
         pass
-    eigvals, eigvecs = np.linalg.eigh(covariances)
+    if not np.isfinite(covariances).all():
+        # rows so large that their squares overflow (1e150 and up)
+        raise ValueError(
+            "covariance matrices contain NaN or infinite values: the data's scale overflows "
+            "float64 arithmetic; rescale X"
+        )
+    try:
+        eigvals, eigvecs = np.linalg.eigh(covariances)
+    except np.linalg.LinAlgError as error:
+        raise ValueError(ILL_DEFINED) from error
     if (eigvals[:, 0] < 0).any():
         covariances = symmetrize(
             (eigvecs * np.maximum(eigvals, 0.0)[:, None, :]) @ np.swapaxes(eigvecs, 1, 2)

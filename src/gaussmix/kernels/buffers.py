@@ -27,7 +27,7 @@ def aligned_zeros(shape: int | tuple[int, ...], dtype=np.float64) -> np.ndarray:
         C-contiguous, a view into a slightly larger buffer.
     """
     dtype = np.dtype(dtype)
-    size = shape if isinstance(shape, int) else math.prod(shape)
+    size = int(shape) if isinstance(shape, (int, np.integer)) else math.prod(shape)
     raw = np.zeros(size * dtype.itemsize + 64, dtype=np.uint8)
     start = -raw.__array_interface__["data"][0] % 64  # (.ctypes costs microseconds)
     return raw[start : start + size * dtype.itemsize].view(dtype).reshape(shape)
