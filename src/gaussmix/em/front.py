@@ -32,6 +32,8 @@ from .._validation import (
     is_dask_collection,
     scale_sample_weight,
 )
+from ..kernels import compiled as _compiled
+from ..kernels.buffers import row_stride
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 
 __all__ = ["SourceRequest", "check_data", "open_source", "register_source"]
@@ -188,6 +190,7 @@ def _in_memory(request: SourceRequest) -> StatisticsSource:
             n_components=request.n_components,
             allow_missing=request.allow_missing,
         )
+    X = _rows_in_place(X)
     if missing:
         return MissingValuesSource(
             X,
@@ -204,6 +207,28 @@ def _in_memory(request: SourceRequest) -> StatisticsSource:
         chunk_rows=request.chunk_rows,
         n_jobs=request.n_jobs,
     )
+
+
+def _rows_in_place(X: np.ndarray) -> np.ndarray:
+    """X, or a C-ordered copy of it where the compiled kernels could not read its rows.
+
+    The kernels read rows where they lie when each row's entries are adjacent
+    (C order, or columns sliced out of a C-ordered array). Column-major input
+    (a pandas DataFrame's ``values``, Fortran order) took the numpy path every
+    iteration, 3x the time of the same fit on C-ordered rows (200,000 x 16,
+    k = 16); one copy at the start costs less than one iteration. Memory-mapped
+    files are left as they are (a copy would load them).
+    """
+    if (
+        isinstance(X, np.ndarray)
+        and not isinstance(X, np.memmap)
+        and X.ndim == 2
+        and X.size
+        and row_stride(X) is None
+        and _compiled.available()
+    ):
+        return np.ascontiguousarray(X)
+    return X
 
 
 def _dask(request: SourceRequest) -> StatisticsSource:
