@@ -520,6 +520,7 @@ def predict_moments(
     if not available():
         return False
     coef_t, cond_cov = regression
+    X = X if _row_stride(X) is not None else np.ascontiguousarray(X)  # as in predict_means
     layout = _query_layout(X, theta_t, k, coef_t, out_mean)
     if (
         layout is None
@@ -587,6 +588,8 @@ def predict_means(
     """
     if not has_predict_means():
         return False
+    # column-major queries (Fortran order) copied to rows: the numpy path took twice the time
+    X = X if _row_stride(X) is not None else np.ascontiguousarray(X)
     layout = _query_layout(X, theta_t, k, coef_t, out_mean)
     if layout is None:
         return False
