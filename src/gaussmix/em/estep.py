@@ -501,7 +501,17 @@ def _kernel_statistics(
 
 
 def _entropy_from_moments(stats: Statistics, theta: np.ndarray) -> float:
-    """-sum w r ln r of a shared-shift E-step, from its moments (no extra pass).
+    """-sum w r ln r of a shared-shift E-step, from its moments (no extra pass):
+    :func:`entropies_from_moments` of one E-step."""
+    return float(
+        entropies_from_moments(np.array([stats.log_lik_sum]), theta[None], stats.moments[None])[0]
+    )
+
+
+def entropies_from_moments(
+    log_lik_sums: np.ndarray, theta: np.ndarray, moments: np.ndarray
+) -> np.ndarray:
+    """-sum w r ln r of p shared-shift E-steps, from their moments (no extra pass).
 
     The logits are linear in the features, ln r_ij = theta_j . phi_i - ln p_i,
     and sum_j r_ij = 1, so sum_i w_i sum_j r_ij ln r_ij = sum_j theta_j . M_j
@@ -510,12 +520,25 @@ def _entropy_from_moments(stats: Statistics, theta: np.ndarray) -> float:
     every r is 1 and the entropy is exactly 0; otherwise the difference is
     taken, clipped at 0 (an entropy is not negative; rounding can make the
     difference of the two large sums slightly so).
+
+    Parameters
+    ----------
+    log_lik_sums : ndarray, shape (p,)
+        Each E-step's sum_i w_i ln p_i.
+    theta : ndarray, shape (p, k, n_phi)
+        Each E-step's natural parameters.
+    moments : ndarray, shape (p, k, n_phi)
+        Each E-step's weighted moments.
+
+    Returns
+    -------
+    ndarray, shape (p,)
     """
-    finite = np.isfinite(theta).all(axis=1)
-    if finite.sum() <= 1:
-        return 0.0
-    expected = float(np.einsum("kp,kp->", theta[finite], stats.moments[finite]))
-    return max(0.0, stats.log_lik_sum - expected)
+    finite = np.isfinite(theta).all(axis=2)  # (p, k)
+    expected = np.einsum("pkf,pkf->p", np.where(finite[..., None], theta, 0.0), moments)
+    return np.where(
+        finite.sum(axis=1) <= 1, 0.0, np.maximum(0.0, np.asarray(log_lik_sums) - expected)
+    )
 
 
 def responsibility_entropy(

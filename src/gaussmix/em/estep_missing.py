@@ -29,6 +29,7 @@ from .estep import (
     MissingBlock,
     e_step,
     e_step_rows,
+    entropies_from_moments,
     kernel_applies,
     responsibility_entropy,
 )
@@ -435,6 +436,8 @@ def _patterns_together(
     params: EStepParameters,
     prepared: MissingPrepared,
     indices: tuple,
+    obs: np.ndarray,
+    mis: np.ndarray,
     parts: list,
     total: Statistics,
 ) -> tuple | None:
@@ -444,7 +447,8 @@ def _patterns_together(
     and :func:`e_step_rows` (the same sums), for the shared-shift path where
     :func:`gaussmix.kernels.patterns.em_statistics_patterns` applies; adds the
     scalar sums into ``total`` and returns (moments (p, k, n_phi_o), coef,
-    cond_cov, intercept) for the expansion. None leaves ``total`` untouched.
+    cond_cov, intercept) for the expansion. None leaves ``total`` untouched. ``obs``
+    and ``mis`` (p, o) and (p, c) are the patterns' observed and missing columns.
     """
     shift = np.asarray(params.shift)
     if (
@@ -453,8 +457,6 @@ def _patterns_together(
         or not kernel_applies(params.covariance_type, params.dtype)
     ):
         return None
-    obs = np.stack([prepared.patterns[i][0] for i in indices])  # (p, o)
-    mis = np.stack([prepared.patterns[i][1] for i in indices])  # (p, c)
     theta = np.stack([part[0] for part in parts])  # (p, k, n_phi_o)
     theta_prev = None if parts[0][1] is None else np.stack([part[1] for part in parts])
     rows = [prepared.patterns[i][2] for i in indices]
@@ -474,9 +476,7 @@ def _patterns_together(
     if result is None:
         return None
     moments, resp_sq, totals = result
-    finite = np.isfinite(theta).all(axis=2)  # (p, k)
-    expected = np.einsum("pkf,pkf->p", np.where(finite[..., None], theta, 0.0), moments)
-    entropy = np.where(finite.sum(axis=1) <= 1, 0.0, np.maximum(0.0, totals[:, 0] - expected))
+    entropy = entropies_from_moments(totals[:, 0], theta, moments)
     total.resp_sq_sum += resp_sq.sum(axis=0)
     total.log_lik_sum += float(sum(totals[:, 0].tolist()))
     total.weight_sum += float(sum(totals[:, 1].tolist()))
@@ -520,7 +520,7 @@ def _patterns_statistics(
         tuple(prepared.patterns[i] for i in indices),
         params.covariance_type,
     )
-    together = _patterns_together(X, weights, params, prepared, indices, parts, total)
+    together = _patterns_together(X, weights, params, prepared, indices, obs, mis, parts, total)
     if together is not None:
         mom, coef, cond_cov, intercept = together
     else:
