@@ -33,7 +33,7 @@ from .._validation import (
     scale_sample_weight,
 )
 from ..kernels import compiled as _compiled
-from ..kernels.buffers import row_stride
+from ..kernels.buffers import readable_rows
 from .sources import ArraySource, MissingValuesSource, StatisticsSource
 
 __all__ = ["SourceRequest", "check_data", "open_source", "register_source"]
@@ -210,24 +210,17 @@ def _in_memory(request: SourceRequest) -> StatisticsSource:
 
 
 def _rows_in_place(X: np.ndarray) -> np.ndarray:
-    """X, or a C-ordered copy of it where the compiled kernels could not read its rows.
-
-    The kernels read rows where they lie when each row's entries are adjacent
-    (C order, or columns sliced out of a C-ordered array). Column-major input
-    (a pandas DataFrame's ``values``, Fortran order) took the numpy path every
-    iteration, 3x the time of the same fit on C-ordered rows (200,000 x 16,
-    k = 16); one copy at the start costs less than one iteration. Memory-mapped
-    files are left as they are (a copy would load them).
-    """
+    """:func:`gaussmix.kernels.buffers.readable_rows` of in-memory rows where the
+    compiled kernels run; memory-mapped files are left as they are (a copy would load
+    them)."""
     if (
         isinstance(X, np.ndarray)
         and not isinstance(X, np.memmap)
         and X.ndim == 2
         and X.size
-        and row_stride(X) is None
         and _compiled.available()
     ):
-        return np.ascontiguousarray(X)
+        return readable_rows(X)
     return X
 
 

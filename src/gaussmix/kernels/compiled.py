@@ -30,7 +30,7 @@ import sys
 
 import numpy as np
 
-from .buffers import aligned_zeros
+from .buffers import aligned_zeros, readable_rows
 from .buffers import row_stride as _row_stride
 
 # Components per register tile in the kernel (GM_TILE), rows per block
@@ -520,7 +520,7 @@ def predict_moments(
     if not available():
         return False
     coef_t, cond_cov = regression
-    X = X if _row_stride(X) is not None else np.ascontiguousarray(X)  # as in predict_means
+    X = readable_rows(X)
     layout = _query_layout(X, theta_t, k, coef_t, out_mean)
     if (
         layout is None
@@ -588,8 +588,7 @@ def predict_means(
     """
     if not has_predict_means():
         return False
-    # column-major queries (Fortran order) copied to rows: the numpy path took twice the time
-    X = X if _row_stride(X) is not None else np.ascontiguousarray(X)
+    X = readable_rows(X)
     layout = _query_layout(X, theta_t, k, coef_t, out_mean)
     if layout is None:
         return False
