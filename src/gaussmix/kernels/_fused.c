@@ -36,6 +36,11 @@
 #define GM_CLONES
 #endif
 
+/* Inlined whatever the compiler's estimate: a constant argument (a tile's
+ * width, a dimension) then unrolls the loops it bounds, and their arrays stay
+ * in registers. */
+#define GM_INLINE static inline __attribute__((always_inline))
+
 /* Rows handled together: the features of GM_BLOCK rows (n_phi x GM_BLOCK) and
  * their logits stay in L1 for feature widths up to a few hundred. */
 #define GM_BLOCK 8 /* gm_moments spells out these 8 rows */
@@ -322,6 +327,27 @@ static inline void gm_columns8(const double *const *rows, int64_t c, const doubl
     *(gm_vec *)(y + 7 * GM_BLOCK) = GM_HIGH_HALVES(u3, u7);
 }
 
+/* The shifted columns y (column i at y + i * GM_BLOCK) of a whole block of
+ * eight rows (row b at rows[b]): the columns col_index[0 .. d), or 0 .. d when
+ * col_index is NULL, minus shift[0 .. d). Groups of eight contiguous columns
+ * are transposed in registers (gm_columns8, where `wide`); each other column is
+ * built in a register from the rows and stored whole. */
+static inline void gm_block_columns(const double *const *rows, const int64_t *col_index,
+                                    int64_t d, const double *shift, double *y, int wide)
+{
+    int64_t i = 0;
+    if (col_index == NULL && wide)
+        for (; i + 8 <= d; i += 8)
+            gm_columns8(rows, i, shift, y + i * GM_BLOCK);
+    for (; i < d; ++i) {
+        const int64_t c = col_index != NULL ? col_index[i] : i;
+        const gm_vec column = {rows[0][c], rows[1][c], rows[2][c], rows[3][c],
+                               rows[4][c], rows[5][c], rows[6][c], rows[7][c]};
+        const gm_vec centred = column - shift[i];
+        memcpy(y + i * GM_BLOCK, &centred, sizeof centred);
+    }
+}
+
 /* Quadratic features of rows [0, nb) of a block, feature-major:
  * phi[f * GM_BLOCK + b], in the order of gaussmix._gaussian.Features (full:
  * vech(y y^T), y, 1; diagonal: y * y, y, 1). */
@@ -335,39 +361,19 @@ static inline void gm_features(const void *x, int x_float32, int64_t row_stride,
         for (b = 0; b < nb; ++b)
             for (i = 0; i < d; ++i)
                 y[i * GM_BLOCK + b] = (double)xf[b * row_stride + i] - shift[i];
-    } else if (nb == GM_BLOCK && d >= 8 && wide) {
-        /* whole groups of eight columns transposed in registers, the
-         * remaining columns as below */
+    } else if (nb == GM_BLOCK && (d <= 8 || wide)) {
+        /* Each column of the block built in registers and stored whole:
+         * eight scalar stores read back as one vector would stall the load
+         * until the stores retire (store forwarding fails). That matters when
+         * few features follow (200k rows, k = 5: d = 4 an iteration 5-12 %
+         * faster, d = 8 10 %); from d = 16 on, where groups of eight columns
+         * are not transposed (the narrow form), the stores have drained by
+         * the time the features read them, and the strided loads cost more. */
         const double *xd = (const double *)x;
         const int64_t s = row_stride;
         const double *rows[GM_BLOCK] = {xd,         xd + s,     xd + 2 * s, xd + 3 * s,
                                         xd + 4 * s, xd + 5 * s, xd + 6 * s, xd + 7 * s};
-        for (i = 0; i + 8 <= d; i += 8)
-            gm_columns8(rows, i, shift, y + i * GM_BLOCK);
-        for (; i < d; ++i) {
-            const double *c = xd + i;
-            const gm_vec column = {c[0], c[s], c[2 * s], c[3 * s],
-                                   c[4 * s], c[5 * s], c[6 * s], c[7 * s]};
-            const gm_vec centred = column - shift[i];
-            memcpy(y + i * GM_BLOCK, &centred, sizeof centred);
-        }
-    } else if (nb == GM_BLOCK && d <= 8) {
-        /* Each column of the block built in a register from the rows and
-         * stored whole: eight scalar stores read back as one vector would
-         * stall the load until the stores retire (store forwarding fails).
-         * That matters when few features follow (with the tiles of
-         * responsibilities below, 200k rows, k = 5: d = 4 an iteration 5-12 %
-         * faster, d = 8 10 %); from d = 16 on the stores have drained by the
-         * time the features read them, and the strided loads cost more. */
-        const double *xd = (const double *)x;
-        const int64_t s = row_stride;
-        for (i = 0; i < d; ++i) {
-            const double *c = xd + i;
-            const gm_vec column = {c[0], c[s], c[2 * s], c[3 * s],
-                                   c[4 * s], c[5 * s], c[6 * s], c[7 * s]};
-            const gm_vec centred = column - shift[i];
-            memcpy(y + i * GM_BLOCK, &centred, sizeof centred);
-        }
+        gm_block_columns(rows, NULL, d, shift, y, wide);
     } else {
         const double *xd = (const double *)x;
         for (b = 0; b < nb; ++b)
@@ -386,23 +392,11 @@ static inline void gm_features_gather(const void *X, int x_float32, int64_t row_
                                       double *y, int diagonal, int wide)
 {
     int64_t b, i;
-    if (!x_float32 && nb == GM_BLOCK) {
-        /* a whole block: each column built in a register and stored whole
-         * (see gm_features), groups of eight contiguous columns transposed */
+    if (!x_float32 && nb == GM_BLOCK) { /* a whole block, as in gm_features */
         const double *rows[GM_BLOCK];
         for (b = 0; b < GM_BLOCK; ++b)
             rows[b] = (const double *)X + row_index[b] * row_stride;
-        i = 0;
-        if (col_index == NULL && wide)
-            for (; i + 8 <= d; i += 8)
-                gm_columns8(rows, i, shift, y + i * GM_BLOCK);
-        for (; i < d; ++i) {
-            const int64_t c = col_index != NULL ? col_index[i] : i;
-            const gm_vec column = {rows[0][c], rows[1][c], rows[2][c], rows[3][c],
-                                   rows[4][c], rows[5][c], rows[6][c], rows[7][c]};
-            const gm_vec centred = column - shift[i];
-            memcpy(y + i * GM_BLOCK, &centred, sizeof centred);
-        }
+        gm_block_columns(rows, col_index, d, shift, y, wide);
         gm_features_of_y(nb, d, phi, y, diagonal);
         return;
     }
@@ -472,6 +466,27 @@ static inline int gm_wide(void)
     return wide;
 }
 
+/* The wide form's logits of the `width` components from j0 (GM_TILE, or
+ * GM_NARROW for a last half tile): one accumulator per component, the block's
+ * rows in its lanes. */
+GM_INLINE void gm_logits_tile(const double *phi, const double *theta_t, int64_t n_phi,
+                              int64_t kp, int64_t j0, int width, double *logits_t)
+{
+    gm_vec acc[GM_TILE];
+    int64_t f;
+    int t;
+    for (t = 0; t < width; ++t)
+        acc[t] = (gm_vec){0.0};
+    for (f = 0; f < n_phi; ++f) {
+        const gm_vec ph = *(const gm_vec *)(phi + f * GM_BLOCK);
+        const double *th = theta_t + f * kp + j0;
+        for (t = 0; t < width; ++t)
+            acc[t] += th[t] * ph;
+    }
+    for (t = 0; t < width; ++t)
+        *(gm_vec *)(logits_t + (j0 + t) * GM_BLOCK) = acc[t];
+}
+
 /* Component-major logits of a block, one lane per row:
  * logits_t[j * GM_BLOCK + b] = sum_f theta_t[f, j] phi[f, b] for j < kp. phi's
  * feature rows are vectors over the block's rows, so each term is one
@@ -505,32 +520,10 @@ static inline void gm_logits_t(const double *phi, const double *theta_t, int64_t
         }
         return;
     }
-    for (j0 = 0; j0 + GM_TILE <= kp; j0 += GM_TILE) {
-        gm_vec acc[GM_TILE];
-        for (t = 0; t < GM_TILE; ++t)
-            acc[t] = (gm_vec){0.0};
-        for (f = 0; f < n_phi; ++f) {
-            const gm_vec ph = *(const gm_vec *)(phi + f * GM_BLOCK);
-            const double *th = theta_t + f * kp + j0;
-            for (t = 0; t < GM_TILE; ++t)
-                acc[t] += th[t] * ph;
-        }
-        for (t = 0; t < GM_TILE; ++t)
-            *(gm_vec *)(logits_t + (j0 + t) * GM_BLOCK) = acc[t];
-    }
-    if (j0 < kp) { /* a last half tile (kp = 8 m + 4) */
-        gm_vec acc[GM_NARROW];
-        for (t = 0; t < GM_NARROW; ++t)
-            acc[t] = (gm_vec){0.0};
-        for (f = 0; f < n_phi; ++f) {
-            const gm_vec ph = *(const gm_vec *)(phi + f * GM_BLOCK);
-            const double *th = theta_t + f * kp + j0;
-            for (t = 0; t < GM_NARROW; ++t)
-                acc[t] += th[t] * ph;
-        }
-        for (t = 0; t < GM_NARROW; ++t)
-            *(gm_vec *)(logits_t + (j0 + t) * GM_BLOCK) = acc[t];
-    }
+    for (j0 = 0; j0 + GM_TILE <= kp; j0 += GM_TILE)
+        gm_logits_tile(phi, theta_t, n_phi, kp, j0, GM_TILE, logits_t);
+    if (j0 < kp) /* a last half tile (kp = 8 m + 4) */
+        gm_logits_tile(phi, theta_t, n_phi, kp, j0, GM_NARROW, logits_t);
 }
 
 /* gm_moments for the four components [j0, j0 + 4): eight 32-byte
@@ -589,55 +582,46 @@ static inline void gm_moments(const double *phi, const double *weighted, int64_t
         gm_moments4(phi, weighted, n_phi, kp, j0, moments_t);
 }
 
-/* gm_logits_t for two blocks at once: each parameter, broadcast once, meets
+/* gm_logits_tile for two blocks at once: each parameter, broadcast once, meets
  * both blocks' feature vectors (half the parameter loads per multiply-add).
  * The last feature is the constant 1 of every form (gm_features_of_y): its
  * terms are additions (the same bits as the multiply-add by 1, and off the
  * multiply-add units, which bound this loop). */
+GM_INLINE void gm_logits_tile2(const double *phi0, const double *phi1, const double *theta_t,
+                               int64_t n_phi, int64_t kp, int64_t j0, int width,
+                               double *logits0, double *logits1)
+{
+    gm_vec a0[GM_TILE], a1[GM_TILE];
+    const double *constant = theta_t + (n_phi - 1) * kp + j0;
+    int64_t f;
+    int t;
+    for (t = 0; t < width; ++t)
+        a0[t] = a1[t] = (gm_vec){0.0};
+    for (f = 0; f < n_phi - 1; ++f) {
+        const gm_vec p0 = *(const gm_vec *)(phi0 + f * GM_BLOCK);
+        const gm_vec p1 = *(const gm_vec *)(phi1 + f * GM_BLOCK);
+        const double *th = theta_t + f * kp + j0;
+        for (t = 0; t < width; ++t) {
+            const double c = th[t];
+            a0[t] += c * p0;
+            a1[t] += c * p1;
+        }
+    }
+    for (t = 0; t < width; ++t) {
+        *(gm_vec *)(logits0 + (j0 + t) * GM_BLOCK) = a0[t] + constant[t];
+        *(gm_vec *)(logits1 + (j0 + t) * GM_BLOCK) = a1[t] + constant[t];
+    }
+}
+
+/* gm_logits_t for two blocks at once. */
 static inline void gm_logits_t2(const double *phi0, const double *phi1, const double *theta_t,
                                 int64_t n_phi, int64_t kp, double *logits0, double *logits1)
 {
-    int64_t j0, f, t;
-    for (j0 = 0; j0 + GM_TILE <= kp; j0 += GM_TILE) {
-        gm_vec a0[GM_TILE], a1[GM_TILE];
-        const double *constant = theta_t + (n_phi - 1) * kp + j0;
-        for (t = 0; t < GM_TILE; ++t)
-            a0[t] = a1[t] = (gm_vec){0.0};
-        for (f = 0; f < n_phi - 1; ++f) {
-            const gm_vec p0 = *(const gm_vec *)(phi0 + f * GM_BLOCK);
-            const gm_vec p1 = *(const gm_vec *)(phi1 + f * GM_BLOCK);
-            const double *th = theta_t + f * kp + j0;
-            for (t = 0; t < GM_TILE; ++t) {
-                const double c = th[t];
-                a0[t] += c * p0;
-                a1[t] += c * p1;
-            }
-        }
-        for (t = 0; t < GM_TILE; ++t) {
-            *(gm_vec *)(logits0 + (j0 + t) * GM_BLOCK) = a0[t] + constant[t];
-            *(gm_vec *)(logits1 + (j0 + t) * GM_BLOCK) = a1[t] + constant[t];
-        }
-    }
-    if (j0 < kp) { /* a last half tile (kp = 8 m + 4) */
-        gm_vec a0[GM_NARROW], a1[GM_NARROW];
-        const double *constant = theta_t + (n_phi - 1) * kp + j0;
-        for (t = 0; t < GM_NARROW; ++t)
-            a0[t] = a1[t] = (gm_vec){0.0};
-        for (f = 0; f < n_phi - 1; ++f) {
-            const gm_vec p0 = *(const gm_vec *)(phi0 + f * GM_BLOCK);
-            const gm_vec p1 = *(const gm_vec *)(phi1 + f * GM_BLOCK);
-            const double *th = theta_t + f * kp + j0;
-            for (t = 0; t < GM_NARROW; ++t) {
-                const double c = th[t];
-                a0[t] += c * p0;
-                a1[t] += c * p1;
-            }
-        }
-        for (t = 0; t < GM_NARROW; ++t) {
-            *(gm_vec *)(logits0 + (j0 + t) * GM_BLOCK) = a0[t] + constant[t];
-            *(gm_vec *)(logits1 + (j0 + t) * GM_BLOCK) = a1[t] + constant[t];
-        }
-    }
+    int64_t j0;
+    for (j0 = 0; j0 + GM_TILE <= kp; j0 += GM_TILE)
+        gm_logits_tile2(phi0, phi1, theta_t, n_phi, kp, j0, GM_TILE, logits0, logits1);
+    if (j0 < kp) /* a last half tile (kp = 8 m + 4) */
+        gm_logits_tile2(phi0, phi1, theta_t, n_phi, kp, j0, GM_NARROW, logits0, logits1);
 }
 
 /* gm_moments of two blocks at once: one load and store of each moment tile
@@ -692,48 +676,9 @@ static inline void gm_moments2(const double *phi0, const double *phi1, const dou
             *(gm_vec *)mo += (s0 + s1) + (s2 + s3);
         }
     }
-    if (j0 < kp) { /* a last half tile: 32-byte vectors of four components */
-        gm_vec4 r0[GM_BLOCK], r1[GM_BLOCK];
-        for (b = 0; b < GM_BLOCK; ++b) {
-            r0[b] = *(const gm_vec4 *)(weighted0 + b * kp + j0);
-            r1[b] = *(const gm_vec4 *)(weighted1 + b * kp + j0);
-        }
-        for (f = 0; f < n_phi - 1; ++f) {
-            double *mo = moments_t + f * kp + j0;
-            const double *p0 = phi0 + f * GM_BLOCK, *p1 = phi1 + f * GM_BLOCK;
-            gm_vec4 s0 = p0[0] * r0[0], s1 = p0[1] * r0[1];
-            gm_vec4 s2 = p0[2] * r0[2], s3 = p0[3] * r0[3];
-            s0 += p0[4] * r0[4];
-            s1 += p0[5] * r0[5];
-            s2 += p0[6] * r0[6];
-            s3 += p0[7] * r0[7];
-            s0 += p1[0] * r1[0];
-            s1 += p1[1] * r1[1];
-            s2 += p1[2] * r1[2];
-            s3 += p1[3] * r1[3];
-            s0 += p1[4] * r1[4];
-            s1 += p1[5] * r1[5];
-            s2 += p1[6] * r1[6];
-            s3 += p1[7] * r1[7];
-            *(gm_vec4 *)mo += (s0 + s1) + (s2 + s3);
-        }
-        {
-            double *mo = moments_t + (n_phi - 1) * kp + j0;
-            gm_vec4 s0 = r0[0], s1 = r0[1], s2 = r0[2], s3 = r0[3];
-            s0 += r0[4];
-            s1 += r0[5];
-            s2 += r0[6];
-            s3 += r0[7];
-            s0 += r1[0];
-            s1 += r1[1];
-            s2 += r1[2];
-            s3 += r1[3];
-            s0 += r1[4];
-            s1 += r1[5];
-            s2 += r1[6];
-            s3 += r1[7];
-            *(gm_vec4 *)mo += (s0 + s1) + (s2 + s3);
-        }
+    if (j0 < kp) { /* a last half tile: each block as gm_moments takes it */
+        gm_moments4(phi0, weighted0, n_phi, kp, j0, moments_t);
+        gm_moments4(phi1, weighted1, n_phi, kp, j0, moments_t);
     }
 }
 
@@ -890,11 +835,21 @@ static inline int64_t gm_block_tail(double *resp, double *resp_prev, int64_t k,
     return lost;
 }
 
-/* Asks for the first used_bytes of each of `rows` rows, row_bytes apart from
- * first, a block pair's work ahead of their features. Rows back to back (gaps
- * under a cache line) as one sweep; rows apart in a wider array (columns
- * sliced out of it) one at a time: a sweep there would fetch the whole wider
- * array (a slice of 8 of 1024 columns took 3x the contiguous time). */
+/* Asks for the first used_bytes of a row, a block pair's work ahead of its
+ * features. */
+static inline void gm_prefetch_row(const char *row, int64_t used_bytes)
+{
+    int64_t offset;
+    for (offset = 0; offset < used_bytes; offset += 64)
+        __builtin_prefetch(row + offset);
+    __builtin_prefetch(row + used_bytes - 1);
+}
+
+/* gm_prefetch_row for `rows` rows row_bytes apart from first. Rows back to
+ * back (gaps under a cache line) as one sweep; rows apart in a wider array
+ * (columns sliced out of it) one at a time: a sweep there would fetch the
+ * whole wider array (a slice of 8 of 1024 columns took 3x the contiguous
+ * time). */
 static inline void gm_prefetch_rows(const char *first, int64_t rows, int64_t row_bytes,
                                     int64_t used_bytes)
 {
@@ -904,12 +859,8 @@ static inline void gm_prefetch_rows(const char *first, int64_t rows, int64_t row
             __builtin_prefetch(first + offset);
         return;
     }
-    for (b = 0; b < rows; ++b) {
-        const char *row = first + b * row_bytes;
-        for (offset = 0; offset < used_bytes; offset += 64)
-            __builtin_prefetch(row + offset);
-        __builtin_prefetch(row + used_bytes - 1);
-    }
+    for (b = 0; b < rows; ++b)
+        gm_prefetch_row(first + b * row_bytes, used_bytes);
 }
 
 static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_t n, int64_t d,
@@ -959,14 +910,10 @@ static inline int64_t gm_em_statistics_impl(const void *X, int x_float32, int64_
                 /* the next two blocks' rows, as below (their first 256 bytes) */
                 const int64_t width = col_index == NULL ? d : row_stride;
                 const int64_t bytes = (width < 32 ? width : 32) * (int64_t)sizeof(double);
-                int64_t offset;
-                for (b = 2 * GM_BLOCK; b < 4 * GM_BLOCK; ++b) {
-                    const char *row =
-                        (const char *)((const double *)X + row_index[start + b] * row_stride);
-                    for (offset = 0; offset < bytes; offset += 64)
-                        __builtin_prefetch(row + offset);
-                    __builtin_prefetch(row + bytes - 1);
-                }
+                for (b = 2 * GM_BLOCK; b < 4 * GM_BLOCK; ++b)
+                    gm_prefetch_row(
+                        (const char *)((const double *)X + row_index[start + b] * row_stride),
+                        bytes);
             }
             gm_features_gather(X, x_float32, row_stride, row_index + start, col_index, nb, d,
                                shift, phi, y, diagonal, pairs);
@@ -2728,7 +2675,7 @@ typedef struct {
  * the arrays can live in registers. */
 #define GM_XD_SMALL 8
 #define GM_XD_SMALL_Q (GM_XD_SMALL * (GM_XD_SMALL + 1) / 2)
-#define GM_XD_INLINE static inline __attribute__((always_inline))
+#define GM_XD_INLINE GM_INLINE
 /* Loops of the factorization unrolled completely when d is a constant. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define GM_XD_UNROLL _Pragma("GCC unroll 8")
