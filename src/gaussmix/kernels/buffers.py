@@ -38,6 +38,16 @@ def row_stride(X: np.ndarray) -> int | None:
 
     The kernels read such rows where they lie (a C-contiguous array, or a
     slice of columns of one).
+
+    Parameters
+    ----------
+    X : ndarray
+
+    Returns
+    -------
+    int or None
+        Elements from one row's start to the next's; None for other dtypes,
+        shapes or layouts (a column stride other than one element).
     """
     if X.dtype not in (np.float64, np.float32) or X.ndim != 2:
         return None
@@ -57,5 +67,15 @@ def readable_rows(X: np.ndarray) -> np.ndarray:
     order, as a pandas DataFrame's ``values`` usually is) would send every
     call to the numpy paths (3x the time of an EM iteration, 2x a GMR
     prediction). One copy costs less than one such call.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+
+    Returns
+    -------
+    ndarray
+        ``X`` itself where :func:`row_stride` gives a stride, else
+        ``np.ascontiguousarray(X)`` (same dtype).
     """
     return X if row_stride(X) is not None else np.ascontiguousarray(X)
