@@ -118,7 +118,10 @@ def em_statistics_patterns(
     resp_sq = np.zeros((p, k))
     totals = np.zeros((p, 3))
     work = aligned_zeros(_BLOCK * (2 * n_phi + 2 * d + 7 * kp + 2))
-    lost = lib.gm_em_statistics_patterns(
+    function = lib.gm_em_statistics_patterns
+    if function.argtypes is None:  # a library loaded after this module (a benchmark's build)
+        _declare(lib)
+    lost = function(
         X.ctypes.data,
         0,
         p,
