@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 
 from gaussmix import GMM, covariance, select_model
 from gaussmix.covariance import CovarianceStructure
+from gaussmix.em.families import MaximumLikelihood
 
 sk_gm = pytest.importorskip("sklearn.mixture._gaussian_mixture")
 
@@ -203,6 +204,30 @@ def test_a_batch_of_m_steps_is_each_problem_on_its_own(name, warm):
         given = {} if previous is None else {"previous": previous[b]}
         alone = structure.estimate(scatter[b].copy(), nk[b], 1e-4, **given)
         assert_allclose(batch[b], alone, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", covariance.names())
+def test_a_batch_of_projected_starts_is_each_start_on_its_own(name):
+    # Starts of several EM runs are projected on the structure in one batch
+    # (MaximumLikelihood.starts): each as project gives it alone, and of the
+    # structure's form (an iterative projection stops each start at its own
+    # convergence).
+    structure = covariance.get(name)
+    rng = np.random.default_rng(3)
+    k, d = 4, 3
+    A = rng.normal(size=(5, k, d, d)) * rng.uniform(0.3, 3.0, (5, 1, 1, 1))
+    full = A @ np.swapaxes(A, -1, -2) + 0.1 * np.eye(d)
+    priors = rng.dirichlet(np.ones(k), size=5)
+    batch = structure.project_batch(full, priors)
+    family = MaximumLikelihood(name, 1e-6)
+    means = rng.normal(size=(5, k, d))
+    starts = family.starts(list(zip(priors, means, full, strict=True)))
+    for b in range(5):
+        alone = structure.project(full[b], priors[b])
+        assert_allclose(batch[b], alone, rtol=1e-12, atol=1e-14)
+        assert_allclose(starts[b].covariances, alone, rtol=1e-12, atol=1e-14)
+        assert_allclose(structure.project(batch[b], priors[b]), batch[b], rtol=1e-6, atol=1e-9)
+    assert family.starts([]) == []
 
 
 def test_a_registered_structure_without_estimate_batch_gets_the_default(eii):

@@ -215,6 +215,14 @@ class CovarianceStructure:
         """Impose the structure on full (k, d, d) starting covariances."""
         raise NotImplementedError
 
+    def project_batch(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
+        """:meth:`project` of B starts at once: covariances (B, k, d, d), priors (B, k).
+
+        Each start's result is :meth:`project`'s of it alone; structures with an
+        iterative M-step take the B problems in one batch.
+        """
+        return np.stack([self.project(c, p) for c, p in zip(covariances, priors, strict=True)])
+
     def n_parameters(self, k: int, d: int) -> int:
         """Free parameters of the k covariances (as mclust and scikit-learn count)."""
         raise NotImplementedError

@@ -248,12 +248,30 @@ class Decomposed(CovarianceStructure):
         return self.maximize_batch(regularized_scatter(scatter, nk, reg_covar), nk, previous)
 
     def project(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
+        return self.maximize(
+            *self._start_problem(covariances, priors), max_iter=self.start_max_iter
+        )
+
+    def project_batch(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
+        if self._overrides_below("maximize_batch", "maximize") or self._overrides_below(
+            "project_batch", "project"
+        ):  # a subclass's own per-problem M-step or projection
+            return super().project_batch(covariances, priors)
+        return self.maximize_batch(
+            *self._start_problem(covariances, priors), max_iter=self.start_max_iter
+        )
+
+    def _start_problem(
+        self, covariances: np.ndarray, priors: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The M-step problem (scatter, counts) whose solution projects covariances
+        (..., k, d, d) with priors (..., k): the priors (normalized) as counts."""
         weights = np.maximum(np.asarray(priors, dtype=np.float64), TINY)
-        weights = weights / weights.sum()
-        scatter = covariances * weights[:, None, None]
+        weights = weights / weights.sum(axis=-1, keepdims=True)
+        scatter = covariances * weights[..., None, None]
         if not self.quadratic:
-            scatter = np.diagonal(scatter, axis1=1, axis2=2)
-        return self.maximize(scatter, weights, max_iter=self.start_max_iter)
+            scatter = np.diagonal(scatter, axis1=-2, axis2=-1)
+        return scatter, weights
 
     def min_component_rows(self, d: int) -> int:
         # A component's covariance is singular only when every one of its

@@ -64,6 +64,11 @@ def _unit_matrix_determinant(matrices: np.ndarray) -> np.ndarray:
     return matrices / np.exp(logdet / matrices.shape[-1])[:, None, None]
 
 
+def _traces(scatter: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """tr(W_k C^-1) (B, k) of scatter (B, k, d, d) and symmetric inverses (B, d, d)."""
+    return (scatter * inverse[:, None]).sum(axis=(2, 3))
+
+
 @functools.cache
 def _round_robin(d: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The pairs of the d columns in d - 1 (d even) or d (odd) rounds of disjoint pairs."""
@@ -143,7 +148,9 @@ class EqualShapeOrientation(Decomposed):
             usable = np.linalg.slogdet(warm)[0] > 0
             pooled[usable] = warm[usable]
         shape = _unit_matrix_determinant(symmetrize(pooled))
-        traces = np.einsum("bkij,bji->bk", scatter, np.linalg.inv(shape))
+        # Sums along fixed axes, not einsum (whose order depends on the batch's
+        # size): a problem gets the same bits in any batch.
+        traces = _traces(scatter, np.linalg.inv(shape))
         last = np.full(len(scatter), np.inf)
         scale = nk.sum(axis=1) * d
         active = np.arange(len(scatter))
@@ -153,9 +160,9 @@ class EqualShapeOrientation(Decomposed):
             own, counts = scatter[active], nk[active]
             volumes = floored(traces[active] / (d * counts))
             shape[active] = _unit_matrix_determinant(
-                symmetrize(np.einsum("bkij,bk->bij", own, 1.0 / volumes))
+                symmetrize((own / volumes[..., None, None]).sum(axis=1))
             )
-            traces[active] = np.einsum("bkij,bji->bk", own, np.linalg.inv(shape[active]))
+            traces[active] = _traces(own, np.linalg.inv(shape[active]))
             current = d * (counts * np.log(volumes)).sum(axis=1) + (traces[active] / volumes).sum(
                 axis=1
             )
@@ -192,7 +199,7 @@ class _SharedOrientation(Decomposed):
         orientation = np.linalg.eigh(scatter.sum(axis=1))[1]
         start = None  # eq. (1) and the diagonals at the starting axes, when known
         if previous is not None:
-            axes = np.linalg.eigh(np.einsum("k,bkij->bij", np.linspace(1, 2, k), previous))[1]
+            axes = np.linalg.eigh((np.linspace(1, 2, k)[:, None, None] * previous).sum(axis=1))[1]
             value, diagonals = self.evaluate(scatter, nk, orientation)
             value_axes, diagonals_axes = self.evaluate(scatter, nk, axes)
             better = value_axes < value

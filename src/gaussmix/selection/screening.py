@@ -154,7 +154,7 @@ class Screening:
         prepared, screen, options = self.prepared, self.screen, self.options
         family = MaximumLikelihood(covariance_type, options["reg_covar"])
         random_state = GMM(k, random_state=self.rng_of(k, covariance_type)).random_state
-        starts = []
+        starts: list[tuple] = []
         for run in range(options["n_init"]):
             if run < options.get("hc_trees", 1):
                 parameters = init.hierarchical_start(
@@ -169,8 +169,8 @@ class Screening:
                 parameters = init.initial_parameters(
                     screen.init_data, screen.init_weights, "kmeans++", k, random_state
                 )
-            starts.append(family.start(*parameters))
-        return starts
+            starts.append(parameters)
+        return family.starts(starts)
 
     def _screened_runs(
         self, k: int, covariance_type: str, starts: list[Gaussians]
@@ -251,7 +251,7 @@ class Screening:
             raise first
         options = self.options
         family = MaximumLikelihood(covariance_type, options["reg_covar"])
-        shared = [family.start(*start) for start in self.shared.get(k, [])]
+        shared = family.starts(self.shared.get(k, []))
         runs = list(first) + self._screened_runs(k, covariance_type, shared)
         candidates = self._candidates(runs, covariance_type) or runs[:1]
         source = self.prepared.sources[covariance_type]
