@@ -37,12 +37,20 @@ import numpy as np
 
 from .. import covariance as structures
 from .._gaussian import PRECISION_LIMIT, shared_shift_errors
+from ..kernels import batched
 from .driver import ConvergenceRule, EMResult
 from .driver import run_em as run_em_general
 from .families import Gaussians, MaximumLikelihood, m_step_batch
 from .sources import StatisticsSource, weighted_mean
 
-__all__ = ["DENSE_MAX_ELEMENTS", "DenseRows", "dense_applies", "run_batch", "run_em"]
+__all__ = [
+    "DENSE_MAX_ELEMENTS",
+    "DenseRows",
+    "dense_applies",
+    "mean_log_likelihoods",
+    "run_batch",
+    "run_em",
+]
 
 #: Most entries (k n d) of one run's whitened rows for which this module's EM is
 #: used; above it the general engine's row blocks (and compiled kernel) are faster.
@@ -82,6 +90,13 @@ class DenseRows:
         self.centred = np.ascontiguousarray(X - self.shift)
         self._products: dict[bool, np.ndarray] = {}
         self._half: np.ndarray | None = None
+        self._columns: np.ndarray | None = None
+
+    def columns(self) -> np.ndarray:
+        """The centred rows' columns, (d, n) C-contiguous (the compiled E-step's layout)."""
+        if self._columns is None:
+            self._columns = np.ascontiguousarray(self.centred.T)
+        return self._columns
 
     def products(self, quadratic: bool) -> np.ndarray:
         """y y^T flattened, (n, d^2), or y * y, (n, d), of the centred rows y."""
@@ -132,18 +147,32 @@ def dense_applies(
     )
 
 
+def _whitening(
+    rows: DenseRows, means: np.ndarray, chol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse Cholesky factors (B, k, d, d), centres less the rows' shift (B, k, d),
+    and whether each run's moments about ``rows.shift`` are precise, (B,)."""
+    inverse = np.linalg.inv(chol)  # (B, k, d, d) lower triangular: z = L^-1 (x - mu)
+    offsets = means - rows.shift
+    # Past the engine's precision limit a run's moments are taken about its
+    # components' own means (eps |mu_j - shift|^2 ||Sigma_j^-1||, ||Sigma^-1|| <= ||L^-1||_F^2).
+    error = _EPS * np.square(offsets).sum(axis=2) * np.square(inverse).sum(axis=(2, 3))
+    return inverse, offsets, error.max(axis=1) <= PRECISION_LIMIT
+
+
+def _constants(priors: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """log pi_j - log det(L_j) - d log(2 pi) / 2 of every run's components, (B, k)."""
+    diagonal = np.diagonal(chol, axis1=2, axis2=3)
+    return np.log(priors) - np.log(diagonal).sum(axis=2) - 0.5 * chol.shape[-1] * _LOG_2PI
+
+
 def _log_joint(
     rows: DenseRows, priors: np.ndarray, means: np.ndarray, chol: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """log pi_j + log N(x_i | mu_j, Sigma_j) of every run, (n, B, k), and whether each
     run's moments about ``rows.shift`` are precise, (B,)."""
     B, k, d = means.shape
-    inverse = np.linalg.inv(chol)  # (B, k, d, d) lower triangular: z = L^-1 (x - mu)
-    offsets = means - rows.shift
-    # Past the engine's precision limit a run's moments are taken about its
-    # components' own means (eps |mu_j - shift|^2 ||Sigma_j^-1||, ||Sigma^-1|| <= ||L^-1||_F^2).
-    error = _EPS * np.square(offsets).sum(axis=2) * np.square(inverse).sum(axis=(2, 3))
-    precise = error.max(axis=1) <= PRECISION_LIMIT
+    inverse, offsets, precise = _whitening(rows, means, chol)
     n = rows.X.shape[0]
     by_products = precise & (n * k * d >= _PRODUCTS_MIN_ELEMENTS)
     if not by_products.any():
@@ -158,9 +187,54 @@ def _log_joint(
         distances[:, ~by_products] = _whitened_distances(
             rows, inverse[~by_products], offsets[~by_products]
         )
-    diagonal = np.diagonal(chol, axis1=2, axis2=3)
-    constants = np.log(priors) - np.log(diagonal).sum(axis=2) - 0.5 * d * _LOG_2PI
-    return constants - 0.5 * distances, precise
+    return _constants(priors, chol) - 0.5 * distances, precise
+
+
+def _e_step(
+    rows: DenseRows,
+    priors: np.ndarray,
+    means: np.ndarray,
+    chol: np.ndarray,
+    responsibilities: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+    """The E-step of B runs: weighted responsibilities w_i r_ij (B, k, n), each run's
+    log-likelihood sum_i w_i log p(x_i) (B,), whether its log-likelihood is finite
+    at every row (B,), and whether its moments about ``rows.shift`` are precise (B,).
+
+    One call of the compiled kernel where it is built
+    (:func:`gaussmix.kernels.batched.dense_responsibilities`: whitened distances,
+    as precise as the means), else numpy's calls on (k, n, B) arrays. With
+    ``responsibilities=False`` the kernel leaves them out (None).
+    """
+    if batched.has_dense_responsibilities():
+        inverse, offsets, precise = _whitening(rows, means, chol)
+        resp, log_lik, lost = batched.dense_responsibilities(
+            rows.columns(),
+            inverse,
+            offsets,
+            _constants(priors, chol),
+            rows.weights,
+            responsibilities=responsibilities,
+        )
+        return resp, log_lik, lost == 0, precise
+    log_joint, precise = _log_joint(rows, priors, means, chol)
+    # Component-major (k, n, B): numpy reduces over the short component axis
+    # of (n, B, k) slowly (50-370 us at k <= 9), over the leading one fast, and
+    # in the same order whatever B is (so a run's sums do not depend on its batch).
+    log_joint = np.ascontiguousarray(np.moveaxis(log_joint, 2, 0))
+    top = log_joint.max(axis=0)
+    usable = np.isfinite(top).all(axis=0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        resp = np.exp(log_joint - top)
+        total = resp.sum(axis=0)
+        resp /= total
+        log_lik = top + np.log(total)
+    if rows.weights is not None:
+        resp *= rows.weights[:, None]
+        log_lik *= rows.weights[:, None]
+    # (B, k, n): one row per run and component, for the moments' products.
+    resp = np.ascontiguousarray(resp.transpose(2, 0, 1))
+    return resp, log_lik.sum(axis=0), usable, precise
 
 
 def _whitened_distances(rows: DenseRows, inverse: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -188,6 +262,24 @@ def _product_distances(rows: DenseRows, inverse: np.ndarray, offsets: np.ndarray
     part -= 2.0 * (rows.centred @ scaled.reshape(B * k, d).T)
     part += np.einsum("bki,bki->bk", scaled, offsets).reshape(B * k)
     return part.reshape(-1, B, k)
+
+
+def mean_log_likelihoods(rows: DenseRows, states: list[Gaussians]) -> np.ndarray:
+    """Each state's mean (weighted) log-likelihood of the rows, (B,), all in one E-step.
+
+    -inf for a state whose covariances cannot be factorized or whose
+    log-likelihood is not finite at some row. For ranking the optima of many
+    runs by the likelihood of other rows (:mod:`gaussmix.selection.screening`).
+    """
+    if not states:
+        return np.empty(0)
+    priors = np.stack([state.priors for state in states]).astype(np.float64)
+    means = np.stack([state.means for state in states]).astype(np.float64)
+    covariances = np.stack([state.covariances for state in states]).astype(np.float64)
+    chol, ok = _factorizable(covariances)
+    with np.errstate(divide="ignore"):
+        _, log_lik, usable, _ = _e_step(rows, priors, means, chol, responsibilities=False)
+    return np.where(ok & usable, log_lik / rows.weight_sum, -np.inf)
 
 
 def _factorizable(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +341,7 @@ def run_batch(
     k, d = states[0].means.shape
     structure = structures.get(family.covariance_type)
     quadratic = structure.quadratic
-    X, weights = rows.X, rows.weights
+    X = rows.X
     priors = np.stack([state.priors for state in states]).astype(np.float64)
     means = np.stack([state.means for state in states]).astype(np.float64)
     covariances = np.stack([state.covariances for state in states]).astype(np.float64)
@@ -265,34 +357,15 @@ def run_batch(
 
     for iteration in range(1, n_iter + 1):
         chol, ok = _factorizable(covariances[active])
-        log_joint, precise = _log_joint(rows, priors[active], means[active], chol)
-        # Component-major (k, n, B): numpy reduces over the short component axis
-        # of (n, B, k) slowly (50-370 us at k <= 9), over the leading one fast, and
-        # in the same order whatever B is (so a run's sums do not depend on its batch).
-        log_joint = np.ascontiguousarray(np.moveaxis(log_joint, 2, 0))
-        top = log_joint.max(axis=0)
-        ok &= np.isfinite(top).all(axis=0)
+        resp, log_lik, usable, precise = _e_step(rows, priors[active], means[active], chol)
+        ok &= usable
         if not ok.all():
             for run in active[~ok]:
                 general(run)
-            active, log_joint, top, precise = (
-                active[ok],
-                log_joint[:, :, ok],
-                top[:, ok],
-                precise[ok],
-            )
+            active, resp, log_lik, precise = active[ok], resp[ok], log_lik[ok], precise[ok]
             if not active.size:
                 break
         b = active.size
-        resp = np.exp(log_joint - top)
-        total = resp.sum(axis=0)
-        resp /= total
-        log_lik = top + np.log(total)
-        if weights is not None:
-            resp *= weights[:, None]
-            log_lik *= weights[:, None]
-        # (B, k, n): one row per run and component, for the moments' products.
-        resp = np.ascontiguousarray(resp.transpose(2, 0, 1))
         resp_sum = resp.sum(axis=2)
         flat = resp.reshape(b * k, -1)
         first = (flat @ rows.centred).reshape(b, k, d)
@@ -340,7 +413,7 @@ def run_batch(
                 family.reg_covar,
                 previous[redo],
             )
-        current = log_lik.sum(axis=0) / rows.weight_sum
+        current = log_lik / rows.weight_sum
         change = current - bounds[active]
         bounds[active] = current
         priors[active], means[active], covariances[active] = (

@@ -29,7 +29,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(GM_NO_CLONES)
 #define GM_CLONES \
     __attribute__((flatten, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -1534,7 +1535,8 @@ int64_t gm_em_statistics_f32(const void *X, int x_float32, int64_t n, int64_t d,
  * caller keeps the float64 kernel for narrow rows. */
 int gm_wide_vectors(void)
 {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(GM_NO_CLONES)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
@@ -3162,4 +3164,183 @@ int64_t gm_xd_statistics(const double *X, int64_t n, int64_t d, int64_t row_stri
     for (b = 0; b < GM_BLOCK; ++b)
         totals[3] += lane_totals[b];
     return lost;
+}
+
+/*
+ * Responsibilities of many small EM runs over the same rows at once (the
+ * dense EM of gaussmix.em.dense: a model search's n_init starts of one
+ * candidate on a few thousand rows, where numpy's per-call cost was most of
+ * an iteration). `runs` runs of k components each, G = runs * k components in
+ * all, component g = b * k + j of run b:
+ *
+ *   logit_g(y) = constants[g] - |L_g^-1 (y - offsets[g])|^2 / 2
+ *
+ * with inverse[g] = L_g^-1 (d x d, lower triangular: only its lower triangle
+ * is read) and y the rows, given as their columns (d x n, row-major: the
+ * transpose of the caller's centred rows, offsets the means less the same
+ * shift, so the whitened distances are as precise as the means are). For each run and row, the
+ * softmax over the run's k components gives
+ *
+ *   resp[g * n + i]  = w_i r_ig   (G x n, component-major; unless resp is NULL)
+ *   log_lik[b]      += w_i log sum_j exp(logit_bj(y_i))
+ *   lost[b]         += 1 where that sum is not finite (an infinite or NaN
+ *                      logit: the caller redoes the run another way; its
+ *                      responsibilities for the row are then 0)
+ *
+ * weights may be NULL (all ones). work holds GM_BLOCK * (G + 2 d + runs) doubles,
+ * 64-byte aligned. Eight rows a block, one per vector lane. Returns 0, or -1
+ * for bad sizes. A run's numbers do not depend on the other runs.
+ */
+
+/* ln x of positive normal x, as gm_log_positive on a vector (the reduction of
+ * gm_xd_log_det: m in [sqrt(1/2), sqrt(2)) from the bits). */
+static inline gm_vec gm_log_positive_vec(gm_vec x)
+{
+    const double ln2_hi = 0.6931471803691238; /* as gm_log_positive */
+    const double ln2_lo = 1.9082149292705877e-10;
+    const gm_mask bits = (gm_mask)x + (0x3ff0000000000000 - 0x3fe6a09e667f3bcd);
+    const gm_mask field = ((bits >> 52) & 0x7ff) - 1023;
+    const gm_vec e = (gm_vec)((field + ((int64_t)1 << 51)) | 0x4330000000000000) -
+                     6755399441055744.0; /* 2^52 + 2^51 */
+    const gm_vec m = (gm_vec)((bits & 0x000fffffffffffff) + 0x3fe6a09e667f3bcd);
+    const gm_vec s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    gm_vec p = (gm_vec){0.0} + 1.0 / 23.0;
+    GM_LOG_SERIES(p, s2);
+    return e * ln2_hi + (2.0 * s + (2.0 * s * p + e * ln2_lo));
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define GM_DENSE_UNROLL _Pragma("GCC unroll 12")
+#else
+#define GM_DENSE_UNROLL
+#endif
+
+/* gm_dense_responsibilities for d features, a constant where it is small (the
+ * loops unroll and the differences stay in registers). */
+GM_INLINE void gm_dense_blocks(const double *columns, int64_t n, const int64_t d,
+                               const double *restrict inverse, const double *restrict offsets,
+                               const double *restrict constants, int64_t runs, int64_t k,
+                               const double *weights, double *resp, double *log_lik,
+                               int64_t *lost, gm_vec *restrict work, int wide)
+{
+    const int64_t G = runs * k;
+    gm_vec *logits = work;          /* G vectors */
+    gm_vec *yt = logits + G;        /* d vectors: the block's columns */
+    gm_vec *diff = yt + d;          /* d vectors: y - offset */
+    gm_vec *sums = diff + d;        /* runs vectors: the lanes' log-likelihoods */
+    int64_t start, b, g, i, j, lane;
+    for (b = 0; b < runs; ++b)
+        sums[b] = (gm_vec){0.0};
+    for (start = 0; start < n; start += GM_BLOCK) {
+        const int64_t nb = n - start < GM_BLOCK ? n - start : GM_BLOCK;
+        gm_vec w = {0.0};
+        if (nb == GM_BLOCK) {
+            for (j = 0; j < d; ++j)
+                memcpy(yt + j, columns + j * n + start, sizeof(gm_vec));
+            if (weights != NULL)
+                memcpy(&w, weights + start, sizeof w);
+            else
+                w += 1.0;
+        } else {
+            for (j = 0; j < d; ++j) {
+                yt[j] = (gm_vec){0.0};
+                memcpy(yt + j, columns + j * n + start, sizeof(double) * (size_t)nb);
+            }
+            for (lane = 0; lane < nb; ++lane)
+                w[lane] = weights != NULL ? weights[start + lane] : 1.0;
+        }
+        for (g = 0; g < G; ++g) {
+            const double *L = inverse + g * d * d, *c = offsets + g * d;
+            gm_vec distance = {0.0};
+            GM_DENSE_UNROLL
+            for (j = 0; j < d; ++j)
+                diff[j] = yt[j] - c[j];
+            GM_DENSE_UNROLL
+            for (i = 0; i < d; ++i) {
+                gm_vec z = L[i * d] * diff[0];
+                GM_DENSE_UNROLL
+                for (j = 1; j <= i; ++j)
+                    z += L[i * d + j] * diff[j];
+                distance += z * z;
+            }
+            logits[g] = constants[g] - 0.5 * distance;
+        }
+        for (b = 0; b < runs; ++b) {
+            gm_vec *run = logits + b * k;
+            gm_vec top = run[0], sum = {0.0}, scale;
+            gm_mask finite, usable;
+            for (j = 1; j < k; ++j)
+                top = gm_select(run[j] > top, run[j], top);
+            /* x - x == 0 exactly when x is finite */
+            finite = top - top == 0.0;
+            top = gm_select(finite, top, (gm_vec){0.0});
+            for (j = 0; j < k; ++j) {
+                const gm_vec shifted = run[j] - top;
+                gm_vec e;
+                if (wide) {
+                    e = gm_exp_nonpositive_vec(shifted);
+                } else {
+                    for (lane = 0; lane < GM_BLOCK; ++lane)
+                        e[lane] = gm_exp_nonpositive(shifted[lane]);
+                }
+                run[j] = e;
+                sum += e;
+            }
+            /* a NaN logit that the maximum skipped makes the sum NaN; the
+             * sum is at least 1 (the largest term) where it is usable */
+            usable = finite & (sum - sum == 0.0);
+            sum = gm_select(usable, sum, (gm_vec){0.0} + 1.0);
+            scale = gm_select(usable, w / sum, (gm_vec){0.0});
+            sums[b] += gm_select(usable, w * (gm_log_positive_vec(sum) + top), (gm_vec){0.0});
+            for (lane = 0; lane < nb; ++lane)
+                lost[b] += !usable[lane];
+            for (j = 0; resp != NULL && j < k; ++j) {
+                const gm_vec r = run[j] * scale;
+                double *out = resp + (b * k + j) * n + start;
+                if (nb == GM_BLOCK)
+                    memcpy(out, &r, sizeof r); /* one unaligned vector store */
+                else
+                    memcpy(out, &r, sizeof(double) * (size_t)nb);
+            }
+        }
+    }
+    for (b = 0; b < runs; ++b)
+        for (lane = 0; lane < GM_BLOCK; ++lane)
+            log_lik[b] += sums[b][lane];
+}
+
+GM_CLONES
+int64_t gm_dense_responsibilities(const double *columns, int64_t n, int64_t d,
+                                  const double *inverse,
+                                  const double *offsets, const double *constants, int64_t runs,
+                                  int64_t k, const double *weights, double *resp,
+                                  double *log_lik, int64_t *lost, double *work)
+{
+    const int wide = gm_wide();
+    if (n < 0 || d < 1 || k < 1 || runs < 0)
+        return -1;
+    switch (d) {
+#define GM_DENSE_CASE(D)                                                                     \
+    case D:                                                                                  \
+        gm_dense_blocks(columns, n, D, inverse, offsets, constants, runs, k, weights, resp, log_lik, \
+                        lost, (gm_vec *)work, wide);                                         \
+        break;
+        GM_DENSE_CASE(1)
+        GM_DENSE_CASE(2)
+        GM_DENSE_CASE(3)
+        GM_DENSE_CASE(4)
+        GM_DENSE_CASE(5)
+        GM_DENSE_CASE(6)
+        GM_DENSE_CASE(7)
+        GM_DENSE_CASE(8)
+        GM_DENSE_CASE(9)
+        GM_DENSE_CASE(10)
+        GM_DENSE_CASE(11)
+        GM_DENSE_CASE(12)
+#undef GM_DENSE_CASE
+    default:
+        gm_dense_blocks(columns, n, d, inverse, offsets, constants, runs, k, weights, resp, log_lik,
+                        lost, (gm_vec *)work, wide);
+    }
+    return 0;
 }

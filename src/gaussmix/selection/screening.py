@@ -138,6 +138,8 @@ class Screening:
     ) -> None:
         self.prepared, self.options, self.rng_of = prepared, options, rng_of
         self.screen = prepared.screen()
+        # All the rows, for ranking a candidate's screened optima in one E-step.
+        self.rows = dense.DenseRows(prepared.X, None)
         self.first: dict[tuple, Any] = dict(zip(grid, run(grid, self._first), strict=True))
         self.shared = self._shared_starts(sorted({k for k, _ in grid}))
 
@@ -255,13 +257,10 @@ class Screening:
         runs = list(first) + self._screened_runs(k, covariance_type, shared)
         candidates = self._candidates(runs, covariance_type) or runs[:1]
         source = self.prepared.sources[covariance_type]
-
-        def all_rows(run: driver.EMResult) -> float:
-            stats, _ = source.statistics(family.gaussians(run.state), None, False)
-            value = stats.log_lik_sum / stats.weight_sum
-            return value if np.isfinite(value) else -np.inf
-
-        leader = max(candidates, key=all_rows) if len(candidates) > 1 else candidates[0]
+        leader = candidates[0]
+        if len(candidates) > 1:
+            values = dense.mean_log_likelihoods(self.rows, [run.state for run in candidates])
+            leader = candidates[int(np.argmax(values))]
         final = driver.run_em(
             source,
             family,

@@ -1,0 +1,116 @@
+"""Responsibilities of many small EM runs over the same rows in one kernel call.
+
+:func:`gaussmix.em.dense.run_batch` runs a candidate's starts side by side on
+a few thousand rows (a model search's screened rows, small data sets). Its
+numpy E-step made about twenty calls per iteration on (n, runs, k) arrays,
+most of an iteration's time at that size, all of it holding the GIL;
+:func:`dense_responsibilities` does the distances, the runs' softmaxes and
+their log-likelihoods in one call of the compiled library (which releases
+the GIL).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from . import compiled
+from .buffers import aligned_zeros
+
+__all__ = ["dense_responsibilities", "has_dense_responsibilities"]
+
+_BLOCK = 8  # GM_BLOCK: rows per block
+
+
+def _declare(lib) -> None:
+    function = getattr(lib, "gm_dense_responsibilities", None)
+    if function is None:
+        return
+    pointer, int64 = ctypes.c_void_p, ctypes.c_int64
+    function.restype = int64
+    function.argtypes = [pointer, int64, int64, pointer, pointer, pointer, int64, int64]
+    function.argtypes += [pointer, pointer, pointer, pointer, pointer]
+
+
+if compiled.library() is not None:
+    _declare(compiled.library())
+
+
+def has_dense_responsibilities() -> bool:
+    """Whether the kernel of :func:`dense_responsibilities` is built and enabled."""
+    lib = compiled.library()
+    return lib is not None and hasattr(lib, "gm_dense_responsibilities")
+
+
+def dense_responsibilities(
+    columns: np.ndarray,
+    inverse: np.ndarray,
+    offsets: np.ndarray,
+    constants: np.ndarray,
+    weights: np.ndarray | None,
+    responsibilities: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray] | None:
+    """Weighted responsibilities and log-likelihoods of B runs of k components.
+
+    Component j of run b has log pi_bj + log N(y | c_bj, L_bj L_bj^T) =
+    ``constants[b, j]`` - |L_bj^-1 (y - c_bj)|^2 / 2.
+
+    Parameters
+    ----------
+    columns : ndarray, shape (d, n)
+        The rows' columns: the transpose of the (n, d) rows, C-contiguous float64
+        (rows and means less the same shift).
+    inverse : ndarray, shape (B, k, d, d)
+        The inverse Cholesky factors L^-1 (lower triangular; only the lower
+        triangle is read).
+    offsets : ndarray, shape (B, k, d)
+        The means c, less the rows' shift.
+    constants : ndarray, shape (B, k)
+        log pi - sum log diag(L) - d log(2 pi) / 2.
+    weights : ndarray, shape (n,), optional
+    responsibilities : bool, default=True
+        False: the log-likelihoods alone (resp is None).
+
+    Returns
+    -------
+    (resp (B, k, n), log_lik (B,), lost (B,)) or None where the kernel is not
+    built: resp holds w_i r_ij, log_lik sum_i w_i log p_b(y_i), lost the rows
+    of each run whose logits were not finite (that run's numbers are then
+    meaningless).
+    """
+    lib = compiled.library()
+    if lib is None or not has_dense_responsibilities():
+        return None
+    function = lib.gm_dense_responsibilities
+    if function.argtypes is None:  # a library loaded after this module (a benchmark's build)
+        _declare(lib)
+    d, n = columns.shape
+    B, k = constants.shape
+    inverse = np.ascontiguousarray(inverse, dtype=np.float64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.float64)
+    constants = np.ascontiguousarray(constants, dtype=np.float64)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+    resp = np.empty((B, k, n)) if responsibilities else None
+    log_lik = np.zeros(B)
+    lost = np.zeros(B, dtype=np.int64)
+    work = aligned_zeros(_BLOCK * (B * k + 2 * d + B))
+    status = function(
+        np.ascontiguousarray(columns, dtype=np.float64).ctypes.data,
+        n,
+        d,
+        inverse.ctypes.data,
+        offsets.ctypes.data,
+        constants.ctypes.data,
+        B,
+        k,
+        compiled.address(weights),
+        compiled.address(resp),
+        log_lik.ctypes.data,
+        lost.ctypes.data,
+        work.ctypes.data,
+    )
+    if status != 0:
+        raise ValueError(f"the dense responsibilities kernel refused its sizes ({status})")
+    return resp, log_lik, lost
