@@ -21,6 +21,7 @@ from ._linalg import (
     safe_cholesky,
     sqrtm_psd,
     symmetrize,
+    upper_triangle,
 )
 from .kernels import compiled as _compiled
 from .kernels.threads import map_blocks
@@ -217,8 +218,7 @@ class Features:
         self.buffer[-1] = 1.0
         self.dtype = dtype
         self.quad_width = d * (d + 1) // 2 if self.full else d
-        # Row blocks of vech(y y^T): block i holds y_i * y[i:], so that the
-        # upper triangle is stored row by row (numpy's triu_indices order).
+        # Row blocks of vech(y y^T): block i holds y_i * y[i:] (numpy's triu_indices order).
         starts = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))]).astype(int)
         self.blocks = [(i, int(starts[i]), int(starts[i + 1])) for i in range(d)]
 
@@ -313,8 +313,8 @@ def _natural_parameters(
         inv = inverse_cholesky(chol)
         prec = np.swapaxes(inv, -1, -2) @ inv
         log_det = log_det_from_cholesky(chol)
-        iu, ju = np.triu_indices(d)
-        quad = -0.5 * prec[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
+        iu, ju, weight = upper_triangle(d)
+        quad = -0.5 * prec[:, iu, ju] * weight
         lin = np.einsum("kij,kj->ki", prec, centred)
         norms = np.sqrt(np.einsum("kij,kij->k", prec, prec))
     else:

@@ -21,6 +21,8 @@ EM additionally adds the explicit ``reg_covar`` to every diagonal, as scikit-lea
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _REL_JITTER = 1e-10
@@ -204,3 +206,15 @@ def forward_solve_columns(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
             row -= factor[j, q][None] * solved[q]
         solved[j] = row / factor[j, j][None]
     return solved
+
+
+@functools.cache
+def upper_triangle(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle of a d x d matrix (numpy's
+    ``triu_indices`` order, row by row) and each entry's weight in a symmetric
+    quadratic form (1 on the diagonal, 2 off it); made once per d, read-only."""
+    first, second = np.triu_indices(d)
+    weight = np.where(first == second, 1.0, 2.0)
+    for array in (first, second, weight):
+        array.setflags(write=False)  # shared by every call
+    return first, second, weight

@@ -29,7 +29,6 @@ none and one run's whitened rows (k n d entries) stay within
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -37,6 +36,7 @@ import numpy as np
 
 from .. import covariance as structures
 from .._gaussian import PRECISION_LIMIT, shared_shift_errors
+from .._linalg import upper_triangle
 from ..kernels import batched
 from .driver import ConvergenceRule, EMResult
 from .driver import run_em as run_em_general
@@ -111,21 +111,9 @@ class DenseRows:
     def half_products(self) -> np.ndarray:
         """y_a y_b for a <= b (row-major upper triangle), (n, d(d+1)/2), of the centred rows."""
         if self._half is None:
-            first, second, _ = _upper_triangle(self.centred.shape[1])
+            first, second, _ = upper_triangle(self.centred.shape[1])
             self._half = self.centred[:, first] * self.centred[:, second]
         return self._half
-
-
-@functools.cache
-def _upper_triangle(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row and column indices of the upper triangle of a d x d matrix (numpy's
-    ``triu_indices`` order) and each entry's weight in a symmetric form (2 off the
-    diagonal)."""
-    first, second = np.triu_indices(d)
-    weight = np.where(first == second, 1.0, 2.0)
-    for array in (first, second, weight):
-        array.setflags(write=False)  # shared by every call
-    return first, second, weight
 
 
 def dense_applies(
@@ -256,7 +244,7 @@ def _product_distances(rows: DenseRows, inverse: np.ndarray, offsets: np.ndarray
     B, k, d = offsets.shape
     precisions = np.swapaxes(inverse, -1, -2) @ inverse
     scaled = np.einsum("bkij,bkj->bki", precisions, offsets)
-    first, second, weight = _upper_triangle(d)
+    first, second, weight = upper_triangle(d)
     half = precisions[..., first, second] * weight
     part = rows.half_products() @ half.reshape(B * k, -1).T
     part -= 2.0 * (rows.centred @ scaled.reshape(B * k, d).T)

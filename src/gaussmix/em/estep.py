@@ -38,7 +38,7 @@ from .._gaussian import (
     softmax_columns,
     uses_full_features,
 )
-from .._linalg import inverse_cholesky, safe_cholesky
+from .._linalg import inverse_cholesky, safe_cholesky, upper_triangle
 from ..kernels import compiled as _compiled
 from .stats import Statistics
 
@@ -738,7 +738,7 @@ def _centred_statistics(
     priors, means = params.priors, params.means
     k, d = means.shape
     full = uses_full_features(params.covariance_type)
-    iu, ju = np.triu_indices(d)
+    iu, ju, _ = upper_triangle(d)
     chol = safe_cholesky(params.covariances)
     prev = None
     if params.previous is not None:

@@ -9,22 +9,12 @@ class, no pickle of Python objects), :meth:`Statistics.unpack` back.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from .._gaussian import n_phi_features
+from .._linalg import upper_triangle
 
 __all__ = ["Statistics"]
-
-
-@lru_cache(maxsize=64)
-def _upper_triangle(d: int) -> tuple[np.ndarray, np.ndarray]:
-    """np.triu_indices(d), computed once per d (read-only)."""
-    iu, ju = np.triu_indices(d)
-    iu.setflags(write=False)
-    ju.setflags(write=False)
-    return iu, ju
 
 
 # Scalars stored after the moments and the squared responsibility sums.
@@ -167,7 +157,7 @@ class Statistics:
         if not quadratic:
             return self.moments[:, :d]
         k = self.moments.shape[0]
-        iu, ju = _upper_triangle(d)
+        iu, ju, _ = upper_triangle(d)
         full = np.zeros((k, d, d))
         full[:, iu, ju] = self.moments[:, :q]
         full[:, ju, iu] = self.moments[:, :q]
@@ -184,7 +174,7 @@ class Statistics:
         if self._diagonal_layout(d):
             self.moments[component, :d] += np.diagonal(matrix)
         else:
-            iu, ju = _upper_triangle(d)
+            iu, ju, _ = upper_triangle(d)
             self.moments[component, :q] += matrix[iu, ju]
 
     def with_moments(self, moments: np.ndarray) -> Statistics:
@@ -230,7 +220,7 @@ class Statistics:
         if self._diagonal_layout(d):
             moments[:, :d] += 2.0 * first * delta + counts * delta**2
         else:
-            iu, ju = _upper_triangle(d)
+            iu, ju, _ = upper_triangle(d)
             moments[:, :q] += (
                 first[:, iu] * delta[:, ju]
                 + delta[:, iu] * first[:, ju]
