@@ -314,8 +314,45 @@ def test_reg_covar_zero_with_collapsed_components_stays_finite(code):
         assert np.isfinite(gmm.covariances).all()
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def sweep_path(request, monkeypatch):
+    """The orientation sweep in the compiled kernel (where built) and in numpy."""
+    from gaussmix.covariance import ellipsoidal
+
+    if request.param == "numpy":
+        monkeypatch.setattr(ellipsoidal, "plane_rotation_sweep", lambda *args: None)
+    return request.param
+
+
+@pytest.mark.parametrize("B, k, d", [(1, 1, 2), (3, 4, 3), (2, 5, 8), (4, 2, 9)])
+def test_the_compiled_orientation_sweep_is_numpys(B, k, d):
+    # The same rotations, pair by pair (numpy takes each round of disjoint pairs at
+    # once); zero gaps (equal diagonals) included, where atan2(-0, -0) turns by -90 deg.
+    from gaussmix import _linalg
+    from gaussmix.covariance import ellipsoidal
+
+    rng = np.random.default_rng(B + k + d)
+    A = rng.normal(size=(B, k, d, d + 1))
+    W = A @ np.swapaxes(A, -1, -2)
+    M = rng.uniform(0.2, 3.0, size=(B, k, d))
+    M[0] = 1.0  # no gap: every plane's objective is flat
+    D = np.linalg.qr(rng.normal(size=(B, d, d)))[0]
+    first, second = ellipsoidal._sweep_pairs(d)
+    compiled = _linalg.plane_rotation_sweep(W, M, D, first, second)
+    if compiled is None:
+        pytest.skip("compiled kernel not built")
+    original = ellipsoidal.plane_rotation_sweep
+    try:
+        ellipsoidal.plane_rotation_sweep = lambda *args: None
+        numpys = ellipsoidal.orientation_sweep(W, M, D)
+    finally:
+        ellipsoidal.plane_rotation_sweep = original
+    assert_allclose(compiled, numpys, rtol=1e-10, atol=1e-12)
+    assert_allclose(ellipsoidal.orientation_sweep(W, M, D), compiled)
+
+
 @pytest.mark.parametrize("d", [2, 3, 5])
-def test_orientation_sweeps_reach_the_best_rotation(d):
+def test_orientation_sweeps_reach_the_best_rotation(sweep_path, d):
     # EVE and VVE's orientation update for fixed diagonals: g(D) = sum_k tr(W_k D M_k D^T)
     # over orthogonal D. Every sweep of plane rotations lowers g, and repeated sweeps
     # reach the minimum BFGS finds over rotations (Cayley parameters, several starts).

@@ -21,9 +21,12 @@ EM additionally adds the explicit ``reg_covar`` to every diagonal, as scikit-lea
 
 from __future__ import annotations
 
+import ctypes
 import functools
 
 import numpy as np
+
+from .kernels import compiled as _compiled
 
 _REL_JITTER = 1e-10
 _MIN_JITTER = 1e-290
@@ -218,3 +221,49 @@ def upper_triangle(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for array in (first, second, weight):
         array.setflags(write=False)  # shared by every call
     return first, second, weight
+
+
+def plane_rotation_sweep(
+    scatter: np.ndarray,
+    inverse_diagonals: np.ndarray,
+    orientation: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+) -> np.ndarray | None:
+    """One sweep of plane rotations of the orientations D (B, d, d) minimizing
+    sum_k tr(W_k D M_k D^T), in the compiled kernel; None where it is not built.
+
+    The planes are the column pairs (first[p], second[p]) in order; each rotation is
+    the exact minimum over its plane (see
+    :func:`gaussmix.covariance.ellipsoidal.orientation_sweep`, the method and the
+    numpy path). scatter (B, k, d, d), inverse_diagonals (B, k, d): M_k's diagonals.
+    """
+    lib = _compiled.library()
+    function = getattr(lib, "gm_orientation_sweep", None) if lib is not None else None
+    if function is None:
+        return None
+    if function.argtypes is None:
+        pointer, int64 = ctypes.c_void_p, ctypes.c_int64
+        function.restype = None
+        function.argtypes = [pointer, pointer, pointer, int64, int64, int64]
+        function.argtypes += [pointer, pointer, int64, pointer]
+    B, k, d, _ = scatter.shape
+    scatter = np.ascontiguousarray(scatter, dtype=np.float64)
+    inverse_diagonals = np.ascontiguousarray(inverse_diagonals, dtype=np.float64)
+    out = np.array(orientation, dtype=np.float64, order="C")
+    first = np.ascontiguousarray(first, dtype=np.int64)
+    second = np.ascontiguousarray(second, dtype=np.int64)
+    work = np.empty(2 * d)
+    function(
+        scatter.ctypes.data,
+        inverse_diagonals.ctypes.data,
+        out.ctypes.data,
+        B,
+        k,
+        d,
+        first.ctypes.data,
+        second.ctypes.data,
+        first.size,
+        work.ctypes.data,
+    )
+    return out

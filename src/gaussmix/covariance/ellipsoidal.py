@@ -37,7 +37,7 @@ import functools
 
 import numpy as np
 
-from .._linalg import symmetrize
+from .._linalg import plane_rotation_sweep, symmetrize
 from .axis_aligned import variable_volume_equal_shape
 from .decomposed import TINY, Decomposed, converged, floored, geometric_mean, sorted_eigh
 
@@ -86,6 +86,13 @@ def _round_robin(d: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return rounds
 
 
+@functools.cache
+def _sweep_pairs(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_round_robin`'s rounds one after the other: all first and second columns."""
+    first, second = (np.concatenate(parts) for parts in zip(*_round_robin(d), strict=True))
+    return first, second
+
+
 def orientation_sweep(
     scatter: np.ndarray, inverse_diagonals: np.ndarray, orientation: np.ndarray
 ) -> np.ndarray:
@@ -113,8 +120,15 @@ def orientation_sweep(
     -------
     ndarray, shape (B, d, d)
     """
+    rounds = _round_robin(orientation.shape[-1])
+    if rounds:
+        swept = plane_rotation_sweep(
+            scatter, inverse_diagonals, orientation, *_sweep_pairs(orientation.shape[-1])
+        )
+        if swept is not None:  # the compiled sweep (numpy's made ~25 calls a round)
+            return swept
     orientation = orientation.copy()
-    for first, second in _round_robin(orientation.shape[-1]):
+    for first, second in rounds:
         turned = np.swapaxes(orientation, 1, 2)[:, None] @ (scatter @ orientation[:, None])
         a = turned[..., first, first]
         b = turned[..., second, second]
