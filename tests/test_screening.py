@@ -202,3 +202,39 @@ def test_optima_ranked_without_the_dense_kernel_by_the_engines_e_step(monkeypatc
         assert without.keys() == with_kernel.keys()
         for cell, value in without.items():
             assert value == pytest.approx(with_kernel[cell], rel=1e-9, abs=1e-6), cell
+
+
+def test_screened_noisy_or_projected_rows_rank_optima_by_the_convolved_likelihood(monkeypatch):
+    # With known noise (and a projection of d = 2 true values onto m = 3 observed columns)
+    # a candidate's optima are ranked by the convolved mixture's likelihood of the observed
+    # rows, not by the plain mixture's (of the wrong columns: every cell failed).
+    rng = np.random.default_rng(7)
+    V = np.vstack([rng.normal(size=(6000, 2)), rng.normal(size=(6000, 2)) + 5.0])
+    R = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    X = V @ R.T + rng.normal(size=(12_000, 3)) * 0.3
+    calls, ranked = [], []
+    original, rank = screening.Screening.__init__, dense.mean_log_likelihoods
+
+    def spy(self, *args, **kwargs):
+        calls.append(1)
+        original(self, *args, **kwargs)
+
+    def rank_spy(rows, states):
+        ranked.append(1)
+        return rank(rows, states)
+
+    monkeypatch.setattr(screening.Screening, "__init__", spy)
+    monkeypatch.setattr(dense, "mean_log_likelihoods", rank_spy)
+    grid = {"n_components": [2, 3], "covariance_type": ("VVV", "VII")}
+    for options in (
+        {"noise_covariances": np.eye(3) * 0.09, "projection": R},
+        {"noise_covariances": np.eye(3) * 0.09},
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = select_model(X, strategy="mclust", random_state=0, **grid, **options)
+        assert calls, "the grid was not screened"
+        for row in result.table:
+            assert row["error"] is None and np.isfinite(row["bic"]), row
+        calls.clear()
+    assert ranked == []

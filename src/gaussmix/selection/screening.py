@@ -140,12 +140,14 @@ class Screening:
         self.prepared, self.options, self.rng_of = prepared, options, rng_of
         self.screen = prepared.screen()
         # All the rows, for ranking a candidate's screened optima in one E-step
-        # where the compiled kernel runs; numpy's dense E-step would hold (n, B, k)
-        # arrays of all the rows (1.5 GB and 4.8 s at 1M x 8, 5 optima of k = 9),
-        # so elsewhere each optimum takes an E-step of the engine's row blocks.
-        self.rows = (
-            dense.DenseRows(prepared.X, None) if batched.has_dense_responsibilities() else None
-        )
+        # where the compiled kernel runs and the rows are the mixture's own draws.
+        # Elsewhere each optimum takes an E-step of the engine's row blocks: numpy's
+        # dense E-step would hold (n, B, k) arrays of all the rows (1.5 GB and 4.8 s
+        # at 1M x 8, 5 optima of k = 9), and with known noise or a projection the
+        # likelihood is the convolved mixture's (of m observed columns, not d).
+        self.rows = None
+        if batched.has_dense_responsibilities() and not prepared.noisy:
+            self.rows = dense.DenseRows(prepared.X, None)
         self.first: dict[tuple, Any] = dict(zip(grid, run(grid, self._first), strict=True))
         self.shared = self._shared_starts(sorted({k for k, _ in grid}))
 
