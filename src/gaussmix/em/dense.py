@@ -137,15 +137,18 @@ def dense_applies(
 
 def _whitening(
     rows: DenseRows, means: np.ndarray, chol: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Inverse Cholesky factors (B, k, d, d), centres less the rows' shift (B, k, d),
-    and whether each run's moments about ``rows.shift`` are precise, (B,)."""
+    whether each run's moments about ``rows.shift`` are precise, (B,), and the bound
+    of their relative error that says so, (B,)."""
     inverse = np.linalg.inv(chol)  # (B, k, d, d) lower triangular: z = L^-1 (x - mu)
     offsets = means - rows.shift
     # Past the engine's precision limit a run's moments are taken about its
     # components' own means (eps |mu_j - shift|^2 ||Sigma_j^-1||, ||Sigma^-1|| <= ||L^-1||_F^2).
-    error = _EPS * np.square(offsets).sum(axis=2) * np.square(inverse).sum(axis=(2, 3))
-    return inverse, offsets, error.max(axis=1) <= PRECISION_LIMIT
+    error = (_EPS * np.square(offsets).sum(axis=2) * np.square(inverse).sum(axis=(2, 3))).max(
+        axis=1
+    )
+    return inverse, offsets, error <= PRECISION_LIMIT, error
 
 
 def _constants(priors: np.ndarray, chol: np.ndarray) -> np.ndarray:
@@ -155,12 +158,17 @@ def _constants(priors: np.ndarray, chol: np.ndarray) -> np.ndarray:
 
 
 def _log_joint(
-    rows: DenseRows, priors: np.ndarray, means: np.ndarray, chol: np.ndarray
+    rows: DenseRows,
+    priors: np.ndarray,
+    means: np.ndarray,
+    chol: np.ndarray,
+    whitening: tuple | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """log pi_j + log N(x_i | mu_j, Sigma_j) of every run, (n, B, k), and whether each
-    run's moments about ``rows.shift`` are precise, (B,)."""
+    run's moments about ``rows.shift`` are precise, (B,). ``whitening``: what
+    :func:`_whitening` gives for these means and factors, if already made."""
     B, k, d = means.shape
-    inverse, offsets, precise = _whitening(rows, means, chol)
+    inverse, offsets, precise, _ = whitening or _whitening(rows, means, chol)
     n = rows.X.shape[0]
     by_products = precise & (n * k * d >= _PRODUCTS_MIN_ELEMENTS)
     if not by_products.any():
@@ -184,6 +192,7 @@ def _e_step(
     means: np.ndarray,
     chol: np.ndarray,
     responsibilities: bool = True,
+    whitening: tuple | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
     """The E-step of B runs: weighted responsibilities w_i r_ij (B, k, n), each run's
     log-likelihood sum_i w_i log p(x_i) (B,), whether its log-likelihood is finite
@@ -192,10 +201,12 @@ def _e_step(
     One call of the compiled kernel where it is built
     (:func:`gaussmix.kernels.batched.dense_responsibilities`: whitened distances,
     as precise as the means), else numpy's calls on (k, n, B) arrays. With
-    ``responsibilities=False`` the kernel leaves them out (None).
+    ``responsibilities=False`` the kernel leaves them out (None). ``whitening``: what
+    :func:`_whitening` gives for these means and factors, if already made.
     """
+    whitening = whitening or _whitening(rows, means, chol)
     if batched.has_dense_responsibilities():
-        inverse, offsets, precise = _whitening(rows, means, chol)
+        inverse, offsets, precise, _ = whitening
         resp, log_lik, lost = batched.dense_responsibilities(
             rows.columns(),
             inverse,
@@ -205,7 +216,7 @@ def _e_step(
             responsibilities=responsibilities,
         )
         return resp, log_lik, lost == 0, precise
-    log_joint, precise = _log_joint(rows, priors, means, chol)
+    log_joint, precise = _log_joint(rows, priors, means, chol, whitening)
     # Component-major (k, n, B): numpy reduces over the short component axis
     # of (n, B, k) slowly (50-370 us at k <= 9), over the leading one fast, and
     # in the same order whatever B is (so a run's sums do not depend on its batch).
@@ -343,9 +354,57 @@ def run_batch(
             source, family, states[run], n_iter=n_iter, rule=rule, lower_bound=start
         )
 
+    def about_means(resp, resp_sum, old_means, previous):
+        """The M-step from moments about the E-step's means (the engine's precise path)."""
+        deviations = X[None, None] - old_means[:, :, None, :]  # (r, k, n, d)
+        weighted = deviations * resp[..., None]
+        if quadratic:
+            again = np.swapaxes(weighted, -1, -2) @ deviations
+        else:
+            again = np.einsum("bknd,bknd->bkd", weighted, deviations)
+        return m_step_batch(
+            resp_sum,
+            weighted.sum(axis=2),
+            again,
+            old_means,
+            family.covariance_type,
+            family.reg_covar,
+            previous,
+        )
+
+    # Moments about the shift cannot resolve an M-step whose result lies too far
+    # from it (eps |mu_j - shift|^2 ||Sigma_j^-1|| past PRECISION_LIMIT): such an
+    # M-step is redone from moments about the E-step's means. Runs that go on are
+    # checked at the next iteration, where the whitening's bound (||L^-1||_F^2 >=
+    # ||Sigma^-1||) clears almost all of them at no cost; the exact test
+    # (shared_shift_errors, an eigendecomposition) is left for the others and for
+    # the runs that stop. ``unchecked``: such runs and what their redo needs.
+    unchecked: tuple | None = None
     for iteration in range(1, n_iter + 1):
         chol, ok = _factorizable(covariances[active])
-        resp, log_lik, usable, precise = _e_step(rows, priors[active], means[active], chol)
+        whitening = _whitening(rows, means[active], chol)
+        if unchecked is not None:
+            runs, at, last_resp, last_sum, last_means, last_previous = unchecked
+            unchecked = None
+            where = np.searchsorted(active, runs)  # they all go on: in active
+            # (within 1 %: where the two nearly agree, rounding must not decide)
+            cleared = whitening[3][where] <= 0.99 * PRECISION_LIMIT
+            suspect = ~(cleared & ok[where])
+            if suspect.any():
+                errors = shared_shift_errors(
+                    means[runs[suspect]], covariances[runs[suspect]], rows.shift
+                )
+                again = np.flatnonzero(suspect)[errors > PRECISION_LIMIT]
+                if again.size:
+                    ids, old = runs[again], at[again]
+                    priors[ids], means[ids], covariances[ids] = about_means(
+                        last_resp[old], last_sum[old], last_means[old], last_previous[old]
+                    )
+                    chol, ok = _factorizable(covariances[active])
+                    whitening = _whitening(rows, means[active], chol)
+        resp, log_lik, usable, precise = _e_step(
+            rows, priors[active], means[active], chol, whitening=whitening
+        )
         ok &= usable
         if not ok.all():
             for run in active[~ok]:
@@ -354,12 +413,19 @@ def run_batch(
             if not active.size:
                 break
         b = active.size
+        current = log_lik / rows.weight_sum
+        change = current - bounds[active]
+        bounds[active] = current
+        done = np.abs(change) < rule.tol if rule.tol is not None else np.zeros(b, dtype=bool)
+        if iteration == n_iter:
+            done[:] = True  # stops here: checked now
         resp_sum = resp.sum(axis=2)
         flat = resp.reshape(b * k, -1)
         first = (flat @ rows.centred).reshape(b, k, d)
         second = flat @ rows.products(quadratic)
         second = second.reshape((b, k, d, d) if quadratic else (b, k, d))
         previous = covariances[active]
+        old_means = means[active]
         # Only the runs whose moments about the shift are precise take the M-step
         # from them (the others' would be noise, with overflow warnings).
         fine = slice(None) if precise.all() else precise
@@ -376,41 +442,24 @@ def run_batch(
                 family.reg_covar,
                 previous[fine],
             )
-            # Moments about the shift cannot resolve an M-step whose result lies
-            # too far from it: those runs are redone about the E-step's means.
-            errors = shared_shift_errors(new_means[fine], new_covariances[fine], rows.shift)
-            redo[fine] = errors > PRECISION_LIMIT
+            now = precise & done
+            if now.any():
+                errors = shared_shift_errors(new_means[now], new_covariances[now], rows.shift)
+                redo[now] = errors > PRECISION_LIMIT
+            later = np.flatnonzero(precise & ~done)
+            if later.size:
+                unchecked = (active[later], later, resp, resp_sum, old_means, previous)
         if redo.any():
-            old_means = means[active[redo]]
-            deviations = X[None, None] - old_means[:, :, None, :]  # (r, k, n, d)
-            weighted = deviations * resp[redo][..., None]
-            if quadratic:
-                again = np.swapaxes(weighted, -1, -2) @ deviations
-            else:
-                again = np.einsum("bknd,bknd->bkd", weighted, deviations)
-            (
-                new_priors[redo],
-                new_means[redo],
-                new_covariances[redo],
-            ) = m_step_batch(
-                resp_sum[redo],
-                weighted.sum(axis=2),
-                again,
-                old_means,
-                family.covariance_type,
-                family.reg_covar,
-                previous[redo],
+            new_priors[redo], new_means[redo], new_covariances[redo] = about_means(
+                resp[redo], resp_sum[redo], old_means[redo], previous[redo]
             )
-        current = log_lik / rows.weight_sum
-        change = current - bounds[active]
-        bounds[active] = current
         priors[active], means[active], covariances[active] = (
             new_priors,
             new_means,
             new_covariances,
         )
-        done = np.abs(change) < rule.tol if rule.tol is not None else np.zeros(b, dtype=bool)
-        for run in active[done]:
+        stopped = done & (np.abs(change) < rule.tol if rule.tol is not None else False)
+        for run in active[stopped]:
             results[run] = EMResult(
                 Gaussians(priors[run], means[run], covariances[run]),
                 True,
@@ -418,7 +467,7 @@ def run_batch(
                 float(bounds[run]),
                 False,
             )
-        active = active[~done]
+        active = active[~stopped]
         if not active.size:
             break
     for run in active:

@@ -3295,7 +3295,7 @@ GM_INLINE void gm_dense_blocks(const double *columns, int64_t n, const int64_t d
             for (lane = 0; lane < nb; ++lane)
                 lost[b] += !usable[lane];
             for (j = 0; resp != NULL && j < k; ++j) {
-                /* 0 at a lost row (where run[j] may be NaN: NaN * 0 is NaN) */
+                /* NaN * 0 would stay NaN: a lost row's responsibilities are 0 */
                 const gm_vec r = gm_select(usable, run[j] * scale, (gm_vec){0.0});
                 double *out = resp + (b * k + j) * n + start;
                 if (nb == GM_BLOCK)
