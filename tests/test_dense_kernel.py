@@ -8,6 +8,8 @@ dimensions the kernel specializes (d <= 12) and those it does not; numpy's path
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -129,7 +131,49 @@ def test_runs_with_infinite_or_nan_logits_are_counted_lost_and_the_others_kept(v
     assert_allclose(resp[0], expected_resp[0], rtol=1e-10, atol=1e-13)
     assert_allclose(log_lik[0], expected_log_lik[0], rtol=1e-11)
     assert np.isfinite(log_lik[1:]).all()  # the lost rows add nothing
-    assert (resp[1:] == 0).all()  # a NaN or infinite logit too
+    # and have no responsibilities, not NaN (exp of a NaN or infinite logit times 0)
+    assert (resp[1:] == 0).all()
+
+
+def test_columns_in_any_layout_or_dtype_are_read_while_alive():
+    # F-ordered or float32 columns are copied; the copy must live until the kernel
+    # has read it. glibc's M_PERTURB fills freed memory, so a freed copy would show.
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        pytest.skip("no glibc mallopt")
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(3000, 4))
+    priors, means, covariances = _runs(rng, 2, 3, 4)
+    columns, inverse, offsets, constants = _kernel_inputs(X, priors, means, covariances)
+    _, expected, _ = batched.dense_responsibilities(columns, inverse, offsets, constants, None)
+    if mallopt(-6, 165) != 1:  # M_PERTURB
+        pytest.skip("mallopt(M_PERTURB) refused")
+    try:
+        _, fortran, _ = batched.dense_responsibilities(
+            np.asfortranarray(columns), inverse, offsets, constants, None
+        )
+        _, single, _ = batched.dense_responsibilities(
+            columns.astype(np.float32), inverse, offsets, constants, None
+        )
+    finally:
+        mallopt(-6, 0)
+    assert_array_equal(fortran, expected)
+    assert_allclose(single, expected, rtol=1e-6)
+
+
+def test_sizes_that_disagree_are_refused():
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(20, 3))
+    columns, inverse, offsets, constants = _kernel_inputs(X, *_runs(rng, 2, 3, 3))
+    for bad in (
+        (columns, inverse[:, :2], offsets, constants, None),
+        (columns, inverse, offsets[..., :2], constants, None),
+        (columns, inverse, offsets, constants, np.ones(19)),
+    ):
+        with pytest.raises(ValueError, match="need inverse"):
+            batched.dense_responsibilities(*bad)
 
 
 def test_mean_log_likelihoods_rank_states_as_scipy_does():

@@ -18,7 +18,9 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from gaussmix import GMM, select_model
+from gaussmix.em import dense
 from gaussmix.em.driver import convergence_rule
+from gaussmix.kernels import batched
 from gaussmix.selection import screening
 from gaussmix.selection.criteria import n_parameters
 from gaussmix.selection.prepare import Prepared, strategy_options
@@ -172,3 +174,67 @@ def test_map_labels_are_the_most_likely_components_by_scipy():
     singular = covariances.copy()
     singular[1] = 0.0
     assert screening.map_labels(X, (priors, means, singular)) is None
+
+
+def test_optima_ranked_without_the_dense_kernel_by_the_engines_e_step(monkeypatch):
+    # Where the compiled dense E-step does not run, numpy's would hold (n, B, k) arrays of
+    # all the rows: the optima are ranked by the engine's E-step instead, to the same cells.
+    X = _clusters(seed=6)[0][:, :3]
+    grid = {"n_components": [2, 3], "covariance_type": ("VVV", "EVE"), "n_init": 3}
+    ranked = []
+    original = dense.mean_log_likelihoods
+
+    def spy(rows, states):
+        ranked.append(len(rows.X))
+        return original(rows, states)
+
+    monkeypatch.setattr(dense, "mean_log_likelihoods", spy)
+    if batched.has_dense_responsibilities():
+        with_kernel = _select(X, **grid)
+        assert ranked, "no candidate had optima to rank"
+    else:
+        with_kernel = None
+    ranked.clear()
+    monkeypatch.setattr(batched, "has_dense_responsibilities", lambda: False)
+    without = _select(X, **grid)
+    assert ranked == []
+    if with_kernel is not None:
+        assert without.keys() == with_kernel.keys()
+        for cell, value in without.items():
+            assert value == pytest.approx(with_kernel[cell], rel=1e-9, abs=1e-6), cell
+
+
+def test_screened_noisy_or_projected_rows_rank_optima_by_the_convolved_likelihood(monkeypatch):
+    # With known noise (and a projection of d = 2 true values onto m = 3 observed columns)
+    # a candidate's optima are ranked by the convolved mixture's likelihood of the observed
+    # rows, not by the plain mixture's (of the wrong columns: every cell failed).
+    rng = np.random.default_rng(7)
+    V = np.vstack([rng.normal(size=(6000, 2)), rng.normal(size=(6000, 2)) + 5.0])
+    R = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    X = V @ R.T + rng.normal(size=(12_000, 3)) * 0.3
+    calls, ranked = [], []
+    original, rank = screening.Screening.__init__, dense.mean_log_likelihoods
+
+    def spy(self, *args, **kwargs):
+        calls.append(1)
+        original(self, *args, **kwargs)
+
+    def rank_spy(rows, states):
+        ranked.append(1)
+        return rank(rows, states)
+
+    monkeypatch.setattr(screening.Screening, "__init__", spy)
+    monkeypatch.setattr(dense, "mean_log_likelihoods", rank_spy)
+    grid = {"n_components": [2, 3], "covariance_type": ("VVV", "VII")}
+    for options in (
+        {"noise_covariances": np.eye(3) * 0.09, "projection": R},
+        {"noise_covariances": np.eye(3) * 0.09},
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = select_model(X, strategy="mclust", random_state=0, **grid, **options)
+        assert calls, "the grid was not screened"
+        for row in result.table:
+            assert row["error"] is None and np.isfinite(row["bic"]), row
+        calls.clear()
+    assert ranked == []

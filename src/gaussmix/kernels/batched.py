@@ -89,6 +89,9 @@ def dense_responsibilities(
     function = lib.gm_dense_responsibilities
     if function.argtypes is None:  # a library loaded after this module (a benchmark's build)
         _declare(lib)
+    # Each array the kernel reads is bound to a name until the call returns (a
+    # copy made in the call's arguments would be freed before the kernel reads it).
+    columns = np.ascontiguousarray(columns, dtype=np.float64)
     d, n = columns.shape
     B, k = constants.shape
     inverse = np.ascontiguousarray(inverse, dtype=np.float64)
@@ -96,12 +99,23 @@ def dense_responsibilities(
     constants = np.ascontiguousarray(constants, dtype=np.float64)
     if weights is not None:
         weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if (
+        inverse.shape != (B, k, d, d)
+        or offsets.shape != (B, k, d)
+        or (weights is not None and weights.shape != (n,))
+    ):
+        raise ValueError(
+            f"dense_responsibilities: columns {columns.shape}, constants {constants.shape} need"
+            f" inverse {(B, k, d, d)}, offsets {(B, k, d)} and weights {(n,)}; got"
+            f" {inverse.shape}, {offsets.shape} and"
+            f" {None if weights is None else weights.shape}"
+        )
     resp = np.empty((B, k, n)) if responsibilities else None
     log_lik = np.zeros(B)
     lost = np.zeros(B, dtype=np.int64)
     work = aligned_zeros(_BLOCK * (B * k + 2 * d + B))
     status = function(
-        np.ascontiguousarray(columns, dtype=np.float64).ctypes.data,
+        columns.ctypes.data,
         n,
         d,
         inverse.ctypes.data,

@@ -83,7 +83,9 @@ class Prepared:
         self.usable_rows = base.n_samples
         # Small complete in-memory rows: EM runs on them directly (em.dense).
         self.dense: dense.DenseRows | None = None
-        plain = noise[0] is None and noise[1] is None and not missing and X is not None
+        # Known noise or a projection: the rows are not draws of the mixture itself.
+        self.noisy = noise[0] is not None or noise[1] is not None
+        plain = not self.noisy and not missing and X is not None
         if plain and X.dtype == np.float64 and X.size <= dense.DENSE_MAX_ELEMENTS:
             self.dense = dense.DenseRows(X, weights)
         self._subsample_of = (covariance_types, n_jobs, seed)
