@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from gaussmix import GMM, covariance, select_model
+from gaussmix import GMM, _gaussian, covariance, select_model
 from gaussmix.cli import main
 from gaussmix.io import load_model
 
@@ -376,3 +376,35 @@ def test_all_fourteen_choose_what_mclust_chooses(name, pick, mclust_bic):
         )
     assert (result.best_params["n_components"], result.best_params["covariance_type"]) == pick
     assert result.table[result.best_index]["bic"] <= -mclust_bic + 0.3
+
+
+def test_every_model_fits_data_with_a_constant_column():
+    # A constant column makes the starts' spread of the data singular: the ten
+    # models' projections of the starts need every eigenvalue positive (VEI, VEE and
+    # VEV failed every cell with NaN covariances or numpy's "Singular matrix").
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(300, 2)), np.ones(300)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(X, n_components=range(1, 4), covariance_type="all", random_state=0)
+    assert [row["error"] for row in result.table] == [None] * len(result.table)
+    assert np.isfinite([row["bic"] for row in result.table]).all()
+    singular = np.stack([np.diag([1.0, 2.0, 0.0])] * 2)
+    for name in ("VEI", "VEE", "VEV", "EVE", "VVE"):
+        projected = covariance.get(name).project(singular, np.array([0.5, 0.5]))
+        assert np.isfinite(projected).all()
+        assert (np.linalg.eigvalsh(projected) > 0).all()
+
+
+def test_overflowing_data_fail_their_cells_with_a_clear_error():
+    # Rows of 1e150: squares overflow float64. Cells fail with the overflow's
+    # ValueError (they raised numpy's "Eigenvalues did not converge" for EVI and EVE).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3)) * 1e150
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(X, n_components=range(1, 3), covariance_type="all", random_state=0)
+    errors = [row["error"] for row in result.table if row["error"] is not None]
+    assert errors and all(error.startswith("ValueError: covariance matrices") for error in errors)
+    inf = np.full((1, 2, 3, 3), np.inf)
+    assert _gaussian.shared_shift_errors(np.zeros((1, 2, 3)), inf, np.zeros(3))[0] == np.inf

@@ -424,10 +424,9 @@ def conditional_means(X_in: np.ndarray, cond: Conditioner) -> np.ndarray:
     return (X_in @ stacked).reshape(-1, k, d_out) + offsets
 
 
-# Precision guard shared with EM. Quadratic features about one shared point
-# lose about eps * |mu_j - shift|^2 * ||P_j|| of relative precision in
-# component j; beyond this limit the computation is done about each
-# component's own mean instead.
+# Precision guard shared with EM. Quadratic features about one shared point lose about
+# eps * |mu_j - shift|^2 * ||P_j|| of relative precision in component j; beyond this
+# limit the computation is done about each component's own mean instead.
 PRECISION_LIMIT = 1e-10
 
 
@@ -437,10 +436,11 @@ def shared_shift_error(means: np.ndarray, covariances: np.ndarray, shift: np.nda
 
 
 def shared_shift_errors(means: np.ndarray, covariances: np.ndarray, shift) -> np.ndarray:
-    """:func:`shared_shift_error` of B mixtures: means (B, k, d), covariances (B, k, d, d)."""
+    """:func:`shared_shift_error` of B mixtures: means (B, k, d), covariances (B, k, d, d)
+    (||P|| = 1 / smallest eigenvalue; one not positive, or infinite entries: inf)."""
     dist2 = np.square(means - shift).sum(axis=2)
-    # ||P|| = 1 / smallest eigenvalue; one not positive is itself a sign of lost precision.
-    smallest = np.linalg.eigvalsh(covariances)[..., 0]
+    finite = np.isfinite(covariances).all(axis=(-2, -1))
+    smallest = np.linalg.eigvalsh(np.where(finite[..., None, None], covariances, 0.0))[..., 0]
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         errors = (np.finfo(np.float64).eps * dist2 / smallest).max(axis=1)
     return np.where((smallest > 0).all(axis=1), errors, np.inf)

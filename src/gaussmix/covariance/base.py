@@ -22,13 +22,20 @@ import numpy as np
 
 from .._linalg import inverse_cholesky, symmetrize
 
-__all__ = ["ILL_DEFINED", "CovarianceStructure", "project_psd"]
+__all__ = ["ILL_DEFINED", "OVERFLOW", "CovarianceStructure", "project_psd"]
 
 #: scikit-learn's message for a covariance that is not positive definite.
 ILL_DEFINED = (
     "Fitting the mixture model failed because some components have ill-defined empirical "
     "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
     "number of components, increase reg_covar, or scale the input data."
+)
+
+
+#: The message of covariances that float64 cannot hold (rows of 1e150 and more).
+OVERFLOW = (
+    "covariance matrices contain NaN or infinite values: the data's scale overflows "
+    "float64 arithmetic; rescale X"
 )
 
 
@@ -49,10 +56,7 @@ def project_psd(covariances: np.ndarray) -> np.ndarray:
         pass
     if not np.isfinite(covariances).all():
         # rows so large that their squares overflow (1e150 and up)
-        raise ValueError(
-            "covariance matrices contain NaN or infinite values: the data's scale overflows "
-            "float64 arithmetic; rescale X"
-        )
+        raise ValueError(OVERFLOW)
     try:
         eigvals, eigvecs = np.linalg.eigh(covariances)
     except np.linalg.LinAlgError as error:

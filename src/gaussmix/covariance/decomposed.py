@@ -43,7 +43,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import CovarianceStructure
+from .._linalg import safe_cholesky
+from .base import OVERFLOW, CovarianceStructure
 
 __all__ = [
     "FLOOR",
@@ -241,6 +242,10 @@ class Decomposed(CovarianceStructure):
         reg_covar: float,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
+        if not np.isfinite(scatter).all() or (
+            previous is not None and not np.isfinite(previous).all()
+        ):  # eigh and inv would fail with numpy's errors
+            raise ValueError(OVERFLOW)
         if self._overrides_below("estimate_batch", "estimate") or self._overrides_below(
             "maximize_batch", "maximize"
         ):  # a subclass's own per-problem M-step (only ``maximize``, say)
@@ -267,7 +272,19 @@ class Decomposed(CovarianceStructure):
         self, covariances: np.ndarray, priors: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """The M-step problem (scatter, counts) whose solution projects covariances
-        (..., k, d, d) with priors (..., k): the priors (normalized) as counts."""
+        (..., k, d, d) with priors (..., k): the priors (normalized) as counts.
+
+        Covariances that are not positive definite (a start's spread of data with a
+        constant column) are first regularized as :func:`gaussmix._linalg.safe_cholesky`
+        does: the models' shapes and volumes need every eigenvalue positive."""
+        covariances = np.asarray(covariances, dtype=np.float64)
+        if not np.isfinite(covariances).all():
+            raise ValueError(OVERFLOW)
+        try:
+            np.linalg.cholesky(covariances)
+        except np.linalg.LinAlgError:
+            factors = safe_cholesky(covariances)
+            covariances = factors @ np.swapaxes(factors, -1, -2)
         weights = np.maximum(np.asarray(priors, dtype=np.float64), TINY)
         weights = weights / weights.sum(axis=-1, keepdims=True)
         scatter = covariances * weights[..., None, None]
