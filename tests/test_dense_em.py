@@ -263,3 +263,14 @@ def test_an_m_step_that_lands_far_from_the_shift_is_redone_about_the_means(monke
         if code != "VEV":  # (VEV's shape is shared with the other component)
             far = np.diagonal(ours.state.covariances[1])
             assert_allclose(far, np.var(X[200:], axis=0), rtol=1e-6)  # 1e-6, resolved
+
+
+def test_runs_with_nan_covariances_leave_the_batch_without_a_lapack_error():
+    # A run whose M-step overflowed to NaN (two clusters 1e8 apart, VEE k = 3) made
+    # the batch's eigenvalue check raise numpy's "Eigenvalues did not converge".
+    covariances = np.stack([np.eye(3)] * 6).reshape(3, 2, 3, 3)
+    covariances[1, 0] = np.nan
+    covariances[2, 1] = -np.eye(3)
+    chol, ok = dense._factorizable(covariances)
+    assert ok.tolist() == [True, False, False]
+    assert_allclose(chol[0], np.stack([np.eye(3)] * 2))

@@ -288,8 +288,12 @@ def _factorizable(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         chol = np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
-        # Rare (a collapsed component at reg_covar=0): eigenvalues say which runs.
-        ok = (np.linalg.eigvalsh(covariances)[..., 0] > 0).all(axis=1)
+        # Rare (a collapsed component at reg_covar=0): eigenvalues say which runs
+        # (of finite matrices: LAPACK's would not converge on NaN or inf).
+        finite = np.isfinite(covariances).all(axis=(1, 2, 3))
+        ok = finite.copy()
+        if finite.any():
+            ok[finite] = (np.linalg.eigvalsh(covariances[finite])[..., 0] > 0).all(axis=1)
         chol = np.broadcast_to(np.eye(covariances.shape[-1]), covariances.shape).copy()
         if ok.any():
             try:
