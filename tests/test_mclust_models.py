@@ -380,3 +380,35 @@ def test_orientation_sweeps_reach_the_best_rotation(sweep_path, d):
     )
     # Rotations with det -1 (reflections) give the same g: the minimum is over both.
     assert values[-1] == pytest.approx(best, rel=1e-7)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+@pytest.mark.parametrize("B, k, d", [(1, 1, 1), (3, 4, 3), (2, 9, 8), (4, 2, 5)])
+def test_the_compiled_volume_shape_iterations_are_numpys(warm, B, k, d):
+    # VEI and VEV's alternating updates of volumes and one shape, each problem to its
+    # own convergence: the compiled loop against numpy's, including a collapsed
+    # component (zero values: its volume floored) and iteration caps that stop early.
+    from gaussmix import _linalg
+    from gaussmix.covariance import axis_aligned, decomposed
+
+    rng = np.random.default_rng(B * k + d)
+    values = rng.gamma(2.0, 1.0, size=(B, k, d)) * rng.uniform(0.1, 10.0, size=(B, k, 1))
+    if k > 1:
+        values[0, 0] = 0.0
+    nk = rng.uniform(1.0, 50.0, size=(B, k))
+    start = rng.uniform(0.5, 2.0, size=(B, d)) if warm else None
+    for max_iter in (1, 3, 100):
+        compiled = _linalg.volume_shape_iterations(
+            values, nk, 1e-10, max_iter, start, decomposed.FLOOR
+        )
+        if compiled is None:
+            pytest.skip("compiled kernel not built")
+        original = axis_aligned.volume_shape_iterations
+        try:
+            axis_aligned.volume_shape_iterations = lambda *args: None
+            numpys = axis_aligned.variable_volume_equal_shape(values, nk, 1e-10, max_iter, start)
+        finally:
+            axis_aligned.volume_shape_iterations = original
+        for got, expected in zip(compiled, numpys, strict=True):
+            assert_allclose(got, expected, rtol=1e-9)
+        assert_allclose(np.prod(compiled[1], axis=1), 1.0, rtol=1e-12)

@@ -267,3 +267,49 @@ def plane_rotation_sweep(
         work.ctypes.data,
     )
     return out
+
+
+def volume_shape_iterations(
+    values: np.ndarray,
+    nk: np.ndarray,
+    tol: float,
+    max_iter: int,
+    start: np.ndarray | None,
+    floor: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Volumes (B, k) and unit-determinant shapes (B, d) of B problems, in the compiled
+    kernel; None where it is not built.
+
+    :func:`gaussmix.covariance.axis_aligned.variable_volume_equal_shape` has the method
+    and the numpy path (``floor``: its volumes' floor relative to the largest).
+    """
+    lib = _compiled.library()
+    function = getattr(lib, "gm_volume_shape", None) if lib is not None else None
+    if function is None:
+        return None
+    if function.argtypes is None:
+        pointer, int64, double = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+        function.restype = None
+        function.argtypes = [pointer, pointer, int64, int64, int64, double, int64, pointer]
+        function.argtypes += [double, double, pointer, pointer]
+    B, k, d = values.shape
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    nk = np.ascontiguousarray(nk, dtype=np.float64)
+    if start is not None:
+        start = np.ascontiguousarray(start, dtype=np.float64)
+    volumes, shape = np.empty((B, k)), np.empty((B, d))
+    function(
+        values.ctypes.data,
+        nk.ctypes.data,
+        B,
+        k,
+        d,
+        tol,
+        max_iter,
+        None if start is None else start.ctypes.data,
+        floor,
+        float(np.finfo(np.float64).tiny),
+        volumes.ctypes.data,
+        shape.ctypes.data,
+    )
+    return volumes, shape

@@ -3404,3 +3404,100 @@ void gm_orientation_sweep(const double *scatter, const double *inverse_diagonals
         }
     }
 }
+
+/*
+ * The volumes lambda_k and the shape a (prod a = 1) of B problems minimizing
+ * sum_k n_k d ln lambda_k + sum_j values_kj / (lambda_k a_j): the M-step of
+ * mclust's VEI (values: the scatter's diagonals) and VEV (its eigenvalues),
+ * the alternating updates of gaussmix.covariance.axis_aligned's
+ * variable_volume_equal_shape (the method and the numpy path, which made about
+ * fifteen calls an iteration), each problem to its own convergence: stops
+ * where the objective changes by at most tol * max(|F|, n d) or is not finite,
+ * or after max_iter iterations. values (B x k x d), nk (B x k), start (B x d:
+ * a shape to start from, or NULL: the pooled values); volumes (B x k) and
+ * shape (B x d) out. floor and tiny: the M-steps' FLOOR and the smallest
+ * double (volumes below floor times a problem's largest are raised to it).
+ */
+static inline void gm_unit_determinant(double *a, int64_t d, double tiny)
+{
+    double mean_log = 0.0, g;
+    int64_t j;
+    for (j = 0; j < d; ++j)
+        mean_log += log(a[j] > tiny ? a[j] : tiny);
+    g = exp(mean_log / (double)d);
+    for (j = 0; j < d; ++j)
+        a[j] /= g;
+}
+
+static inline void gm_floored(double *v, int64_t k, double floor_, double tiny)
+{
+    double top = v[0], low;
+    int64_t m;
+    for (m = 1; m < k; ++m)
+        top = v[m] > top ? v[m] : top;
+    low = floor_ * top > tiny ? floor_ * top : tiny;
+    for (m = 0; m < k; ++m)
+        v[m] = v[m] > low ? v[m] : low;
+}
+
+void gm_volume_shape(const double *values, const double *nk, int64_t B, int64_t k, int64_t d,
+                     double tol, int64_t max_iter, const double *start, double floor_,
+                     double tiny, double *volumes, double *shape)
+{
+    int64_t b, m, j, it;
+    for (b = 0; b < B; ++b) {
+        const double *V = values + b * k * d, *n = nk + b * k;
+        double *lam = volumes + b * k, *a = shape + b * d;
+        double previous = INFINITY, scale = 0.0;
+        for (m = 0; m < k; ++m)
+            scale += n[m];
+        scale *= (double)d;
+        for (j = 0; j < d; ++j) {
+            double p = 0.0;
+            if (start != NULL) {
+                p = start[b * d + j] > tiny ? start[b * d + j] : tiny;
+            } else {
+                for (m = 0; m < k; ++m)
+                    p += V[m * d + j];
+            }
+            a[j] = p;
+        }
+        gm_unit_determinant(a, d, tiny);
+        for (it = 0; it < max_iter; ++it) {
+            double current = 0.0, quad = 0.0, size;
+            for (m = 0; m < k; ++m) {
+                double s = 0.0;
+                for (j = 0; j < d; ++j)
+                    s += V[m * d + j] / a[j];
+                lam[m] = s / ((double)d * n[m]);
+            }
+            gm_floored(lam, k, floor_, tiny);
+            for (j = 0; j < d; ++j) {
+                double s = 0.0;
+                for (m = 0; m < k; ++m)
+                    s += V[m * d + j] / lam[m];
+                a[j] = s;
+            }
+            gm_unit_determinant(a, d, tiny);
+            for (m = 0; m < k; ++m) {
+                double s = 0.0;
+                current += n[m] * log(lam[m]);
+                for (j = 0; j < d; ++j)
+                    s += V[m * d + j] / a[j] / lam[m];
+                quad += s;
+            }
+            current = (double)d * current + quad;
+            size = fabs(current) > scale ? fabs(current) : scale;
+            if (!(current - current == 0.0) || fabs(previous - current) <= tol * size)
+                break;
+            previous = current;
+        }
+        for (m = 0; m < k; ++m) {
+            double s = 0.0;
+            for (j = 0; j < d; ++j)
+                s += V[m * d + j] / a[j];
+            lam[m] = s / ((double)d * n[m]);
+        }
+        gm_floored(lam, k, floor_, tiny);
+    }
+}
