@@ -420,9 +420,8 @@ def run_batch(
         current = log_lik / rows.weight_sum
         change = current - bounds[active]
         bounds[active] = current
-        done = np.abs(change) < rule.tol if rule.tol is not None else np.zeros(b, dtype=bool)
-        if iteration == n_iter:
-            done[:] = True  # stops here: checked now
+        stopped = np.abs(change) < rule.tol if rule.tol is not None else np.zeros(b, dtype=bool)
+        done = stopped | (iteration == n_iter)  # the runs' last M-step: checked now
         resp_sum = resp.sum(axis=2)
         flat = resp.reshape(b * k, -1)
         first = (flat @ rows.centred).reshape(b, k, d)
@@ -462,7 +461,6 @@ def run_batch(
             new_means,
             new_covariances,
         )
-        stopped = done & (np.abs(change) < rule.tol if rule.tol is not None else False)
         for run in active[stopped]:
             results[run] = EMResult(
                 Gaussians(priors[run], means[run], covariances[run]),
