@@ -26,7 +26,7 @@ import functools
 
 import numpy as np
 
-from .kernels import compiled as _compiled
+from .kernels.functions import declared
 
 _REL_JITTER = 1e-10
 _MIN_JITTER = 1e-290
@@ -238,15 +238,11 @@ def plane_rotation_sweep(
     :func:`gaussmix.covariance.ellipsoidal.orientation_sweep`, the method and the
     numpy path). scatter (B, k, d, d), inverse_diagonals (B, k, d): M_k's diagonals.
     """
-    lib = _compiled.library()
-    function = getattr(lib, "gm_orientation_sweep", None) if lib is not None else None
+    pointer, int64 = ctypes.c_void_p, ctypes.c_int64
+    argtypes = [pointer, pointer, pointer, int64, int64, int64, pointer, pointer, int64, pointer]
+    function = declared("gm_orientation_sweep", None, argtypes)
     if function is None:
         return None
-    if function.argtypes is None:
-        pointer, int64 = ctypes.c_void_p, ctypes.c_int64
-        function.restype = None
-        function.argtypes = [pointer, pointer, pointer, int64, int64, int64]
-        function.argtypes += [pointer, pointer, int64, pointer]
     B, k, d, _ = scatter.shape
     scatter = np.ascontiguousarray(scatter, dtype=np.float64)
     inverse_diagonals = np.ascontiguousarray(inverse_diagonals, dtype=np.float64)
@@ -283,15 +279,11 @@ def volume_shape_iterations(
     :func:`gaussmix.covariance.axis_aligned.variable_volume_equal_shape` has the method
     and the numpy path (``floor``: its volumes' floor relative to the largest).
     """
-    lib = _compiled.library()
-    function = getattr(lib, "gm_volume_shape", None) if lib is not None else None
+    pointer, int64, double = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+    argtypes = [pointer, pointer, int64, int64, int64, double, int64, pointer, double, double]
+    function = declared("gm_volume_shape", None, [*argtypes, pointer, pointer])
     if function is None:
         return None
-    if function.argtypes is None:
-        pointer, int64, double = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-        function.restype = None
-        function.argtypes = [pointer, pointer, int64, int64, int64, double, int64, pointer]
-        function.argtypes += [double, double, pointer, pointer]
     B, k, d = values.shape
     values = np.ascontiguousarray(values, dtype=np.float64)
     nk = np.ascontiguousarray(nk, dtype=np.float64)

@@ -17,24 +17,16 @@ import numpy as np
 
 from . import compiled
 from .buffers import aligned_zeros
+from .functions import declared
 
 __all__ = ["dense_responsibilities", "has_dense_responsibilities"]
 
 _BLOCK = 8  # GM_BLOCK: rows per block
 
 
-def _declare(lib) -> None:
-    function = getattr(lib, "gm_dense_responsibilities", None)
-    if function is None:
-        return
-    pointer, int64 = ctypes.c_void_p, ctypes.c_int64
-    function.restype = int64
-    function.argtypes = [pointer, int64, int64, pointer, pointer, pointer, int64, int64]
-    function.argtypes += [pointer, pointer, pointer, pointer, pointer]
-
-
-if compiled.library() is not None:
-    _declare(compiled.library())
+_POINTER, _INT64 = ctypes.c_void_p, ctypes.c_int64
+_ARGTYPES = [_POINTER, _INT64, _INT64, _POINTER, _POINTER, _POINTER, _INT64, _INT64]
+_ARGTYPES += [_POINTER, _POINTER, _POINTER, _POINTER, _POINTER]
 
 
 def has_dense_responsibilities() -> bool:
@@ -83,12 +75,9 @@ def dense_responsibilities(
     w_i r_ij, log_lik sum_i w_i log p_b(y_i), lost the rows of each run whose
     logits were not finite (that run's numbers are then meaningless).
     """
-    lib = compiled.library()
-    if lib is None or not hasattr(lib, "gm_dense_responsibilities"):
+    function = declared("gm_dense_responsibilities", _INT64, _ARGTYPES)
+    if function is None:
         return None
-    function = lib.gm_dense_responsibilities
-    if function.argtypes is None:  # a library loaded after this module (a benchmark's build)
-        _declare(lib)
     # Each array the kernel reads is bound to a name until the call returns (a
     # copy made in the call's arguments would be freed before the kernel reads it).
     columns = np.ascontiguousarray(columns, dtype=np.float64)

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import compiled
 from .buffers import aligned_zeros, row_stride
+from .functions import declared
 
 __all__ = ["em_statistics_patterns", "has_patterns"]
 
@@ -32,19 +33,10 @@ def _padded(theta: np.ndarray, kp: int) -> np.ndarray:
     return out
 
 
-def _declare(lib) -> None:
-    function = getattr(lib, "gm_em_statistics_patterns", None)
-    if function is None:
-        return
-    pointer, int64 = ctypes.c_void_p, ctypes.c_int64
-    function.restype = int64
-    function.argtypes = [pointer, ctypes.c_int, int64, pointer, pointer, pointer, int64, int64]
-    function.argtypes += [pointer, pointer, pointer, pointer, int64, int64, pointer, pointer]
-    function.argtypes += [pointer, pointer, ctypes.c_int]
-
-
-if compiled.library() is not None:
-    _declare(compiled.library())
+_POINTER, _INT64 = ctypes.c_void_p, ctypes.c_int64
+_ARGTYPES = [_POINTER, ctypes.c_int, _INT64, _POINTER, _POINTER, _POINTER, _INT64, _INT64]
+_ARGTYPES += [_POINTER, _POINTER, _POINTER, _POINTER, _INT64, _INT64, _POINTER, _POINTER]
+_ARGTYPES += [_POINTER, _POINTER, ctypes.c_int]
 
 
 def has_patterns() -> bool:
@@ -93,9 +85,9 @@ def em_statistics_patterns(
     responsibilities; or None where the kernel does not apply or some rows'
     logits overflowed (the caller then takes the patterns one at a time).
     """
-    lib = compiled.library()
     stride = row_stride(X)
-    if lib is None or not has_patterns() or X.dtype != np.float64 or stride is None:
+    function = declared("gm_em_statistics_patterns", _INT64, _ARGTYPES)
+    if function is None or X.dtype != np.float64 or stride is None:
         return None
     p, k, n_phi = theta.shape
     kp = -(-k // _TILE) * _TILE
@@ -118,9 +110,6 @@ def em_statistics_patterns(
     resp_sq = np.zeros((p, k))
     totals = np.zeros((p, 3))
     work = aligned_zeros(_BLOCK * (2 * n_phi + 2 * d + 7 * kp + 2))
-    function = lib.gm_em_statistics_patterns
-    if function.argtypes is None:  # a library loaded after this module (a benchmark's build)
-        _declare(lib)
     lost = function(
         X.ctypes.data,
         0,
