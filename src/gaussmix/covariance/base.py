@@ -220,10 +220,19 @@ class CovarianceStructure:
         raise NotImplementedError
 
     def project_batch(self, covariances: np.ndarray, priors: np.ndarray) -> np.ndarray:
-        """:meth:`project` of B starts at once: covariances (B, k, d, d), priors (B, k).
+        """:meth:`project` of B starts at once.
 
         Each start's result is :meth:`project`'s of it alone; structures with an
         iterative M-step take the B problems in one batch.
+
+        Parameters
+        ----------
+        covariances : ndarray, shape (B, k, d, d)
+        priors : ndarray, shape (B, k)
+
+        Returns
+        -------
+        ndarray, shape (B, k, d, d)
         """
         return np.stack([self.project(c, p) for c, p in zip(covariances, priors, strict=True)])
 

@@ -264,11 +264,22 @@ def _product_distances(rows: DenseRows, inverse: np.ndarray, offsets: np.ndarray
 
 
 def mean_log_likelihoods(rows: DenseRows, states: list[Gaussians]) -> np.ndarray:
-    """Each state's mean (weighted) log-likelihood of the rows, (B,), all in one E-step.
+    """Each state's mean (weighted) log-likelihood of the rows, all in one E-step.
 
-    -inf for a state whose covariances cannot be factorized or whose
-    log-likelihood is not finite at some row. For ranking the optima of many
-    runs by the likelihood of other rows (:mod:`gaussmix.selection.screening`).
+    For ranking the optima of many runs by the likelihood of other rows
+    (:mod:`gaussmix.selection.screening`).
+
+    Parameters
+    ----------
+    rows : DenseRows
+    states : list of Gaussians
+        Mixtures with the same number of components and the rows' features.
+
+    Returns
+    -------
+    ndarray, shape (B,)
+        -inf for a state whose covariances cannot be factorized or whose
+        log-likelihood is not finite at some row.
     """
     if not states:
         return np.empty(0)

@@ -95,8 +95,19 @@ class MaximumLikelihood:
         )
 
     def starts(self, starts: list[tuple]) -> list[Gaussians]:
-        """:meth:`start` of several (priors, means, covariances) with k components each,
-        the projections in one batch (the same results as one at a time)."""
+        """:meth:`start` of several starts, the projections in one batch (the same
+        results as one at a time).
+
+        Parameters
+        ----------
+        starts : list of (priors, means, covariances)
+            Each with k components: (k,), (k, d), (k, d, d).
+
+        Returns
+        -------
+        list of Gaussians
+            In the order of ``starts``.
+        """
         if not starts:
             return []
         priors = np.stack([np.asarray(start[0], dtype=np.float64) for start in starts])
