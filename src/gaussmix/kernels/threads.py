@@ -84,13 +84,26 @@ def single_threaded_blas() -> Iterator[None]:
         yield
 
 
+#: Name prefix of the row-block pool's threads.
+POOL_THREAD_PREFIX = "gaussmix-rows"
+
+
+def pool_is_idle() -> bool:
+    """Whether no row-block section runs: the pool's threads (if any) wait for work.
+
+    They then hold no lock that a forked child could need (the child drops
+    the pool, see ``_reset_after_fork``).
+    """
+    return not _section.locked()
+
+
 def _pool() -> ThreadPoolExecutor:
     # Created once with one worker per core and never shut down while in use;
     # more blocks than workers simply queue.
     global _executor
     if _executor is None:
         workers = max(2, os.cpu_count() or 1)
-        _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gaussmix")
+        _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=POOL_THREAD_PREFIX)
     return _executor
 
 

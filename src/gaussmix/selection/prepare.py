@@ -10,6 +10,7 @@ the engine's statistics of one final E-step.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -107,15 +108,28 @@ class Prepared:
         """
         with self._lock:
             if tree not in self._hierarchies:
-                seed = self._subsample_of[2]
-                key = (0, 4) if tree == 0 else (0, 4, tree)
-                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-                n = self.init_data.shape[0]
-                rows = HC_ROWS if tree == 0 else min(HC_ROWS, max(2, int(HC_SUBSET * n)))
-                self._hierarchies[tree] = Hierarchy(
-                    self.init_data, self.init_weights, rng, max_rows=rows
-                )
+                self._hierarchies[tree] = self._new_hierarchy(tree)
             return self._hierarchies[tree]
+
+    def make_hierarchies(self, trees: list[int], run: Callable[[list, Callable], list]) -> None:
+        """Make those of the hierarchies ``trees`` not made yet, through ``run(trees, work)``.
+
+        (``run`` puts them on the cores: the grid's workers.)
+        """
+        with self._lock:
+            missing = [tree for tree in trees if tree not in self._hierarchies]
+        made = run(missing, self._new_hierarchy)
+        with self._lock:
+            for tree, hierarchy in zip(missing, made, strict=True):
+                self._hierarchies.setdefault(tree, hierarchy)
+
+    def _new_hierarchy(self, tree: int) -> Hierarchy:
+        seed = self._subsample_of[2]
+        key = (0, 4) if tree == 0 else (0, 4, tree)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+        n = self.init_data.shape[0]
+        rows = HC_ROWS if tree == 0 else min(HC_ROWS, max(2, int(HC_SUBSET * n)))
+        return Hierarchy(self.init_data, self.init_weights, rng, max_rows=rows)
 
     def screen(self) -> Prepared:
         """The rows of the first hierarchy (:meth:`hierarchy`), prepared.

@@ -138,6 +138,12 @@ class Screening:
         run: Callable[[list, Callable], list],
     ) -> None:
         self.prepared, self.options, self.rng_of = prepared, options, rng_of
+        # The hierarchies every candidate starts from (the first's rows are the
+        # screened rows), made on the workers before the candidates run: in
+        # forked workers each would otherwise make its own.
+        prepared.make_hierarchies(
+            list(range(max(1, min(options["n_init"], options.get("hc_trees", 1))))), run
+        )
         self.screen = prepared.screen()
         # All the rows, for ranking a candidate's screened optima in one E-step
         # where the compiled kernel runs and the rows are the mixture's own draws.
