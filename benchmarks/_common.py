@@ -223,14 +223,15 @@ def timed_alone(fn: Callable[[], object]) -> tuple[float, float]:
 
     On a shared machine a timing is only meaningful when the second number is
     small next to the first: it counts every busy CPU second of the machine
-    (from /proc/stat) minus this process's own (user + system, all threads).
+    (from /proc/stat) minus this process's own (user + system, all threads)
+    and its children's (the worker processes it forked and reaped).
     """
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    own_before = sum(os.times()[:2])
+    own_before = sum(os.times()[:4])
     busy_before = _busy_jiffies()
     start = time.perf_counter()
     fn()
     wall = time.perf_counter() - start
-    own = sum(os.times()[:2]) - own_before
+    own = sum(os.times()[:4]) - own_before
     foreign = max(0.0, (_busy_jiffies() - busy_before) / ticks - own)
     return wall, foreign
