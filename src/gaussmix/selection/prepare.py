@@ -118,6 +118,10 @@ class Prepared:
         """
         with self._lock:
             missing = [tree for tree in trees if tree not in self._hierarchies]
+        if missing:
+            # Imported here, once: forked workers would each import it (376
+            # modules, 0.3-0.6 s) at every call, the parent never.
+            import scipy.cluster.hierarchy  # noqa: F401
         made = run(missing, self._new_hierarchy)
         with self._lock:
             for tree, hierarchy in zip(missing, made, strict=True):
