@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import multivariate_normal
 
 from gaussmix import GMM, select_model
@@ -242,3 +244,25 @@ def test_screened_noisy_or_projected_rows_rank_optima_by_the_convolved_likelihoo
             assert row["error"] is None and np.isfinite(row["bic"]), row
         calls.clear()
     assert ranked == []
+
+
+@given(
+    labels=st.lists(st.integers(0, 4), min_size=1, max_size=40),
+    relabel=st.permutations(range(5)),
+    flips=st.lists(st.integers(0, 39), max_size=3),
+)
+@settings(max_examples=200, deadline=None)
+def test_same_partition_up_to_the_names_of_the_groups(labels, relabel, flips):
+    a = np.array(labels)
+    b = np.array(relabel)[a]
+    for i in flips:  # move a few rows to another group (or leave the partition as it was)
+        if i < b.size:
+            b[i] = (b[i] + 1) % 6
+    # The reference: each group of one labeling meets one group of the other, both ways.
+    meets_a = {x: {y for x2, y in zip(a, b, strict=True) if x2 == x} for x in set(a.tolist())}
+    meets_b = {y: {x for x, y2 in zip(a, b, strict=True) if y2 == y} for y in set(b.tolist())}
+    expected = all(len(v) == 1 for v in meets_a.values()) and all(
+        len(v) == 1 for v in meets_b.values()
+    )
+    assert screening._same(a, b) is expected
+    assert screening._same(b, a) is expected

@@ -156,17 +156,37 @@ class Screening:
         self.rows = None
         if batched.has_dense_responsibilities() and not prepared.noisy:
             self.rows = dense.DenseRows(prepared.X, None)
-        self.first: dict[tuple, Any] = dict(zip(grid, run(grid, self._first), strict=True))
-        self.shared = self._shared_starts(sorted({k for k, _ in grid}))
+        first = dict(zip(grid, run(grid, self._first), strict=True))
+        self.first: dict[tuple, Any] = {cell: runs for cell, (runs, _) in first.items()}
+        best = [first[cell][1] for cell in grid]
+        self.shared = self._shared_starts(sorted({k for k, _ in grid}), best)
 
     # step 1 ------------------------------------------------------------
-    def _first(self, task: tuple) -> Any:
+    def _first(self, task: tuple) -> tuple:
+        """The candidate's screened runs (or the exception to report) and :meth:`_best`."""
         k, covariance_type = task
         try:
             check_n_components(k, self.prepared.usable_rows)
-            return self._screened_runs(k, covariance_type, self._own_starts(k, covariance_type))
+            runs = self._screened_runs(k, covariance_type, self._own_starts(k, covariance_type))
         except Exception as exc:  # reported by fit, in the candidate's row
-            return exc
+            return exc, None
+        return runs, self._best(k, covariance_type, runs)
+
+    def _best(self, k: int, covariance_type: str, runs: list[driver.EMResult]) -> tuple | None:
+        """Step 2's view of a candidate (made in step 1's workers): the BIC on the screened
+        rows, partition and mixture of its best screened optimum; None without one that
+        partitions the rows into k groups."""
+        screen = self.screen
+        candidates = self._candidates(runs, covariance_type)
+        if not candidates:
+            return None
+        mixture = tuple(candidates[0].state)
+        labels = map_labels(screen.init_data, mixture)
+        if labels is None or np.unique(labels).size != k:
+            return None
+        n = screen.n_samples if screen.n_samples is not None else float(screen.usable_rows)
+        p = criteria.n_parameters(k, screen.init_data.shape[1], covariance_type)
+        return -2.0 * candidates[0].lower_bound * n + p * np.log(n), labels, mixture
 
     def _own_starts(self, k: int, covariance_type: str) -> list[Gaussians]:
         prepared, screen, options = self.prepared, self.screen, self.options
@@ -217,25 +237,17 @@ class Screening:
         return list(distinct.values())
 
     # step 2 ------------------------------------------------------------
-    def _shared_starts(self, ks: list[int]) -> dict[int, list[tuple]]:
-        """For every k of the grid, the starts (priors, means, covariances) shared by its cells."""
+    def _shared_starts(self, ks: list[int], best: list[tuple | None]) -> dict[int, list[tuple]]:
+        """For every k of the grid, the starts (priors, means, covariances) shared by its cells.
+
+        ``best``: :meth:`_best` of every candidate, in the grid's order.
+        """
         screen = self.screen
         X, w, reg = screen.init_data, screen.init_weights, self.options["reg_covar"]
-        n = screen.n_samples if screen.n_samples is not None else float(screen.usable_rows)
         ranked: dict[int, list[tuple]] = {}
-        for (k, covariance_type), runs in self.first.items():
-            if isinstance(runs, Exception):
-                continue
-            candidates = self._candidates(runs, covariance_type)
-            if not candidates:
-                continue
-            mixture = tuple(candidates[0].state)
-            labels = map_labels(X, mixture)
-            if labels is None or np.unique(labels).size != k:
-                continue
-            p = criteria.n_parameters(k, X.shape[1], covariance_type)
-            bic = -2.0 * candidates[0].lower_bound * n + p * np.log(n)
-            ranked.setdefault(k, []).append((bic, labels, mixture))
+        for found in best:
+            if found is not None:
+                ranked.setdefault(len(found[2][0]), []).append(found)
         starts: dict[int, list[tuple]] = {k: [] for k in ks}
         for k, found in ranked.items():
             found.sort(key=lambda item: item[0])
@@ -313,6 +325,8 @@ def _distinct(partitions: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two labelings are the same partition."""
-    pairs = np.unique(a * (int(b.max()) + 1) + b).size
-    return pairs == np.unique(a).size == np.unique(b).size
+    """Whether two labelings (ints >= 0) are the same partition: every group of one meets
+    exactly one group of the other."""
+    ka, kb = int(a.max()) + 1, int(b.max()) + 1
+    meets = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb) > 0
+    return bool((meets.sum(axis=1) <= 1).all() and (meets.sum(axis=0) <= 1).all())
