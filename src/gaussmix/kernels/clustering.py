@@ -4,9 +4,10 @@ The C functions live in ``_fused.c`` with the EM kernels (one shared library,
 loaded once by :mod:`gaussmix.kernels.compiled`): the two passes of
 k-means++ (:func:`kmeans_trials`, :func:`kmeans_take`), Lloyd's assignment
 (:func:`kmeans_assign`) and the moments of hard labels
-(:func:`label_moments`). :mod:`gaussmix.em.kmeans` calls them on row blocks
-in threads (ctypes releases the GIL) and has a numpy path for builds without
-them.
+(:func:`label_moments`); and the model-based hierarchy's merges
+(:func:`vvv_merges`, for :mod:`gaussmix.em.agglomerative`).
+:mod:`gaussmix.em.kmeans` calls the k-means kernels on row blocks in threads
+(ctypes releases the GIL) and has a numpy path for builds without them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from . import compiled
 from .buffers import aligned_zeros
+from .functions import declared
 
 __all__ = [
     "has_kmeans",
@@ -25,6 +27,7 @@ __all__ = [
     "kmeans_take",
     "kmeans_trials",
     "label_moments",
+    "vvv_merges",
 ]
 
 _TILE = 8  # GM_TILE: components per register tile
@@ -223,3 +226,73 @@ def label_moments(
         work.ctypes.data,
     )
     return moments
+
+
+def vvv_merges(
+    count: np.ndarray,
+    means: np.ndarray,
+    scatter: np.ndarray,
+    cost: np.ndarray,
+    omega: float,
+    alpha: float,
+    beta: float,
+    n_merges: int,
+) -> np.ndarray | None:
+    """The first ``n_merges`` merges of the VVV criterion's agglomeration, or None without
+    the kernel.
+
+    Parameters
+    ----------
+    count : ndarray, shape (m,)
+        The clusters' weights.
+    means : ndarray, shape (m, d)
+    scatter : ndarray, shape (m, d, d)
+        Each cluster's scatter about its mean.
+    cost : ndarray, shape (m,)
+        Each cluster's criterion term
+        (:func:`gaussmix.em.agglomerative.vvv_criterion`).
+    omega, alpha, beta : float
+        The criterion's ridge terms.
+    n_merges : int
+        At most m - 1.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_merges, 2), or None
+        (kept, absorbed) cluster ids of each merge, cheapest first. ``count``,
+        ``means``, ``scatter`` and ``cost`` (float64, C-contiguous) are updated
+        in place as the clusters merge.
+    """
+    pointer, int64, double = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+    function = declared(
+        "gm_vvv_merges",
+        int64,
+        [int64, int64, *[pointer] * 4, double, double, double, int64, *[pointer] * 3],
+    )
+    if function is None:
+        return None
+    m, d = means.shape
+    for array in (count, means, scatter, cost):
+        if array.dtype != np.float64 or not array.flags.c_contiguous:
+            raise ValueError("vvv_merges needs C-contiguous float64 arrays")
+    merges = np.empty((n_merges, 2), dtype=np.int64)
+    work = np.empty(m * m + 3 * m + 2 * d * d)
+    partner = np.empty(m, dtype=np.int64)
+    status = function(
+        m,
+        d,
+        count.ctypes.data,
+        means.ctypes.data,
+        scatter.ctypes.data,
+        cost.ctypes.data,
+        omega,
+        alpha,
+        beta,
+        n_merges,
+        merges.ctypes.data,
+        work.ctypes.data,
+        partner.ctypes.data,
+    )
+    if status != 0:
+        raise ValueError(f"vvv_merges: bad sizes (m={m}, d={d}, n_merges={n_merges})")
+    return merges
