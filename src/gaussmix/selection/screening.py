@@ -29,7 +29,9 @@ In three steps:
    own likelihood favours the optima that overfit them) runs EM over all the
    rows to ``tol`` x ``MCLUST_BEST_TOL`` (of ``gaussmix.selection.prepare``),
    accelerated by SQUAREM (:mod:`gaussmix.em.squarem`: on 20,000 x 8 rows 1,079
-   E-steps where plain EM took 1,504, every cell's BIC as good or better).
+   E-steps where plain EM took 1,504; 123 of the 126 cells' BIC as good or
+   better, VVE at k = 9 0.8 units worse, and one cell more at mclust's BIC
+   or better against each of R's seeds 0, 1, 3 and 4).
 
 Step 2 makes a candidate's fit depend on the rest of the grid (the fits of
 other candidates with as many or more components) but not on the order in
