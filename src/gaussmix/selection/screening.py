@@ -158,6 +158,13 @@ class Screening:
         self.rows = None
         if batched.has_dense_responsibilities() and not prepared.noisy:
             self.rows = dense.DenseRows(prepared.X, None)
+        self.hc_starts: dict[tuple[int, int], Any] = {}
+        for tree in range(min(options["n_init"], options.get("hc_trees", 1))):
+            for k in sorted({k for k, _ in grid}):
+                try:
+                    self.hc_starts[(tree, k)] = self._hierarchical_start(tree, k)
+                except Exception as exc:  # raised again in the candidates of k
+                    self.hc_starts[(tree, k)] = exc
         first = dict(zip(grid, run(grid, self._first), strict=True))
         self.first: dict[tuple, Any] = {cell: runs for cell, (runs, _) in first.items()}
         best = [first[cell][1] for cell in grid]
@@ -191,26 +198,37 @@ class Screening:
         return -2.0 * candidates[0].lower_bound * n + p * np.log(n), labels, mixture
 
     def _own_starts(self, k: int, covariance_type: str) -> list[Gaussians]:
-        prepared, screen, options = self.prepared, self.screen, self.options
+        screen, options = self.screen, self.options
         family = MaximumLikelihood(covariance_type, options["reg_covar"])
         random_state = GMM(k, random_state=self.rng_of(k, covariance_type)).random_state
         starts: list[tuple] = []
         for run in range(options["n_init"]):
             if run < options.get("hc_trees", 1):
-                parameters = init.hierarchical_start(
-                    prepared.init_data,
-                    prepared.init_weights,
-                    k,
-                    None,
-                    prepared.hierarchy(run),
-                    options["reg_covar"],
-                )
+                parameters = self._hierarchical_start(run, k)
             else:
                 parameters = init.initial_parameters(
                     screen.init_data, screen.init_weights, "kmeans++", k, random_state
                 )
             starts.append(parameters)
         return family.starts(starts)
+
+    def _hierarchical_start(self, tree: int, k: int) -> tuple:
+        """The moments of hierarchy ``tree``'s k-cluster partition (the same for every
+        covariance type: made once, before the workers fork, by :meth:`__init__`)."""
+        found = self.hc_starts.get((tree, k))
+        if found is None:
+            prepared = self.prepared
+            found = init.hierarchical_start(
+                prepared.init_data,
+                prepared.init_weights,
+                k,
+                None,
+                prepared.hierarchy(tree),
+                self.options["reg_covar"],
+            )
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def _screened_runs(
         self, k: int, covariance_type: str, starts: list[Gaussians]
