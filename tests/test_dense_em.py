@@ -274,3 +274,22 @@ def test_runs_with_nan_covariances_leave_the_batch_without_a_lapack_error():
     chol, ok = dense._factorizable(covariances)
     assert ok.tolist() == [True, False, False]
     assert_allclose(chol[0], np.stack([np.eye(3)] * 2))
+
+
+@pytest.mark.parametrize("quadratic", [True, False])
+@pytest.mark.parametrize("d", [1, 3, 8])
+def test_second_moments_are_the_weighted_outer_products(quadratic, d):
+    # From the distinct products, mirrored, against einsum over the centred rows.
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(300, d)) * rng.uniform(0.1, 10, d) + 5.0
+    rows = dense.DenseRows(X, None)
+    weighted = rng.random((7, 300))
+    y = X - X.mean(axis=0)
+    if quadratic:
+        expected = np.einsum("mn,ni,nj->mij", weighted, y, y)
+    else:
+        expected = np.einsum("mn,ni->mi", weighted, y * y)
+    got = rows.second_moments(weighted, quadratic)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-10)
+    if quadratic:
+        np.testing.assert_array_equal(got, np.swapaxes(got, 1, 2))
