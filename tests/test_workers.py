@@ -167,3 +167,34 @@ def _check_a_screened_grid_is_the_same_forked_in_threads_and_in_turn() -> None:
 @linux_only
 def test_a_screened_grid_is_the_same_forked_in_threads_and_in_turn():
     _in_a_fresh_process("_check_a_screened_grid_is_the_same_forked_in_threads_and_in_turn")
+
+
+def _check_an_interrupt_drops_the_queued_tasks() -> None:
+    import tempfile
+    import time
+    from pathlib import Path
+
+    log = Path(tempfile.mkdtemp()) / "ran"
+    tasks = [(k, "diag") for k in range(1, 41)]
+
+    def work(task: tuple) -> int:
+        with log.open("a") as file:
+            file.write(f"{task[0]}\n")
+        if task[0] == 40:  # the costliest: among the first to run
+            raise KeyboardInterrupt
+        time.sleep(0.05)
+        return task[0]
+
+    try:
+        workers.run_tasks(tasks, work, 2, processes=True)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interrupt did not reach the caller")
+    ran = log.read_text().split()
+    assert "40" in ran and len(ran) < len(tasks), len(ran)
+
+
+@linux_only
+def test_an_interrupt_drops_the_queued_tasks():
+    _in_a_fresh_process("_check_an_interrupt_drops_the_queued_tasks")

@@ -115,13 +115,21 @@ def _in_processes(tasks: list, work: Callable[[Any], Any], parallel: int) -> lis
     with _forking:
         _work = work
         try:
-            context = multiprocessing.get_context("fork")
-            with warnings.catch_warnings():
-                # Python 3.12+ warns of any fork in a process with other OS
-                # threads (BLAS's idle pool has some); none holds a lock of ours.
-                warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
-                with ProcessPoolExecutor(parallel, mp_context=context) as pool:
-                    done = list(pool.map(_run_one, tasks))
+            pool = ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("fork"))
+            try:
+                with warnings.catch_warnings():
+                    # Python 3.12+ warns of any fork in a process with other OS
+                    # threads (BLAS's idle pool has some); none holds a lock of
+                    # ours. The workers fork at the first submission.
+                    warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
+                    futures = [pool.submit(_run_one, task) for task in tasks]
+                done = [future.result() for future in futures]
+            except BaseException:
+                # An interrupt (or a dead worker) ends the call promptly: the
+                # queued tasks are dropped, the running ones finish.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
         except BrokenProcessPool:
             return None
         finally:
