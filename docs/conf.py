@@ -77,6 +77,7 @@ nitpick_ignore = [
     ("py:data", "KMEANS_TOL_FACTOR"),
     ("py:data", "AUTO_KMEANS_ROWS"),
     ("py:data", "PARALLEL_MIN_ROWS"),
+    ("py:data", "FORK_MIN_RUNS"),
 ]
 
 

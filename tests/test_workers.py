@@ -198,3 +198,41 @@ def _check_an_interrupt_drops_the_queued_tasks() -> None:
 @linux_only
 def test_an_interrupt_drops_the_queued_tasks():
     _in_a_fresh_process("_check_an_interrupt_drops_the_queued_tasks")
+
+
+def _check_small_data_forks_only_grids_of_enough_runs() -> None:
+    from gaussmix import select_model
+    from gaussmix.selection import search
+
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(size=(150, 2)), rng.normal(size=(150, 2)) * 0.6 + 3.0])
+    forks = []
+    original = workers._in_processes
+
+    def spy(*args):
+        forks.append(1)
+        return original(*args)
+
+    workers._in_processes = spy
+
+    def table(**options) -> list:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = select_model(X, random_state=0, **options)
+        return [(row["covariance_type"], row["n_components"], row["bic"]) for row in result.table]
+
+    # 14 types x 3 k x n_init=5: 210 runs (at least FORK_MIN_RUNS) fork ...
+    grid = {"n_components": [1, 2, 3], "covariance_type": "all"}
+    assert 42 * 5 >= search.FORK_MIN_RUNS
+    forked = table(n_jobs=2, **grid)
+    assert forks, "the grid did not fork"
+    assert forked == table(n_jobs=1, **grid)
+    # ... 4 types x 3 k x n_init=1 (12 runs) run in turn.
+    forks.clear()
+    table(n_jobs=2, n_components=[1, 2, 3], covariance_type=("full", "diag", "tied", "spherical"))
+    assert not forks
+
+
+@linux_only
+def test_small_data_forks_only_grids_of_enough_runs():
+    _in_a_fresh_process("_check_small_data_forks_only_grids_of_enough_runs")

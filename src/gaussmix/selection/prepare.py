@@ -127,6 +127,20 @@ class Prepared:
             for tree, hierarchy in zip(missing, made, strict=True):
                 self._hierarchies.setdefault(tree, hierarchy)
 
+    def make_shared(self, options: dict, run: Callable[[list, Callable], list]) -> None:
+        """Make what :func:`fit_one` reads of these rows on first use (the hierarchies of
+        its hierarchical starts, the data's resolution) before the candidates go to forked
+        workers, each of which would make its own. ``run`` as for :meth:`make_hierarchies`.
+        """
+        choice = options["init_params"]
+        if choice == "hc" or (
+            choice == "auto" and resolved_init(choice, self.usable_rows) == "kmeans++"
+        ):
+            trees = max(1, min(options["n_init"], options.get("hc_trees", 1)))
+            self.make_hierarchies(list(range(trees)), run)
+        if self.X is not None:
+            self.resolution()
+
     def _new_hierarchy(self, tree: int) -> Hierarchy:
         seed = self._subsample_of[2]
         key = (0, 4) if tree == 0 else (0, 4, tree)

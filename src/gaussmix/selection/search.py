@@ -53,7 +53,7 @@ from .criteria import (
 from .prepare import Prepared, final_statistics, fit_one, strategy_options
 from .result import ModelSelection
 from .screening import Screening, screens
-from .workers import run_tasks
+from .workers import can_fork, run_tasks
 
 
 # ----------------------------------------------------------------------
@@ -152,6 +152,11 @@ def _blas_single() -> Any:
         return nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
+
+#: Fewest EM runs (candidates x ``n_init``) for which small data's grid goes to forked
+#: workers (two cores: mclust's 14 x 9 grid, 630 runs, 0.5-0.65x the one-process time
+#: on four classic data sets; 14 x 3, 0.45-1.1x; 4 types x 9, 36 runs, no gain).
+FORK_MIN_RUNS = 100
 
 #: Fewest rows for which candidates run in parallel threads: below this an
 #: EM iteration is mostly Python overhead under the GIL and threads did not
@@ -308,10 +313,16 @@ def select_model(
     n_jobs : int or None, default=None
         Cores to use (None: all). With at least two candidates (or fold
         fits) per core and :data:`PARALLEL_MIN_ROWS` rows or more,
-        candidates run in parallel threads; otherwise each iteration's rows
-        are split across the cores, as in :meth:`GMM.from_samples` (which
-        needs four row chunks; smaller data then run in one thread). BLAS is
-        kept to one thread throughout. Results do not depend on it.
+        candidates run in parallel: in forked worker processes where the
+        starts are screened (``strategy="mclust"`` on large data) and a fork
+        is safe (Linux, no other Python thread running:
+        :func:`gaussmix.selection.workers.can_fork`), else in threads. On
+        fewer rows, grids of at least :data:`FORK_MIN_RUNS` EM runs
+        (candidates x ``n_init``) run in forked workers where a fork is
+        safe; otherwise each iteration's rows are split across the cores,
+        as in :meth:`GMM.from_samples` (which needs four row chunks; smaller
+        data then run in one thread). BLAS is kept to one thread throughout.
+        Results do not depend on it.
     noise_covariances : array-like, optional
         Known noise of the rows, as in :meth:`GMM.from_samples`: every
         candidate is fitted by extreme deconvolution and scored by the
@@ -461,15 +472,26 @@ def select_model(
         resolution = np.zeros(1)
     cross_validated = criterion in ("cv", "r2")
 
+    splits = _splits(cv, data.shape[0], seed) if cross_validated else []
+    n_fit_rows = min((train.size for train, _ in splits), default=data.shape[0])
+    n_tasks = len(ks) * len(types) * max(1, len(splits))
     # Where the cores go: across candidates (no per-iteration hand-off to
     # threads, and small data cannot be split into row blocks) when there
     # are at least two candidates per core and enough rows for threads to
     # help; otherwise inside every iteration, over row blocks, as
-    # GMM.from_samples does.
-    splits = _splits(cv, data.shape[0], seed) if cross_validated else []
-    n_fit_rows = min((train.size for train, _ in splits), default=data.shape[0])
-    n_tasks = len(ks) * len(types) * max(1, len(splits))
-    spread = cores > 1 and n_tasks >= 2 * cores and n_fit_rows >= PARALLEL_MIN_ROWS
+    # GMM.from_samples does. Small data's candidates go to forked worker
+    # processes where that is safe (gaussmix.selection.workers) and the grid
+    # has enough EM runs to pay for the fork.
+    enough = cores > 1 and n_tasks >= 2 * cores
+    forking = (
+        enough
+        and not cross_validated
+        and not is_dask_collection(data)
+        and n_fit_rows < PARALLEL_MIN_ROWS
+        and n_tasks * options["n_init"] >= FORK_MIN_RUNS
+        and can_fork()
+    )
+    spread = enough and (n_fit_rows >= PARALLEL_MIN_ROWS or forking)
     parallel = cores if spread else 1
     inner_jobs = 1 if spread else cores
 
@@ -511,7 +533,7 @@ def select_model(
             )
         else:
             table, fits = _information_criteria(
-                grid, prepare(None), criterion, seed, options, parallel, inner_jobs, warm_start
+                grid, prepare(None), criterion, seed, options, parallel, forking, warm_start
             )
     _reissue(caught)
     best_index = _choose(table, fits, resolution, options, stacklevel=3)
@@ -568,7 +590,7 @@ def _select_dask(
     with warnings.catch_warnings(record=True) as caught, _blas_single():
         warnings.simplefilter("always")
         table, fits = _information_criteria(
-            grid, prepared, criterion, seed, options, 1, 1, warm_start
+            grid, prepared, criterion, seed, options, 1, False, warm_start
         )
     _reissue(caught)
     best_index = _choose(table, fits, data_resolution(prepared.init_data), options, stacklevel=4)
@@ -650,7 +672,7 @@ def _information_criteria(
     seed: int,
     options: dict,
     parallel: int,
-    inner_jobs: int,
+    forking: bool,
     warm_start: bool,
 ) -> tuple[list[dict], dict]:
     d = prepared.init_data.shape[1]
@@ -665,8 +687,11 @@ def _information_criteria(
             lambda tasks, work: run_tasks(tasks, work, parallel, processes=True),
         )
     # The screened grid's candidates go to forked workers where that is safe
-    # (gaussmix.selection.workers: 0.65x the wall time of threads on 20,000 x 8).
-    forked = screening is not None
+    # (gaussmix.selection.workers: 0.65x the wall time of threads on 20,000 x 8),
+    # and small data's (forking); what they share is made first, here.
+    forked = screening is not None or forking
+    if forking:
+        prepared.make_shared(options, lambda tasks, work: run_tasks(tasks, work, parallel, True))
 
     def work(task: tuple) -> tuple:
         k, covariance_type = task
