@@ -352,3 +352,21 @@ def test_compiled_merges_are_numpys(seed, monkeypatch):
     assert_allclose(kernel.means[alive], numpy_loop.means[alive], rtol=1e-10, atol=1e-12)
     assert_allclose(kernel.scatter[alive], numpy_loop.scatter[alive], rtol=1e-10, atol=1e-10)
     assert_allclose(kernel.cost[alive], numpy_loop.cost[alive], rtol=1e-10)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_identical_rows_give_a_hierarchy_through_both_paths(d, monkeypatch):
+    # Identical rows: scaled_svd keeps a direction of rounding noise, every row equal in it, so
+    # omega = 0 and every merge cost is NaN (-inf minus -inf). numpy's argmin takes the first NaN;
+    # the kernel must too, not merge a cluster with itself (its cuts then had every row apart).
+    X = np.full((30, d), 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kernel = Hierarchy(X)
+        monkeypatch.setattr(clustering, "vvv_merges", lambda *args: None)
+        reference = Hierarchy(X)
+    assert kernel._merges == reference._merges
+    absorbed = [j for _, j in kernel._merges]
+    assert all(i != j for i, j in kernel._merges) and len(set(absorbed)) == len(absorbed)
+    for k in (1, 2, 3, 7):
+        assert np.unique(kernel.labels(k)).size == k

@@ -3564,19 +3564,28 @@ static double gm_vvv_merge_cost(int64_t a, int64_t b, int64_t d, const double *c
     return gm_vvv_term(merged, total, d, omega, alpha, beta, chol) - cost[a] - cost[b];
 }
 
-/* The cheapest partner of row r of the pair costs (the first on ties); best[r]
+/* The index of the smallest of v[0..m) as numpy's argmin takes it: the first
+ * on ties, and the first NaN where there is one (a NaN cost, of a cluster
+ * whose term is -inf, is cheapest in numpy's loop too). */
+static int64_t gm_vvv_argmin(const double *v, int64_t m)
+{
+    int64_t o, at = 0;
+    double low = v[0];
+    for (o = 1; o < m && low == low; ++o)
+        if (v[o] < low || v[o] != v[o]) {
+            low = v[o];
+            at = o;
+        }
+    return at;
+}
+
+/* The cheapest partner of row r of the pair costs (gm_vvv_argmin); best[r]
  * and partner[r]. */
 static void gm_vvv_cheapest(const double *pair, int64_t m, int64_t r, double *best,
                             int64_t *partner)
 {
-    int64_t o, at = 0;
-    double low = pair[r * m];
-    for (o = 1; o < m; ++o)
-        if (pair[r * m + o] < low) {
-            low = pair[r * m + o];
-            at = o;
-        }
-    best[r] = low;
+    const int64_t at = gm_vvv_argmin(pair + r * m, m);
+    best[r] = pair[r * m + at];
     partner[r] = at;
 }
 
@@ -3607,13 +3616,8 @@ int64_t gm_vvv_merges(int64_t m, int64_t d, double *count, double *means, double
     for (a = 0; a < m; ++a)
         gm_vvv_cheapest(pair, m, a, best, partner);
     for (t = 0; t < n_merges; ++t) {
-        int64_t i = 0, j, lo, hi;
-        double low = best[0], ni, nj, c;
-        for (a = 1; a < m; ++a)
-            if (best[a] < low) {
-                low = best[a];
-                i = a;
-            }
+        int64_t i = gm_vvv_argmin(best, m), j, lo, hi;
+        double ni, nj, c;
         j = partner[i];
         lo = i < j ? i : j;
         hi = i < j ? j : i;
