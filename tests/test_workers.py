@@ -236,3 +236,18 @@ def _check_small_data_forks_only_grids_of_enough_runs() -> None:
 @linux_only
 def test_small_data_forks_only_grids_of_enough_runs():
     _in_a_fresh_process("_check_small_data_forks_only_grids_of_enough_runs")
+
+
+def _check_a_result_that_cannot_be_pickled_leaves_the_tasks_to_threads() -> None:
+    def locked(task: tuple) -> tuple:
+        return task, threading.Lock(), os.getpid()  # a lock does not pickle
+
+    tasks = _grid()
+    results = workers.run_tasks(tasks, locked, 2, processes=True)
+    assert [task for task, _, _ in results] == tasks
+    assert {pid for _, _, pid in results} == {os.getpid()}  # run here, in threads
+
+
+@linux_only
+def test_a_result_that_cannot_be_pickled_leaves_the_tasks_to_threads():
+    _in_a_fresh_process("_check_a_result_that_cannot_be_pickled_leaves_the_tasks_to_threads")

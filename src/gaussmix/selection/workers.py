@@ -11,7 +11,8 @@ copies only the calling thread: a lock held by another thread would stay
 held in the child) and not itself a daemonic worker. The
 workers see the parent's memory as it was at the fork (the rows are not
 copied or pickled); each task's result, and the warnings it raised, come
-back pickled. Elsewhere, or when a worker dies, the tasks run in threads.
+back pickled. Elsewhere, when a worker dies or a result cannot be pickled, the
+tasks run in threads.
 Every task's result is the same either way: a candidate draws only from
 its own random stream.
 """
@@ -19,6 +20,7 @@ its own random stream.
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import sys
 import threading
 import warnings
@@ -123,7 +125,7 @@ def _in_processes(tasks: list, work: Callable[[Any], Any], parallel: int) -> lis
                     # ours. The workers fork at the first submission.
                     warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
                     futures = [pool.submit(_run_one, task) for task in tasks]
-                done = [future.result() for future in futures]
+                packed = [future.result() for future in futures]
             except BaseException:
                 # An interrupt (or a dead worker) ends the call promptly: the
                 # queued tasks are dropped, the running ones finish.
@@ -134,16 +136,24 @@ def _in_processes(tasks: list, work: Callable[[Any], Any], parallel: int) -> lis
             return None
         finally:
             _work = None
+    if any(payload is None for payload in packed):
+        return None  # a result or warning that cannot travel: the tasks go to threads
+    done = [pickle.loads(payload) for payload in packed]
     for _, caught in done:
         for message, category, filename, lineno in caught:
             warnings.warn_explicit(message, category, filename, lineno)
     return [result for result, _ in done]
 
 
-def _run_one(task: Any) -> tuple[Any, list]:
-    """One task in a worker: its result and the warnings it raised."""
+def _run_one(task: Any) -> bytes | None:
+    """One task in a worker: its result and the warnings it raised, pickled; None where
+    they cannot be (a local object, a lock), and the parent then runs the tasks itself."""
     assert _work is not None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = _work(task)
-    return result, [(w.message, w.category, w.filename, w.lineno) for w in caught]
+    found = [(w.message, w.category, w.filename, w.lineno) for w in caught]
+    try:
+        return pickle.dumps((result, found), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return None
