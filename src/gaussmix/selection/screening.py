@@ -158,6 +158,7 @@ class Screening:
         self.rows = None
         if batched.has_dense_responsibilities() and not prepared.noisy:
             self.rows = dense.DenseRows(prepared.X, None)
+            self.rows.columns()  # made here: forked workers would each copy all the rows
         self.hc_starts: dict[tuple[int, int], Any] = {}
         for tree in range(min(options["n_init"], options.get("hc_trees", 1))):
             for k in sorted({k for k, _ in grid}):
