@@ -412,3 +412,47 @@ def test_the_compiled_volume_shape_iterations_are_numpys(warm, B, k, d):
         for got, expected in zip(compiled, numpys, strict=True):
             assert_allclose(got, expected, rtol=1e-9)
         assert_allclose(np.prod(compiled[1], axis=1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+@pytest.mark.parametrize("B, k, d", [(1, 1, 1), (3, 4, 3), (2, 9, 8), (4, 2, 5)])
+def test_the_compiled_equal_shape_iterations_are_numpys(warm, B, k, d):
+    # VEE's alternating updates of the volumes and the one shape matrix, each problem to
+    # its own convergence: the compiled loop against numpy's (the same M-step with the
+    # kernel hidden), including a collapsed component and caps that stop early; and
+    # where a start is not positive definite numpy's loop runs.
+    from gaussmix.covariance import ellipsoidal
+
+    vee = covariance.get("VEE")
+    rng = np.random.default_rng(B * k + d)
+    A = rng.normal(size=(B, k, d, d + 2))
+    scatter = A @ np.swapaxes(A, -1, -2) * rng.uniform(0.1, 10.0, size=(B, k, 1, 1))
+    nk = rng.uniform(1.0, 50.0, size=(B, k))
+    if k > 1:
+        scatter[0, 0] *= 1e-12
+        nk[0, 0] = 1e-3
+    previous = None
+    if warm:
+        previous = np.broadcast_to(np.eye(d) * rng.uniform(0.5, 2.0), (B, k, d, d)).copy()
+    original = ellipsoidal.equal_shape_iterations
+    for max_iter in (1, 3, None):
+        compiled = vee.maximize_batch(scatter, nk, previous=previous, max_iter=max_iter)
+        try:
+            ellipsoidal.equal_shape_iterations = lambda *args: None
+            numpys = vee.maximize_batch(scatter, nk, previous=previous, max_iter=max_iter)
+        finally:
+            ellipsoidal.equal_shape_iterations = original
+        assert_allclose(compiled, numpys, rtol=1e-9, atol=1e-12 * np.abs(numpys).max())
+        shapes = compiled / np.linalg.det(compiled)[..., None, None] ** (1 / d)
+        assert_allclose(shapes, np.repeat(shapes[:, :1], k, axis=1), rtol=1e-8, atol=1e-12)
+    singular = scatter.copy()
+    singular[..., 0, :] = singular[..., :, 0] = 0.0  # no start or scatter is definite
+    try:
+        ellipsoidal.equal_shape_iterations = lambda *args: None
+        with pytest.raises(np.linalg.LinAlgError) as numpys:
+            vee.maximize_batch(singular, nk)
+    finally:
+        ellipsoidal.equal_shape_iterations = original
+    with pytest.raises(np.linalg.LinAlgError) as compiled_error:
+        vee.maximize_batch(singular, nk)
+    assert str(compiled_error.value) == str(numpys.value)

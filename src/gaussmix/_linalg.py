@@ -305,3 +305,47 @@ def volume_shape_iterations(
         shape.ctypes.data,
     )
     return volumes, shape
+
+
+def equal_shape_iterations(
+    scatter: np.ndarray,
+    nk: np.ndarray,
+    start: np.ndarray,
+    tol: float,
+    max_iter: int,
+    floor: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Volumes (B, k) and unit-determinant shapes (B, d, d) of B problems of VEE's M-step,
+    in the compiled kernel; None where it is not built or a problem's matrices were not
+    positive definite or its objective not finite (the caller then runs numpy's loop).
+
+    :class:`gaussmix.covariance.ellipsoidal.EqualShapeOrientation` has the method and the
+    numpy path (``start``: each problem's starting matrix, any positive scale;
+    ``floor``: the volumes' floor relative to the largest).
+    """
+    pointer, int64, double = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+    argtypes = [pointer, pointer, int64, int64, int64, double, int64, double, double]
+    function = declared("gm_vee_shape", int64, [*argtypes, pointer, pointer, pointer])
+    if function is None:
+        return None
+    B, k, d, _ = scatter.shape
+    scatter = np.ascontiguousarray(scatter, dtype=np.float64)
+    nk = np.ascontiguousarray(nk, dtype=np.float64)
+    shape = np.array(start, dtype=np.float64, order="C")  # overwritten: a copy
+    volumes = np.empty((B, k))
+    work = np.empty(3 * d * d + k)
+    failed = function(
+        scatter.ctypes.data,
+        nk.ctypes.data,
+        B,
+        k,
+        d,
+        tol,
+        max_iter,
+        floor,
+        float(np.finfo(np.float64).tiny),
+        shape.ctypes.data,
+        volumes.ctypes.data,
+        work.ctypes.data,
+    )
+    return None if failed else (volumes, shape)

@@ -37,9 +37,17 @@ import functools
 
 import numpy as np
 
-from .._linalg import plane_rotation_sweep, symmetrize
+from .._linalg import equal_shape_iterations, plane_rotation_sweep, symmetrize
 from .axis_aligned import variable_volume_equal_shape
-from .decomposed import TINY, Decomposed, converged, floored, geometric_mean, sorted_eigh
+from .decomposed import (
+    FLOOR,
+    TINY,
+    Decomposed,
+    converged,
+    floored,
+    geometric_mean,
+    sorted_eigh,
+)
 
 __all__ = [
     "EqualOrientation",
@@ -161,6 +169,12 @@ class EqualShapeOrientation(Decomposed):
             warm = previous.sum(axis=1)
             usable = np.linalg.slogdet(warm)[0] > 0
             pooled[usable] = warm[usable]
+        found = equal_shape_iterations(
+            scatter, nk, pooled, self.tol, self.iterations(previous, max_iter), FLOOR
+        )
+        if found is not None:  # the compiled loop (the same updates and stopping rule)
+            volumes, shape = found
+            return volumes[:, :, None, None] * shape[:, None]
         shape = _unit_matrix_determinant(symmetrize(pooled))
         # Sums along fixed axes, not einsum (whose order depends on the batch's
         # size): a problem gets the same bits in any batch.

@@ -3666,3 +3666,150 @@ int64_t gm_vvv_merges(int64_t m, int64_t d, double *count, double *means, double
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------------------
+ * VEE's M-step (gaussmix.covariance.ellipsoidal.EqualShapeOrientation, which
+ * has the numpy path and the method): Sigma_k = lambda_k C, det(C) = 1, by
+ * alternating lambda_k = tr(W_k C^-1) / (d n_k) (floored) and C = the unit-
+ * determinant scaling of sum_k W_k / lambda_k, each problem to its own
+ * convergence, as numpy's loop stops.
+ */
+
+/* The Cholesky factor of the symmetric part of S (d x d) into L (lower, row-major)
+ * and log det; 0, or -1 where it is not positive definite. */
+static int gm_vee_cholesky(const double *S, int64_t d, double *L, double *log_det)
+{
+    int64_t i, j, l;
+    *log_det = 0.0;
+    for (i = 0; i < d; ++i)
+        for (j = 0; j <= i; ++j) {
+            double s = 0.5 * (S[i * d + j] + S[j * d + i]);
+            for (l = 0; l < j; ++l)
+                s -= L[i * d + l] * L[j * d + l];
+            if (i == j) {
+                if (!(s > 0.0) || !(s - s == 0.0))
+                    return -1;
+                L[i * d + i] = sqrt(s);
+                *log_det += log(s);
+            } else {
+                L[i * d + j] = s / L[j * d + j];
+            }
+        }
+    return 0;
+}
+
+/* inverse (d x d, symmetric) = (L L^T)^-1 * factor; scratch: d x d. */
+static void gm_vee_inverse(const double *L, int64_t d, double factor, double *inverse,
+                           double *scratch)
+{
+    int64_t i, j, l;
+    /* scratch = L^-1 (lower) */
+    for (j = 0; j < d; ++j)
+        for (i = 0; i < d; ++i) {
+            double s = i == j ? 1.0 : 0.0;
+            if (i < j) {
+                scratch[i * d + j] = 0.0;
+                continue;
+            }
+            for (l = j; l < i; ++l)
+                s -= L[i * d + l] * scratch[l * d + j];
+            scratch[i * d + j] = s / L[i * d + i];
+        }
+    for (i = 0; i < d; ++i)
+        for (j = 0; j <= i; ++j) {
+            double s = 0.0;
+            for (l = i; l < d; ++l)
+                s += scratch[l * d + i] * scratch[l * d + j];
+            inverse[i * d + j] = inverse[j * d + i] = s * factor;
+        }
+}
+
+/* tr(W_m C^-1) of the k scatters W (k x d x d) with a symmetric inverse. */
+static void gm_vee_traces(const double *W, int64_t k, int64_t d, const double *inverse,
+                          double *traces)
+{
+    int64_t m, i;
+    for (m = 0; m < k; ++m) {
+        double s = 0.0;
+        for (i = 0; i < d * d; ++i)
+            s += W[m * d * d + i] * inverse[i];
+        traces[m] = s;
+    }
+}
+
+/* Scale S (d x d) to determinant 1 in place (its symmetric part), its inverse into
+ * inverse; -1 where S is not positive definite. */
+static int gm_vee_unit(double *S, int64_t d, double *inverse, double *L, double *scratch)
+{
+    int64_t i, j;
+    double log_det, root;
+    for (i = 0; i < d; ++i)
+        for (j = 0; j < i; ++j)
+            S[i * d + j] = S[j * d + i] = 0.5 * (S[i * d + j] + S[j * d + i]);
+    if (gm_vee_cholesky(S, d, L, &log_det) != 0)
+        return -1;
+    root = exp(log_det / (double)d);
+    for (i = 0; i < d * d; ++i)
+        S[i] /= root;
+    gm_vee_inverse(L, d, root, inverse, scratch);
+    return 0;
+}
+
+/*
+ * B problems: scatter (B x k x d x d), nk (B x k); shape (B x d x d) holds each
+ * problem's start (the pooled or warm matrix, any positive scale) and receives
+ * the unit-determinant C; volumes (B x k) the floored lambda_k. work: 3 d d + k
+ * doubles. Returns 0, or the number of problems whose matrices were not positive
+ * definite or whose objective was not finite (the caller redoes the batch).
+ */
+int64_t gm_vee_shape(const double *scatter, const double *nk, int64_t B, int64_t k, int64_t d,
+                     double tol, int64_t max_iter, double floor_, double tiny, double *shape,
+                     double *volumes, double *work)
+{
+    double *inverse = work, *L = inverse + d * d, *scratch = L + d * d, *traces = scratch + d * d;
+    int64_t b, m, i, it, failed = 0;
+    for (b = 0; b < B; ++b) {
+        const double *W = scatter + b * k * d * d, *n = nk + b * k;
+        double *C = shape + b * d * d, *lam = volumes + b * k;
+        double last = INFINITY, scale = 0.0;
+        for (m = 0; m < k; ++m)
+            scale += n[m];
+        scale *= (double)d;
+        if (gm_vee_unit(C, d, inverse, L, scratch) != 0) {
+            ++failed;
+            continue;
+        }
+        gm_vee_traces(W, k, d, inverse, traces);
+        for (it = 0; it < max_iter; ++it) {
+            double current = 0.0, size;
+            for (m = 0; m < k; ++m)
+                lam[m] = traces[m] / ((double)d * n[m]);
+            gm_floored(lam, k, floor_, tiny);
+            for (i = 0; i < d * d; ++i) {
+                double s = 0.0;
+                for (m = 0; m < k; ++m)
+                    s += W[m * d * d + i] / lam[m];
+                C[i] = s;
+            }
+            if (gm_vee_unit(C, d, inverse, L, scratch) != 0) {
+                ++failed;
+                break;
+            }
+            gm_vee_traces(W, k, d, inverse, traces);
+            for (m = 0; m < k; ++m)
+                current += (double)d * n[m] * log(lam[m]) + traces[m] / lam[m];
+            if (!(current - current == 0.0)) {
+                ++failed;
+                break;
+            }
+            size = fabs(current) > scale ? fabs(current) : scale;
+            if (fabs(last - current) <= tol * size)
+                break;
+            last = current;
+        }
+        for (m = 0; m < k; ++m)
+            lam[m] = traces[m] / ((double)d * n[m]);
+        gm_floored(lam, k, floor_, tiny);
+    }
+    return failed;
+}
