@@ -445,6 +445,16 @@ def test_the_compiled_equal_shape_iterations_are_numpys(warm, B, k, d):
         assert_allclose(compiled, numpys, rtol=1e-9, atol=1e-12 * np.abs(numpys).max())
         shapes = compiled / np.linalg.det(compiled)[..., None, None] ** (1 / d)
         assert_allclose(shapes, np.repeat(shapes[:, :1], k, axis=1), rtol=1e-8, atol=1e-12)
+    # Ill-conditioned problems (pivots 1e16 apart: a component 1e8 from the rest) go to
+    # numpy's loop, bit for bit (the compiled inverse and LAPACK's rounded apart there).
+    far = np.array([[1e16, 0.0], [0.0, 1.0]])[None, None] * np.ones((B, 1, 1, 1))
+    far_nk = np.full((B, 1), 45.0)
+    try:
+        ellipsoidal.equal_shape_iterations = lambda *args: None
+        numpys = vee.maximize_batch(far, far_nk)
+    finally:
+        ellipsoidal.equal_shape_iterations = original
+    np.testing.assert_array_equal(vee.maximize_batch(far, far_nk), numpys)
     singular = scatter.copy()
     singular[..., 0, :] = singular[..., :, 0] = 0.0  # no start or scatter is definite
     try:
