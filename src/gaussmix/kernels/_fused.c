@@ -1992,6 +1992,30 @@ int64_t gm_predict_means(const void *X, int x_float32, int64_t m, int64_t d_in,
     return lost;
 }
 
+/* (L L^T)^-1 (c x c, symmetric, into out) of a lower Cholesky factor L (c x c,
+ * row-major); M: c x c scratch, left holding L^-1. */
+static void gm_inverse_from_cholesky(const double *L, int64_t c, double *M, double *out)
+{
+    int64_t i, j, t;
+    for (i = 0; i < c; ++i) {
+        const double inv_diag = 1.0 / L[i * c + i];
+        M[i * c + i] = inv_diag;
+        for (j = 0; j < i; ++j) {
+            double v = 0.0;
+            for (t = j; t < i; ++t)
+                v += L[i * c + t] * M[t * c + j];
+            M[i * c + j] = -v * inv_diag;
+        }
+    }
+    for (i = 0; i < c; ++i)
+        for (j = 0; j <= i; ++j) {
+            double v = 0.0;
+            for (t = i; t < c; ++t)
+                v += M[t * c + i] * M[t * c + j];
+            out[i * c + j] = out[j * c + i] = v;
+        }
+}
+
 /*
  * Inverses and log-determinants of n small SPD matrices (n x c x c, row-major;
  * the missing-data E-step's P_mm blocks, one per pattern and component):
@@ -2009,7 +2033,6 @@ void gm_spd_inverse(const double *A, int64_t n, int64_t c, double *inverse, doub
     int64_t m, i, j, t;
     for (m = 0; m < n; ++m) {
         const double *a = A + m * c * c;
-        double *out = inverse + m * c * c;
         double ld = 0.0;
         for (j = 0; j < c; ++j) {
             double pivot = a[j * c + j], floor_;
@@ -2027,23 +2050,7 @@ void gm_spd_inverse(const double *A, int64_t n, int64_t c, double *inverse, doub
                 L[i * c + j] = v / pivot;
             }
         }
-        for (i = 0; i < c; ++i) {
-            const double inv_diag = 1.0 / L[i * c + i];
-            M[i * c + i] = inv_diag;
-            for (j = 0; j < i; ++j) {
-                double v = 0.0;
-                for (t = j; t < i; ++t)
-                    v += L[i * c + t] * M[t * c + j];
-                M[i * c + j] = -v * inv_diag;
-            }
-        }
-        for (i = 0; i < c; ++i)
-            for (j = 0; j <= i; ++j) {
-                double v = 0.0;
-                for (t = i; t < c; ++t)
-                    v += M[t * c + i] * M[t * c + j];
-                out[i * c + j] = out[j * c + i] = v;
-            }
+        gm_inverse_from_cholesky(L, c, M, inverse + m * c * c);
         log_det[m] = ld;
     }
 }
@@ -3510,40 +3517,56 @@ void gm_volume_shape(const double *values, const double *nk, int64_t B, int64_t 
  * costs the merged cluster's term less theirs.
  */
 
-/* n log det(S / n) of a scatter W (d x d, row-major) of weight n; -inf where
- * S is singular (numpy's slogdet gives -inf there too). chol: d x d scratch. */
-static double gm_vvv_term(const double *W, double n, int64_t d, double omega, double alpha,
-                          double beta, double *chol)
+/* The lower Cholesky factor L (d x d, row-major) of S + ridge I (S symmetric,
+ * d x d) and its log-determinant; the ratio of its largest pivot to its smallest
+ * into spread. 0, or -1 where it is not positive definite. */
+static int gm_cholesky_log_det(const double *S, int64_t d, double ridge, double *L,
+                               double *log_det, double *spread)
 {
     int64_t i, j, l;
-    double trace = 0.0, ridge, log_det = 0.0, product = 1.0;
-    for (i = 0; i < d; ++i)
-        trace += W[i * d + i];
-    ridge = beta * trace / n + alpha * omega;
+    double sum = 0.0, product = 1.0, low = INFINITY, high = 0.0;
     for (i = 0; i < d; ++i) {
         for (j = 0; j <= i; ++j) {
-            double s = W[i * d + j] + (i == j ? ridge : 0.0);
+            double s = S[i * d + j] + (i == j ? ridge : 0.0);
             for (l = 0; l < j; ++l)
-                s -= chol[i * d + l] * chol[j * d + l];
+                s -= L[i * d + l] * L[j * d + l];
             if (i == j) {
                 if (!(s > 0.0))
-                    return -INFINITY;
-                chol[i * d + i] = sqrt(s);
+                    return -1;
+                L[i * d + i] = sqrt(s);
+                low = s < low ? s : low;
+                high = s > high ? s : high;
                 /* the pivots' product while it stays well inside the normal
                  * range: one log a pivot took most of the time */
                 const double next = product * s;
                 if (next > 1e-250 && next < 1e250) {
                     product = next;
                 } else {
-                    log_det += log(product) + log(s);
+                    sum += log(product) + log(s);
                     product = 1.0;
                 }
             } else {
-                chol[i * d + j] = s / chol[j * d + j];
+                L[i * d + j] = s / L[j * d + j];
             }
         }
     }
-    return n * (log_det + log(product) - (double)d * log(n));
+    *log_det = sum + log(product);
+    *spread = high / low;
+    return 0;
+}
+
+/* n log det(S / n) of a scatter W (d x d, row-major) of weight n; -inf where
+ * S is singular (numpy's slogdet gives -inf there too). chol: d x d scratch. */
+static double gm_vvv_term(const double *W, double n, int64_t d, double omega, double alpha,
+                          double beta, double *chol)
+{
+    int64_t i;
+    double trace = 0.0, log_det, spread;
+    for (i = 0; i < d; ++i)
+        trace += W[i * d + i];
+    if (gm_cholesky_log_det(W, d, beta * trace / n + alpha * omega, chol, &log_det, &spread))
+        return -INFINITY;
+    return n * (log_det - (double)d * log(n));
 }
 
 /* The criterion's change when clusters a and b merge. merged: d x d scratch. */
@@ -3675,61 +3698,6 @@ int64_t gm_vvv_merges(int64_t m, int64_t d, double *count, double *means, double
  * convergence, as numpy's loop stops.
  */
 
-/* The Cholesky factor of the symmetric part of S (d x d) into L (lower, row-major)
- * and log det; 0, or -1 where it is not positive definite or so ill-conditioned
- * (pivots more than 1e10 apart) that numpy's loop should take the problem: on a
- * component 1e8 from the rest (tests/test_dense_em.py) this loop's inverse and
- * LAPACK's rounded apart, and EM at k = 1 ran to n_iter instead of 3 iterations. */
-static int gm_vee_cholesky(const double *S, int64_t d, double *L, double *log_det)
-{
-    int64_t i, j, l;
-    double low = INFINITY, high = 0.0;
-    *log_det = 0.0;
-    for (i = 0; i < d; ++i)
-        for (j = 0; j <= i; ++j) {
-            double s = 0.5 * (S[i * d + j] + S[j * d + i]);
-            for (l = 0; l < j; ++l)
-                s -= L[i * d + l] * L[j * d + l];
-            if (i == j) {
-                if (!(s > 0.0) || !(s - s == 0.0))
-                    return -1;
-                L[i * d + i] = sqrt(s);
-                *log_det += log(s);
-                low = s < low ? s : low;
-                high = s > high ? s : high;
-            } else {
-                L[i * d + j] = s / L[j * d + j];
-            }
-        }
-    return low < 1e-10 * high ? -1 : 0;
-}
-
-/* inverse (d x d, symmetric) = (L L^T)^-1 * factor; scratch: d x d. */
-static void gm_vee_inverse(const double *L, int64_t d, double factor, double *inverse,
-                           double *scratch)
-{
-    int64_t i, j, l;
-    /* scratch = L^-1 (lower) */
-    for (j = 0; j < d; ++j)
-        for (i = 0; i < d; ++i) {
-            double s = i == j ? 1.0 : 0.0;
-            if (i < j) {
-                scratch[i * d + j] = 0.0;
-                continue;
-            }
-            for (l = j; l < i; ++l)
-                s -= L[i * d + l] * scratch[l * d + j];
-            scratch[i * d + j] = s / L[i * d + i];
-        }
-    for (i = 0; i < d; ++i)
-        for (j = 0; j <= i; ++j) {
-            double s = 0.0;
-            for (l = i; l < d; ++l)
-                s += scratch[l * d + i] * scratch[l * d + j];
-            inverse[i * d + j] = inverse[j * d + i] = s * factor;
-        }
-}
-
 /* tr(W_m C^-1) of the k scatters W (k x d x d) with a symmetric inverse. */
 static void gm_vee_traces(const double *W, int64_t k, int64_t d, const double *inverse,
                           double *traces)
@@ -3743,21 +3711,27 @@ static void gm_vee_traces(const double *W, int64_t k, int64_t d, const double *i
     }
 }
 
-/* Scale S (d x d) to determinant 1 in place (its symmetric part), its inverse into
- * inverse; -1 where S is not positive definite. */
+/* Scale S (d x d) to its symmetric part of determinant 1 in place, its inverse
+ * into inverse; -1 where it is not positive definite or so ill-conditioned
+ * (Cholesky pivots more than 1e10 apart) that numpy's loop should take the
+ * problem: on a component 1e8 from the rest (tests/test_dense_em.py) this
+ * loop's inverse and LAPACK's rounded apart, and EM at k = 1 ran to n_iter
+ * instead of 3 iterations. */
 static int gm_vee_unit(double *S, int64_t d, double *inverse, double *L, double *scratch)
 {
     int64_t i, j;
-    double log_det, root;
+    double log_det, spread, root;
     for (i = 0; i < d; ++i)
         for (j = 0; j < i; ++j)
             S[i * d + j] = S[j * d + i] = 0.5 * (S[i * d + j] + S[j * d + i]);
-    if (gm_vee_cholesky(S, d, L, &log_det) != 0)
+    if (gm_cholesky_log_det(S, d, 0.0, L, &log_det, &spread) != 0 || !(spread <= 1e10))
         return -1;
     root = exp(log_det / (double)d);
     for (i = 0; i < d * d; ++i)
         S[i] /= root;
-    gm_vee_inverse(L, d, root, inverse, scratch);
+    gm_inverse_from_cholesky(L, d, scratch, inverse);
+    for (i = 0; i < d * d; ++i)
+        inverse[i] *= root;
     return 0;
 }
 
