@@ -136,8 +136,7 @@ class Prepared:
         if choice == "hc" or (
             choice == "auto" and resolved_init(choice, self.usable_rows) == "kmeans++"
         ):
-            trees = max(1, min(options["n_init"], options.get("hc_trees", 1)))
-            self.make_hierarchies(list(range(trees)), run)
+            self.make_hierarchies(list(range(hierarchical_runs(options))), run)
         if self.X is not None:
             self.resolution()
 
@@ -387,6 +386,12 @@ def is_sound(
         fitted.priors, fitted.covariances, covariance_type, n, prepared.resolution()
     )
     return reason is None
+
+
+def hierarchical_runs(options: dict) -> int:
+    """How many of a candidate's ``n_init`` runs start from a hierarchy (run r from tree r):
+    ``min(n_init, hc_trees)``, at least 1."""
+    return min(options["n_init"], options.get("hc_trees", 1))
 
 
 def resolved_init(init_params: str, n_rows: int) -> str:

@@ -54,7 +54,7 @@ from ..fitting import store_fit
 from ..gmm import GMM
 from ..kernels import batched
 from . import criteria
-from .prepare import Prepared, best_sound_run, is_sound
+from .prepare import Prepared, best_sound_run, hierarchical_runs, is_sound
 
 __all__ = [
     "SCREEN_DENSE_ELEMENTS",
@@ -145,9 +145,7 @@ class Screening:
         # The hierarchies every candidate starts from (the first's rows are the
         # screened rows), made on the workers before the candidates run: in
         # forked workers each would otherwise make its own.
-        prepared.make_hierarchies(
-            list(range(max(1, min(options["n_init"], options.get("hc_trees", 1))))), run
-        )
+        prepared.make_hierarchies(list(range(hierarchical_runs(options))), run)
         self.screen = prepared.screen()
         # All the rows, for ranking a candidate's screened optima in one E-step
         # where the compiled kernel runs and the rows are the mixture's own draws.
@@ -160,7 +158,7 @@ class Screening:
             self.rows = dense.DenseRows(prepared.X, None)
             self.rows.columns()  # made here: forked workers would each copy all the rows
         self.hc_starts: dict[tuple[int, int], Any] = {}
-        for tree in range(min(options["n_init"], options.get("hc_trees", 1))):
+        for tree in range(hierarchical_runs(options)):
             for k in sorted({k for k, _ in grid}):
                 try:
                     self.hc_starts[(tree, k)] = self._hierarchical_start(tree, k)
